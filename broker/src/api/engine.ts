@@ -1,0 +1,97 @@
+// What the client API needs from a node. The cluster layer implements it; the API layer only
+// validates, authorizes and translates, so services are testable with an in-memory engine.
+
+export interface RetentionSpec {
+  maxAgeMs: number;
+  maxBytes: number;
+  maxMessages: number;
+  keepUnacknowledged: boolean;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  retention: RetentionSpec;
+  homeRegion: string;
+}
+
+export interface PartitionState {
+  partition: number;
+  groupId: number;
+  leaderNodeId: string;
+  leaderRegion: string;
+  replicaNodeIds: string[];
+  firstOffset: number;
+  nextOffset: number;
+  retainedBytes: number;
+}
+
+export interface TopicState extends TopicSpec {
+  createdAtMicros: number;
+  partitionStates: PartitionState[];
+}
+
+export interface PublishInput {
+  topic: string;
+  key?: Uint8Array;
+  body: Uint8Array;
+  headers?: Record<string, string>;
+  messageId?: string;
+  partition?: number;
+}
+
+export interface PublishOutcome {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestampMicros: number;
+  duplicate: boolean;
+}
+
+export interface DeliveredMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestampMicros: number;
+  key: Uint8Array;
+  body: Uint8Array;
+  headers: Record<string, string>;
+}
+
+export type StartSpec =
+  | { kind: "earliest" }
+  | { kind: "latest" }
+  | { kind: "offset"; offset: number }
+  | { kind: "timestamp"; timestampMicros: number };
+
+export interface SubscribeInput {
+  topic: string;
+  /** Empty: every partition. */
+  partitions: number[];
+  start: StartSpec;
+  /** Keep waiting for a topic that does not exist yet instead of failing with NOT_FOUND. */
+  waitForTopic: boolean;
+}
+
+export interface NodeIdentity {
+  nodeId: string;
+  region: string;
+}
+
+export interface BrokerEngine {
+  readonly identity: NodeIdentity;
+  publish(input: PublishInput, signal: AbortSignal): Promise<PublishOutcome>;
+  /** Messages in commit order per partition, replayed then live, until the signal aborts. */
+  subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage>;
+  createTopic(spec: Partial<TopicSpec> & { name: string }): Promise<TopicState>;
+  deleteTopic(name: string): Promise<void>;
+  getTopic(name: string): Promise<TopicState>;
+  listTopics(prefix: string): Promise<TopicState[]>;
+  updateTopic(name: string, change: { retention?: RetentionSpec; homeRegion?: string }): Promise<TopicState>;
+}
+
+/** The id a message is known by on the wire: unique in the cluster and stable. */
+export function messageId(topic: string, partition: number, offset: number): string {
+  return `${topic}/${partition}/${offset}`;
+}

@@ -1,0 +1,51 @@
+import { ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { Authenticator, Principal } from "../security/authenticator.js";
+
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "caller" });
+
+/** Every call is authenticated before its handler runs; the caller is left in the context values. */
+export function authInterceptor(
+  authenticator: Authenticator,
+  onFailure?: (method: string, err: ConnectError) => void,
+): Interceptor {
+  return (next) => async (req) => {
+    try {
+      req.contextValues.set(principalKey, await authenticator.authenticate(req.header));
+    } catch (err) {
+      if (err instanceof ConnectError) onFailure?.(req.method.name, err);
+      throw err;
+    }
+    return next(req);
+  };
+}
+
+export interface CallObserver {
+  /** Called once per call when its response (or the first error) is known. */
+  observe(service: string, method: string, code: string, seconds: number): void;
+}
+
+/** Counts and times every call for /metrics. Streams are timed to their first response message. */
+export function metricsInterceptor(observer: CallObserver): Interceptor {
+  return (next) => async (req) => {
+    const started = process.hrtime.bigint();
+    const done = (code: string) =>
+      observer.observe(
+        req.service.typeName,
+        req.method.name,
+        code,
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    try {
+      const res = await next(req);
+      done("ok");
+      return res;
+    } catch (err) {
+      done(err instanceof ConnectError ? codeName(err) : "internal");
+      throw err;
+    }
+  };
+}
+
+function codeName(err: ConnectError): string {
+  return String(err.code);
+}

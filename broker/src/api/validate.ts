@@ -1,0 +1,56 @@
+import { invalidArgument } from "./errors.js";
+
+/** Limits on client input, checked at the edge before anything reaches Raft. */
+export interface InputLimits {
+  maxMessageBytes: number;
+  maxKeyBytes: number;
+  maxHeaders: number;
+  maxHeaderBytes: number;
+}
+
+export const defaultInputLimits: InputLimits = {
+  maxMessageBytes: 1024 * 1024,
+  maxKeyBytes: 4096,
+  maxHeaders: 64,
+  maxHeaderBytes: 16 * 1024,
+};
+
+const topicNamePattern = /^[a-zA-Z0-9._-]{1,249}$/;
+
+/** Names as Kafka allows them; names starting with "_" or "." are reserved for internal topics. */
+export function checkTopicName(name: string, what = "topic name"): void {
+  if (name.length === 0) throw invalidArgument(`${what} is empty`);
+  if (!topicNamePattern.test(name)) {
+    throw invalidArgument(
+      `${what} ${JSON.stringify(name.slice(0, 64))} is invalid: use 1-249 characters of a-z A-Z 0-9 . _ -`,
+    );
+  }
+  if (name === "." || name === "..") throw invalidArgument(`${what} "${name}" is invalid`);
+  if (name.startsWith("_"))
+    throw invalidArgument(`${what} "${name}" is reserved: names starting with "_" are internal`);
+}
+
+export function checkMessage(
+  input: { body: Uint8Array; key?: Uint8Array; headers?: Record<string, string> },
+  limits: InputLimits,
+): void {
+  if (input.body.byteLength > limits.maxMessageBytes) {
+    throw invalidArgument(
+      `message body is ${input.body.byteLength} bytes; the limit is ${limits.maxMessageBytes} (maxMessageBytes)`,
+    );
+  }
+  if (input.key && input.key.byteLength > limits.maxKeyBytes) {
+    throw invalidArgument(`message key is ${input.key.byteLength} bytes; the limit is ${limits.maxKeyBytes}`);
+  }
+  if (input.headers) {
+    const entries = Object.entries(input.headers);
+    if (entries.length > limits.maxHeaders) {
+      throw invalidArgument(`message has ${entries.length} headers; the limit is ${limits.maxHeaders}`);
+    }
+    let bytes = 0;
+    for (const [k, v] of entries) bytes += k.length + v.length;
+    if (bytes > limits.maxHeaderBytes) {
+      throw invalidArgument(`message headers are ${bytes} bytes; the limit is ${limits.maxHeaderBytes}`);
+    }
+  }
+}
