@@ -1,0 +1,132 @@
+// Payloads of Raft entries. Publishes are the hot path and use a compact binary layout; metadata
+// commands are rare and use JSON for readability in logs and snapshots.
+
+export interface PublishedMessage {
+  key: Uint8Array;
+  body: Uint8Array;
+  headers: Record<string, string>;
+  /** Client id for deduplication; "" when not given. */
+  messageId: string;
+}
+
+/** One proposal to a data group: many publishes that arrived together, committed as one entry. */
+export interface PublishBatch {
+  /** Node that proposed it and its local sequence number: lets the proposer find its result on apply. */
+  proposer: string;
+  sequence: number;
+  /** Leader's clock at proposal (unix micros); apply makes timestamps non-decreasing. */
+  timestampMicros: number;
+  messages: PublishedMessage[];
+}
+
+export enum CommandKind {
+  PublishBatch = 1,
+  Metadata = 2,
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+const emptyHeaders = new Uint8Array(0);
+
+export function commandKind(data: Uint8Array): CommandKind | undefined {
+  return data.byteLength === 0 ? undefined : (data[0] as CommandKind);
+}
+
+// Layout: kind u8 | proposer len u8 + utf8 | sequence f64 | timestamp f64 | count u32 |
+// per message: key len u32 + bytes | body len u32 + bytes | headers len u32 + JSON | id len u16 + utf8
+export function encodePublishBatch(b: PublishBatch): Uint8Array {
+  const proposer = textEncoder.encode(b.proposer);
+  if (proposer.byteLength > 255) throw new Error("proposer id longer than 255 bytes");
+  const parts = b.messages.map((m) => ({
+    m,
+    headers:
+      Object.keys(m.headers).length === 0 ? emptyHeaders : textEncoder.encode(JSON.stringify(m.headers)),
+    id: textEncoder.encode(m.messageId),
+  }));
+  let size = 1 + 1 + proposer.byteLength + 8 + 8 + 4;
+  for (const p of parts)
+    size += 4 + p.m.key.byteLength + 4 + p.m.body.byteLength + 4 + p.headers.byteLength + 2 + p.id.byteLength;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  out[at++] = CommandKind.PublishBatch;
+  out[at++] = proposer.byteLength;
+  out.set(proposer, at);
+  at += proposer.byteLength;
+  view.setFloat64(at, b.sequence);
+  at += 8;
+  view.setFloat64(at, b.timestampMicros);
+  at += 8;
+  view.setUint32(at, parts.length);
+  at += 4;
+  const put32 = (bytes: Uint8Array) => {
+    view.setUint32(at, bytes.byteLength);
+    at += 4;
+    out.set(bytes, at);
+    at += bytes.byteLength;
+  };
+  for (const p of parts) {
+    put32(p.m.key);
+    put32(p.m.body);
+    put32(p.headers);
+    view.setUint16(at, p.id.byteLength);
+    at += 2;
+    out.set(p.id, at);
+    at += p.id.byteLength;
+  }
+  return out;
+}
+
+export function decodePublishBatch(data: Uint8Array): PublishBatch {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = 1;
+  const proposerLength = data[at++]!;
+  const proposer = textDecoder.decode(data.subarray(at, at + proposerLength));
+  at += proposerLength;
+  const sequence = view.getFloat64(at);
+  at += 8;
+  const timestampMicros = view.getFloat64(at);
+  at += 8;
+  const count = view.getUint32(at);
+  at += 4;
+  const take32 = () => {
+    const n = view.getUint32(at);
+    at += 4;
+    if (at + n > data.byteLength) throw new RangeError("publish batch is truncated");
+    const bytes = data.subarray(at, at + n);
+    at += n;
+    return bytes;
+  };
+  const messages: PublishedMessage[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = take32();
+    const body = take32();
+    const headerBytes = take32();
+    const idLength = view.getUint16(at);
+    at += 2;
+    const messageId = textDecoder.decode(data.subarray(at, at + idLength));
+    at += idLength;
+    messages[i] = {
+      key,
+      body,
+      headers:
+        headerBytes.byteLength === 0
+          ? {}
+          : (JSON.parse(textDecoder.decode(headerBytes)) as Record<string, string>),
+      messageId,
+    };
+  }
+  return { proposer, sequence, timestampMicros, messages };
+}
+
+export function encodeMetadataCommand(command: unknown): Uint8Array {
+  const json = textEncoder.encode(JSON.stringify(command));
+  const out = new Uint8Array(json.byteLength + 1);
+  out[0] = CommandKind.Metadata;
+  out.set(json, 1);
+  return out;
+}
+
+export function decodeMetadataCommand<T>(data: Uint8Array): T {
+  return JSON.parse(textDecoder.decode(data.subarray(1))) as T;
+}
