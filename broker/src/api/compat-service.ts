@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Broker, MessageResponseSchema, PublishResponseSchema } from "../../../gen/broker/broker_pb.js";
 import { mergeAsyncIterables } from "../util/merge.js";
+import { callContext } from "./convert.js";
 import { type BrokerEngine, messageId } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";
@@ -16,7 +17,7 @@ export function compatBrokerService(engine: BrokerEngine, limits: InputLimits): 
     async publish(req, ctx) {
       checkTopicName(req.topic);
       checkMessage({ body: req.body }, limits);
-      const out = await engine.publish({ topic: req.topic, body: req.body }, ctx.signal);
+      const out = await engine.publish({ topic: req.topic, body: req.body }, callContext(ctx));
       return create(PublishResponseSchema, { id: messageId(out.topic, out.partition, out.offset) });
     },
 

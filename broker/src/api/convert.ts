@@ -10,7 +10,9 @@ import {
 } from "../../../gen/geobroker/v1/common_pb.js";
 import { type Topic, TopicSchema } from "../../../gen/geobroker/v1/topic_pb.js";
 import {
+  type CallContext,
   type DeliveredMessage,
+  forwardedHopsHeader,
   messageId,
   type NodeIdentity,
   type RetentionSpec,
@@ -104,4 +106,15 @@ export function messageToWire(m: DeliveredMessage): Message {
     headers: m.headers,
     id: messageId(m.topic, m.partition, m.offset),
   });
+}
+
+/** The engine's view of a client call: cancellation, credentials to forward, forwarding hops. */
+export function callContext(ctx: { signal: AbortSignal; requestHeader: Headers }): CallContext {
+  const authorization = ctx.requestHeader.get("authorization") ?? undefined;
+  const hops = Number(ctx.requestHeader.get(forwardedHopsHeader) ?? "0");
+  return {
+    signal: ctx.signal,
+    ...(authorization ? { authorization } : {}),
+    hops: Number.isInteger(hops) && hops >= 0 ? hops : 0,
+  };
 }

@@ -79,17 +79,33 @@ export interface NodeIdentity {
   region: string;
 }
 
+/** About the client call behind an engine call: what a node needs to forward it to another node. */
+export interface CallContext {
+  signal: AbortSignal;
+  /** The caller's `authorization` header, passed on when the call is forwarded to a leader. */
+  authorization?: string;
+  /** How many nodes already forwarded this call (loops are cut at a small limit). */
+  hops: number;
+}
+
 export interface BrokerEngine {
   readonly identity: NodeIdentity;
-  publish(input: PublishInput, signal: AbortSignal): Promise<PublishOutcome>;
+  publish(input: PublishInput, call: CallContext): Promise<PublishOutcome>;
   /** Messages in commit order per partition, replayed then live, until the signal aborts. */
   subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage>;
-  createTopic(spec: Partial<TopicSpec> & { name: string }): Promise<TopicState>;
-  deleteTopic(name: string): Promise<void>;
+  createTopic(spec: Partial<TopicSpec> & { name: string }, call: CallContext): Promise<TopicState>;
+  deleteTopic(name: string, call: CallContext): Promise<void>;
   getTopic(name: string): Promise<TopicState>;
   listTopics(prefix: string): Promise<TopicState[]>;
-  updateTopic(name: string, change: { retention?: RetentionSpec; homeRegion?: string }): Promise<TopicState>;
+  updateTopic(
+    name: string,
+    change: { retention?: RetentionSpec; homeRegion?: string },
+    call: CallContext,
+  ): Promise<TopicState>;
 }
+
+/** The header that counts forwarding hops between nodes. */
+export const forwardedHopsHeader = "geobroker-forwarded-hops";
 
 /** The id a message is known by on the wire: unique in the cluster and stable. */
 export function messageId(topic: string, partition: number, offset: number): string {

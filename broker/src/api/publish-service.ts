@@ -8,8 +8,8 @@ import {
   type PublishStreamResponse,
   PublishStreamResponseSchema,
 } from "../../../gen/geobroker/v1/publish_pb.js";
-import { servedBy } from "./convert.js";
-import type { BrokerEngine, PublishInput } from "./engine.js";
+import { callContext, servedBy } from "./convert.js";
+import type { BrokerEngine, CallContext, PublishInput } from "./engine.js";
 import { invalidArgument, toConnectError } from "./errors.js";
 import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";
 
@@ -39,8 +39,8 @@ export function publishService(
   engine: BrokerEngine,
   limits: InputLimits,
 ): ServiceImpl<typeof PublishService> {
-  const publishOne = async (req: PublishRequest, signal: AbortSignal): Promise<PublishResponse> => {
-    const out = await engine.publish(toInput(req, limits), signal);
+  const publishOne = async (req: PublishRequest, call: CallContext): Promise<PublishResponse> => {
+    const out = await engine.publish(toInput(req, limits), call);
     return create(PublishResponseSchema, {
       topic: out.topic,
       partition: out.partition,
@@ -53,7 +53,7 @@ export function publishService(
   };
 
   return {
-    publish: (req, ctx) => publishOne(req, ctx.signal),
+    publish: (req, ctx) => publishOne(req, callContext(ctx)),
 
     // Pipelined: requests are started as they arrive and acknowledged as they commit. Acks of one
     // partition commit in order; acks across partitions may interleave.
@@ -73,6 +73,7 @@ export function publishService(
         notify();
       };
       let resumeReading: (() => void) | undefined;
+      const call = callContext(ctx);
       const reader = (async () => {
         try {
           for await (const item of requests) {
@@ -87,7 +88,7 @@ export function publishService(
               continue;
             }
             inFlight++;
-            publishOne(item.request, ctx.signal).then(
+            publishOne(item.request, call).then(
               (ack) =>
                 finish(
                   create(PublishStreamResponseSchema, {

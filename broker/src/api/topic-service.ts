@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { retentionFromWire, servedBy, topicToWire } from "./convert.js";
+import { callContext, retentionFromWire, servedBy, topicToWire } from "./convert.js";
 import type { BrokerEngine } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkTopicName } from "./validate.js";
@@ -10,7 +10,7 @@ const maxReplicationFactor = 7;
 
 export function topicService(engine: BrokerEngine): ServiceImpl<typeof TopicService> {
   return {
-    async createTopic(req) {
+    async createTopic(req, ctx) {
       const t = req.topic;
       if (!t) throw invalidArgument("topic is required");
       checkTopicName(t.name);
@@ -23,19 +23,22 @@ export function topicService(engine: BrokerEngine): ServiceImpl<typeof TopicServ
         );
       }
       const retention = retentionFromWire(t.retention);
-      const created = await engine.createTopic({
-        name: t.name,
-        ...(t.partitions > 0 ? { partitions: t.partitions } : {}),
-        ...(t.replicationFactor > 0 ? { replicationFactor: t.replicationFactor } : {}),
-        ...(retention ? { retention } : {}),
-        homeRegion: t.homeRegion,
-      });
+      const created = await engine.createTopic(
+        {
+          name: t.name,
+          ...(t.partitions > 0 ? { partitions: t.partitions } : {}),
+          ...(t.replicationFactor > 0 ? { replicationFactor: t.replicationFactor } : {}),
+          ...(retention ? { retention } : {}),
+          homeRegion: t.homeRegion,
+        },
+        callContext(ctx),
+      );
       return { topic: topicToWire(created), servedBy: servedBy(engine.identity) };
     },
 
-    async deleteTopic(req) {
+    async deleteTopic(req, ctx) {
       checkTopicName(req.name);
-      await engine.deleteTopic(req.name);
+      await engine.deleteTopic(req.name, callContext(ctx));
       return { servedBy: servedBy(engine.identity) };
     },
 
@@ -49,13 +52,17 @@ export function topicService(engine: BrokerEngine): ServiceImpl<typeof TopicServ
       return { topics: topics.map(topicToWire), servedBy: servedBy(engine.identity) };
     },
 
-    async updateTopic(req) {
+    async updateTopic(req, ctx) {
       checkTopicName(req.name);
       const retention = retentionFromWire(req.retention);
-      const updated = await engine.updateTopic(req.name, {
-        ...(retention ? { retention } : {}),
-        ...(req.homeRegion !== undefined ? { homeRegion: req.homeRegion } : {}),
-      });
+      const updated = await engine.updateTopic(
+        req.name,
+        {
+          ...(retention ? { retention } : {}),
+          ...(req.homeRegion !== undefined ? { homeRegion: req.homeRegion } : {}),
+        },
+        callContext(ctx),
+      );
       return { topic: topicToWire(updated), servedBy: servedBy(engine.identity) };
     },
   };

@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
+import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
+import { type CallContext, forwardedHopsHeader } from "../api/engine.js";
+import type { TlsFiles } from "../config/config.js";
+
+export interface ForwardClients {
+  publish: Client<typeof PublishService>;
+  topics: Client<typeof TopicService>;
+}
+
+/**
+ * Clients for calling another node's client port on behalf of a caller, when that node leads the
+ * group a call must reach. The caller's own credentials travel with the call, so the leader
+ * authorizes exactly what the caller may do.
+ */
+export class Forwarder {
+  private readonly clients = new Map<string, ForwardClients>();
+  private readonly tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+
+  constructor(tls: TlsFiles | undefined) {
+    this.tlsOptions = tls
+      ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) }
+      : undefined;
+  }
+
+  to(clientAddress: string): ForwardClients {
+    let c = this.clients.get(clientAddress);
+    if (!c) {
+      const transport: Transport = createGrpcTransport({
+        baseUrl: `${this.tlsOptions ? "https" : "http"}://${clientAddress}`,
+        ...(this.tlsOptions ? { nodeOptions: this.tlsOptions } : {}),
+        idleConnectionTimeoutMs: 60_000,
+      });
+      c = { publish: createClient(PublishService, transport), topics: createClient(TopicService, transport) };
+      this.clients.set(clientAddress, c);
+    }
+    return c;
+  }
+
+  /** Call options that carry the caller's identity and one more hop. */
+  static options(call: CallContext): { headers: Record<string, string>; signal: AbortSignal; timeoutMs: number } {
+    const headers: Record<string, string> = { [forwardedHopsHeader]: String(call.hops + 1) };
+    if (call.authorization) headers.authorization = call.authorization;
+    return { headers, signal: call.signal, timeoutMs: 10_000 };
+  }
+}

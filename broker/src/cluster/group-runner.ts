@@ -1,0 +1,159 @@
+import type { ConfChange, ConfState, Entry, GroupId, HardState, Message, NodeId, Snapshot } from "../raft/types.js";
+import { EntryType } from "../raft/types.js";
+
+/** The part of the Raft core a runner drives (etcd's RawNode shape). */
+export interface RaftCore {
+  tick(): void;
+  step(m: Message): void;
+  propose(data: Uint8Array): void;
+  proposeConfChange(cc: ConfChange): void;
+  applyConfChange(cc: ConfChange): ConfState;
+  transferLeadership(to: NodeId): void;
+  hasReady(): boolean;
+  ready(): CoreReady;
+  advance(rd: CoreReady): void;
+}
+
+export interface CoreReady {
+  softState?: { leader: NodeId | ""; role: string };
+  hardState?: HardState;
+  entries: Entry[];
+  snapshot?: Snapshot;
+  committedEntries: Entry[];
+  messages: Message[];
+  readStates: { index: number; context: Uint8Array }[];
+}
+
+/** What a group's state machine does with committed entries. */
+export interface GroupStateMachine {
+  /** Applies normal entries in order (conf changes are handled by the runner). Must be durable before the next call returns or be replayable from the Raft log. */
+  apply(entries: Entry[]): Promise<void>;
+  /** Replaces the state with a snapshot's image. */
+  restore(snapshot: Snapshot): Promise<void>;
+  onLeaderChange?(leader: NodeId | ""): void;
+  onConfChange?(conf: ConfState): void;
+}
+
+export interface GroupIo {
+  persist(groupId: GroupId, update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Promise<void>;
+  send(messages: Message[]): void;
+}
+
+const textDecoder = new TextDecoder();
+
+/**
+ * Drives one Raft group: the I/O loop of the Ready contract. Persist (fsync) what Ready asks,
+ * then send its messages, then apply committed entries, then advance. One Ready is in flight at a
+ * time; everything that arrives meanwhile joins the next one, which is where batching comes from.
+ */
+export class GroupRunner {
+  private running = false;
+  private again = false;
+  private stopped = false;
+  leader: NodeId | "" = "";
+  role = "follower";
+  private failure: Error | undefined;
+
+  constructor(
+    readonly groupId: GroupId,
+    readonly core: RaftCore,
+    private readonly io: GroupIo,
+    private readonly sm: GroupStateMachine,
+    private readonly onFatal: (err: Error) => void,
+  ) {}
+
+  tick(): void {
+    if (this.stopped) return;
+    this.core.tick();
+    this.schedule();
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  /** Proposes data; throws the core's error when this node cannot take proposals. */
+  propose(data: Uint8Array): void {
+    if (this.failure) throw this.failure;
+    this.core.propose(data);
+    this.schedule();
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    this.core.proposeConfChange(cc);
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  get isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  schedule(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    setImmediate(() => void this.drive());
+  }
+
+  private async drive(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.core.hasReady()) await this.handle(this.core.ready());
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      // A failed fsync or apply leaves memory and disk out of step: the node must stop rather than
+      // acknowledge anything more (the same choice etcd and PostgreSQL make on fsync failure).
+      this.failure = err as Error;
+      this.stopped = true;
+      this.onFatal(err as Error);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async handle(rd: CoreReady): Promise<void> {
+    if (rd.softState) {
+      this.role = rd.softState.role;
+      if (rd.softState.leader !== this.leader) {
+        this.leader = rd.softState.leader;
+        this.sm.onLeaderChange?.(this.leader);
+      }
+    }
+    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
+      await this.io.persist(this.groupId, {
+        entries: rd.entries,
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+      });
+    }
+    if (rd.messages.length > 0) this.io.send(rd.messages);
+    if (rd.snapshot) await this.sm.restore(rd.snapshot);
+    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
+    this.core.advance(rd);
+  }
+
+  private async applyCommitted(entries: Entry[]): Promise<void> {
+    let run: Entry[] = [];
+    for (const e of entries) {
+      if (e.type === EntryType.ConfChange) {
+        if (run.length > 0) await this.sm.apply(run);
+        run = [];
+        const cc = JSON.parse(textDecoder.decode(e.data)) as ConfChange;
+        const conf = this.core.applyConfChange(cc);
+        this.sm.onConfChange?.(conf);
+      } else if (e.type === EntryType.Normal && e.data.byteLength > 0) {
+        run.push(e);
+      }
+    }
+    if (run.length > 0) await this.sm.apply(run);
+  }
+}

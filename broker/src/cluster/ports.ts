@@ -1,0 +1,32 @@
+import type { GroupId } from "../raft/types.js";
+
+// What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
+// them; tests can substitute in-memory versions.
+
+export interface StoredMessage {
+  offset: number;
+  timestampMicros: number;
+  key: Uint8Array;
+  body: Uint8Array;
+  headers: Record<string, string>;
+  messageId: string;
+}
+
+export interface PartitionLogPort {
+  /** Writes applied messages and the applied Raft index together (not synced: the Raft log is the durable copy). */
+  appendApplied(groupId: GroupId, messages: StoredMessage[], appliedIndex: number): Promise<void>;
+  read(groupId: GroupId, fromOffset: number, maxMessages: number, maxBytes: number): Promise<StoredMessage[]>;
+  firstOffset(groupId: GroupId): number;
+  nextOffset(groupId: GroupId): number;
+  appliedIndex(groupId: GroupId): number;
+  lastTimestamp(groupId: GroupId): number;
+  /** First offset whose timestamp is >= ts (nextOffset when none). */
+  offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number>;
+  retainedBytes(groupId: GroupId): number;
+}
+
+export interface MetadataStorePort {
+  /** The metadata state machine's image and applied index, or undefined on first start. */
+  loadMetadata(): Promise<{ image: Uint8Array; appliedIndex: number } | undefined>;
+  saveMetadata(image: Uint8Array, appliedIndex: number): Promise<void>;
+}
