@@ -9,6 +9,7 @@ export interface RaftCore {
   proposeConfChange(cc: ConfChange): void;
   applyConfChange(cc: ConfChange): ConfState;
   transferLeadership(to: NodeId): void;
+  campaign(): void;
   hasReady(): boolean;
   ready(): CoreReady;
   advance(rd: CoreReady): void;

@@ -1,4 +1,4 @@
-import type { GroupId } from "../raft/types.js";
+import type { ConfState, Entry, GroupId, HardState, Message, RaftStorage, Snapshot } from "../raft/types.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
 // them; tests can substitute in-memory versions.
@@ -29,4 +29,19 @@ export interface MetadataStorePort {
   /** The metadata state machine's image and applied index, or undefined on first start. */
   loadMetadata(): Promise<{ image: Uint8Array; appliedIndex: number } | undefined>;
   saveMetadata(image: Uint8Array, appliedIndex: number): Promise<void>;
+}
+
+export interface LogStorePort {
+  /** The group's Raft storage; a group seen for the first time starts with `bootstrap` as its configuration. */
+  open(groupId: GroupId, bootstrap: ConfState): RaftStorage;
+  /** Resolves once the update is fsynced. */
+  persist(groupId: GroupId, update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Promise<void>;
+  /** Drops log entries up to and including index. */
+  compact(groupId: GroupId, index: number): Promise<void>;
+}
+
+export interface PeerTransportPort {
+  send(messages: Message[]): void;
+  /** Where inbound messages go. */
+  onMessages(handler: (messages: Message[]) => void): void;
 }

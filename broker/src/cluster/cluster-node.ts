@@ -1,0 +1,514 @@
+import type {
+  BrokerEngine,
+  CallContext,
+  DeliveredMessage,
+  NodeIdentity,
+  PartitionState,
+  PublishInput,
+  PublishOutcome,
+  RetentionSpec,
+  SubscribeInput,
+  TopicSpec,
+  TopicState,
+} from "../api/engine.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, unavailable } from "../api/errors.js";
+import type { NodeConfig } from "../config/config.js";
+import type { Logger } from "../observability/logger.js";
+import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
+import { mergeAsyncIterables } from "../util/merge.js";
+import { encodeMetadataCommand, encodePublishBatch, type PublishedMessage } from "./commands.js";
+import { Forwarder } from "./forwarder.js";
+import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
+import { LogFeed } from "./log-feed.js";
+import {
+  type MetadataCommand,
+  metadataGroupId,
+  type MetadataResult,
+  type MetadataState,
+  type NodeInfo,
+  type PartitionPlacement,
+  type TopicRecord,
+} from "./metadata-state.js";
+import { type MetadataEnvelope, MetadataStateMachine } from "./metadata-state-machine.js";
+import { PartitionStateMachine } from "./partition-state-machine.js";
+import { partitionFor } from "./partitioner.js";
+import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
+import { ProposalTracker } from "./proposal-tracker.js";
+import { type BatchedResult, PublishBatcher } from "./publish-batcher.js";
+import { ChangeSignal, nowMicros } from "./waiters.js";
+
+export interface ClusterNodeDeps {
+  config: NodeConfig;
+  logger: Logger;
+  logStore: LogStorePort;
+  partitions: PartitionLogPort;
+  metadataStore: MetadataStorePort;
+  transport: PeerTransportPort;
+  createCore(o: { groupId: GroupId; storage: RaftStorage; applied: number }): RaftCore;
+  /** Called when a group cannot go on (failed fsync): the process must stop. */
+  onFatal(err: Error): void;
+  forwarder?: Forwarder;
+}
+
+interface PartitionHandle {
+  topic: string;
+  partition: number;
+  runner: GroupRunner;
+  feed: LogFeed;
+  batcher: PublishBatcher;
+}
+
+const proposalTimeoutMs = 10_000;
+const leaderWaitMs = 5_000;
+const readBatchMessages = 512;
+const readBatchBytes = 1024 * 1024;
+const maxForwardHops = 2;
+
+/**
+ * One broker node: the metadata group, the data groups this node replicates, and the engine the
+ * client API calls. Publishes go to the partition's leader (here, or forwarded); reads are served
+ * from this node's own replica.
+ */
+export class ClusterNode implements BrokerEngine {
+  readonly identity: NodeIdentity;
+  private readonly groups = new Map<GroupId, GroupRunner>();
+  private readonly partitions = new Map<GroupId, PartitionHandle>();
+  private readonly metadataTracker = new ProposalTracker<MetadataResult>(proposalTimeoutMs);
+  private readonly changes = new ChangeSignal();
+  private readonly forwarder: Forwarder;
+  private metadataRunner!: GroupRunner;
+  private metadata!: MetadataStateMachine;
+  private ticker: NodeJS.Timeout | undefined;
+  private roundRobin = 0;
+  private stopped = false;
+
+  private constructor(private readonly deps: ClusterNodeDeps) {
+    this.identity = { nodeId: deps.config.nodeId, region: deps.config.region };
+    this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client);
+  }
+
+  static async start(deps: ClusterNodeDeps): Promise<ClusterNode> {
+    const node = new ClusterNode(deps);
+    await node.init();
+    return node;
+  }
+
+  private get self(): NodeId {
+    return this.deps.config.nodeId;
+  }
+
+  private async init(): Promise<void> {
+    const { config } = this.deps;
+    const initialNodes: NodeInfo[] = config.peers.map((p) => ({
+      id: p.id,
+      region: p.region,
+      zone: p.zone ?? "",
+      peerAddress: p.peerAddress,
+      clientAddress: p.clientAddress,
+    }));
+    this.metadata = await MetadataStateMachine.open({
+      selfId: this.self,
+      store: this.deps.metadataStore,
+      tracker: this.metadataTracker,
+      initialNodes,
+      onChange: (state) => this.reconcileGroups(state),
+      onLeaderChange: (leader) => this.onLeaderChange(metadataGroupId, leader),
+    });
+    const storage = this.deps.logStore.open(metadataGroupId, confOf(initialNodes.map((n) => n.id)));
+    const core = this.deps.createCore({ groupId: metadataGroupId, storage, applied: this.metadata.appliedIndex });
+    this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) => this.fatal(err));
+    this.groups.set(metadataGroupId, this.metadataRunner);
+    this.reconcileGroups(this.metadata.state);
+    this.deps.transport.onMessages((messages) => this.receive(messages));
+    this.ticker = setInterval(() => {
+      for (const runner of this.groups.values()) runner.tick();
+    }, config.raft.tickMs);
+    this.metadataRunner.schedule();
+  }
+
+  private readonly io: GroupIo = {
+    persist: (groupId, update) => this.deps.logStore.persist(groupId, update),
+    send: (messages) => this.deps.transport.send(messages),
+  };
+
+  private receive(messages: Message[]): void {
+    for (const m of messages) {
+      // A message for a group this node does not run yet (its topic is not applied here yet) is
+      // dropped: Raft retries, and the group exists once the metadata entry applies.
+      this.groups.get(m.groupId)?.step(m);
+    }
+  }
+
+  private fatal(err: Error): void {
+    this.deps.logger.error("raft group stopped: storage failure", { err: err.message });
+    this.deps.onFatal(err);
+  }
+
+  private onLeaderChange(groupId: GroupId, leader: NodeId | ""): void {
+    this.deps.logger.info("leader changed", { group: groupId, leader });
+    this.changes.poke();
+  }
+
+  /** Starts the data groups this node should replicate and stops those it no longer should. */
+  private reconcileGroups(state: MetadataState): void {
+    const wanted = new Map<GroupId, { topic: string; placement: PartitionPlacement }>();
+    for (const [name, topic] of Object.entries(state.topics)) {
+      for (const p of topic.partitions) if (p.replicas.includes(this.self)) wanted.set(p.groupId, { topic: name, placement: p });
+    }
+    for (const [groupId, w] of wanted) if (!this.partitions.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
+    for (const [groupId, handle] of this.partitions) {
+      if (wanted.has(groupId)) continue;
+      handle.runner.stop();
+      handle.feed.wakeAll();
+      this.partitions.delete(groupId);
+      this.groups.delete(groupId);
+    }
+    this.changes.poke();
+  }
+
+  private startPartition(groupId: GroupId, topic: string, placement: PartitionPlacement): void {
+    const storage = this.deps.logStore.open(groupId, confOf(placement.replicas));
+    const fresh = storage.lastIndex() === 0;
+    const tracker = new ProposalTracker<BatchedResult>(proposalTimeoutMs);
+    const feed = new LogFeed(this.deps.partitions.nextOffset(groupId));
+    const sm = new PartitionStateMachine(groupId, this.self, this.deps.partitions, tracker, feed, (leader) =>
+      this.onLeaderChange(groupId, leader),
+    );
+    const core = this.deps.createCore({ groupId, storage, applied: this.deps.partitions.appliedIndex(groupId) });
+    const runner = new GroupRunner(groupId, core, this.io, sm, (err) => this.fatal(err));
+    const batcher = new PublishBatcher(async (messages) => {
+      const { sequence, result } = tracker.open();
+      try {
+        runner.propose(
+          encodePublishBatch({ proposer: this.self, sequence, timestampMicros: nowMicros(), messages }),
+        );
+      } catch (err) {
+        tracker.reject(sequence, unavailable(`partition ${topic}/${placement.partition} cannot take writes here: ${(err as Error).message}`));
+      }
+      return result;
+    });
+    this.partitions.set(groupId, { topic, partition: placement.partition, runner, feed, batcher });
+    this.groups.set(groupId, runner);
+    // The preferred replica (first in placement, in the home region when there is one) stands for
+    // election at once, so a new topic takes writes without waiting an election timeout.
+    if (fresh && placement.replicas[0] === this.self) core.campaign();
+    runner.schedule();
+  }
+
+  // ---- BrokerEngine ----
+
+  async publish(input: PublishInput, call: CallContext): Promise<PublishOutcome> {
+    const topic = await this.topicForPublish(input.topic, call);
+    const partition = this.choosePartition(topic, input);
+    const placement = topic.partitions[partition]!;
+    const handle = this.partitions.get(placement.groupId);
+    const message: PublishedMessage = {
+      key: input.key ?? new Uint8Array(),
+      body: input.body,
+      headers: input.headers ?? {},
+      messageId: input.messageId ?? "",
+    };
+    if (handle) {
+      const leader = await this.changes.until(
+        () => handle.runner.leader || undefined,
+        leaderWaitMs,
+        call.signal,
+        `a leader for ${input.topic}/${partition}`,
+      );
+      if (leader === this.self) {
+        const r = await handle.batcher.add(message);
+        return { topic: input.topic, partition, offset: r.offset, timestampMicros: r.timestampMicros, duplicate: r.duplicate };
+      }
+    }
+    if (call.hops >= maxForwardHops) {
+      throw unavailable(`leader of ${input.topic}/${partition} moved while the publish was forwarded; retry`);
+    }
+    const target = this.forwardTarget(placement, handle);
+    const res = await this.forwarder.to(target.clientAddress).publish.publish(
+      {
+        topic: input.topic,
+        key: message.key,
+        body: message.body,
+        headers: message.headers,
+        messageId: message.messageId,
+        partition,
+      },
+      Forwarder.options(call),
+    );
+    const offset = Number(res.offset);
+    // Read-your-writes: a publisher that subscribes here next sees its own message.
+    if (handle) await handle.feed.waitFor(offset, AbortSignal.any([call.signal, AbortSignal.timeout(2000)]));
+    return { topic: input.topic, partition, offset, timestampMicros: Number(res.timestampMicros), duplicate: res.duplicate };
+  }
+
+  private forwardTarget(placement: PartitionPlacement, handle: PartitionHandle | undefined): NodeInfo {
+    const nodes = this.metadata.state.nodes;
+    const leader = handle?.runner.leader;
+    if (leader && nodes[leader]) return nodes[leader];
+    // Not a replica here: ask the nearest replica, which forwards once more if it does not lead.
+    const replicas = placement.replicas.map((id) => nodes[id]).filter((n): n is NodeInfo => n !== undefined);
+    const near = replicas.find((n) => n.region === this.identity.region) ?? replicas[0];
+    if (!near) throw unavailable("no replica of the partition is known");
+    return near;
+  }
+
+  private choosePartition(topic: TopicRecord, input: PublishInput): number {
+    const count = topic.partitions.length;
+    if (input.partition !== undefined) {
+      if (input.partition >= count) {
+        throw invalidArgument(`partition ${input.partition} does not exist: topic ${topic.spec.name} has ${count}`);
+      }
+      return input.partition;
+    }
+    if (count === 1) return 0;
+    if (input.key && input.key.byteLength > 0) return partitionFor(input.key, count);
+    return this.roundRobin++ % count;
+  }
+
+  private async topicForPublish(name: string, call: CallContext): Promise<TopicRecord> {
+    const existing = this.metadata.state.topics[name];
+    if (existing) return existing;
+    if (!this.deps.config.autoCreateTopics) {
+      throw notFound(`topic ${name} does not exist and autoCreateTopics is off: create it first`);
+    }
+    await this.createTopicRecord({ name }, call, true);
+    return this.metadata.state.topics[name]!;
+  }
+
+  async *subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage> {
+    let topic = this.metadata.state.topics[input.topic];
+    while (!topic) {
+      if (!input.waitForTopic) throw notFound(`topic ${input.topic} does not exist`);
+      try {
+        topic = await this.changes.until(() => this.metadata.state.topics[input.topic], 3_600_000, signal, "the topic");
+      } catch {
+        return;
+      }
+    }
+    const count = topic.partitions.length;
+    const wanted = input.partitions.length > 0 ? input.partitions : topic.partitions.map((p) => p.partition);
+    for (const p of wanted) {
+      if (p >= count) throw invalidArgument(`partition ${p} does not exist: topic ${input.topic} has ${count}`);
+    }
+    const streams = wanted.map((p) => this.readPartition(input.topic, topic.partitions[p]!, input, signal));
+    yield* streams.length === 1 ? streams[0]! : mergeAsyncIterables(streams);
+  }
+
+  private async *readPartition(
+    topic: string,
+    placement: PartitionPlacement,
+    input: SubscribeInput,
+    signal: AbortSignal,
+  ): AsyncGenerator<DeliveredMessage> {
+    const groupId = placement.groupId;
+    const handle = this.partitions.get(groupId);
+    if (!handle) {
+      throw failedPrecondition(
+        `this node does not replicate ${topic}/${placement.partition}; connect to one of ${placement.replicas.join(", ")}`,
+      );
+    }
+    const store = this.deps.partitions;
+    const start = input.start;
+    let next =
+      start.kind === "earliest"
+        ? store.firstOffset(groupId)
+        : start.kind === "latest"
+          ? store.nextOffset(groupId)
+          : start.kind === "offset"
+            ? Math.max(start.offset, store.firstOffset(groupId))
+            : await store.offsetForTimestamp(groupId, start.timestampMicros);
+    while (!signal.aborted) {
+      if (this.partitions.get(groupId) !== handle) return; // topic deleted
+      const batch = await store.read(groupId, next, readBatchMessages, readBatchBytes);
+      if (batch.length === 0) {
+        // Retention may have removed what we wanted next: continue from the oldest retained message.
+        next = Math.max(next, store.firstOffset(groupId));
+        await handle.feed.waitFor(next, signal);
+        continue;
+      }
+      for (const m of batch) {
+        yield {
+          topic,
+          partition: placement.partition,
+          offset: m.offset,
+          timestampMicros: m.timestampMicros,
+          key: m.key,
+          body: m.body,
+          headers: m.headers,
+        };
+        next = m.offset + 1;
+      }
+    }
+  }
+
+  async createTopic(spec: Partial<TopicSpec> & { name: string }, call: CallContext): Promise<TopicState> {
+    return this.topicState(await this.createTopicRecord(spec, call, false));
+  }
+
+  private async createTopicRecord(spec: Partial<TopicSpec> & { name: string }, call: CallContext, ifAbsent: boolean): Promise<TopicRecord> {
+    const defaults = this.deps.config.topicDefaults;
+    const nodes = Object.keys(this.metadata.state.nodes).length;
+    const full: TopicSpec = {
+      name: spec.name,
+      partitions: spec.partitions ?? defaults.partitions,
+      // An explicit factor must fit; the default shrinks to the cluster (a 1-node dev cluster works).
+      replicationFactor: spec.replicationFactor ?? Math.min(defaults.replicationFactor, nodes),
+      retention: spec.retention ?? defaults.retention,
+      homeRegion: spec.homeRegion ?? "",
+    };
+    const result = await this.proposeMetadata({ type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent }, call, (c) =>
+      c.topics.createTopic(
+        {
+          topic: {
+            name: full.name,
+            partitions: full.partitions,
+            replicationFactor: full.replicationFactor,
+            homeRegion: full.homeRegion,
+            retention: retentionWire(full.retention),
+          },
+        },
+        Forwarder.options(call),
+      ),
+    );
+    if (!result.ok) throw metadataError(result.error);
+    // Wait until this node has applied it too, so the caller's next call here sees the topic.
+    return this.changes.until(() => this.metadata.state.topics[full.name], proposalTimeoutMs, call.signal, `topic ${full.name} to apply`);
+  }
+
+  async deleteTopic(name: string, call: CallContext): Promise<void> {
+    const result = await this.proposeMetadata({ type: "deleteTopic", name }, call, (c) => c.topics.deleteTopic({ name }, Forwarder.options(call)));
+    if (!result.ok) throw metadataError(result.error);
+    await this.changes.until(() => !this.metadata.state.topics[name], proposalTimeoutMs, call.signal, `deletion of ${name} to apply`);
+  }
+
+  async getTopic(name: string): Promise<TopicState> {
+    const t = this.metadata.state.topics[name];
+    if (!t) throw notFound(`topic ${name} does not exist`);
+    return this.topicState(t);
+  }
+
+  async listTopics(prefix: string): Promise<TopicState[]> {
+    return Object.values(this.metadata.state.topics)
+      .filter((t) => t.spec.name.startsWith(prefix))
+      .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+      .map((t) => this.topicState(t));
+  }
+
+  async updateTopic(name: string, change: { retention?: RetentionSpec; homeRegion?: string }, call: CallContext): Promise<TopicState> {
+    const result = await this.proposeMetadata({ type: "updateTopic", name, ...change }, call, (c) =>
+      c.topics.updateTopic(
+        {
+          name,
+          ...(change.retention ? { retention: retentionWire(change.retention) } : {}),
+          ...(change.homeRegion !== undefined ? { homeRegion: change.homeRegion } : {}),
+        },
+        Forwarder.options(call),
+      ),
+    );
+    if (!result.ok) throw metadataError(result.error);
+    return this.getTopic(name);
+  }
+
+  /**
+   * Runs a metadata command through the metadata group: proposed here when this node leads it,
+   * else forwarded to the leader's client port (which proposes it there).
+   */
+  private async proposeMetadata(
+    command: MetadataCommand,
+    call: CallContext,
+    forward: (clients: ReturnType<Forwarder["to"]>) => Promise<unknown>,
+  ): Promise<MetadataResult> {
+    const leader = await this.changes.until(() => this.metadataRunner.leader || undefined, leaderWaitMs, call.signal, "a metadata leader");
+    if (leader === this.self) {
+      const { sequence, result } = this.metadataTracker.open();
+      const envelope: MetadataEnvelope = { proposer: this.self, sequence, command };
+      try {
+        this.metadataRunner.propose(encodeMetadataCommand(envelope));
+      } catch (err) {
+        this.metadataTracker.reject(sequence, unavailable(`metadata leader cannot take writes: ${(err as Error).message}`));
+      }
+      return result;
+    }
+    if (call.hops >= maxForwardHops) throw unavailable("metadata leader moved while the call was forwarded; retry");
+    const target = this.metadata.state.nodes[leader];
+    if (!target) throw unavailable(`metadata leader ${leader} is not a known node yet; retry`);
+    try {
+      await forward(this.forwarder.to(target.clientAddress));
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof Error && "code" in err) throw err;
+      throw unavailable(`metadata leader ${leader} unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  private topicState(t: TopicRecord): TopicState {
+    const nodes = this.metadata.state.nodes;
+    const partitionStates: PartitionState[] = t.partitions.map((p) => {
+      const handle = this.partitions.get(p.groupId);
+      const leader = handle?.runner.leader ?? "";
+      return {
+        partition: p.partition,
+        groupId: p.groupId,
+        leaderNodeId: leader,
+        leaderRegion: leader ? (nodes[leader]?.region ?? "") : "",
+        replicaNodeIds: p.replicas,
+        firstOffset: handle ? this.deps.partitions.firstOffset(p.groupId) : 0,
+        nextOffset: handle ? this.deps.partitions.nextOffset(p.groupId) : 0,
+        retainedBytes: handle ? this.deps.partitions.retainedBytes(p.groupId) : 0,
+      };
+    });
+    return { ...t.spec, createdAtMicros: t.createdAtMicros, partitionStates };
+  }
+
+  // ---- status ----
+
+  /** Ready when the metadata group has a leader and every local data group knows its leader. */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.stopped) return { ready: false, reason: "stopping" };
+    if (!this.metadataRunner.leader) return { ready: false, reason: "no metadata leader yet" };
+    for (const [groupId, h] of this.partitions) {
+      if (!h.runner.leader) return { ready: false, reason: `group ${groupId} (${h.topic}/${h.partition}) has no leader` };
+    }
+    return { ready: true, reason: "" };
+  }
+
+  groupRunners(): ReadonlyMap<GroupId, GroupRunner> {
+    return this.groups;
+  }
+
+  metadataState(): MetadataState {
+    return this.metadata.state;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const runner of this.groups.values()) runner.stop();
+    for (const h of this.partitions.values()) h.feed.wakeAll();
+    this.changes.poke();
+  }
+}
+
+function confOf(voters: NodeId[]): ConfState {
+  return { voters: [...voters], learners: [], votersOutgoing: [] };
+}
+
+function retentionWire(r: RetentionSpec) {
+  return {
+    maxAgeMs: BigInt(r.maxAgeMs),
+    maxBytes: BigInt(r.maxBytes),
+    maxMessages: BigInt(r.maxMessages),
+    keepUnacknowledged: r.keepUnacknowledged,
+  };
+}
+
+function metadataError(e: { code: string; message: string }): Error {
+  switch (e.code) {
+    case "not_found":
+      return notFound(e.message);
+    case "already_exists":
+      return alreadyExists(e.message);
+    default:
+      return failedPrecondition(e.message);
+  }
+}

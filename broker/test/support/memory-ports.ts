@@ -1,0 +1,67 @@
+import type { MetadataStorePort, PartitionLogPort, StoredMessage } from "../../src/cluster/ports.js";
+import type { GroupId } from "../../src/raft/types.js";
+
+/** In-memory partition data, standing in for RocksDB in in-process cluster tests. */
+export class MemoryPartitionLog implements PartitionLogPort {
+  private readonly parts = new Map<GroupId, { messages: StoredMessage[]; first: number; applied: number }>();
+
+  private part(groupId: GroupId) {
+    let p = this.parts.get(groupId);
+    if (!p) {
+      p = { messages: [], first: 0, applied: 0 };
+      this.parts.set(groupId, p);
+    }
+    return p;
+  }
+
+  async appendApplied(groupId: GroupId, messages: StoredMessage[], appliedIndex: number): Promise<void> {
+    const p = this.part(groupId);
+    p.messages.push(...messages);
+    p.applied = appliedIndex;
+  }
+
+  async read(groupId: GroupId, fromOffset: number, maxMessages: number): Promise<StoredMessage[]> {
+    const p = this.part(groupId);
+    const start = Math.max(0, fromOffset - p.first);
+    return p.messages.slice(start, start + maxMessages);
+  }
+
+  firstOffset(groupId: GroupId): number {
+    return this.part(groupId).first;
+  }
+
+  nextOffset(groupId: GroupId): number {
+    const p = this.part(groupId);
+    return p.first + p.messages.length;
+  }
+
+  appliedIndex(groupId: GroupId): number {
+    return this.part(groupId).applied;
+  }
+
+  lastTimestamp(groupId: GroupId): number {
+    return this.part(groupId).messages.at(-1)?.timestampMicros ?? 0;
+  }
+
+  async offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number> {
+    const p = this.part(groupId);
+    const i = p.messages.findIndex((m) => m.timestampMicros >= timestampMicros);
+    return i < 0 ? this.nextOffset(groupId) : p.first + i;
+  }
+
+  retainedBytes(groupId: GroupId): number {
+    return this.part(groupId).messages.reduce((sum, m) => sum + m.body.byteLength, 0);
+  }
+}
+
+export class MemoryMetadataStore implements MetadataStorePort {
+  private saved: { image: Uint8Array; appliedIndex: number } | undefined;
+
+  async loadMetadata() {
+    return this.saved;
+  }
+
+  async saveMetadata(image: Uint8Array, appliedIndex: number): Promise<void> {
+    this.saved = { image, appliedIndex };
+  }
+}
