@@ -22,9 +22,9 @@ import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
 import { LogFeed } from "./log-feed.js";
 import {
   type MetadataCommand,
-  metadataGroupId,
   type MetadataResult,
   type MetadataState,
+  metadataGroupId,
   type NodeInfo,
   type PartitionPlacement,
   type TopicRecord,
@@ -115,8 +115,14 @@ export class ClusterNode implements BrokerEngine {
       onLeaderChange: (leader) => this.onLeaderChange(metadataGroupId, leader),
     });
     const storage = this.deps.logStore.open(metadataGroupId, confOf(initialNodes.map((n) => n.id)));
-    const core = this.deps.createCore({ groupId: metadataGroupId, storage, applied: this.metadata.appliedIndex });
-    this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) => this.fatal(err));
+    const core = this.deps.createCore({
+      groupId: metadataGroupId,
+      storage,
+      applied: this.metadata.appliedIndex,
+    });
+    this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) =>
+      this.fatal(err),
+    );
     this.groups.set(metadataGroupId, this.metadataRunner);
     this.reconcileGroups(this.metadata.state);
     this.deps.transport.onMessages((messages) => this.receive(messages));
@@ -153,9 +159,11 @@ export class ClusterNode implements BrokerEngine {
   private reconcileGroups(state: MetadataState): void {
     const wanted = new Map<GroupId, { topic: string; placement: PartitionPlacement }>();
     for (const [name, topic] of Object.entries(state.topics)) {
-      for (const p of topic.partitions) if (p.replicas.includes(this.self)) wanted.set(p.groupId, { topic: name, placement: p });
+      for (const p of topic.partitions)
+        if (p.replicas.includes(this.self)) wanted.set(p.groupId, { topic: name, placement: p });
     }
-    for (const [groupId, w] of wanted) if (!this.partitions.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
+    for (const [groupId, w] of wanted)
+      if (!this.partitions.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
     for (const [groupId, handle] of this.partitions) {
       if (wanted.has(groupId)) continue;
       handle.runner.stop();
@@ -174,7 +182,11 @@ export class ClusterNode implements BrokerEngine {
     const sm = new PartitionStateMachine(groupId, this.self, this.deps.partitions, tracker, feed, (leader) =>
       this.onLeaderChange(groupId, leader),
     );
-    const core = this.deps.createCore({ groupId, storage, applied: this.deps.partitions.appliedIndex(groupId) });
+    const core = this.deps.createCore({
+      groupId,
+      storage,
+      applied: this.deps.partitions.appliedIndex(groupId),
+    });
     const runner = new GroupRunner(groupId, core, this.io, sm, (err) => this.fatal(err));
     const batcher = new PublishBatcher(async (messages) => {
       const { sequence, result } = tracker.open();
@@ -183,7 +195,12 @@ export class ClusterNode implements BrokerEngine {
           encodePublishBatch({ proposer: this.self, sequence, timestampMicros: nowMicros(), messages }),
         );
       } catch (err) {
-        tracker.reject(sequence, unavailable(`partition ${topic}/${placement.partition} cannot take writes here: ${(err as Error).message}`));
+        tracker.reject(
+          sequence,
+          unavailable(
+            `partition ${topic}/${placement.partition} cannot take writes here: ${(err as Error).message}`,
+          ),
+        );
       }
       return result;
     });
@@ -217,7 +234,13 @@ export class ClusterNode implements BrokerEngine {
       );
       if (leader === this.self) {
         const r = await handle.batcher.add(message);
-        return { topic: input.topic, partition, offset: r.offset, timestampMicros: r.timestampMicros, duplicate: r.duplicate };
+        return {
+          topic: input.topic,
+          partition,
+          offset: r.offset,
+          timestampMicros: r.timestampMicros,
+          duplicate: r.duplicate,
+        };
       }
     }
     if (call.hops >= maxForwardHops) {
@@ -238,7 +261,13 @@ export class ClusterNode implements BrokerEngine {
     const offset = Number(res.offset);
     // Read-your-writes: a publisher that subscribes here next sees its own message.
     if (handle) await handle.feed.waitFor(offset, AbortSignal.any([call.signal, AbortSignal.timeout(2000)]));
-    return { topic: input.topic, partition, offset, timestampMicros: Number(res.timestampMicros), duplicate: res.duplicate };
+    return {
+      topic: input.topic,
+      partition,
+      offset,
+      timestampMicros: Number(res.timestampMicros),
+      duplicate: res.duplicate,
+    };
   }
 
   private forwardTarget(placement: PartitionPlacement, handle: PartitionHandle | undefined): NodeInfo {
@@ -256,7 +285,9 @@ export class ClusterNode implements BrokerEngine {
     const count = topic.partitions.length;
     if (input.partition !== undefined) {
       if (input.partition >= count) {
-        throw invalidArgument(`partition ${input.partition} does not exist: topic ${topic.spec.name} has ${count}`);
+        throw invalidArgument(
+          `partition ${input.partition} does not exist: topic ${topic.spec.name} has ${count}`,
+        );
       }
       return input.partition;
     }
@@ -280,7 +311,12 @@ export class ClusterNode implements BrokerEngine {
     while (!topic) {
       if (!input.waitForTopic) throw notFound(`topic ${input.topic} does not exist`);
       try {
-        topic = await this.changes.until(() => this.metadata.state.topics[input.topic], 3_600_000, signal, "the topic");
+        topic = await this.changes.until(
+          () => this.metadata.state.topics[input.topic],
+          3_600_000,
+          signal,
+          "the topic",
+        );
       } catch {
         return;
       }
@@ -288,7 +324,8 @@ export class ClusterNode implements BrokerEngine {
     const count = topic.partitions.length;
     const wanted = input.partitions.length > 0 ? input.partitions : topic.partitions.map((p) => p.partition);
     for (const p of wanted) {
-      if (p >= count) throw invalidArgument(`partition ${p} does not exist: topic ${input.topic} has ${count}`);
+      if (p >= count)
+        throw invalidArgument(`partition ${p} does not exist: topic ${input.topic} has ${count}`);
     }
     const streams = wanted.map((p) => this.readPartition(input.topic, topic.partitions[p]!, input, signal));
     yield* streams.length === 1 ? streams[0]! : mergeAsyncIterables(streams);
@@ -345,7 +382,11 @@ export class ClusterNode implements BrokerEngine {
     return this.topicState(await this.createTopicRecord(spec, call, false));
   }
 
-  private async createTopicRecord(spec: Partial<TopicSpec> & { name: string }, call: CallContext, ifAbsent: boolean): Promise<TopicRecord> {
+  private async createTopicRecord(
+    spec: Partial<TopicSpec> & { name: string },
+    call: CallContext,
+    ifAbsent: boolean,
+  ): Promise<TopicRecord> {
     const defaults = this.deps.config.topicDefaults;
     const nodes = Object.keys(this.metadata.state.nodes).length;
     const full: TopicSpec = {
@@ -356,29 +397,44 @@ export class ClusterNode implements BrokerEngine {
       retention: spec.retention ?? defaults.retention,
       homeRegion: spec.homeRegion ?? "",
     };
-    const result = await this.proposeMetadata({ type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent }, call, (c) =>
-      c.topics.createTopic(
-        {
-          topic: {
-            name: full.name,
-            partitions: full.partitions,
-            replicationFactor: full.replicationFactor,
-            homeRegion: full.homeRegion,
-            retention: retentionWire(full.retention),
+    const result = await this.proposeMetadata(
+      { type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent },
+      call,
+      (c) =>
+        c.topics.createTopic(
+          {
+            topic: {
+              name: full.name,
+              partitions: full.partitions,
+              replicationFactor: full.replicationFactor,
+              homeRegion: full.homeRegion,
+              retention: retentionWire(full.retention),
+            },
           },
-        },
-        Forwarder.options(call),
-      ),
+          Forwarder.options(call),
+        ),
     );
     if (!result.ok) throw metadataError(result.error);
     // Wait until this node has applied it too, so the caller's next call here sees the topic.
-    return this.changes.until(() => this.metadata.state.topics[full.name], proposalTimeoutMs, call.signal, `topic ${full.name} to apply`);
+    return this.changes.until(
+      () => this.metadata.state.topics[full.name],
+      proposalTimeoutMs,
+      call.signal,
+      `topic ${full.name} to apply`,
+    );
   }
 
   async deleteTopic(name: string, call: CallContext): Promise<void> {
-    const result = await this.proposeMetadata({ type: "deleteTopic", name }, call, (c) => c.topics.deleteTopic({ name }, Forwarder.options(call)));
+    const result = await this.proposeMetadata({ type: "deleteTopic", name }, call, (c) =>
+      c.topics.deleteTopic({ name }, Forwarder.options(call)),
+    );
     if (!result.ok) throw metadataError(result.error);
-    await this.changes.until(() => !this.metadata.state.topics[name], proposalTimeoutMs, call.signal, `deletion of ${name} to apply`);
+    await this.changes.until(
+      () => !this.metadata.state.topics[name],
+      proposalTimeoutMs,
+      call.signal,
+      `deletion of ${name} to apply`,
+    );
   }
 
   async getTopic(name: string): Promise<TopicState> {
@@ -394,7 +450,11 @@ export class ClusterNode implements BrokerEngine {
       .map((t) => this.topicState(t));
   }
 
-  async updateTopic(name: string, change: { retention?: RetentionSpec; homeRegion?: string }, call: CallContext): Promise<TopicState> {
+  async updateTopic(
+    name: string,
+    change: { retention?: RetentionSpec; homeRegion?: string },
+    call: CallContext,
+  ): Promise<TopicState> {
     const result = await this.proposeMetadata({ type: "updateTopic", name, ...change }, call, (c) =>
       c.topics.updateTopic(
         {
@@ -418,18 +478,27 @@ export class ClusterNode implements BrokerEngine {
     call: CallContext,
     forward: (clients: ReturnType<Forwarder["to"]>) => Promise<unknown>,
   ): Promise<MetadataResult> {
-    const leader = await this.changes.until(() => this.metadataRunner.leader || undefined, leaderWaitMs, call.signal, "a metadata leader");
+    const leader = await this.changes.until(
+      () => this.metadataRunner.leader || undefined,
+      leaderWaitMs,
+      call.signal,
+      "a metadata leader",
+    );
     if (leader === this.self) {
       const { sequence, result } = this.metadataTracker.open();
       const envelope: MetadataEnvelope = { proposer: this.self, sequence, command };
       try {
         this.metadataRunner.propose(encodeMetadataCommand(envelope));
       } catch (err) {
-        this.metadataTracker.reject(sequence, unavailable(`metadata leader cannot take writes: ${(err as Error).message}`));
+        this.metadataTracker.reject(
+          sequence,
+          unavailable(`metadata leader cannot take writes: ${(err as Error).message}`),
+        );
       }
       return result;
     }
-    if (call.hops >= maxForwardHops) throw unavailable("metadata leader moved while the call was forwarded; retry");
+    if (call.hops >= maxForwardHops)
+      throw unavailable("metadata leader moved while the call was forwarded; retry");
     const target = this.metadata.state.nodes[leader];
     if (!target) throw unavailable(`metadata leader ${leader} is not a known node yet; retry`);
     try {
@@ -467,7 +536,8 @@ export class ClusterNode implements BrokerEngine {
     if (this.stopped) return { ready: false, reason: "stopping" };
     if (!this.metadataRunner.leader) return { ready: false, reason: "no metadata leader yet" };
     for (const [groupId, h] of this.partitions) {
-      if (!h.runner.leader) return { ready: false, reason: `group ${groupId} (${h.topic}/${h.partition}) has no leader` };
+      if (!h.runner.leader)
+        return { ready: false, reason: `group ${groupId} (${h.topic}/${h.partition}) has no leader` };
     }
     return { ready: true, reason: "" };
   }

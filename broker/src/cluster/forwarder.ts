@@ -41,7 +41,11 @@ export class Forwarder {
   }
 
   /** Call options that carry the caller's identity and one more hop. */
-  static options(call: CallContext): { headers: Record<string, string>; signal: AbortSignal; timeoutMs: number } {
+  static options(call: CallContext): {
+    headers: Record<string, string>;
+    signal: AbortSignal;
+    timeoutMs: number;
+  } {
     const headers: Record<string, string> = { [forwardedHopsHeader]: String(call.hops + 1) };
     if (call.authorization) headers.authorization = call.authorization;
     return { headers, signal: call.signal, timeoutMs: 10_000 };

@@ -1,4 +1,13 @@
-import type { ConfChange, ConfState, Entry, GroupId, HardState, Message, NodeId, Snapshot } from "../raft/types.js";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  GroupId,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+} from "../raft/types.js";
 import { EntryType } from "../raft/types.js";
 
 /** The part of the Raft core a runner drives (etcd's RawNode shape). */
@@ -36,7 +45,10 @@ export interface GroupStateMachine {
 }
 
 export interface GroupIo {
-  persist(groupId: GroupId, update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Promise<void>;
+  persist(
+    groupId: GroupId,
+    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
+  ): Promise<void>;
   send(messages: Message[]): void;
 }
 

@@ -46,7 +46,15 @@ export class MetadataStateMachine implements GroupStateMachine {
     const state = saved
       ? (JSON.parse(textDecoder.decode(saved.image)) as MetadataState)
       : initialMetadataState(o.initialNodes);
-    return new MetadataStateMachine(o.selfId, o.store, o.tracker, o.onChange, state, saved?.appliedIndex ?? 0, o.onLeaderChange);
+    return new MetadataStateMachine(
+      o.selfId,
+      o.store,
+      o.tracker,
+      o.onChange,
+      state,
+      saved?.appliedIndex ?? 0,
+      o.onLeaderChange,
+    );
   }
 
   async apply(entries: Entry[]): Promise<void> {

@@ -2,9 +2,9 @@ import type { Entry, GroupId, NodeId, Snapshot } from "../raft/types.js";
 import { CommandKind, commandKind, decodePublishBatch } from "./commands.js";
 import type { GroupStateMachine } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
+import type { PartitionLogPort, StoredMessage } from "./ports.js";
 import type { ProposalTracker } from "./proposal-tracker.js";
 import type { BatchedResult } from "./publish-batcher.js";
-import type { PartitionLogPort, StoredMessage } from "./ports.js";
 
 /**
  * A data group's state machine: the partition's messages. Offsets and timestamps are decided here,
@@ -37,7 +37,14 @@ export class PartitionStateMachine implements GroupStateMachine {
       lastTs = timestampMicros;
       const firstOffset = next;
       for (const m of batch.messages) {
-        stored.push({ offset: next++, timestampMicros, key: m.key, body: m.body, headers: m.headers, messageId: m.messageId });
+        stored.push({
+          offset: next++,
+          timestampMicros,
+          key: m.key,
+          body: m.body,
+          headers: m.headers,
+          messageId: m.messageId,
+        });
       }
       if (batch.proposer === this.selfId) {
         const offsets = batch.messages.map((_, i) => firstOffset + i);

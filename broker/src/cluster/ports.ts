@@ -35,7 +35,10 @@ export interface LogStorePort {
   /** The group's Raft storage; a group seen for the first time starts with `bootstrap` as its configuration. */
   open(groupId: GroupId, bootstrap: ConfState): RaftStorage;
   /** Resolves once the update is fsynced. */
-  persist(groupId: GroupId, update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Promise<void>;
+  persist(
+    groupId: GroupId,
+    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
+  ): Promise<void>;
   /** Drops log entries up to and including index. */
   compact(groupId: GroupId, index: number): Promise<void>;
 }

@@ -7,7 +7,10 @@ import { unavailable } from "../api/errors.js";
  */
 export class ProposalTracker<T> {
   private nextSequence = 1;
-  private readonly pending = new Map<number, { resolve: (v: T) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: T) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -17,7 +20,9 @@ export class ProposalTracker<T> {
     const result = new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(sequence);
-        reject(unavailable(`not committed within ${this.timeoutMs} ms (leader change or lost quorum); retry`));
+        reject(
+          unavailable(`not committed within ${this.timeoutMs} ms (leader change or lost quorum); retry`),
+        );
       }, this.timeoutMs);
       this.pending.set(sequence, { resolve, reject, timer });
     });

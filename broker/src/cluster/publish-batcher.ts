@@ -14,7 +14,11 @@ export interface BatchedResult {
  * proposes them as a single Raft entry: one entry, one fsync share and one apply for many messages.
  */
 export class PublishBatcher {
-  private queue: { message: PublishedMessage; resolve: (r: { offset: number; timestampMicros: number; duplicate: boolean }) => void; reject: (e: Error) => void }[] = [];
+  private queue: {
+    message: PublishedMessage;
+    resolve: (r: { offset: number; timestampMicros: number; duplicate: boolean }) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private scheduled = false;
   private queuedBytes = 0;
 
@@ -44,7 +48,11 @@ export class PublishBatcher {
     this.propose(batch.map((b) => b.message)).then(
       (result) => {
         batch.forEach((b, i) =>
-          b.resolve({ offset: result.offsets[i]!, timestampMicros: result.timestampMicros, duplicate: result.duplicates[i]! }),
+          b.resolve({
+            offset: result.offsets[i]!,
+            timestampMicros: result.timestampMicros,
+            duplicate: result.duplicates[i]!,
+          }),
         );
       },
       (err: Error) => {

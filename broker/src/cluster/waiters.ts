@@ -12,7 +12,12 @@ export class ChangeSignal {
   }
 
   /** Resolves with the first truthy value of `check`, or fails as UNAVAILABLE after timeoutMs. */
-  async until<T>(check: () => T | undefined | false, timeoutMs: number, signal: AbortSignal, what: string): Promise<T> {
+  async until<T>(
+    check: () => T | undefined | false,
+    timeoutMs: number,
+    signal: AbortSignal,
+    what: string,
+  ): Promise<T> {
     const first = check();
     if (first) return first;
     return new Promise<T>((resolve, reject) => {
