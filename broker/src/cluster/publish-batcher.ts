@@ -47,13 +47,13 @@ export class PublishBatcher {
     this.queuedBytes = 0;
     this.propose(batch.map((b) => b.message)).then(
       (result) => {
-        batch.forEach((b, i) =>
+        batch.forEach((b, i) => {
           b.resolve({
             offset: result.offsets[i]!,
             timestampMicros: result.timestampMicros,
             duplicate: result.duplicates[i]!,
-          }),
-        );
+          });
+        });
       },
       (err: Error) => {
         for (const b of batch) b.reject(err);
