@@ -1,3 +1,4 @@
+import { bootstrapEntries } from "./bootstrap.js";
 import {
   CompactedError,
   type ConfState,
@@ -20,10 +21,12 @@ export class MemoryStorage implements RaftStorage {
   private snap: Snapshot = { metadata: { index: 0, term: 0, confState: emptyConf() }, data: new Uint8Array() };
   private ents: Entry[] = [{ term: 0, index: 0, type: 1, data: new Uint8Array() }];
 
-  /** A storage whose configuration starts as `conf` (a new group's initial members). */
+  /** A storage holding a new group's bootstrap entries (its initial members), as every initial member has. */
   static bootstrap(conf: ConfState): MemoryStorage {
     const s = new MemoryStorage();
-    s.snap = { metadata: { index: 0, term: 0, confState: structuredClone(conf) }, data: new Uint8Array() };
+    const { entries, hardState } = bootstrapEntries(conf);
+    s.append(entries);
+    s.setHardState(hardState);
     return s;
   }
 

@@ -30,6 +30,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest append: used when the follower answers a heartbeat but its appends went missing. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;

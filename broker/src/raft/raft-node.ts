@@ -34,7 +34,11 @@ export interface RaftConfig {
   maxInflightMsgs?: number;
   /** Proposals are dropped while more than this many bytes are uncommitted. */
   maxUncommittedBytes?: number;
-  /** The state machine's applied index at start (entries up to it are not handed out again). */
+  /**
+   * Entries up to this index are not handed out again at start. Leave it unset (the snapshot index)
+   * unless storage's configuration already reflects every configuration entry up to it: replayed
+   * configuration entries are how a restarted node rebuilds its membership.
+   */
   applied?: number;
   logger?: (line: string) => void;
 }
@@ -358,6 +362,7 @@ export class RaftNode {
     if (this.pendingConfIndex > this.log.applied) {
       throw new ProposalDroppedError("a configuration change is still pending; retry after it applies");
     }
+    if (cc.type === "addVoter") throw new ProposalDroppedError("add a node as a learner, then promote it once caught up");
     const isVoter = this.voters.has(cc.nodeId);
     const isLearner = this.learners.has(cc.nodeId);
     if (cc.type === "addLearner" && isVoter) throw new ProposalDroppedError(`${cc.nodeId} is already a voter`);
@@ -427,6 +432,13 @@ export class RaftNode {
   applyConfChange(cc: ConfChange): ConfState {
     const last = this.log.lastIndex();
     switch (cc.type) {
+      case "addVoter":
+        this.learners.delete(cc.nodeId);
+        this.voters.add(cc.nodeId);
+        if (this.role === "leader" && !this.prs.has(cc.nodeId)) {
+          this.prs.set(cc.nodeId, new Progress(cc.nodeId, last + 1, this.maxInflight, false));
+        }
+        break;
       case "addLearner":
         if (this.voters.has(cc.nodeId) || this.learners.has(cc.nodeId)) break;
         this.learners.add(cc.nodeId);
@@ -573,6 +585,9 @@ export class RaftNode {
         if (!pr) return;
         pr.recentActive = true;
         pr.probeSent = false;
+        // Appends may have been lost with the window full: free a slot so replication resumes
+        // (a gap then shows up as a rejection and the follower is probed).
+        if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context && m.context.byteLength > 0) this.ackRead(m.from, m.context);
         return;

@@ -78,7 +78,8 @@ export interface Message {
   context?: Uint8Array;
 }
 
-export type ConfChangeType = "addLearner" | "promote" | "remove";
+/** "addVoter" appears only in a group's bootstrap entries; live changes add a learner, then promote it. */
+export type ConfChangeType = "addVoter" | "addLearner" | "promote" | "remove";
 
 export interface ConfChange {
   type: ConfChangeType;
