@@ -14,6 +14,11 @@ export function bootstrapEntries(conf: ConfState): { entries: Entry[]; hardState
     ...[...conf.voters].sort().map((nodeId) => ({ type: "addVoter" as const, nodeId })),
     ...[...conf.learners].sort().map((nodeId) => ({ type: "addLearner" as const, nodeId })),
   ];
-  const entries = changes.map((cc, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange(cc) }));
+  const entries = changes.map((cc, i) => ({
+    term: 1,
+    index: i + 1,
+    type: EntryType.ConfChange,
+    data: encodeConfChange(cc),
+  }));
   return { entries, hardState: { term: 1, vote: "", commit: entries.length } };
 }

@@ -18,7 +18,10 @@ const emptyConf = (): ConfState => ({ voters: [], learners: [], votersOutgoing: 
  */
 export class MemoryStorage implements RaftStorage {
   private hardState: HardState = { term: 0, vote: "", commit: 0 };
-  private snap: Snapshot = { metadata: { index: 0, term: 0, confState: emptyConf() }, data: new Uint8Array() };
+  private snap: Snapshot = {
+    metadata: { index: 0, term: 0, confState: emptyConf() },
+    data: new Uint8Array(),
+  };
   private ents: Entry[] = [{ term: 0, index: 0, type: 1, data: new Uint8Array() }];
 
   /** A storage holding a new group's bootstrap entries (its initial members), as every initial member has. */
@@ -94,7 +97,10 @@ export class MemoryStorage implements RaftStorage {
     if (index <= this.offset) return;
     if (index > this.lastIndex()) throw new UnavailableError(index);
     const term = this.term(index);
-    this.ents = [{ term, index, type: 1, data: new Uint8Array() }, ...this.ents.slice(index - this.offset + 1)];
+    this.ents = [
+      { term, index, type: 1, data: new Uint8Array() },
+      ...this.ents.slice(index - this.offset + 1),
+    ];
   }
 
   /** Appends entries, replacing any conflicting tail. */
@@ -105,7 +111,8 @@ export class MemoryStorage implements RaftStorage {
     const skip = Math.max(0, this.offset + 1 - first);
     const fresh = skip > 0 ? entries.slice(skip) : entries;
     const at = fresh[0]!.index - this.offset;
-    if (at > this.ents.length) throw new Error(`missing log entries: last ${this.lastIndex()}, appending at ${fresh[0]!.index}`);
+    if (at > this.ents.length)
+      throw new Error(`missing log entries: last ${this.lastIndex()}, appending at ${fresh[0]!.index}`);
     this.ents.length = at;
     for (const e of fresh) this.ents.push(e);
   }

@@ -41,8 +41,10 @@ export class RaftLog {
   term(index: number): number {
     const dummy = this.firstIndex() - 1;
     if (index < dummy || index > this.lastIndex()) return 0;
-    if (index >= this.unstableOffset && this.unstable.length > 0) return this.unstable[index - this.unstableOffset]!.term;
-    if (this.unstableSnapshot && index === this.unstableSnapshot.metadata.index) return this.unstableSnapshot.metadata.term;
+    if (index >= this.unstableOffset && this.unstable.length > 0)
+      return this.unstable[index - this.unstableOffset]!.term;
+    if (this.unstableSnapshot && index === this.unstableSnapshot.metadata.index)
+      return this.unstableSnapshot.metadata.term;
     try {
       return this.storage.term(index);
     } catch (err) {
@@ -72,7 +74,8 @@ export class RaftLog {
     const lastNew = index + entries.length;
     const conflict = this.findConflict(entries);
     if (conflict !== 0) {
-      if (conflict <= this.committed) throw new Error(`entry ${conflict} conflicts with committed entry (committed ${this.committed})`);
+      if (conflict <= this.committed)
+        throw new Error(`entry ${conflict} conflicts with committed entry (committed ${this.committed})`);
       this.append(entries.slice(conflict - index - 1));
     }
     this.commitTo(Math.min(committed, lastNew));
@@ -102,7 +105,8 @@ export class RaftLog {
   append(entries: Entry[]): number {
     if (entries.length === 0) return this.lastIndex();
     const first = entries[0]!.index;
-    if (first - 1 < this.committed) throw new Error(`appending at ${first} would overwrite committed ${this.committed}`);
+    if (first - 1 < this.committed)
+      throw new Error(`appending at ${first} would overwrite committed ${this.committed}`);
     if (first === this.unstableOffset + this.unstable.length) {
       for (const e of entries) this.unstable.push(e);
     } else if (first <= this.unstableOffset) {
@@ -118,7 +122,8 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    if (index > this.lastIndex()) throw new Error(`commit ${index} is past the last index ${this.lastIndex()}`);
+    if (index > this.lastIndex())
+      throw new Error(`commit ${index} is past the last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
@@ -169,7 +174,8 @@ export class RaftLog {
   }
 
   stableSnapshotTo(index: number): void {
-    if (this.unstableSnapshot && this.unstableSnapshot.metadata.index === index) this.unstableSnapshot = undefined;
+    if (this.unstableSnapshot && this.unstableSnapshot.metadata.index === index)
+      this.unstableSnapshot = undefined;
   }
 
   /** Entries [lo, hi) from storage and the unstable tail, at most maxBytes (at least one). */

@@ -80,7 +80,10 @@ export interface RaftStatus {
   role: Role;
   confState: ConfState;
   leadTransferee: NodeId | "";
-  progress: Map<NodeId, { match: number; next: number; state: string; recentActive: boolean; learner: boolean }>;
+  progress: Map<
+    NodeId,
+    { match: number; next: number; state: string; recentActive: boolean; learner: boolean }
+  >;
 }
 
 const transferContext = new TextEncoder().encode("transfer");
@@ -105,7 +108,11 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
 
 function isTransfer(m: Message): boolean {
   const c = m.context;
-  return c !== undefined && c.byteLength === transferContext.byteLength && c.every((b, i) => b === transferContext[i]);
+  return (
+    c !== undefined &&
+    c.byteLength === transferContext.byteLength &&
+    c.every((b, i) => b === transferContext[i])
+  );
 }
 
 function contextKey(c: Uint8Array): string {
@@ -139,6 +146,8 @@ export class RaftNode {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readRequests: ReadRequest[] = [];
+  /** Proposals arrived since the last Ready: one Append per follower carries all of them. */
+  private appendsPending = false;
   private pendingReadsBeforeCommit: { from: NodeId; context: Uint8Array }[] = [];
   private prevSoft: SoftState = { leader: "", role: "follower" };
   private prevHard: HardState;
@@ -158,7 +167,8 @@ export class RaftNode {
     this.groupId = config.groupId;
     this.electionTimeout = config.electionTicks ?? 10;
     this.heartbeatTimeout = config.heartbeatTicks ?? 1;
-    if (this.heartbeatTimeout >= this.electionTimeout) throw new Error("heartbeatTicks must be below electionTicks");
+    if (this.heartbeatTimeout >= this.electionTimeout)
+      throw new Error("heartbeatTicks must be below electionTicks");
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxSizePerMsg = config.maxSizePerMsg ?? 1024 * 1024;
@@ -172,6 +182,12 @@ export class RaftNode {
     if (hardState.commit > 0) this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     if (config.applied !== undefined && config.applied > this.log.committed) {
       throw new Error(`applied ${config.applied} is past the commit index ${this.log.committed}`);
+    }
+    // Committed configuration entries not yet applied (a new group's bootstrap entries, or those
+    // replayed after a restart) take effect now: they are committed, so the membership is known
+    // before the state machine catches up, and applying them again later changes nothing.
+    for (const e of this.log.slice(this.log.applied + 1, this.log.committed + 1)) {
+      if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
     }
     this.becomeFollower(hardState.term, "");
     this.vote = hardState.vote;
@@ -289,7 +305,9 @@ export class RaftNode {
       this.electionElapsed = 0;
       if (this.checkQuorum) {
         if (!this.quorumActive()) {
-          this.logger?.(`${this.id} steps down in group ${this.groupId}: no quorum heard within an election timeout`);
+          this.logger?.(
+            `${this.id} steps down in group ${this.groupId}: no quorum heard within an election timeout`,
+          );
           this.becomeFollower(this.term, "");
           return;
         }
@@ -358,16 +376,20 @@ export class RaftNode {
   }
 
   proposeConfChange(cc: ConfChange): void {
-    if (this.role !== "leader") throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
+    if (this.role !== "leader")
+      throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
     if (this.pendingConfIndex > this.log.applied) {
       throw new ProposalDroppedError("a configuration change is still pending; retry after it applies");
     }
-    if (cc.type === "addVoter") throw new ProposalDroppedError("add a node as a learner, then promote it once caught up");
+    if (cc.type === "addVoter")
+      throw new ProposalDroppedError("add a node as a learner, then promote it once caught up");
     const isVoter = this.voters.has(cc.nodeId);
     const isLearner = this.learners.has(cc.nodeId);
-    if (cc.type === "addLearner" && isVoter) throw new ProposalDroppedError(`${cc.nodeId} is already a voter`);
+    if (cc.type === "addLearner" && isVoter)
+      throw new ProposalDroppedError(`${cc.nodeId} is already a voter`);
     if (cc.type === "promote" && !isLearner) throw new ProposalDroppedError(`${cc.nodeId} is not a learner`);
-    if (cc.type === "remove" && !isVoter && !isLearner) throw new ProposalDroppedError(`${cc.nodeId} is not a member`);
+    if (cc.type === "remove" && !isVoter && !isLearner)
+      throw new ProposalDroppedError(`${cc.nodeId} is not a member`);
     if (cc.type === "remove" && isVoter && this.voters.size === 1) {
       throw new ProposalDroppedError("cannot remove the last voter");
     }
@@ -376,13 +398,14 @@ export class RaftNode {
   }
 
   private proposeEntry(type: EntryType, data: Uint8Array): void {
-    if (this.role !== "leader") throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
+    if (this.role !== "leader")
+      throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
     if (this.leadTransferee) throw new ProposalDroppedError(`leadership is moving to ${this.leadTransferee}`);
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.byteLength > this.maxUncommittedBytes) {
       throw new ProposalDroppedError(`more than ${this.maxUncommittedBytes} bytes are waiting to commit`);
     }
     this.appendEntries([{ term: 0, index: 0, type, data }]);
-    this.bcastAppend();
+    this.appendsPending = true;
   }
 
   private appendEntries(entries: Entry[]): void {
@@ -397,7 +420,8 @@ export class RaftNode {
 
   /** Moves leadership to a caught-up voter: stop taking proposals, catch it up, tell it to campaign. */
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader") throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
+    if (this.role !== "leader")
+      throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
     if (to === this.id || this.leadTransferee === to) return;
     if (!this.voters.has(to)) throw new ProposalDroppedError(`${to} is not a voter of group ${this.groupId}`);
     this.leadTransferee = to;
@@ -442,7 +466,8 @@ export class RaftNode {
       case "addLearner":
         if (this.voters.has(cc.nodeId) || this.learners.has(cc.nodeId)) break;
         this.learners.add(cc.nodeId);
-        if (this.role === "leader") this.prs.set(cc.nodeId, new Progress(cc.nodeId, last + 1, this.maxInflight, true));
+        if (this.role === "leader")
+          this.prs.set(cc.nodeId, new Progress(cc.nodeId, last + 1, this.maxInflight, true));
         break;
       case "promote":
         if (!this.learners.has(cc.nodeId)) break;
@@ -498,13 +523,20 @@ export class RaftNode {
         // A pre-vote never changes our term.
       } else if (m.type === MessageType.PreVoteResponse && !m.reject) {
         // A granted pre-vote carries the future term; we move to it only by campaigning.
-      } else if (m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot) {
+      } else if (
+        m.type === MessageType.Append ||
+        m.type === MessageType.Heartbeat ||
+        m.type === MessageType.Snapshot
+      ) {
         this.becomeFollower(m.term, m.from);
       } else {
         this.becomeFollower(m.term, "");
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.Append)) {
+      if (
+        (this.checkQuorum || this.preVote) &&
+        (m.type === MessageType.Heartbeat || m.type === MessageType.Append)
+      ) {
         // Tells a stale leader (cut off, now back) that a newer term exists, so it steps down.
         this.send({ type: MessageType.AppendResponse, to: m.from });
       } else if (m.type === MessageType.PreVote) {
@@ -659,7 +691,8 @@ export class RaftNode {
         this.campaign("transfer");
         return;
       case MessageType.ReadIndex:
-        if (this.lead && m.context) this.send({ type: MessageType.ReadIndex, to: this.lead, context: m.context });
+        if (this.lead && m.context)
+          this.send({ type: MessageType.ReadIndex, to: this.lead, context: m.context });
         return;
       case MessageType.ReadIndexResponse:
         if (m.context) this.readStates.push({ index: m.index, context: m.context });
@@ -692,7 +725,11 @@ export class RaftNode {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: MessageType.HeartbeatResponse, to: m.from, ...(m.context ? { context: m.context } : {}) });
+    this.send({
+      type: MessageType.HeartbeatResponse,
+      to: m.from,
+      ...(m.context ? { context: m.context } : {}),
+    });
   }
 
   private handleSnapshot(m: Message): void {
@@ -734,7 +771,8 @@ export class RaftNode {
   private onCommitted(before: number): void {
     // Uncommitted bytes shrink by what just committed (an estimate is enough for the limit).
     if (this.uncommittedBytes > 0) {
-      for (const e of this.log.slice(before + 1, this.log.committed + 1)) this.uncommittedBytes -= e.data.byteLength;
+      for (const e of this.log.slice(before + 1, this.log.committed + 1))
+        this.uncommittedBytes -= e.data.byteLength;
       if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
     }
     if (this.log.term(this.log.committed) === this.term && this.pendingReadsBeforeCommit.length > 0) {
@@ -768,7 +806,10 @@ export class RaftNode {
     let entries: Entry[];
     try {
       logTerm = this.log.termOrThrow(pr.next - 1);
-      entries = pr.next > this.log.lastIndex() ? [] : this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxSizePerMsg);
+      entries =
+        pr.next > this.log.lastIndex()
+          ? []
+          : this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxSizePerMsg);
     } catch (err) {
       if (!(err instanceof CompactedError)) throw err;
       return this.sendSnapshot(pr);
@@ -791,7 +832,9 @@ export class RaftNode {
     const snapshot = this.log.snapshot();
     this.send({ type: MessageType.Snapshot, to: pr.id, snapshot });
     pr.becomeSnapshot(snapshot.metadata.index);
-    this.logger?.(`${this.id} sends snapshot at ${snapshot.metadata.index} to ${pr.id} in group ${this.groupId}`);
+    this.logger?.(
+      `${this.id} sends snapshot at ${snapshot.metadata.index} to ${pr.id} in group ${this.groupId}`,
+    );
     return true;
   }
 
@@ -851,11 +894,16 @@ export class RaftNode {
       this.log.unstableSnapshot !== undefined ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
+      this.appendsPending ||
       this.log.hasNextCommitted()
     );
   }
 
   ready(): Ready {
+    if (this.appendsPending) {
+      this.appendsPending = false;
+      if (this.role === "leader") this.bcastAppend();
+    }
     const soft = this.softState();
     const hard = this.hardState();
     const rd: Ready = {
@@ -865,7 +913,11 @@ export class RaftNode {
       readStates: this.readStates,
     };
     if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) rd.softState = soft;
-    if (hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit) {
+    if (
+      hard.term !== this.prevHard.term ||
+      hard.vote !== this.prevHard.vote ||
+      hard.commit !== this.prevHard.commit
+    ) {
       rd.hardState = hard;
     }
     if (this.log.unstableSnapshot) rd.snapshot = this.log.unstableSnapshot;
@@ -901,10 +953,19 @@ export class RaftNode {
   }
 
   status(): RaftStatus {
-    const progress = new Map<NodeId, { match: number; next: number; state: string; recentActive: boolean; learner: boolean }>();
+    const progress = new Map<
+      NodeId,
+      { match: number; next: number; state: string; recentActive: boolean; learner: boolean }
+    >();
     if (this.role === "leader") {
       for (const [id, pr] of this.prs) {
-        progress.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, learner: pr.isLearner });
+        progress.set(id, {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: pr.recentActive,
+          learner: pr.isLearner,
+        });
       }
     }
     return {

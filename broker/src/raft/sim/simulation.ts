@@ -1,5 +1,5 @@
-import { decodeConfChange, RaftNode } from "../raft-node.js";
 import { MemoryStorage } from "../memory-storage.js";
+import { decodeConfChange, RaftNode } from "../raft-node.js";
 import { type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId } from "../types.js";
 import { seededRandom } from "./prng.js";
 
@@ -125,7 +125,15 @@ export class Simulation {
   }
 
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
-    const node: SimNode = { id, storage, raft: undefined, applied: new Map(), appliedIndex: 0, conf: storage.initialState().confState, removed: false };
+    const node: SimNode = {
+      id,
+      storage,
+      raft: undefined,
+      applied: new Map(),
+      appliedIndex: 0,
+      conf: storage.initialState().confState,
+      removed: false,
+    };
     this.nodes.set(id, node);
     this.boot(node);
     return node;
@@ -186,7 +194,8 @@ export class Simulation {
       const delivered = to?.raft !== undefined && !to.removed;
       if (delivered) to.raft!.step(f.msg);
       // The transport tells the leader how a snapshot transfer ended, as the real one does.
-      if (f.msg.type === MessageType.Snapshot) this.nodes.get(f.msg.from)?.raft?.reportSnapshot(f.msg.to, delivered);
+      if (f.msg.type === MessageType.Snapshot)
+        this.nodes.get(f.msg.from)?.raft?.reportSnapshot(f.msg.to, delivered);
     }
   }
 
@@ -200,7 +209,11 @@ export class Simulation {
       }
       const copies = this.rand() < this.o.duplicateRate ? 2 : 1;
       for (let i = 0; i < copies; i++) {
-        this.network.push({ at: this.now + 1 + Math.floor(this.rand() * this.o.maxDelayMs), seq: this.seq++, msg: m });
+        this.network.push({
+          at: this.now + 1 + Math.floor(this.rand() * this.o.maxDelayMs),
+          seq: this.seq++,
+          msg: m,
+        });
       }
     }
   }
@@ -237,7 +250,9 @@ export class Simulation {
       if (index < first) continue;
       const term = Number(value.slice(0, value.indexOf(":")));
       if (raft.log.term(index) !== term) {
-        throw new SafetyViolation(`leader ${n.id} (term ${raft.term}) lacks committed entry ${index} of term ${term}`);
+        throw new SafetyViolation(
+          `leader ${n.id} (term ${raft.term}) lacks committed entry ${index} of term ${term}`,
+        );
       }
     }
   }
@@ -253,13 +268,17 @@ export class Simulation {
     const value = `${e.term}:${e.type}:${decoder.decode(e.data)}`;
     const seen = this.appliedAt.get(e.index);
     if (seen !== undefined && seen !== value) {
-      throw new SafetyViolation(`state machine safety: ${n.id} applied "${value}" at ${e.index}, another node applied "${seen}"`);
+      throw new SafetyViolation(
+        `state machine safety: ${n.id} applied "${value}" at ${e.index}, another node applied "${seen}"`,
+      );
     }
     this.appliedAt.set(e.index, value);
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       n.conf = n.raft!.applyConfChange(cc);
-      this.trace(`${n.id} applied ${cc.type} ${cc.nodeId} at ${e.index}: voters ${n.conf.voters.join(",")} learners ${n.conf.learners.join(",")}`);
+      this.trace(
+        `${n.id} applied ${cc.type} ${cc.nodeId} at ${e.index}: voters ${n.conf.voters.join(",")} learners ${n.conf.learners.join(",")}`,
+      );
       if (cc.type === "remove" && cc.nodeId === n.id) n.removed = true;
     }
     if (e.type === EntryType.Normal) n.applied.set(e.index, decoder.decode(e.data));
@@ -437,7 +456,9 @@ export class Simulation {
       .map((n) => {
         if (!n.raft) return `${n.id}: down${n.removed ? " (removed)" : ""}`;
         const s = n.raft.status();
-        const progress = [...s.progress].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}${p.recentActive ? "" : "!"}`).join(" ");
+        const progress = [...s.progress]
+          .map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}${p.recentActive ? "" : "!"}`)
+          .join(" ");
         return `${n.id}: ${s.role} term ${s.term} lead ${s.leader || "-"} commit ${s.commit} applied ${s.applied} last ${s.lastIndex} first ${n.raft.log.firstIndex()} voters ${s.confState.voters.join(",")} learners ${s.confState.learners.join(",")}${n.removed ? " (removed)" : ""} ${progress}`;
       })
       .join("\n");
@@ -456,7 +477,9 @@ export class Simulation {
         for (let k = hi; k >= lo; k--) {
           const same = a.term(k) === b.term(k);
           if (matched && !same) {
-            throw new SafetyViolation(`log matching: ${live[i]!.id} and ${live[j]!.id} agree at a later index but differ at ${k}`);
+            throw new SafetyViolation(
+              `log matching: ${live[i]!.id} and ${live[j]!.id} agree at a later index but differ at ${k}`,
+            );
           }
           if (same) matched = true;
         }

@@ -33,8 +33,12 @@ if (values.seed !== undefined) {
       process.exit(1);
     }
     if ((seed - start + 1) % 100 === 0) {
-      console.log(`${seed - start + 1}/${count} seeds green (${((Date.now() - began) / 1000).toFixed(0)} s, ${committed} entries committed)`);
+      console.log(
+        `${seed - start + 1}/${count} seeds green (${((Date.now() - began) / 1000).toFixed(0)} s, ${committed} entries committed)`,
+      );
     }
   }
-  console.log(`all ${count} seeds green: seeds ${start}..${start + count - 1}, ${committed} entries committed`);
+  console.log(
+    `all ${count} seeds green: seeds ${start}..${start + count - 1}, ${committed} entries committed`,
+  );
 }
