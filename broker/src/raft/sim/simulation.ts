@@ -431,7 +431,7 @@ export class Simulation {
         }
       }
       if (proposed) {
-        const voters = leader?.raft!.confState().voters ?? [];
+        const voters = leader?.raft?.confState().voters ?? [];
         const done =
           voters.length > 0 &&
           voters.every((v) => {
