@@ -39,8 +39,8 @@ export interface LogStorePort {
     groupId: GroupId,
     update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
   ): Promise<void>;
-  /** Drops log entries up to and including index. */
-  compact(groupId: GroupId, index: number): Promise<void>;
+  /** Drops log entries up to and including index, recording the configuration there. */
+  compact(groupId: GroupId, index: number, confState: ConfState): Promise<void>;
 }
 
 export interface PeerTransportPort {

@@ -1,0 +1,226 @@
+import type { LogStorePort } from "../cluster/ports.js";
+import { MemoryStorage } from "../raft/memory-storage.js";
+import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
+import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
+import { type BatchOp, type Db, scan } from "./db.js";
+import { groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
+
+/** A group's log window whose snapshot is made on demand from the state machine's current image. */
+class GroupWindow extends MemoryStorage {
+  snapshotSource: (() => Snapshot) | undefined;
+
+  override snapshot(): Snapshot {
+    return this.snapshotSource ? this.snapshotSource() : super.snapshot();
+  }
+}
+
+export interface LogStoreOptions {
+  /** Test only: delay every synced write by this much, to simulate a slow disk. */
+  slowSyncMs?: number;
+  /** Test only: make synced writes fail as a full disk would. */
+  failWrites?: () => boolean;
+  onSync?: (seconds: number, entries: number) => void;
+}
+
+/**
+ * Every group's Raft log, hard state and snapshot metadata in RocksDB, with the log since the last
+ * compaction mirrored in memory for the core's synchronous reads. `persist` resolves only once a
+ * synced (fsync) write batch holds the update; all updates that arrive while one sync is in flight,
+ * from any group, share the next one (group commit).
+ */
+export class RaftLogStore implements LogStorePort {
+  private readonly windows = new Map<GroupId, GroupWindow>();
+  private pendingOps: BatchOp[] = [];
+  private pendingEntries = 0;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private syncing = false;
+  /** Counters for tests and metrics. */
+  syncs = 0;
+  persists = 0;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly options: LogStoreOptions,
+  ) {}
+
+  static async open(db: Db, options: LogStoreOptions = {}): Promise<RaftLogStore> {
+    const store = new RaftLogStore(db, options);
+    await store.load();
+    return store;
+  }
+
+  private async load(): Promise<void> {
+    const snapshots = new Map<GroupId, SnapshotMetadata>();
+    for await (const [k, v] of scan(this.db, prefixRange(Prefix.Snapshot))) {
+      snapshots.set(groupOf(k), JSON.parse(v.toString("utf8")) as SnapshotMetadata);
+    }
+    const hardStates = new Map<GroupId, HardState>();
+    for await (const [k, v] of scan(this.db, prefixRange(Prefix.HardState)))
+      hardStates.set(groupOf(k), decodeHardState(v));
+    const entries = new Map<GroupId, Entry[]>();
+    for await (const [k, v] of scan(this.db, prefixRange(Prefix.Log))) {
+      const group = groupOf(k);
+      const index = indexOf(k);
+      if (index <= (snapshots.get(group)?.index ?? 0)) continue;
+      let list = entries.get(group);
+      if (!list) entries.set(group, (list = []));
+      // Keys come in index order; a gap means a torn tail: keep the contiguous prefix only.
+      const expected = (list.at(-1)?.index ?? snapshots.get(group)?.index ?? 0) + 1;
+      if (index !== expected) continue;
+      list.push(decodeEntry(index, Buffer.from(v)));
+    }
+    const groups = new Set([...snapshots.keys(), ...hardStates.keys(), ...entries.keys()]);
+    for (const group of groups) {
+      const w = new GroupWindow();
+      const snap = snapshots.get(group);
+      if (snap) w.applySnapshot({ metadata: snap, data: new Uint8Array() });
+      w.append(entries.get(group) ?? []);
+      const hs = hardStates.get(group);
+      if (hs) w.setHardState({ ...hs, commit: Math.min(hs.commit, w.lastIndex()) });
+      this.windows.set(group, w);
+    }
+  }
+
+  groups(): GroupId[] {
+    return [...this.windows.keys()];
+  }
+
+  open(groupId: GroupId, bootstrap: ConfState): MemoryStorage {
+    const existing = this.windows.get(groupId);
+    if (existing) return existing;
+    const w = new GroupWindow();
+    const seed = MemoryStorage.bootstrap(bootstrap);
+    const entries = seed.entries(1, seed.lastIndex() + 1);
+    const { hardState } = seed.initialState();
+    w.append(entries);
+    w.setHardState(hardState);
+    this.windows.set(groupId, w);
+    // The bootstrap entries are the same on every initial member, so losing them before this
+    // write syncs is harmless: a restart writes the same ones again.
+    for (const e of entries)
+      this.pendingOps.push({
+        type: "put",
+        key: indexedKey(Prefix.Log, groupId, e.index),
+        value: encodeEntry(e),
+      });
+    this.pendingOps.push({
+      type: "put",
+      key: groupKey(Prefix.HardState, groupId),
+      value: encodeHardState(hardState),
+    });
+    return w;
+  }
+
+  /** Lets Raft's snapshot() produce the state machine's current image when a follower needs one. */
+  setSnapshotSource(groupId: GroupId, source: () => Snapshot): void {
+    const w = this.windows.get(groupId);
+    if (w) w.snapshotSource = source;
+  }
+
+  persist(
+    groupId: GroupId,
+    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
+  ): Promise<void> {
+    const w = this.windows.get(groupId);
+    if (!w) return Promise.reject(new Error(`group ${groupId} is not open`));
+    this.persists++;
+    if (update.snapshot) {
+      const meta = update.snapshot.metadata;
+      w.applySnapshot({ metadata: meta, data: new Uint8Array() });
+      this.pendingOps.push({
+        type: "put",
+        key: groupKey(Prefix.Snapshot, groupId),
+        value: Buffer.from(JSON.stringify(meta)),
+      });
+    }
+    if (update.entries.length > 0) {
+      const oldLast = w.lastIndex();
+      w.append(update.entries);
+      const newLast = w.lastIndex();
+      for (const e of update.entries) {
+        this.pendingOps.push({
+          type: "put",
+          key: indexedKey(Prefix.Log, groupId, e.index),
+          value: encodeEntry(e),
+        });
+      }
+      // A conflicting tail was replaced: its stale keys beyond the new end must go too.
+      for (let i = newLast + 1; i <= oldLast; i++)
+        this.pendingOps.push({ type: "del", key: indexedKey(Prefix.Log, groupId, i) });
+      this.pendingEntries += update.entries.length;
+    }
+    if (update.hardState) {
+      w.setHardState(update.hardState);
+      this.pendingOps.push({
+        type: "put",
+        key: groupKey(Prefix.HardState, groupId),
+        value: encodeHardState(update.hardState),
+      });
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.syncing) void this.sync();
+    });
+  }
+
+  private async sync(): Promise<void> {
+    this.syncing = true;
+    while (this.waiters.length > 0) {
+      const ops = this.pendingOps;
+      const waiters = this.waiters;
+      const entries = this.pendingEntries;
+      this.pendingOps = [];
+      this.waiters = [];
+      this.pendingEntries = 0;
+      const started = process.hrtime.bigint();
+      try {
+        if (this.options.failWrites?.()) throw new Error("no space left on device (injected)");
+        if (this.options.slowSyncMs) await new Promise((r) => setTimeout(r, this.options.slowSyncMs));
+        await this.db.batch(ops, true);
+        this.syncs++;
+        this.options.onSync?.(Number(process.hrtime.bigint() - started) / 1e9, entries);
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        for (const w of waiters) w.reject(err as Error);
+      }
+    }
+    this.syncing = false;
+  }
+
+  /**
+   * Drops entries up to and including index (applied ones only), from memory and disk. The
+   * configuration at that point is recorded as the snapshot point, so a restart rebuilds membership
+   * from it plus the entries after it.
+   */
+  async compact(groupId: GroupId, index: number, confState: ConfState): Promise<void> {
+    const w = this.windows.get(groupId);
+    if (!w || index < w.firstIndex()) return;
+    const meta: SnapshotMetadata = { index, term: w.term(index), confState };
+    w.createSnapshot(index, confState, new Uint8Array());
+    w.compact(index);
+    await this.db.batch(
+      [{ type: "put", key: groupKey(Prefix.Snapshot, groupId), value: Buffer.from(JSON.stringify(meta)) }],
+      false,
+    );
+    await this.db.clear({
+      gte: indexedKey(Prefix.Log, groupId, 0),
+      lt: indexedKey(Prefix.Log, groupId, index + 1),
+    });
+  }
+
+  /** Forgets a group entirely (its topic was deleted or it moved away). */
+  async drop(groupId: GroupId): Promise<void> {
+    this.windows.delete(groupId);
+    await this.db.clear({
+      gte: indexedKey(Prefix.Log, groupId, 0),
+      lt: indexedKey(Prefix.Log, groupId + 1, 0),
+    });
+    await this.db.batch(
+      [
+        { type: "del", key: groupKey(Prefix.HardState, groupId) },
+        { type: "del", key: groupKey(Prefix.Snapshot, groupId) },
+      ],
+      false,
+    );
+  }
+}
