@@ -34,7 +34,10 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
 
   private c(groupId: GroupId): Counters {
     let c = this.counters.get(groupId);
-    if (!c) this.counters.set(groupId, (c = fresh()));
+    if (!c) {
+      c = fresh();
+      this.counters.set(groupId, c);
+    }
     return c;
   }
 

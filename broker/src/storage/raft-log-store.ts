@@ -63,7 +63,10 @@ export class RaftLogStore implements LogStorePort {
       const index = indexOf(k);
       if (index <= (snapshots.get(group)?.index ?? 0)) continue;
       let list = entries.get(group);
-      if (!list) entries.set(group, (list = []));
+      if (!list) {
+        list = [];
+        entries.set(group, list);
+      }
       // Keys come in index order; a gap means a torn tail: keep the contiguous prefix only.
       const expected = (list.at(-1)?.index ?? snapshots.get(group)?.index ?? 0) + 1;
       if (index !== expected) continue;
