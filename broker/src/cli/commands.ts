@@ -1,4 +1,6 @@
 import { type Command, pendingCommand } from "./command.js";
+import { hashPasswordCommand } from "./hash-password.js";
+import { serveCommand } from "./serve.js";
 import { geobrokerVersion } from "./version.js";
 
 const version: Command = {
@@ -13,11 +15,12 @@ const version: Command = {
 
 /** Every subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
-  pendingCommand("serve", "run one broker node", 5),
+  serveCommand,
   pendingCommand("local", "run a local multi-region cluster on loopback (what `npm start` runs)", 5),
   pendingCommand("pub", "publish messages to a topic", 5),
   pendingCommand("sub", "subscribe to topics and print messages", 5),
   pendingCommand("topics", "create, list, describe and delete topics", 5),
   pendingCommand("status", "show cluster regions, nodes, groups and leaders", 6),
+  hashPasswordCommand,
   version,
 ];

@@ -44,7 +44,8 @@ export interface ClusterNodeDeps {
   partitions: PartitionLogPort;
   metadataStore: MetadataStorePort;
   transport: PeerTransportPort;
-  createCore(o: { groupId: GroupId; storage: RaftStorage; applied: number }): RaftCore;
+  /** A Raft core for a group over its storage (it replays from the snapshot point: see RaftConfig.applied). */
+  createCore(o: { groupId: GroupId; storage: RaftStorage }): RaftCore;
   /** Called when a group cannot go on (failed fsync): the process must stop. */
   onFatal(err: Error): void;
   forwarder?: Forwarder;
@@ -115,19 +116,24 @@ export class ClusterNode implements BrokerEngine {
       onLeaderChange: (leader) => this.onLeaderChange(metadataGroupId, leader),
     });
     const storage = this.deps.logStore.open(metadataGroupId, confOf(initialNodes.map((n) => n.id)));
-    const core = this.deps.createCore({
-      groupId: metadataGroupId,
-      storage,
-      applied: this.metadata.appliedIndex,
-    });
+    const core = this.deps.createCore({ groupId: metadataGroupId, storage });
     this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) =>
       this.fatal(err),
     );
+    this.deps.logStore.setSnapshotBuilder(metadataGroupId, async () => {
+      const index = this.metadata.appliedIndex;
+      return {
+        metadata: { index, term: storage.term(index), confState: core.confState() },
+        data: this.metadata.image(),
+      };
+    });
     this.groups.set(metadataGroupId, this.metadataRunner);
     this.reconcileGroups(this.metadata.state);
     this.deps.transport.onMessages((messages) => this.receive(messages));
+    let ticks = 0;
     this.ticker = setInterval(() => {
       for (const runner of this.groups.values()) runner.tick();
+      if (++ticks % 10 === 0) void this.compactLogs();
     }, config.raft.tickMs);
     this.metadataRunner.schedule();
   }
@@ -148,6 +154,24 @@ export class ClusterNode implements BrokerEngine {
   private fatal(err: Error): void {
     this.deps.logger.error("raft group stopped: storage failure", { err: err.message });
     this.deps.onFatal(err);
+  }
+
+  /**
+   * Keeps each group's Raft log bounded: applied entries beyond `raft.keepLogEntries` are dropped
+   * (a follower further behind gets a snapshot of the state machine instead).
+   */
+  private async compactLogs(): Promise<void> {
+    const keep = this.deps.config.raft.keepLogEntries;
+    for (const [groupId, runner] of this.groups) {
+      const s = runner.core.status();
+      const first = this.deps.logStore.open(groupId, confOf([])).firstIndex();
+      if (s.applied - first < 2 * keep) continue;
+      try {
+        await this.deps.logStore.compact(groupId, s.applied - keep, runner.core.confState());
+      } catch (err) {
+        this.deps.logger.warn("log compaction failed", { group: groupId, err: (err as Error).message });
+      }
+    }
   }
 
   private onLeaderChange(groupId: GroupId, leader: NodeId | ""): void {
@@ -182,12 +206,13 @@ export class ClusterNode implements BrokerEngine {
     const sm = new PartitionStateMachine(groupId, this.self, this.deps.partitions, tracker, feed, (leader) =>
       this.onLeaderChange(groupId, leader),
     );
-    const core = this.deps.createCore({
-      groupId,
-      storage,
-      applied: this.deps.partitions.appliedIndex(groupId),
-    });
+    const core = this.deps.createCore({ groupId, storage });
     const runner = new GroupRunner(groupId, core, this.io, sm, (err) => this.fatal(err));
+    this.deps.logStore.setSnapshotBuilder(groupId, async () => {
+      const index = this.deps.partitions.appliedIndex(groupId);
+      const data = await this.deps.partitions.exportImage(groupId);
+      return { metadata: { index, term: storage.term(index), confState: core.confState() }, data };
+    });
     const batcher = new PublishBatcher(async (messages) => {
       const { sequence, result } = tracker.open();
       try {

@@ -19,6 +19,8 @@ export interface RaftCore {
   applyConfChange(cc: ConfChange): ConfState;
   transferLeadership(to: NodeId): void;
   campaign(): void;
+  confState(): ConfState;
+  status(): { applied: number; commit: number; term: number; lastIndex: number };
   hasReady(): boolean;
   ready(): CoreReady;
   advance(rd: CoreReady): void;

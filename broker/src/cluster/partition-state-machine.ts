@@ -61,9 +61,8 @@ export class PartitionStateMachine implements GroupStateMachine {
     for (const r of results) this.tracker.resolve(r.sequence, r.result);
   }
 
-  async restore(_snapshot: Snapshot): Promise<void> {
-    // The partition image arrives out of band through the transport's snapshot stream and is
-    // written by the node before Raft sees the snapshot; here only readers need waking.
+  async restore(snapshot: Snapshot): Promise<void> {
+    await this.store.importImage(this.groupId, snapshot.data, snapshot.metadata.index);
     this.feed.advance(this.store.nextOffset(this.groupId));
   }
 

@@ -23,6 +23,10 @@ export interface PartitionLogPort {
   /** First offset whose timestamp is >= ts (nextOffset when none). */
   offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number>;
   retainedBytes(groupId: GroupId): number;
+  /** The partition as one image, for a Raft snapshot. */
+  exportImage(groupId: GroupId): Promise<Uint8Array>;
+  /** Replaces the partition with a snapshot's image. */
+  importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void>;
 }
 
 export interface MetadataStorePort {
@@ -39,6 +43,8 @@ export interface LogStorePort {
     groupId: GroupId,
     update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
   ): Promise<void>;
+  /** How to build a snapshot of the group's state machine when a follower needs one. */
+  setSnapshotBuilder(groupId: GroupId, builder: () => Promise<Snapshot>): void;
   /** Drops log entries up to and including index, recording the configuration there. */
   compact(groupId: GroupId, index: number, confState: ConfState): Promise<void>;
 }

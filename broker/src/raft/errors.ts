@@ -5,3 +5,14 @@ export class ProposalDroppedError extends Error {
     this.name = "ProposalDroppedError";
   }
 }
+
+/**
+ * Storage cannot produce a snapshot right now (it is being built asynchronously); the leader skips
+ * the follower this time and tries again later, as etcd's ErrSnapshotTemporarilyUnavailable.
+ */
+export class SnapshotTemporarilyUnavailableError extends Error {
+  constructor() {
+    super("snapshot temporarily unavailable");
+    this.name = "SnapshotTemporarilyUnavailableError";
+  }
+}

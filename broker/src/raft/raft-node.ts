@@ -1,4 +1,4 @@
-import { ProposalDroppedError } from "./errors.js";
+import { ProposalDroppedError, SnapshotTemporarilyUnavailableError } from "./errors.js";
 import { Progress } from "./progress.js";
 import { RaftLog } from "./raft-log.js";
 import {
@@ -829,7 +829,13 @@ export class RaftNode {
 
   private sendSnapshot(pr: Progress): boolean {
     if (!pr.recentActive) return false;
-    const snapshot = this.log.snapshot();
+    let snapshot: Snapshot;
+    try {
+      snapshot = this.log.snapshot();
+    } catch (err) {
+      if (err instanceof SnapshotTemporarilyUnavailableError) return false;
+      throw err;
+    }
     this.send({ type: MessageType.Snapshot, to: pr.id, snapshot });
     pr.becomeSnapshot(snapshot.metadata.index);
     this.logger?.(

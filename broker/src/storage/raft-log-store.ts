@@ -1,16 +1,34 @@
 import type { LogStorePort } from "../cluster/ports.js";
+import { SnapshotTemporarilyUnavailableError } from "../raft/errors.js";
 import { MemoryStorage } from "../raft/memory-storage.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
 import { groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
 
-/** A group's log window whose snapshot is made on demand from the state machine's current image. */
+/**
+ * A group's log window. Its snapshot is the state machine's image, built asynchronously when Raft
+ * first asks for one (Raft retries meanwhile) and reused until compaction passes it.
+ */
 class GroupWindow extends MemoryStorage {
-  snapshotSource: (() => Snapshot) | undefined;
+  builder: (() => Promise<Snapshot>) | undefined;
+  private cached: Snapshot | undefined;
+  private building: Promise<void> | undefined;
 
   override snapshot(): Snapshot {
-    return this.snapshotSource ? this.snapshotSource() : super.snapshot();
+    if (!this.builder) return super.snapshot();
+    if (this.cached && this.cached.metadata.index >= this.firstIndex() - 1) return this.cached;
+    if (!this.building) {
+      this.building = this.builder()
+        .then((s) => {
+          this.cached = s;
+        })
+        .catch(() => {})
+        .finally(() => {
+          this.building = undefined;
+        });
+    }
+    throw new SnapshotTemporarilyUnavailableError();
   }
 }
 
@@ -114,10 +132,10 @@ export class RaftLogStore implements LogStorePort {
     return w;
   }
 
-  /** Lets Raft's snapshot() produce the state machine's current image when a follower needs one. */
-  setSnapshotSource(groupId: GroupId, source: () => Snapshot): void {
+  /** How to build a snapshot of the group's state machine when a follower needs one. */
+  setSnapshotBuilder(groupId: GroupId, builder: () => Promise<Snapshot>): void {
     const w = this.windows.get(groupId);
-    if (w) w.snapshotSource = source;
+    if (w) w.builder = builder;
   }
 
   persist(

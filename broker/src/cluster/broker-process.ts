@@ -1,0 +1,137 @@
+import { mkdirSync } from "node:fs";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { type ClientServer, startClientServer } from "../api/client-server.js";
+import type { NodeConfig } from "../config/config.js";
+import { startHttpServer } from "../observability/http-server.js";
+import type { Logger } from "../observability/logger.js";
+import { NodeMetrics } from "../observability/metrics.js";
+import { RaftNode } from "../raft/raft-node.js";
+import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "../security/authenticator.js";
+import { readUsersFile } from "../security/users-file.js";
+import { type Db, openDb } from "../storage/db.js";
+import { PartitionStore } from "../storage/partition-store.js";
+import { RaftLogStore } from "../storage/raft-log-store.js";
+import { PeerTransport } from "../transport/peer-transport.js";
+import { ClusterNode } from "./cluster-node.js";
+
+export interface BrokerProcess {
+  node: ClusterNode;
+  clientPort: number;
+  peerPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+export interface TestHooks {
+  /** Test only: slow every fsync by this much (chaos tests). */
+  slowSyncMs?: number;
+}
+
+/** Opens storage, joins the cluster and serves clients: one broker node, as `geobroker serve` runs it. */
+export async function startBrokerProcess(
+  config: NodeConfig,
+  logger: Logger,
+  hooks: TestHooks = {},
+): Promise<BrokerProcess> {
+  const metrics = new NodeMetrics({ node: config.nodeId, region: config.region });
+  mkdirSync(config.dataDir, { recursive: true });
+  const db: Db = await openDb(join(config.dataDir, "rocksdb"));
+  const logStore = await RaftLogStore.open(db, {
+    ...(hooks.slowSyncMs ? { slowSyncMs: hooks.slowSyncMs } : {}),
+    onSync: (seconds, entries) => {
+      metrics.fsyncSeconds.observe(seconds);
+      metrics.fsyncEntries.observe(entries);
+    },
+  });
+  const partitions = await PartitionStore.open(db);
+  const regionOf = new Map(config.peers.map((p) => [p.id, p.region]));
+  const transport = new PeerTransport({
+    nodeId: config.nodeId,
+    listen: { host: config.listenHost, port: config.ports.peer },
+    peers: new Map(config.peers.map((p) => [p.id, p.peerAddress])),
+    ...(config.tls.peer ? { tls: config.tls.peer } : {}),
+    linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
+    logger,
+  });
+  const peerPort = await transport.start();
+  let fatal = false;
+  const node = await ClusterNode.start({
+    config,
+    logger,
+    logStore,
+    partitions,
+    metadataStore: partitions,
+    transport,
+    createCore: ({ groupId, storage }) =>
+      new RaftNode(
+        {
+          id: config.nodeId,
+          groupId,
+          electionTicks: config.raft.electionTicks,
+          heartbeatTicks: config.raft.heartbeatTicks,
+          random: Math.random,
+          logger: (line) => logger.info(line, { group: groupId }),
+        },
+        storage,
+      ),
+    onFatal: (err) => {
+      // Memory and disk may disagree after a failed fsync: stop serving and exit, never acknowledge.
+      fatal = true;
+      logger.error("fatal storage error: exiting", { err: err.message });
+      setTimeout(() => process.exit(1), 100).unref();
+    },
+  });
+  const health = {
+    live: () => !fatal,
+    ready: () => (fatal ? { ready: false, reason: "storage failed" } : node.readiness()),
+  };
+  const authenticator: Authenticator =
+    config.auth.mode === "none"
+      ? anonymousAuthenticator
+      : new BasicAuthenticator(readUsersFile(config.auth.usersFile!));
+  const clientServer: ClientServer = await startClientServer({
+    host: config.listenHost,
+    port: config.ports.client,
+    engine: node,
+    limits: config.limits,
+    authenticator,
+    health,
+    observer: metrics,
+    ...(config.tls.client ? { tls: config.tls.client } : {}),
+    onAuthFailure: (method, message) =>
+      logger.warn("authentication failed", { audit: true, method, reason: message }),
+  });
+  const http: Server = await startHttpServer(config.listenHost, config.ports.http, health, metrics.registry);
+  const gauges = setInterval(() => {
+    for (const [groupId, runner] of node.groupRunners()) {
+      const s = runner.core.status();
+      const group = String(groupId);
+      metrics.raftTerm.set({ group }, s.term);
+      metrics.raftCommit.set({ group }, s.commit);
+      metrics.raftApplied.set({ group }, s.applied);
+      metrics.raftLeader.set({ group }, runner.isLeader ? 1 : 0);
+    }
+  }, 1000);
+  gauges.unref();
+  const httpAddress = http.address();
+  logger.info("node started", {
+    clientPort: clientServer.port,
+    peerPort,
+    httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
+  });
+  return {
+    node,
+    clientPort: clientServer.port,
+    peerPort,
+    httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
+    async stop() {
+      clearInterval(gauges);
+      await node.stop();
+      await clientServer.close();
+      await new Promise<void>((r) => http.close(() => r()));
+      await transport.stop();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,284 @@
+import { readFileSync } from "node:fs";
+import http2 from "node:http2";
+import type { TlsFiles } from "../config/config.js";
+import type { Logger } from "../observability/logger.js";
+import type { Message, NodeId } from "../raft/types.js";
+import { decodeBatch, encodeBatch } from "./convert.js";
+import { FrameReader, frame } from "./framing.js";
+
+const streamPath = "/geobroker.raft.v1.PeerService/Stream";
+const minBackoffMs = 50;
+const maxBackoffMs = 2000;
+/** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
+const maxQueuedBytes = 64 * 1024 * 1024;
+
+export interface PeerTransportOptions {
+  nodeId: NodeId;
+  listen: { host: string; port: number };
+  peers: Map<NodeId, string>;
+  tls?: TlsFiles;
+  /** Simulated one-way delay for batches to a peer (WAN tests); 0 for none. */
+  linkDelayMs?: (to: NodeId) => number;
+  onUnreachable?: (id: NodeId) => void;
+  logger?: Logger;
+}
+
+interface PeerStats {
+  sentBatches: number;
+  sentMessages: number;
+  droppedBatches: number;
+  reconnects: number;
+  connected: boolean;
+}
+
+/** One outbound stream to one peer: batches queue while it (re)connects. */
+class PeerLink {
+  private session: http2.ClientHttp2Session | undefined;
+  private stream: http2.ClientHttp2Stream | undefined;
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private outbox: Message[] = [];
+  private flushScheduled = false;
+  private backoffMs = minBackoffMs;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly stats: PeerStats = {
+    sentBatches: 0,
+    sentMessages: 0,
+    droppedBatches: 0,
+    reconnects: 0,
+    connected: false,
+  };
+
+  constructor(
+    private readonly id: NodeId,
+    private address: string,
+    private readonly owner: PeerTransport,
+  ) {}
+
+  setAddress(address: string): void {
+    if (address === this.address) return;
+    this.address = address;
+    this.teardown();
+  }
+
+  enqueue(m: Message): void {
+    this.outbox.push(m);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Everything sent to this peer in this turn of the event loop travels in one frame.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const messages = this.outbox;
+    this.outbox = [];
+    if (messages.length === 0 || this.closed) return;
+    const bytes = frame(encodeBatch(this.owner.nodeId, messages));
+    const delay = this.owner.delayTo(this.id);
+    this.stats.sentMessages += messages.length;
+    // Equal delays keep batch order: timers of one duration fire in the order they were set.
+    if (delay > 0) setTimeout(() => this.write(bytes), delay);
+    else this.write(bytes);
+  }
+
+  private write(bytes: Uint8Array): void {
+    if (this.closed) return;
+    const stream = this.ensureStream();
+    if (stream && this.queue.length === 0 && !stream.writableNeedDrain) {
+      stream.write(bytes);
+      this.stats.sentBatches++;
+      return;
+    }
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.byteLength;
+    while (this.queuedBytes > maxQueuedBytes && this.queue.length > 1) {
+      this.queuedBytes -= this.queue.shift()!.byteLength;
+      this.stats.droppedBatches++;
+    }
+  }
+
+  private drain(): void {
+    const stream = this.stream;
+    while (stream && this.queue.length > 0 && !stream.writableNeedDrain) {
+      const bytes = this.queue.shift()!;
+      this.queuedBytes -= bytes.byteLength;
+      stream.write(bytes);
+      this.stats.sentBatches++;
+    }
+  }
+
+  private ensureStream(): http2.ClientHttp2Stream | undefined {
+    if (this.stream) return this.stream;
+    if (this.reconnectTimer) return undefined;
+    try {
+      const tls = this.owner.tlsMaterial;
+      const session = http2.connect(
+        `${tls ? "https" : "http"}://${this.address}`,
+        tls ? { ...tls, servername: undefined } : {},
+      );
+      session.on("error", () => this.fail());
+      session.on("close", () => this.fail());
+      session.on("connect", () => {
+        this.backoffMs = minBackoffMs;
+        this.stats.connected = true;
+      });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": streamPath,
+        "content-type": "application/grpc+proto",
+        te: "trailers",
+      });
+      stream.on("error", () => this.fail());
+      stream.on("close", () => this.fail());
+      stream.on("drain", () => this.drain());
+      stream.resume();
+      this.session = session;
+      this.stream = stream;
+      return stream;
+    } catch {
+      this.fail();
+      return undefined;
+    }
+  }
+
+  private fail(): void {
+    if (!this.stream && !this.session) return;
+    this.teardown();
+    if (this.closed) return;
+    this.stats.reconnects++;
+    this.owner.reportUnreachable(this.id);
+    const jitter = Math.random() * this.backoffMs * 0.5;
+    const wait = this.backoffMs + jitter;
+    this.backoffMs = Math.min(maxBackoffMs, this.backoffMs * 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.queue.length > 0 && this.ensureStream()) this.drain();
+    }, wait);
+    this.reconnectTimer.unref();
+  }
+
+  private teardown(): void {
+    const stream = this.stream;
+    const session = this.session;
+    this.stream = undefined;
+    this.session = undefined;
+    this.stats.connected = false;
+    stream?.destroy();
+    session?.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.teardown();
+  }
+}
+
+/**
+ * Raft messages between nodes on the peer port (shared/design.md §3.3): one long-lived HTTP/2 stream
+ * per peer pair, gRPC-framed `StreamRequest` batches, mTLS when configured. Sending never blocks and
+ * never throws: a dead peer's queue is capped and Raft retransmits what is lost.
+ */
+export class PeerTransport {
+  readonly nodeId: NodeId;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  private handler: (messages: Message[]) => void = () => {};
+  readonly tlsMaterial: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  receivedBatches = 0;
+
+  constructor(private readonly o: PeerTransportOptions) {
+    this.nodeId = o.nodeId;
+    this.tlsMaterial = o.tls
+      ? { ca: readFileSync(o.tls.ca), cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
+      : undefined;
+    for (const [id, address] of o.peers)
+      if (id !== o.nodeId) this.links.set(id, new PeerLink(id, address, this));
+  }
+
+  onMessages(handler: (messages: Message[]) => void): void {
+    this.handler = handler;
+  }
+
+  delayTo(id: NodeId): number {
+    return this.o.linkDelayMs?.(id) ?? 0;
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.o.onUnreachable?.(id);
+  }
+
+  async start(): Promise<number> {
+    const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      if (headers[":path"] !== streamPath) {
+        stream.respond(
+          { ":status": 200, "content-type": "application/grpc", "grpc-status": "12" },
+          { endStream: true },
+        );
+        return;
+      }
+      stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      const reader = new FrameReader();
+      stream.on("data", (chunk: Buffer) => {
+        for (const payload of reader.push(chunk)) {
+          try {
+            const { messages } = decodeBatch(payload);
+            this.receivedBatches++;
+            this.handler(messages);
+          } catch (err) {
+            this.o.logger?.warn("dropping a malformed peer frame", { err: (err as Error).message });
+          }
+        }
+      });
+      stream.on("error", () => {});
+      stream.on("end", () => stream.end());
+    };
+    const tls = this.tlsMaterial;
+    const server = tls
+      ? http2.createSecureServer({ ...tls, requestCert: true, rejectUnauthorized: true })
+      : http2.createServer();
+    server.on("stream", onStream);
+    server.on("session", (s) => {
+      this.sessions.add(s);
+      s.on("close", () => this.sessions.delete(s));
+      s.on("error", () => {});
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.o.listen.port, this.o.listen.host, () => resolve());
+    });
+    const address = server.address();
+    return typeof address === "object" && address ? address.port : this.o.listen.port;
+  }
+
+  send(messages: Message[]): void {
+    for (const m of messages) this.links.get(m.to)?.enqueue(m);
+  }
+
+  setPeer(id: NodeId, address: string): void {
+    if (id === this.nodeId) return;
+    const link = this.links.get(id);
+    if (link) link.setAddress(address);
+    else this.links.set(id, new PeerLink(id, address, this));
+  }
+
+  removePeer(id: NodeId): void {
+    this.links.get(id)?.close();
+    this.links.delete(id);
+  }
+
+  stats(): Map<NodeId, PeerStats> {
+    return new Map([...this.links].map(([id, l]) => [id, { ...l.stats }]));
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.links.values()) l.close();
+    for (const s of this.sessions) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

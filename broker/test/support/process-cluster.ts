@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { hashPassword } from "../../src/security/passwords.js";
+import { projectRoot } from "../../src/util/project-root.js";
+
+export interface ProcessNode {
+  id: string;
+  region: string;
+  clientPort: number;
+  peerPort: number;
+  httpPort: number;
+  configPath: string;
+  dataDir: string;
+  child: ChildProcess | undefined;
+  log: string[];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export const testUser = { name: "tester", password: "test-password-1" };
+
+/** Real broker processes (`geobroker serve`) on 127.0.0.1, one per region, for multi-process tests. */
+export class ProcessCluster {
+  readonly nodes: ProcessNode[] = [];
+  readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
+
+  static async start(
+    regions: string[],
+    options: { wanDelayMs?: Record<string, number>; env?: Record<string, string>; raft?: object } = {},
+  ): Promise<ProcessCluster> {
+    const c = new ProcessCluster();
+    const usersFile = join(c.dir, "users.yaml");
+    writeFileSync(
+      usersFile,
+      stringify({ users: [{ name: testUser.name, passwordHash: await hashPassword(testUser.password) }] }),
+    );
+    for (const region of regions) {
+      const id = `${region}-0`;
+      const dataDir = join(c.dir, id);
+      mkdirSync(dataDir, { recursive: true });
+      c.nodes.push({
+        id,
+        region,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        httpPort: await freePort(),
+        configPath: join(c.dir, `${id}.yaml`),
+        dataDir,
+        child: undefined,
+        log: [],
+      });
+    }
+    const peers = c.nodes.map((n) => ({
+      id: n.id,
+      region: n.region,
+      zone: "",
+      peerAddress: `127.0.0.1:${n.peerPort}`,
+      clientAddress: `127.0.0.1:${n.clientPort}`,
+    }));
+    for (const n of c.nodes) {
+      const config = {
+        nodeId: n.id,
+        region: n.region,
+        listenHost: "127.0.0.1",
+        advertiseHost: "127.0.0.1",
+        ports: { client: n.clientPort, peer: n.peerPort, http: n.httpPort },
+        dataDir: n.dataDir,
+        peers,
+        auth: { mode: "basic", usersFile },
+        raft: {
+          tickMs: 50,
+          electionTicks: 10,
+          heartbeatTicks: 1,
+          keepLogEntries: 10000,
+          ...(options.raft ?? {}),
+        },
+        wanDelayMs: options.wanDelayMs ?? {},
+        log: { level: "info" },
+      };
+      writeFileSync(n.configPath, stringify(config));
+    }
+    for (const n of c.nodes) c.launch(n, options.env);
+    await c.waitReady();
+    return c;
+  }
+
+  launch(n: ProcessNode, env: Record<string, string> = {}): void {
+    const cli = join(projectRoot(), "dist", "broker", "src", "cli", "main.js");
+    const child = spawn(process.execPath, [cli, "serve", "--config", n.configPath], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) n.log.push(line);
+      if (n.log.length > 200) n.log.splice(0, n.log.length - 200);
+    };
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    n.child = child;
+  }
+
+  node(id: string): ProcessNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  async ready(n: ProcessNode): Promise<boolean> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1000) });
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async waitReady(nodes = this.nodes.filter((n) => n.child), timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = await Promise.all(nodes.map((n) => this.ready(n)));
+      if (states.every(Boolean)) return;
+      if (Date.now() > deadline) {
+        const notReady = nodes.filter((_, i) => !states[i]);
+        throw new Error(
+          `not ready within ${timeoutMs} ms: ${notReady.map((n) => `${n.id}\n  ${n.log.slice(-10).join("\n  ")}`).join("\n")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** kill -9 (or another signal); resolves when the process is gone. */
+  async kill(n: ProcessNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = n.child;
+    if (!child || child.exitCode !== null) return;
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await gone;
+    n.child = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.kill(n, "SIGTERM")));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
