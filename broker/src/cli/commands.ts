@@ -1,6 +1,10 @@
 import { type Command, pendingCommand } from "./command.js";
 import { hashPasswordCommand } from "./hash-password.js";
+import { localCommand } from "./local.js";
+import { pubCommand } from "./pub.js";
 import { serveCommand } from "./serve.js";
+import { subCommand } from "./sub.js";
+import { topicsCommand } from "./topics.js";
 import { geobrokerVersion } from "./version.js";
 
 const version: Command = {
@@ -16,10 +20,10 @@ const version: Command = {
 /** Every subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
   serveCommand,
-  pendingCommand("local", "run a local multi-region cluster on loopback (what `npm start` runs)", 5),
-  pendingCommand("pub", "publish messages to a topic", 5),
-  pendingCommand("sub", "subscribe to topics and print messages", 5),
-  pendingCommand("topics", "create, list, describe and delete topics", 5),
+  localCommand,
+  pubCommand,
+  subCommand,
+  topicsCommand,
   pendingCommand("status", "show cluster regions, nodes, groups and leaders", 6),
   hashPasswordCommand,
   version,

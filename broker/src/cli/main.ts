@@ -41,4 +41,5 @@ export async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: client commands leave idle HTTP/2 sessions open that would keep the process alive.
+process.exit(await main(process.argv.slice(2)));

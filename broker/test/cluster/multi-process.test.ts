@@ -13,7 +13,12 @@ after(async () => {
   await cluster?.stop();
 });
 
-async function collect(client: CompatClient, topic: string, count: number, timeoutMs = 20_000): Promise<{ id: string; body: string }[]> {
+async function collect(
+  client: CompatClient,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<{ id: string; body: string }[]> {
   const stream = client.subscribe({ [topic]: 0 });
   const out: { id: string; body: string }[] = [];
   const timer = setTimeout(() => stream.cancel(), timeoutMs);

@@ -14,14 +14,18 @@ export const basicAuth = (user = testUser.name, password = testUser.password) =>
 /** A client of the original system: only proto/broker/broker.proto and @grpc/grpc-js, nothing of ours. */
 export interface CompatClient {
   publish(topic: string, body: string): Promise<string>;
-  subscribe(topics: Record<string, number>): grpc.ClientReadableStream<{ id: string; timestamp: string; topic: string; body: Buffer }>;
+  subscribe(
+    topics: Record<string, number>,
+  ): grpc.ClientReadableStream<{ id: string; timestamp: string; topic: string; body: Buffer }>;
   close(): void;
 }
 
 export async function compatClient(port: number): Promise<CompatClient> {
   const definition = await protoLoader.load(join(projectRoot(), "proto", "broker", "broker.proto"));
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    broker: { Broker: new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> };
+    broker: {
+      Broker: new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function>;
+    };
   };
   const client = new pkg.broker.Broker(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const md = () => {
@@ -32,8 +36,11 @@ export async function compatClient(port: number): Promise<CompatClient> {
   return {
     publish: (topic, body) =>
       new Promise((resolve, reject) =>
-        client.Publish!({ topic, body: Buffer.from(body) }, md(), { deadline: Date.now() + 10_000 }, (err: Error | null, res: { id: string }) =>
-          err ? reject(err) : resolve(res.id),
+        client.Publish!(
+          { topic, body: Buffer.from(body) },
+          md(),
+          { deadline: Date.now() + 10_000 },
+          (err: Error | null, res: { id: string }) => (err ? reject(err) : resolve(res.id)),
         ),
       ),
     subscribe: (topics) => client.Subscribe!({ topics }, md()),
