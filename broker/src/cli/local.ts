@@ -86,7 +86,7 @@ export const localCommand: Command = {
       stopping = true;
       say("stopping the local cluster...");
       await cluster.stop();
-      say("stopped; data kept in " + dir);
+      say(`stopped; data kept in ${dir}`);
     };
     const stopped = new Promise<void>((resolve) => {
       process.once("SIGINT", () => void stop().then(resolve));

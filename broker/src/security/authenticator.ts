@@ -5,7 +5,18 @@ import { verifyPassword } from "./passwords.js";
 export interface Principal {
   name: string;
   /** How the caller proved who it is. */
-  method: "basic" | "anonymous";
+  method: "basic" | "bearer" | "certificate" | "anonymous";
+  /**
+   * Roles the credential itself carries (a JWT claim). They add to the roles the ACL gives the name;
+   * basic and certificate callers get theirs from the ACL only.
+   */
+  roles?: readonly string[];
+}
+
+/** What the transport knows about the caller beyond its headers. */
+export interface AuthContext {
+  /** The verified client certificate of a TLS connection (node:tls `getPeerCertificate()`), if any. */
+  peerCertificate?: import("node:tls").PeerCertificate;
 }
 
 export interface UserRecord {
@@ -15,8 +26,8 @@ export interface UserRecord {
 }
 
 export interface Authenticator {
-  /** The caller behind these request headers, or UNAUTHENTICATED. */
-  authenticate(headers: Headers): Promise<Principal>;
+  /** The caller behind these request headers (and connection), or UNAUTHENTICATED. */
+  authenticate(headers: Headers, context?: AuthContext): Promise<Principal>;
 }
 
 /** Accepts everyone: only for `auth.mode: none`, which the config refuses in production mode. */

@@ -24,7 +24,10 @@ export async function compatClient(port: number): Promise<CompatClient> {
   const definition = await protoLoader.load(join(projectRoot(), "proto", "broker", "broker.proto"));
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
     broker: {
-      Broker: new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function>;
+      Broker: new (
+        address: string,
+        creds: grpc.ChannelCredentials,
+      ) => grpc.Client & Record<string, (...args: unknown[]) => unknown>;
     };
   };
   const client = new pkg.broker.Broker(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -43,7 +46,13 @@ export async function compatClient(port: number): Promise<CompatClient> {
           (err: Error | null, res: { id: string }) => (err ? reject(err) : resolve(res.id)),
         ),
       ),
-    subscribe: (topics) => client.Subscribe!({ topics }, md()),
+    subscribe: (topics) =>
+      client.Subscribe!({ topics }, md()) as grpc.ClientReadableStream<{
+        id: string;
+        timestamp: string;
+        topic: string;
+        body: Buffer;
+      }>,
     close: () => client.close(),
   };
 }
