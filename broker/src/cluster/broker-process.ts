@@ -63,6 +63,17 @@ export async function startBrokerProcess(
     partitions,
     metadataStore: partitions,
     transport,
+    observer: {
+      published: (bytes, seconds) => {
+        metrics.published.inc();
+        metrics.publishedBytes.inc(bytes);
+        metrics.publishSeconds.observe(seconds);
+      },
+      delivered: (lagSeconds) => {
+        metrics.delivered.inc();
+        metrics.deliverLagSeconds.observe(lagSeconds);
+      },
+    },
     createCore: ({ groupId, storage }) =>
       new RaftNode(
         {
@@ -111,6 +122,10 @@ export async function startBrokerProcess(
       metrics.raftCommit.set({ group }, s.commit);
       metrics.raftApplied.set({ group }, s.applied);
       metrics.raftLeader.set({ group }, runner.isLeader ? 1 : 0);
+      for (const [peer, p] of s.progress) {
+        if (peer !== config.nodeId)
+          metrics.peerLagEntries.set({ group, peer }, Math.max(0, s.lastIndex - p.match));
+      }
     }
   }, 1000);
   gauges.unref();

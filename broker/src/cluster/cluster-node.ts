@@ -49,6 +49,13 @@ export interface ClusterNodeDeps {
   /** Called when a group cannot go on (failed fsync): the process must stop. */
   onFatal(err: Error): void;
   forwarder?: Forwarder;
+  /** Counts what the node serves (Prometheus); optional for tests. */
+  observer?: EngineObserver;
+}
+
+export interface EngineObserver {
+  published(bytes: number, seconds: number): void;
+  delivered(lagSeconds: number): void;
 }
 
 interface PartitionHandle {
@@ -240,6 +247,15 @@ export class ClusterNode implements BrokerEngine {
   // ---- BrokerEngine ----
 
   async publish(input: PublishInput, call: CallContext): Promise<PublishOutcome> {
+    const started = performance.now();
+    const outcome = await this.publishOnce(input, call);
+    // Counted where the client called, not again on the leader it was forwarded to.
+    if (call.hops === 0)
+      this.deps.observer?.published(input.body.byteLength, (performance.now() - started) / 1000);
+    return outcome;
+  }
+
+  private async publishOnce(input: PublishInput, call: CallContext): Promise<PublishOutcome> {
     const topic = await this.topicForPublish(input.topic, call);
     const partition = this.choosePartition(topic, input);
     const placement = topic.partitions[partition]!;
@@ -272,17 +288,15 @@ export class ClusterNode implements BrokerEngine {
       throw unavailable(`leader of ${input.topic}/${partition} moved while the publish was forwarded; retry`);
     }
     const target = this.forwardTarget(placement, handle);
-    const res = await this.forwarder.to(target.clientAddress).publish.publish(
-      {
-        topic: input.topic,
-        key: message.key,
-        body: message.body,
-        headers: message.headers,
-        messageId: message.messageId,
-        partition,
-      },
-      Forwarder.options(call),
-    );
+    const res = await this.forwarder.publish(target.clientAddress, call, {
+      $typeName: "geobroker.v1.PublishRequest",
+      topic: input.topic,
+      key: message.key,
+      body: message.body,
+      headers: message.headers,
+      messageId: message.messageId,
+      partition,
+    });
     const offset = Number(res.offset);
     // Read-your-writes: a publisher that subscribes here next sees its own message.
     if (handle) await handle.feed.waitFor(offset, AbortSignal.any([call.signal, AbortSignal.timeout(2000)]));
@@ -389,6 +403,7 @@ export class ClusterNode implements BrokerEngine {
         continue;
       }
       for (const m of batch) {
+        this.deps.observer?.delivered(Math.max(0, nowMicros() - m.timestampMicros) / 1e6);
         yield {
           topic,
           partition: placement.partition,

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { PublishRequest, PublishResponse } from "../../../gen/geobroker/v1/publish_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { type CallContext, forwardedHopsHeader } from "../api/engine.js";
 import type { TlsFiles } from "../config/config.js";
+import { ForwardStream } from "./forward-stream.js";
 
 export interface ForwardClients {
   publish: Client<typeof PublishService>;
@@ -38,6 +40,19 @@ export class Forwarder {
       this.clients.set(clientAddress, c);
     }
     return c;
+  }
+
+  private readonly streams = new Map<string, ForwardStream>();
+
+  /** Forwards a publish over a pipelined stream shared by the calls of one caller to one leader. */
+  publish(clientAddress: string, call: CallContext, request: PublishRequest): Promise<PublishResponse> {
+    const key = `${clientAddress}|${call.hops}|${call.authorization ?? ""}`;
+    let stream = this.streams.get(key);
+    if (!stream || stream.closed) {
+      stream = new ForwardStream(this.to(clientAddress).publish, Forwarder.options(call).headers);
+      this.streams.set(key, stream);
+    }
+    return stream.publish(request);
   }
 
   /** Call options that carry the caller's identity and one more hop. */

@@ -20,7 +20,14 @@ export interface RaftCore {
   transferLeadership(to: NodeId): void;
   campaign(): void;
   confState(): ConfState;
-  status(): { applied: number; commit: number; term: number; lastIndex: number };
+  status(): {
+    applied: number;
+    commit: number;
+    term: number;
+    lastIndex: number;
+    /** Per member, as the leader sees it (empty on followers). */
+    progress: ReadonlyMap<NodeId, { match: number }>;
+  };
   hasReady(): boolean;
   ready(): CoreReady;
   advance(rd: CoreReady): void;

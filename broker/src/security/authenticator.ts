@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
 import { unauthenticated } from "../api/errors.js";
 import { verifyPassword } from "./passwords.js";
 
@@ -15,8 +16,11 @@ export interface Principal {
 
 /** What the transport knows about the caller beyond its headers. */
 export interface AuthContext {
-  /** The verified client certificate of a TLS connection (node:tls `getPeerCertificate()`), if any. */
-  peerCertificate?: import("node:tls").PeerCertificate;
+  /**
+   * The client certificate of a TLS connection (node:tls `getPeerCertificate()`), set only when the
+   * TLS layer verified it against the configured CA (`socket.authorized`).
+   */
+  peerCertificate?: PeerCertificate;
 }
 
 export interface UserRecord {
@@ -47,6 +51,8 @@ const cacheLimit = 4096;
 export class BasicAuthenticator implements Authenticator {
   private readonly users = new Map<string, UserRecord>();
   private readonly verified = new Map<string, Principal>();
+  /** Checks under way: concurrent calls with the same header share one scrypt (no thundering herd). */
+  private readonly checking = new Map<string, Promise<Principal>>();
   private readonly cacheKeySecret = randomBytes(32);
 
   constructor(users: UserRecord[]) {
@@ -66,6 +72,15 @@ export class BasicAuthenticator implements Authenticator {
     const cacheKey = createHmac("sha256", this.cacheKeySecret).update(header).digest("base64");
     const cached = this.verified.get(cacheKey);
     if (cached) return cached;
+    let check = this.checking.get(cacheKey);
+    if (!check) {
+      check = this.verify(header, cacheKey).finally(() => this.checking.delete(cacheKey));
+      this.checking.set(cacheKey, check);
+    }
+    return check;
+  }
+
+  private async verify(header: string, cacheKey: string): Promise<Principal> {
     const match = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(header.trim());
     if (!match) throw unauthenticated("unsupported authorization scheme: use basic");
     const decoded = Buffer.from(match[1]!, "base64").toString("utf8");

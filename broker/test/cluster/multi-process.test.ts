@@ -71,6 +71,26 @@ test("publish through every node, subscribe through every other: every message, 
   for (const p of publishers) p.close();
 });
 
+test("every node exports Prometheus metrics for what it served, and answers health checks", async () => {
+  const totals = await Promise.all(
+    cluster.nodes.map(async (n) => {
+      const text = await (await fetch(`http://127.0.0.1:${n.httpPort}/metrics`)).text();
+      const value = (name: string) =>
+        Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? "NaN");
+      assert.equal((await fetch(`http://127.0.0.1:${n.httpPort}/healthz`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${n.httpPort}/readyz`)).status, 200);
+      assert.ok(value("geobroker_storage_fsync_seconds_count") > 0, `${n.id} synced its log`);
+      assert.ok(value("geobroker_delivered_messages_total") >= 60, `${n.id} delivered the 60 messages`);
+      return value("geobroker_published_messages_total");
+    }),
+  );
+  assert.equal(
+    totals.reduce((a, b) => a + b, 0),
+    60,
+    "60 publishes counted across the nodes that took them",
+  );
+});
+
 test("kill -9 of the partition leader: no acknowledged message lost, a new leader serves within 2 s", async () => {
   const topic = "failover";
   const leaderId = await (async () => {
