@@ -52,11 +52,17 @@ export async function startBrokerProcess(
     peers: new Map(config.peers.map((p) => [p.id, p.peerAddress])),
     ...(config.tls.peer ? { tls: config.tls.peer } : {}),
     linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
+    onSnapshotStatus: (groupId, to, ok) => node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
+    onUnreachable: (id) => {
+      for (const runner of node?.groupRunners().values() ?? []) runner.core.reportUnreachable(id);
+    },
     logger,
   });
   const peerPort = await transport.start();
   let fatal = false;
-  const node = await ClusterNode.start({
+  // Assigned below; the transport's callbacks only fire once messages flow, after it is set.
+  let node: ClusterNode | undefined;
+  node = await ClusterNode.start({
     config,
     logger,
     logStore,
@@ -95,7 +101,7 @@ export async function startBrokerProcess(
   });
   const health = {
     live: () => !fatal,
-    ready: () => (fatal ? { ready: false, reason: "storage failed" } : node.readiness()),
+    ready: () => (fatal ? { ready: false, reason: "storage failed" } : node!.readiness()),
   };
   const authenticator: Authenticator =
     config.auth.mode === "none"

@@ -19,6 +19,8 @@ export interface RaftCore {
   applyConfChange(cc: ConfChange): ConfState;
   transferLeadership(to: NodeId): void;
   campaign(): void;
+  reportSnapshot(id: NodeId, ok: boolean): void;
+  reportUnreachable(id: NodeId): void;
   confState(): ConfState;
   status(): {
     applied: number;

@@ -3,8 +3,10 @@ import http2 from "node:http2";
 import type { TlsFiles } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
+import { MessageType } from "../raft/types.js";
 import { decodeBatch, encodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
+import { installSnapshotPath, SnapshotAssembler, snapshotFrames } from "./snapshot-stream.js";
 
 const streamPath = "/geobroker.raft.v1.PeerService/Stream";
 const minBackoffMs = 50;
@@ -20,6 +22,8 @@ export interface PeerTransportOptions {
   /** Simulated one-way delay for batches to a peer (WAN tests); 0 for none. */
   linkDelayMs?: (to: NodeId) => number;
   onUnreachable?: (id: NodeId) => void;
+  /** How a snapshot transfer to a peer ended (the Raft leader must be told: reportSnapshot). */
+  onSnapshotStatus?: (groupId: number, to: NodeId, ok: boolean) => void;
   logger?: Logger;
 }
 
@@ -63,6 +67,10 @@ class PeerLink {
   }
 
   enqueue(m: Message): void {
+    if (m.type === MessageType.Snapshot) {
+      this.sendSnapshot(m);
+      return;
+    }
     this.outbox.push(m);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -75,12 +83,59 @@ class PeerLink {
     const messages = this.outbox;
     this.outbox = [];
     if (messages.length === 0 || this.closed) return;
-    const bytes = frame(encodeBatch(this.owner.nodeId, messages));
+    let bytes: Uint8Array;
+    try {
+      bytes = frame(encodeBatch(this.owner.nodeId, messages));
+    } catch (err) {
+      // A message that cannot be encoded is a bug upstream; dropping it is safe (Raft retransmits),
+      // crashing the node is not.
+      this.owner.logger?.error("dropping a batch that cannot be encoded", {
+        to: this.id,
+        err: (err as Error).message,
+      });
+      return;
+    }
     const delay = this.owner.delayTo(this.id);
     this.stats.sentMessages += messages.length;
     // Equal delays keep batch order: timers of one duration fire in the order they were set.
     if (delay > 0) setTimeout(() => this.write(bytes), delay);
     else this.write(bytes);
+  }
+
+  /** A snapshot goes on its own InstallSnapshot stream, in chunks, so it never blocks Raft traffic. */
+  private sendSnapshot(m: Message): void {
+    const done = (ok: boolean) => this.owner.snapshotStatus(m.groupId, this.id, ok);
+    if (!this.ensureStream() || !this.session) {
+      done(false);
+      return;
+    }
+    let finished = false;
+    const finish = (ok: boolean) => {
+      if (finished) return;
+      finished = true;
+      done(ok);
+    };
+    const stream = this.session.request({
+      ":method": "POST",
+      ":path": installSnapshotPath,
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+    });
+    stream.on("trailers", (trailers) => finish(trailers["grpc-status"] === "0"));
+    stream.on("error", () => finish(false));
+    stream.on("close", () => finish(false));
+    stream.resume();
+    const frames = snapshotFrames(this.owner.nodeId, m);
+    const pump = () => {
+      for (let f = frames.next(); !f.done; f = frames.next()) {
+        if (!stream.write(f.value)) {
+          stream.once("drain", pump);
+          return;
+        }
+      }
+      stream.end();
+    };
+    pump();
   }
 
   private write(bytes: Uint8Array): void {
@@ -183,6 +238,7 @@ class PeerLink {
  */
 export class PeerTransport {
   readonly nodeId: NodeId;
+  readonly logger: Logger | undefined;
   private readonly links = new Map<NodeId, PeerLink>();
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
   private handler: (messages: Message[]) => void = () => {};
@@ -192,6 +248,7 @@ export class PeerTransport {
 
   constructor(private readonly o: PeerTransportOptions) {
     this.nodeId = o.nodeId;
+    this.logger = o.logger;
     this.tlsMaterial = o.tls
       ? { ca: readFileSync(o.tls.ca), cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
       : undefined;
@@ -211,8 +268,16 @@ export class PeerTransport {
     this.o.onUnreachable?.(id);
   }
 
+  snapshotStatus(groupId: number, to: NodeId, ok: boolean): void {
+    this.o.onSnapshotStatus?.(groupId, to, ok);
+  }
+
   async start(): Promise<number> {
     const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      if (headers[":path"] === installSnapshotPath) {
+        this.receiveSnapshot(stream);
+        return;
+      }
       if (headers[":path"] !== streamPath) {
         stream.respond(
           { ":status": 200, "content-type": "application/grpc", "grpc-status": "12" },
@@ -254,6 +319,28 @@ export class PeerTransport {
     });
     const address = server.address();
     return typeof address === "object" && address ? address.port : this.o.listen.port;
+  }
+
+  private receiveSnapshot(stream: http2.ServerHttp2Stream): void {
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    let status = "0";
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": status }));
+    const reader = new FrameReader();
+    const assembler = new SnapshotAssembler();
+    stream.on("data", (chunk: Buffer) => {
+      try {
+        for (const payload of reader.push(chunk)) {
+          const m = assembler.push(payload);
+          if (m) this.handler([m]);
+        }
+      } catch (err) {
+        status = "3";
+        this.o.logger?.warn("refusing a snapshot stream", { err: (err as Error).message });
+        stream.end();
+      }
+    });
+    stream.on("error", () => {});
+    stream.on("end", () => stream.end());
   }
 
   send(messages: Message[]): void {
