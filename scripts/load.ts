@@ -37,6 +37,7 @@ const total = Math.round(rate * seconds);
 const ack: number[] = [];
 const deliver: number[] = [];
 let errors = 0;
+const errorKinds = new Map<string, number>();
 const abort = new AbortController();
 const delivered = (async () => {
   for await (const r of sub.consume.subscribe(
@@ -62,7 +63,11 @@ for (let i = 0; i < total; i++) {
   inflight.push(
     pub.publish.publish({ topic, body }).then(
       () => void ack.push(performance.timeOrigin + performance.now() - sentAt),
-      () => void errors++,
+      (err: { rawMessage?: string; message?: string }) => {
+        errors++;
+        const kind = (err.rawMessage ?? err.message ?? String(err)).slice(0, 80);
+        errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
+      },
     ),
   );
 }
@@ -74,6 +79,7 @@ console.log(
   `offered ${rate} msg/s for ${seconds} s (${size} B, publish in ${values["pub-region"]}, subscribe in ${values["sub-region"]}): ` +
     `acked ${ack.length} (${Math.round(ack.length / elapsed)} msg/s), delivered ${deliver.length}, errors ${errors}\n` +
     `  publish->ack     p50 ${pct(ack, 0.5).toFixed(1)} ms  p99 ${pct(ack, 0.99).toFixed(1)} ms\n` +
-    `  publish->deliver p50 ${pct(deliver, 0.5).toFixed(1)} ms  p99 ${pct(deliver, 0.99).toFixed(1)} ms`,
+    `  publish->deliver p50 ${pct(deliver, 0.5).toFixed(1)} ms  p99 ${pct(deliver, 0.99).toFixed(1)} ms` +
+    [...errorKinds].map(([k, n]) => `\n  error x${n}: ${k}`).join(""),
 );
 process.exit(0);
