@@ -1,3 +1,4 @@
+import { decodeConfChange } from "../raft/raft-node.js";
 import type {
   ConfChange,
   ConfState,
@@ -62,8 +63,6 @@ export interface GroupIo {
   ): Promise<void>;
   send(messages: Message[]): void;
 }
-
-const textDecoder = new TextDecoder();
 
 /**
  * Drives one Raft group: the I/O loop of the Ready contract. Persist (fsync) what Ready asks,
@@ -171,7 +170,7 @@ export class GroupRunner {
       if (e.type === EntryType.ConfChange) {
         if (run.length > 0) await this.sm.apply(run);
         run = [];
-        const cc = JSON.parse(textDecoder.decode(e.data)) as ConfChange;
+        const cc = decodeConfChange(e.data);
         const conf = this.core.applyConfChange(cc);
         this.sm.onConfChange?.(conf);
       } else if (e.type === EntryType.Normal && e.data.byteLength > 0) {

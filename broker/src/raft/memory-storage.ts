@@ -113,7 +113,7 @@ export class MemoryStorage implements RaftStorage {
     const at = fresh[0]!.index - this.offset;
     if (at > this.ents.length)
       throw new Error(`missing log entries: last ${this.lastIndex()}, appending at ${fresh[0]!.index}`);
-    this.ents.length = at;
+    if (at < this.ents.length) this.ents.length = at; // a conflicting tail goes
     for (const e of fresh) this.ents.push(e);
   }
 }

@@ -149,6 +149,15 @@ export class RaftLog {
     if (index > this.applied) this.applied = index;
   }
 
+  hasUnstableEntries(): boolean {
+    return this.unstable.length > 0;
+  }
+
+  /** The first index not yet confirmed persisted. */
+  firstUnstableIndex(): number {
+    return this.unstableOffset;
+  }
+
   unstableEntries(): Entry[] {
     return this.unstable.length === 0 ? [] : this.unstable.slice();
   }

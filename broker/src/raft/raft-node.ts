@@ -87,6 +87,7 @@ export interface RaftStatus {
 }
 
 const transferContext = new TextEncoder().encode("transfer");
+const descending = (a: number, b: number) => b - a;
 const emptyBytes = new Uint8Array(0);
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -95,7 +96,9 @@ interface ReadRequest {
   index: number;
   from: NodeId;
   context: Uint8Array;
-  acks: Set<NodeId>;
+  /** The context as a string, to match heartbeat responses. */
+  key: string;
+  acks: NodeId[];
 }
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {
@@ -104,6 +107,10 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
   return JSON.parse(textDecoder.decode(data)) as ConfChange;
+}
+
+function without(ids: NodeId[], id: NodeId): NodeId[] {
+  return ids.includes(id) ? ids.filter((x) => x !== id) : ids;
 }
 
 function isTransfer(m: Message): boolean {
@@ -133,10 +140,13 @@ export class RaftNode {
   role: Role = "follower";
   readonly log: RaftLog;
 
-  private voters = new Set<NodeId>();
-  private learners = new Set<NodeId>();
-  private prs = new Map<NodeId, Progress>();
-  private votes = new Map<NodeId, boolean>();
+  // A group has a handful of members: plain arrays beat maps and sets at that size.
+  private voters: NodeId[] = [];
+  private learners: NodeId[] = [];
+  /** The leader's progress per member (empty on other roles). */
+  private prs: Progress[] = [];
+  /** Votes received in the current (pre-)campaign. */
+  private votes: { id: NodeId; granted: boolean }[] = [];
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
   private electionElapsed = 0;
@@ -146,6 +156,9 @@ export class RaftNode {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readRequests: ReadRequest[] = [];
+  private readonly matchScratch: number[] = [];
+  /** Configuration entries up to here took effect when the node started (see the constructor). */
+  private confReplayedTo = 0;
   /** Proposals arrived since the last Ready: one Append per follower carries all of them. */
   private appendsPending = false;
   private pendingReadsBeforeCommit: { from: NodeId; context: Uint8Array }[] = [];
@@ -189,6 +202,7 @@ export class RaftNode {
     for (const e of this.log.slice(this.log.applied + 1, this.log.committed + 1)) {
       if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
     }
+    this.confReplayedTo = this.log.committed;
     this.becomeFollower(hardState.term, "");
     this.vote = hardState.vote;
     this.prevHard = this.hardState();
@@ -197,8 +211,8 @@ export class RaftNode {
   // ---- membership ----
 
   private applyConfState(cs: ConfState): void {
-    this.voters = new Set(cs.voters);
-    this.learners = new Set(cs.learners);
+    this.voters = [...cs.voters];
+    this.learners = [...cs.learners];
   }
 
   confState(): ConfState {
@@ -206,11 +220,16 @@ export class RaftNode {
   }
 
   private promotable(): boolean {
-    return this.voters.has(this.id);
+    return this.voters.includes(this.id);
   }
 
   private quorum(): number {
-    return Math.floor(this.voters.size / 2) + 1;
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  private progress(id: NodeId): Progress | undefined {
+    for (const pr of this.prs) if (pr.id === id) return pr;
+    return undefined;
   }
 
   private members(): NodeId[] {
@@ -229,8 +248,8 @@ export class RaftNode {
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
     this.leadTransferee = "";
-    this.votes.clear();
-    this.prs.clear();
+    this.votes = [];
+    this.prs = [];
     this.readRequests = [];
     this.pendingReadsBeforeCommit = [];
     this.uncommittedBytes = 0;
@@ -245,7 +264,7 @@ export class RaftNode {
   private becomePreCandidate(): void {
     // A pre-candidate changes neither its term nor its vote: a failed pre-vote disturbs nobody.
     this.role = "precandidate";
-    this.votes.clear();
+    this.votes = [];
     this.lead = "";
     this.electionElapsed = 0;
   }
@@ -262,12 +281,12 @@ export class RaftNode {
     this.lead = this.id;
     const last = this.log.lastIndex();
     for (const id of this.members()) {
-      const pr = new Progress(id, last + 1, this.maxInflight, this.learners.has(id));
+      const pr = new Progress(id, last + 1, this.maxInflight, this.learners.includes(id));
       if (id === this.id) {
         pr.maybeUpdate(this.lastStableIndex());
         pr.becomeReplicate();
       }
-      this.prs.set(id, pr);
+      this.prs.push(pr);
     }
     // No configuration change until this term's first entry commits: that is the fix for the
     // single-server membership change bug (Ongaro, raft-dev, 2015): a new leader must commit an
@@ -278,8 +297,7 @@ export class RaftNode {
   }
 
   private lastStableIndex(): number {
-    const unstable = this.log.unstableEntries();
-    if (unstable.length > 0) return unstable[0]!.index - 1;
+    if (this.log.hasUnstableEntries()) return this.log.firstUnstableIndex() - 1;
     return this.log.unstableSnapshot ? 0 : this.log.lastIndex();
   }
 
@@ -311,7 +329,7 @@ export class RaftNode {
           this.becomeFollower(this.term, "");
           return;
         }
-        for (const pr of this.prs.values()) if (pr.id !== this.id) pr.recentActive = false;
+        for (const pr of this.prs) if (pr.id !== this.id) pr.recentActive = false;
       }
       if (this.leadTransferee) this.leadTransferee = "";
     }
@@ -323,13 +341,21 @@ export class RaftNode {
 
   private quorumActive(): boolean {
     let active = 0;
-    for (const id of this.voters) if (id === this.id || this.prs.get(id)?.recentActive) active++;
+    for (const id of this.voters) if (id === this.id || this.progress(id)?.recentActive) active++;
     return active >= this.quorum();
   }
 
   /** Starts an election now (when this node is a voter). */
   campaign(kind: "prevote" | "election" | "transfer" = this.preVote ? "prevote" : "election"): void {
     if (!this.promotable()) return;
+    if (this.hasUnappliedConfChanges()) {
+      // Our configuration may be about to change (we may even be removed): wait until it applies,
+      // as etcd's raft does, so that a leader never starts out with a stale membership.
+      this.logger?.(
+        `${this.id} does not campaign in group ${this.groupId}: a committed configuration change is not applied yet`,
+      );
+      return;
+    }
     let voteType: MessageType;
     let term: number;
     if (kind === "prevote") {
@@ -341,7 +367,7 @@ export class RaftNode {
       voteType = MessageType.Vote;
       term = this.term;
     }
-    this.votes.set(this.id, true);
+    this.recordVote(this.id, true);
     if (this.tally().granted >= this.quorum()) {
       if (kind === "prevote") this.campaign("election");
       else this.becomeLeader();
@@ -360,11 +386,28 @@ export class RaftNode {
     }
   }
 
+  private hasUnappliedConfChanges(): boolean {
+    const hi = this.log.committed + 1;
+    let lo = Math.max(this.log.applied + 1, this.confReplayedTo + 1, this.log.firstIndex());
+    // Paged, so that a long backlog after a restart is not read at once.
+    while (lo < hi) {
+      const page = this.log.slice(lo, hi, this.maxSizePerMsg);
+      for (const e of page) if (e.type === EntryType.ConfChange) return true;
+      lo += page.length;
+    }
+    return false;
+  }
+
+  /** A voter's first answer counts (a duplicated response changes nothing). */
+  private recordVote(id: NodeId, granted: boolean): void {
+    if (!this.votes.some((v) => v.id === id)) this.votes.push({ id, granted });
+  }
+
   private tally(): { granted: number; rejected: number } {
     let granted = 0;
     let rejected = 0;
-    for (const [id, v] of this.votes) {
-      if (!this.voters.has(id)) continue;
+    for (const { id, granted: v } of this.votes) {
+      if (!this.voters.includes(id)) continue;
       if (v) granted++;
       else rejected++;
     }
@@ -383,14 +426,14 @@ export class RaftNode {
     }
     if (cc.type === "addVoter")
       throw new ProposalDroppedError("add a node as a learner, then promote it once caught up");
-    const isVoter = this.voters.has(cc.nodeId);
-    const isLearner = this.learners.has(cc.nodeId);
+    const isVoter = this.voters.includes(cc.nodeId);
+    const isLearner = this.learners.includes(cc.nodeId);
     if (cc.type === "addLearner" && isVoter)
       throw new ProposalDroppedError(`${cc.nodeId} is already a voter`);
     if (cc.type === "promote" && !isLearner) throw new ProposalDroppedError(`${cc.nodeId} is not a learner`);
     if (cc.type === "remove" && !isVoter && !isLearner)
       throw new ProposalDroppedError(`${cc.nodeId} is not a member`);
-    if (cc.type === "remove" && isVoter && this.voters.size === 1) {
+    if (cc.type === "remove" && isVoter && this.voters.length === 1) {
       throw new ProposalDroppedError("cannot remove the last voter");
     }
     this.proposeEntry(EntryType.ConfChange, encodeConfChange(cc));
@@ -423,10 +466,11 @@ export class RaftNode {
     if (this.role !== "leader")
       throw new ProposalDroppedError(`not the leader (leader: ${this.lead || "unknown"})`);
     if (to === this.id || this.leadTransferee === to) return;
-    if (!this.voters.has(to)) throw new ProposalDroppedError(`${to} is not a voter of group ${this.groupId}`);
+    if (!this.voters.includes(to))
+      throw new ProposalDroppedError(`${to} is not a voter of group ${this.groupId}`);
     this.leadTransferee = to;
     this.electionElapsed = 0;
-    const pr = this.prs.get(to)!;
+    const pr = this.progress(to)!;
     if (pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
     else this.sendAppend(to);
   }
@@ -439,12 +483,12 @@ export class RaftNode {
   }
 
   reportUnreachable(id: NodeId): void {
-    const pr = this.prs.get(id);
+    const pr = this.progress(id);
     if (this.role === "leader" && pr && pr.state === "replicate") pr.becomeProbe();
   }
 
   reportSnapshot(id: NodeId, ok: boolean): void {
-    const pr = this.prs.get(id);
+    const pr = this.progress(id);
     if (this.role !== "leader" || !pr || pr.state !== "snapshot") return;
     if (!ok) pr.pendingSnapshot = 0;
     // Whether it worked or not, probe next: the follower's answer says where it is.
@@ -455,35 +499,37 @@ export class RaftNode {
   /** Applies a committed configuration change; called by the I/O loop when the entry applies. */
   applyConfChange(cc: ConfChange): ConfState {
     const last = this.log.lastIndex();
+    const leading = this.role === "leader";
     switch (cc.type) {
       case "addVoter":
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        if (this.role === "leader" && !this.prs.has(cc.nodeId)) {
-          this.prs.set(cc.nodeId, new Progress(cc.nodeId, last + 1, this.maxInflight, false));
+        this.learners = without(this.learners, cc.nodeId);
+        if (!this.voters.includes(cc.nodeId)) this.voters.push(cc.nodeId);
+        if (leading && !this.progress(cc.nodeId)) {
+          this.prs.push(new Progress(cc.nodeId, last + 1, this.maxInflight, false));
         }
         break;
       case "addLearner":
-        if (this.voters.has(cc.nodeId) || this.learners.has(cc.nodeId)) break;
-        this.learners.add(cc.nodeId);
-        if (this.role === "leader")
-          this.prs.set(cc.nodeId, new Progress(cc.nodeId, last + 1, this.maxInflight, true));
+        if (this.voters.includes(cc.nodeId) || this.learners.includes(cc.nodeId)) break;
+        this.learners.push(cc.nodeId);
+        if (leading) this.prs.push(new Progress(cc.nodeId, last + 1, this.maxInflight, true));
         break;
-      case "promote":
-        if (!this.learners.has(cc.nodeId)) break;
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        if (this.prs.has(cc.nodeId)) this.prs.get(cc.nodeId)!.isLearner = false;
+      case "promote": {
+        if (!this.learners.includes(cc.nodeId)) break;
+        this.learners = without(this.learners, cc.nodeId);
+        this.voters.push(cc.nodeId);
+        const pr = this.progress(cc.nodeId);
+        if (pr) pr.isLearner = false;
         break;
+      }
       case "remove":
-        this.voters.delete(cc.nodeId);
-        this.learners.delete(cc.nodeId);
-        this.prs.delete(cc.nodeId);
+        this.voters = without(this.voters, cc.nodeId);
+        this.learners = without(this.learners, cc.nodeId);
+        this.prs = this.prs.filter((pr) => pr.id !== cc.nodeId);
         if (this.leadTransferee === cc.nodeId) this.leadTransferee = "";
         break;
     }
     if (this.role === "leader") {
-      if (!this.voters.has(this.id)) {
+      if (!this.voters.includes(this.id)) {
         this.logger?.(`${this.id} was removed from group ${this.groupId} and steps down`);
         this.becomeFollower(this.term, "");
       } else if (this.maybeCommit()) {
@@ -581,7 +627,7 @@ export class RaftNode {
   }
 
   private stepLeader(m: Message): void {
-    const pr = this.prs.get(m.from);
+    const pr = this.progress(m.from);
     switch (m.type) {
       case MessageType.AppendResponse: {
         if (!pr) return;
@@ -651,7 +697,7 @@ export class RaftNode {
         this.handleSnapshot(m);
         return;
       case myResponse: {
-        this.votes.set(m.from, !m.reject);
+        this.recordVote(m.from, !m.reject);
         const { granted, rejected } = this.tally();
         if (granted >= this.quorum()) {
           if (this.role === "precandidate") this.campaign("election");
@@ -757,24 +803,23 @@ export class RaftNode {
 
   // ---- replication ----
 
+  /** The highest index a quorum of voters holds (reuses one small array: this runs on every ack). */
+  private quorumMatch(): number {
+    const matches = this.matchScratch;
+    matches.length = 0;
+    for (const pr of this.prs) if (!pr.isLearner) matches.push(pr.match);
+    while (matches.length < this.voters.length) matches.push(0); // a voter without progress yet
+    matches.sort(descending);
+    return matches[this.quorum() - 1] ?? 0;
+  }
+
   private maybeCommit(): boolean {
-    const matches: number[] = [];
-    for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
-    matches.sort((a, b) => b - a);
-    const index = matches[this.quorum() - 1] ?? 0;
-    const before = this.log.committed;
-    if (!this.log.maybeCommit(index, this.term)) return false;
-    this.onCommitted(before);
+    if (!this.log.maybeCommit(this.quorumMatch(), this.term)) return false;
+    this.onCommitted();
     return true;
   }
 
-  private onCommitted(before: number): void {
-    // Uncommitted bytes shrink by what just committed (an estimate is enough for the limit).
-    if (this.uncommittedBytes > 0) {
-      for (const e of this.log.slice(before + 1, this.log.committed + 1))
-        this.uncommittedBytes -= e.data.byteLength;
-      if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
-    }
+  private onCommitted(): void {
     if (this.log.term(this.log.committed) === this.term && this.pendingReadsBeforeCommit.length > 0) {
       const waiting = this.pendingReadsBeforeCommit;
       this.pendingReadsBeforeCommit = [];
@@ -783,11 +828,12 @@ export class RaftNode {
   }
 
   private bcastAppend(): void {
-    for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id);
+    for (const pr of this.prs) if (pr.id !== this.id) this.sendAppend(pr.id);
   }
 
   private bcastHeartbeat(context?: Uint8Array): void {
-    for (const [id, pr] of this.prs) {
+    for (const pr of this.prs) {
+      const id = pr.id;
       if (id === this.id) continue;
       this.send({
         type: MessageType.Heartbeat,
@@ -800,7 +846,7 @@ export class RaftNode {
 
   /** Sends the follower what it lacks (or a snapshot); false when nothing was sent. */
   private sendAppend(to: NodeId, sendIfEmpty = true): boolean {
-    const pr = this.prs.get(to);
+    const pr = this.progress(to);
     if (!pr || pr.isPaused()) return false;
     let logTerm: number;
     let entries: Entry[];
@@ -847,8 +893,8 @@ export class RaftNode {
   // ---- read index ----
 
   private handleReadIndex(from: NodeId, context: Uint8Array): void {
-    if (this.voters.size === 1) {
-      this.releaseRead({ index: this.log.committed, from, context, acks: new Set() });
+    if (this.voters.length === 1) {
+      this.releaseRead({ index: this.log.committed, from, context, key: "", acks: [] });
       return;
     }
     if (this.log.term(this.log.committed) !== this.term) {
@@ -856,17 +902,23 @@ export class RaftNode {
       this.pendingReadsBeforeCommit.push({ from, context });
       return;
     }
-    this.readRequests.push({ index: this.log.committed, from, context, acks: new Set([this.id]) });
+    this.readRequests.push({
+      index: this.log.committed,
+      from,
+      context,
+      key: contextKey(context),
+      acks: [this.id],
+    });
     this.bcastHeartbeat(context);
   }
 
   private ackRead(from: NodeId, context: Uint8Array): void {
     const key = contextKey(context);
-    const at = this.readRequests.findIndex((r) => contextKey(r.context) === key);
+    const at = this.readRequests.findIndex((r) => r.key === key);
     if (at < 0) return;
     const req = this.readRequests[at]!;
-    if (this.voters.has(from)) req.acks.add(from);
-    if (req.acks.size < this.quorum()) return;
+    if (this.voters.includes(from) && !req.acks.includes(from)) req.acks.push(from);
+    if (req.acks.length < this.quorum()) return;
     // A quorum confirmed leadership after this request: it and every older one are safe.
     const released = this.readRequests.splice(0, at + 1);
     for (const r of released) this.releaseRead(r);
@@ -896,7 +948,7 @@ export class RaftNode {
       hard.term !== this.prevHard.term ||
       hard.vote !== this.prevHard.vote ||
       hard.commit !== this.prevHard.commit ||
-      this.log.unstableEntries().length > 0 ||
+      this.log.hasUnstableEntries() ||
       this.log.unstableSnapshot !== undefined ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
@@ -943,7 +995,7 @@ export class RaftNode {
     if (lastPersisted) {
       this.log.stableTo(lastPersisted.index, lastPersisted.term);
       // The leader counts its own copy only once it is durable (and still in its log).
-      const self = this.prs.get(this.id);
+      const self = this.progress(this.id);
       if (
         this.role === "leader" &&
         self &&
@@ -955,7 +1007,14 @@ export class RaftNode {
       }
     }
     const lastApplied = rd.committedEntries.at(-1);
-    if (lastApplied) this.log.appliedTo(lastApplied.index);
+    if (lastApplied) {
+      this.log.appliedTo(lastApplied.index);
+      // The uncommitted-bytes limit is an estimate (as etcd's): it shrinks as entries are applied.
+      if (this.uncommittedBytes > 0) {
+        for (const e of rd.committedEntries) this.uncommittedBytes -= e.data.byteLength;
+        if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
+      }
+    }
   }
 
   status(): RaftStatus {
@@ -964,8 +1023,8 @@ export class RaftNode {
       { match: number; next: number; state: string; recentActive: boolean; learner: boolean }
     >();
     if (this.role === "leader") {
-      for (const [id, pr] of this.prs) {
-        progress.set(id, {
+      for (const pr of this.prs) {
+        progress.set(pr.id, {
           match: pr.match,
           next: pr.next,
           state: pr.state,

@@ -56,27 +56,46 @@ test("check-quorum: a leader cut off from the majority steps down within an elec
   assert.equal(c.raft("a").role, "follower");
 });
 
-test("commit rule: entries of an earlier term commit only through an entry of the current term", () => {
-  const c = new TestCluster(["a", "b", "c"]);
+test("commit rule (Figure 8): an old-term entry on a majority is not committed until the leader's own entry is", () => {
+  // One entry per Append, so an old entry can travel without the new leader's entry behind it.
+  const c = new TestCluster(["a", "b", "c"], { maxSizePerMsg: 1 });
   c.elect("a");
-  c.raft("a").propose(data("old"));
-  c.settle();
-  const oldIndex = c.raft("a").log.lastIndex();
-  // b wins term 3 but its appends are held back: followers' acks of the old entry alone must not commit.
-  c.filter = (m) => m.from === "b" && m.type === MessageType.Append;
+  // Term 2: a writes X ("XX") at index i, alone.
   c.isolate("a");
-  c.elect("b");
-  const commitBefore = c.raft("b").log.committed;
-  assert.ok(commitBefore <= oldIndex, "old-term entry not committed by the new leader yet");
-  const newTermIndex = c.raft("b").log.lastIndex();
-  assert.equal(c.raft("b").log.term(newTermIndex), c.raft("b").term);
-  c.filter = undefined;
-  c.raft("b").tick();
+  c.raft("a").propose(data("XX")); // 2 bytes: the empty entry after it needs an Append of its own
   c.settle();
-  assert.ok(
-    c.raft("b").log.committed >= newTermIndex,
-    "the new term's entry commits and carries the old one",
-  );
+  const i = c.raft("a").log.lastIndex();
+  // Term 3: b wins with c's vote and writes its empty entry at i, but nothing of it leaves b.
+  c.filter = (m) => m.from === "b" && (m.type === MessageType.Append || m.type === MessageType.Heartbeat);
+  c.elect("b");
+  assert.equal(c.raft("b").log.term(i), 3);
+  // Term 4: a wins with c's vote and copies X to c, but its own entry (after X) does not get there.
+  c.heal();
+  c.isolate("b");
+  c.filter = (m) =>
+    m.from === "a" &&
+    m.type === MessageType.Append &&
+    m.entries.some((e) => e.term === c.raft("a").term) &&
+    c.raft("c").log.lastIndex() >= i;
+  c.raft("a").campaign("transfer"); // to term 3, which c already voted in: lost
+  c.settle();
+  c.elect("a");
+  assert.equal(c.raft("a").term, 4);
+  c.tickAll(2);
+  assert.equal(c.raft("c").log.term(i), 2, "X (term 2) is on a and c: a majority");
+  assert.ok(c.raft("a").log.committed < i, "but it is not committed: it is not of a's term");
+  // Rightly so: b (last term 3) can still win, with c's vote, and replace X.
+  c.filter = undefined;
+  c.heal();
+  c.isolate("a");
+  c.raft("b").campaign("transfer"); // to term 4, which c already voted in: lost
+  c.settle();
+  c.elect("b");
+  c.raft("b").propose(data("after"));
+  c.settle();
+  assert.equal(c.raft("c").log.term(i), 3);
+  assert.deepEqual(c.appliedData("c"), ["after"]);
+  assert.deepEqual(c.appliedData("b"), ["after"]);
 });
 
 test("log conflict: a follower's divergent tail is replaced by the leader's", () => {

@@ -1,5 +1,5 @@
 import { MemoryStorage } from "../memory-storage.js";
-import { decodeConfChange, RaftNode } from "../raft-node.js";
+import { decodeConfChange, RaftNode, type Ready } from "../raft-node.js";
 import { type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId } from "../types.js";
 import { seededRandom } from "./prng.js";
 
@@ -20,6 +20,11 @@ export interface SimOptions {
   membershipChanges?: boolean;
   /** Client proposals per virtual second while faults run. */
   proposalsPerSecond?: number;
+  /**
+   * Longest virtual fsync in ms. While a Ready is being persisted the node keeps stepping messages
+   * and ticking, as the real I/O loop (cluster/group-runner.ts) does; a crash loses that Ready.
+   */
+  maxDiskMs?: number;
   verbose?: boolean;
 }
 
@@ -39,6 +44,16 @@ interface SimNode {
   appliedIndex: number;
   conf: ConfState;
   removed: boolean;
+  /** A Ready handed to the "disk" and not yet durable: persisted, sent and applied at doneAt. */
+  writing: { rd: Ready; doneAt: number } | undefined;
+  /** Commit index up to which this incarnation's log was checked against every other commit. */
+  checkedCommit: number;
+}
+
+/** A client proposal and where the leader put it: it must end committed there, or be overwritten. */
+interface Proposal {
+  index: number;
+  term: number;
 }
 
 interface InFlight {
@@ -58,6 +73,10 @@ export interface SimResult {
   confChanges: number;
   transfers: number;
   snapshotsSent: number;
+  /** Proposals whose index ended holding another entry (their leader lost office): clients retry. */
+  proposalsLost: number;
+  /** Crashes that lost a Ready still being written. */
+  crashesMidWrite: number;
 }
 
 const tickMs = 10;
@@ -73,13 +92,25 @@ export class Simulation {
   private now = 0;
   private blocked = new Set<string>();
   private readonly leaderOfTerm = new Map<number, NodeId>();
-  /** index -> "term:data" of every entry any node applied: all nodes must agree. */
+  /** index -> "term:type:data" of every entry any node applied: all nodes must agree. */
   private readonly appliedAt = new Map<number, string>();
-  private readonly proposals = new Set<string>();
+  /** index -> term of every entry any node has seen committed (committed entries never change). */
+  private readonly committedTerm: number[] = [];
+  private maxCommitted = 0;
+  /**
+   * "index/term" -> the entry's type and data and the term before it, for every entry ever persisted
+   * anywhere. One value per key is, by induction, the log matching property: same index and term,
+   * same entry and same history.
+   */
+  private readonly persistedEntries = new Map<string, { prev: number | undefined; body: string }>();
+  private readonly proposals = new Map<string, Proposal>();
   private nextNodeNumber: number;
   private readonly log: string[] = [];
   private readonly o: Required<SimOptions>;
   private readonly stats: SimResult;
+  /** Flow control varies by seed: one entry per Append and a window of one reach paths big batches hide. */
+  private readonly maxSizePerMsg: number;
+  private readonly maxInflightMsgs: number;
 
   constructor(options: SimOptions) {
     this.o = {
@@ -90,10 +121,22 @@ export class Simulation {
       maxDelayMs: 15,
       membershipChanges: true,
       proposalsPerSecond: 200,
+      maxDiskMs: 4,
       verbose: false,
       ...options,
     };
     this.rand = seededRandom(options.seed);
+    // [bytes per Append, Appends in flight]; one-entry Appends with a window of one (50 entries/s
+    // here) could not keep up with the offered load, and no deployment would run them.
+    [this.maxSizePerMsg, this.maxInflightMsgs] = this.pick<[number, number]>([
+      [1, 256],
+      [64, 2],
+      [64, 8],
+      [4096, 1],
+      [4096, 8],
+      [4096, 256],
+    ])!;
+    this.trace(`flow control: ${this.maxSizePerMsg} bytes per Append, ${this.maxInflightMsgs} in flight`);
     this.stats = {
       seed: options.seed,
       virtualMs: 0,
@@ -105,6 +148,8 @@ export class Simulation {
       confChanges: 0,
       transfers: 0,
       snapshotsSent: 0,
+      proposalsLost: 0,
+      crashesMidWrite: 0,
     };
     const ids = Array.from({ length: this.o.voters }, (_, i) => `n${i + 1}`);
     this.nextNodeNumber = ids.length + 1;
@@ -133,6 +178,8 @@ export class Simulation {
       appliedIndex: 0,
       conf: storage.initialState().confState,
       removed: false,
+      writing: undefined,
+      checkedCommit: 0,
     };
     this.nodes.set(id, node);
     this.boot(node);
@@ -140,6 +187,8 @@ export class Simulation {
   }
 
   private boot(node: SimNode): void {
+    node.writing = undefined;
+    node.checkedCommit = 0;
     node.raft = new RaftNode(
       {
         id: node.id,
@@ -147,8 +196,8 @@ export class Simulation {
         electionTicks,
         heartbeatTicks: 2,
         random: this.rand,
-        maxSizePerMsg: 4096,
-        maxInflightMsgs: 8,
+        maxSizePerMsg: this.maxSizePerMsg,
+        maxInflightMsgs: this.maxInflightMsgs,
       },
       node.storage,
     );
@@ -159,6 +208,7 @@ export class Simulation {
     while (this.now < end) this.stepMs(true);
     this.heal();
     this.awaitLiveness();
+    this.awaitProposalOutcomes();
     this.checkLogMatching();
     this.stats.virtualMs = this.now;
     this.stats.committed = this.appliedAt.size;
@@ -180,6 +230,7 @@ export class Simulation {
     if (faults) this.injectFaults();
     this.maybePropose(faults);
     for (const n of this.alive()) this.processReady(n);
+    this.checkStep();
   }
 
   private deliver(): void {
@@ -218,40 +269,118 @@ export class Simulation {
     }
   }
 
-  /** The I/O loop of the Ready contract, with MemoryStorage as the disk. */
+  /**
+   * The I/O loop of the Ready contract, with MemoryStorage as the disk. A Ready with something to
+   * persist may take a few virtual ms to become durable; meanwhile the node goes on stepping and
+   * ticking (but gets no new Ready), exactly as group-runner.ts awaits its fsync.
+   */
   private processReady(n: SimNode): void {
     const raft = n.raft!;
+    if (n.writing) {
+      if (this.now < n.writing.doneAt) return;
+      const { rd } = n.writing;
+      n.writing = undefined;
+      this.completeReady(n, rd);
+      if (n.raft !== raft || n.removed) return;
+    }
     while (raft.hasReady()) {
       const rd = raft.ready();
-      if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
-      if (rd.entries.length > 0) n.storage.append(rd.entries);
-      if (rd.hardState) n.storage.setHardState(rd.hardState);
-      if (rd.softState?.role === "leader") this.onLeader(n);
-      this.send(rd.messages);
-      if (rd.snapshot) this.installSnapshot(n, rd.snapshot.data, rd.snapshot.metadata.index);
-      for (const e of rd.committedEntries) this.apply(n, e);
-      raft.advance(rd);
-      this.maybeCompact(n);
+      const toDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
+      if (toDisk && this.o.maxDiskMs > 0 && this.rand() < 0.5) {
+        n.writing = { rd, doneAt: this.now + 1 + Math.floor(this.rand() * this.o.maxDiskMs) };
+        return;
+      }
+      this.completeReady(n, rd);
+      if (n.removed) return;
     }
   }
 
-  private onLeader(n: SimNode): void {
+  private persist(n: SimNode, rd: Ready): void {
+    if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) {
+      n.storage.append(rd.entries);
+      this.recordPersisted(n, rd.entries);
+    }
+    if (rd.hardState) n.storage.setHardState(rd.hardState);
+  }
+
+  private completeReady(n: SimNode, rd: Ready): void {
     const raft = n.raft!;
-    this.stats.leaderElections++;
+    this.persist(n, rd);
+    this.send(rd.messages);
+    if (rd.snapshot) this.installSnapshot(n, rd.snapshot.data, rd.snapshot.metadata.index);
+    for (const e of rd.committedEntries) this.apply(n, e);
+    raft.advance(rd);
+    this.maybeCompact(n);
+  }
+
+  /** Log matching, checked as entries reach a disk (see persistedEntries). */
+  private recordPersisted(n: SimNode, entries: Entry[]): void {
+    let prev: number | undefined;
+    try {
+      prev = n.storage.term(entries[0]!.index - 1);
+    } catch {
+      prev = undefined; // Compacted below the batch: nothing to compare with.
+    }
+    for (const e of entries) {
+      const key = `${e.index}/${e.term}`;
+      const body = `${e.type}/${decoder.decode(e.data)}`;
+      const seen = this.persistedEntries.get(key);
+      if (seen === undefined) this.persistedEntries.set(key, { prev, body });
+      else if (seen.body !== body || (seen.prev !== undefined && prev !== undefined && seen.prev !== prev)) {
+        throw new SafetyViolation(
+          `log matching: ${n.id} persisted entry ${key} after term ${prev} as "${body}", another node after term ${seen.prev} as "${seen.body}"`,
+        );
+      } else if (seen.prev === undefined) seen.prev = prev;
+      prev = e.term;
+    }
+  }
+
+  /** The invariants that must hold after every step. */
+  private checkStep(): void {
+    for (const n of this.alive()) {
+      const raft = n.raft!;
+      if (raft.role === "leader") this.checkLeader(n);
+      // Committed entries never change: every commit index any node reaches agrees with all others.
+      const committed = raft.log.committed;
+      if (committed > n.checkedCommit) {
+        for (let i = Math.max(n.checkedCommit + 1, raft.log.firstIndex()); i <= committed; i++) {
+          const term = raft.log.term(i);
+          const known = this.committedTerm[i];
+          if (known === undefined) this.committedTerm[i] = term;
+          else if (known !== term) {
+            throw new SafetyViolation(
+              `committed entry lost: ${n.id} committed index ${i} at term ${term}, another node at term ${known}`,
+            );
+          }
+        }
+        n.checkedCommit = committed;
+        if (committed > this.maxCommitted) this.maxCommitted = committed;
+      }
+    }
+  }
+
+  /** At most one leader per term, and it holds every entry committed so far (leader completeness). */
+  private checkLeader(n: SimNode): void {
+    const raft = n.raft!;
     const previous = this.leaderOfTerm.get(raft.term);
-    if (previous && previous !== n.id) {
+    if (previous === n.id) return;
+    if (previous !== undefined) {
       throw new SafetyViolation(`two leaders in term ${raft.term}: ${previous} and ${n.id}`);
     }
     this.leaderOfTerm.set(raft.term, n.id);
+    this.stats.leaderElections++;
     this.trace(`${n.id} is leader of term ${raft.term}`);
-    // Leader completeness: every entry committed anywhere must be in the new leader's log.
-    const first = raft.log.firstIndex();
-    for (const [index, value] of this.appliedAt) {
-      if (index < first) continue;
-      const term = Number(value.slice(0, value.indexOf(":")));
-      if (raft.log.term(index) !== term) {
+    if (raft.log.lastIndex() < this.maxCommitted) {
+      throw new SafetyViolation(
+        `leader ${n.id} (term ${raft.term}) ends at ${raft.log.lastIndex()}, before the committed ${this.maxCommitted}`,
+      );
+    }
+    for (let i = raft.log.firstIndex(); i <= this.maxCommitted; i++) {
+      const term = this.committedTerm[i];
+      if (term !== undefined && raft.log.term(i) !== term) {
         throw new SafetyViolation(
-          `leader ${n.id} (term ${raft.term}) lacks committed entry ${index} of term ${term}`,
+          `leader ${n.id} (term ${raft.term}) lacks committed entry ${i} of term ${term}`,
         );
       }
     }
@@ -281,7 +410,16 @@ export class Simulation {
       );
       if (cc.type === "remove" && cc.nodeId === n.id) n.removed = true;
     }
-    if (e.type === EntryType.Normal) n.applied.set(e.index, decoder.decode(e.data));
+    if (e.type === EntryType.Normal) {
+      const payload = decoder.decode(e.data);
+      const proposal = this.proposals.get(payload);
+      if (proposal && (proposal.index !== e.index || proposal.term !== e.term)) {
+        throw new SafetyViolation(
+          `proposal ${payload} was placed at ${proposal.index} (term ${proposal.term}) but applied at ${e.index} (term ${e.term})`,
+        );
+      }
+      n.applied.set(e.index, payload);
+    }
     n.appliedIndex = e.index;
   }
 
@@ -303,29 +441,41 @@ export class Simulation {
     this.trace(`${n.id} installed a snapshot at ${index}`);
   }
 
+  /** A client proposal to the current leader; returns false when it was refused (the client retries). */
+  private propose(payload: string): boolean {
+    const leader = this.leaders()[0];
+    if (!leader) return false;
+    const raft = leader.raft!;
+    try {
+      raft.propose(encoder.encode(payload));
+    } catch {
+      return false; // Dropped (transfer or limits): a client would retry elsewhere.
+    }
+    this.proposals.set(payload, { index: raft.log.lastIndex(), term: raft.term });
+    this.stats.proposed++;
+    return true;
+  }
+
   private maybePropose(faults: boolean): void {
     const perMs = this.o.proposalsPerSecond / 1000;
     if (!faults || this.rand() >= perMs) return;
-    const leader = this.leaders()[0];
-    if (!leader) return;
-    const payload = `p${this.stats.proposed}`;
-    try {
-      leader.raft!.propose(encoder.encode(payload));
-      this.proposals.add(payload);
-      this.stats.proposed++;
-    } catch {
-      // Dropped (transfer or limits): a client would retry elsewhere.
-    }
+    this.propose(`p${this.stats.proposed}`);
   }
 
   private injectFaults(): void {
     const r = this.rand();
     const members = this.alive();
     if (r < 0.0015) {
-      // Crash a node: its RaftNode (memory) is lost, storage (disk) and state machine stay.
+      // Crash a node: its RaftNode (memory) is lost, storage (disk) and state machine stay. A Ready
+      // being written is lost, or (the write reached the disk just before the crash) only persisted.
       const victim = this.pick([...this.nodes.values()].filter((n) => n.raft && !n.removed));
       if (victim) {
+        if (victim.writing) {
+          this.stats.crashesMidWrite++;
+          if (this.rand() < 0.5) this.persist(victim, victim.writing.rd);
+        }
         victim.raft = undefined;
+        victim.writing = undefined;
         this.stats.crashes++;
         this.trace(`crash ${victim.id}`);
       }
@@ -386,10 +536,11 @@ export class Simulation {
         leader.raft!.proposeConfChange({ type: "promote", nodeId: conf.learners[0]! });
         this.trace(`propose promote ${conf.learners[0]}`);
       } else if (conf.voters.length < 5 && this.rand() < 0.6) {
-        const id = `n${this.nextNodeNumber++}`;
-        // A new node starts empty, knowing nothing of the group until the leader reaches it.
-        this.addNode(id, new MemoryStorage());
+        const id = `n${this.nextNodeNumber}`;
         leader.raft!.proposeConfChange({ type: "addLearner", nodeId: id });
+        // A new node starts empty, knowing nothing of the group until the leader reaches it.
+        this.nextNodeNumber++;
+        this.addNode(id, new MemoryStorage());
         this.trace(`propose addLearner ${id}`);
       } else if (conf.voters.length > 3) {
         const victim = this.pick(conf.voters)!;
@@ -414,40 +565,87 @@ export class Simulation {
     this.trace("heal everything");
   }
 
+  private get livenessBudgetMs(): number {
+    return 60 * electionTicks * tickMs;
+  }
+
   /** After healing: a leader within a bounded virtual time, and a new proposal applied by every voter. */
   private awaitLiveness(): void {
-    const deadline = this.now + 60 * electionTicks * tickMs;
-    const payload = "liveness";
-    let proposed = false;
+    const deadline = this.now + this.livenessBudgetMs;
+    let attempt = 0;
+    let payload = "";
     while (this.now < deadline) {
       this.stepMs(false);
       const leader = this.leaders()[0];
-      if (!proposed && leader) {
-        try {
-          leader.raft!.propose(encoder.encode(payload));
-          proposed = true;
-        } catch {
-          // Try again on a later step.
-        }
-      }
-      if (proposed) {
+      if (payload !== "") {
         const voters = leader?.raft?.confState().voters ?? [];
         const done =
           voters.length > 0 &&
           voters.every((v) => {
             const n = this.nodes.get(v);
-            return n?.raft && [...n.applied.values()].includes(payload);
+            const at = this.proposals.get(payload)!.index;
+            return n?.raft !== undefined && n.applied.get(at) === payload;
           });
         if (done) return;
-        // A dropped proposal (its leader lost office) is proposed again, as a client would.
-        if (!leader || ![...this.appliedAt.values()].some((v) => v.endsWith(`:${payload}`))) {
-          if (this.now % (electionTicks * tickMs * 5) === 0) proposed = false;
+      }
+      // A client proposes, and again every few election timeouts while it sees no result (its
+      // proposal may have been dropped with a leader that lost office).
+      const retry = this.now % (electionTicks * tickMs * 5) === 0 && !this.isApplied(payload);
+      if (leader && (payload === "" || retry)) {
+        const next = `liveness${attempt}`;
+        if (this.propose(next)) {
+          payload = next;
+          attempt++;
         }
       }
     }
     throw new SafetyViolation(
-      `liveness: no leader committed a proposal to every voter within ${60 * electionTicks * tickMs} ms after healing\n${this.describe()}`,
+      `liveness: no leader committed a proposal to every voter within ${this.livenessBudgetMs} ms after healing\n${this.describe()}`,
     );
+  }
+
+  /**
+   * Every proposal a leader accepted is decided: committed at the index it was given, or that index
+   * now holds another entry (a client learns its proposal was lost and retries). Clients keep
+   * writing until the commit index passes every proposal's index.
+   */
+  private awaitProposalOutcomes(): void {
+    let highest = 0;
+    for (const p of this.proposals.values()) highest = Math.max(highest, p.index);
+    const deadline = this.now + this.livenessBudgetMs;
+    let filler = 0;
+    while (this.maxCommitted < highest || !this.allApplied(highest)) {
+      if (this.now >= deadline) {
+        throw new SafetyViolation(
+          `liveness: commit index ${this.maxCommitted} did not reach the last proposal's index ${highest} within ${this.livenessBudgetMs} ms\n${this.describe()}`,
+        );
+      }
+      const leader = this.leaders()[0];
+      for (let i = 0; i < 16 && leader && leader.raft!.log.lastIndex() < highest; i++) {
+        if (!this.propose(`filler${filler}`)) break;
+        filler++;
+      }
+      this.stepMs(false);
+    }
+    for (const [payload, p] of this.proposals) {
+      const applied = this.appliedAt.get(p.index);
+      if (applied === undefined) {
+        throw new SafetyViolation(`proposal ${payload} at ${p.index} is undecided: nothing applied there`);
+      }
+      if (applied !== `${p.term}:${EntryType.Normal}:${payload}`) this.stats.proposalsLost++;
+    }
+  }
+
+  /** Some node applied this proposal. */
+  private isApplied(payload: string): boolean {
+    const p = this.proposals.get(payload);
+    return p !== undefined && this.appliedAt.get(p.index) === `${p.term}:${EntryType.Normal}:${payload}`;
+  }
+
+  /** Some node applied every index up to `index`. */
+  private allApplied(index: number): boolean {
+    for (const n of this.alive()) if (n.appliedIndex >= index) return true;
+    return false;
   }
 
   /** Every node's Raft status, for failure reports. */
@@ -464,7 +662,7 @@ export class Simulation {
       .join("\n");
   }
 
-  /** Log matching: where two logs hold an entry of the same index and term, all before it match. */
+  /** Log matching across whole logs at the end: where two logs agree on an entry, all before it agree. */
   private checkLogMatching(): void {
     const live = this.alive();
     for (let i = 0; i < live.length; i++) {
@@ -495,7 +693,8 @@ export function runSeed(options: SimOptions): SimResult {
     return sim.run();
   } catch (err) {
     const e = err as Error;
-    e.message = `${e.message}\nseed ${options.seed} failed; replay with: npm run sim -- --seed ${options.seed} --verbose\nlast events:\n${sim.recentTrace()}`;
+    const voters = options.voters !== undefined && options.voters !== 3 ? ` --voters ${options.voters}` : "";
+    e.message = `${e.message}\nseed ${options.seed} failed; replay with: npm run sim -- --seed ${options.seed}${voters} --verbose\nlast events:\n${sim.recentTrace()}`;
     throw e;
   }
 }
