@@ -1,0 +1,158 @@
+// The custom resources as TypeScript types. They mirror the OpenAPI schemas in crds/; the
+// schemas are the source of truth for what the API server accepts, these types describe what
+// the operator reads after defaults (see defaults.ts) are applied.
+
+export const group = "geobroker.io";
+export const version = "v1alpha1";
+export const apiVersion = `${group}/${version}`;
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Condition {
+  type: ConditionType;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export type ConditionType = "Ready" | "Progressing" | "Degraded";
+
+export type ReclaimPolicy = "Retain" | "Delete";
+
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+
+export interface RegionSpec {
+  name: string;
+  replicas: number;
+  /** Zone labels spread the region's pods; empty means "no zone". */
+  zones?: string[];
+  nodeSelector?: Record<string, string>;
+  affinity?: Record<string, unknown>;
+  tolerations?: Record<string, unknown>[];
+  service?: { type?: "ClusterIP" | "NodePort" | "LoadBalancer"; annotations?: Record<string, string> };
+  resources?: ResourceRequirements;
+}
+
+export interface StorageSpec {
+  size: string;
+  storageClassName?: string;
+  /** What happens to a removed node's volume: kept for a later scale-up, or deleted. */
+  reclaimPolicy: ReclaimPolicy;
+}
+
+export interface TlsSpec {
+  /** cert-manager issuer to sign peer and client certificates; absent: the operator makes a self-signed CA. */
+  issuerRef?: { name: string; kind: "Issuer" | "ClusterIssuer"; group?: string };
+}
+
+export interface AuthSpec {
+  mode: "basic" | "none";
+}
+
+export interface GeoBrokerClusterSpec {
+  image: string;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  regions: RegionSpec[];
+  /** Fewer than 3 regions cannot survive the loss of a region; set to acknowledge that. */
+  allowFewerThanThreeRegions?: boolean;
+  storage: StorageSpec;
+  replication: { factor: number };
+  retention: { maxAgeMs: number; maxBytes: number; maxMessages: number };
+  tls: TlsSpec;
+  auth: AuthSpec;
+  logLevel: "error" | "warn" | "info" | "debug";
+  /** Extra keys merged over the generated broker config file. */
+  config?: Record<string, unknown>;
+}
+
+export interface RegionStatus {
+  name: string;
+  desiredReplicas: number;
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+}
+
+export interface MemberStatus {
+  nodeId: string;
+  region: string;
+  state: string;
+  reachable: boolean;
+}
+
+export interface GeoBrokerClusterStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  regions?: RegionStatus[];
+  members?: MemberStatus[];
+  /** Node id of the metadata group's leader. */
+  leader?: string;
+  /** "eu,us,ap" for `kubectl get` */
+  regionNames?: string;
+  /** "ready/desired" nodes for `kubectl get` */
+  readyNodes?: string;
+  endpoints?: { cluster: string; regions: Record<string, string> };
+  /** The step the operator is working on, for humans; never read back by the operator. */
+  currentStep?: string;
+  warnings?: string[];
+}
+
+export interface GeoBrokerCluster {
+  apiVersion: string;
+  kind: "GeoBrokerCluster";
+  metadata: ObjectMeta;
+  spec: GeoBrokerClusterSpec;
+  status?: GeoBrokerClusterStatus;
+}
+
+export interface GeoBrokerTopicSpec {
+  clusterRef: { name: string };
+  /** Broker topic name; defaults to metadata.name. */
+  topicName?: string;
+  partitions?: number;
+  replicationFactor?: number;
+  retention?: { maxAgeMs?: number; maxBytes?: number; maxMessages?: number; keepUnacknowledged?: boolean };
+  homeRegion?: string;
+  /** Delete the broker topic (and its messages) when this resource is deleted. */
+  deleteOnRemoval?: boolean;
+}
+
+export interface GeoBrokerTopic {
+  apiVersion: string;
+  kind: "GeoBrokerTopic";
+  metadata: ObjectMeta;
+  spec: GeoBrokerTopicSpec;
+  status?: { observedGeneration?: number; conditions?: Condition[]; topicName?: string; partitions?: number };
+}
+
+export type Permission = "publish" | "subscribe" | "admin";
+
+export interface GeoBrokerUserSpec {
+  clusterRef: { name: string };
+  /** Secret (key `password`) with the user's password; absent: the operator generates one. */
+  passwordSecretRef?: { name: string; key?: string };
+  acls: { topicPattern: string; permissions: Permission[] }[];
+}
+
+export interface GeoBrokerUser {
+  apiVersion: string;
+  kind: "GeoBrokerUser";
+  metadata: ObjectMeta;
+  spec: GeoBrokerUserSpec;
+  status?: { observedGeneration?: number; conditions?: Condition[]; secretName?: string };
+}

@@ -1,0 +1,197 @@
+import { apiVersion, type GeoBrokerCluster, type GeoBrokerUser } from "../api/types.js";
+import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
+import { describeApiError, type KubeClient } from "../kube/client.js";
+import { describeRef } from "../model/kube-object.js";
+import { finalizer, labelKeys, names } from "../model/names.js";
+import { passwordSecretName, userEntry } from "../model/users.js";
+import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
+import { type Plan, plan, pollMs } from "../plan/planner.js";
+import type { Logger } from "./logger.js";
+import type { OperatorMetrics } from "./metrics.js";
+import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
+
+// The thin part: read the world, ask the planner, carry the plan out. No decision is made here
+// that the planner could make, and nothing is remembered between reconciles except caches.
+
+export interface ClusterControllerDeps {
+  kube: KubeClient;
+  /** The admin client of a cluster (mTLS with the operator's certificate); undefined until it can be built. */
+  admin(cluster: GeoBrokerCluster): Promise<BrokerAdmin | undefined>;
+  log: Logger;
+  metrics?: OperatorMetrics;
+  now?: () => Date;
+}
+
+const clusterRef = (ns: string, name: string) => ({
+  apiVersion,
+  kind: "GeoBrokerCluster",
+  namespace: ns,
+  name,
+});
+
+export class ClusterController {
+  private readonly hashes = new Map<string, ReturnType<typeof userEntry>>();
+
+  constructor(private readonly deps: ClusterControllerDeps) {}
+
+  /** Reconciles "namespace/name"; resolves to when to look again. Throws to retry with back-off. */
+  async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+    const [namespace, name] = key.split("/") as [string, string];
+    const { kube, log } = this.deps;
+    const cluster = await kube.get<GeoBrokerCluster>(clusterRef(namespace, name));
+    if (!cluster) return {};
+
+    const selector = `${labelKeys.cluster}=${name}`;
+    const [stsList, podList, pvcList, configMap, users] = await Promise.all([
+      kube.list<Parameters<typeof observeStatefulSet>[0]>("apps/v1", "StatefulSet", namespace, selector),
+      kube.list<Parameters<typeof observePod>[1]>("v1", "Pod", namespace, selector),
+      kube.list<Parameters<typeof observePvc>[1]>("v1", "PersistentVolumeClaim", namespace, selector),
+      kube.get<{ data?: Record<string, string> }>({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        namespace,
+        name: names.configMap(name),
+      }),
+      this.users(cluster),
+    ]);
+    const statefulSets = stsList.map(observeStatefulSet).filter((s): s is ObservedStatefulSet => !!s);
+    const pods = podList.map((p) => observePod(name, p)).filter((p): p is ObservedPod => !!p);
+    const pvcs = pvcList.map((p) => observePvc(name, p)).filter((p): p is ObservedPvc => !!p);
+
+    let admin: BrokerAdmin | undefined;
+    let broker: ObservedBroker = { reachable: false, error: "no broker pods yet" };
+    if (statefulSets.length > 0 && !cluster.metadata.deletionTimestamp) {
+      admin = await this.deps.admin(cluster);
+      broker = admin
+        ? await admin.observe()
+        : {
+            reachable: false,
+            error: `waiting for the operator's client certificate (Secret ${names.operatorSecret(name)})`,
+          };
+    }
+    const initialPeers = initialPeersOf(configMap);
+    const p = plan({
+      cluster,
+      observed: { statefulSets, pods, pvcs, ...(initialPeers ? { initialPeers } : {}), broker, users },
+      now: (this.deps.now?.() ?? new Date()).toISOString(),
+    });
+    await this.execute(cluster, p, admin);
+    log.debug("reconciled", {
+      cluster: key,
+      step: p.status.currentStep ?? "none",
+      action: p.action?.kind ?? "none",
+    });
+    return { requeueAfterMs: p.requeueAfterMs };
+  }
+
+  private async execute(cluster: GeoBrokerCluster, p: Plan, admin: BrokerAdmin | undefined): Promise<void> {
+    const { kube, log, metrics } = this.deps;
+    const ns = cluster.metadata.namespace;
+    const ref = clusterRef(ns, cluster.metadata.name);
+    const involved = { ...ref, ...(cluster.metadata.uid ? { uid: cluster.metadata.uid } : {}) };
+    const events = [...p.events];
+
+    if (p.finalizer === "add") {
+      await kube.setFinalizers(
+        ref,
+        [...(cluster.metadata.finalizers ?? []), finalizer],
+        cluster.metadata.resourceVersion,
+      );
+    }
+    for (const o of p.apply) {
+      try {
+        await kube.apply(o);
+      } catch (err) {
+        throw new Error(`applying ${o.kind} ${ns}/${o.metadata.name}: ${describeApiError(err)}`);
+      }
+    }
+    for (const s of p.scale) await kube.scale(s.ref, s.replicas);
+    for (const d of p.delete) {
+      await kube.delete(d);
+      log.info("deleted", { cluster: ref.name, object: describeRef(d) });
+    }
+
+    let requeueSooner = false;
+    if (p.action) {
+      const a = p.action;
+      metrics?.actions.inc({ action: a.kind });
+      try {
+        if (a.kind === "DeletePod") {
+          await kube.delete({ apiVersion: "v1", kind: "Pod", namespace: ns, name: a.podName });
+        } else {
+          if (!admin) throw new Error("no broker admin client");
+          const result = await admin.execute(a);
+          log.info("membership action", { cluster: ref.name, action: a.kind, result });
+        }
+      } catch (err) {
+        // Not yet (the broker is still moving data): the step is retried at the next poll, the
+        // planner will pick the same step again. Anything else is a real failure.
+        metrics?.actionFailures.inc({ action: a.kind });
+        const why = a.kind === "DeletePod" ? describeApiError(err) : describeConnectError(err);
+        events.length = 0;
+        events.push({
+          type: "Warning",
+          reason: `${a.kind}Failed`,
+          message: `${a.kind} did not complete: ${why}`,
+        });
+        if (a.kind !== "DeletePod" && isNotYet(err)) requeueSooner = true;
+        else {
+          await this.emit(involved, events);
+          throw new Error(`${a.kind} for cluster ${ns}/${ref.name}: ${why}`);
+        }
+      }
+    }
+
+    if (!cluster.metadata.deletionTimestamp) {
+      await kube.patchStatus({ ...ref, plural: "geobrokerclusters" }, p.status);
+    }
+    await this.emit(involved, events);
+    if (p.finalizer === "remove") {
+      const rest = (cluster.metadata.finalizers ?? []).filter((f) => f !== finalizer);
+      await kube.setFinalizers(ref, rest, cluster.metadata.resourceVersion);
+      log.info("teardown complete", { cluster: ref.name });
+    }
+    if (requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+  }
+
+  private async emit(involved: Parameters<KubeClient["event"]>[0], events: Plan["events"]): Promise<void> {
+    for (const e of events) {
+      try {
+        await this.deps.kube.event(involved, e);
+        this.deps.metrics?.events.inc({ type: e.type, reason: e.reason });
+      } catch (err) {
+        // An event that cannot be written must not fail the reconcile that did the work.
+        this.deps.log.warn("event not recorded", { reason: e.reason, error: describeApiError(err) });
+      }
+    }
+  }
+
+  private async users(cluster: GeoBrokerCluster) {
+    if (cluster.spec.auth?.mode === "none") return [];
+    const ns = cluster.metadata.namespace;
+    const all = await this.deps.kube.list<GeoBrokerUser>(apiVersion, "GeoBrokerUser", ns);
+    const mine = all.filter((u) => u.spec.clusterRef.name === cluster.metadata.name);
+    const passwords = new Map<string, string>();
+    for (const u of mine) {
+      const secretName = passwordSecretName(u);
+      const secret = await this.deps.kube.get<{ data?: Record<string, string> }>({
+        apiVersion: "v1",
+        kind: "Secret",
+        namespace: ns,
+        name: secretName,
+      });
+      const value = secret?.data?.[u.spec.passwordSecretRef?.key ?? "password"];
+      if (value !== undefined) passwords.set(secretName, Buffer.from(value, "base64").toString("utf8"));
+    }
+    return usersOf(cluster, mine, passwords, (u, pw) => {
+      // scrypt is slow on purpose; the result for an unchanged (user, password) never changes.
+      const cacheKey = `${u.metadata.uid}\0${pw}\0${JSON.stringify(u.spec.acls)}`;
+      let e = this.hashes.get(cacheKey);
+      if (!e) {
+        e = userEntry(u, pw);
+        this.hashes.set(cacheKey, e);
+      }
+      return e;
+    });
+  }
+}

@@ -1,0 +1,119 @@
+import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import { isConflict, isNotFound } from "../kube/client.js";
+import { decideLease, type LeaseState } from "./leader-election.js";
+import type { Logger } from "./logger.js";
+
+// The I/O loop around decideLease: read the Lease, write what the decision says, with the
+// resourceVersion as the guard so two candidates can never both win.
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationSeconds: number;
+  retryPeriodMs: number;
+  log: Logger;
+  onStartedLeading(): void;
+  onStoppedLeading(): void;
+}
+
+export class LeaseLock {
+  private leading = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly api: CoordinationV1Api,
+    private readonly o: LeaderElectionOptions,
+  ) {}
+
+  start(): void {
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const won = await this.tryAcquireOrRenew();
+      if (won && !this.leading) {
+        this.leading = true;
+        this.o.log.info("became leader", {
+          lease: `${this.o.namespace}/${this.o.name}`,
+          identity: this.o.identity,
+        });
+        this.o.onStartedLeading();
+      } else if (!won && this.leading) {
+        this.leading = false;
+        this.o.onStoppedLeading();
+      }
+    } catch (err) {
+      this.o.log.warn("leader election failed", { error: (err as Error).message });
+      if (this.leading) {
+        this.leading = false;
+        this.o.onStoppedLeading();
+      }
+    }
+    this.timer = setTimeout(() => void this.tick(), this.o.retryPeriodMs);
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name } = this.o;
+    let existing: V1Lease | undefined;
+    try {
+      existing = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const spec = existing?.spec;
+    const current: LeaseState | undefined = spec
+      ? {
+          ...(spec.holderIdentity ? { holderIdentity: spec.holderIdentity } : {}),
+          ...(spec.leaseDurationSeconds !== undefined
+            ? { leaseDurationSeconds: spec.leaseDurationSeconds }
+            : {}),
+          ...(spec.renewTime
+            ? { renewTime: new Date(spec.renewTime as unknown as string).toISOString() }
+            : {}),
+          ...(spec.leaseTransitions !== undefined ? { leaseTransitions: spec.leaseTransitions } : {}),
+        }
+      : undefined;
+    const d = decideLease(current, this.o.identity, Date.now(), this.o.leaseDurationSeconds);
+    if (d.kind === "wait") return false;
+    const body: V1Lease = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name,
+        namespace,
+        ...(existing?.metadata?.resourceVersion
+          ? { resourceVersion: existing.metadata.resourceVersion }
+          : {}),
+      },
+      spec: {
+        holderIdentity: d.lease.holderIdentity ?? this.o.identity,
+        leaseDurationSeconds: d.lease.leaseDurationSeconds ?? this.o.leaseDurationSeconds,
+        renewTime: new Date(),
+        ...(d.kind === "acquire"
+          ? { acquireTime: new Date() }
+          : spec?.acquireTime
+            ? { acquireTime: spec.acquireTime }
+            : {}),
+        leaseTransitions: d.lease.leaseTransitions ?? 0,
+      },
+    };
+    try {
+      if (existing) await this.api.replaceNamespacedLease({ name, namespace, body });
+      else await this.api.createNamespacedLease({ namespace, body });
+      return true;
+    } catch (err) {
+      // Someone else wrote first: they lead this round.
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+}

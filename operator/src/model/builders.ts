@@ -1,0 +1,384 @@
+import { apiVersion as crApiVersion, type GeoBrokerCluster, type RegionSpec } from "../api/types.js";
+import { type BrokerConfig, configHash, renderBrokerConfig } from "./broker-config.js";
+import type { KubeObject, OwnerReference } from "./kube-object.js";
+import {
+  annotationKeys,
+  clusterLabels,
+  configDir,
+  configFileName,
+  dataDir,
+  labelKeys,
+  names,
+  ports,
+  selectorLabels,
+  tlsDir,
+  usersDir,
+} from "./names.js";
+
+// Desired-state builders: spec in, objects out, no I/O. Like Strimzi's model classes, they are
+// the only place that knows what a geobroker pod, service or certificate looks like.
+
+export const brokerUid = 10001;
+
+export function ownerReference(cluster: GeoBrokerCluster): OwnerReference {
+  return {
+    apiVersion: crApiVersion,
+    kind: "GeoBrokerCluster",
+    name: cluster.metadata.name,
+    uid: cluster.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<string, string> = {}) {
+  return {
+    name,
+    namespace: cluster.metadata.namespace,
+    labels: { ...clusterLabels(cluster.metadata.name), ...extraLabels },
+    ownerReferences: [ownerReference(cluster)],
+  };
+}
+
+export function configMap(cluster: GeoBrokerCluster, config: BrokerConfig): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: meta(cluster, names.configMap(cluster.metadata.name)),
+    data: { [configFileName]: renderBrokerConfig(config) },
+  };
+}
+
+export function peerService(cluster: GeoBrokerCluster, region: string): KubeObject {
+  const c = cluster.metadata.name;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(cluster, names.peerService(c, region), { [labelKeys.region]: region }),
+    spec: {
+      clusterIP: "None",
+      // Peers must resolve each other before they are ready: readiness needs a quorum.
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(c, region),
+      ports: [
+        { name: "peer", port: ports.peer, targetPort: "peer" },
+        { name: "client", port: ports.client, targetPort: "client" },
+      ],
+    },
+  };
+}
+
+export function regionService(cluster: GeoBrokerCluster, region: RegionSpec): KubeObject {
+  const c = cluster.metadata.name;
+  const m = meta(cluster, names.regionService(c, region.name), { [labelKeys.region]: region.name });
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { ...m, annotations: { ...(region.service?.annotations ?? {}) } },
+    spec: {
+      type: region.service?.type ?? "ClusterIP",
+      selector: selectorLabels(c, region.name),
+      ports: [{ name: "client", port: ports.client, targetPort: "client" }],
+    },
+  };
+}
+
+export function clusterService(cluster: GeoBrokerCluster): KubeObject {
+  const c = cluster.metadata.name;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(cluster, names.clusterService(c)),
+    spec: {
+      type: "ClusterIP",
+      selector: selectorLabels(c),
+      ports: [{ name: "client", port: ports.client, targetPort: "client" }],
+    },
+  };
+}
+
+/** Voluntary disruptions (drains, upgrades of nodes) take at most one broker at a time, none below 3. */
+export function podDisruptionBudget(cluster: GeoBrokerCluster, totalNodes: number): KubeObject {
+  const c = cluster.metadata.name;
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(cluster, names.pdb(c)),
+    spec: { maxUnavailable: maxUnavailable(totalNodes), selector: { matchLabels: selectorLabels(c) } },
+  };
+}
+
+/** Losing one voter keeps a majority only from 3 voters up. */
+export function maxUnavailable(totalNodes: number): number {
+  return Math.min(1, Math.floor((totalNodes - 1) / 2));
+}
+
+export interface StatefulSetInput {
+  region: RegionSpec;
+  replicas: number;
+  config: BrokerConfig;
+}
+
+export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput): KubeObject {
+  const c = cluster.metadata.name;
+  const { region } = input;
+  const labels = { ...clusterLabels(c), [labelKeys.region]: region.name };
+  const storage = cluster.spec.storage;
+  const tlsSecrets = [
+    { name: "tls-peer", secret: names.peerSecret(c), path: `${tlsDir}/peer` },
+    { name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` },
+  ];
+  const podSpec: Record<string, unknown> = {
+    terminationGracePeriodSeconds: 60,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: brokerUid,
+      runAsGroup: brokerUid,
+      fsGroup: brokerUid,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    affinity: region.affinity ?? {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: "kubernetes.io/hostname",
+              labelSelector: { matchLabels: selectorLabels(c, region.name) },
+            },
+          },
+        ],
+      },
+    },
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: "topology.kubernetes.io/zone",
+        whenUnsatisfiable: "ScheduleAnyway",
+        labelSelector: { matchLabels: selectorLabels(c, region.name) },
+      },
+    ],
+    containers: [
+      {
+        name: "broker",
+        image: cluster.spec.image,
+        imagePullPolicy: cluster.spec.imagePullPolicy ?? "IfNotPresent",
+        args: ["serve", "--config", `${configDir}/${configFileName}`],
+        env: [
+          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "GEOBROKER_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "GEOBROKER_REGION", value: region.name },
+          {
+            name: "GEOBROKER_ZONE",
+            valueFrom: { fieldRef: { fieldPath: "metadata.annotations['geobroker.io/zone']" } },
+          },
+          {
+            name: "GEOBROKER_ADVERTISE_HOST",
+            value: `$(POD_NAME).${names.peerService(c, region.name)}.${cluster.metadata.namespace}.svc`,
+          },
+          { name: "GEOBROKER_LOG_LEVEL", value: cluster.spec.logLevel },
+        ],
+        ports: [
+          { name: "client", containerPort: ports.client },
+          { name: "peer", containerPort: ports.peer },
+          { name: "http", containerPort: ports.http },
+        ],
+        readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
+        livenessProbe: {
+          httpGet: { path: "/healthz", port: "http" },
+          periodSeconds: 10,
+          failureThreshold: 6,
+        },
+        startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5, failureThreshold: 60 },
+        // An unplanned stop (node drain, eviction) still hands leaderships over before exiting.
+        lifecycle: { preStop: { httpGet: { path: "/drain", port: "http" } } },
+        resources: region.resources ?? {},
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        },
+        volumeMounts: [
+          { name: "data", mountPath: dataDir },
+          { name: "config", mountPath: configDir, readOnly: true },
+          { name: "users", mountPath: usersDir, readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
+          ...tlsSecrets.map((t) => ({ name: t.name, mountPath: t.path, readOnly: true })),
+        ],
+      },
+    ],
+    volumes: [
+      { name: "config", configMap: { name: names.configMap(c) } },
+      { name: "users", secret: { secretName: names.usersSecret(c), optional: true } },
+      { name: "tmp", emptyDir: {} },
+      ...tlsSecrets.map((t) => ({ name: t.name, secret: { secretName: t.secret } })),
+    ],
+  };
+  if (region.nodeSelector) podSpec.nodeSelector = region.nodeSelector;
+  if (region.tolerations) podSpec.tolerations = region.tolerations;
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: meta(cluster, names.statefulSet(c, region.name), { [labelKeys.region]: region.name }),
+    spec: {
+      replicas: input.replicas,
+      serviceName: names.peerService(c, region.name),
+      // The initial pods must start together to elect a leader; later growth is stepped by the operator.
+      podManagementPolicy: "Parallel",
+      // The operator restarts pods itself, one at a time, after moving their leaderships.
+      updateStrategy: { type: "OnDelete" },
+      // Volumes of removed nodes are handled by spec.storage.reclaimPolicy in the operator.
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+      selector: { matchLabels: selectorLabels(c, region.name) },
+      template: {
+        metadata: { labels, annotations: { [annotationKeys.configHash]: configHash(input.config) } },
+        spec: podSpec,
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: "data", labels },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+            resources: { requests: { storage: storage.size } },
+          },
+        },
+      ],
+    },
+  };
+}
+
+const certManager = "cert-manager.io/v1";
+
+/**
+ * Issuers and certificates. Without `spec.tls.issuerRef` the operator makes a private CA per
+ * cluster: a self-signed Issuer signs the CA certificate, a CA Issuer signs the rest. `regions`
+ * includes regions being removed: their nodes keep valid certificates until they are gone.
+ */
+export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeObject[] {
+  const c = cluster.metadata.name;
+  const ns = cluster.metadata.namespace;
+  const objects: KubeObject[] = [];
+  let issuerRef: { name: string; kind: string; group: string };
+  if (cluster.spec.tls.issuerRef) {
+    const r = cluster.spec.tls.issuerRef;
+    issuerRef = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
+  } else {
+    objects.push({
+      apiVersion: certManager,
+      kind: "Issuer",
+      metadata: meta(cluster, names.selfSignedIssuer(c)),
+      spec: { selfSigned: {} },
+    });
+    objects.push({
+      apiVersion: certManager,
+      kind: "Certificate",
+      metadata: meta(cluster, names.caCertificate(c)),
+      spec: {
+        isCA: true,
+        commonName: `${c}.${ns} geobroker CA`,
+        secretName: names.caSecret(c),
+        duration: "87600h",
+        privateKey: { algorithm: "ECDSA", size: 256 },
+        issuerRef: { name: names.selfSignedIssuer(c), kind: "Issuer", group: "cert-manager.io" },
+      },
+    });
+    objects.push({
+      apiVersion: certManager,
+      kind: "Issuer",
+      metadata: meta(cluster, names.caIssuer(c)),
+      spec: { ca: { secretName: names.caSecret(c) } },
+    });
+    issuerRef = { name: names.caIssuer(c), kind: "Issuer", group: "cert-manager.io" };
+  }
+  const svc = (n: string) => [n, `${n}.${ns}`, `${n}.${ns}.svc`];
+  const certificate = (
+    name: string,
+    secretName: string,
+    usages: string[],
+    dnsNames: string[],
+    commonName: string,
+  ) => ({
+    apiVersion: certManager,
+    kind: "Certificate",
+    metadata: meta(cluster, name),
+    spec: {
+      secretName,
+      commonName,
+      dnsNames,
+      usages,
+      duration: "2160h",
+      renewBefore: "360h",
+      privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+      issuerRef,
+    },
+  });
+  objects.push(
+    certificate(
+      names.peerCertificate(c),
+      names.peerSecret(c),
+      ["server auth", "client auth", "digital signature", "key encipherment"],
+      regions.flatMap((r) => [
+        `*.${names.peerService(c, r)}.${ns}.svc`,
+        `*.${names.peerService(c, r)}.${ns}.svc.cluster.local`,
+      ]),
+      `${c}-peer`,
+    ),
+    certificate(
+      names.clientCertificate(c),
+      names.clientSecret(c),
+      ["server auth", "digital signature", "key encipherment"],
+      [
+        ...svc(names.clusterService(c)),
+        ...regions.flatMap((r) => [
+          ...svc(names.regionService(c, r)),
+          `*.${names.peerService(c, r)}.${ns}.svc`,
+        ]),
+      ],
+      c,
+    ),
+    // The operator's admin calls authenticate with this client certificate (mTLS).
+    certificate(
+      names.operatorCertificate(c),
+      names.operatorSecret(c),
+      ["client auth", "digital signature", "key encipherment"],
+      [],
+      "geobroker-operator",
+    ),
+  );
+  return objects;
+}
+
+export interface UserEntry {
+  name: string;
+  passwordHash: string;
+  acls: { topicPattern: string; permissions: string[] }[];
+}
+
+/**
+ * The users file and ACL file the brokers read (formats of broker/src/security/users-file.ts and
+ * authorization.ts). Each GeoBrokerUser gets a role of its own named `user:<name>`.
+ */
+export function usersSecret(cluster: GeoBrokerCluster, users: UserEntry[]): KubeObject {
+  const sorted = [...users].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const usersYaml = { users: sorted.map((u) => ({ name: u.name, passwordHash: u.passwordHash })) };
+  const aclYaml = {
+    roles: sorted.map((u) => ({
+      name: `user:${u.name}`,
+      rules: u.acls.map((a) => ({ actions: [...a.permissions].sort(), topics: [a.topicPattern] })),
+    })),
+    users: sorted.map((u) => ({ name: u.name, roles: [`user:${u.name}`] })),
+  };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: meta(cluster, names.usersSecret(cluster.metadata.name)),
+    type: "Opaque",
+    stringData: { "users.yaml": toYamlJson(usersYaml), "acl.yaml": toYamlJson(aclYaml) },
+  };
+}
+
+/** JSON is valid YAML and has one canonical form, so an unchanged user set applies as a no-op. */
+function toYamlJson(v: unknown): string {
+  return `${JSON.stringify(v, null, 2)}\n`;
+}

@@ -1,0 +1,77 @@
+// Names and labels of every object the operator makes for a cluster. One place, so that the
+// builders, the planner and the controller's selectors can never disagree.
+
+export const ports = { client: 9000, peer: 9100, http: 9200 } as const;
+export const dataDir = "/var/lib/geobroker";
+export const configDir = "/etc/geobroker/config";
+export const configFileName = "broker.yaml";
+export const tlsDir = "/etc/geobroker/tls";
+export const usersDir = "/etc/geobroker/users";
+export const fieldManager = "geobroker-operator";
+export const finalizer = "geobroker.io/teardown";
+
+export const labelKeys = {
+  name: "app.kubernetes.io/name",
+  instance: "app.kubernetes.io/instance",
+  component: "app.kubernetes.io/component",
+  managedBy: "app.kubernetes.io/managed-by",
+  cluster: "geobroker.io/cluster",
+  region: "geobroker.io/region",
+} as const;
+
+export const annotationKeys = {
+  configHash: "geobroker.io/config-hash",
+} as const;
+
+export const names = {
+  statefulSet: (cluster: string, region: string) => `${cluster}-${region}`,
+  peerService: (cluster: string, region: string) => `${cluster}-${region}-peers`,
+  regionService: (cluster: string, region: string) => `${cluster}-${region}`,
+  clusterService: (cluster: string) => cluster,
+  configMap: (cluster: string) => `${cluster}-config`,
+  usersSecret: (cluster: string) => `${cluster}-users`,
+  pdb: (cluster: string) => cluster,
+  selfSignedIssuer: (cluster: string) => `${cluster}-selfsigned`,
+  caCertificate: (cluster: string) => `${cluster}-ca`,
+  caIssuer: (cluster: string) => `${cluster}-ca`,
+  caSecret: (cluster: string) => `${cluster}-ca`,
+  peerCertificate: (cluster: string) => `${cluster}-peer`,
+  peerSecret: (cluster: string) => `${cluster}-peer-tls`,
+  clientCertificate: (cluster: string) => `${cluster}-client`,
+  clientSecret: (cluster: string) => `${cluster}-client-tls`,
+  operatorCertificate: (cluster: string) => `${cluster}-operator`,
+  operatorSecret: (cluster: string) => `${cluster}-operator-tls`,
+  /** Pod name = broker node id: stable across restarts, so the broker keeps its identity. */
+  pod: (cluster: string, region: string, ordinal: number) => `${cluster}-${region}-${ordinal}`,
+  /** The volumeClaimTemplate is named "data"; the StatefulSet controller names claims like this. */
+  pvc: (cluster: string, region: string, ordinal: number) => `data-${cluster}-${region}-${ordinal}`,
+};
+
+export function peerHost(cluster: string, namespace: string, region: string, ordinal: number): string {
+  return `${names.pod(cluster, region, ordinal)}.${names.peerService(cluster, region)}.${namespace}.svc`;
+}
+
+/** Labels every object of the cluster carries; selectors use the subset in `selectorLabels`. */
+export function clusterLabels(cluster: string, component = "broker"): Record<string, string> {
+  return {
+    [labelKeys.name]: "geobroker",
+    [labelKeys.instance]: cluster,
+    [labelKeys.component]: component,
+    [labelKeys.managedBy]: fieldManager,
+    [labelKeys.cluster]: cluster,
+  };
+}
+
+export function selectorLabels(cluster: string, region?: string): Record<string, string> {
+  const labels: Record<string, string> = { [labelKeys.name]: "geobroker", [labelKeys.cluster]: cluster };
+  if (region !== undefined) labels[labelKeys.region] = region;
+  return labels;
+}
+
+/** Parses `<cluster>-<region>-<ordinal>`; undefined for a name that is not one of the cluster's pods. */
+export function parsePodName(cluster: string, region: string, podName: string): number | undefined {
+  const prefix = `${names.statefulSet(cluster, region)}-`;
+  if (!podName.startsWith(prefix)) return undefined;
+  const rest = podName.slice(prefix.length);
+  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
+}

@@ -1,0 +1,67 @@
+import type { PeerEntry } from "../model/broker-config.js";
+import type { UserEntry } from "../model/builders.js";
+
+// What the controller read from the API server and the broker before planning. Everything the
+// planner decides is a function of this, so a restarted operator resumes where the cluster is.
+
+export interface ObservedStatefulSet {
+  region: string;
+  /** spec.replicas: the step the operator last took. */
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+  updateRevision: string;
+  storageSize: string;
+  storageClassName?: string;
+  /** status.observedGeneration has caught up with the spec: updateRevision is current. */
+  settled?: boolean;
+}
+
+export interface ObservedPod {
+  name: string;
+  region: string;
+  ordinal: number;
+  /** Containers started: the broker process can take an AddNode. */
+  running: boolean;
+  ready: boolean;
+  /** controller-revision-hash label: compared with the StatefulSet's updateRevision. */
+  revision: string;
+  terminating: boolean;
+}
+
+export interface ObservedPvc {
+  name: string;
+  region: string;
+  ordinal: number;
+}
+
+export type BrokerNodeState = "learner" | "voter" | "draining" | "drained" | "unknown";
+
+export interface BrokerNode {
+  id: string;
+  region: string;
+  state: BrokerNodeState;
+  reachable: boolean;
+}
+
+export interface BrokerGroup {
+  id: bigint;
+  /** "metadata", or the topic of a data group */
+  topic: string;
+  leader: string;
+  members: { nodeId: string; role: "voter" | "learner"; lagEntries: bigint }[];
+}
+
+export type ObservedBroker =
+  | { reachable: true; nodes: BrokerNode[]; groups: BrokerGroup[] }
+  | { reachable: false; error: string };
+
+export interface Observed {
+  statefulSets: ObservedStatefulSet[];
+  pods: ObservedPod[];
+  pvcs: ObservedPvc[];
+  /** The frozen initial voters from the existing ConfigMap; undefined when there is none yet. */
+  initialPeers?: PeerEntry[];
+  broker: ObservedBroker;
+  users: UserEntry[];
+}

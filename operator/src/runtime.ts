@@ -1,0 +1,229 @@
+import { hostname } from "node:os";
+import type { Transport } from "@connectrpc/connect";
+import {
+  type Informer,
+  KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  makeInformer,
+  type ObjectCache,
+} from "@kubernetes/client-node";
+import { apiVersion, type GeoBrokerCluster, type GeoBrokerTopic, type GeoBrokerUser } from "./api/types.js";
+import { adminTransport, ClusterServiceAdmin } from "./broker/admin-client.js";
+import { ClusterController } from "./controller/cluster-controller.js";
+import { LeaseLock } from "./controller/lease-lock.js";
+import { jsonLogger, type Level, type Logger } from "./controller/logger.js";
+import { createMetrics } from "./controller/metrics.js";
+import { TopicController } from "./controller/topic-controller.js";
+import { UserController } from "./controller/user-controller.js";
+import { WorkQueue } from "./controller/work-queue.js";
+import { startHttpServer } from "./http/server.js";
+import { ApiServerClient, describeApiError } from "./kube/client.js";
+import { fieldManager, labelKeys, names, ports } from "./model/names.js";
+
+// Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
+
+export interface RuntimeOptions {
+  kubeconfig?: string;
+  /** Empty: every namespace. */
+  namespaces: string[];
+  leaderElect: boolean;
+  leaseNamespace: string;
+  metricsPort: number;
+  logLevel: Level;
+}
+
+export async function run(o: RuntimeOptions): Promise<void> {
+  const log = jsonLogger(o.logLevel);
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const kube = new ApiServerClient(kc);
+  const metrics = createMetrics();
+  let leading = false;
+  let synced = false;
+  // Watches whose last list failed (they retry); the operator is not ready while any is failing.
+  const failing = new Set<string>();
+  // A standby replica waiting for the lease is ready: it is healthy and can take over.
+  const ready = () => (o.leaderElect && !leading) || (synced && failing.size === 0);
+  const server = await startHttpServer(o.metricsPort, metrics.registry, ready);
+  log.info("operator starting", {
+    namespaces: o.namespaces.length ? o.namespaces : "all",
+    metricsPort: o.metricsPort,
+  });
+
+  const transports = new TransportCache(kube, log);
+  const clusterController = new ClusterController({
+    kube,
+    log,
+    metrics,
+    admin: async (c) => {
+      const t = await transports.get(c);
+      return t ? new ClusterServiceAdmin(t, endpointOf(c)) : undefined;
+    },
+  });
+  const topicController = new TopicController({ kube, log, transport: (c) => transports.get(c) });
+
+  const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number }>) =>
+    new WorkQueue(
+      async (key) => {
+        const end = metrics.reconcileSeconds.startTimer({ controller });
+        try {
+          const r = await handler(key);
+          metrics.reconciles.inc({ controller, result: "success" });
+          return r;
+        } catch (err) {
+          metrics.reconciles.inc({ controller, result: "error" });
+          throw err;
+        } finally {
+          end();
+        }
+      },
+      {
+        workers: 2,
+        onError: (key, err, retryInMs) =>
+          log.error("reconcile failed", { controller, key, error: describeApiError(err), retryInMs }),
+      },
+    );
+  const clusters = queue("cluster", (k) => clusterController.reconcile(k));
+  const topics = queue("topic", (k) => topicController.reconcile(k));
+  const userController = new UserController({ kube, log, enqueueCluster: (k) => clusters.add(k) });
+  const users = queue("user", (k) => userController.reconcile(k));
+
+  const informers: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>)[] = [];
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  const watch = (
+    group: string,
+    kind: string,
+    plural: string,
+    onObject: (o: KubernetesObject) => void,
+    labelSelector?: string,
+  ) => {
+    const namespaces = o.namespaces.length > 0 ? o.namespaces : [undefined];
+    for (const ns of namespaces) {
+      const prefix = group === "v1" ? "/api/v1" : `/apis/${group}`;
+      const path = ns ? `${prefix}/namespaces/${ns}/${plural}` : `${prefix}/${plural}`;
+      const list = () =>
+        objects.list(
+          group,
+          kind,
+          ns,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+        ) as ReturnType<Parameters<typeof makeInformer>[2]>;
+      const informer = makeInformer(kc, path, list, labelSelector);
+      for (const verb of ["add", "update", "delete"] as const) informer.on(verb, onObject);
+      informer.on("connect", () => failing.delete(path));
+      informer.on("error", (err) => {
+        failing.add(path);
+        log.warn("watch interrupted; restarting", { resource: plural, error: describeApiError(err) });
+        setTimeout(() => void informer.start().catch(() => {}), 5_000).unref();
+      });
+      informers.push(informer);
+    }
+  };
+  const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+  const owned = `${labelKeys.managedBy}=${fieldManager}`;
+  const byClusterLabel = (obj: KubernetesObject) => {
+    const c = obj.metadata?.labels?.[labelKeys.cluster];
+    if (c) clusters.add(`${obj.metadata?.namespace}/${c}`);
+  };
+  watch(apiVersion, "GeoBrokerCluster", "geobrokerclusters", (c) => clusters.add(keyOf(c)));
+  watch(apiVersion, "GeoBrokerTopic", "geobrokertopics", (t) =>
+    topics.add(keyOf(t as GeoBrokerTopic as unknown as KubernetesObject)),
+  );
+  watch(apiVersion, "GeoBrokerUser", "geobrokerusers", (u) => {
+    users.add(keyOf(u));
+    clusters.add(`${u.metadata?.namespace}/${(u as unknown as GeoBrokerUser).spec.clusterRef.name}`);
+  });
+  watch("apps/v1", "StatefulSet", "statefulsets", byClusterLabel, owned);
+  watch("v1", "Pod", "pods", byClusterLabel, owned);
+
+  const startControllers = async () => {
+    leading = true;
+    metrics.isLeader.set(1);
+    await Promise.all(informers.map((i) => i.start()));
+    synced = true;
+    if (failing.size === 0) log.info("caches synced; reconciling", { informers: informers.length });
+    else log.warn("some watches failed and are retrying", { failing: [...failing] });
+  };
+  const shutdown = (code: number) => {
+    for (const q of [clusters, topics, users]) q.stop();
+    void Promise.all(informers.map((i) => i.stop())).finally(() => {
+      server.close();
+      process.exit(code);
+    });
+  };
+  process.once("SIGTERM", () => shutdown(0));
+  process.once("SIGINT", () => shutdown(0));
+
+  if (!o.leaderElect) {
+    await startControllers();
+    return;
+  }
+  const lock = new LeaseLock(kube.coordination, {
+    namespace: o.leaseNamespace,
+    name: "geobroker-operator",
+    identity: `${hostname()}_${process.pid}`,
+    leaseDurationSeconds: 15,
+    retryPeriodMs: 2_000,
+    log,
+    onStartedLeading: () =>
+      void startControllers().catch((err) => {
+        log.error("starting controllers failed", { error: describeApiError(err) });
+        shutdown(1);
+      }),
+    // Like controller-runtime: a replica that lost the lease exits, and restarts as a candidate,
+    // so two replicas never act on the same cluster.
+    onStoppedLeading: () => {
+      metrics.isLeader.set(0);
+      log.error("lost the leader lease; exiting");
+      shutdown(1);
+    },
+  });
+  lock.start();
+}
+
+export function endpointOf(c: GeoBrokerCluster): string {
+  return `https://${names.clusterService(c.metadata.name)}.${c.metadata.namespace}.svc:${ports.client}`;
+}
+
+/** One HTTP/2 transport per cluster and certificate version, built from the operator's client Secret. */
+class TransportCache {
+  private readonly cache = new Map<string, { version: string; transport: Transport }>();
+
+  constructor(
+    private readonly kube: ApiServerClient,
+    private readonly log: Logger,
+  ) {}
+
+  async get(c: GeoBrokerCluster): Promise<Transport | undefined> {
+    const secret = await this.kube.get<{
+      metadata: { resourceVersion?: string };
+      data?: Record<string, string>;
+    }>({
+      apiVersion: "v1",
+      kind: "Secret",
+      namespace: c.metadata.namespace,
+      name: names.operatorSecret(c.metadata.name),
+    });
+    const d = secret?.data;
+    if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"]) return undefined;
+    const key = `${c.metadata.namespace}/${c.metadata.name}`;
+    const version = secret?.metadata.resourceVersion ?? "";
+    const hit = this.cache.get(key);
+    if (hit && hit.version === version) return hit.transport;
+    const pem = (k: string) => Buffer.from(d[k]!, "base64").toString("utf8");
+    const transport = adminTransport(endpointOf(c), {
+      ca: pem("ca.crt"),
+      cert: pem("tls.crt"),
+      key: pem("tls.key"),
+    });
+    this.cache.set(key, { version, transport });
+    this.log.debug("admin transport ready", { cluster: key, certificateVersion: version });
+    return transport;
+  }
+}

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parseAcl } from "../../broker/src/security/authorization.js";
+import { readUsersFile } from "../../broker/src/security/users-file.js";
+import { brokerConfig, configHash, specPeers } from "../src/model/broker-config.js";
+import { maxUnavailable, tlsObjects, usersSecret } from "../src/model/builders.js";
+import { makeCluster, regions3 } from "./world.js";
+
+describe("builders", () => {
+  it("keeps a voluntary-disruption budget that never costs the quorum", () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 9].map(maxUnavailable), [0, 0, 1, 1, 1, 1]);
+  });
+
+  it("uses the user's issuer when given, and makes a private CA otherwise", () => {
+    const own = makeCluster({
+      regions: regions3(),
+      tls: { issuerRef: { name: "corp-ca", kind: "ClusterIssuer" } },
+    });
+    const objects = tlsObjects(own, ["eu", "us", "ap"]);
+    assert.equal(
+      objects.some((o) => o.kind === "Issuer"),
+      false,
+    );
+    for (const cert of objects) {
+      assert.deepEqual((cert.spec as { issuerRef: unknown }).issuerRef, {
+        name: "corp-ca",
+        kind: "ClusterIssuer",
+        group: "cert-manager.io",
+      });
+    }
+    const selfSigned = tlsObjects(makeCluster({ regions: regions3() }), ["eu", "us", "ap"]);
+    assert.deepEqual(
+      selfSigned.map((o) => `${o.kind}/${o.metadata.name}`),
+      [
+        "Issuer/demo-selfsigned",
+        "Certificate/demo-ca",
+        "Issuer/demo-ca",
+        "Certificate/demo-peer",
+        "Certificate/demo-client",
+        "Certificate/demo-operator",
+      ],
+    );
+    const peer = selfSigned.find((o) => o.metadata.name === "demo-peer")!.spec as { usages: string[] };
+    assert.ok(
+      peer.usages.includes("client auth") && peer.usages.includes("server auth"),
+      "peer certificates serve mTLS both ways",
+    );
+  });
+
+  it("writes a config whose hash ignores the seed list but not real settings, with spec.config merged last", () => {
+    const c = makeCluster({
+      regions: regions3(1),
+      config: { limits: { maxMessageBytes: 2048 }, raft: { tickMs: 50 } },
+    });
+    const peers = specPeers(c);
+    const config = brokerConfig(c, peers);
+    assert.deepEqual(config.ports, { client: 9000, peer: 9100, http: 9200 });
+    assert.equal(config.dataDir, "/var/lib/geobroker");
+    assert.deepEqual(config.limits, { maxMessageBytes: 2048 });
+    assert.equal(config.peers.length, 3);
+    assert.equal(config.peers[0]?.peerAddress, "demo-eu-0.demo-eu-peers.msg.svc:9100");
+    const grown = brokerConfig(makeCluster({ regions: regions3(2), config: c.spec.config! }), peers);
+    assert.equal(grown.seeds.length, 6);
+    assert.equal(configHash(grown), configHash(config));
+    const louder = brokerConfig(
+      makeCluster({ regions: regions3(1), config: c.spec.config!, logLevel: "debug" }),
+      peers,
+    );
+    assert.notEqual(configHash(louder), configHash(config));
+  });
+
+  it("renders users and ACL files the broker's own parsers accept", () => {
+    const c = makeCluster({ regions: regions3() });
+    const users = [
+      {
+        name: "bob",
+        passwordHash: "scrypt$16384$8$1$c2FsdA==$aGFzaA==",
+        acls: [{ topicPattern: "*", permissions: ["subscribe"] }],
+      },
+      {
+        name: "alice",
+        passwordHash: "scrypt$16384$8$1$c2FsdA==$aGFzaA==",
+        acls: [{ topicPattern: "orders.*", permissions: ["subscribe", "publish"] }],
+      },
+    ];
+    const secret = usersSecret(c, users);
+    const data = secret.stringData as Record<string, string>;
+    const dir = mkdtempSync(join(tmpdir(), "geobroker-users-"));
+    try {
+      writeFileSync(join(dir, "users.yaml"), data["users.yaml"]!);
+      assert.deepEqual(
+        readUsersFile(join(dir, "users.yaml")).map((u) => u.name),
+        ["alice", "bob"],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const acl = parseAcl(data["acl.yaml"]!);
+    assert.deepEqual(acl.users.find((u) => u.name === "alice")?.roles, ["user:alice"]);
+    assert.deepEqual(acl.roles.find((r) => r.name === "user:alice")?.rules, [
+      { actions: ["publish", "subscribe"], topics: ["orders.*"] },
+    ]);
+    // The same users in another order give the same bytes: no rewrite, no churn.
+    assert.deepEqual(usersSecret(c, [...users].reverse()).stringData, data);
+  });
+});

@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { after, before, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  ClusterService,
+  GroupSchema,
+  MemberRole,
+  NodeSchema,
+  NodeState,
+} from "../../gen/geobroker/v1/cluster_pb.js";
+import type { GeoBrokerCluster } from "../src/api/types.js";
+import { adminTransport, ClusterServiceAdmin } from "../src/broker/admin-client.js";
+import { ClusterController } from "../src/controller/cluster-controller.js";
+import { silentLogger } from "../src/controller/logger.js";
+import type { KubeObject } from "../src/model/kube-object.js";
+import { finalizer } from "../src/model/names.js";
+import { FakeKube } from "./fake-kube.js";
+import { makeCluster, regions3 } from "./world.js";
+
+// The thin layers against real wire formats: the admin client against an in-process gRPC
+// ClusterService on 127.0.0.1, the controller against an in-memory API server.
+
+interface FakeBroker {
+  nodes: { id: string; region: string; state: NodeState; reachable: boolean }[];
+  calls: string[];
+  refuseDrain: boolean;
+}
+
+const broker: FakeBroker = { nodes: [], calls: [], refuseDrain: false };
+let server: http2.Http2Server;
+let baseUrl = "";
+const sessions = new Set<http2.ServerHttp2Session>();
+
+before(async () => {
+  const handler = connectNodeAdapter({
+    routes: (router) =>
+      router.service(ClusterService, {
+        getClusterInfo: () => ({
+          clusterId: "demo",
+          regions: ["eu", "us", "ap"],
+          nodes: broker.nodes.map((n) => create(NodeSchema, n)),
+          groups: [
+            create(GroupSchema, {
+              id: 1n,
+              topic: "metadata",
+              leaderNodeId: broker.nodes[0]?.id ?? "",
+              members: broker.nodes.map((n) => ({
+                nodeId: n.id,
+                role: n.state === NodeState.LEARNER ? MemberRole.LEARNER : MemberRole.VOTER,
+                lagEntries: n.state === NodeState.LEARNER ? 7n : 0n,
+              })),
+            }),
+          ],
+        }),
+        addNode: (req) => {
+          broker.calls.push(`add ${req.node?.id}`);
+          const node = {
+            id: req.node!.id,
+            region: req.node!.region,
+            state: NodeState.LEARNER,
+            reachable: true,
+          };
+          broker.nodes.push(node);
+          return { node: create(NodeSchema, node) };
+        },
+        promoteNode: (req) => {
+          broker.calls.push(`promote ${req.nodeId}`);
+          return { node: create(NodeSchema, { id: req.nodeId, state: NodeState.VOTER }) };
+        },
+        drainNode: (req) => {
+          broker.calls.push(`drain ${req.nodeId}`);
+          if (broker.refuseDrain)
+            throw new ConnectError("group 7 has no other replica yet", Code.FailedPrecondition);
+          return { drained: false, remainingGroupIds: [7n] };
+        },
+        removeNode: (req) => {
+          broker.calls.push(`remove ${req.nodeId}`);
+          return {};
+        },
+        transferLeadership: (req) => {
+          broker.calls.push(`transfer ${req.groupId} ${req.targetNodeId}`);
+          return { leaderNodeId: req.targetNodeId };
+        },
+      }),
+  });
+  server = http2.createServer(handler);
+  server.on("session", (s) => sessions.add(s));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+after(() => {
+  // Client transports keep their HTTP/2 sessions open; end them so the process can exit.
+  for (const s of sessions) s.destroy();
+  server.close();
+});
+
+describe("broker admin client", () => {
+  it("turns cluster info into the planner's view", async () => {
+    broker.nodes = [
+      { id: "demo-eu-0", region: "eu", state: NodeState.VOTER, reachable: true },
+      { id: "demo-eu-1", region: "eu", state: NodeState.LEARNER, reachable: false },
+    ];
+    const admin = new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl);
+    const seen = await admin.observe();
+    assert.equal(seen.reachable, true);
+    assert.ok(seen.reachable);
+    assert.deepEqual(seen.nodes, [
+      { id: "demo-eu-0", region: "eu", state: "voter", reachable: true },
+      { id: "demo-eu-1", region: "eu", state: "learner", reachable: false },
+    ]);
+    assert.deepEqual(seen.groups[0]?.members[1], { nodeId: "demo-eu-1", role: "learner", lagEntries: 7n });
+    assert.equal(seen.groups[0]?.leader, "demo-eu-0");
+  });
+
+  it("reports an unreachable broker with the endpoint and the gRPC code", async () => {
+    const dead = "http://127.0.0.1:1";
+    const seen = await new ClusterServiceAdmin(adminTransport(dead), dead).observe();
+    assert.equal(seen.reachable, false);
+    assert.match(seen.reachable ? "" : seen.error, /^http:\/\/127\.0\.0\.1:1: Unavailable/);
+  });
+
+  it("sends every membership action", async () => {
+    broker.calls = [];
+    const admin = new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl);
+    const peer = { id: "demo-us-1", region: "us", zone: "", peerAddress: "p:9100", clientAddress: "c:9000" };
+    assert.equal(await admin.execute({ kind: "AddNode", node: peer }), "added demo-us-1 as learner");
+    assert.equal(
+      await admin.execute({ kind: "PromoteNode", nodeId: "demo-us-1" }),
+      "promoted demo-us-1: now voter",
+    );
+    assert.equal(
+      await admin.execute({ kind: "DrainNode", nodeId: "demo-us-1" }),
+      "demo-us-1 draining, 1 group(s) left",
+    );
+    assert.equal(await admin.execute({ kind: "RemoveNode", nodeId: "demo-us-1" }), "removed demo-us-1");
+    await admin.execute({
+      kind: "TransferLeadership",
+      groupId: 3n,
+      fromNodeId: "a",
+      targetNodeId: "demo-eu-0",
+    });
+    assert.deepEqual(broker.calls, [
+      "add demo-us-1",
+      "promote demo-us-1",
+      "drain demo-us-1",
+      "remove demo-us-1",
+      "transfer 3 demo-eu-0",
+    ]);
+  });
+});
+
+function clusterObject(): GeoBrokerCluster {
+  const c = makeCluster({ regions: regions3(1) });
+  c.metadata.finalizers = [];
+  return c;
+}
+
+describe("cluster controller", () => {
+  it("creates a new cluster: finalizer, every object applied, status and an event", async () => {
+    const kube = new FakeKube();
+    kube.put(clusterObject() as unknown as KubeObject);
+    const controller = new ClusterController({ kube, log: silentLogger, admin: async () => undefined });
+    const r = await controller.reconcile("msg/demo");
+    assert.deepEqual(kube.finalizers, [[finalizer]]);
+    assert.ok(kube.applied.includes("StatefulSet/demo-eu"));
+    assert.ok(kube.applied.includes("ConfigMap/demo-config"));
+    const status = kube.statuses[0] as { conditions: { type: string; reason: string }[] };
+    assert.equal(status.conditions.find((c) => c.type === "Progressing")?.reason, "Creating");
+    assert.equal(kube.events[0]?.reason, "Creating");
+    assert.equal(r.requeueAfterMs, 5_000);
+  });
+
+  it("reads the broker, runs the planned action and records it", async () => {
+    const kube = new FakeKube();
+    const cluster = makeCluster({ regions: regions3(1) });
+    kube.put(cluster as unknown as KubeObject);
+    const controller = new ClusterController({
+      kube,
+      log: silentLogger,
+      admin: async () => new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl),
+    });
+    await controller.reconcile("msg/demo"); // bootstrap: StatefulSets and ConfigMap exist now
+    for (const o of [...kube.objects.values()].filter((x) => x.kind === "StatefulSet")) {
+      const region = o.metadata.labels!["geobroker.io/region"]!;
+      (o as { status?: unknown }).status = {
+        readyReplicas: 1,
+        updatedReplicas: 1,
+        updateRevision: "r1",
+        observedGeneration: 1,
+      };
+      (o.metadata as { generation?: number }).generation = 1;
+      kube.put({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: `demo-${region}-0`,
+          namespace: "msg",
+          labels: {
+            "geobroker.io/cluster": "demo",
+            "geobroker.io/region": region,
+            "controller-revision-hash": "r1",
+          },
+        },
+        status: {
+          phase: "Running",
+          conditions: [{ type: "Ready", status: "True" }],
+          containerStatuses: [{ name: "broker", state: { running: {} } }],
+        },
+      });
+    }
+    broker.calls = [];
+    broker.nodes = ["eu", "us", "ap"].map((r) => ({
+      id: `demo-${r}-0`,
+      region: r,
+      state: NodeState.VOTER,
+      reachable: true,
+    }));
+    broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINING, reachable: true });
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, ["drain demo-us-1"]);
+
+    // The broker is not ready for the next step: a Warning event, no error, a poll soon.
+    broker.refuseDrain = true;
+    kube.events = [];
+    const r = await controller.reconcile("msg/demo");
+    broker.refuseDrain = false;
+    assert.equal(kube.events[0]?.type, "Warning");
+    assert.equal(kube.events[0]?.reason, "DrainNodeFailed");
+    assert.match(kube.events[0]!.message, /FailedPrecondition: group 7 has no other replica yet/);
+    assert.equal(r.requeueAfterMs, 5_000);
+  });
+
+  it("does nothing for a cluster that no longer exists", async () => {
+    const kube = new FakeKube();
+    const controller = new ClusterController({ kube, log: silentLogger, admin: async () => undefined });
+    assert.deepEqual(await controller.reconcile("msg/gone"), {});
+    assert.deepEqual(kube.applied, []);
+  });
+});

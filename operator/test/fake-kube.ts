@@ -1,0 +1,49 @@
+import type { EventInput, KubeClient } from "../src/kube/client.js";
+import type { KubeObject, ObjectRef } from "../src/model/kube-object.js";
+
+/** An in-memory API server: enough for one reconcile. */
+export class FakeKube implements KubeClient {
+  objects = new Map<string, KubeObject>();
+  applied: string[] = [];
+  deleted: string[] = [];
+  statuses: unknown[] = [];
+  events: EventInput[] = [];
+  finalizers: string[][] = [];
+
+  key(r: { kind: string; namespace?: string; name: string }) {
+    return `${r.kind}/${r.namespace}/${r.name}`;
+  }
+  put(o: KubeObject) {
+    this.objects.set(
+      this.key({ kind: o.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name }),
+      o,
+    );
+  }
+  async apply(o: KubeObject) {
+    this.applied.push(`${o.kind}/${o.metadata.name}`);
+    this.put(o);
+  }
+  async delete(r: ObjectRef) {
+    this.deleted.push(`${r.kind}/${r.name}`);
+    this.objects.delete(this.key(r));
+  }
+  async scale() {}
+  async get<T>(r: ObjectRef) {
+    return this.objects.get(this.key(r)) as T | undefined;
+  }
+  async list<T>(_a: string, kind: string, ns: string, selector?: string) {
+    const [k, v] = (selector ?? "=").split("=");
+    return [...this.objects.values()].filter(
+      (o) => o.kind === kind && o.metadata.namespace === ns && (!k || o.metadata.labels?.[k] === v),
+    ) as T[];
+  }
+  async patchStatus(_r: ObjectRef, status: unknown) {
+    this.statuses.push(status);
+  }
+  async setFinalizers(_r: ObjectRef, f: string[]) {
+    this.finalizers.push(f);
+  }
+  async event(_i: unknown, e: EventInput) {
+    this.events.push(e);
+  }
+}

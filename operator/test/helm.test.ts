@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { parseAllDocuments } from "yaml";
+
+// Renders the chart with the real helm binary (built once by scripts/ensure-helm.sh; the first
+// build takes minutes, later runs find it) and checks what a cluster would receive.
+
+const root = new URL("../../../", import.meta.url).pathname;
+const chart = `${root}helm/geobroker-operator`;
+
+function helm(): string {
+  return execFileSync("bash", [`${root}scripts/ensure-helm.sh`], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 15 * 60_000,
+  }).trim();
+}
+
+interface Doc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
+
+function template(...args: string[]): Doc[] {
+  const out = execFileSync(
+    helm(),
+    ["template", "gb", chart, "--namespace", "ops", "--kube-version", "1.30.0", ...args],
+    {
+      encoding: "utf8",
+    },
+  );
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as Doc)
+    .filter(Boolean);
+}
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+function allowed(rules: Rule[], group: string, resource: string, verb: string): boolean {
+  return rules.some(
+    (r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
+  );
+}
+
+describe("helm chart", { timeout: 16 * 60_000 }, () => {
+  it("lints clean", () => {
+    const out = execFileSync(helm(), ["lint", chart, "--kube-version", "1.30.0"], { encoding: "utf8" });
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it("renders the operator Deployment with leader election, probes and a non-root user", () => {
+    const docs = template();
+    assert.deepEqual(docs.map((d) => d.kind).sort(), [
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Deployment",
+      "Role",
+      "RoleBinding",
+      "Service",
+      "ServiceAccount",
+    ]);
+    const deploy = docs.find((d) => d.kind === "Deployment") as unknown as {
+      spec: {
+        replicas: number;
+        template: {
+          spec: {
+            serviceAccountName: string;
+            securityContext: { runAsNonRoot: boolean };
+            containers: {
+              image: string;
+              args: string[];
+              livenessProbe: unknown;
+              readinessProbe: unknown;
+              resources: unknown;
+            }[];
+          };
+        };
+      };
+    };
+    assert.equal(deploy.spec.replicas, 2);
+    const pod = deploy.spec.template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.serviceAccountName, "gb-geobroker-operator");
+    const c = pod.containers[0]!;
+    assert.equal(c.image, "ghcr.io/geobroker/geobroker-operator:0.1.0");
+    assert.deepEqual(c.args, [
+      "--metrics-port=8080",
+      "--log-level=info",
+      "--leader-elect",
+      "--lease-namespace=ops",
+    ]);
+    assert.ok(c.livenessProbe && c.readinessProbe && c.resources);
+  });
+
+  it("passes values through: image, log level, watched namespaces", () => {
+    const docs = template(
+      "--set",
+      "image.tag=1.2.3",
+      "--set",
+      "logLevel=debug",
+      "--set",
+      "watchNamespaces={team-a,team-b}",
+      "--set",
+      "leaderElection=false",
+    );
+    const deploy = docs.find((d) => d.kind === "Deployment") as unknown as {
+      spec: { template: { spec: { containers: { image: string; args: string[] }[] } } };
+    };
+    const c = deploy.spec.template.spec.containers[0]!;
+    assert.equal(c.image, "ghcr.io/geobroker/geobroker-operator:1.2.3");
+    assert.deepEqual(c.args, ["--metrics-port=8080", "--log-level=debug", "--namespace=team-a,team-b"]);
+    // Namespaced mode: no cluster-wide binding, one RoleBinding per watched namespace, no lease Role.
+    assert.equal(
+      docs.some((d) => d.kind === "ClusterRoleBinding"),
+      false,
+    );
+    assert.deepEqual(
+      docs
+        .filter((d) => d.kind === "RoleBinding")
+        .map((d) => d.metadata.namespace)
+        .sort(),
+      ["team-a", "team-b"],
+    );
+    assert.equal(
+      docs.some((d) => d.kind === "Role"),
+      false,
+    );
+  });
+
+  it("grants what the operator calls and nothing wider", () => {
+    const docs = template();
+    const rules = (docs.find((d) => d.kind === "ClusterRole") as unknown as { rules: Rule[] }).rules;
+    for (const r of rules) {
+      for (const field of [r.apiGroups, r.resources, r.verbs])
+        assert.equal(field.includes("*"), false, JSON.stringify(r));
+    }
+    const needed: [string, string, string][] = [
+      ["geobroker.io", "geobrokerclusters", "watch"],
+      ["geobroker.io", "geobrokerclusters/status", "patch"],
+      ["geobroker.io", "geobrokerclusters/finalizers", "update"],
+      ["apps", "statefulsets", "patch"],
+      ["apps", "statefulsets", "delete"],
+      ["", "pods", "delete"],
+      ["", "persistentvolumeclaims", "delete"],
+      ["", "secrets", "get"],
+      ["", "events", "create"],
+      ["policy", "poddisruptionbudgets", "patch"],
+      ["cert-manager.io", "certificates", "patch"],
+      ["cert-manager.io", "issuers", "patch"],
+    ];
+    for (const [g, res, verb] of needed) assert.ok(allowed(rules, g, res, verb), `${verb} ${g}/${res}`);
+    assert.equal(allowed(rules, "", "nodes", "get"), false);
+    assert.equal(allowed(rules, "", "pods", "create"), false);
+    const lease = (docs.find((d) => d.kind === "Role") as unknown as { rules: Rule[] }).rules;
+    assert.ok(allowed(lease, "coordination.k8s.io", "leases", "update"));
+  });
+
+  it("ships the same CRDs as crds/ and installs them with --include-crds", () => {
+    for (const f of readdirSync(`${root}crds`)) {
+      assert.equal(
+        readFileSync(`${chart}/crds/${f}`, "utf8"),
+        readFileSync(`${root}crds/${f}`, "utf8"),
+        `${f} differs`,
+      );
+    }
+    const crds = template("--include-crds").filter((d) => d.kind === "CustomResourceDefinition");
+    assert.deepEqual(crds.map((d) => d.metadata.name).sort(), [
+      "geobrokerclusters.geobroker.io",
+      "geobrokertopics.geobroker.io",
+      "geobrokerusers.geobroker.io",
+    ]);
+  });
+
+  it("has NOTES with the first kubectl commands", () => {
+    const notes = readFileSync(`${chart}/templates/NOTES.txt`, "utf8");
+    assert.match(notes, /kubectl -n messaging get gbc -w/);
+    assert.match(notes, /examples\/geobrokercluster\.yaml/);
+  });
+});

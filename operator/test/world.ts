@@ -1,0 +1,248 @@
+import { createHash } from "node:crypto";
+import { parse } from "yaml";
+import { withDefaults } from "../src/api/defaults.js";
+import type { GeoBrokerCluster, GeoBrokerClusterSpec } from "../src/api/types.js";
+import { initialPeersFromConfigText, type PeerEntry } from "../src/model/broker-config.js";
+import type { KubeObject } from "../src/model/kube-object.js";
+import { finalizer, names } from "../src/model/names.js";
+import type {
+  BrokerGroup,
+  BrokerNode,
+  Observed,
+  ObservedPod,
+  ObservedStatefulSet,
+} from "../src/plan/observed.js";
+import { type Plan, plan } from "../src/plan/planner.js";
+
+// A tiny fake of Kubernetes plus the broker's membership, enough to drive the planner through
+// whole scenarios: StatefulSets start pods at once, the broker answers admin calls like the proto
+// says (AddNode -> learner, PromoteNode -> voter, DrainNode -> draining then drained, RemoveNode).
+
+export const now = "2025-01-01T00:00:00Z";
+
+export function makeCluster(
+  spec: Partial<GeoBrokerClusterSpec> & { regions: GeoBrokerClusterSpec["regions"] },
+): GeoBrokerCluster {
+  return {
+    apiVersion: "geobroker.io/v1alpha1",
+    kind: "GeoBrokerCluster",
+    metadata: { name: "demo", namespace: "msg", uid: "uid-1", generation: 1, finalizers: [finalizer] },
+    spec: withDefaults({ image: "geobroker:1", ...spec }),
+  };
+}
+
+export const regions3 = (n = 1) => [
+  { name: "eu", replicas: n },
+  { name: "us", replicas: n },
+  { name: "ap", replicas: n },
+];
+
+interface Sts {
+  replicas: number;
+  revision: string;
+  storageSize: string;
+}
+
+export class World {
+  sts = new Map<string, Sts>();
+  pods = new Map<string, ObservedPod>();
+  pvcs = new Set<string>();
+  configText: string | undefined;
+  nodes = new Map<string, BrokerNode>();
+  groups: BrokerGroup[] = [];
+  brokerUp = true;
+  /** Pods that start but never become ready (a crash loop), by name. */
+  stuck = new Set<string>();
+  actions: string[] = [];
+  /** Drain calls needed before a node reports drained. */
+  drainCalls = new Map<string, number>();
+
+  constructor(public cluster: GeoBrokerCluster) {}
+
+  observe(): Observed {
+    const statefulSets: ObservedStatefulSet[] = [...this.sts].map(([region, s]) => ({
+      region,
+      replicas: s.replicas,
+      readyReplicas: [...this.pods.values()].filter((p) => p.region === region && p.ready).length,
+      updatedReplicas: [...this.pods.values()].filter((p) => p.region === region && p.revision === s.revision)
+        .length,
+      updateRevision: s.revision,
+      storageSize: s.storageSize,
+    }));
+    const initialPeers: PeerEntry[] | undefined = initialPeersFromConfigText(this.configText, parse);
+    return {
+      statefulSets,
+      pods: [...this.pods.values()].map((p) => ({ ...p })),
+      pvcs: [...this.pvcs].map((name) => {
+        const m = /^data-demo-([a-z0-9]+)-(\d+)$/.exec(name)!;
+        return { name, region: m[1]!, ordinal: Number(m[2]) };
+      }),
+      ...(initialPeers ? { initialPeers } : {}),
+      broker:
+        this.brokerUp && this.nodes.size > 0
+          ? {
+              reachable: true,
+              nodes: [...this.nodes.values()].map((n) => ({ ...n })),
+              groups: this.groups.map((g) => ({ ...g, members: g.members.map((m) => ({ ...m })) })),
+            }
+          : { reachable: false, error: "connection refused" },
+      users: [],
+    };
+  }
+
+  plan(): Plan {
+    return plan({ cluster: this.cluster, observed: this.observe(), now });
+  }
+
+  /** Carries out a plan as the controller would, then lets pods settle. */
+  execute(p: Plan): void {
+    for (const o of p.apply) this.applyObject(o);
+    for (const s of p.scale) {
+      const region = s.ref.name.slice("demo-".length);
+      this.sts.get(region)!.replicas = s.replicas;
+    }
+    for (const d of p.delete) {
+      if (d.kind === "StatefulSet") this.sts.delete(d.name.slice("demo-".length));
+      if (d.kind === "PersistentVolumeClaim") this.pvcs.delete(d.name);
+    }
+    if (p.finalizer === "remove") this.cluster.metadata.finalizers = [];
+    if (p.action) this.act(p);
+    this.cluster = { ...this.cluster, status: p.status };
+    this.settle();
+  }
+
+  private applyObject(o: KubeObject): void {
+    if (o.kind === "ConfigMap") this.configText = (o.data as Record<string, string>)["broker.yaml"];
+    if (o.kind !== "StatefulSet") return;
+    const region = o.metadata.labels!["geobroker.io/region"]!;
+    const spec = o.spec as {
+      replicas: number;
+      template: unknown;
+      volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[];
+    };
+    const revision = createHash("sha256").update(JSON.stringify(spec.template)).digest("hex").slice(0, 10);
+    this.sts.set(region, {
+      replicas: spec.replicas,
+      revision,
+      storageSize: spec.volumeClaimTemplates[0]!.spec.resources.requests.storage,
+    });
+  }
+
+  private act(p: Plan): void {
+    const a = p.action!;
+    switch (a.kind) {
+      case "AddNode":
+        this.actions.push(`add ${a.node.id}`);
+        this.nodes.set(a.node.id, {
+          id: a.node.id,
+          region: a.node.region,
+          state: "learner",
+          reachable: true,
+        });
+        for (const g of this.groups) g.members.push({ nodeId: a.node.id, role: "learner", lagEntries: 5n });
+        break;
+      case "PromoteNode":
+        this.actions.push(`promote ${a.nodeId}`);
+        this.nodes.get(a.nodeId)!.state = "voter";
+        for (const g of this.groups) for (const m of g.members) if (m.nodeId === a.nodeId) m.role = "voter";
+        break;
+      case "DrainNode": {
+        this.actions.push(`drain ${a.nodeId}`);
+        const n = this.nodes.get(a.nodeId)!;
+        const calls = (this.drainCalls.get(a.nodeId) ?? 0) + 1;
+        this.drainCalls.set(a.nodeId, calls);
+        n.state = calls >= 2 ? "drained" : "draining";
+        if (n.state === "drained") {
+          for (const g of this.groups) {
+            if (g.leader === a.nodeId)
+              g.leader = g.members.find((m) => m.nodeId !== a.nodeId && m.role === "voter")!.nodeId;
+          }
+        }
+        break;
+      }
+      case "RemoveNode":
+        this.actions.push(`remove ${a.nodeId}`);
+        this.nodes.delete(a.nodeId);
+        for (const g of this.groups) g.members = g.members.filter((m) => m.nodeId !== a.nodeId);
+        break;
+      case "TransferLeadership":
+        this.actions.push(`transfer ${a.groupId} ${a.fromNodeId}->${a.targetNodeId}`);
+        this.groups.find((g) => g.id === a.groupId)!.leader = a.targetNodeId;
+        break;
+      case "DeletePod":
+        this.actions.push(`restart ${a.podName}`);
+        this.pods.delete(a.podName);
+        break;
+    }
+  }
+
+  /** Pods follow their StatefulSets; learners catch up; a first cluster forms from its initial voters. */
+  settle(): void {
+    for (const [region, s] of this.sts) {
+      for (let i = 0; i < s.replicas; i++) {
+        const name = names.pod("demo", region, i);
+        if (!this.pods.has(name)) {
+          const ready = !this.stuck.has(name);
+          this.pods.set(name, {
+            name,
+            region,
+            ordinal: i,
+            running: true,
+            ready,
+            revision: s.revision,
+            terminating: false,
+          });
+          this.pvcs.add(names.pvc("demo", region, i));
+        }
+      }
+      for (const p of [...this.pods.values()])
+        if (p.region === region && p.ordinal >= s.replicas) this.pods.delete(p.name);
+    }
+    for (const p of [...this.pods.values()]) if (!this.sts.has(p.region)) this.pods.delete(p.name);
+    if (this.nodes.size === 0 && this.configText) {
+      // Bootstrap: the initial voters elect a leader for the metadata group and one data group.
+      const peers = initialPeersFromConfigText(this.configText, parse)!;
+      for (const peer of peers)
+        this.nodes.set(peer.id, { id: peer.id, region: peer.region, state: "voter", reachable: true });
+      const members = peers.map((peer) => ({ nodeId: peer.id, role: "voter" as const, lagEntries: 0n }));
+      this.groups = [
+        { id: 1n, topic: "metadata", leader: peers[0]!.id, members: members.map((m) => ({ ...m })) },
+        {
+          id: 2n,
+          topic: "orders",
+          leader: peers[peers.length - 1]!.id,
+          members: members.map((m) => ({ ...m })),
+        },
+      ];
+    }
+    // Learners catch up between two reconciles.
+    for (const g of this.groups) for (const m of g.members) if (m.role === "learner") m.lagEntries = 0n;
+  }
+
+  voters(): number {
+    return [...this.nodes.values()].filter((n) => n.state === "voter").length;
+  }
+
+  /**
+   * Reconciles until a reconcile changes nothing and nothing is in progress (like a real
+   * controller, a template change shows up in the StatefulSet's revision only after it is applied).
+   * Checks after every step that a majority of voters was never lost.
+   */
+  converge(limit = 100): Plan {
+    for (let i = 0; i < limit; i++) {
+      const p = this.plan();
+      const before = JSON.stringify([...this.sts]);
+      const votersBefore = this.voters();
+      this.execute(p);
+      if (votersBefore >= 3 && this.voters() < 2) throw new Error(`quorum lost after ${this.actions.at(-1)}`);
+      const progressing = p.status.conditions?.find((c) => c.type === "Progressing")?.status === "True";
+      const idle = !p.action && p.delete.length === 0 && p.scale.length === 0 && !p.finalizer;
+      if (!progressing && idle && before === JSON.stringify([...this.sts])) return p;
+    }
+    throw new Error(`no convergence after ${limit} reconciles; actions: ${this.actions.join(", ")}`);
+  }
+}
+
+export function cond(p: Plan, type: string) {
+  return p.status.conditions?.find((c) => c.type === type);
+}
