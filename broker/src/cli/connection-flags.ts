@@ -18,27 +18,23 @@ export const connectionUsage = `Connection (default: the local cluster's .geobro
   --region name          with cluster.json: connect to this region's node
   --cluster-file path    another cluster.json`;
 
-export function connectionFrom(values: Record<string, unknown>) {
-  const pick = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
-  const o: {
-    endpoint?: string;
-    ca?: string;
-    user?: string;
-    password?: string;
-    region?: string;
-    clusterFile?: string;
-  } = {};
-  const endpoint = pick("endpoint");
-  if (endpoint) o.endpoint = endpoint;
-  const ca = pick("ca");
-  if (ca) o.ca = ca;
-  const user = pick("user");
-  if (user) o.user = user;
-  const password = pick("password");
-  if (password) o.password = password;
-  const region = pick("region");
-  if (region) o.region = region;
-  const clusterFile = pick("cluster-file");
-  if (clusterFile) o.clusterFile = clusterFile;
+const flagToField = {
+  endpoint: "endpoint",
+  ca: "ca",
+  user: "user",
+  password: "password",
+  region: "region",
+  "cluster-file": "clusterFile",
+} as const;
+
+type ConnectionFields = Partial<Record<(typeof flagToField)[keyof typeof flagToField], string>>;
+
+/** The connection flags that were given, as resolveTarget's options. */
+export function connectionFrom(values: Record<string, unknown>): ConnectionFields {
+  const o: ConnectionFields = {};
+  for (const [flag, field] of Object.entries(flagToField)) {
+    const v = values[flag];
+    if (typeof v === "string" && v.length > 0) o[field] = v;
+  }
   return o;
 }
