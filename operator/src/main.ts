@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import type { Level } from "./controller/logger.js";
+import type { RuntimeOptions } from "./runtime.js";
 
 // geobroker-operator: flags in, runtime started. --version and --help work without a cluster.
 
@@ -25,14 +26,8 @@ export function operatorVersion(): string {
   return pkg.version;
 }
 
-export interface Flags {
-  kubeconfig?: string;
-  namespaces: string[];
-  leaderElect: boolean;
-  leaseNamespace: string;
-  metricsPort: number;
-  logLevel: Level;
-}
+/** The command line, parsed: exactly what the runtime takes. */
+export type Flags = RuntimeOptions;
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): Flags {
   const flags: Flags = {

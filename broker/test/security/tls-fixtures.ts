@@ -33,17 +33,22 @@ function read(dir: string, name: string): Pem {
   return { certFile, keyFile, cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
 }
 
+/** openssl arguments for a new P-256 key written to `<name>.key`. */
+const newEcKey = (name: string) => [
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:P-256",
+  "-nodes",
+  "-keyout",
+  `${name}.key`,
+];
+
 function authority(dir: string, name: string, cn: string): Pem {
   ssl(dir, [
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
+    ...newEcKey(name),
     "-out",
     `${name}.crt`,
     "-days",
@@ -60,20 +65,7 @@ function authority(dir: string, name: string, cn: string): Pem {
 
 function leaf(dir: string, ca: string, name: string, cn: string, ext: string): Pem {
   writeFileSync(join(dir, `${name}.ext`), ext);
-  ssl(dir, [
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${cn}`,
-  ]);
+  ssl(dir, ["req", ...newEcKey(name), "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
   ssl(dir, [
     "x509",
     "-req",
