@@ -19,15 +19,23 @@ export interface ProcessNode {
   log: string[];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768+ on Linux): ports from bind(0) are also what
+ * outgoing connections use, so another test's cluster could take one between picking and binding.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canBind(port)) return port;
+  }
 }
 
 export const testUser = { name: "tester", password: "test-password-1" };
@@ -130,6 +138,9 @@ export class ProcessCluster {
   async waitReady(nodes = this.nodes.filter((n) => n.child), timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      const exited = nodes.find((n) => !n.child || n.child.exitCode !== null);
+      if (exited)
+        throw new Error(`${exited.id} exited while starting:\n  ${exited.log.slice(-10).join("\n  ")}`);
       const states = await Promise.all(nodes.map((n) => this.ready(n)));
       if (states.every(Boolean)) return;
       if (Date.now() > deadline) {

@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { test } from "node:test";
 import { EntryType, type Message, MessageType } from "../../src/raft/types.js";
 import { decodeBatch, encodeBatch } from "../../src/transport/convert.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../support/process-cluster.js";
 
 const msg = (over: Partial<Message>): Message => ({
   groupId: 3,
