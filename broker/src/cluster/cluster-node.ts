@@ -17,7 +17,7 @@ import type { Logger } from "../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { mergeAsyncIterables } from "../util/merge.js";
 import { encodeMetadataCommand, encodePublishBatch, type PublishedMessage } from "./commands.js";
-import { Forwarder } from "./forwarder.js";
+import { Forwarder, neverReachedTarget } from "./forwarder.js";
 import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
 import { LogFeed } from "./log-feed.js";
 import {
@@ -287,16 +287,21 @@ export class ClusterNode implements BrokerEngine {
     if (call.hops >= maxForwardHops) {
       throw unavailable(`leader of ${input.topic}/${partition} moved while the publish was forwarded; retry`);
     }
-    const target = this.forwardTarget(placement, handle);
-    const res = await this.forwarder.publish(target.clientAddress, call, {
-      $typeName: "geobroker.v1.PublishRequest",
-      topic: input.topic,
-      key: message.key,
-      body: message.body,
-      headers: message.headers,
-      messageId: message.messageId,
-      partition,
-    });
+    const res = await this.forwardUntilReached(
+      () => this.forwardTarget(placement, handle),
+      () => handle?.runner.leader,
+      call,
+      (target) =>
+        this.forwarder.publish(target.clientAddress, call, {
+          $typeName: "geobroker.v1.PublishRequest",
+          topic: input.topic,
+          key: message.key,
+          body: message.body,
+          headers: message.headers,
+          messageId: message.messageId,
+          partition,
+        }),
+    );
     const offset = Number(res.offset);
     // Read-your-writes: a publisher that subscribes here next sees its own message.
     if (handle) await handle.feed.waitFor(offset, AbortSignal.any([call.signal, AbortSignal.timeout(2000)]));
@@ -307,6 +312,41 @@ export class ClusterNode implements BrokerEngine {
       timestampMicros: Number(res.timestampMicros),
       duplicate: res.duplicate,
     };
+  }
+
+  /**
+   * Sends a forwarded call, and when the target could not even be connected to (a leader that just
+   * died), waits for the group to pick another leader and sends again, within leaderWaitMs. Only
+   * calls that never reached a node are retried, so a message is never forwarded twice.
+   */
+  private async forwardUntilReached<T>(
+    pickTarget: () => NodeInfo,
+    currentLeader: () => string | undefined,
+    call: CallContext,
+    send: (target: NodeInfo) => Promise<T>,
+  ): Promise<T> {
+    const deadline = performance.now() + leaderWaitMs;
+    for (;;) {
+      const target = pickTarget();
+      try {
+        return await send(target);
+      } catch (err) {
+        const left = deadline - performance.now();
+        if (!neverReachedTarget(err) || left <= 0 || call.signal.aborted) throw err;
+        this.deps.logger.debug("forward target unreachable; waiting for another leader", {
+          target: target.id,
+        });
+        // Wake on a leadership change; without one, try again shortly (the node may be restarting).
+        await this.changes
+          .until(
+            () => currentLeader() !== target.id || undefined,
+            Math.min(left, 250),
+            call.signal,
+            "a new leader",
+          )
+          .catch(() => undefined);
+      }
+    }
   }
 
   private forwardTarget(placement: PartitionPlacement, handle: PartitionHandle | undefined): NodeInfo {
@@ -539,10 +579,18 @@ export class ClusterNode implements BrokerEngine {
     }
     if (call.hops >= maxForwardHops)
       throw unavailable("metadata leader moved while the call was forwarded; retry");
-    const target = this.metadata.state.nodes[leader];
-    if (!target) throw unavailable(`metadata leader ${leader} is not a known node yet; retry`);
     try {
-      await forward(this.forwarder.to(target.clientAddress));
+      await this.forwardUntilReached(
+        () => {
+          const now = this.metadataRunner.leader || leader;
+          const target = this.metadata.state.nodes[now];
+          if (!target) throw unavailable(`metadata leader ${now} is not a known node yet; retry`);
+          return target;
+        },
+        () => this.metadataRunner.leader || undefined,
+        call,
+        (target) => forward(this.forwarder.to(target.clientAddress)),
+      );
       return { ok: true };
     } catch (err) {
       if (err instanceof Error && "code" in err) throw err;

@@ -63,7 +63,9 @@ export class ForwardStream {
       }
     } catch (err) {
       failure =
-        err instanceof ConnectError ? new ConnectError(err.rawMessage, Code.Unavailable) : (err as Error);
+        err instanceof ConnectError
+          ? new ConnectError(err.rawMessage, Code.Unavailable, undefined, undefined, err.cause ?? err)
+          : (err as Error);
     } finally {
       this.closed = true;
       this.wake?.();

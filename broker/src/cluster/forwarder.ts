@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { PublishRequest, PublishResponse } from "../../../gen/geobroker/v1/publish_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
@@ -65,4 +65,22 @@ export class Forwarder {
     if (call.authorization) headers.authorization = call.authorization;
     return { headers, signal: call.signal, timeoutMs: 10_000 };
   }
+}
+
+const connectionRefused = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/;
+
+/**
+ * True when a forwarded call failed before any connection to the target existed, so the target cannot
+ * have acted on it: retrying elsewhere cannot duplicate a message. A stream that broke after sending
+ * is ambiguous and is not retried (the client decides; at-least-once with its message id for dedup).
+ */
+export function neverReachedTarget(err: unknown): boolean {
+  if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return false;
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (connectionRefused.test(e.message) || connectionRefused.test(String((e as { code?: unknown }).code)))
+      return true;
+    e = e.cause;
+  }
+  return false;
 }
