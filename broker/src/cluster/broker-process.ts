@@ -49,7 +49,7 @@ export async function startBrokerProcess(
   const transport = new PeerTransport({
     nodeId: config.nodeId,
     listen: { host: config.listenHost, port: config.ports.peer },
-    peers: new Map(config.peers.map((p) => [p.id, p.peerAddress])),
+    peers: new Map(config.peers.map((p) => [p.id, config.peerDialAddresses[p.id] ?? p.peerAddress])),
     ...(config.tls.peer ? { tls: config.tls.peer } : {}),
     linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
     onSnapshotStatus: (groupId, to, ok) => node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),

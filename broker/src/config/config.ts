@@ -41,5 +41,10 @@ export interface NodeConfig {
   raft: { tickMs: number; electionTicks: number; heartbeatTicks: number; keepLogEntries: number };
   /** Simulated one-way delay on peer links to nodes of each region (milliseconds), for WAN tests. */
   wanDelayMs: Record<string, number>;
+  /**
+   * Node-local: where this node dials a peer, by node id, instead of the peer's advertised
+   * peerAddress (a fault-injection or delay proxy in tests, a NAT or tunnel in production).
+   */
+  peerDialAddresses: Record<string, string>;
   log: { level: "error" | "warn" | "info" | "debug" };
 }

@@ -20,5 +20,6 @@ export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
   limits: defaultInputLimits,
   raft: { tickMs: 100, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10_000 },
   wanDelayMs: {},
+  peerDialAddresses: {},
   log: { level: "info" },
 };

@@ -185,6 +185,11 @@ export function validateConfig(c: Json): NodeConfig {
     isObject(wan) && Object.values(wan).every((v) => typeof v === "number" && v >= 0),
     "wanDelayMs: a mapping of region -> milliseconds >= 0",
   );
+  const dial = (c.peerDialAddresses ?? {}) as Json;
+  need(
+    isObject(dial) && Object.values(dial).every((v) => typeof v === "string" && addressPattern.test(v)),
+    "peerDialAddresses: a mapping of node id -> host:port",
+  );
   const log = (c.log ?? {}) as Json;
   need(
     ["error", "warn", "info", "debug"].includes(log.level as string),
