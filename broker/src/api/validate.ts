@@ -54,3 +54,13 @@ export function checkMessage(
     }
   }
 }
+
+const nodeIdPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Node ids are DNS labels (they are pod names under Kubernetes). */
+export function checkNodeId(id: string, what = "node id"): void {
+  if (!nodeIdPattern.test(id))
+    throw invalidArgument(
+      `${what} ${JSON.stringify(id.slice(0, 64))} is invalid: a DNS label (1-63 of a-z 0-9 -, starting and ending alphanumeric)`,
+    );
+}

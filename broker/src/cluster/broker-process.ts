@@ -1,7 +1,9 @@
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
+import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
+import { clusterService } from "../api/cluster-service.js";
 import type { NodeConfig } from "../config/config.js";
 import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
@@ -13,6 +15,7 @@ import { type Db, openDb } from "../storage/db.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
+import { ClusterAdmin } from "./cluster-admin.js";
 import { ClusterNode } from "./cluster-node.js";
 
 export interface BrokerProcess {
@@ -50,6 +53,9 @@ export async function startBrokerProcess(
     nodeId: config.nodeId,
     listen: { host: config.listenHost, port: config.ports.peer },
     peers: new Map(config.peers.map((p) => [p.id, config.peerDialAddresses[p.id] ?? p.peerAddress])),
+    advertisedAddress:
+      config.peers.find((p) => p.id === config.nodeId)?.peerAddress ??
+      `${config.advertiseHost}:${config.ports.peer}`,
     ...(config.tls.peer ? { tls: config.tls.peer } : {}),
     linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
     onSnapshotStatus: (groupId, to, ok) => node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
@@ -111,6 +117,8 @@ export async function startBrokerProcess(
     host: config.listenHost,
     port: config.ports.client,
     engine: node,
+    extraRoutes: (router) =>
+      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId)),
     limits: config.limits,
     authenticator,
     health,
@@ -119,7 +127,13 @@ export async function startBrokerProcess(
     onAuthFailure: (method, message) =>
       logger.warn("authentication failed", { audit: true, method, reason: message }),
   });
-  const http: Server = await startHttpServer(config.listenHost, config.ports.http, health, metrics.registry);
+  const http: Server = await startHttpServer(
+    config.listenHost,
+    config.ports.http,
+    health,
+    metrics.registry,
+    () => node.drainLeadership(),
+  );
   const gauges = setInterval(() => {
     for (const [groupId, runner] of node.groupRunners()) {
       const s = runner.core.status();

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type {
   BrokerEngine,
   CallContext,
@@ -19,12 +20,23 @@ import { mergeAsyncIterables } from "../util/merge.js";
 import { encodeMetadataCommand, encodePublishBatch, type PublishedMessage } from "./commands.js";
 import { Forwarder, neverReachedTarget } from "./forwarder.js";
 import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
-import { LogFeed } from "./log-feed.js";
 import {
+  decodeInternal,
+  encodeInternal,
+  type GroupView,
+  type InternalReply,
+  type InternalRequest,
+  type NodeView,
+} from "./internal-requests.js";
+import { LogFeed } from "./log-feed.js";
+import { GroupMaintenance } from "./maintenance.js";
+import {
+  findPartition,
   type MetadataCommand,
   type MetadataResult,
   type MetadataState,
   metadataGroupId,
+  type NodeAddress,
   type NodeInfo,
   type PartitionPlacement,
   type TopicRecord,
@@ -71,6 +83,8 @@ const leaderWaitMs = 5_000;
 const readBatchMessages = 512;
 const readBatchBytes = 1024 * 1024;
 const maxForwardHops = 2;
+/** How often (in ticks) leaders reconcile group membership and leadership placement. */
+const maintenanceTicks = 10;
 
 /**
  * One broker node: the metadata group, the data groups this node replicates, and the engine the
@@ -87,6 +101,7 @@ export class ClusterNode implements BrokerEngine {
   private metadataRunner!: GroupRunner;
   private metadata!: MetadataStateMachine;
   private ticker: NodeJS.Timeout | undefined;
+  private maintenance!: GroupMaintenance;
   private roundRobin = 0;
   private stopped = false;
 
@@ -107,7 +122,7 @@ export class ClusterNode implements BrokerEngine {
 
   private async init(): Promise<void> {
     const { config } = this.deps;
-    const initialNodes: NodeInfo[] = config.peers.map((p) => ({
+    const initialNodes: NodeAddress[] = config.peers.map((p) => ({
       id: p.id,
       region: p.region,
       zone: p.zone ?? "",
@@ -119,10 +134,19 @@ export class ClusterNode implements BrokerEngine {
       store: this.deps.metadataStore,
       tracker: this.metadataTracker,
       initialNodes,
-      onChange: (state) => this.reconcileGroups(state),
+      onChange: (state) => {
+        this.syncPeers(state);
+        this.reconcileGroups(state);
+      },
       onLeaderChange: (leader) => this.onLeaderChange(metadataGroupId, leader),
     });
-    const storage = this.deps.logStore.open(metadataGroupId, confOf(initialNodes.map((n) => n.id)));
+    // An initial voter writes the first configuration; a node that joins later starts empty and
+    // waits to be added (ClusterService.AddNode), then learns everything from the leader.
+    const initialVoter = initialNodes.some((n) => n.id === this.self);
+    const storage = this.deps.logStore.open(
+      metadataGroupId,
+      confOf(initialVoter ? initialNodes.map((n) => n.id) : []),
+    );
     const core = this.deps.createCore({ groupId: metadataGroupId, storage });
     this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) =>
       this.fatal(err),
@@ -135,12 +159,22 @@ export class ClusterNode implements BrokerEngine {
       };
     });
     this.groups.set(metadataGroupId, this.metadataRunner);
+    this.syncPeers(this.metadata.state);
     this.reconcileGroups(this.metadata.state);
     this.deps.transport.onMessages((messages) => this.receive(messages));
+    this.deps.transport.onControl((request) => this.handleInternal(request));
+    this.maintenance = new GroupMaintenance(this);
     let ticks = 0;
     this.ticker = setInterval(() => {
       for (const runner of this.groups.values()) runner.tick();
-      if (++ticks % 10 === 0) void this.compactLogs();
+      ticks++;
+      if (ticks % 10 === 0) void this.compactLogs();
+      if (ticks % maintenanceTicks === 0) {
+        this.reconcileGroups(this.metadata.state);
+        void this.maintenance
+          .run(ticks)
+          .catch((err: Error) => this.deps.logger.warn("group maintenance failed", { err: err.message }));
+      }
     }, config.raft.tickMs);
     this.metadataRunner.schedule();
   }
@@ -186,7 +220,17 @@ export class ClusterNode implements BrokerEngine {
     this.changes.poke();
   }
 
-  /** Starts the data groups this node should replicate and stops those it no longer should. */
+  /** Dials every node the metadata knows (a node-local peerDialAddresses entry wins). */
+  private syncPeers(state: MetadataState): void {
+    const dial = this.deps.config.peerDialAddresses;
+    for (const n of Object.values(state.nodes))
+      if (n.id !== this.self) this.deps.transport.setPeer(n.id, dial[n.id] ?? n.peerAddress);
+  }
+
+  /**
+   * Starts the data groups this node should replicate and stops those it no longer should: a
+   * replica moving away keeps running until its group's leader has removed it from the group.
+   */
   private reconcileGroups(state: MetadataState): void {
     const wanted = new Map<GroupId, { topic: string; placement: PartitionPlacement }>();
     for (const [name, topic] of Object.entries(state.topics)) {
@@ -197,6 +241,9 @@ export class ClusterNode implements BrokerEngine {
       if (!this.partitions.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
     for (const [groupId, handle] of this.partitions) {
       if (wanted.has(groupId)) continue;
+      const conf = handle.runner.core.confState();
+      const member = conf.voters.includes(this.self) || conf.learners.includes(this.self);
+      if (member && findPartition(state, groupId)) continue;
       handle.runner.stop();
       handle.feed.wakeAll();
       this.partitions.delete(groupId);
@@ -206,8 +253,9 @@ export class ClusterNode implements BrokerEngine {
   }
 
   private startPartition(groupId: GroupId, topic: string, placement: PartitionPlacement): void {
-    const storage = this.deps.logStore.open(groupId, confOf(placement.replicas));
-    const fresh = storage.lastIndex() === 0;
+    const initial = placement.initial ?? placement.replicas;
+    const storage = this.deps.logStore.open(groupId, confOf(initial.includes(this.self) ? initial : []));
+    const fresh = storage.lastIndex() <= initial.length;
     const tracker = new ProposalTracker<BatchedResult>(proposalTimeoutMs);
     const feed = new LogFeed(this.deps.partitions.nextOffset(groupId));
     const sm = new PartitionStateMachine(groupId, this.self, this.deps.partitions, tracker, feed, (leader) =>
@@ -229,7 +277,7 @@ export class ClusterNode implements BrokerEngine {
       } catch (err) {
         tracker.reject(
           sequence,
-          unavailable(
+          new ProposalNotAccepted(
             `partition ${topic}/${placement.partition} cannot take writes here: ${(err as Error).message}`,
           ),
         );
@@ -240,7 +288,7 @@ export class ClusterNode implements BrokerEngine {
     this.groups.set(groupId, runner);
     // The preferred replica (first in placement, in the home region when there is one) stands for
     // election at once, so a new topic takes writes without waiting an election timeout.
-    if (fresh && placement.replicas[0] === this.self) core.campaign();
+    if (fresh && initial[0] === this.self) core.campaign();
     runner.schedule();
   }
 
@@ -266,14 +314,16 @@ export class ClusterNode implements BrokerEngine {
       headers: input.headers ?? {},
       messageId: input.messageId ?? "",
     };
-    if (handle) {
+    const deadline = performance.now() + leaderWaitMs;
+    while (handle) {
       const leader = await this.changes.until(
         () => handle.runner.leader || undefined,
         leaderWaitMs,
         call.signal,
         `a leader for ${input.topic}/${partition}`,
       );
-      if (leader === this.self) {
+      if (leader !== this.self) break;
+      try {
         const r = await handle.batcher.add(message);
         return {
           topic: input.topic,
@@ -282,6 +332,13 @@ export class ClusterNode implements BrokerEngine {
           timestampMicros: r.timestampMicros,
           duplicate: r.duplicate,
         };
+      } catch (err) {
+        if (!(err instanceof ProposalNotAccepted) || performance.now() > deadline || call.signal.aborted)
+          throw err;
+        // Never appended (leadership is moving, or just moved): wait for the outcome, then go again.
+        await this.changes
+          .until(() => handle.runner.leader !== this.self || undefined, 100, call.signal, "a new leader")
+          .catch(() => undefined);
       }
     }
     if (call.hops >= maxForwardHops) {
@@ -564,19 +621,7 @@ export class ClusterNode implements BrokerEngine {
       call.signal,
       "a metadata leader",
     );
-    if (leader === this.self) {
-      const { sequence, result } = this.metadataTracker.open();
-      const envelope: MetadataEnvelope = { proposer: this.self, sequence, command };
-      try {
-        this.metadataRunner.propose(encodeMetadataCommand(envelope));
-      } catch (err) {
-        this.metadataTracker.reject(
-          sequence,
-          unavailable(`metadata leader cannot take writes: ${(err as Error).message}`),
-        );
-      }
-      return result;
-    }
+    if (leader === this.self) return this.proposeLocally(command);
     if (call.hops >= maxForwardHops)
       throw unavailable("metadata leader moved while the call was forwarded; retry");
     try {
@@ -617,6 +662,225 @@ export class ClusterNode implements BrokerEngine {
     return { ...t.spec, createdAtMicros: t.createdAtMicros, partitionStates };
   }
 
+  // ---- internal requests between nodes (peer port) ----
+
+  get nodeId(): NodeId {
+    return this.self;
+  }
+
+  get config(): NodeConfig {
+    return this.deps.config;
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  metadataGroup(): GroupRunner {
+    return this.metadataRunner;
+  }
+
+  /** The data groups this node runs, with their topic and partition. */
+  dataGroups(): { groupId: GroupId; topic: string; partition: number; runner: GroupRunner }[] {
+    return [...this.partitions].map(([groupId, h]) => ({
+      groupId,
+      topic: h.topic,
+      partition: h.partition,
+      runner: h.runner,
+    }));
+  }
+
+  waitFor<T>(
+    check: () => T | undefined | false,
+    timeoutMs: number,
+    signal: AbortSignal,
+    what: string,
+  ): Promise<T> {
+    return this.changes.until(check, timeoutMs, signal, what);
+  }
+
+  /** This node's view of every group it runs. */
+  localView(): NodeView {
+    const groups: GroupView[] = [];
+    for (const [groupId, runner] of this.groups) {
+      const s = runner.core.status();
+      groups.push({
+        groupId,
+        leader: runner.leader,
+        term: s.term,
+        commit: s.commit,
+        applied: s.applied,
+        lastIndex: s.lastIndex,
+        conf: runner.core.confState(),
+        members: runner.isLeader
+          ? [...s.progress].map(([nodeId, p]) => ({
+              nodeId,
+              learner: runner.core.confState().learners.includes(nodeId),
+              match: nodeId === this.self ? s.lastIndex : p.match,
+            }))
+          : [],
+      });
+    }
+    return { nodeId: this.self, groups, connected: this.deps.transport.connectedPeers() };
+  }
+
+  /** Sends an internal request to another node, or handles it here when `to` is this node. */
+  async internal(to: NodeId, request: InternalRequest, timeoutMs = 5000): Promise<InternalReply> {
+    if (to === this.self) return this.serveInternal(request);
+    try {
+      const reply = await this.deps.transport.call(to, encodeInternal(request), timeoutMs);
+      return decodeInternal<InternalReply>(reply);
+    } catch (err) {
+      throw unavailable(`node ${to}: ${(err as Error).message}`);
+    }
+  }
+
+  private async handleInternal(request: Uint8Array): Promise<Uint8Array> {
+    return encodeInternal(await this.serveInternal(decodeInternal<InternalRequest>(request)));
+  }
+
+  private async serveInternal(request: InternalRequest): Promise<InternalReply> {
+    switch (request.type) {
+      case "view":
+        return { type: "view", view: this.localView() };
+      case "propose": {
+        if (!this.metadataRunner.isLeader)
+          throw new Error(`not the metadata leader (leader: ${this.metadataRunner.leader || "unknown"})`);
+        return { type: "proposed", result: await this.proposeLocally(request.command) };
+      }
+      case "transferLeadership": {
+        const runner = this.groups.get(request.groupId);
+        if (!runner?.isLeader)
+          throw new Error(
+            `not the leader of group ${request.groupId} (leader: ${runner?.leader || "unknown"})`,
+          );
+        if (runner.leader !== request.to) {
+          runner.core.transferLeadership(request.to);
+          runner.schedule();
+          await this.changes
+            .until(
+              () => runner.leader === request.to || undefined,
+              3000,
+              AbortSignal.timeout(3000),
+              "the transfer",
+            )
+            .catch(() => undefined);
+        }
+        return { type: "transferred", leader: runner.leader };
+      }
+      case "confChange": {
+        const runner = this.groups.get(request.groupId);
+        if (!runner?.isLeader)
+          throw new Error(
+            `not the leader of group ${request.groupId} (leader: ${runner?.leader || "unknown"})`,
+          );
+        runner.proposeConfChange(request.change);
+        return { type: "confChanged" };
+      }
+    }
+  }
+
+  private proposeLocally(command: MetadataCommand): Promise<MetadataResult> {
+    const { sequence, result } = this.metadataTracker.open();
+    const envelope: MetadataEnvelope = { proposer: this.self, sequence, command };
+    try {
+      this.metadataRunner.propose(encodeMetadataCommand(envelope));
+    } catch (err) {
+      this.metadataTracker.reject(
+        sequence,
+        unavailable(`metadata leader cannot take writes: ${(err as Error).message}`),
+      );
+    }
+    return result;
+  }
+
+  /**
+   * A metadata command the cluster itself makes (a move settled, a node drained): proposed here
+   * when this node leads the metadata group, else sent to the leader on the peer port.
+   */
+  async proposeSystem(command: MetadataCommand): Promise<MetadataResult> {
+    const leader = await this.changes.until(
+      () => this.metadataRunner.leader || undefined,
+      leaderWaitMs,
+      AbortSignal.timeout(leaderWaitMs),
+      "a metadata leader",
+    );
+    if (leader === this.self) return this.proposeLocally(command);
+    const reply = await this.internal(leader, { type: "propose", command }, proposalTimeoutMs);
+    if (reply.type !== "proposed") throw unavailable(`unexpected reply from ${leader}`);
+    return reply.result;
+  }
+
+  /** Asks a group's leader (found through the replicas when not known here) to act. */
+  async toGroupLeader(groupId: GroupId, request: InternalRequest): Promise<InternalReply> {
+    const known = this.groups.get(groupId)?.leader;
+    const placement = findPartition(this.metadata.state, groupId)?.placement;
+    const candidates = [
+      ...(known ? [known] : []),
+      ...(groupId === metadataGroupId && this.metadataRunner.leader ? [this.metadataRunner.leader] : []),
+      ...(placement?.replicas ?? []),
+    ];
+    let lastError: Error = unavailable(`no leader known for group ${groupId}`);
+    for (const candidate of [...new Set(candidates)]) {
+      try {
+        return await this.internal(candidate, request);
+      } catch (err) {
+        lastError = err as Error;
+        const hinted = /leader: ([^)]+)\)/.exec(lastError.message)?.[1];
+        if (hinted && hinted !== "unknown" && !candidates.includes(hinted)) candidates.push(hinted);
+      }
+    }
+    throw unavailable(`group ${groupId}: ${lastError.message}`);
+  }
+
+  /**
+   * Hands every leadership this node holds to another caught-up voter (same region first) and waits
+   * until it holds none, up to timeoutMs: before a planned restart.
+   */
+  async drainLeadership(timeoutMs = 10_000): Promise<{ done: boolean; detail: string }> {
+    const nodes = this.metadata.state.nodes;
+    const leading = () => [...this.groups.values()].filter((r) => r.isLeader);
+    for (const runner of leading()) {
+      const s = runner.core.status();
+      const target = runner.core
+        .confState()
+        .voters.filter(
+          (id) =>
+            id !== this.self &&
+            s.progress.get(id)?.recentActive === true &&
+            s.lastIndex - (s.progress.get(id)?.match ?? 0) <= 16,
+        )
+        .sort(
+          (a, b) =>
+            Number(nodes[b]?.region === this.identity.region) -
+              Number(nodes[a]?.region === this.identity.region) || a.localeCompare(b),
+        )[0];
+      if (!target) continue;
+      try {
+        runner.core.transferLeadership(target);
+        runner.schedule();
+      } catch {
+        // not leader any more, or a transfer under way: the wait below tells
+      }
+    }
+    try {
+      await this.changes.until(
+        () => leading().length === 0 || undefined,
+        timeoutMs,
+        AbortSignal.timeout(timeoutMs),
+        "leaderships to move",
+      );
+      return { done: true, detail: "this node leads no group" };
+    } catch {
+      return {
+        done: false,
+        detail: `still leading group(s) ${leading()
+          .map((r) => r.groupId)
+          .join(", ")}`,
+      };
+    }
+  }
+
   // ---- status ----
 
   /** Ready when the metadata group has a leader and every local data group knows its leader. */
@@ -644,6 +908,13 @@ export class ClusterNode implements BrokerEngine {
     for (const runner of this.groups.values()) runner.stop();
     for (const h of this.partitions.values()) h.feed.wakeAll();
     this.changes.poke();
+  }
+}
+
+/** A publish the leader refused before appending it (so it is safe to send again). */
+class ProposalNotAccepted extends ConnectError {
+  constructor(message: string) {
+    super(message, Code.Unavailable);
   }
 }
 

@@ -29,7 +29,7 @@ export interface RaftCore {
     term: number;
     lastIndex: number;
     /** Per member, as the leader sees it (empty on followers). */
-    progress: ReadonlyMap<NodeId, { match: number }>;
+    progress: ReadonlyMap<NodeId, { match: number; recentActive: boolean }>;
   };
   hasReady(): boolean;
   ready(): CoreReady;

@@ -7,7 +7,7 @@ import {
   type MetadataCommand,
   type MetadataResult,
   type MetadataState,
-  type NodeInfo,
+  type NodeAddress,
 } from "./metadata-state.js";
 import type { MetadataStorePort } from "./ports.js";
 import type { ProposalTracker } from "./proposal-tracker.js";
@@ -38,7 +38,7 @@ export class MetadataStateMachine implements GroupStateMachine {
     selfId: NodeId;
     store: MetadataStorePort;
     tracker: ProposalTracker<MetadataResult>;
-    initialNodes: NodeInfo[];
+    initialNodes: NodeAddress[];
     onChange: (state: MetadataState) => void;
     onLeaderChange: (leader: NodeId | "") => void;
   }): Promise<MetadataStateMachine> {

@@ -4,7 +4,7 @@ import { placeReplicas } from "./placement.js";
 // The metadata group's state machine: topics and where their partitions live. Pure and
 // deterministic: every replica applies the same commands in the same order to the same result.
 
-export interface NodeInfo {
+export interface NodeAddress {
   id: string;
   region: string;
   zone: string;
@@ -12,10 +12,29 @@ export interface NodeInfo {
   clientAddress: string;
 }
 
+/**
+ * A node's place in the cluster: `learner` (added, receiving the metadata log, no data yet), `voter`
+ * (full member: placement puts replicas on it), `draining` (replicas and leaderships move away),
+ * `drained` (nothing left on it: it may be removed).
+ */
+export type NodeState = "learner" | "voter" | "draining" | "drained";
+
+export interface NodeInfo extends NodeAddress {
+  state: NodeState;
+}
+
 export interface PartitionPlacement {
   partition: number;
   groupId: number;
+  /** The replicas the group should have (the leader changes its Raft configuration to match). */
   replicas: string[];
+  /**
+   * The group's first voters, written in its log by each of them at creation; never changes. A node
+   * that joins later starts the group empty and learns the configuration from the log.
+   */
+  initial: string[];
+  /** A replica move is under way (set by moveReplica, cleared once the group's leader settles it). */
+  moving?: { from: string; to: string };
 }
 
 export interface TopicRecord {
@@ -33,7 +52,12 @@ export interface MetadataState {
 export type MetadataCommand =
   | { type: "createTopic"; spec: TopicSpec; atMicros: number; ifAbsent: boolean }
   | { type: "deleteTopic"; name: string }
-  | { type: "updateTopic"; name: string; retention?: RetentionSpec; homeRegion?: string };
+  | { type: "updateTopic"; name: string; retention?: RetentionSpec; homeRegion?: string }
+  | { type: "addNode"; node: NodeAddress }
+  | { type: "setNodeState"; id: string; state: NodeState }
+  | { type: "removeNode"; id: string }
+  | { type: "moveReplica"; groupId: number; from: string; to: string }
+  | { type: "settleMove"; groupId: number; from: string; to: string };
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
 export type MetadataResult = { ok: true; topic?: TopicRecord } | { ok: false; error: MetadataError };
@@ -41,9 +65,34 @@ export type MetadataResult = { ok: true; topic?: TopicRecord } | { ok: false; er
 /** Group 0 is the metadata group; data groups count up from 1. */
 export const metadataGroupId = 0;
 
-export function initialMetadataState(nodes: NodeInfo[]): MetadataState {
-  return { nextGroupId: 1, nodes: Object.fromEntries(nodes.map((n) => [n.id, n])), topics: {} };
+export function initialMetadataState(nodes: NodeAddress[]): MetadataState {
+  return {
+    nextGroupId: 1,
+    nodes: Object.fromEntries(nodes.map((n) => [n.id, { ...n, state: "voter" as const }])),
+    topics: {},
+  };
 }
+
+/** Nodes that take new replicas. */
+export function placementNodes(state: MetadataState): NodeInfo[] {
+  return Object.values(state.nodes).filter((n) => n.state === "voter");
+}
+
+export function findPartition(
+  state: MetadataState,
+  groupId: number,
+): { topic: TopicRecord; placement: PartitionPlacement } | undefined {
+  for (const topic of Object.values(state.topics)) {
+    const placement = topic.partitions.find((p) => p.groupId === groupId);
+    if (placement) return { topic, placement };
+  }
+  return undefined;
+}
+
+const fail = (code: MetadataError["code"], message: string): MetadataResult => ({
+  ok: false,
+  error: { code, message },
+});
 
 export function replicaLoad(state: MetadataState): Map<string, number> {
   const load = new Map<string, number>();
@@ -66,7 +115,7 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
               error: { code: "already_exists", message: `topic ${cmd.spec.name} already exists` },
             };
       }
-      const nodes = Object.values(state.nodes);
+      const nodes = placementNodes(state);
       if (cmd.spec.homeRegion && !nodes.some((n) => n.region === cmd.spec.homeRegion)) {
         const regions = [...new Set(nodes.map((n) => n.region))].sort().join(", ");
         return {
@@ -91,7 +140,7 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
       for (let p = 0; p < cmd.spec.partitions; p++) {
         const replicas = placeReplicas(nodes, cmd.spec.replicationFactor, load, cmd.spec.homeRegion);
         for (const r of replicas) load.set(r, (load.get(r) ?? 0) + 1);
-        partitions.push({ partition: p, groupId: state.nextGroupId++, replicas });
+        partitions.push({ partition: p, groupId: state.nextGroupId++, replicas, initial: [...replicas] });
       }
       const topic: TopicRecord = { spec: cmd.spec, createdAtMicros: cmd.atMicros, partitions };
       state.topics[cmd.spec.name] = topic;
@@ -111,5 +160,54 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
       if (cmd.homeRegion !== undefined) topic.spec = { ...topic.spec, homeRegion: cmd.homeRegion };
       return { ok: true, topic };
     }
+    case "addNode": {
+      const existing = state.nodes[cmd.node.id];
+      // Idempotent: adding a node again only refreshes its addresses.
+      state.nodes[cmd.node.id] = { ...cmd.node, state: existing?.state ?? "learner" };
+      return { ok: true };
+    }
+    case "setNodeState": {
+      const node = state.nodes[cmd.id];
+      if (!node) return fail("not_found", `node ${cmd.id} is not a member`);
+      node.state = cmd.state;
+      return { ok: true };
+    }
+    case "removeNode": {
+      if (!state.nodes[cmd.id]) return { ok: true };
+      const holding = groupsOnNode(state, cmd.id);
+      if (holding.length > 0)
+        return fail(
+          "failed_precondition",
+          `node ${cmd.id} still holds replicas of group(s) ${holding.join(", ")}: drain it first`,
+        );
+      delete state.nodes[cmd.id];
+      return { ok: true };
+    }
+    case "moveReplica": {
+      const found = findPartition(state, cmd.groupId);
+      if (!found) return fail("not_found", `group ${cmd.groupId} does not exist`);
+      const p = found.placement;
+      if (p.moving) return fail("failed_precondition", `group ${cmd.groupId} is already moving a replica`);
+      if (!p.replicas.includes(cmd.from) || p.replicas.includes(cmd.to))
+        return fail("failed_precondition", `group ${cmd.groupId}: cannot move ${cmd.from} -> ${cmd.to}`);
+      if (state.nodes[cmd.to]?.state !== "voter")
+        return fail("failed_precondition", `node ${cmd.to} does not take replicas`);
+      p.replicas = p.replicas.map((r) => (r === cmd.from ? cmd.to : r));
+      p.moving = { from: cmd.from, to: cmd.to };
+      return { ok: true };
+    }
+    case "settleMove": {
+      const p = findPartition(state, cmd.groupId)?.placement;
+      if (p?.moving && p.moving.from === cmd.from && p.moving.to === cmd.to) delete p.moving;
+      return { ok: true };
+    }
   }
+}
+
+/** Groups whose placement still has (or is moving away from) a replica on the node. */
+export function groupsOnNode(state: MetadataState, id: string): number[] {
+  const out: number[] = [];
+  for (const t of Object.values(state.topics))
+    for (const p of t.partitions) if (p.replicas.includes(id) || p.moving?.from === id) out.push(p.groupId);
+  return out;
 }

@@ -1,4 +1,13 @@
-import type { ConfState, Entry, GroupId, HardState, Message, RaftStorage, Snapshot } from "../raft/types.js";
+import type {
+  ConfState,
+  Entry,
+  GroupId,
+  HardState,
+  Message,
+  NodeId,
+  RaftStorage,
+  Snapshot,
+} from "../raft/types.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
 // them; tests can substitute in-memory versions.
@@ -53,4 +62,12 @@ export interface PeerTransportPort {
   send(messages: Message[]): void;
   /** Where inbound messages go. */
   onMessages(handler: (messages: Message[]) => void): void;
+  /** Where a peer is dialled (nodes join and leave while the cluster runs). */
+  setPeer(id: NodeId, address: string): void;
+  removePeer(id: NodeId): void;
+  /** Internal node-to-node requests (see cluster/internal-requests.ts). */
+  onControl(handler: (request: Uint8Array) => Promise<Uint8Array>): void;
+  call(to: NodeId, body: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+  /** Peers with a live connection now. */
+  connectedPeers(): NodeId[];
 }

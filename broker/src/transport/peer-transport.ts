@@ -9,6 +9,10 @@ import { FrameReader, frame } from "./framing.js";
 import { installSnapshotPath, SnapshotAssembler, snapshotFrames } from "./snapshot-stream.js";
 
 const streamPath = "/geobroker.raft.v1.PeerService/Stream";
+/** Internal requests between nodes (metadata proposals, cluster views): trusted as peer traffic. */
+const controlPath = "/geobroker.raft.v1.PeerService/Control";
+const nodeIdHeader = "geobroker-node-id";
+const peerAddressHeader = "geobroker-peer-address";
 const minBackoffMs = 50;
 const maxBackoffMs = 2000;
 /** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
@@ -18,6 +22,9 @@ export interface PeerTransportOptions {
   nodeId: NodeId;
   listen: { host: string; port: number };
   peers: Map<NodeId, string>;
+  /** host:port other nodes reach this node's peer port at: sent with every stream, so a node that
+   * does not know this one yet (it joined after us) can answer. */
+  advertisedAddress?: string;
   tls?: TlsFiles;
   /** Simulated one-way delay for batches to a peer (WAN tests); 0 for none. */
   linkDelayMs?: (to: NodeId) => number;
@@ -138,6 +145,48 @@ class PeerLink {
     pump();
   }
 
+  /** One internal request on the peer connection; rejects after timeoutMs or when the peer fails. */
+  call(body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (!this.ensureStream() || !this.session)
+      return Promise.reject(new Error(`peer ${this.id} not connected`));
+    const stream = this.session.request({
+      ":method": "POST",
+      ":path": controlPath,
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+    });
+    return new Promise((resolve, reject) => {
+      const reader = new FrameReader();
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new Error(`peer ${this.id} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      let answer: Uint8Array | undefined;
+      stream.on("data", (chunk: Buffer) => {
+        for (const payload of reader.push(chunk)) answer = payload;
+      });
+      stream.on("trailers", (trailers) => {
+        clearTimeout(timer);
+        if (trailers["grpc-status"] === "0" && answer) resolve(answer);
+        else
+          reject(
+            new Error(
+              decodeURIComponent(String(trailers["grpc-message"] ?? `peer ${this.id} refused the request`)),
+            ),
+          );
+      });
+      stream.on("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      stream.on("close", () => {
+        clearTimeout(timer);
+        reject(new Error(`peer ${this.id} closed the request`));
+      });
+      stream.end(frame(body));
+    });
+  }
+
   private write(bytes: Uint8Array): void {
     if (this.closed) return;
     const stream = this.ensureStream();
@@ -184,6 +233,8 @@ class PeerLink {
         ":path": streamPath,
         "content-type": "application/grpc+proto",
         te: "trailers",
+        [nodeIdHeader]: this.owner.nodeId,
+        ...(this.owner.advertisedAddress ? { [peerAddressHeader]: this.owner.advertisedAddress } : {}),
       });
       stream.on("error", () => this.fail());
       stream.on("close", () => this.fail());
@@ -242,6 +293,9 @@ export class PeerTransport {
   private readonly links = new Map<NodeId, PeerLink>();
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
   private handler: (messages: Message[]) => void = () => {};
+  private controlHandler: (request: Uint8Array) => Promise<Uint8Array> = async () => {
+    throw new Error("not ready for internal requests");
+  };
   readonly tlsMaterial: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   receivedBatches = 0;
@@ -258,6 +312,25 @@ export class PeerTransport {
 
   onMessages(handler: (messages: Message[]) => void): void {
     this.handler = handler;
+  }
+
+  onControl(handler: (request: Uint8Array) => Promise<Uint8Array>): void {
+    this.controlHandler = handler;
+  }
+
+  get advertisedAddress(): string | undefined {
+    return this.o.advertisedAddress;
+  }
+
+  /** An internal request to a peer (see controlPath). */
+  call(to: NodeId, body: Uint8Array, timeoutMs = 5000): Promise<Uint8Array> {
+    const link = this.links.get(to);
+    if (!link) return Promise.reject(new Error(`no address known for node ${to}`));
+    return link.call(body, timeoutMs);
+  }
+
+  knows(id: NodeId): boolean {
+    return id === this.nodeId || this.links.has(id);
   }
 
   delayTo(id: NodeId): number {
@@ -278,6 +351,10 @@ export class PeerTransport {
         this.receiveSnapshot(stream);
         return;
       }
+      if (headers[":path"] === controlPath) {
+        this.receiveControl(stream);
+        return;
+      }
       if (headers[":path"] !== streamPath) {
         stream.respond(
           { ":status": 200, "content-type": "application/grpc", "grpc-status": "12" },
@@ -285,6 +362,11 @@ export class PeerTransport {
         );
         return;
       }
+      // A node that joined after this one started: learn where to answer it.
+      const from = headers[nodeIdHeader];
+      const address = headers[peerAddressHeader];
+      if (typeof from === "string" && typeof address === "string" && !this.knows(from))
+        this.setPeer(from, address);
       stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
       const reader = new FrameReader();
@@ -319,6 +401,40 @@ export class PeerTransport {
     });
     const address = server.address();
     return typeof address === "object" && address ? address.port : this.o.listen.port;
+  }
+
+  private receiveControl(stream: http2.ServerHttp2Stream): void {
+    const reader = new FrameReader();
+    let request: Uint8Array | undefined;
+    stream.on("data", (chunk: Buffer) => {
+      try {
+        for (const payload of reader.push(chunk)) request = payload;
+      } catch {
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      }
+    });
+    stream.on("error", () => {});
+    stream.on("end", () => {
+      const reply = (status: string, body?: Uint8Array, message = "") => {
+        if (stream.destroyed) return;
+        stream.respond(
+          { ":status": 200, "content-type": "application/grpc+proto" },
+          { waitForTrailers: true },
+        );
+        stream.on("wantTrailers", () =>
+          stream.sendTrailers({
+            "grpc-status": status,
+            ...(message ? { "grpc-message": encodeURIComponent(message) } : {}),
+          }),
+        );
+        stream.end(body ? frame(body) : undefined);
+      };
+      if (!request) return reply("3", undefined, "empty internal request");
+      this.controlHandler(request).then(
+        (answer) => reply("0", answer),
+        (err: Error) => reply("9", undefined, err.message),
+      );
+    });
   }
 
   private receiveSnapshot(stream: http2.ServerHttp2Stream): void {
@@ -357,6 +473,10 @@ export class PeerTransport {
   removePeer(id: NodeId): void {
     this.links.get(id)?.close();
     this.links.delete(id);
+  }
+
+  connectedPeers(): NodeId[] {
+    return [...this.links].filter(([, l]) => l.stats.connected).map(([id]) => id);
   }
 
   stats(): Map<NodeId, PeerStats> {

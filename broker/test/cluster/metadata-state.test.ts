@@ -4,11 +4,11 @@ import type { TopicSpec } from "../../src/api/engine.js";
 import {
   applyMetadataCommand,
   initialMetadataState,
-  type NodeInfo,
+  type NodeAddress,
 } from "../../src/cluster/metadata-state.js";
 import { placeReplicas } from "../../src/cluster/placement.js";
 
-const node = (id: string, region: string, zone = "a"): NodeInfo => ({
+const node = (id: string, region: string, zone = "a"): NodeAddress => ({
   id,
   region,
   zone,

@@ -1,0 +1,87 @@
+import type { ConfState, NodeId } from "../raft/types.js";
+
+// What a data group's leader does next to make its Raft configuration match the placement the
+// metadata group decided. Pure: one step per call, in the only safe order (add as learner, promote
+// once caught up, move leadership off a leaving leader, then remove), one change in flight at a time
+// (the Raft core refuses a second one until the first applies).
+
+export type MembershipStep =
+  | { kind: "addLearner"; node: NodeId }
+  | { kind: "promote"; node: NodeId }
+  | { kind: "transferLeadership"; to: NodeId }
+  | { kind: "remove"; node: NodeId }
+  | { kind: "settle" }
+  | { kind: "none" };
+
+export interface MembershipView {
+  self: NodeId;
+  conf: ConfState;
+  desired: readonly NodeId[];
+  /** The leader's view of each member's log. */
+  match: ReadonlyMap<NodeId, number>;
+  lastIndex: number;
+  /** A move recorded in the metadata and not yet settled. */
+  moving: boolean;
+  /** A learner this many entries behind or closer counts as caught up. */
+  maxLagToPromote: number;
+  /** Members heard from within the last election timeout (only those may take leadership). */
+  active: ReadonlySet<NodeId>;
+}
+
+export function lagOf(view: Pick<MembershipView, "match" | "lastIndex">, node: NodeId): number {
+  return Math.max(0, view.lastIndex - (view.match.get(node) ?? 0));
+}
+
+export function nextMembershipStep(v: MembershipView): MembershipStep {
+  const { voters, learners } = v.conf;
+  const wanted = new Set(v.desired);
+  for (const d of v.desired)
+    if (!voters.includes(d) && !learners.includes(d)) return { kind: "addLearner", node: d };
+  for (const l of learners) if (!wanted.has(l)) return { kind: "remove", node: l };
+  for (const d of v.desired)
+    if (learners.includes(d) && lagOf(v, d) <= v.maxLagToPromote) return { kind: "promote", node: d };
+  if (v.desired.some((d) => learners.includes(d))) return { kind: "none" };
+  const leaving = voters.filter((x) => !wanted.has(x));
+  for (const x of leaving) {
+    if (x !== v.self) return { kind: "remove", node: x };
+  }
+  if (leaving.includes(v.self)) {
+    const to = v.desired
+      .filter((d) => d !== v.self && v.active.has(d))
+      .sort((a, b) => lagOf(v, a) - lagOf(v, b) || a.localeCompare(b))[0];
+    return to ? { kind: "transferLeadership", to } : { kind: "none" };
+  }
+  return v.moving ? { kind: "settle" } : { kind: "none" };
+}
+
+export interface LeaderView {
+  self: NodeId;
+  voters: readonly NodeId[];
+  regionOf: (id: NodeId) => string;
+  homeRegion: string;
+  /** Groups each node leads, as far as this node knows. */
+  leaderCounts: ReadonlyMap<NodeId, number>;
+  match: ReadonlyMap<NodeId, number>;
+  lastIndex: number;
+  /** Only hand leadership to a voter this close to the leader's log (so the move is quick). */
+  maxLag: number;
+  /** Voters heard from within the last election timeout: never hand leadership to a dead node. */
+  active: ReadonlySet<NodeId>;
+}
+
+/**
+ * Whether this leader should hand the group to another voter: to the topic's home region when it
+ * has one (clients there then commit with one nearest-quorum round trip), else to even out how many
+ * groups each node leads (a healed node takes its share back). Undefined: stay.
+ */
+export function preferredLeader(v: LeaderView): NodeId | undefined {
+  const ready = v.voters.filter((id) => id !== v.self && v.active.has(id) && lagOf(v, id) <= v.maxLag);
+  const count = (id: NodeId) => v.leaderCounts.get(id) ?? 0;
+  const byCount = (a: NodeId, b: NodeId) => count(a) - count(b) || a.localeCompare(b);
+  if (v.homeRegion) {
+    if (v.regionOf(v.self) === v.homeRegion) return undefined;
+    return ready.filter((id) => v.regionOf(id) === v.homeRegion).sort(byCount)[0];
+  }
+  const least = ready.sort(byCount)[0];
+  return least !== undefined && count(v.self) - count(least) >= 2 ? least : undefined;
+}

@@ -1,0 +1,198 @@
+import type { NodeConfig } from "../config/config.js";
+import type { Logger } from "../observability/logger.js";
+import { ProposalDroppedError } from "../raft/errors.js";
+import type { GroupId, NodeId } from "../raft/types.js";
+import { lagOf, nextMembershipStep, preferredLeader } from "./group-membership.js";
+import type { GroupRunner } from "./group-runner.js";
+import {
+  findPartition,
+  groupsOnNode,
+  type MetadataCommand,
+  type MetadataResult,
+  type MetadataState,
+} from "./metadata-state.js";
+import { planMoves } from "./rebalance.js";
+
+/** What maintenance needs of the node it runs on. */
+export interface MaintainedNode {
+  readonly nodeId: NodeId;
+  readonly config: NodeConfig;
+  readonly logger: Logger;
+  metadataState(): MetadataState;
+  metadataGroup(): GroupRunner;
+  dataGroups(): { groupId: GroupId; topic: string; partition: number; runner: GroupRunner }[];
+  proposeSystem(command: MetadataCommand): Promise<MetadataResult>;
+}
+
+/** Replica moves the metadata leader lets run at once. */
+export const maxMovesInFlight = 2;
+/** A learner this close to the leader's log is promoted; a voter this close may take leadership. */
+const maxLagToPromote = 64;
+const maxLagToLead = 16;
+
+/**
+ * The background work of a node's leaderships, run every few ticks: each data group leader brings
+ * its Raft membership in line with the placement (one step at a time) and hands leadership to the
+ * topic's home region or to a less loaded node; the metadata leader plans replica moves (draining
+ * nodes, balancing onto new nodes) and marks drained nodes.
+ */
+export class GroupMaintenance {
+  private running = false;
+
+  constructor(private readonly node: MaintainedNode) {}
+
+  async run(tick: number): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const state = this.node.metadataState();
+      for (const g of this.node.dataGroups()) if (g.runner.isLeader) await this.maintainDataGroup(g, state);
+      if (this.node.metadataGroup().isLeader) await this.maintainMetadata(state, tick);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private leaderCounts(): Map<NodeId, number> {
+    const counts = new Map<NodeId, number>();
+    for (const g of this.node.dataGroups())
+      if (g.runner.leader) counts.set(g.runner.leader, (counts.get(g.runner.leader) ?? 0) + 1);
+    return counts;
+  }
+
+  private async maintainDataGroup(
+    g: { groupId: GroupId; topic: string; runner: GroupRunner },
+    state: MetadataState,
+  ): Promise<void> {
+    const found = findPartition(state, g.groupId);
+    if (!found) return;
+    const { placement, topic } = found;
+    const status = g.runner.core.status();
+    const match = new Map([...status.progress].map(([id, p]) => [id, p.match]));
+    match.set(this.node.nodeId, status.lastIndex);
+    const active = activeMembers(status.progress);
+    const conf = g.runner.core.confState();
+    const step = nextMembershipStep({
+      self: this.node.nodeId,
+      conf,
+      desired: placement.replicas,
+      match,
+      lastIndex: status.lastIndex,
+      moving: placement.moving !== undefined,
+      maxLagToPromote,
+      active,
+    });
+    try {
+      switch (step.kind) {
+        case "addLearner":
+        case "promote":
+        case "remove":
+          this.node.logger.info("changing group membership", {
+            group: g.groupId,
+            step: step.kind,
+            node: step.node,
+          });
+          g.runner.proposeConfChange({ type: step.kind, nodeId: step.node });
+          return;
+        case "transferLeadership":
+          this.node.logger.info("moving leadership off a leaving replica", { group: g.groupId, to: step.to });
+          g.runner.core.transferLeadership(step.to);
+          g.runner.schedule();
+          return;
+        case "settle":
+          if (placement.moving)
+            await this.node.proposeSystem({ type: "settleMove", groupId: g.groupId, ...placement.moving });
+          return;
+        case "none":
+          break;
+      }
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) return; // a change is still pending: next round
+      throw err;
+    }
+    if (placement.moving) return;
+    const nodes = state.nodes;
+    const selfState = nodes[this.node.nodeId]?.state;
+    const voters = conf.voters.filter((id) => nodes[id]?.state === "voter");
+    let to: NodeId | undefined;
+    if (selfState !== "voter") {
+      // Draining: any caught-up voter will do, the nearest region first.
+      to = voters
+        .filter(
+          (id) =>
+            id !== this.node.nodeId &&
+            active.has(id) &&
+            lagOf({ match, lastIndex: status.lastIndex }, id) <= maxLagToLead,
+        )
+        .sort(
+          (a, b) =>
+            Number(nodes[b]?.region === this.node.config.region) -
+            Number(nodes[a]?.region === this.node.config.region),
+        )[0];
+    } else {
+      to = preferredLeader({
+        self: this.node.nodeId,
+        voters,
+        regionOf: (id) => nodes[id]?.region ?? "",
+        homeRegion: topic.spec.homeRegion,
+        leaderCounts: this.leaderCounts(),
+        match,
+        lastIndex: status.lastIndex,
+        maxLag: maxLagToLead,
+        active,
+      });
+    }
+    if (to) {
+      this.node.logger.info("transferring leadership", { group: g.groupId, to });
+      try {
+        g.runner.core.transferLeadership(to);
+        g.runner.schedule();
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err;
+      }
+    }
+  }
+
+  private async maintainMetadata(state: MetadataState, tick: number): Promise<void> {
+    const runner = this.node.metadataGroup();
+    // A draining node hands the metadata group on first.
+    if (state.nodes[this.node.nodeId]?.state !== "voter") {
+      const status = runner.core.status();
+      const to = runner.core
+        .confState()
+        .voters.find(
+          (id) =>
+            id !== this.node.nodeId &&
+            state.nodes[id]?.state === "voter" &&
+            status.progress.get(id)?.recentActive === true &&
+            status.lastIndex - (status.progress.get(id)?.match ?? 0) <= maxLagToLead,
+        );
+      if (to) {
+        this.node.logger.info("moving metadata leadership off a draining node", { to });
+        runner.core.transferLeadership(to);
+        runner.schedule();
+        return;
+      }
+    }
+    for (const n of Object.values(state.nodes)) {
+      if (n.state === "draining" && groupsOnNode(state, n.id).length === 0 && n.id !== this.node.nodeId)
+        await this.node.proposeSystem({ type: "setNodeState", id: n.id, state: "drained" });
+    }
+    // Moves are planned less often than membership steps: each needs a round of those to show.
+    if (tick % 20 !== 0) return;
+    for (const move of planMoves(state, maxMovesInFlight)) {
+      this.node.logger.info("moving a replica", { ...move });
+      const r = await this.node.proposeSystem({
+        type: "moveReplica",
+        groupId: move.groupId,
+        from: move.from,
+        to: move.to,
+      });
+      if (!r.ok) this.node.logger.warn("replica move refused", { ...move, reason: r.error.message });
+    }
+  }
+}
+
+export function activeMembers(progress: ReadonlyMap<NodeId, { recentActive: boolean }>): Set<NodeId> {
+  return new Set([...progress].filter(([, p]) => p.recentActive).map(([id]) => id));
+}
