@@ -29,8 +29,14 @@ export interface NodeConfig {
   advertiseHost: string;
   ports: { client: number; peer: number; http: number };
   dataDir: string;
-  /** The initial voters of the cluster, this node included. */
+  /**
+   * The initial voters of the cluster. A node listed here bootstraps the cluster with them; a node
+   * not listed joins later: it starts empty and waits for ClusterService.AddNode.
+   */
   peers: PeerConfig[];
+  /** Peer addresses of current members (written by the operator); informational: a joining node
+   * learns its peers from the leader that adds it. */
+  seeds?: string[];
   /** production refuses `auth.mode: none` and plaintext ports. */
   production: boolean;
   tls: { client?: TlsFiles & { requireClientCert: boolean }; peer?: TlsFiles };

@@ -129,8 +129,13 @@ export function validateConfig(c: Json): NodeConfig {
   });
   const ids = peers.map((p) => p.id);
   need(new Set(ids).size === ids.length, "peers: node ids must be unique");
-  if (peers.length > 0 && typeof c.nodeId === "string")
-    need(ids.includes(c.nodeId), `peers: must include this node (${c.nodeId})`);
+  // A node missing from `peers` is not an initial voter: it starts empty and waits for
+  // ClusterService.AddNode (how the operator grows a cluster).
+  need(
+    c.seeds === undefined ||
+      (Array.isArray(c.seeds) && c.seeds.every((v) => typeof v === "string" && addressPattern.test(v))),
+    "seeds: a list of host:port peer addresses",
+  );
   const auth = (c.auth ?? {}) as Json;
   need(
     auth.mode === "basic" || auth.mode === "none",

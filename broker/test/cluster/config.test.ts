@@ -51,6 +51,8 @@ test("production mode refuses auth none and missing TLS", () => {
   );
 });
 
-test("a node must be one of its peers", () => {
-  assert.throws(() => resolveConfig([{ ...base, nodeId: "ap-0" }]), /must include this node \(ap-0\)/);
+test("a node missing from peers is a joining node; seeds must be addresses", () => {
+  assert.equal(resolveConfig([{ ...base, nodeId: "ap-0" }]).nodeId, "ap-0");
+  assert.deepEqual(resolveConfig([{ ...base, seeds: ["a.example:9100"] }]).seeds, ["a.example:9100"]);
+  assert.throws(() => resolveConfig([{ ...base, seeds: ["no-port"] }]), /seeds: a list of host:port/);
 });

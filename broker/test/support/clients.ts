@@ -3,6 +3,8 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
+import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { projectRoot } from "../../src/util/project-root.js";
@@ -64,6 +66,8 @@ export function v1Clients(port: number) {
   return {
     topics: createClient(TopicService, transport),
     publish: createClient(PublishService, transport),
+    consume: createClient(ConsumeService, transport),
+    cluster: createClient(ClusterService, transport),
     headers,
   };
 }

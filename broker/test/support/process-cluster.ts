@@ -40,69 +40,111 @@ export async function freePort(): Promise<number> {
 
 export const testUser = { name: "tester", password: "test-password-1" };
 
+export interface ProcessClusterOptions {
+  /** Per region: one-way delay (ms) on this node's peer links to nodes of each region. */
+  wanDelayMs?: Record<string, Record<string, number>> | Record<string, number>;
+  env?: Record<string, string>;
+  raft?: object;
+  nodesPerRegion?: number;
+}
+
+const peerOf = (n: ProcessNode) => ({
+  id: n.id,
+  region: n.region,
+  zone: "",
+  peerAddress: `127.0.0.1:${n.peerPort}`,
+  clientAddress: `127.0.0.1:${n.clientPort}`,
+});
+
 /** Real broker processes (`geobroker serve`) on 127.0.0.1, one per region, for multi-process tests. */
 export class ProcessCluster {
   readonly nodes: ProcessNode[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
+  private initialPeers: ReturnType<typeof peerOf>[] = [];
+  private options: ProcessClusterOptions = {};
 
-  static async start(
-    regions: string[],
-    options: { wanDelayMs?: Record<string, number>; env?: Record<string, string>; raft?: object } = {},
-  ): Promise<ProcessCluster> {
+  static async start(regions: string[], options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const c = new ProcessCluster();
-    const usersFile = join(c.dir, "users.yaml");
+    c.options = options;
     writeFileSync(
-      usersFile,
+      c.usersFile,
       stringify({ users: [{ name: testUser.name, passwordHash: await hashPassword(testUser.password) }] }),
     );
-    for (const region of regions) {
-      const id = `${region}-0`;
-      const dataDir = join(c.dir, id);
-      mkdirSync(dataDir, { recursive: true });
-      c.nodes.push({
-        id,
-        region,
-        clientPort: await freePort(),
-        peerPort: await freePort(),
-        httpPort: await freePort(),
-        configPath: join(c.dir, `${id}.yaml`),
-        dataDir,
-        child: undefined,
-        log: [],
-      });
-    }
-    const peers = c.nodes.map((n) => ({
-      id: n.id,
-      region: n.region,
-      zone: "",
-      peerAddress: `127.0.0.1:${n.peerPort}`,
-      clientAddress: `127.0.0.1:${n.clientPort}`,
-    }));
-    for (const n of c.nodes) {
-      const config = {
-        nodeId: n.id,
-        region: n.region,
-        listenHost: "127.0.0.1",
-        advertiseHost: "127.0.0.1",
-        ports: { client: n.clientPort, peer: n.peerPort, http: n.httpPort },
-        dataDir: n.dataDir,
-        peers,
-        auth: { mode: "basic", usersFile },
-        raft: {
-          tickMs: 50,
-          electionTicks: 10,
-          heartbeatTicks: 1,
-          keepLogEntries: 10000,
-          ...(options.raft ?? {}),
-        },
-        wanDelayMs: options.wanDelayMs ?? {},
-        log: { level: "info" },
-      };
-      writeFileSync(n.configPath, stringify(config));
-    }
+    for (const region of regions)
+      for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
+    c.initialPeers = c.nodes.map(peerOf);
+    for (const n of c.nodes) c.writeConfig(n);
     for (const n of c.nodes) c.launch(n, options.env);
     await c.waitReady();
     return c;
+  }
+
+  private get usersFile(): string {
+    return join(this.dir, "users.yaml");
+  }
+
+  private async newNode(id: string, region: string): Promise<ProcessNode> {
+    const dataDir = join(this.dir, id);
+    mkdirSync(dataDir, { recursive: true });
+    const n: ProcessNode = {
+      id,
+      region,
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      httpPort: await freePort(),
+      configPath: join(this.dir, `${id}.yaml`),
+      dataDir,
+      child: undefined,
+      log: [],
+    };
+    this.nodes.push(n);
+    return n;
+  }
+
+  /** The WAN delays a node of `region` applies: either one map for every node or one per region. */
+  private wanDelayFor(region: string): Record<string, number> {
+    const w = this.options.wanDelayMs ?? {};
+    const perRegion = Object.values(w).some((v) => typeof v === "object");
+    return perRegion
+      ? ((w as Record<string, Record<string, number>>)[region] ?? {})
+      : (w as Record<string, number>);
+  }
+
+  private writeConfig(n: ProcessNode): void {
+    const config = {
+      nodeId: n.id,
+      region: n.region,
+      listenHost: "127.0.0.1",
+      advertiseHost: "127.0.0.1",
+      ports: { client: n.clientPort, peer: n.peerPort, http: n.httpPort },
+      dataDir: n.dataDir,
+      peers: this.initialPeers,
+      auth: { mode: "basic", usersFile: this.usersFile },
+      raft: {
+        tickMs: 50,
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        keepLogEntries: 10000,
+        ...(this.options.raft ?? {}),
+      },
+      wanDelayMs: this.wanDelayFor(n.region),
+      log: { level: "info" },
+    };
+    writeFileSync(n.configPath, stringify(config));
+  }
+
+  /**
+   * Starts a node that is not one of the initial voters: it waits to be added (ClusterService.AddNode)
+   * and is not ready before. Returns its address for the AddNode call.
+   */
+  async startJoiningNode(
+    id: string,
+    region: string,
+  ): Promise<{ node: ProcessNode; address: ReturnType<typeof peerOf> }> {
+    const n = await this.newNode(id, region);
+    this.writeConfig(n);
+    this.launch(n, this.options.env);
+    return { node: n, address: peerOf(n) };
   }
 
   launch(n: ProcessNode, env: Record<string, string> = {}): void {
