@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -8,12 +7,18 @@ import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import type { HealthSource } from "../observability/http-server.js";
+import type { Audit } from "../security/audit.js";
+import { authorizationInterceptor, connectionAuthInterceptor } from "../security/auth-interceptors.js";
 import type { Authenticator } from "../security/authenticator.js";
+import { type Authorizer, allowAll } from "../security/authorization.js";
+import { peerContextValues } from "../security/client-cert.js";
+import { TlsFiles } from "../security/file-watch.js";
+import { clientStreamingPaths, guardHttp2Server, type Http2GuardOptions } from "../security/limits.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import type { BrokerEngine } from "./engine.js";
 import { healthService } from "./health-service.js";
-import { authInterceptor, type CallObserver, metricsInterceptor } from "./interceptors.js";
+import { type CallObserver, metricsInterceptor } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
 import type { InputLimits } from "./validate.js";
@@ -24,9 +29,20 @@ export interface ClientServerOptions {
   engine: BrokerEngine;
   limits: InputLimits;
   authenticator: Authenticator;
+  /** What each caller may do. Default: everything (no ACL configured). */
+  authorizer?: Authorizer;
   health: HealthSource;
   observer: CallObserver;
-  tls?: { cert: string; key: string; ca: string; requireClientCert: boolean };
+  /**
+   * TLS files, reloaded when they change. `requestCert` asks for a client certificate without
+   * requiring one (certificate mode next to basic/bearer); `requireClientCert` refuses the handshake
+   * without a certificate from `ca`.
+   */
+  tls?: { cert: string; key: string; ca: string; requireClientCert: boolean; requestCert?: boolean };
+  /** Connection limits (security/limits.ts); defaults apply when left out. */
+  connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit">;
+  /** Audit lines: auth failures, denials, admin actions, limits, TLS reloads. */
+  audit?: Audit;
   onAuthFailure?: (method: string, message: string) => void;
   /** Extra services (the cluster admin API) registered by the node. */
   extraRoutes?: (router: ConnectRouter) => void;
@@ -39,15 +55,29 @@ export interface ClientServer {
 
 /**
  * The client port: gRPC, gRPC-Web and Connect over HTTP/2 (TLS when configured, else cleartext h2c,
- * which is also what old gRPC clients use without TLS). Health checks bypass authentication.
+ * which is also what old gRPC clients use without TLS). Health checks bypass authentication. Every
+ * other call is authenticated (basic, bearer or the verified client certificate), then authorized.
  */
 export async function startClientServer(o: ClientServerOptions): Promise<ClientServer> {
+  const audit: Audit = o.audit ?? (() => {});
+  const authorizer = o.authorizer ?? allowAll;
   const interceptors: Interceptor[] = [
     metricsInterceptor(o.observer),
-    authInterceptor(o.authenticator, (method, err) => o.onAuthFailure?.(method, err.rawMessage)),
+    connectionAuthInterceptor(o.authenticator, (method, err) => {
+      audit("auth.failure", { method, reason: err.rawMessage });
+      o.onAuthFailure?.(method, err.rawMessage);
+    }),
+    authorizationInterceptor(authorizer, {
+      onDenied: (principal, method, reason) =>
+        audit("authz.denied", { user: principal.name, method, reason }),
+      onAdmin: (principal, method, topic) =>
+        audit("admin.action", { user: principal.name, method, ...(topic ? { topic } : {}) }),
+    }),
   ];
+  const services = [Broker, TopicService, PublishService, ConsumeService];
   const authenticated = connectNodeAdapter({
     interceptors,
+    contextValues: peerContextValues,
     readMaxBytes: o.limits.maxMessageBytes + o.limits.maxHeaderBytes + o.limits.maxKeyBytes + 64 * 1024,
     routes: (router) => {
       router.service(Broker, compatBrokerService(o.engine, o.limits));
@@ -58,23 +88,33 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     },
   });
   const health = connectNodeAdapter({ routes: (router) => router.service(Health, healthService(o.health)) });
-  const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+  const route = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     if (req.url.startsWith("/grpc.health.v1.Health/")) health(req, res);
     else authenticated(req, res);
   };
-  const server = o.tls
-    ? http2.createSecureServer(
-        {
-          cert: readFileSync(o.tls.cert),
-          key: readFileSync(o.tls.key),
-          ca: readFileSync(o.tls.ca),
-          requestCert: o.tls.requireClientCert,
+  const tlsFiles = o.tls
+    ? new TlsFiles(o.tls, {
+        onReload: (paths) => audit("security.reload", { what: "client tls", paths }),
+        onError: (err, paths) =>
+          audit("security.reload_failed", { what: "client tls", paths, error: err.message }),
+      })
+    : undefined;
+  const server =
+    o.tls && tlsFiles
+      ? http2.createSecureServer({
+          ...tlsFiles.serverOptions(),
+          requestCert: o.tls.requireClientCert || o.tls.requestCert === true,
           rejectUnauthorized: o.tls.requireClientCert,
           allowHTTP1: true,
-        },
-        handler,
-      )
-    : http2.createServer({}, handler);
+        })
+      : http2.createServer({});
+  if (tlsFiles) tlsFiles.attach(server as http2.Http2SecureServer);
+  const guard = guardHttp2Server(server, {
+    ...o.connections,
+    clientStreamingPaths: clientStreamingPaths(services),
+    onLimit: (limit, address) => audit("limit.exceeded", { limit, address }),
+  });
+  server.on("request", guard.wrap(route));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.host, () => resolve());
@@ -90,6 +130,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        tlsFiles?.close();
         for (const s of sessions) s.close();
         server.close(() => resolve());
         setTimeout(() => {

@@ -1,23 +1,8 @@
 import { ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import type { Authenticator, Principal } from "../security/authenticator.js";
+import type { Principal } from "../security/authenticator.js";
 
+/** The authenticated caller, set by security/auth-interceptors.ts `connectionAuthInterceptor`. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "caller" });
-
-/** Every call is authenticated before its handler runs; the caller is left in the context values. */
-export function authInterceptor(
-  authenticator: Authenticator,
-  onFailure?: (method: string, err: ConnectError) => void,
-): Interceptor {
-  return (next) => async (req) => {
-    try {
-      req.contextValues.set(principalKey, await authenticator.authenticate(req.header));
-    } catch (err) {
-      if (err instanceof ConnectError) onFailure?.(req.method.name, err);
-      throw err;
-    }
-    return next(req);
-  };
-}
 
 export interface CallObserver {
   /** Called once per call when its response (or the first error) is known. */

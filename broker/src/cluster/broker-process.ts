@@ -9,8 +9,9 @@ import { startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { NodeMetrics } from "../observability/metrics.js";
 import { RaftNode } from "../raft/raft-node.js";
-import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "../security/authenticator.js";
-import { readUsersFile } from "../security/users-file.js";
+import { createAudit } from "../security/audit.js";
+import { buildNodeSecurity } from "../security/node-security.js";
+import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
@@ -56,7 +57,7 @@ export async function startBrokerProcess(
     advertisedAddress:
       config.peers.find((p) => p.id === config.nodeId)?.peerAddress ??
       `${config.advertiseHost}:${config.ports.peer}`,
-    ...(config.tls.peer ? { tls: config.tls.peer } : {}),
+    ...(config.tls.peer ? { tls: peerTlsWithIdentities(config) } : {}),
     linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
     onSnapshotStatus: (groupId, to, ok) => node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
     onUnreachable: (id) => {
@@ -109,10 +110,8 @@ export async function startBrokerProcess(
     live: () => !fatal,
     ready: () => (fatal ? { ready: false, reason: "storage failed" } : node!.readiness()),
   };
-  const authenticator: Authenticator =
-    config.auth.mode === "none"
-      ? anonymousAuthenticator
-      : new BasicAuthenticator(readUsersFile(config.auth.usersFile!));
+  const audit = createAudit(logger);
+  const security = buildNodeSecurity(config, { audit });
   const clientServer: ClientServer = await startClientServer({
     host: config.listenHost,
     port: config.ports.client,
@@ -120,12 +119,13 @@ export async function startBrokerProcess(
     extraRoutes: (router) =>
       router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId)),
     limits: config.limits,
-    authenticator,
+    authenticator: security.authenticator,
+    authorizer: security.authorizer,
+    audit,
+    connections: config.limits.connections,
     health,
     observer: metrics,
-    ...(config.tls.client ? { tls: config.tls.client } : {}),
-    onAuthFailure: (method, message) =>
-      logger.warn("authentication failed", { audit: true, method, reason: message }),
+    ...(config.tls.client ? { tls: { ...config.tls.client, requestCert: security.requestClientCert } } : {}),
   });
   const http: Server = await startHttpServer(
     config.listenHost,
@@ -164,6 +164,7 @@ export async function startBrokerProcess(
       clearInterval(gauges);
       await node.stop();
       await clientServer.close();
+      security.close();
       await new Promise<void>((r) => http.close(() => r()));
       await transport.stop();
       await db.close();

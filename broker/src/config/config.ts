@@ -1,5 +1,7 @@
 import type { RetentionSpec } from "../api/engine.js";
 import type { InputLimits } from "../api/validate.js";
+import type { CertificateIdentity } from "../security/client-cert.js";
+import type { JwtAlgorithm } from "../security/jwt.js";
 
 /** A broker node's whole configuration. docs/configuration.md documents every field. */
 export interface PeerConfig {
@@ -16,6 +18,48 @@ export interface TlsFiles {
   cert: string;
   key: string;
   ca: string;
+}
+
+/** The peer port's mTLS files and which certificate identities count as cluster nodes. */
+export interface PeerTlsFiles extends TlsFiles {
+  /**
+   * Identity patterns (CN or SAN; `*` matches any run of characters) a peer's certificate must
+   * carry besides chaining to `ca`. Default: every node id in `peers`, `<clusterId>-peer`, `*.<clusterId>`.
+   */
+  allowedIdentities?: string[];
+}
+
+/** How callers prove who they are on the client port (docs/security.md). */
+export type AuthMode = "basic" | "bearer" | "certificate" | "none";
+
+export interface JwtConfig {
+  algorithm: JwtAlgorithm;
+  /** PEM public key or certificate (RS256/ES256), raw secret (HS256). Reloaded on change. */
+  keyFile: string;
+  issuer?: string;
+  audience?: string | string[];
+  leewaySeconds?: number;
+  nameClaim?: string;
+  rolesClaim?: string;
+}
+
+export interface AuthConfig {
+  /** Accepted modes; validateConfig fills it from the older `mode: basic|none`. */
+  modes: AuthMode[];
+  usersFile?: string;
+  /** Roles and grants (YAML). Without it every authenticated caller may do everything. */
+  aclFile?: string;
+  /** Which certificate name is the principal in `certificate` mode. */
+  certificateIdentity: CertificateIdentity;
+  jwt?: JwtConfig;
+}
+
+/** Connection limits of the client port (security/limits.ts). */
+export interface ConnectionLimits {
+  maxSessionsPerAddress: number;
+  maxSessions: number;
+  idleSessionMs: number;
+  requestBodyMs: number;
 }
 
 export interface NodeConfig {
@@ -37,13 +81,13 @@ export interface NodeConfig {
   /** Peer addresses of current members (written by the operator); informational: a joining node
    * learns its peers from the leader that adds it. */
   seeds?: string[];
-  /** production refuses `auth.mode: none` and plaintext ports. */
+  /** production refuses `auth.modes: [none]`, plaintext ports and a missing ACL file. */
   production: boolean;
-  tls: { client?: TlsFiles & { requireClientCert: boolean }; peer?: TlsFiles };
-  auth: { mode: "basic" | "none"; usersFile?: string };
+  tls: { client?: TlsFiles & { requireClientCert: boolean }; peer?: PeerTlsFiles };
+  auth: AuthConfig;
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
-  limits: InputLimits;
+  limits: InputLimits & { connections: ConnectionLimits };
   raft: { tickMs: number; electionTicks: number; heartbeatTicks: number; keepLogEntries: number };
   /** Simulated one-way delay on peer links to nodes of each region (milliseconds), for WAN tests. */
   wanDelayMs: Record<string, number>;

@@ -1,4 +1,5 @@
 import { defaultInputLimits } from "../api/validate.js";
+import { defaultConnectionLimits } from "../security/security-config.js";
 import type { NodeConfig } from "./config.js";
 
 export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
@@ -10,14 +11,15 @@ export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
   dataDir: "./data",
   production: false,
   tls: {},
-  auth: { mode: "basic" },
+  // No `modes` here: a file's older `auth.mode` must not be merged with a default list.
+  auth: { certificateIdentity: "cn" } as NodeConfig["auth"],
   autoCreateTopics: true,
   topicDefaults: {
     partitions: 1,
     replicationFactor: 3,
     retention: { maxAgeMs: 7 * 24 * 3600 * 1000, maxBytes: 0, maxMessages: 0, keepUnacknowledged: true },
   },
-  limits: defaultInputLimits,
+  limits: { ...defaultInputLimits, connections: defaultConnectionLimits },
   raft: { tickMs: 100, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10_000 },
   wanDelayMs: {},
   peerDialAddresses: {},

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { checkSecurityConfig } from "../security/security-config.js";
 import type { NodeConfig, PeerConfig } from "./config.js";
 import { defaultConfig } from "./defaults.js";
 
@@ -136,18 +137,9 @@ export function validateConfig(c: Json): NodeConfig {
       (Array.isArray(c.seeds) && c.seeds.every((v) => typeof v === "string" && addressPattern.test(v))),
     "seeds: a list of host:port peer addresses",
   );
-  const auth = (c.auth ?? {}) as Json;
-  need(
-    auth.mode === "basic" || auth.mode === "none",
-    `auth.mode: "basic" or "none" (got ${JSON.stringify(auth.mode)})`,
-  );
-  if (auth.mode === "basic")
-    need(
-      str(auth.usersFile),
-      "auth.usersFile: required with auth.mode basic (a YAML file of {users: [{name, passwordHash}]})",
-    );
+  const security = checkSecurityConfig(c);
+  problems.push(...security.problems);
   if (c.production === true) {
-    need(auth.mode !== "none", "auth.mode none is refused in production mode");
     const tls = (c.tls ?? {}) as Json;
     need(isObject(tls.client), "tls.client is required in production mode");
     need(isObject(tls.peer), "tls.peer is required in production mode (peers use mTLS)");
@@ -201,7 +193,7 @@ export function validateConfig(c: Json): NodeConfig {
     `log.level: error, warn, info or debug (got ${JSON.stringify(log.level)})`,
   );
   if (problems.length > 0) throw new ConfigError(problems);
-  return c as unknown as NodeConfig;
+  return { ...c, auth: security.auth } as unknown as NodeConfig;
 }
 
 export type { NodeConfig, PeerConfig };

@@ -10,6 +10,7 @@ import { parseWanDelay } from "./wan-delay.js";
 //   cluster.json   regions, endpoints, CA path, credentials (mode 0600): for people and scripts
 //   tls/           the CA and one certificate per node
 //   users.yaml     the admin user, password hashed
+//   acl.yaml       grants that user the built-in `admin` role (authorization is on, as in production)
 //   nodes/<id>.yaml, data/<id>/   each node's configuration and RocksDB
 
 export interface LocalOptions {
@@ -98,6 +99,10 @@ export async function prepareLocalCluster(
       }
     }
   }
+  // Also for clusters made before the ACL existed: their nodes' configs now point at it.
+  const aclPath = join(o.dir, "acl.yaml");
+  if (!existsSync(aclPath))
+    writeFileSync(aclPath, stringify({ roles: [], users: [{ name: "admin", roles: ["admin"] }] }));
   const file: ClusterFile = {
     regions: o.regions.map((r) => ({
       name: r,
@@ -139,7 +144,7 @@ export async function prepareLocalCluster(
       dataDir: join(o.dir, "data", n.id),
       peers: nodes,
       tls,
-      auth: { mode: "basic", usersFile: join(o.dir, "users.yaml") },
+      auth: { modes: ["basic"], usersFile: join(o.dir, "users.yaml"), aclFile: aclPath },
       raft: { tickMs: 50, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10000 },
       wanDelayMs: wan.get(n.region) ?? {},
     };

@@ -7,10 +7,10 @@ import { peerCertificateKey } from "./client-cert.js";
 import { isAdminAction, requirementsFor } from "./method-permissions.js";
 
 /**
- * Like api/interceptors.ts `authInterceptor`, and also hands the authenticator the connection's
- * verified client certificate (put in the context by `peerContextValues` from client-cert.ts, passed
- * as `connectNodeAdapter({ contextValues })`), so mTLS identities work next to basic and bearer.
- * The principal lands under the same `principalKey`.
+ * Authenticates every call before its handler runs, handing the authenticator the request headers
+ * and the connection's verified client certificate (put in the context by `peerContextValues` from
+ * client-cert.ts, passed as `connectNodeAdapter({ contextValues })`), so mTLS identities work next
+ * to basic and bearer. The principal lands under api/interceptors.ts `principalKey`.
  */
 export function connectionAuthInterceptor(
   authenticator: Authenticator,

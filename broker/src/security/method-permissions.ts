@@ -1,7 +1,8 @@
 import type { Action } from "./authorization.js";
 
 // What each RPC needs, as a pure function of the method and its request message. A method missing
-// from the table needs cluster administration: new methods are denied until someone decides.
+// from the table needs cluster administration: new methods are denied until someone decides. So every
+// geobroker.v1.ClusterService method except GetClusterInfo, present or added later, needs admin on *.
 
 /** Allowed when any one of the actions is granted on the topic (no topic: cluster administration). */
 export interface Requirement {

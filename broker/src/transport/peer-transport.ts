@@ -1,9 +1,11 @@
-import { readFileSync } from "node:fs";
 import http2 from "node:http2";
-import type { TlsFiles } from "../config/config.js";
+import type { PeerCertificate } from "node:tls";
+import type { PeerTlsFiles } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { MessageType } from "../raft/types.js";
+import { TlsFiles as WatchedTlsFiles } from "../security/file-watch.js";
+import { peerIdentityProblem } from "../security/peer-identity.js";
 import { decodeBatch, encodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
 import { installSnapshotPath, SnapshotAssembler, snapshotFrames } from "./snapshot-stream.js";
@@ -25,7 +27,12 @@ export interface PeerTransportOptions {
   /** host:port other nodes reach this node's peer port at: sent with every stream, so a node that
    * does not know this one yet (it joined after us) can answer. */
   advertisedAddress?: string;
-  tls?: TlsFiles;
+  /**
+   * mTLS: both sides verify the other's chain against `ca` and, when `allowedIdentities` is set, that
+   * the certificate names an allowed node identity (security/peer-identity.ts). Files are reloaded
+   * when they change; new connections use the new certificate.
+   */
+  tls?: PeerTlsFiles;
   /** Simulated one-way delay for batches to a peer (WAN tests); 0 for none. */
   linkDelayMs?: (to: NodeId) => number;
   onUnreachable?: (id: NodeId) => void;
@@ -220,7 +227,7 @@ class PeerLink {
       const tls = this.owner.tlsMaterial;
       const session = http2.connect(
         `${tls ? "https" : "http"}://${this.address}`,
-        tls ? { ...tls, servername: undefined } : {},
+        tls ? { ...tls, servername: undefined, checkServerIdentity: this.owner.checkPeerIdentity } : {},
       );
       session.on("error", () => this.fail());
       session.on("close", () => this.fail());
@@ -296,19 +303,39 @@ export class PeerTransport {
   private controlHandler: (request: Uint8Array) => Promise<Uint8Array> = async () => {
     throw new Error("not ready for internal requests");
   };
-  readonly tlsMaterial: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+  private readonly tlsFiles: WatchedTlsFiles | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   receivedBatches = 0;
 
   constructor(private readonly o: PeerTransportOptions) {
     this.nodeId = o.nodeId;
     this.logger = o.logger;
-    this.tlsMaterial = o.tls
-      ? { ca: readFileSync(o.tls.ca), cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
+    this.tlsFiles = o.tls
+      ? new WatchedTlsFiles(o.tls, {
+          onReload: (paths) => o.logger?.info("peer TLS files reloaded", { audit: true, paths }),
+          onError: (err) =>
+            o.logger?.warn("peer TLS files unusable; keeping the previous ones", { err: err.message }),
+        })
       : undefined;
     for (const [id, address] of o.peers)
       if (id !== o.nodeId) this.links.set(id, new PeerLink(id, address, this));
   }
+
+  /** The current certificate, key and CA (they change when the files are rotated). */
+  get tlsMaterial(): { ca: Buffer; cert: Buffer; key: Buffer } | undefined {
+    const m = this.tlsFiles?.current();
+    return m ? { ca: m.ca!, cert: m.cert, key: m.key } : undefined;
+  }
+
+  /**
+   * tls.connect's `checkServerIdentity`: the server must name an allowed node identity. It replaces
+   * the host name check, as nodes are known by identity, not by the address dialled (proxies, NAT).
+   */
+  readonly checkPeerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+    const allowed = this.o.tls?.allowedIdentities;
+    const problem = allowed ? peerIdentityProblem(cert, allowed) : undefined;
+    return problem ? new Error(problem) : undefined;
+  };
 
   onMessages(handler: (messages: Message[]) => void): void {
     this.handler = handler;
@@ -389,7 +416,20 @@ export class PeerTransport {
       ? http2.createSecureServer({ ...tls, requestCert: true, rejectUnauthorized: true })
       : http2.createServer();
     server.on("stream", onStream);
+    if (tls) this.tlsFiles!.attach(server as http2.Http2SecureServer);
     server.on("session", (s) => {
+      const allowed = this.o.tls?.allowedIdentities;
+      const socket = s.socket as unknown as { getPeerCertificate?: () => PeerCertificate };
+      const problem =
+        allowed && socket.getPeerCertificate
+          ? peerIdentityProblem(socket.getPeerCertificate(), allowed)
+          : undefined;
+      if (problem) {
+        // The chain was verified by the TLS layer; the certificate just names no node of ours.
+        this.o.logger?.warn("refusing a peer connection", { audit: true, reason: problem });
+        s.destroy();
+        return;
+      }
       this.sessions.add(s);
       s.on("close", () => this.sessions.delete(s));
       s.on("error", () => {});
@@ -486,6 +526,7 @@ export class PeerTransport {
   async stop(): Promise<void> {
     for (const l of this.links.values()) l.close();
     for (const s of this.sessions) s.destroy();
+    this.tlsFiles?.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }

@@ -52,6 +52,9 @@ describe("method permissions", () => {
       { anyOf: ["admin"], topic: "t" },
     ]);
     assert.deepEqual(requirementsFor("geobroker.v1.NewService", "Anything", {}), [{ anyOf: ["admin"] }]);
+    for (const method of ["AddNode", "RemoveNode", "DrainNode", "SomeMethodAddedLater"])
+      assert.deepEqual(requirementsFor("geobroker.v1.ClusterService", method, {}), [{ anyOf: ["admin"] }]);
+    assert.deepEqual(requirementsFor("geobroker.v1.ClusterService", "GetClusterInfo", {}), []);
   });
 
   const denied: string[] = [];

@@ -1,0 +1,88 @@
+import type { NodeConfig } from "../config/config.js";
+import type { Audit } from "./audit.js";
+import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "./authenticator.js";
+import { AccessPolicy, type Authorizer, allowAll } from "./authorization.js";
+import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
+import {
+  type WatchedFiles,
+  type WatchOptions,
+  watchAclFile,
+  watchJwtKey,
+  watchUsersFile,
+} from "./file-watch.js";
+import { JwtAuthenticator, readJwtKeyFile } from "./jwt.js";
+
+// The composition of the security building blocks for one node, from its configuration: who is
+// calling (the authenticator chain over auth.modes) and what they may do (the ACL file, or
+// everything when no ACL is configured outside production). Files are watched and reloaded.
+
+export interface NodeSecurity {
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  /** True when the client port must ask for client certificates (certificate mode). */
+  requestClientCert: boolean;
+  close(): void;
+}
+
+export interface NodeSecurityOptions {
+  audit: Audit;
+  /** Poll period of the watched files (tests shorten it). */
+  pollMs?: number;
+}
+
+export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): NodeSecurity {
+  const watched: WatchedFiles<unknown>[] = [];
+  const watch = (what: string): WatchOptions => ({
+    ...(o.pollMs ? { pollMs: o.pollMs } : {}),
+    onReload: (paths) => o.audit("security.reload", { what, paths }),
+    onError: (err, paths) => o.audit("security.reload_failed", { what, paths, error: err.message }),
+  });
+  const { auth } = config;
+  try {
+    const authenticator = auth.modes.includes("none")
+      ? anonymousAuthenticator
+      : chainAuthenticators({
+          ...(auth.modes.includes("basic") ? { basic: basicFrom(auth.usersFile!) } : {}),
+          ...(auth.modes.includes("bearer") ? { bearer: bearerFrom() } : {}),
+          ...(auth.modes.includes("certificate")
+            ? { certificate: new CertificateAuthenticator(auth.certificateIdentity) }
+            : {}),
+        });
+    let policy: Authorizer = allowAll;
+    if (auth.aclFile)
+      watched.push(watchAclFile(auth.aclFile, (state) => (policy = new AccessPolicy(state)), watch("acl")));
+    return {
+      authenticator,
+      // Reads the policy at each call, so an ACL reload applies to the next call.
+      authorizer: { authorize: (principal, action, topic) => policy.authorize(principal, action, topic) },
+      requestClientCert: auth.modes.includes("certificate"),
+      close: () => {
+        for (const w of watched) w.close();
+      },
+    };
+  } catch (err) {
+    for (const w of watched) w.close();
+    throw err;
+  }
+
+  function basicFrom(path: string): Authenticator {
+    const basic = new BasicAuthenticator([]);
+    watched.push(watchUsersFile(path, basic, watch("users")));
+    return basic;
+  }
+
+  function bearerFrom(): Authenticator {
+    const jwt = auth.jwt!;
+    const bearer = new JwtAuthenticator({
+      algorithm: jwt.algorithm,
+      key: readJwtKeyFile(jwt.algorithm, jwt.keyFile),
+      ...(jwt.issuer !== undefined ? { issuer: jwt.issuer } : {}),
+      ...(jwt.audience !== undefined ? { audience: jwt.audience } : {}),
+      ...(jwt.leewaySeconds !== undefined ? { leewaySeconds: jwt.leewaySeconds } : {}),
+      ...(jwt.nameClaim !== undefined ? { nameClaim: jwt.nameClaim } : {}),
+      ...(jwt.rolesClaim !== undefined ? { rolesClaim: jwt.rolesClaim } : {}),
+    });
+    watched.push(watchJwtKey(jwt.algorithm, jwt.keyFile, bearer, watch("jwt key")));
+    return bearer;
+  }
+}

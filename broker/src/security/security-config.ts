@@ -1,0 +1,145 @@
+import type { AuthConfig, AuthMode, ConnectionLimits } from "../config/config.js";
+import { jwtAlgorithms } from "./jwt.js";
+
+// Validation of the security keys of a node's configuration (auth.*, tls.*, limits.connections),
+// kept apart from config/load.ts so the rules sit next to the code they configure. Pure: it reads a
+// merged configuration object and reports every problem with its key path.
+
+export const authModes: readonly AuthMode[] = ["basic", "bearer", "certificate", "none"];
+
+export const defaultConnectionLimits: ConnectionLimits = {
+  maxSessionsPerAddress: 64,
+  maxSessions: 10_000,
+  idleSessionMs: 300_000,
+  requestBodyMs: 30_000,
+};
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+
+export interface SecurityCheck {
+  problems: string[];
+  /** `auth` with `modes` filled in (from the older `auth.mode` when only that was given). */
+  auth: AuthConfig;
+}
+
+/** Checks auth, tls and limits.connections of a merged configuration. */
+export function checkSecurityConfig(c: Json): SecurityCheck {
+  const problems: string[] = [];
+  const need = (ok: boolean, message: string) => {
+    if (!ok) problems.push(message);
+  };
+  const auth = isObject(c.auth) ? c.auth : {};
+  const production = c.production === true;
+  const tls = isObject(c.tls) ? c.tls : {};
+
+  // `mode: basic|none` is the older single-mode key: a synonym of `modes: [mode]`.
+  let modes: unknown = auth.modes;
+  if (auth.mode !== undefined) {
+    need(
+      auth.mode === "basic" || auth.mode === "none",
+      `auth.mode: "basic" or "none" (got ${JSON.stringify(auth.mode)}); use auth.modes for bearer or certificate`,
+    );
+    if (modes === undefined) modes = [auth.mode];
+    else
+      need(
+        Array.isArray(modes) && modes.length === 1 && modes[0] === auth.mode,
+        "auth.mode and auth.modes disagree: set only auth.modes",
+      );
+  }
+  if (modes === undefined) modes = ["basic"];
+  const list = Array.isArray(modes) ? modes : [];
+  need(
+    Array.isArray(modes) && list.length > 0 && list.every((m) => authModes.includes(m as AuthMode)),
+    `auth.modes: a non-empty list of ${authModes.join(", ")} (got ${JSON.stringify(modes)})`,
+  );
+  need(new Set(list).size === list.length, "auth.modes: a mode is listed twice");
+  const has = (m: AuthMode) => list.includes(m);
+  need(
+    !has("none") || list.length === 1,
+    "auth.modes: none (anonymous access) cannot be combined with other modes",
+  );
+  if (has("basic"))
+    need(
+      str(auth.usersFile),
+      "auth.usersFile: required with auth mode basic (a YAML file of {users: [{name, passwordHash}]})",
+    );
+  if (has("bearer")) checkJwt(auth.jwt, need);
+  else need(auth.jwt === undefined || isObject(auth.jwt), "auth.jwt: must be a mapping");
+  if (has("certificate"))
+    need(
+      isObject(tls.client),
+      "auth.modes: certificate needs tls.client (client certificates are verified against tls.client.ca)",
+    );
+  need(
+    auth.certificateIdentity === undefined ||
+      auth.certificateIdentity === "cn" ||
+      auth.certificateIdentity === "san",
+    `auth.certificateIdentity: "cn" or "san" (got ${JSON.stringify(auth.certificateIdentity)})`,
+  );
+  need(auth.aclFile === undefined || str(auth.aclFile), "auth.aclFile: a file path (YAML roles and users)");
+  if (production) {
+    // Wording kept from the single-mode key, which older configurations and tests use.
+    need(!has("none"), "auth.mode none is refused in production mode (anonymous access)");
+    need(
+      str(auth.aclFile),
+      "auth.aclFile is required in production mode (authorization is default deny: name who may do what)",
+    );
+  }
+
+  const peer = tls.peer;
+  if (isObject(peer) && peer.allowedIdentities !== undefined) {
+    const ids = peer.allowedIdentities;
+    need(
+      Array.isArray(ids) && ids.length > 0 && ids.every(str),
+      "tls.peer.allowedIdentities: a non-empty list of identity patterns (node ids, DNS names, `*` wildcards)",
+    );
+  }
+
+  const limits = isObject(c.limits) ? c.limits : {};
+  const connections = limits.connections;
+  if (connections !== undefined) {
+    if (!isObject(connections)) need(false, "limits.connections: must be a mapping");
+    else
+      for (const k of Object.keys(defaultConnectionLimits))
+        need(posInt(connections[k]), `limits.connections.${k}: a positive integer`);
+  }
+
+  const { mode: _legacy, ...rest } = auth;
+  return {
+    problems,
+    auth: {
+      ...(rest as Partial<AuthConfig>),
+      modes: list as AuthMode[],
+      certificateIdentity: (auth.certificateIdentity as "cn" | "san" | undefined) ?? "cn",
+    },
+  };
+}
+
+function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void): void {
+  if (!isObject(jwt)) {
+    need(false, "auth.jwt: required with auth mode bearer ({algorithm, keyFile, ...})");
+    return;
+  }
+  need(
+    jwtAlgorithms.includes(jwt.algorithm as (typeof jwtAlgorithms)[number]),
+    `auth.jwt.algorithm: one of ${jwtAlgorithms.join(", ")} (got ${JSON.stringify(jwt.algorithm)})`,
+  );
+  need(str(jwt.keyFile), "auth.jwt.keyFile: required (PEM public key for RS256/ES256, secret for HS256)");
+  for (const k of ["issuer", "nameClaim", "rolesClaim"])
+    need(jwt[k] === undefined || str(jwt[k]), `auth.jwt.${k}: a non-empty string`);
+  need(
+    jwt.audience === undefined ||
+      str(jwt.audience) ||
+      (Array.isArray(jwt.audience) && jwt.audience.length > 0 && jwt.audience.every(str)),
+    "auth.jwt.audience: a string or a list of strings",
+  );
+  need(
+    jwt.leewaySeconds === undefined ||
+      (Number.isInteger(jwt.leewaySeconds) && (jwt.leewaySeconds as number) >= 0),
+    "auth.jwt.leewaySeconds: an integer >= 0",
+  );
+}
