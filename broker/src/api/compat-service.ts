@@ -34,7 +34,7 @@ export function compatBrokerService(engine: BrokerEngine, limits: InputLimits): 
             start: { kind: "timestamp", timestampMicros: Number(start) },
             waitForTopic: true,
           },
-          ctx.signal,
+          callContext(ctx),
         ),
       );
       for await (const m of mergeAsyncIterables(streams)) {

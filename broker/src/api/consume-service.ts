@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type ConsumeService, SubscribeResponseSchema } from "../../../gen/geobroker/v1/consume_pb.js";
-import { messageToWire, servedBy, startFromWire } from "./convert.js";
+import { callContext, messageToWire, servedBy, startFromWire } from "./convert.js";
 import type { BrokerEngine } from "./engine.js";
 import { checkTopicName } from "./validate.js";
 
@@ -17,7 +17,7 @@ export function consumeService(engine: BrokerEngine): Partial<ServiceImpl<typeof
           start: startFromWire(req.start),
           waitForTopic: false,
         },
-        ctx.signal,
+        callContext(ctx),
       );
       const by = servedBy(engine.identity);
       for await (const m of stream) {

@@ -7,6 +7,7 @@ import {
   type ServedBy,
   ServedBySchema,
   type StartPosition,
+  StartPositionSchema,
 } from "../../../gen/geobroker/v1/common_pb.js";
 import { type Topic, TopicSchema } from "../../../gen/geobroker/v1/topic_pb.js";
 import {
@@ -92,6 +93,21 @@ export function startFromWire(start: StartPosition | undefined): StartSpec {
       return { kind: "offset", offset: safeNumber(p.value, "start.offset") };
     case "timestampMicros":
       return { kind: "timestamp", timestampMicros: safeNumber(p.value, "start.timestamp_micros") };
+  }
+}
+
+export function startToWire(start: StartSpec): StartPosition {
+  switch (start.kind) {
+    case "earliest":
+      return create(StartPositionSchema, { position: { case: "earliest", value: true } });
+    case "latest":
+      return create(StartPositionSchema, { position: { case: "latest", value: true } });
+    case "offset":
+      return create(StartPositionSchema, { position: { case: "offset", value: BigInt(start.offset) } });
+    case "timestamp":
+      return create(StartPositionSchema, {
+        position: { case: "timestampMicros", value: BigInt(start.timestampMicros) },
+      });
   }
 }
 

@@ -92,7 +92,8 @@ export interface BrokerEngine {
   readonly identity: NodeIdentity;
   publish(input: PublishInput, call: CallContext): Promise<PublishOutcome>;
   /** Messages in commit order per partition, replayed then live, until the signal aborts. */
-  subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage>;
+  /** Reads from this node's replica, or through the nearest replica when this node has none. */
+  subscribe(input: SubscribeInput, call: CallContext): AsyncIterable<DeliveredMessage>;
   createTopic(spec: Partial<TopicSpec> & { name: string }, call: CallContext): Promise<TopicState>;
   deleteTopic(name: string, call: CallContext): Promise<void>;
   getTopic(name: string): Promise<TopicState>;

@@ -1,8 +1,9 @@
-import { type Command, pendingCommand } from "./command.js";
+import type { Command } from "./command.js";
 import { hashPasswordCommand } from "./hash-password.js";
 import { localCommand } from "./local.js";
 import { pubCommand } from "./pub.js";
 import { serveCommand } from "./serve.js";
+import { statusCommand } from "./status.js";
 import { subCommand } from "./sub.js";
 import { topicsCommand } from "./topics.js";
 import { geobrokerVersion } from "./version.js";
@@ -24,7 +25,7 @@ export const commands: Command[] = [
   pubCommand,
   subCommand,
   topicsCommand,
-  pendingCommand("status", "show cluster regions, nodes, groups and leaders", 6),
+  statusCommand,
   hashPasswordCommand,
   version,
 ];

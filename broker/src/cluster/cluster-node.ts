@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { startToWire } from "../api/convert.js";
 import type {
   BrokerEngine,
   CallContext,
@@ -8,6 +9,7 @@ import type {
   PublishInput,
   PublishOutcome,
   RetentionSpec,
+  StartSpec,
   SubscribeInput,
   TopicSpec,
   TopicState,
@@ -82,7 +84,8 @@ const proposalTimeoutMs = 10_000;
 const leaderWaitMs = 5_000;
 const readBatchMessages = 512;
 const readBatchBytes = 1024 * 1024;
-const maxForwardHops = 2;
+// Client -> any node -> a replica -> the leader, plus one more for a leadership that moved meanwhile.
+const maxForwardHops = 3;
 /** How often (in ticks) leaders reconcile group membership and leadership placement. */
 const maintenanceTicks = 10;
 
@@ -442,7 +445,8 @@ export class ClusterNode implements BrokerEngine {
     return this.metadata.state.topics[name]!;
   }
 
-  async *subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage> {
+  async *subscribe(input: SubscribeInput, call: CallContext): AsyncIterable<DeliveredMessage> {
+    const signal = call.signal;
     let topic = this.metadata.state.topics[input.topic];
     while (!topic) {
       if (!input.waitForTopic) throw notFound(`topic ${input.topic} does not exist`);
@@ -463,25 +467,88 @@ export class ClusterNode implements BrokerEngine {
       if (p >= count)
         throw invalidArgument(`partition ${p} does not exist: topic ${input.topic} has ${count}`);
     }
-    const streams = wanted.map((p) => this.readPartition(input.topic, topic.partitions[p]!, input, signal));
+    const streams = wanted.map((p) =>
+      this.readAnywhere(input.topic, topic.partitions[p]!, input.start, call),
+    );
     yield* streams.length === 1 ? streams[0]! : mergeAsyncIterables(streams);
+  }
+
+  /**
+   * Reads a partition from this node's replica, or, when this node has none, through the nearest
+   * node that has one (same region first), so a client never has to know where replicas live. When
+   * the replica moves or its node fails, reading goes on elsewhere after the last delivered offset.
+   */
+  private async *readAnywhere(
+    topic: string,
+    placement: PartitionPlacement,
+    start: StartSpec,
+    call: CallContext,
+  ): AsyncGenerator<DeliveredMessage> {
+    let next = start;
+    for (let attempt = 0; !call.signal.aborted; attempt++) {
+      const current = findPartition(this.metadata.state, placement.groupId)?.placement;
+      if (!current) return; // topic deleted
+      if (this.partitions.has(placement.groupId)) {
+        for await (const m of this.readPartition(topic, current, next, call.signal)) {
+          yield m;
+          next = { kind: "offset", offset: m.offset + 1 };
+        }
+        continue; // the replica here stopped (moved away, or the topic was deleted)
+      }
+      if (call.hops >= maxForwardHops)
+        throw unavailable(
+          `${topic}/${placement.partition} moved while the subscription was forwarded; retry`,
+        );
+      const nodes = this.metadata.state.nodes;
+      const replicas = current.replicas
+        .map((id) => nodes[id])
+        .filter((n): n is NodeInfo => n !== undefined)
+        .sort(
+          (a, b) => Number(b.region === this.identity.region) - Number(a.region === this.identity.region),
+        );
+      const target = replicas[attempt % Math.max(1, replicas.length)];
+      if (!target) throw unavailable(`no replica of ${topic}/${placement.partition} is known`);
+      try {
+        for await (const res of this.forwarder
+          .to(target.clientAddress)
+          .consume.subscribe(
+            { topic, partitions: [placement.partition], start: startToWire(next) },
+            { headers: Forwarder.options(call).headers, signal: call.signal },
+          )) {
+          const m = res.message;
+          if (!m) continue;
+          yield {
+            topic,
+            partition: m.partition,
+            offset: Number(m.offset),
+            timestampMicros: Number(m.timestampMicros),
+            key: m.key,
+            body: m.body,
+            headers: m.headers,
+          };
+          next = { kind: "offset", offset: Number(m.offset) + 1 };
+        }
+        return;
+      } catch (err) {
+        if (call.signal.aborted) return;
+        const code = err instanceof ConnectError ? err.code : Code.Unavailable;
+        if (code !== Code.Unavailable && code !== Code.FailedPrecondition && code !== Code.Canceled)
+          throw err;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
+      }
+    }
   }
 
   private async *readPartition(
     topic: string,
     placement: PartitionPlacement,
-    input: SubscribeInput,
+    start: StartSpec,
     signal: AbortSignal,
   ): AsyncGenerator<DeliveredMessage> {
     const groupId = placement.groupId;
     const handle = this.partitions.get(groupId);
-    if (!handle) {
-      throw failedPrecondition(
-        `this node does not replicate ${topic}/${placement.partition}; connect to one of ${placement.replicas.join(", ")}`,
-      );
-    }
+    if (!handle) throw unavailable(`${topic}/${placement.partition} is no longer replicated here; retry`);
     const store = this.deps.partitions;
-    const start = input.start;
     let next =
       start.kind === "earliest"
         ? store.firstOffset(groupId)

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import type { PublishRequest, PublishResponse } from "../../../gen/geobroker/v1/publish_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
@@ -11,6 +12,7 @@ import { ForwardStream } from "./forward-stream.js";
 export interface ForwardClients {
   publish: Client<typeof PublishService>;
   topics: Client<typeof TopicService>;
+  consume: Client<typeof ConsumeService>;
 }
 
 /**
@@ -36,7 +38,11 @@ export class Forwarder {
         ...(this.tlsOptions ? { nodeOptions: this.tlsOptions } : {}),
         idleConnectionTimeoutMs: 60_000,
       });
-      c = { publish: createClient(PublishService, transport), topics: createClient(TopicService, transport) };
+      c = {
+        publish: createClient(PublishService, transport),
+        topics: createClient(TopicService, transport),
+        consume: createClient(ConsumeService, transport),
+      };
       this.clients.set(clientAddress, c);
     }
     return c;

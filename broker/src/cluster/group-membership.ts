@@ -56,11 +56,9 @@ export function nextMembershipStep(v: MembershipView): MembershipStep {
 
 export interface LeaderView {
   self: NodeId;
+  /** The placement's replicas; the first is the preferred leader (see rebalance.planPreferredLeaders). */
+  replicas: readonly NodeId[];
   voters: readonly NodeId[];
-  regionOf: (id: NodeId) => string;
-  homeRegion: string;
-  /** Groups each node leads, as far as this node knows. */
-  leaderCounts: ReadonlyMap<NodeId, number>;
   match: ReadonlyMap<NodeId, number>;
   lastIndex: number;
   /** Only hand leadership to a voter this close to the leader's log (so the move is quick). */
@@ -70,18 +68,14 @@ export interface LeaderView {
 }
 
 /**
- * Whether this leader should hand the group to another voter: to the topic's home region when it
- * has one (clients there then commit with one nearest-quorum round trip), else to even out how many
- * groups each node leads (a healed node takes its share back). Undefined: stay.
+ * Whether this leader should hand the group to its preferred leader (the placement's first replica:
+ * in the topic's home region, or spread to balance leaderships across nodes), once that replica is
+ * a live, caught-up voter. Undefined: stay.
  */
 export function preferredLeader(v: LeaderView): NodeId | undefined {
-  const ready = v.voters.filter((id) => id !== v.self && v.active.has(id) && lagOf(v, id) <= v.maxLag);
-  const count = (id: NodeId) => v.leaderCounts.get(id) ?? 0;
-  const byCount = (a: NodeId, b: NodeId) => count(a) - count(b) || a.localeCompare(b);
-  if (v.homeRegion) {
-    if (v.regionOf(v.self) === v.homeRegion) return undefined;
-    return ready.filter((id) => v.regionOf(id) === v.homeRegion).sort(byCount)[0];
-  }
-  const least = ready.sort(byCount)[0];
-  return least !== undefined && count(v.self) - count(least) >= 2 ? least : undefined;
+  const preferred = v.replicas[0];
+  if (preferred === undefined || preferred === v.self) return undefined;
+  if (!v.voters.includes(preferred) || !v.active.has(preferred) || lagOf(v, preferred) > v.maxLag)
+    return undefined;
+  return preferred;
 }

@@ -11,7 +11,7 @@ import {
   type MetadataResult,
   type MetadataState,
 } from "./metadata-state.js";
-import { planMoves } from "./rebalance.js";
+import { planMoves, planPreferredLeaders } from "./rebalance.js";
 
 /** What maintenance needs of the node it runs on. */
 export interface MaintainedNode {
@@ -53,20 +53,13 @@ export class GroupMaintenance {
     }
   }
 
-  private leaderCounts(): Map<NodeId, number> {
-    const counts = new Map<NodeId, number>();
-    for (const g of this.node.dataGroups())
-      if (g.runner.leader) counts.set(g.runner.leader, (counts.get(g.runner.leader) ?? 0) + 1);
-    return counts;
-  }
-
   private async maintainDataGroup(
     g: { groupId: GroupId; topic: string; runner: GroupRunner },
     state: MetadataState,
   ): Promise<void> {
     const found = findPartition(state, g.groupId);
     if (!found) return;
-    const { placement, topic } = found;
+    const { placement } = found;
     const status = g.runner.core.status();
     const match = new Map([...status.progress].map(([id, p]) => [id, p.match]));
     match.set(this.node.nodeId, status.lastIndex);
@@ -132,10 +125,8 @@ export class GroupMaintenance {
     } else {
       to = preferredLeader({
         self: this.node.nodeId,
+        replicas: placement.replicas,
         voters,
-        regionOf: (id) => nodes[id]?.region ?? "",
-        homeRegion: topic.spec.homeRegion,
-        leaderCounts: this.leaderCounts(),
         match,
         lastIndex: status.lastIndex,
         maxLag: maxLagToLead,
@@ -180,6 +171,10 @@ export class GroupMaintenance {
     }
     // Moves are planned less often than membership steps: each needs a round of those to show.
     if (tick % 20 !== 0) return;
+    for (const change of planPreferredLeaders(state, maxMovesInFlight)) {
+      this.node.logger.info("preferring a leader", { ...change });
+      await this.node.proposeSystem({ type: "setPreferredLeader", ...change });
+    }
     for (const move of planMoves(state, maxMovesInFlight)) {
       this.node.logger.info("moving a replica", { ...move });
       const r = await this.node.proposeSystem({

@@ -57,7 +57,9 @@ export type MetadataCommand =
   | { type: "setNodeState"; id: string; state: NodeState }
   | { type: "removeNode"; id: string }
   | { type: "moveReplica"; groupId: number; from: string; to: string }
-  | { type: "settleMove"; groupId: number; from: string; to: string };
+  | { type: "settleMove"; groupId: number; from: string; to: string }
+  /** Puts a replica first: the group's preferred leader, which its current leader hands over to. */
+  | { type: "setPreferredLeader"; groupId: number; nodeId: string };
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
 export type MetadataResult = { ok: true; topic?: TopicRecord } | { ok: false; error: MetadataError };
@@ -194,6 +196,14 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
         return fail("failed_precondition", `node ${cmd.to} does not take replicas`);
       p.replicas = p.replicas.map((r) => (r === cmd.from ? cmd.to : r));
       p.moving = { from: cmd.from, to: cmd.to };
+      return { ok: true };
+    }
+    case "setPreferredLeader": {
+      const p = findPartition(state, cmd.groupId)?.placement;
+      if (!p) return fail("not_found", `group ${cmd.groupId} does not exist`);
+      if (!p.replicas.includes(cmd.nodeId))
+        return fail("failed_precondition", `${cmd.nodeId} is not a replica of group ${cmd.groupId}`);
+      p.replicas = [cmd.nodeId, ...p.replicas.filter((r) => r !== cmd.nodeId)];
       return { ok: true };
     }
     case "settleMove": {

@@ -124,3 +124,35 @@ export function stuckOn(state: MetadataState, nodeId: string): number[] {
     )
     .map((c) => c.placement.groupId);
 }
+
+export interface PreferredLeaderChange {
+  groupId: number;
+  nodeId: string;
+}
+
+/**
+ * Which replica of each group should lead (it goes first in the placement; the group's leader hands
+ * over to it): one in the topic's home region when there is one, and otherwise spread so every
+ * node leads about as many groups as the others. Greedy over the groups in order, keeping the current
+ * choice on ties, so the answer is stable once applied: no leadership ping-pong.
+ */
+export function planPreferredLeaders(state: MetadataState, max: number): PreferredLeaderChange[] {
+  const counts = new Map<string, number>();
+  const changes: PreferredLeaderChange[] = [];
+  for (const c of candidates(state)) {
+    const p = c.placement;
+    const voters = p.replicas.filter((r) => state.nodes[r]?.state === "voter");
+    const home = c.homeRegion ? voters.filter((r) => state.nodes[r]?.region === c.homeRegion) : [];
+    const pool = home.length > 0 ? home : voters;
+    if (pool.length === 0) continue;
+    const current = p.replicas[0]!;
+    const count = (id: string) => counts.get(id) ?? 0;
+    const best = [...pool].sort(
+      (a, b) => count(a) - count(b) || Number(b === current) - Number(a === current) || a.localeCompare(b),
+    )[0]!;
+    counts.set(best, count(best) + 1);
+    if (best !== current && !p.moving && changes.length < max)
+      changes.push({ groupId: p.groupId, nodeId: best });
+  }
+  return changes;
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type GetClusterInfoResponse, MemberRole, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { formatClusterInfo } from "../../src/cli/status.js";
 import { v1Clients } from "../support/clients.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 
@@ -138,6 +139,8 @@ test("a node joins (learner, promoted), takes replicas and leaderships, then dra
       (g) => `${g.topic}/${g.partition} leader=${g.leaderNodeId} [${g.members.map((m) => m.nodeId)}]`,
     ),
   );
+  const table = formatClusterInfo(info);
+  assert.match(table, /^eu-1 +eu +- +voter +yes/m, "geobroker status shows the new voter");
   for (const g of info.groups.filter((x) => x.topic === topic)) {
     const regions = new Set(g.members.map((m) => m.nodeId.split("-")[0]));
     assert.equal(regions.size, 3, `group ${g.id} keeps one replica per region`);

@@ -9,7 +9,7 @@ import {
   type MetadataState,
   type NodeAddress,
 } from "../../src/cluster/metadata-state.js";
-import { planMoves, stuckOn } from "../../src/cluster/rebalance.js";
+import { planMoves, planPreferredLeaders, stuckOn } from "../../src/cluster/rebalance.js";
 
 const node = (id: string): NodeAddress => ({
   id,
@@ -173,13 +173,11 @@ test("membership steps: learner first, promote once caught up, then remove, lead
   );
 });
 
-test("leadership goes to the home region, or evens out the leaders; never to a silent or lagging node", () => {
-  const regions: Record<string, string> = { a: "eu", b: "us", c: "ap" };
+test("leadership goes to the preferred replica once it is live and caught up", () => {
   const base = {
     self: "a",
+    replicas: ["c", "a", "b"],
     voters: ["a", "b", "c"],
-    regionOf: (id: string) => regions[id]!,
-    leaderCounts: new Map([["a", 1]]),
     match: new Map([
       ["a", 100],
       ["b", 100],
@@ -189,24 +187,28 @@ test("leadership goes to the home region, or evens out the leaders; never to a s
     maxLag: 5,
     active: new Set(["a", "b", "c"]),
   };
-  assert.equal(preferredLeader({ ...base, homeRegion: "ap" }), "c");
-  assert.equal(preferredLeader({ ...base, homeRegion: "eu" }), undefined, "already home");
-  assert.equal(preferredLeader({ ...base, homeRegion: "ap", active: new Set(["a", "b"]) }), undefined);
+  assert.equal(preferredLeader(base), "c");
+  assert.equal(preferredLeader({ ...base, replicas: ["a", "b", "c"] }), undefined, "already there");
   assert.equal(
-    preferredLeader({ ...base, homeRegion: "ap", match: new Map([["c", 10]]) }),
+    preferredLeader({ ...base, active: new Set(["a", "b"]) }),
     undefined,
-    "a lagging replica is not handed the group",
+    "never to a silent node",
   );
-  assert.equal(preferredLeader({ ...base, homeRegion: "" }), undefined, "one leadership is no imbalance");
-  assert.equal(
-    preferredLeader({
-      ...base,
-      homeRegion: "",
-      leaderCounts: new Map([
-        ["a", 3],
-        ["b", 2],
-      ]),
-    }),
-    "c",
-  );
+  assert.equal(preferredLeader({ ...base, match: new Map([["c", 10]]) }), undefined, "nor to a lagging one");
+  assert.equal(preferredLeader({ ...base, voters: ["a", "b"] }), undefined, "nor to a learner");
+});
+
+test("preferred leaders: in the home region, else spread evenly; stable once applied", () => {
+  const state = cluster(["eu-0", "us-0", "ap-0", "eu-1"], [spec("t", 8), spec("h", 2, "ap")]);
+  for (let round = 0; round < 10; round++) {
+    const changes = planPreferredLeaders(state, 3);
+    assert.ok(changes.length <= 3, "bounded per round");
+    if (changes.length === 0) break;
+    for (const c of changes) assert.ok(applyMetadataCommand(state, { type: "setPreferredLeader", ...c }).ok);
+  }
+  assert.deepEqual(planPreferredLeaders(state, 3), [], "converged");
+  for (const p of state.topics.h!.partitions) assert.equal(p.replicas[0], "ap-0", "home region first");
+  const nonHome = state.topics.t!.partitions.map((p) => p.replicas[0]!);
+  const perNode = ["eu-0", "us-0", "ap-0", "eu-1"].map((id) => nonHome.filter((f) => f === id).length);
+  assert.ok(Math.max(...perNode) - Math.min(...perNode) <= 1, `even: ${perNode}`);
 });

@@ -1,5 +1,6 @@
 import type {
   BrokerEngine,
+  CallContext,
   DeliveredMessage,
   PublishInput,
   PublishOutcome,
@@ -41,7 +42,8 @@ export class MemoryEngine implements BrokerEngine {
     };
   }
 
-  async *subscribe(input: SubscribeInput, signal: AbortSignal): AsyncIterable<DeliveredMessage> {
+  async *subscribe(input: SubscribeInput, call: CallContext): AsyncIterable<DeliveredMessage> {
+    const signal = call.signal;
     let next: number | undefined;
     while (!signal.aborted) {
       const t = this.topics.get(input.topic);

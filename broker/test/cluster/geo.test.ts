@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { v1Clients } from "../support/clients.js";
+import { ProcessCluster } from "../support/process-cluster.js";
+
+// The geo promises with real processes: a simulated WAN (one-way delay per region pair on the peer
+// links) and the loss of a whole region.
+
+type Clients = ReturnType<typeof v1Clients>;
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+/** Publishes `count` messages one after another at `publisher`, measuring publish -> deliver at each subscriber. */
+async function measure(
+  publisher: Clients,
+  subscribers: Record<string, Clients>,
+  topic: string,
+  count: number,
+) {
+  const latencies: Record<string, number[]> = {};
+  const ac = new AbortController();
+  const sentAt = new Map<string, number>();
+  const readers = Object.entries(subscribers).map(async ([name, c]) => {
+    const list: number[] = [];
+    latencies[name] = list;
+    try {
+      for await (const r of c.consume.subscribe(
+        { topic, start: { position: { case: "latest", value: true } } },
+        { headers: c.headers, signal: ac.signal },
+      )) {
+        const at = sentAt.get(new TextDecoder().decode(r.message!.body));
+        if (at !== undefined) list.push(performance.now() - at);
+        if (list.length === count) return;
+      }
+    } catch {
+      // aborted at the end
+    }
+  });
+  await new Promise((r) => setTimeout(r, 500)); // subscriptions open before the first publish
+  for (let i = 0; i < count; i++) {
+    const body = `m${i}`;
+    sentAt.set(body, performance.now());
+    await publisher.publish.publish(
+      { topic, body: new TextEncoder().encode(body) },
+      { headers: publisher.headers, timeoutMs: 10_000 },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const deadline = setTimeout(() => ac.abort(), 10_000);
+  await Promise.all(readers);
+  clearTimeout(deadline);
+  ac.abort();
+  return Object.fromEntries(
+    Object.entries(latencies).map(([name, list]) => {
+      const sorted = [...list].sort((a, b) => a - b);
+      return [name, { count: list.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }];
+    }),
+  );
+}
+
+test("with a WAN between regions, a home-region publisher and subscriber pay one nearest-quorum round trip", async () => {
+  // One-way delays: eu-us 20 ms (RTT 40), eu-ap and us-ap 60 ms (RTT 120).
+  const oneWay = { eu: { us: 20, ap: 60 }, us: { eu: 20, ap: 60 }, ap: { eu: 60, us: 60 } };
+  const cluster = await ProcessCluster.start(["eu", "us", "ap"], { wanDelayMs: oneWay });
+  try {
+    const eu = v1Clients(cluster.node("eu-0").clientPort);
+    const us = v1Clients(cluster.node("us-0").clientPort);
+    const ap = v1Clients(cluster.node("ap-0").clientPort);
+    const created = await eu.topics.createTopic(
+      { topic: { name: "geo", partitions: 1, replicationFactor: 3, homeRegion: "eu" } },
+      { headers: eu.headers },
+    );
+    assert.equal(created.servedBy?.region, "eu", "every response names the region that served it");
+    // The home region's replica takes the leadership (at creation, and maintenance keeps it there).
+    for (let i = 0; i < 100; i++) {
+      const t = await eu.topics.getTopic({ name: "geo" }, { headers: eu.headers });
+      if (t.topic?.partitionInfo[0]?.leaderRegion === "eu") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const t = await us.topics.getTopic({ name: "geo" }, { headers: us.headers });
+    assert.equal(t.topic?.partitionInfo[0]?.leaderRegion, "eu", "the leader is in the home region");
+    const r = await measure(eu, { eu, us, ap }, "geo", 100);
+    console.log(
+      `publish at eu -> deliver (ms; one-way eu-us 20, eu-ap 60, us-ap 60): ${Object.entries(r)
+        .map(([k, v]) => `${k} p50=${v.p50.toFixed(1)} p99=${v.p99.toFixed(1)} (n=${v.count})`)
+        .join(", ")}`,
+    );
+    for (const [name, v] of Object.entries(r)) assert.equal(v.count, 100, `${name} got every message`);
+    // Commit needs the nearest other replica (us, RTT 40 ms), never the far one (ap, RTT 120 ms).
+    assert.ok(r.eu!.p50 >= 40, `the WAN delay is real: eu p50 ${r.eu!.p50} >= one RTT to us (40)`);
+    assert.ok(r.eu!.p50 < 100, `eu p50 ${r.eu!.p50} ms is one nearest-quorum round trip, not 120 ms to ap`);
+    // A follower region serves its own subscribers from its replica: commit plus one hop to it.
+    assert.ok(r.us!.p50 < 120, `us p50 ${r.us!.p50} ms: commit at eu, then one 20 ms hop`);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test("losing every node of one region out of three: no acknowledged message lost, the others keep serving", async () => {
+  const cluster = await ProcessCluster.start(["eu", "us", "ap"], { nodesPerRegion: 2 });
+  try {
+    const us = v1Clients(cluster.node("us-0").clientPort);
+    const ap = v1Clients(cluster.node("ap-1").clientPort);
+    await us.topics.createTopic(
+      { topic: { name: "survive", partitions: 3, replicationFactor: 3 } },
+      { headers: us.headers },
+    );
+    const acked = new Map<string, bigint>();
+    const publish = async (c: Clients, body: string) => {
+      const r = await c.publish.publish(
+        { topic: "survive", key: new TextEncoder().encode(body), body: new TextEncoder().encode(body) },
+        { headers: c.headers, timeoutMs: 10_000 },
+      );
+      acked.set(body, r.offset);
+    };
+    // Retries on UNAVAILABLE as a real client does (an unacknowledged attempt may also have committed).
+    const publishRetrying = async (c: Clients, body: string, since: number) => {
+      for (;;) {
+        try {
+          return await publish(c, body);
+        } catch (err) {
+          if (Date.now() - since > 20_000) throw new Error(`publishing did not resume within 20 s: ${err}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    for (let i = 0; i < 60; i++) await publishRetrying(i % 2 ? us : ap, `before-${i}`, Date.now());
+    await Promise.all([cluster.kill(cluster.node("eu-0")), cluster.kill(cluster.node("eu-1"))]);
+    const killedAt = Date.now();
+    let firstAfter = 0;
+    for (let i = 0; i < 60; i++) {
+      await publishRetrying(i % 2 ? us : ap, `after-${i}`, killedAt);
+      firstAfter ||= Date.now();
+    }
+    console.log(`region eu lost; publishing resumed after ${firstAfter - killedAt} ms`);
+    const seen = new Set<string>();
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 15_000);
+    try {
+      for await (const r of ap.consume.subscribe(
+        { topic: "survive", start: { position: { case: "earliest", value: true } } },
+        { headers: ap.headers, signal: ac.signal },
+      )) {
+        seen.add(new TextDecoder().decode(r.message!.body));
+        if ([...acked.keys()].every((b) => seen.has(b))) break;
+      }
+    } catch {
+      // the timer: the assertion says what is missing
+    } finally {
+      clearTimeout(timer);
+      ac.abort();
+    }
+    const missing = [...acked.keys()].filter((b) => !seen.has(b));
+    assert.deepEqual(missing, [], "every acknowledged message is still there");
+  } finally {
+    await cluster.stop();
+  }
+});
