@@ -14,6 +14,7 @@ import { type Authorizer, allowAll } from "../security/authorization.js";
 import { peerContextValues } from "../security/client-cert.js";
 import { TlsFiles } from "../security/file-watch.js";
 import { clientStreamingPaths, guardHttp2Server, type Http2GuardOptions } from "../security/limits.js";
+import { http2Settings, widenWindow } from "../transport/http2-windows.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import type { BrokerEngine } from "./engine.js";
@@ -106,8 +107,9 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
           requestCert: o.tls.requireClientCert || o.tls.requestCert === true,
           rejectUnauthorized: o.tls.requireClientCert,
           allowHTTP1: true,
+          settings: http2Settings,
         })
-      : http2.createServer({});
+      : http2.createServer({ settings: http2Settings });
   if (tlsFiles) tlsFiles.attach(server as http2.Http2SecureServer);
   const guard = guardHttp2Server(server, {
     ...o.connections,
@@ -123,6 +125,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
   const port = typeof address === "object" && address ? address.port : o.port;
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
+    widenWindow(s);
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });

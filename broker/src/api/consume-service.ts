@@ -1,12 +1,20 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { type ConsumeService, SubscribeResponseSchema } from "../../../gen/geobroker/v1/consume_pb.js";
+import {
+  type ConsumeRequest,
+  ConsumeResponseSchema,
+  type ConsumeService,
+  SubscribeResponseSchema,
+} from "../../../gen/geobroker/v1/consume_pb.js";
+import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "./consume-convert.js";
 import { callContext, messageToWire, servedBy, startFromWire } from "./convert.js";
-import type { BrokerEngine } from "./engine.js";
-import { checkTopicName } from "./validate.js";
+import type { BrokerEngine, ConsumeCommand } from "./engine.js";
+import { invalidArgument } from "./errors.js";
+import { checkConsumerName, checkTopicName } from "./validate.js";
 
-/** Ephemeral subscriptions served from this node's replica; durable consumers are added by issue #7. */
-export function consumeService(engine: BrokerEngine): Partial<ServiceImpl<typeof ConsumeService>> {
+/** Reading: ephemeral subscriptions, and durable consumers with acks (at-least-once). */
+export function consumeService(engine: BrokerEngine): ServiceImpl<typeof ConsumeService> {
+  const by = () => servedBy(engine.identity);
   return {
     async *subscribe(req, ctx) {
       checkTopicName(req.topic);
@@ -19,10 +27,65 @@ export function consumeService(engine: BrokerEngine): Partial<ServiceImpl<typeof
         },
         callContext(ctx),
       );
-      const by = servedBy(engine.identity);
+      const servedByThis = by();
       for await (const m of stream) {
-        yield create(SubscribeResponseSchema, { message: messageToWire(m), servedBy: by });
+        yield create(SubscribeResponseSchema, { message: messageToWire(m), servedBy: servedByThis });
       }
     },
+
+    async *consume(requests, ctx) {
+      const it = requests[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || first.value.request.case !== "start")
+        throw invalidArgument("the first Consume request must be `start` with the consumer's configuration");
+      const config = consumerConfigFromWire(first.value.request.value);
+      const servedByThis = by();
+      for await (const event of engine.consume(config, commands(it), callContext(ctx))) {
+        yield event.kind === "started"
+          ? create(ConsumeResponseSchema, {
+              response: { case: "started", value: consumerInfoToWire(event.info) },
+              servedBy: servedByThis,
+            })
+          : create(ConsumeResponseSchema, {
+              response: {
+                case: "delivery",
+                value: { message: messageToWire(event.message), deliveryCount: event.deliveryCount },
+              },
+              servedBy: servedByThis,
+            });
+      }
+    },
+
+    async createConsumer(req, ctx) {
+      const info = await engine.createConsumer(consumerConfigFromWire(req.config), callContext(ctx));
+      return { consumer: consumerInfoToWire(info) };
+    },
+
+    async deleteConsumer(req, ctx) {
+      checkTopicName(req.topic);
+      checkConsumerName(req.name);
+      await engine.deleteConsumer(req.topic, req.name, callContext(ctx));
+      return {};
+    },
+
+    async getConsumer(req) {
+      checkTopicName(req.topic);
+      checkConsumerName(req.name);
+      return { consumer: consumerInfoToWire(await engine.getConsumer(req.topic, req.name)) };
+    },
+
+    async listConsumers(req) {
+      if (req.topic) checkTopicName(req.topic);
+      return { consumers: (await engine.listConsumers(req.topic)).map(consumerInfoToWire) };
+    },
   };
+}
+
+async function* commands(it: AsyncIterator<ConsumeRequest>): AsyncGenerator<ConsumeCommand> {
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return;
+    const cmd = commandFromWire(next.value);
+    if (cmd) yield cmd;
+  }
 }

@@ -88,7 +88,56 @@ export interface CallContext {
   hops: number;
 }
 
-export interface BrokerEngine {
+/** A durable consumer as a client describes it; zero/empty fields take the cluster's defaults. */
+export interface ConsumerConfigInput {
+  name: string;
+  topic: string;
+  start: StartSpec;
+  ackTimeoutMs: number;
+  maxDeliveries: number;
+  deadLetterTopic: string;
+}
+
+export interface ConsumerInfo {
+  config: ConsumerConfigInput;
+  /** Per partition: every offset below is acknowledged. */
+  ackFloor: Record<number, number>;
+  /** Messages retained and not acknowledged, over the partitions this node can see. */
+  pending: number;
+  redelivered: number;
+  deadLettered: number;
+}
+
+export interface MessageRef {
+  partition: number;
+  offset: number;
+}
+
+/** What a client sends on a Consume stream after attaching. */
+export type ConsumeCommand =
+  | { kind: "credit"; credit: number }
+  | { kind: "ack"; refs: MessageRef[] }
+  | { kind: "nack"; refs: MessageRef[]; delayMs: number };
+
+export type ConsumeEvent =
+  | { kind: "started"; info: ConsumerInfo }
+  | { kind: "delivery"; message: DeliveredMessage; deliveryCount: number };
+
+/** Durable consumers (at-least-once, acks replicated through Raft). */
+export interface ConsumerEngine {
+  /** Attaches to the consumer (creating it when absent) and serves it until the commands end or the signal aborts. */
+  consume(
+    config: ConsumerConfigInput,
+    commands: AsyncIterable<ConsumeCommand>,
+    call: CallContext,
+  ): AsyncIterable<ConsumeEvent>;
+  createConsumer(config: ConsumerConfigInput, call: CallContext): Promise<ConsumerInfo>;
+  deleteConsumer(topic: string, name: string, call: CallContext): Promise<void>;
+  getConsumer(topic: string, name: string): Promise<ConsumerInfo>;
+  listConsumers(topic: string): Promise<ConsumerInfo[]>;
+}
+
+export interface BrokerEngine extends ConsumerEngine {
   readonly identity: NodeIdentity;
   publish(input: PublishInput, call: CallContext): Promise<PublishOutcome>;
   /** Messages in commit order per partition, replayed then live, until the signal aborts. */

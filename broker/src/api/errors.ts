@@ -17,3 +17,15 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
+
+/** A state machine's refusal (metadata-state.ts, consumer-records.ts) as the code a client gets. */
+export function metadataError(e: { code: string; message: string }): ConnectError {
+  switch (e.code) {
+    case "not_found":
+      return notFound(e.message);
+    case "already_exists":
+      return alreadyExists(e.message);
+    default:
+      return failedPrecondition(e.message);
+  }
+}

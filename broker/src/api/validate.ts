@@ -30,6 +30,11 @@ export function checkTopicName(name: string, what = "topic name"): void {
     throw invalidArgument(`${what} "${name}" is reserved: names starting with "_" are internal`);
 }
 
+/** Consumer names follow topic names' rules. */
+export function checkConsumerName(name: string): void {
+  checkTopicName(name, "consumer name");
+}
+
 export function checkMessage(
   input: { body: Uint8Array; key?: Uint8Array; headers?: Record<string, string> },
   limits: InputLimits,

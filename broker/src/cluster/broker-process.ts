@@ -40,7 +40,7 @@ export async function startBrokerProcess(
 ): Promise<BrokerProcess> {
   const metrics = new NodeMetrics({ node: config.nodeId, region: config.region });
   mkdirSync(config.dataDir, { recursive: true });
-  const db: Db = await openDb(join(config.dataDir, "rocksdb"));
+  const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
   const logStore = await RaftLogStore.open(db, {
     ...(hooks.slowSyncMs ? { slowSyncMs: hooks.slowSyncMs } : {}),
     onSync: (seconds, entries) => {
@@ -85,6 +85,10 @@ export async function startBrokerProcess(
       delivered: (lagSeconds) => {
         metrics.delivered.inc();
         metrics.deliverLagSeconds.observe(lagSeconds);
+      },
+      removed: (messages, bytes) => {
+        metrics.retentionDeletedMessages.inc(messages);
+        metrics.retentionDeletedBytes.inc(bytes);
       },
     },
     createCore: ({ groupId, storage }) =>
@@ -135,6 +139,9 @@ export async function startBrokerProcess(
     () => node.drainLeadership(),
   );
   const gauges = setInterval(() => {
+    const retained = node.retainedTotals();
+    metrics.retainedMessages.set(retained.messages);
+    metrics.retainedBytes.set(retained.bytes);
     for (const [groupId, runner] of node.groupRunners()) {
       const s = runner.core.status();
       const group = String(groupId);

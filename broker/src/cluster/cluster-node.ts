@@ -1,8 +1,15 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ConsumeRequestSchema } from "../../../gen/geobroker/v1/consume_pb.js";
+import { commandToWire, consumerConfigToWire, eventFromWire } from "../api/consume-convert.js";
 import { startToWire } from "../api/convert.js";
 import type {
   BrokerEngine,
   CallContext,
+  ConsumeCommand,
+  ConsumeEvent,
+  ConsumerConfigInput,
+  ConsumerInfo,
   DeliveredMessage,
   NodeIdentity,
   PartitionState,
@@ -14,12 +21,19 @@ import type {
   TopicSpec,
   TopicState,
 } from "../api/engine.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, unavailable } from "../api/errors.js";
+import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { mergeAsyncIterables } from "../util/merge.js";
-import { encodeMetadataCommand, encodePublishBatch, type PublishedMessage } from "./commands.js";
+import {
+  encodeMetadataCommand,
+  encodePublishBatch,
+  encodeRetentionEntry,
+  type PublishedMessage,
+} from "./commands.js";
+import { ConsumerHub, type ConsumerHubPort } from "./consumer-hub.js";
+import { unacknowledgedFloor } from "./consumer-records.js";
 import { Forwarder, neverReachedTarget } from "./forwarder.js";
 import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
 import {
@@ -49,6 +63,7 @@ import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
 import { ProposalTracker } from "./proposal-tracker.js";
 import { type BatchedResult, PublishBatcher } from "./publish-batcher.js";
+import { hasLimits, type RetentionEntry } from "./retention.js";
 import { ChangeSignal, nowMicros } from "./waiters.js";
 
 export interface ClusterNodeDeps {
@@ -70,6 +85,8 @@ export interface ClusterNodeDeps {
 export interface EngineObserver {
   published(bytes: number, seconds: number): void;
   delivered(lagSeconds: number): void;
+  /** Retention removed messages from a partition replica here. */
+  removed(messages: number, bytes: number): void;
 }
 
 interface PartitionHandle {
@@ -105,6 +122,7 @@ export class ClusterNode implements BrokerEngine {
   private metadata!: MetadataStateMachine;
   private ticker: NodeJS.Timeout | undefined;
   private maintenance!: GroupMaintenance;
+  private consumerHub!: ConsumerHub;
   private roundRobin = 0;
   private stopped = false;
 
@@ -167,11 +185,16 @@ export class ClusterNode implements BrokerEngine {
     this.deps.transport.onMessages((messages) => this.receive(messages));
     this.deps.transport.onControl((request) => this.handleInternal(request));
     this.maintenance = new GroupMaintenance(this);
+    this.consumerHub = new ConsumerHub(this.consumerPort(), config.consumers);
     let ticks = 0;
     this.ticker = setInterval(() => {
       for (const runner of this.groups.values()) runner.tick();
       ticks++;
       if (ticks % 10 === 0) void this.compactLogs();
+      if (ticks % Math.max(1, Math.round(config.partitions.retentionCheckMs / config.raft.tickMs)) === 0)
+        void this.proposeRetention().catch((err: Error) =>
+          this.deps.logger.warn("retention check failed", { err: err.message }),
+        );
       if (ticks % maintenanceTicks === 0) {
         this.reconcileGroups(this.metadata.state);
         void this.maintenance
@@ -218,6 +241,53 @@ export class ClusterNode implements BrokerEngine {
     }
   }
 
+  /**
+   * Each partition this node leads gets a retention entry when its policy would remove something:
+   * the entry carries this leader's clock, the policy and the consumers' floor, and every replica
+   * applies exactly that (retention.ts), so replicas agree whatever their clocks.
+   */
+  private async proposeRetention(): Promise<void> {
+    const state = this.metadata.state;
+    for (const [groupId, handle] of this.partitions) {
+      if (!handle.runner.isLeader) continue;
+      const topic = state.topics[handle.topic];
+      if (!topic || !hasLimits(topic.spec.retention)) continue;
+      const store = this.deps.partitions;
+      const first = store.firstOffset(groupId);
+      const next = store.nextOffset(groupId);
+      const policy = topic.spec.retention;
+      const floor = unacknowledgedFloor(state.consumers, handle.topic, handle.partition);
+      const entry: RetentionEntry = {
+        nowMicros: nowMicros(),
+        policy,
+        ...(floor !== undefined ? { unacknowledgedFloor: floor } : {}),
+      };
+      // A local look first, so a partition with nothing to remove adds nothing to its log.
+      const oldest = policy.maxAgeMs > 0 ? (await store.read(groupId, first, 1, 1))[0] : undefined;
+      const maybe =
+        (policy.maxMessages > 0 && next - first > policy.maxMessages) ||
+        (policy.maxBytes > 0 && store.retainedBytes(groupId) > policy.maxBytes) ||
+        (oldest !== undefined && oldest.timestampMicros < entry.nowMicros - policy.maxAgeMs * 1000);
+      if (!maybe || (policy.keepUnacknowledged && floor !== undefined && floor <= first)) continue;
+      try {
+        handle.runner.propose(encodeRetentionEntry(entry));
+      } catch {
+        // leadership moved; the new leader checks on its own schedule
+      }
+    }
+  }
+
+  /** Messages and body bytes retained in the partition replicas on this node. */
+  retainedTotals(): { messages: number; bytes: number } {
+    let messages = 0;
+    let bytes = 0;
+    for (const groupId of this.partitions.keys()) {
+      messages += this.deps.partitions.nextOffset(groupId) - this.deps.partitions.firstOffset(groupId);
+      bytes += this.deps.partitions.retainedBytes(groupId);
+    }
+    return { messages, bytes };
+  }
+
   private onLeaderChange(groupId: GroupId, leader: NodeId | ""): void {
     this.deps.logger.info("leader changed", { group: groupId, leader });
     this.changes.poke();
@@ -261,8 +331,15 @@ export class ClusterNode implements BrokerEngine {
     const fresh = storage.lastIndex() <= initial.length;
     const tracker = new ProposalTracker<BatchedResult>(proposalTimeoutMs);
     const feed = new LogFeed(this.deps.partitions.nextOffset(groupId));
-    const sm = new PartitionStateMachine(groupId, this.self, this.deps.partitions, tracker, feed, (leader) =>
-      this.onLeaderChange(groupId, leader),
+    const sm = new PartitionStateMachine(
+      groupId,
+      this.self,
+      this.deps.partitions,
+      tracker,
+      feed,
+      (leader) => this.onLeaderChange(groupId, leader),
+      this.deps.config.partitions,
+      this.deps.observer,
     );
     const core = this.deps.createCore({ groupId, storage });
     const runner = new GroupRunner(groupId, core, this.io, sm, (err) => this.fatal(err));
@@ -579,6 +656,79 @@ export class ClusterNode implements BrokerEngine {
         };
         next = m.offset + 1;
       }
+    }
+  }
+
+  consume(
+    config: ConsumerConfigInput,
+    commands: AsyncIterable<ConsumeCommand>,
+    call: CallContext,
+  ): AsyncIterable<ConsumeEvent> {
+    return this.consumerHub.consume(config, commands, call);
+  }
+
+  createConsumer(config: ConsumerConfigInput, call: CallContext): Promise<ConsumerInfo> {
+    return this.consumerHub.createConsumer(config, call);
+  }
+
+  deleteConsumer(topic: string, name: string, call: CallContext): Promise<void> {
+    return this.consumerHub.deleteConsumer(topic, name, call);
+  }
+
+  getConsumer(topic: string, name: string): Promise<ConsumerInfo> {
+    return this.consumerHub.getConsumer(topic, name);
+  }
+
+  listConsumers(topic: string): Promise<ConsumerInfo[]> {
+    return this.consumerHub.listConsumers(topic);
+  }
+
+  /**
+   * Durable consumers through this node. A consumer is dispatched by the preferred leader of its
+   * topic's partition 0, a node every node names alike from the metadata, so the clients of one
+   * consumer share its messages wherever they connect; a forwarded stream is served where it lands.
+   */
+  private consumerPort(): ConsumerHubPort {
+    return {
+      consumers: () => this.metadata.state.consumers,
+      partitionsOf: (topic) => this.metadata.state.topics[topic]?.partitions.map((p) => p.partition),
+      nextOffsets: (topic) => {
+        const out = new Map<number, number>();
+        for (const p of this.metadata.state.topics[topic]?.partitions ?? [])
+          if (this.partitions.has(p.groupId))
+            out.set(p.partition, this.deps.partitions.nextOffset(p.groupId));
+        return out;
+      },
+      propose: (command) => this.proposeSystem(command),
+      subscribe: (input, call) => this.subscribe(input, call),
+      publish: (input, call) => this.publish(input, call),
+      remote: (config, commands, call) => {
+        if (call.hops > 0) return undefined;
+        const coordinator = this.metadata.state.topics[config.topic]?.partitions[0]?.replicas[0];
+        const target = coordinator ? this.metadata.state.nodes[coordinator] : undefined;
+        if (!target || target.id === this.self) return undefined;
+        return this.forwardConsume(target, config, commands, call);
+      },
+      warn: (message, fields) => this.deps.logger.warn(message, fields),
+    };
+  }
+
+  private async *forwardConsume(
+    target: NodeInfo,
+    config: ConsumerConfigInput,
+    commands: AsyncIterable<ConsumeCommand>,
+    call: CallContext,
+  ): AsyncGenerator<ConsumeEvent> {
+    async function* requests() {
+      yield create(ConsumeRequestSchema, { request: { case: "start", value: consumerConfigToWire(config) } });
+      for await (const c of commands) yield commandToWire(c);
+    }
+    const stream = this.forwarder
+      .to(target.clientAddress)
+      .consume.consume(requests(), { headers: Forwarder.options(call).headers, signal: call.signal });
+    for await (const res of stream) {
+      const event = eventFromWire(res);
+      if (event) yield event;
     }
   }
 
@@ -971,6 +1121,7 @@ export class ClusterNode implements BrokerEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.consumerHub.stop().catch(() => undefined);
     if (this.ticker) clearInterval(this.ticker);
     for (const runner of this.groups.values()) runner.stop();
     for (const h of this.partitions.values()) h.feed.wakeAll();
@@ -996,15 +1147,4 @@ function retentionWire(r: RetentionSpec) {
     maxMessages: BigInt(r.maxMessages),
     keepUnacknowledged: r.keepUnacknowledged,
   };
-}
-
-function metadataError(e: { code: string; message: string }): Error {
-  switch (e.code) {
-    case "not_found":
-      return notFound(e.message);
-    case "already_exists":
-      return alreadyExists(e.message);
-    default:
-      return failedPrecondition(e.message);
-  }
 }

@@ -1,6 +1,8 @@
 // Payloads of Raft entries. Publishes are the hot path and use a compact binary layout; metadata
 // commands are rare and use JSON for readability in logs and snapshots.
 
+import type { RetentionEntry } from "./retention.js";
+
 export interface PublishedMessage {
   key: Uint8Array;
   body: Uint8Array;
@@ -22,6 +24,8 @@ export interface PublishBatch {
 export enum CommandKind {
   PublishBatch = 1,
   Metadata = 2,
+  /** A data group's retention check (retention.ts), JSON. */
+  Retention = 3,
 }
 
 const textEncoder = new TextEncoder();
@@ -119,14 +123,23 @@ export function decodePublishBatch(data: Uint8Array): PublishBatch {
   return { proposer, sequence, timestampMicros, messages };
 }
 
-export function encodeMetadataCommand(command: unknown): Uint8Array {
-  const json = textEncoder.encode(JSON.stringify(command));
+function encodeJson(kind: CommandKind, value: unknown): Uint8Array {
+  const json = textEncoder.encode(JSON.stringify(value));
   const out = new Uint8Array(json.byteLength + 1);
-  out[0] = CommandKind.Metadata;
+  out[0] = kind;
   out.set(json, 1);
   return out;
 }
 
-export function decodeMetadataCommand<T>(data: Uint8Array): T {
+export function encodeMetadataCommand(command: unknown): Uint8Array {
+  return encodeJson(CommandKind.Metadata, command);
+}
+
+export function encodeRetentionEntry(entry: RetentionEntry): Uint8Array {
+  return encodeJson(CommandKind.Retention, entry);
+}
+
+/** The JSON payload of a metadata command or a retention entry. */
+export function decodeJsonCommand<T>(data: Uint8Array): T {
   return JSON.parse(textDecoder.decode(data.subarray(1))) as T;
 }

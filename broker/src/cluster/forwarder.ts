@@ -7,6 +7,7 @@ import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { type CallContext, forwardedHopsHeader } from "../api/engine.js";
 import type { TlsFiles } from "../config/config.js";
+import { http2Settings } from "../transport/http2-windows.js";
 import { ForwardStream } from "./forward-stream.js";
 
 export interface ForwardClients {
@@ -35,7 +36,7 @@ export class Forwarder {
     if (!c) {
       const transport: Transport = createGrpcTransport({
         baseUrl: `${this.tlsOptions ? "https" : "http"}://${clientAddress}`,
-        ...(this.tlsOptions ? { nodeOptions: this.tlsOptions } : {}),
+        nodeOptions: { ...(this.tlsOptions ?? {}), settings: http2Settings },
         idleConnectionTimeoutMs: 60_000,
       });
       c = {

@@ -1,5 +1,5 @@
 import type { Entry, NodeId, Snapshot } from "../raft/types.js";
-import { CommandKind, commandKind, decodeMetadataCommand } from "./commands.js";
+import { CommandKind, commandKind, decodeJsonCommand } from "./commands.js";
 import type { GroupStateMachine } from "./group-runner.js";
 import {
   applyMetadataCommand,
@@ -43,9 +43,7 @@ export class MetadataStateMachine implements GroupStateMachine {
     onLeaderChange: (leader: NodeId | "") => void;
   }): Promise<MetadataStateMachine> {
     const saved = await o.store.loadMetadata();
-    const state = saved
-      ? (JSON.parse(textDecoder.decode(saved.image)) as MetadataState)
-      : initialMetadataState(o.initialNodes);
+    const state = saved ? parseImage(saved.image) : initialMetadataState(o.initialNodes);
     return new MetadataStateMachine(
       o.selfId,
       o.store,
@@ -64,7 +62,7 @@ export class MetadataStateMachine implements GroupStateMachine {
       if (e.index <= this.appliedIndex) continue;
       this.appliedIndex = e.index;
       if (commandKind(e.data) !== CommandKind.Metadata) continue;
-      const envelope = decodeMetadataCommand<MetadataEnvelope>(e.data);
+      const envelope = decodeJsonCommand<MetadataEnvelope>(e.data);
       const result = applyMetadataCommand(this.state, envelope.command);
       changed = true;
       if (envelope.proposer === this.selfId) results.push({ sequence: envelope.sequence, result });
@@ -76,7 +74,7 @@ export class MetadataStateMachine implements GroupStateMachine {
   }
 
   async restore(snapshot: Snapshot): Promise<void> {
-    this.state = JSON.parse(textDecoder.decode(snapshot.data)) as MetadataState;
+    this.state = parseImage(snapshot.data);
     this.appliedIndex = snapshot.metadata.index;
     await this.store.saveMetadata(snapshot.data, this.appliedIndex);
     this.onChange(this.state);
@@ -90,4 +88,11 @@ export class MetadataStateMachine implements GroupStateMachine {
   onLeaderChange(leader: NodeId | ""): void {
     this.onLeaderChanged(leader);
   }
+}
+
+/** A saved or snapshotted image; images written before durable consumers existed have none. */
+function parseImage(image: Uint8Array): MetadataState {
+  const state = JSON.parse(textDecoder.decode(image)) as MetadataState;
+  state.consumers ??= {};
+  return state;
 }

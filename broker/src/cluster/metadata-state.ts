@@ -1,4 +1,10 @@
 import type { RetentionSpec, TopicSpec } from "../api/engine.js";
+import {
+  applyConsumerCommand,
+  type ConsumerCommand,
+  type ConsumerRecord,
+  dropConsumersOf,
+} from "./consumer-records.js";
 import { placeReplicas } from "./placement.js";
 
 // The metadata group's state machine: topics and where their partitions live. Pure and
@@ -47,6 +53,8 @@ export interface MetadataState {
   nextGroupId: number;
   nodes: Record<string, NodeInfo>;
   topics: Record<string, TopicRecord>;
+  /** Durable consumers by `<topic>/<name>` (consumer-records.ts). */
+  consumers: Record<string, ConsumerRecord>;
 }
 
 export type MetadataCommand =
@@ -59,10 +67,13 @@ export type MetadataCommand =
   | { type: "moveReplica"; groupId: number; from: string; to: string }
   | { type: "settleMove"; groupId: number; from: string; to: string }
   /** Puts a replica first: the group's preferred leader, which its current leader hands over to. */
-  | { type: "setPreferredLeader"; groupId: number; nodeId: string };
+  | { type: "setPreferredLeader"; groupId: number; nodeId: string }
+  | ConsumerCommand;
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
-export type MetadataResult = { ok: true; topic?: TopicRecord } | { ok: false; error: MetadataError };
+export type MetadataResult =
+  | { ok: true; topic?: TopicRecord; consumer?: ConsumerRecord }
+  | { ok: false; error: MetadataError };
 
 /** Group 0 is the metadata group; data groups count up from 1. */
 export const metadataGroupId = 0;
@@ -72,6 +83,7 @@ export function initialMetadataState(nodes: NodeAddress[]): MetadataState {
     nextGroupId: 1,
     nodes: Object.fromEntries(nodes.map((n) => [n.id, { ...n, state: "voter" as const }])),
     topics: {},
+    consumers: {},
   };
 }
 
@@ -152,6 +164,7 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
       if (!state.topics[cmd.name])
         return { ok: false, error: { code: "not_found", message: `topic ${cmd.name} does not exist` } };
       delete state.topics[cmd.name];
+      dropConsumersOf(state.consumers, cmd.name);
       return { ok: true };
     }
     case "updateTopic": {
@@ -206,6 +219,10 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
       p.replicas = [cmd.nodeId, ...p.replicas.filter((r) => r !== cmd.nodeId)];
       return { ok: true };
     }
+    case "createConsumer":
+    case "deleteConsumer":
+    case "consumerProgress":
+      return applyConsumerCommand(state.consumers, (name) => state.topics[name] !== undefined, cmd);
     case "settleMove": {
       const p = findPartition(state, cmd.groupId)?.placement;
       if (p?.moving && p.moving.from === cmd.from && p.moving.to === cmd.to) delete p.moving;

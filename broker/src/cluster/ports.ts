@@ -32,6 +32,15 @@ export interface PartitionLogPort {
   /** First offset whose timestamp is >= ts (nextOffset when none). */
   offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number>;
   retainedBytes(groupId: GroupId): number;
+  /** First offset from which the retained bodies add up to at most maxBytes (nextOffset when none fit). */
+  offsetWithinBytes(groupId: GroupId, maxBytes: number): Promise<number>;
+  /** Removes messages below offset (a range delete); returns the body bytes freed. */
+  deleteBefore(groupId: GroupId, offset: number): Promise<number>;
+  /** Client message ids of the messages at or after a timestamp, oldest first (the dedup window). */
+  messageIdsSince(
+    groupId: GroupId,
+    timestampMicros: number,
+  ): Promise<{ id: string; offset: number; timestampMicros: number }[]>;
   /** The partition as one image, for a Raft snapshot. */
   exportImage(groupId: GroupId): Promise<Uint8Array>;
   /** Replaces the partition with a snapshot's image. */

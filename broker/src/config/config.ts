@@ -62,6 +62,32 @@ export interface ConnectionLimits {
   requestBodyMs: number;
 }
 
+/** Durable consumers (cluster/consumer-dispatcher.ts); docs/configuration.md. */
+export interface ConsumerSettings {
+  /** Redelivery after this long without an ack, when the consumer sets none. */
+  ackTimeoutMs: number;
+  /** Unacknowledged deliveries per consumer on its dispatching node: the memory bound. */
+  maxInFlight: number;
+  /** Messages read ahead per partition while waiting for credit. */
+  readAhead: number;
+  /** Body bytes read ahead per partition while waiting for credit. */
+  readAheadBytes: number;
+  /** Acks gather this long before they are proposed as one metadata entry. */
+  flushMs: number;
+  /** A dispatcher stays this long after its last client left, for quick reconnects. */
+  lingerMs: number;
+}
+
+/** Publish deduplication and retention enforcement, per partition. */
+export interface PartitionSettings {
+  /** A retried publish with the same message id within this window returns the first offset. */
+  dedupWindowMs: number;
+  /** Ids remembered per partition at most (oldest forgotten first). */
+  dedupMaxIds: number;
+  /** How often each partition leader proposes a retention check. */
+  retentionCheckMs: number;
+}
+
 export interface NodeConfig {
   clusterId: string;
   nodeId: string;
@@ -88,6 +114,9 @@ export interface NodeConfig {
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
   limits: InputLimits & { connections: ConnectionLimits };
+  consumers: ConsumerSettings;
+  storage: { memtableBudgetBytes: number };
+  partitions: PartitionSettings;
   raft: { tickMs: number; electionTicks: number; heartbeatTicks: number; keepLogEntries: number };
   /** Simulated one-way delay on peer links to nodes of each region (milliseconds), for WAN tests. */
   wanDelayMs: Record<string, number>;

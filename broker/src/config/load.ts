@@ -166,6 +166,17 @@ export function validateConfig(c: Json): NodeConfig {
     ((limits.maxMessageBytes as number) ?? 0) <= 16 * 1024 * 1024,
     "limits.maxMessageBytes: at most 16 MiB",
   );
+  const storage = (c.storage ?? {}) as Json;
+  need(
+    posInt(storage.memtableBudgetBytes) && (storage.memtableBudgetBytes as number) >= 4 * 1024 * 1024,
+    "storage.memtableBudgetBytes: an integer >= 4194304 (4 MiB)",
+  );
+  const consumers = (c.consumers ?? {}) as Json;
+  for (const k of ["ackTimeoutMs", "maxInFlight", "readAhead", "readAheadBytes", "flushMs", "lingerMs"])
+    need(posInt(consumers[k]), `consumers.${k}: a positive integer`);
+  const partitions = (c.partitions ?? {}) as Json;
+  for (const k of ["dedupWindowMs", "dedupMaxIds", "retentionCheckMs"])
+    need(posInt(partitions[k]), `partitions.${k}: a positive integer`);
   const raft = (c.raft ?? {}) as Json;
   need(posInt(raft.tickMs), "raft.tickMs: a positive integer (milliseconds per Raft tick)");
   need(

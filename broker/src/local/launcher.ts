@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { projectRoot } from "../util/project-root.js";
+import { brokerEnv } from "./allocator.js";
 import type { ClusterFile } from "./layout.js";
 
 const readyTimeoutMs = 60_000;
@@ -63,6 +64,7 @@ export class LocalCluster {
     const cli = join(projectRoot(), "dist", "broker", "src", "cli", "main.js");
     for (const n of this.file.nodes) {
       const child = spawn(process.execPath, [cli, "serve", "--config", n.config], {
+        env: brokerEnv(),
         stdio: ["ignore", "pipe", "pipe"],
       });
       this.children.set(n.id, child);

@@ -40,6 +40,26 @@ export class NodeMetrics implements CallObserver {
     help: "Messages delivered to subscribers of this node",
     registers: [this.registry],
   });
+  readonly retainedMessages = new Gauge({
+    name: "geobroker_retained_messages",
+    help: "Messages retained in the partition replicas on this node",
+    registers: [this.registry],
+  });
+  readonly retainedBytes = new Gauge({
+    name: "geobroker_retained_bytes",
+    help: "Message body bytes retained in the partition replicas on this node",
+    registers: [this.registry],
+  });
+  readonly retentionDeletedMessages = new Counter({
+    name: "geobroker_retention_deleted_messages_total",
+    help: "Messages retention removed from the partition replicas on this node",
+    registers: [this.registry],
+  });
+  readonly retentionDeletedBytes = new Counter({
+    name: "geobroker_retention_deleted_bytes_total",
+    help: "Message body bytes retention removed from the partition replicas on this node",
+    registers: [this.registry],
+  });
   readonly deliverLagSeconds = new Histogram({
     name: "geobroker_deliver_lag_seconds",
     help: "Commit timestamp to delivery on this node",

@@ -5,6 +5,8 @@
 //   S|group         Raft snapshot metadata
 //   D|group|offset  a partition's message
 //   P|group         a partition's counters (applied index, offsets, bytes)
+//   I|group|offset  a message's index row: timestamp and body bytes before it (retention reads
+//                   these, never the messages)
 //   M               the metadata state machine's image
 
 export enum Prefix {
@@ -13,6 +15,7 @@ export enum Prefix {
   Snapshot = 0x53,
   Data = 0x44,
   Partition = 0x50,
+  MessageIndex = 0x49,
   Metadata = 0x4d,
 }
 

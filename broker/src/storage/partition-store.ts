@@ -9,10 +9,21 @@ interface Counters {
   next: number;
   applied: number;
   lastTs: number;
+  /** Body bytes retained. */
   bytes: number;
+  /** Body bytes of every message ever appended (the index rows count from here). */
+  total?: number;
 }
 
-const fresh = (): Counters => ({ first: 0, next: 0, applied: 0, lastTs: 0, bytes: 0 });
+const fresh = (): Counters => ({ first: 0, next: 0, applied: 0, lastTs: 0, bytes: 0, total: 0 });
+
+/** An index row: the message's timestamp and the body bytes of all messages before it. */
+function indexRow(timestampMicros: number, bytesBefore: number): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  b.writeDoubleBE(timestampMicros, 0);
+  b.writeDoubleBE(bytesBefore, 8);
+  return b;
+}
 
 /**
  * Topic partitions' messages, keyed by (group, offset): the data groups' state machines write here
@@ -29,7 +40,35 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     for await (const [k, v] of scan(db, prefixRange(Prefix.Partition))) {
       store.counters.set(groupOf(k), JSON.parse(v.toString("utf8")) as Counters);
     }
+    for (const [groupId, c] of store.counters) if (c.total === undefined) await store.buildIndex(groupId, c);
     return store;
+  }
+
+  /** Data written before the message index existed gets its rows once, at open. */
+  private async buildIndex(groupId: GroupId, c: Counters): Promise<void> {
+    let before = 0;
+    let ops: BatchOp[] = [];
+    for await (const [k, v] of scan(this.db, this.range(groupId, c.first, c.next))) {
+      const m = decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v));
+      ops.push({
+        type: "put",
+        key: indexedKey(Prefix.MessageIndex, groupId, m.offset),
+        value: indexRow(m.timestampMicros, before),
+      });
+      before += m.body.byteLength;
+      if (ops.length >= 1024) {
+        await this.db.batch(ops, false);
+        ops = [];
+      }
+    }
+    c.total = before;
+    c.bytes = before;
+    ops.push({
+      type: "put",
+      key: groupKey(Prefix.Partition, groupId),
+      value: Buffer.from(JSON.stringify(c)),
+    });
+    await this.db.batch(ops, false);
   }
 
   private c(groupId: GroupId): Counters {
@@ -46,6 +85,12 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     const ops: BatchOp[] = [];
     for (const m of messages) {
       ops.push({ type: "put", key: indexedKey(Prefix.Data, groupId, m.offset), value: encodeMessage(m) });
+      ops.push({
+        type: "put",
+        key: indexedKey(Prefix.MessageIndex, groupId, m.offset),
+        value: indexRow(m.timestampMicros, c.total ?? 0),
+      });
+      c.total = (c.total ?? 0) + m.body.byteLength;
       c.bytes += m.body.byteLength;
       c.next = m.offset + 1;
       c.lastTs = m.timestampMicros;
@@ -74,14 +119,16 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
       limit: maxMessages,
     });
     try {
-      const rows = await it.nextv(maxMessages);
+      // Row by row, so a batch of large messages stops at maxBytes instead of loading maxMessages.
       const out: StoredMessage[] = [];
       let bytes = 0;
-      for (const [k, v] of rows) {
-        const m = decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v));
-        bytes += m.body.byteLength;
-        if (out.length > 0 && bytes > maxBytes) break;
+      while (out.length < maxMessages) {
+        const [row] = await it.nextv(1);
+        if (!row) break;
+        const m = decodeMessage(Number(row[0].readBigUInt64BE(9)), row[1]);
         out.push(m);
+        bytes += m.body.byteLength;
+        if (bytes >= maxBytes) break;
       }
       return out;
     } finally {
@@ -109,19 +156,57 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     return this.c(groupId).bytes;
   }
 
-  /** Binary search: timestamps never decrease within a partition. */
-  async offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number> {
+  /** One message's index row; undefined past the end. */
+  private async row(groupId: GroupId, offset: number): Promise<{ ts: number; before: number } | undefined> {
+    const v = await this.db.get(indexedKey(Prefix.MessageIndex, groupId, offset));
+    return v ? { ts: v.readDoubleBE(0), before: v.readDoubleBE(8) } : undefined;
+  }
+
+  /** Smallest offset in [first, next] for which `pass` holds (it must hold for every later offset too). */
+  private async search(
+    groupId: GroupId,
+    pass: (r: { ts: number; before: number }) => boolean,
+  ): Promise<number> {
     const c = this.c(groupId);
     let lo = c.first;
     let hi = c.next;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
-      const v = await this.db.get(indexedKey(Prefix.Data, groupId, mid));
-      const ts = v ? decodeMessage(mid, v).timestampMicros : Number.POSITIVE_INFINITY;
-      if (ts < timestampMicros) lo = mid + 1;
-      else hi = mid;
+      const r = await this.row(groupId, mid);
+      if (r && pass(r)) hi = mid;
+      else lo = mid + 1;
     }
     return lo;
+  }
+
+  /** Binary search over the index: timestamps never decrease within a partition. */
+  async offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number> {
+    return this.search(groupId, (r) => r.ts >= timestampMicros);
+  }
+
+  async offsetWithinBytes(groupId: GroupId, maxBytes: number): Promise<number> {
+    const c = this.c(groupId);
+    if (c.bytes <= maxBytes) return c.first;
+    const total = c.total ?? 0;
+    return this.search(groupId, (r) => total - r.before <= maxBytes);
+  }
+
+  async messageIdsSince(
+    groupId: GroupId,
+    timestampMicros: number,
+  ): Promise<{ id: string; offset: number; timestampMicros: number }[]> {
+    const c = this.c(groupId);
+    const from = await this.offsetForTimestamp(groupId, timestampMicros);
+    const out: { id: string; offset: number; timestampMicros: number }[] = [];
+    for await (const [k, v] of scan(this.db, this.range(groupId, from, c.next))) {
+      const m = decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v));
+      if (m.messageId) out.push({ id: m.messageId, offset: m.offset, timestampMicros: m.timestampMicros });
+    }
+    return out;
+  }
+
+  private range(groupId: GroupId, from: number, until: number): { gte: Buffer; lt: Buffer } {
+    return { gte: indexedKey(Prefix.Data, groupId, from), lt: indexedKey(Prefix.Data, groupId, until) };
   }
 
   /** Removes messages below offset (retention); returns the bytes freed. */
@@ -129,17 +214,18 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     const c = this.c(groupId);
     const until = Math.min(offset, c.next);
     if (until <= c.first) return 0;
-    let freed = 0;
-    for await (const [k, v] of scan(this.db, {
-      gte: indexedKey(Prefix.Data, groupId, c.first),
-      lt: indexedKey(Prefix.Data, groupId, until),
-    })) {
-      freed += decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v)).body.byteLength;
-    }
+    const at = await this.row(groupId, until);
+    // What stays is everything from `until` on: the total minus the bytes before it.
+    const remaining = at ? (c.total ?? 0) - at.before : 0;
+    const freed = Math.max(0, c.bytes - remaining);
+    const range = this.range(groupId, c.first, until);
+    await this.db.clear(range);
     await this.db.clear({
-      gte: indexedKey(Prefix.Data, groupId, c.first),
-      lt: indexedKey(Prefix.Data, groupId, until),
+      gte: indexedKey(Prefix.MessageIndex, groupId, c.first),
+      lt: indexedKey(Prefix.MessageIndex, groupId, until),
     });
+    // Give the space back now rather than when later writes happen to compact this range.
+    void this.db.compactRange(range.gte, range.lt).catch(() => undefined);
     c.first = until;
     c.bytes -= freed;
     await this.db.batch(
@@ -171,19 +257,22 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     const b = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
     const headerLength = b.readUInt32LE(0);
     const c = JSON.parse(b.subarray(4, 4 + headerLength).toString("utf8")) as Counters;
-    await this.db.clear({
-      gte: indexedKey(Prefix.Data, groupId, 0),
-      lt: indexedKey(Prefix.Data, groupId + 1, 0),
-    });
+    await this.clearGroup(groupId);
+    c.total ??= c.bytes;
+    let before = c.total - c.bytes;
     const ops: BatchOp[] = [];
     for (let at = 4 + headerLength; at < b.byteLength; ) {
       const offset = b.readDoubleBE(at);
       const length = b.readUInt32BE(at + 8);
+      const value = Buffer.from(b.subarray(at + 12, at + 12 + length));
+      const m = decodeMessage(offset, value);
+      ops.push({ type: "put", key: indexedKey(Prefix.Data, groupId, offset), value });
       ops.push({
         type: "put",
-        key: indexedKey(Prefix.Data, groupId, offset),
-        value: Buffer.from(b.subarray(at + 12, at + 12 + length)),
+        key: indexedKey(Prefix.MessageIndex, groupId, offset),
+        value: indexRow(m.timestampMicros, before),
       });
+      before += m.body.byteLength;
       at += 12 + length;
     }
     c.applied = appliedIndex;
@@ -196,12 +285,14 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     await this.db.batch(ops, false);
   }
 
+  private async clearGroup(groupId: GroupId): Promise<void> {
+    for (const prefix of [Prefix.Data, Prefix.MessageIndex])
+      await this.db.clear({ gte: indexedKey(prefix, groupId, 0), lt: indexedKey(prefix, groupId + 1, 0) });
+  }
+
   async dropGroup(groupId: GroupId): Promise<void> {
     this.counters.delete(groupId);
-    await this.db.clear({
-      gte: indexedKey(Prefix.Data, groupId, 0),
-      lt: indexedKey(Prefix.Data, groupId + 1, 0),
-    });
+    await this.clearGroup(groupId);
     await this.db.batch([{ type: "del", key: groupKey(Prefix.Partition, groupId) }], false);
   }
 

@@ -8,6 +8,7 @@ import { TlsFiles as WatchedTlsFiles } from "../security/file-watch.js";
 import { peerIdentityProblem } from "../security/peer-identity.js";
 import { decodeBatch, encodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
+import { http2Settings, widenWindow } from "./http2-windows.js";
 import { installSnapshotPath, SnapshotAssembler, snapshotFrames } from "./snapshot-stream.js";
 
 const streamPath = "/geobroker.raft.v1.PeerService/Stream";
@@ -227,8 +228,16 @@ class PeerLink {
       const tls = this.owner.tlsMaterial;
       const session = http2.connect(
         `${tls ? "https" : "http"}://${this.address}`,
-        tls ? { ...tls, servername: undefined, checkServerIdentity: this.owner.checkPeerIdentity } : {},
+        tls
+          ? {
+              ...tls,
+              servername: undefined,
+              checkServerIdentity: this.owner.checkPeerIdentity,
+              settings: http2Settings,
+            }
+          : { settings: http2Settings },
       );
+      widenWindow(session);
       session.on("error", () => this.fail());
       session.on("close", () => this.fail());
       session.on("connect", () => {
@@ -413,11 +422,17 @@ export class PeerTransport {
     };
     const tls = this.tlsMaterial;
     const server = tls
-      ? http2.createSecureServer({ ...tls, requestCert: true, rejectUnauthorized: true })
-      : http2.createServer();
+      ? http2.createSecureServer({
+          ...tls,
+          requestCert: true,
+          rejectUnauthorized: true,
+          settings: http2Settings,
+        })
+      : http2.createServer({ settings: http2Settings });
     server.on("stream", onStream);
     if (tls) this.tlsFiles!.attach(server as http2.Http2SecureServer);
     server.on("session", (s) => {
+      widenWindow(s);
       const allowed = this.o.tls?.allowedIdentities;
       const socket = s.socket as unknown as { getPeerCertificate?: () => PeerCertificate };
       const problem =

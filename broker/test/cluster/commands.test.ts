@@ -3,7 +3,7 @@ import { test } from "node:test";
 import {
   CommandKind,
   commandKind,
-  decodeMetadataCommand,
+  decodeJsonCommand,
   decodePublishBatch,
   encodeMetadataCommand,
   encodePublishBatch,
@@ -58,6 +58,6 @@ test("metadata commands round-trip as JSON with their own kind byte", () => {
   const cmd = { type: "deleteTopic", name: "orders" };
   const encoded = encodeMetadataCommand(cmd);
   assert.equal(commandKind(encoded), CommandKind.Metadata);
-  assert.deepEqual(decodeMetadataCommand(encoded), cmd);
+  assert.deepEqual(decodeJsonCommand(encoded), cmd);
   assert.equal(commandKind(new Uint8Array()), undefined);
 });

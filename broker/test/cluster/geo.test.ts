@@ -89,9 +89,12 @@ test("with a WAN between regions, a home-region publisher and subscriber pay one
     for (const [name, v] of Object.entries(r)) assert.equal(v.count, 100, `${name} got every message`);
     // Commit needs the nearest other replica (us, RTT 40 ms), never the far one (ap, RTT 120 ms).
     assert.ok(r.eu!.p50 >= 40, `the WAN delay is real: eu p50 ${r.eu!.p50} >= one RTT to us (40)`);
-    assert.ok(r.eu!.p50 < 100, `eu p50 ${r.eu!.p50} ms is one nearest-quorum round trip, not 120 ms to ap`);
-    // A follower region serves its own subscribers from its replica: commit plus one hop to it.
-    assert.ok(r.us!.p50 < 120, `us p50 ${r.us!.p50} ms: commit at eu, then one 20 ms hop`);
+    // Waiting for ap would put the median at 120 ms or more; the margin below that absorbs a loaded
+    // CI machine (seen: 52-70 ms idle, up to ~95 ms with the rest of the suite running).
+    assert.ok(r.eu!.p50 < 120, `eu p50 ${r.eu!.p50} ms is one nearest-quorum round trip, not 120 ms to ap`);
+    // A follower region serves its own subscribers from its replica: commit plus one hop to it,
+    // still ahead of ap, which is 60 ms further.
+    assert.ok(r.us!.p50 < r.ap!.p50, `us p50 ${r.us!.p50} ms < ap p50 ${r.ap!.p50} ms`);
   } finally {
     await cluster.stop();
   }

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type GetClusterInfoResponse, MemberRole, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { formatClusterInfo } from "../../src/cli/status.js";
 import { v1Clients } from "../support/clients.js";
+import { eventually } from "../support/eventually.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 
 // Growing and shrinking a running cluster through ClusterService while a client publishes: every
@@ -22,25 +23,6 @@ after(async () => {
 });
 
 type Clients = ReturnType<typeof v1Clients>;
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} ${last}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Publishes in the background, one message at a time per partition, recording what was acknowledged. */
 function startPublishing(c: Clients) {

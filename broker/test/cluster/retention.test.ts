@@ -1,51 +1,64 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Chunk, chunksToRemove } from "../../src/cluster/retention.js";
+import { type PartitionExtent, type RetentionEntry, retentionCut } from "../../src/cluster/retention.js";
 
-const policy = (
+const entry = (
   over: Partial<{ maxAgeMs: number; maxBytes: number; maxMessages: number; keepUnacknowledged: boolean }>,
-) => ({
-  maxAgeMs: 0,
-  maxBytes: 0,
-  maxMessages: 0,
-  keepUnacknowledged: false,
-  ...over,
+  unacknowledgedFloor?: number,
+): RetentionEntry => ({
+  nowMicros: 10_000_000,
+  policy: { maxAgeMs: 0, maxBytes: 0, maxMessages: 0, keepUnacknowledged: false, ...over },
+  ...(unacknowledgedFloor !== undefined ? { unacknowledgedFloor } : {}),
 });
-// Ten chunks of 10 messages and 1000 bytes, one second apart.
-const chunks: Chunk[] = Array.from({ length: 10 }, (_, i) => ({
-  firstOffset: i * 10,
-  count: 10,
-  bytes: 1000,
-  lastTimestampMicros: (i + 1) * 1_000_000,
-}));
+// Offsets 100..199 retained.
+const extent = (over: Partial<PartitionExtent> = {}): PartitionExtent => ({ first: 100, next: 200, ...over });
 
 test("no limits: nothing is removed", () => {
-  assert.equal(chunksToRemove({ chunks, policy: policy({}), nowMicros: 1e12 }), 0);
+  assert.equal(retentionCut(extent({ firstYoungEnough: 150, firstWithinBytes: 190 }), entry({})), 100);
 });
 
-test("max age removes exactly the chunks wholly older than the cutoff", () => {
-  // now = 10.5 s, max age 5 s: cutoff 5.5 s; chunks ending at 1..5 s go.
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxAgeMs: 5000 }), nowMicros: 10_500_000 }), 5);
+test("max age removes exactly the messages older than the cutoff, the newest too", () => {
+  assert.equal(retentionCut(extent({ firstYoungEnough: 150 }), entry({ maxAgeMs: 5000 })), 150);
+  assert.equal(
+    retentionCut(extent({ firstYoungEnough: 200 }), entry({ maxAgeMs: 5000 })),
+    200,
+    "all too old",
+  );
 });
 
-test("max bytes and max messages keep the partition at or under the limit", () => {
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxBytes: 3500 }), nowMicros: 0 }), 7);
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxMessages: 25 }), nowMicros: 0 }), 8);
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxMessages: 30 }), nowMicros: 0 }), 7);
-});
-
-test("the newest chunk survives size limits, but not age", () => {
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxBytes: 1 }), nowMicros: 0 }), 9);
-  assert.equal(chunksToRemove({ chunks, policy: policy({ maxAgeMs: 1 }), nowMicros: 1e9 }), 10);
+test("max messages and max bytes keep the partition at or under the limit, never removing the newest", () => {
+  assert.equal(retentionCut(extent(), entry({ maxMessages: 30 })), 170);
+  assert.equal(retentionCut(extent({ firstWithinBytes: 185 }), entry({ maxBytes: 1000 })), 185);
+  assert.equal(retentionCut(extent({ firstWithinBytes: 200 }), entry({ maxBytes: 10 })), 199, "newest kept");
+  assert.equal(
+    retentionCut(
+      extent({ firstWithinBytes: 185, firstYoungEnough: 120 }),
+      entry({ maxBytes: 1000, maxMessages: 50, maxAgeMs: 1 }),
+    ),
+    185,
+    "the strictest limit wins",
+  );
 });
 
 test("unacknowledged messages are kept when the policy says so, and only then", () => {
-  const input = { chunks, nowMicros: 1e9, unacknowledgedFloor: 35 };
-  assert.equal(chunksToRemove({ ...input, policy: policy({ maxAgeMs: 1, keepUnacknowledged: true }) }), 3);
-  assert.equal(chunksToRemove({ ...input, policy: policy({ maxAgeMs: 1, keepUnacknowledged: false }) }), 10);
+  assert.equal(retentionCut(extent(), entry({ maxMessages: 10, keepUnacknowledged: true }, 160)), 160);
+  assert.equal(retentionCut(extent(), entry({ maxMessages: 10, keepUnacknowledged: false }, 160)), 190);
+  assert.equal(
+    retentionCut(extent(), entry({ maxMessages: 10, keepUnacknowledged: true }, 50)),
+    100,
+    "floor below first",
+  );
 });
 
 test("the same input always gives the same answer (replicas agree)", () => {
-  const input = { chunks, policy: policy({ maxAgeMs: 3000, maxBytes: 6000 }), nowMicros: 7_200_000 };
-  assert.equal(chunksToRemove(input), chunksToRemove(structuredClone(input)));
+  const e = entry({ maxMessages: 7, maxBytes: 500, maxAgeMs: 100 }, 180);
+  const x = extent({ firstYoungEnough: 130, firstWithinBytes: 175 });
+  assert.equal(retentionCut(x, e), retentionCut({ ...x }, { ...e }));
+});
+
+test("an empty partition stays empty", () => {
+  assert.equal(
+    retentionCut({ first: 0, next: 0, firstYoungEnough: 0, firstWithinBytes: 0 }, entry({ maxMessages: 1 })),
+    0,
+  );
 });

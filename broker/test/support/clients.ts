@@ -1,13 +1,17 @@
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
 import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
-import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
+import { ConsumeRequestSchema, ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
+import { commandToWire, consumerConfigToWire, eventFromWire } from "../../src/api/consume-convert.js";
+import type { ConsumeEvent, ConsumerConfigInput } from "../../src/api/engine.js";
 import { projectRoot } from "../../src/util/project-root.js";
+import { ConsumerDriver } from "./consumer-driver.js";
 import { testUser } from "./process-cluster.js";
 
 export const basicAuth = (user = testUser.name, password = testUser.password) =>
@@ -70,4 +74,22 @@ export function v1Clients(port: number) {
     cluster: createClient(ClusterService, transport),
     headers,
   };
+}
+
+/** A durable-consumer session over the wire (ConsumeService.Consume) at one node. */
+export function remoteConsumer(port: number, config: ConsumerConfigInput): ConsumerDriver {
+  const c = v1Clients(port);
+  return new ConsumerDriver((commands, signal) => {
+    async function* requests() {
+      yield create(ConsumeRequestSchema, { request: { case: "start", value: consumerConfigToWire(config) } });
+      for await (const cmd of commands) yield commandToWire(cmd);
+    }
+    async function* events(): AsyncGenerator<ConsumeEvent> {
+      for await (const res of c.consume.consume(requests(), { headers: c.headers, signal })) {
+        const e = eventFromWire(res);
+        if (e) yield e;
+      }
+    }
+    return events();
+  });
 }

@@ -9,6 +9,8 @@ import type {
   TopicState,
 } from "../../src/api/engine.js";
 import { alreadyExists, notFound } from "../../src/api/errors.js";
+import { type ConsumerDefaults, ConsumerHub } from "../../src/cluster/consumer-hub.js";
+import { applyConsumerCommand, type ConsumerRecord } from "../../src/cluster/consumer-records.js";
 
 /**
  * A single-process engine for testing the API layer alone (validation, translation, auth, streaming).
@@ -19,6 +21,42 @@ export class MemoryEngine implements BrokerEngine {
   private readonly topics = new Map<string, { state: TopicState; log: DeliveredMessage[] }>();
   private readonly waiters = new Set<() => void>();
   private clock = 1_700_000_000_000_000;
+  /** Durable consumers, as the metadata group would keep them (one process: no Raft). */
+  readonly consumerRecords: Record<string, ConsumerRecord> = {};
+  private readonly hub: ConsumerHub;
+
+  constructor(
+    consumerDefaults: ConsumerDefaults = {
+      ackTimeoutMs: 30_000,
+      maxInFlight: 100,
+      readAhead: 16,
+      readAheadBytes: 1024 * 1024,
+      flushMs: 5,
+      lingerMs: 50,
+    },
+  ) {
+    this.hub = new ConsumerHub(
+      {
+        consumers: () => this.consumerRecords,
+        partitionsOf: (topic) => (this.topics.has(topic) ? [0] : undefined),
+        nextOffsets: (topic) => new Map([[0, this.topics.get(topic)?.log.length ?? 0]]),
+        propose: async (command) =>
+          applyConsumerCommand(this.consumerRecords, (name) => this.topics.has(name), command),
+        subscribe: (input, call) => this.subscribe(input, call),
+        publish: (input) => this.publish(input),
+        remote: () => undefined,
+        warn: () => undefined,
+      },
+      consumerDefaults,
+    );
+  }
+
+  consume: BrokerEngine["consume"] = (config, commands, call) => this.hub.consume(config, commands, call);
+  createConsumer: BrokerEngine["createConsumer"] = (config, call) => this.hub.createConsumer(config, call);
+  deleteConsumer: BrokerEngine["deleteConsumer"] = (topic, name, call) =>
+    this.hub.deleteConsumer(topic, name, call);
+  getConsumer: BrokerEngine["getConsumer"] = (topic, name) => this.hub.getConsumer(topic, name);
+  listConsumers: BrokerEngine["listConsumers"] = (topic) => this.hub.listConsumers(topic);
 
   async publish(input: PublishInput): Promise<PublishOutcome> {
     const t = this.topics.get(input.topic) ?? this.create({ name: input.topic });

@@ -53,6 +53,27 @@ export class MemoryPartitionLog implements PartitionLogPort {
     return this.part(groupId).messages.reduce((sum, m) => sum + m.body.byteLength, 0);
   }
 
+  async offsetWithinBytes(groupId: GroupId, maxBytes: number): Promise<number> {
+    const p = this.part(groupId);
+    let remaining = this.retainedBytes(groupId);
+    let i = 0;
+    while (remaining > maxBytes && i < p.messages.length) remaining -= p.messages[i++]!.body.byteLength;
+    return p.first + i;
+  }
+
+  async deleteBefore(groupId: GroupId, offset: number): Promise<number> {
+    const p = this.part(groupId);
+    const gone = p.messages.splice(0, Math.max(0, Math.min(offset, this.nextOffset(groupId)) - p.first));
+    p.first += gone.length;
+    return gone.reduce((sum, m) => sum + m.body.byteLength, 0);
+  }
+
+  async messageIdsSince(groupId: GroupId, timestampMicros: number) {
+    return this.part(groupId)
+      .messages.filter((m) => m.messageId && m.timestampMicros >= timestampMicros)
+      .map((m) => ({ id: m.messageId, offset: m.offset, timestampMicros: m.timestampMicros }));
+  }
+
   async exportImage(groupId: GroupId): Promise<Uint8Array> {
     const p = this.part(groupId);
     return new TextEncoder().encode(

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { brokerEnv } from "../../src/local/allocator.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { projectRoot } from "../../src/util/project-root.js";
 
@@ -46,6 +47,8 @@ export interface ProcessClusterOptions {
   env?: Record<string, string>;
   raft?: object;
   nodesPerRegion?: number;
+  /** Further config keys for every node (consumers, partitions, topicDefaults, ...). */
+  config?: Record<string, unknown>;
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -129,6 +132,7 @@ export class ProcessCluster {
       },
       wanDelayMs: this.wanDelayFor(n.region),
       log: { level: "info" },
+      ...(this.options.config ?? {}),
     };
     writeFileSync(n.configPath, stringify(config));
   }
@@ -149,8 +153,10 @@ export class ProcessCluster {
 
   launch(n: ProcessNode, env: Record<string, string> = {}): void {
     const cli = join(projectRoot(), "dist", "broker", "src", "cli", "main.js");
-    const child = spawn(process.execPath, [cli, "serve", "--config", n.configPath], {
-      env: { ...process.env, ...env },
+    // GEOBROKER_NODE_ARGS: extra node flags for every broker process (e.g. --cpu-prof when profiling).
+    const nodeArgs = (process.env.GEOBROKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, cli, "serve", "--config", n.configPath], {
+      env: brokerEnv({ ...process.env, ...env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     const keep = (chunk: Buffer) => {
