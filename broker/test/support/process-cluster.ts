@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { hashPassword } from "../../src/security/passwords.js";
 import { projectRoot } from "../../src/util/project-root.js";
+import { Network } from "./fault-proxy.js";
 
 export interface ProcessNode {
   id: string;
@@ -46,6 +47,12 @@ export interface ProcessClusterOptions {
   env?: Record<string, string>;
   raft?: object;
   nodesPerRegion?: number;
+  /**
+   * Route every peer link (node A dialing node B) through its own fault proxy (`peerDialAddresses`),
+   * so a test can partition, blackhole, reset or delay links through `cluster.network`. Client
+   * traffic, including publishes a node forwards to a leader's client port, is not proxied.
+   */
+  faultProxies?: boolean;
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -62,6 +69,8 @@ export class ProcessCluster {
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
   private initialPeers: ReturnType<typeof peerOf>[] = [];
   private options: ProcessClusterOptions = {};
+  /** The fault proxies on the peer links, when started with `faultProxies`. */
+  network: Network | undefined;
 
   static async start(regions: string[], options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const c = new ProcessCluster();
@@ -73,6 +82,10 @@ export class ProcessCluster {
     for (const region of regions)
       for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
     c.initialPeers = c.nodes.map(peerOf);
+    if (options.faultProxies)
+      c.network = await Network.create(
+        c.nodes.map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
+      );
     for (const n of c.nodes) c.writeConfig(n);
     for (const n of c.nodes) c.launch(n, options.env);
     await c.waitReady();
@@ -128,6 +141,7 @@ export class ProcessCluster {
         ...(this.options.raft ?? {}),
       },
       wanDelayMs: this.wanDelayFor(n.region),
+      ...(this.network?.ids.includes(n.id) ? { peerDialAddresses: this.network.dialAddresses(n.id) } : {}),
       log: { level: "info" },
     };
     writeFileSync(n.configPath, stringify(config));
@@ -135,7 +149,8 @@ export class ProcessCluster {
 
   /**
    * Starts a node that is not one of the initial voters: it waits to be added (ClusterService.AddNode)
-   * and is not ready before. Returns its address for the AddNode call.
+   * and is not ready before. Returns its address for the AddNode call. Its peer links are not proxied
+   * (`faultProxies` covers the initial nodes).
    */
   async startJoiningNode(
     id: string,
@@ -207,6 +222,7 @@ export class ProcessCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n, "SIGTERM")));
+    await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
