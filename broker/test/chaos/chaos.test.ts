@@ -11,6 +11,7 @@ import {
   seededRandom,
   sleep,
   waitAllResumed,
+  waitNewLeader,
 } from "./workload.js";
 
 // Fault injection on a real multi-process cluster (docs/fault-injection.md). Publishers publish with
@@ -32,13 +33,17 @@ const nodesPerRegion = Number(env.GEOBROKER_CHAOS_NODES ?? 2);
 const regions = ["eu", "us", "ap"];
 const topic = "chaos";
 const partitions = 3;
+/** A publish attempt's deadline; after it the publisher retries (same message id) at another node. */
+const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
-export type FaultKind = "kill-leader";
+type FaultKind = "kill-leader" | "partition-region" | "isolate-leader";
 
 interface Fault {
   kind: FaultKind;
-  /** Whose leader is the target. */
+  /** Whose leader is the target (kill-leader, isolate-leader). */
   partition: number;
+  /** The region cut off (partition-region). */
+  region: string;
   /** How long the fault lasts before the restart or heal. */
   holdMs: number;
   /** Quiet time after the heal before the next fault. */
@@ -47,7 +52,7 @@ interface Fault {
 
 /** The fault schedule: a function of the seed alone. The first faults cover every kind once. */
 function schedule(rand: () => number, totalMs: number): Fault[] {
-  const kinds: FaultKind[] = ["kill-leader"];
+  const kinds: FaultKind[] = ["kill-leader", "partition-region", "isolate-leader"];
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
   const out: Fault[] = [];
@@ -56,6 +61,7 @@ function schedule(rand: () => number, totalMs: number): Fault[] {
     const f: Fault = {
       kind: firsts.shift() ?? pick(kinds),
       partition: between(0, partitions - 1),
+      region: pick(regions),
       holdMs: between(1500, 4000),
       settleMs: between(1000, 2500),
     };
@@ -66,16 +72,29 @@ function schedule(rand: () => number, totalMs: number): Fault[] {
 }
 
 interface Outcome {
+  kind: FaultKind;
   fault: string;
-  /** Per partition: ms from the injection until an attempt started after it was acknowledged. */
+  /** Partitions whose leader the fault took away. */
+  affected: number[];
+  /** Per affected partition: ms from the injection until the other nodes agreed on a new leader. */
+  electedMs: (number | undefined)[];
+  /**
+   * Per partition: ms from the injection until a publish attempt started after it was acknowledged
+   * (the client's view: an attempt already sent to the old leader waits out its deadline first).
+   */
   resumeMs: (number | undefined)[];
   /** The same after the restart or heal. */
   afterHealMs: (number | undefined)[];
 }
 
 const fmt = (ms: number | undefined) => (ms === undefined ? "never" : `${Math.round(ms)}`);
+const worstOf = (xs: (number | undefined)[]) =>
+  xs.reduce<number | undefined>(
+    (w, t) => (w === undefined || t === undefined ? undefined : Math.max(w, t)),
+    0,
+  );
 
-test(`chaos: seeded faults while publishing; no acknowledged message lost, order kept, service resumes`, {
+test("chaos: seeded faults while publishing; no acknowledged message lost, order kept, service resumes", {
   timeout: seconds * 1000 + 150_000,
 }, async () => {
   console.log(
@@ -91,7 +110,7 @@ test(`chaos: seeded faults while publishing; no acknowledged message lost, order
       { topic: { name: topic, partitions, replicationFactor: 3 } },
       { headers: admin.headers },
     );
-    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs: 2000 });
+    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs });
     pubs.start();
     const warm = await waitAllResumed(pubs, performance.now(), 20_000);
     assert.ok(
@@ -103,7 +122,11 @@ test(`chaos: seeded faults while publishing; no acknowledged message lost, order
     const started = performance.now();
     for (const f of faults) {
       if (performance.now() - started > seconds * 1000) break;
-      outcomes.push(await inject(cluster, pubs, f));
+      const o = await inject(cluster, pubs, f);
+      outcomes.push(o);
+      console.log(
+        `  ${o.fault}: new leader after ${o.electedMs.map(fmt).join("/") || "-"} ms; publishes resumed after ${o.resumeMs.map(fmt).join("/")} ms, after the heal ${o.afterHealMs.map(fmt).join("/")} ms (per partition)`,
+      );
       await sleep(f.settleMs);
     }
 
@@ -116,23 +139,7 @@ test(`chaos: seeded faults while publishing; no acknowledged message lost, order
     await sleep(500);
     await pubs.stop();
 
-    for (const o of outcomes)
-      console.log(
-        `  ${o.fault.padEnd(44)} resumed after ${o.resumeMs.map(fmt).join("/")} ms, after heal ${o.afterHealMs.map(fmt).join("/")} ms (per partition)`,
-      );
-    const worst = outcomes.map((o) => Math.max(...o.resumeMs.map((t) => t ?? Number.POSITIVE_INFINITY)));
-    console.log(
-      `chaos seed=${seed}: ${outcomes.length} faults, ${pubs.total()} acknowledged publishes, ${pubs.failures} failed attempts retried; worst time to resume per fault (ms): ${worst.map(fmt).join(", ")}`,
-    );
-    console.log(
-      `  attempt errors: ${
-        [...pubs.errors]
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 6)
-          .map(([e, n]) => `${n}x ${e}`)
-          .join("; ") || "none"
-      }`,
-    );
+    summarize(outcomes, pubs);
     console.log(`  network: ${cluster.network!.history.join("; ")}`);
 
     const problems: string[] = [];
@@ -143,6 +150,7 @@ test(`chaos: seeded faults while publishing; no acknowledged message lost, order
       const reads = await Promise.all(cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000)));
       reads.forEach((read, i) => {
         problems.push(...checkPartition(`${cluster.nodes[i]!.id} partition ${p}`, read, acked));
+        // Beyond the promises: every replica holds the very same log, unacknowledged retries included.
         const first = reads[0]!;
         const n = Math.min(read.bodies.length, first.bodies.length);
         for (let k = 0; k < n; k++)
@@ -156,47 +164,106 @@ test(`chaos: seeded faults while publishing; no acknowledged message lost, order
       dups += duplicates(reads[0]!);
     }
     console.log(
-      `  checked ${partitions} partitions on ${cluster.nodes.length} nodes: ${problems.length} problems; ${dups} messages stored twice (retried attempts that had committed)`,
+      `  checked ${partitions} partitions on ${cluster.nodes.length} nodes: ${problems.length} problems; ${dups} messages stored twice (retried attempts that had committed after all)`,
     );
     assert.deepEqual(
       problems,
       [],
       "every acknowledged message on every node, at its offset, in order, no gaps",
     );
-    for (const o of outcomes)
+    for (const o of outcomes) {
       assert.ok(
         o.resumeMs.every((t) => t !== undefined) && o.afterHealMs.every((t) => t !== undefined),
         `publishing resumed on every partition after ${o.fault}`,
       );
+      assert.ok(
+        o.electedMs.every((t) => t !== undefined),
+        `the majority elected a new leader after ${o.fault}`,
+      );
+    }
     assert.ok(pubs.total() > 100, "the load ran through the faults");
+    // The faults were real: peer traffic went through the proxies, and partitions dropped some.
+    const net = cluster.network!.stats();
+    console.log(
+      `  proxies: ${net.accepted} connections, ${(net.forwardedBytes / 1e6).toFixed(1)} MB forwarded, ${(net.droppedBytes / 1e3).toFixed(1)} kB dropped, ${net.resets} resets`,
+    );
+    assert.ok(net.forwardedBytes > 0, "peer links go through the fault proxies");
+    if (outcomes.some((o) => o.kind !== "kill-leader"))
+      assert.ok(net.droppedBytes > 0, "the partitions dropped peer traffic");
   } finally {
     await pubs?.stop();
     await cluster.stop();
   }
 });
 
+function summarize(outcomes: Outcome[], pubs: Publishers): void {
+  console.log(
+    `chaos seed=${seed}: ${outcomes.length} faults, ${pubs.total()} acknowledged publishes, ${pubs.failures} failed attempts retried (attempt deadline ${attemptTimeoutMs} ms)`,
+  );
+  for (const kind of new Set(outcomes.map((o) => o.kind))) {
+    const of = outcomes.filter((o) => o.kind === kind);
+    const elected = of.flatMap((o) => o.electedMs);
+    const leaderLost = of.filter((o) => o.affected.length > 0);
+    console.log(
+      `  ${kind}: ${of.length}x; new leader after (ms) ${elected.map(fmt).join(", ") || "-"}; worst time to resume publishing per fault (ms) ${of.map((o) => fmt(worstOf(o.resumeMs))).join(", ")}${leaderLost.length < of.length ? ` (${of.length - leaderLost.length} took no leader away)` : ""}`,
+    );
+  }
+  console.log(
+    `  attempt errors: ${
+      [...pubs.errors]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([e, n]) => `${n}x ${e}`)
+        .join("; ") || "none"
+    }`,
+  );
+}
+
 async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Promise<Outcome> {
-  const leaderId = await leaderOf(cluster, topic, f.partition);
-  const leader: ProcessNode | undefined = leaderId ? cluster.node(leaderId) : undefined;
-  let fault = "";
-  let heal: () => Promise<void> = async () => {};
-  const at = performance.now();
+  const leaders = await Promise.all(
+    Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)),
+  );
+  const leader: ProcessNode | undefined = leaders[f.partition]
+    ? cluster.node(leaders[f.partition]!)
+    : undefined;
+  if (!leader && f.kind !== "partition-region") throw new Error(`partition ${f.partition} has no leader`);
+  /** The nodes the fault takes away from the rest. */
+  let cut: string[];
+  let fault: string;
+  let heal: () => Promise<void>;
   switch (f.kind) {
-    case "kill-leader": {
-      if (!leader) throw new Error(`partition ${f.partition} has no leader to kill`);
-      fault = `kill -9 ${leader.id} (leads p${f.partition})`;
-      await cluster.kill(leader);
+    case "kill-leader":
+      cut = [leader!.id];
+      fault = `kill -9 ${leader!.id} (leads p${f.partition})`;
       heal = async () => {
-        cluster.launch(leader);
-        await cluster.waitReady([leader]);
+        cluster.launch(leader!);
+        await cluster.waitReady([leader!]);
       };
       break;
-    }
+    case "partition-region":
+      cut = cluster.nodes.filter((n) => n.region === f.region).map((n) => n.id);
+      fault = `partition region ${f.region} [${cut.join(", ")}]`;
+      heal = async () => cluster.network!.heal();
+      break;
+    case "isolate-leader":
+      cut = [leader!.id];
+      fault = `isolate ${leader!.id} (leads p${f.partition}) from the majority`;
+      heal = async () => cluster.network!.heal();
+      break;
   }
-  const resumeMs = await waitAllResumed(pubs, at, 20_000);
+  const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
+  if (f.kind !== "kill-leader" || affected.length > 1)
+    fault += `, leaders of [${affected.map((p) => `p${p}`).join(", ")}] cut off`;
+  const at = performance.now();
+  if (f.kind === "kill-leader") await cluster.kill(leader!);
+  else cluster.network!.isolate(cut);
+  const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
+  const [resumeMs, electedMs] = await Promise.all([
+    waitAllResumed(pubs, at, 20_000),
+    Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
+  ]);
   await sleep(Math.max(0, f.holdMs - (performance.now() - at)));
   await heal();
-  const healAt = performance.now();
-  const afterHealMs = await waitAllResumed(pubs, healAt, 20_000);
-  return { fault, resumeMs, afterHealMs };
+  const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
+  return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };
 }

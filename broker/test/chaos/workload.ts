@@ -188,24 +188,51 @@ export function duplicates(read: PartitionRead): number {
   return read.bodies.length - new Set(read.bodies).size;
 }
 
-/** The leader of a partition as most running nodes see it ("" when none is known). */
-export async function leaderOf(cluster: ProcessCluster, topic: string, partition: number): Promise<string> {
+/**
+ * The leader of a partition as most of the `observers` (default: every running node) see it ("" when
+ * none is known).
+ */
+export async function leaderOf(
+  cluster: ProcessCluster,
+  topic: string,
+  partition: number,
+  observers = cluster.nodes.filter((n) => n.child),
+): Promise<string> {
   const votes = new Map<string, number>();
   await Promise.all(
-    cluster.nodes
-      .filter((n) => n.child)
-      .map(async (n) => {
-        try {
-          const c = clientsOf(n);
-          const t = await c.topics.getTopic({ name: topic }, { headers: c.headers, timeoutMs: 1000 });
-          const leader = t.topic?.partitionInfo.find((p) => p.partition === partition)?.leaderNodeId;
-          if (leader) votes.set(leader, (votes.get(leader) ?? 0) + 1);
-        } catch {
-          // a node that cannot answer has no vote
-        }
-      }),
+    observers.map(async (n) => {
+      try {
+        const c = clientsOf(n);
+        const t = await c.topics.getTopic({ name: topic }, { headers: c.headers, timeoutMs: 1000 });
+        const leader = t.topic?.partitionInfo.find((p) => p.partition === partition)?.leaderNodeId;
+        if (leader) votes.set(leader, (votes.get(leader) ?? 0) + 1);
+      } catch {
+        // a node that cannot answer has no vote
+      }
+    }),
   );
   return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+}
+
+/**
+ * How long after `since` the `observers` (the majority side of a fault) agree on a leader of
+ * `partition` other than `old`: the server's own recovery, without any client deadline in it.
+ */
+export async function waitNewLeader(
+  cluster: ProcessCluster,
+  topic: string,
+  partition: number,
+  old: string,
+  observers: ProcessNode[],
+  since: number,
+  timeoutMs: number,
+): Promise<number | undefined> {
+  for (;;) {
+    const leader = await leaderOf(cluster, topic, partition, observers);
+    if (leader && leader !== old) return performance.now() - since;
+    if (performance.now() - since > timeoutMs) return undefined;
+    await sleep(25);
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
