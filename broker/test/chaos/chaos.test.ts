@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { delay, reset } from "../support/fault-proxy.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import {
   checkPartition,
@@ -36,33 +37,39 @@ const partitions = 3;
 /** A publish attempt's deadline; after it the publisher retries (same message id) at another node. */
 const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
-type FaultKind = "kill-leader" | "partition-region" | "isolate-leader";
+/** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
+const requiredKinds = ["kill-leader", "partition-region", "isolate-leader"] as const;
+const extraKinds = ["flaky-leader", "slow-leader"] as const;
+type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
 
 interface Fault {
   kind: FaultKind;
-  /** Whose leader is the target (kill-leader, isolate-leader). */
+  /** Whose leader is the target (every kind but partition-region). */
   partition: number;
   /** The region cut off (partition-region). */
   region: string;
   /** How long the fault lasts before the restart or heal. */
   holdMs: number;
+  /** One-way delay on the slow leader's links (slow-leader). */
+  delayMs: number;
   /** Quiet time after the heal before the next fault. */
   settleMs: number;
 }
 
-/** The fault schedule: a function of the seed alone. The first faults cover every kind once. */
+/** The fault schedule: a function of the seed alone. The first faults cover every required kind once. */
 function schedule(rand: () => number, totalMs: number): Fault[] {
-  const kinds: FaultKind[] = ["kill-leader", "partition-region", "isolate-leader"];
+  const kinds: FaultKind[] = [...requiredKinds, ...extraKinds];
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
   const out: Fault[] = [];
-  const firsts = [...kinds].sort(() => rand() - 0.5);
+  const firsts: FaultKind[] = [...requiredKinds].sort(() => rand() - 0.5);
   for (let spent = 0; spent < totalMs; ) {
     const f: Fault = {
       kind: firsts.shift() ?? pick(kinds),
       partition: between(0, partitions - 1),
       region: pick(regions),
       holdMs: between(1500, 4000),
+      delayMs: between(50, 200),
       settleMs: between(1000, 2500),
     };
     out.push(f);
@@ -230,11 +237,13 @@ async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Prom
   /** The nodes the fault takes away from the rest. */
   let cut: string[];
   let fault: string;
-  let heal: () => Promise<void>;
+  let start: () => Promise<void> | void = () => cluster.network!.isolate(cut);
+  let heal: () => Promise<void> | void = () => cluster.network!.heal();
   switch (f.kind) {
     case "kill-leader":
       cut = [leader!.id];
       fault = `kill -9 ${leader!.id} (leads p${f.partition})`;
+      start = () => cluster.kill(leader!);
       heal = async () => {
         cluster.launch(leader!);
         await cluster.waitReady([leader!]);
@@ -243,20 +252,31 @@ async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Prom
     case "partition-region":
       cut = cluster.nodes.filter((n) => n.region === f.region).map((n) => n.id);
       fault = `partition region ${f.region} [${cut.join(", ")}]`;
-      heal = async () => cluster.network!.heal();
       break;
     case "isolate-leader":
       cut = [leader!.id];
       fault = `isolate ${leader!.id} (leads p${f.partition}) from the majority`;
-      heal = async () => cluster.network!.heal();
+      break;
+    case "flaky-leader":
+      // Every connection to or from the leader is reset as soon as it is made.
+      cut = [leader!.id];
+      fault = `reset every peer connection of ${leader!.id} (leads p${f.partition})`;
+      start = () => cluster.network!.degrade(cut, reset);
+      break;
+    case "slow-leader":
+      // Slow, not cut: the leader keeps its quorum, publishes only get slower.
+      cut = [];
+      fault = `delay ${f.delayMs} ms each way on every peer link of ${leader!.id} (leads p${f.partition})`;
+      start = () => cluster.network!.degrade([leader!.id], delay(f.delayMs));
       break;
   }
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
-  if (f.kind !== "kill-leader" || affected.length > 1)
-    fault += `, leaders of [${affected.map((p) => `p${p}`).join(", ")}] cut off`;
+  if (f.kind === "partition-region" || f.kind === "isolate-leader" || f.kind === "flaky-leader")
+    fault += affected.length
+      ? `, cuts off the leaders of ${affected.map((p) => `p${p}`).join(", ")}`
+      : ", cuts off no leader";
   const at = performance.now();
-  if (f.kind === "kill-leader") await cluster.kill(leader!);
-  else cluster.network!.isolate(cut);
+  await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
   const [resumeMs, electedMs] = await Promise.all([
     waitAllResumed(pubs, at, 20_000),
