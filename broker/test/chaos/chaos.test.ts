@@ -22,14 +22,14 @@ import {
 // until publishes succeed again is measured per fault.
 //
 //   GEOBROKER_CHAOS_SEED=<n>      the schedule to run (printed by every run)
-//   GEOBROKER_CHAOS_SECONDS=<s>   how long to keep injecting faults (default 40; `npm run chaos`: 600)
+//   GEOBROKER_CHAOS_SECONDS=<s>   how long to keep injecting faults (default 30; `npm run chaos`: 600)
 //   GEOBROKER_CHAOS_NODES=<n>     nodes per region (default 2)
 
 const env = process.env;
 const seed = env.GEOBROKER_CHAOS_SEED
   ? Number(env.GEOBROKER_CHAOS_SEED)
   : Math.floor(Math.random() * 2 ** 31);
-const seconds = Number(env.GEOBROKER_CHAOS_SECONDS ?? 40);
+const seconds = Number(env.GEOBROKER_CHAOS_SECONDS ?? 30);
 const nodesPerRegion = Number(env.GEOBROKER_CHAOS_NODES ?? 2);
 const regions = ["eu", "us", "ap"];
 const topic = "chaos";
@@ -56,15 +56,17 @@ interface Fault {
   settleMs: number;
 }
 
-/** The fault schedule: a function of the seed alone. The first faults cover every required kind once. */
-function schedule(rand: () => number, totalMs: number): Fault[] {
+/**
+ * The fault schedule, endless: a function of the seed alone (the run takes faults from it until its
+ * time is up). The first faults cover every required kind once.
+ */
+function* schedule(rand: () => number): Generator<Fault> {
   const kinds: FaultKind[] = [...requiredKinds, ...extraKinds];
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
-  const out: Fault[] = [];
   const firsts: FaultKind[] = [...requiredKinds].sort(() => rand() - 0.5);
-  for (let spent = 0; spent < totalMs; ) {
-    const f: Fault = {
+  for (;;) {
+    yield {
       kind: firsts.shift() ?? pick(kinds),
       partition: between(0, partitions - 1),
       region: pick(regions),
@@ -72,10 +74,7 @@ function schedule(rand: () => number, totalMs: number): Fault[] {
       delayMs: between(50, 200),
       settleMs: between(1000, 2500),
     };
-    out.push(f);
-    spent += f.holdMs + f.settleMs + 2000; // ~ the restart or catch-up after a heal
   }
-  return out;
 }
 
 interface Outcome {
@@ -94,7 +93,16 @@ interface Outcome {
   afterHealMs: (number | undefined)[];
 }
 
-const fmt = (ms: number | undefined) => (ms === undefined ? "never" : `${Math.round(ms)}`);
+const fmt = (ms: number | undefined) =>
+  ms === undefined || ms === Number.POSITIVE_INFINITY ? "never" : `${Math.round(ms)}`;
+/** A few values as a list, many as median / p90 / max. */
+function spread(xs: (number | undefined)[]): string {
+  if (xs.length === 0) return "-";
+  if (xs.length <= 8) return xs.map(fmt).join(", ");
+  const sorted = xs.map((x) => x ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+  const at = (q: number) => fmt(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+  return `median ${at(0.5)}, p90 ${at(0.9)}, max ${fmt(sorted.at(-1))} (n=${xs.length})`;
+}
 const worstOf = (xs: (number | undefined)[]) =>
   xs.reduce<number | undefined>(
     (w, t) => (w === undefined || t === undefined ? undefined : Math.max(w, t)),
@@ -107,7 +115,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   console.log(
     `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
   );
-  const faults = schedule(seededRandom(seed), seconds * 1000);
+  const faults = schedule(seededRandom(seed));
   const cluster = await ProcessCluster.start(regions, { nodesPerRegion, faultProxies: true });
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
@@ -128,7 +136,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
 
     const started = performance.now();
     for (const f of faults) {
-      if (performance.now() - started > seconds * 1000) break;
+      if (performance.now() - started > seconds * 1000 && outcomes.length >= requiredKinds.length) break;
       const o = await inject(cluster, pubs, f);
       outcomes.push(o);
       console.log(
@@ -147,7 +155,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await pubs.stop();
 
     summarize(outcomes, pubs);
-    console.log(`  network: ${cluster.network!.history.join("; ")}`);
+    const history = cluster.network!.history;
+    console.log(`  network (last 12 of ${history.length} changes): ${history.slice(-12).join("; ")}`);
 
     const problems: string[] = [];
     let dups = 0;
@@ -212,7 +221,7 @@ function summarize(outcomes: Outcome[], pubs: Publishers): void {
     const elected = of.flatMap((o) => o.electedMs);
     const leaderLost = of.filter((o) => o.affected.length > 0);
     console.log(
-      `  ${kind}: ${of.length}x; new leader after (ms) ${elected.map(fmt).join(", ") || "-"}; worst time to resume publishing per fault (ms) ${of.map((o) => fmt(worstOf(o.resumeMs))).join(", ")}${leaderLost.length < of.length ? ` (${of.length - leaderLost.length} took no leader away)` : ""}`,
+      `  ${kind}: ${of.length}x; new leader after (ms) ${spread(elected)}; worst time to resume publishing per fault (ms) ${spread(of.map((o) => worstOf(o.resumeMs)))}${leaderLost.length < of.length ? ` (${of.length - leaderLost.length} took no leader away)` : ""}`,
     );
   }
   console.log(
