@@ -7,6 +7,7 @@ import { stringify } from "yaml";
 import { brokerEnv } from "../../src/local/allocator.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { projectRoot } from "../../src/util/project-root.js";
+import { Network } from "./fault-proxy.js";
 
 export interface ProcessNode {
   id: string;
@@ -49,6 +50,12 @@ export interface ProcessClusterOptions {
   nodesPerRegion?: number;
   /** Further config keys for every node (consumers, partitions, topicDefaults, ...). */
   config?: Record<string, unknown>;
+  /**
+   * Route every peer link (node A dialing node B) through its own fault proxy (`peerDialAddresses`),
+   * so a test can partition, blackhole, reset or delay links through `cluster.network`. Client
+   * traffic, including publishes a node forwards to a leader's client port, is not proxied.
+   */
+  faultProxies?: boolean;
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -65,6 +72,8 @@ export class ProcessCluster {
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
   private initialPeers: ReturnType<typeof peerOf>[] = [];
   private options: ProcessClusterOptions = {};
+  /** The fault proxies on the peer links, when started with `faultProxies`. */
+  network: Network | undefined;
 
   static async start(regions: string[], options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const c = new ProcessCluster();
@@ -76,6 +85,10 @@ export class ProcessCluster {
     for (const region of regions)
       for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
     c.initialPeers = c.nodes.map(peerOf);
+    if (options.faultProxies)
+      c.network = await Network.create(
+        c.nodes.map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
+      );
     for (const n of c.nodes) c.writeConfig(n);
     for (const n of c.nodes) c.launch(n, options.env);
     await c.waitReady();
@@ -131,6 +144,7 @@ export class ProcessCluster {
         ...(this.options.raft ?? {}),
       },
       wanDelayMs: this.wanDelayFor(n.region),
+      ...(this.network?.ids.includes(n.id) ? { peerDialAddresses: this.network.dialAddresses(n.id) } : {}),
       log: { level: "info" },
       ...(this.options.config ?? {}),
     };
@@ -139,7 +153,8 @@ export class ProcessCluster {
 
   /**
    * Starts a node that is not one of the initial voters: it waits to be added (ClusterService.AddNode)
-   * and is not ready before. Returns its address for the AddNode call.
+   * and is not ready before. Returns its address for the AddNode call. Its peer links are not proxied
+   * (`faultProxies` covers the initial nodes).
    */
   async startJoiningNode(
     id: string,
@@ -213,6 +228,7 @@ export class ProcessCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n, "SIGTERM")));
+    await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

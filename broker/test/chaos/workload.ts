@@ -1,0 +1,250 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { v1Clients } from "../support/clients.js";
+import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
+
+// The client side of the chaos suite: publishers that retry as a real client does, and a reader that
+// checks, on every node, what the publishers were promised.
+
+type Clients = ReturnType<typeof v1Clients>;
+
+const clientsByPort = new Map<number, Clients>();
+export const clientsOf = (n: ProcessNode): Clients => {
+  let c = clientsByPort.get(n.clientPort);
+  if (!c) {
+    c = v1Clients(n.clientPort);
+    clientsByPort.set(n.clientPort, c);
+  }
+  return c;
+};
+
+export interface Ack {
+  seq: number;
+  offset: bigint;
+  body: string;
+  /** performance.now() when the acknowledged attempt started and when its answer came. */
+  startedAt: number;
+  at: number;
+}
+
+/**
+ * One publisher per partition, each publishing `p<partition>-<seq>` one message at a time. A failed
+ * attempt (UNAVAILABLE, a timeout, a refused connection) is retried with the same client message id
+ * at the next node, until acknowledged: at-least-once, so an attempt that failed at the client may
+ * still have committed, and the message can appear twice in the log. Only acknowledged messages are
+ * promised, and those are what `acked` records.
+ */
+export class Publishers {
+  readonly acked: Ack[][];
+  failures = 0;
+  readonly errors = new Map<string, number>();
+  private stopping = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly cluster: ProcessCluster,
+    private readonly topic: string,
+    partitions: number,
+    private readonly o: { paceMs: number; attemptTimeoutMs: number },
+  ) {
+    this.acked = Array.from({ length: partitions }, () => []);
+  }
+
+  start(): void {
+    this.loops = this.acked.map((_, partition) => this.run(partition));
+  }
+
+  private async run(partition: number): Promise<void> {
+    const list = this.acked[partition]!;
+    let nodeIndex = partition; // spread the publishers over the nodes
+    for (let seq = 0; !this.stopping; seq++) {
+      const body = `p${partition}-${seq}`;
+      for (;;) {
+        const live = this.cluster.nodes.filter((n) => n.child);
+        const node = live[nodeIndex % Math.max(1, live.length)];
+        const startedAt = performance.now();
+        try {
+          if (!node) throw new ConnectError("no node running", Code.Unavailable);
+          const c = clientsOf(node);
+          const r = await c.publish.publish(
+            { topic: this.topic, partition, body: new TextEncoder().encode(body), messageId: body },
+            { headers: c.headers, timeoutMs: this.o.attemptTimeoutMs },
+          );
+          list.push({ seq, offset: r.offset, body, startedAt, at: performance.now() });
+          break;
+        } catch (err) {
+          this.failures++;
+          const e = ConnectError.from(err);
+          const key = `${Code[e.code]}: ${e.rawMessage.replace(/\d+/g, "N").slice(0, 80)}`;
+          this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+          nodeIndex++; // a real client tries another node of its region, or another region
+          if (this.stopping) return; // stopped mid-retry: this message was never promised
+          await sleep(20);
+        }
+      }
+      await sleep(this.o.paceMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.loops);
+  }
+
+  /** The first acknowledgement per partition of an attempt started at or after `since`. */
+  firstAcksSince(since: number): (Ack | undefined)[] {
+    return this.acked.map((list) => {
+      // Acks are appended in time order; look from the end for the earliest one started after `since`.
+      let found: Ack | undefined;
+      for (let i = list.length - 1; i >= 0 && list[i]!.at >= since; i--)
+        if (list[i]!.startedAt >= since) found = list[i];
+      return found;
+    });
+  }
+
+  total(): number {
+    return this.acked.reduce((a, l) => a + l.length, 0);
+  }
+}
+
+/**
+ * Waits until every partition has acknowledged an attempt started at or after `since`; returns the
+ * time that took from `since`, per partition (undefined: not within `timeoutMs`).
+ */
+export async function waitAllResumed(
+  pubs: Publishers,
+  since: number,
+  timeoutMs: number,
+): Promise<(number | undefined)[]> {
+  const deadline = since + timeoutMs;
+  for (;;) {
+    const firsts = pubs.firstAcksSince(since);
+    if (firsts.every(Boolean) || performance.now() > deadline)
+      return firsts.map((a) => (a ? a.at - since : undefined));
+    await sleep(10);
+  }
+}
+
+export interface PartitionRead {
+  offsets: bigint[];
+  bodies: string[];
+}
+
+/** Reads a partition from the start at one node until offset `upTo` has arrived (or timeoutMs). */
+export async function readPartition(
+  node: ProcessNode,
+  topic: string,
+  partition: number,
+  upTo: bigint,
+  timeoutMs: number,
+): Promise<PartitionRead> {
+  const c = clientsOf(node);
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const out: PartitionRead = { offsets: [], bodies: [] };
+  try {
+    for await (const r of c.consume.subscribe(
+      { topic, partitions: [partition], start: { position: { case: "earliest", value: true } } },
+      { headers: c.headers, signal: ac.signal },
+    )) {
+      out.offsets.push(r.message!.offset);
+      out.bodies.push(new TextDecoder().decode(r.message!.body));
+      if (r.message!.offset >= upTo) break;
+    }
+  } catch {
+    // aborted by the timer: the checks report what is missing
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return out;
+}
+
+/**
+ * What one node's copy of a partition breaks of the promises, as readable sentences (empty: none):
+ * offsets start at 0 with no gap, every acknowledged message is at its acknowledged offset, and the
+ * acknowledged offsets grow in publish order.
+ */
+export function checkPartition(where: string, read: PartitionRead, acked: Ack[]): string[] {
+  const problems: string[] = [];
+  read.offsets.forEach((o, i) => {
+    if (o !== BigInt(i)) problems.push(`${where}: offset ${o} at position ${i} (a gap or a reorder)`);
+  });
+  for (let i = 1; i < acked.length; i++)
+    if (acked[i]!.offset <= acked[i - 1]!.offset)
+      problems.push(
+        `${where}: ${acked[i]!.body} acknowledged at offset ${acked[i]!.offset}, not after ${acked[i - 1]!.body} at ${acked[i - 1]!.offset}`,
+      );
+  for (const a of acked) {
+    const got = read.bodies[Number(a.offset)];
+    if (got === undefined) problems.push(`${where}: acknowledged ${a.body} (offset ${a.offset}) is missing`);
+    else if (got !== a.body)
+      problems.push(`${where}: offset ${a.offset} holds ${got}, but ${a.body} was acknowledged there`);
+  }
+  return problems.slice(0, 20);
+}
+
+/** Bodies that appear more than once (a retried attempt that had committed after all). */
+export function duplicates(read: PartitionRead): number {
+  return read.bodies.length - new Set(read.bodies).size;
+}
+
+/**
+ * The leader of a partition as most of the `observers` (default: every running node) see it ("" when
+ * none is known).
+ */
+export async function leaderOf(
+  cluster: ProcessCluster,
+  topic: string,
+  partition: number,
+  observers = cluster.nodes.filter((n) => n.child),
+): Promise<string> {
+  const votes = new Map<string, number>();
+  await Promise.all(
+    observers.map(async (n) => {
+      try {
+        const c = clientsOf(n);
+        const t = await c.topics.getTopic({ name: topic }, { headers: c.headers, timeoutMs: 1000 });
+        const leader = t.topic?.partitionInfo.find((p) => p.partition === partition)?.leaderNodeId;
+        if (leader) votes.set(leader, (votes.get(leader) ?? 0) + 1);
+      } catch {
+        // a node that cannot answer has no vote
+      }
+    }),
+  );
+  return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+}
+
+/**
+ * How long after `since` the `observers` (the majority side of a fault) agree on a leader of
+ * `partition` other than `old`: the server's own recovery, without any client deadline in it.
+ */
+export async function waitNewLeader(
+  cluster: ProcessCluster,
+  topic: string,
+  partition: number,
+  old: string,
+  observers: ProcessNode[],
+  since: number,
+  timeoutMs: number,
+): Promise<number | undefined> {
+  for (;;) {
+    const leader = await leaderOf(cluster, topic, partition, observers);
+    if (leader && leader !== old) return performance.now() - since;
+    if (performance.now() - since > timeoutMs) return undefined;
+    await sleep(25);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A small seeded generator (mulberry32): the same seed gives the same fault schedule. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
