@@ -1,0 +1,122 @@
+// `npm run bench`: geobroker and NATS JetStream side by side, in one run. Starts both 3-node
+// clusters as real processes on loopback, runs every (size, in flight) cell against each system in
+// turn, prints a table and writes bench/results/<timestamp>.json. Options: bench/src/args.ts.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { isAbsolute, join, relative } from "node:path";
+import { projectRoot } from "../../broker/src/util/project-root.js";
+import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
+import { GeobrokerSystem } from "./geobroker.js";
+import { NatsSystem } from "./nats.js";
+import type { CellResult } from "./stats.js";
+import type { BenchSystem } from "./system.js";
+import { formatSize, formatTable } from "./table.js";
+import { runCell } from "./workload.js";
+
+const say = (line: string) => console.log(line);
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | "help";
+  try {
+    options = parseBenchArgs(argv);
+  } catch (err) {
+    if (!(err instanceof ArgsError)) throw err;
+    console.error(`bench: ${err.message}\n\n${usage}`);
+    return 2;
+  }
+  if (options === "help") {
+    console.log(usage);
+    return 0;
+  }
+  const root = projectRoot();
+  const runId = new Date().toISOString().replace(/[:.]/g, "-");
+  const runDir = join(root, "bench", "results", "tmp", runId);
+  const outDir = isAbsolute(options.outDir) ? options.outDir : join(root, options.outDir);
+  const all: BenchSystem[] = options.systems.map((s) =>
+    s === "geobroker" ? new GeobrokerSystem(join(runDir, "geobroker")) : new NatsSystem(join(runDir, "nats")),
+  );
+  const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
+  const perCell = options.warmupS + options.durationS;
+  say(
+    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems, ` +
+      `${options.warmupS} s warm-up + ${options.durationS} s measured each (about ${Math.ceil((cells.length * all.length * (perCell + 2)) / 60)} min)`,
+  );
+  say(
+    `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
+  say(`data under ${relative(process.cwd(), runDir)} (same disk for both systems)`);
+
+  let interrupted = false;
+  const started: BenchSystem[] = [];
+  const stopAll = async () => {
+    for (const s of started.splice(0)) await s.stop().catch(() => {});
+  };
+  process.once("SIGINT", () => {
+    interrupted = true;
+    say("interrupted: stopping the clusters...");
+    void stopAll().then(() => process.exit(130));
+  });
+
+  const results: CellResult[] = [];
+  const startedAt = new Date().toISOString();
+  try {
+    for (const s of all) {
+      say(`starting ${s.name} (3 nodes)...`);
+      started.push(s);
+      await s.start(say);
+      say(`  ${s.describe()}`);
+    }
+    for (const { size, inflight } of cells) {
+      for (const s of all) {
+        if (interrupted) return 130;
+        say(`${s.name}: ${formatSize(size)}, ${inflight} in flight`);
+        const publisher = await s.openCell(`s${size}-k${inflight}`);
+        try {
+          const r = await runCell(
+            { system: s.name, size, inflight, warmupS: options.warmupS, durationS: options.durationS },
+            publisher,
+            say,
+          );
+          results.push(r);
+          say(
+            `  => ${Math.round(r.msgsPerSec)} msg/s, ${r.mbPerSec.toFixed(2)} MB/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, ` +
+              `p99 ${r.latencyMs.p99.toFixed(2)} ms, p99.9 ${r.latencyMs.p999.toFixed(2)} ms, errors ${r.errors}` +
+              (r.firstError ? ` (first: ${r.firstError})` : ""),
+          );
+        } finally {
+          await publisher.close();
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+    if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
+  }
+
+  say("");
+  say(formatTable(results));
+  say("");
+  for (const s of all) say(`${s.name}: ${s.durability}`);
+  mkdirSync(outDir, { recursive: true });
+  const outFile = join(outDir, `${runId}.json`);
+  const report = {
+    runId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version },
+    options,
+    systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
+    results,
+  };
+  writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  say(`results: ${relative(process.cwd(), outFile)}`);
+  return results.some((r) => r.messages === 0) ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`bench: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);
