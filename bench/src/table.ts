@@ -1,5 +1,12 @@
 // Text output of the benchmark: progress lines and the side-by-side table. Pure formatting.
+import { systems } from "./args.js";
 import { type CellResult, ratio } from "./stats.js";
+
+/** geobroker first, NATS last, anything else in between. */
+const order = (system: string) => {
+  const i = (systems as readonly string[]).indexOf(system);
+  return i < 0 ? 0.5 : i;
+};
 
 export function formatSize(bytes: number): string {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
@@ -59,7 +66,9 @@ export function formatTable(results: CellResult[]): string {
     .map((k) => k.split("/").map(Number) as [number, number])
     .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (const [size, inflight] of cells) {
-    const here = results.filter((r) => r.size === size && r.inflight === inflight);
+    const here = results
+      .filter((r) => r.size === size && r.inflight === inflight)
+      .sort((a, b) => order(a.system) - order(b.system));
     const nats = here.find((r) => r.system === "nats");
     for (const r of here) {
       const vs = r.system === "nats" ? undefined : nats;
