@@ -17,6 +17,7 @@ export class GeobrokerSystem implements BenchSystem {
   private cluster: LocalCluster | undefined;
   private file: ClusterFile | undefined;
   private admin: Clients | undefined;
+  private say: (line: string) => void = () => {};
 
   constructor(
     private readonly dir: string,
@@ -24,10 +25,11 @@ export class GeobrokerSystem implements BenchSystem {
   ) {}
 
   describe(): string {
-    return "geobroker 3 nodes (eu, us, ap) on 127.0.0.1, plaintext gRPC, PublishStream (pipelined) to the partition leader";
+    return "geobroker 3 nodes (eu, us, ap) on 127.0.0.1, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)";
   }
 
   async start(say: (line: string) => void): Promise<void> {
+    this.say = say;
     this.file = await prepareLocalCluster(
       {
         regions: ["eu", "us", "ap"],
@@ -58,18 +60,30 @@ export class GeobrokerSystem implements BenchSystem {
     const admin = this.admin!;
     const topic = `bench-${cellId}`;
     await waitFor("create topic", 30_000, async () =>
-      admin.topics.createTopic({ topic: { name: topic, partitions: 1, replicationFactor: 3 } }).then(
-        () => true,
-        (err: { code?: number }) => {
-          if (err.code === 6) return true; // ALREADY_EXISTS
-          throw err;
-        },
-      ),
+      admin.topics
+        .createTopic({
+          topic: {
+            name: topic,
+            partitions: 1,
+            replicationFactor: 3,
+            homeRegion: this.file!.nodes[0]!.region,
+          },
+        })
+        .then(
+          () => true,
+          (err: { code?: number }) => {
+            if (err.code === 6) return true; // ALREADY_EXISTS
+            throw err;
+          },
+        ),
     );
-    const leader = await waitFor("partition leader", 30_000, async () => {
+    // With a home region the metadata leader keeps the partition's leader there; without one it may
+    // move the leadership to balance the nodes, in the middle of a cell. Wait until it has settled.
+    const home = this.file!.nodes[0]!;
+    const leader = await waitFor(`partition leader on ${home.id}`, 30_000, async () => {
       const t = await admin.topics.getTopic({ name: topic });
       const p = t.topic?.partitionInfo[0];
-      return p?.leaderNodeId && p.replicaNodeIds.length === 3 ? p.leaderNodeId : undefined;
+      return p?.leaderNodeId === home.id && p.replicaNodeIds.length === 3 ? p.leaderNodeId : undefined;
     });
     const node = this.file!.nodes.find((n) => n.id === leader);
     if (!node) throw new Error(`leader ${leader} of ${topic} is not a node of the cluster`);
@@ -80,6 +94,10 @@ export class GeobrokerSystem implements BenchSystem {
       publish: (body) => publisher.publish(body),
       close: async () => {
         await publisher.close();
+        const after = await admin.topics.getTopic({ name: topic }).catch(() => undefined);
+        const now = after?.topic?.partitionInfo[0]?.leaderNodeId;
+        if (now !== leader)
+          this.say(`  note: the leader of ${topic} moved from ${leader} to ${now ?? "?"} during the cell`);
         await admin.topics.deleteTopic({ name: topic }).catch(() => {});
       },
     };

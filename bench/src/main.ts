@@ -8,7 +8,7 @@ import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
-import type { CellResult } from "./stats.js";
+import { type CellResult, LatencyRecorder, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
 import { formatSize, formatTable } from "./table.js";
 import { runCell } from "./workload.js";
@@ -70,22 +70,31 @@ async function main(argv: string[]): Promise<number> {
       for (const s of all) {
         if (interrupted) return 130;
         say(`${s.name}: ${formatSize(size)}, ${inflight} in flight`);
-        const publisher = await s.openCell(`s${size}-k${inflight}`);
+        const plan = {
+          system: s.name,
+          size,
+          inflight,
+          warmupS: options.warmupS,
+          durationS: options.durationS,
+        };
+        let r: CellResult;
         try {
-          const r = await runCell(
-            { system: s.name, size, inflight, warmupS: options.warmupS, durationS: options.durationS },
-            publisher,
-            say,
-          );
-          results.push(r);
-          say(
-            `  => ${Math.round(r.msgsPerSec)} msg/s, ${r.mbPerSec.toFixed(2)} MB/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, ` +
-              `p99 ${r.latencyMs.p99.toFixed(2)} ms, p99.9 ${r.latencyMs.p999.toFixed(2)} ms, errors ${r.errors}` +
-              (r.firstError ? ` (first: ${r.firstError})` : ""),
-          );
-        } finally {
-          await publisher.close();
+          const publisher = await s.openCell(`s${size}-k${inflight}`);
+          try {
+            r = await runCell(plan, publisher, say);
+          } finally {
+            await publisher.close();
+          }
+        } catch (err) {
+          // One failed cell does not end the run: it shows as 0 msg/s with its error.
+          r = failedCell(plan, (err as Error).message);
         }
+        results.push(r);
+        say(
+          `  => ${Math.round(r.msgsPerSec)} msg/s, ${r.mbPerSec.toFixed(2)} MB/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, ` +
+            `p99 ${r.latencyMs.p99.toFixed(2)} ms, p99.9 ${r.latencyMs.p999.toFixed(2)} ms, errors ${r.errors}` +
+            (r.firstError ? ` (first: ${r.firstError})` : ""),
+        );
       }
     }
   } finally {
@@ -111,6 +120,17 @@ async function main(argv: string[]): Promise<number> {
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
   return results.some((r) => r.messages === 0) ? 1 : 0;
+}
+
+function failedCell(
+  plan: { system: string; size: number; inflight: number; durationS: number },
+  error: string,
+): CellResult {
+  const { system, size, inflight, durationS } = plan;
+  return summarize(
+    { system, size, inflight },
+    { seconds: durationS, messages: 0, errors: 1, latency: new LatencyRecorder(), firstError: error },
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -60,6 +60,7 @@ export class NatsSystem implements BenchSystem {
   private version = "nats-server (unknown version)";
   private admin: { nc: NatsConnection; jsm: JetStreamManager } | undefined;
   private stopping = false;
+  private say: (line: string) => void = () => {};
   /** Startup chatter (routes not up yet, no meta leader yet) is expected: logs reach the console once ready. */
   private ready = false;
 
@@ -80,6 +81,7 @@ export class NatsSystem implements BenchSystem {
   }
 
   async start(say: (line: string) => void): Promise<void> {
+    this.say = say;
     const bin = natsServerPath();
     if (!existsSync(bin))
       throw new Error(
@@ -156,6 +158,9 @@ export class NatsSystem implements BenchSystem {
       },
       close: async () => {
         await nc.drain().catch(() => {});
+        const now = (await jsm.streams.info(stream).catch(() => undefined))?.cluster?.leader;
+        if (now !== leader)
+          this.say(`  note: the leader of ${stream} moved from ${leader} to ${now ?? "?"} during the cell`);
         await jsm.streams.delete(stream).catch(() => {});
       },
     };
