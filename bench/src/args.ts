@@ -14,6 +14,8 @@ export interface BenchOptions {
   /** Publishes in flight per cell (a closed loop: each ack frees one slot). */
   inflight: number[];
   systems: SystemName[];
+  /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
+  rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
   outDir: string;
   /** Keep the clusters' data folders after the run (they are deleted otherwise). */
@@ -32,6 +34,8 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --sizes LIST       message sizes, e.g. 256,4KiB (default 256,4096)
   --inflight LIST    publishes in flight, e.g. 1,64 (default 1,64)
   --systems LIST     geobroker,nats (default both)
+  --rounds N         run every cell N times, round after round (default 1); the table sums the
+                     rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
   --keep-data        keep the clusters' data folders under bench/results/tmp
   --help             this text
@@ -80,6 +84,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         sizes: { type: "string", default: "256,4096" },
         inflight: { type: "string", default: "1,64" },
         systems: { type: "string", default: systems.join(",") },
+        rounds: { type: "string", default: "1" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -104,12 +109,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       throw new ArgsError(`--systems ${s}: one of ${systems.join(", ")}`);
     return s as SystemName;
   });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
+    throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
   return {
     durationS,
     warmupS,
     sizes,
     inflight,
     systems: chosen,
+    rounds,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

@@ -8,9 +8,9 @@ import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
-import { type CellResult, LatencyRecorder, summarize } from "./stats.js";
+import { type CellResult, LatencyRecorder, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
-import { formatSize, formatTable } from "./table.js";
+import { formatMs, formatSize, formatTable } from "./table.js";
 import { runCell } from "./workload.js";
 
 const say = (line: string) => console.log(line);
@@ -36,10 +36,11 @@ async function main(argv: string[]): Promise<number> {
     s === "geobroker" ? new GeobrokerSystem(join(runDir, "geobroker")) : new NatsSystem(join(runDir, "nats")),
   );
   const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
-  const perCell = options.warmupS + options.durationS;
+  const runs = cells.length * all.length * options.rounds;
   say(
-    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems, ` +
-      `${options.warmupS} s warm-up + ${options.durationS} s measured each (about ${Math.ceil((cells.length * all.length * (perCell + 2)) / 60)} min)`,
+    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems x ${options.rounds} rounds, ` +
+      `${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
+      `(about ${Math.ceil((runs * (options.warmupS + options.durationS + 2) + 20) / 60)} min)`,
   );
   say(
     `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
@@ -54,10 +55,14 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", () => {
     interrupted = true;
     say("interrupted: stopping the clusters...");
-    void stopAll().then(() => process.exit(130));
+    void stopAll().then(() => {
+      if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 
-  const results: CellResult[] = [];
+  const measured = new Map<string, Measurement[]>();
+  const keyOf = (system: string, size: number, inflight: number) => `${system}/${size}/${inflight}`;
   const startedAt = new Date().toISOString();
   try {
     for (const s of all) {
@@ -66,35 +71,45 @@ async function main(argv: string[]): Promise<number> {
       await s.start(say);
       say(`  ${s.describe()}`);
     }
-    for (const { size, inflight } of cells) {
-      for (const s of all) {
-        if (interrupted) return 130;
-        say(`${s.name}: ${formatSize(size)}, ${inflight} in flight`);
-        const plan = {
-          system: s.name,
-          size,
-          inflight,
-          warmupS: options.warmupS,
-          durationS: options.durationS,
-        };
-        let r: CellResult;
-        try {
-          const publisher = await s.openCell(`s${size}-k${inflight}`);
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const { size, inflight } of cells) {
+        for (const s of all) {
+          if (interrupted) return 130;
+          const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
+          say(`${s.name}: ${formatSize(size)}, ${inflight} in flight${tag}`);
+          const plan = {
+            system: s.name,
+            size,
+            inflight,
+            warmupS: options.warmupS,
+            durationS: options.durationS,
+          };
+          let m: Measurement;
           try {
-            r = await runCell(plan, publisher, say);
-          } finally {
-            await publisher.close();
+            const publisher = await s.openCell(`s${size}-k${inflight}-r${round}`);
+            try {
+              m = await runCell(plan, publisher, say);
+            } finally {
+              await publisher.close();
+            }
+          } catch (err) {
+            // One failed cell does not end the run: it shows as 0 msg/s with its error.
+            m = {
+              seconds: options.durationS,
+              messages: 0,
+              errors: 1,
+              latency: new LatencyRecorder(),
+              firstError: (err as Error).message,
+            };
           }
-        } catch (err) {
-          // One failed cell does not end the run: it shows as 0 msg/s with its error.
-          r = failedCell(plan, (err as Error).message);
+          const key = keyOf(s.name, size, inflight);
+          measured.set(key, [...(measured.get(key) ?? []), m]);
+          say(
+            `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
+              `p99 ${formatMs(m.latency.percentileMs(99))} ms, p99.9 ${formatMs(m.latency.percentileMs(99.9))} ms, ` +
+              `errors ${m.errors}${m.firstError ? ` (first: ${m.firstError})` : ""}`,
+          );
         }
-        results.push(r);
-        say(
-          `  => ${Math.round(r.msgsPerSec)} msg/s, ${r.mbPerSec.toFixed(2)} MB/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, ` +
-            `p99 ${r.latencyMs.p99.toFixed(2)} ms, p99.9 ${r.latencyMs.p999.toFixed(2)} ms, errors ${r.errors}` +
-            (r.firstError ? ` (first: ${r.firstError})` : ""),
-        );
       }
     }
   } finally {
@@ -102,6 +117,13 @@ async function main(argv: string[]): Promise<number> {
     if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
   }
 
+  const results: CellResult[] = [];
+  for (const { size, inflight } of cells) {
+    for (const s of all) {
+      const rounds = measured.get(keyOf(s.name, size, inflight));
+      if (rounds) results.push(summarize({ system: s.name, size, inflight }, rounds));
+    }
+  }
   say("");
   say(formatTable(results));
   say("");
@@ -120,17 +142,6 @@ async function main(argv: string[]): Promise<number> {
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
   return results.some((r) => r.messages === 0) ? 1 : 0;
-}
-
-function failedCell(
-  plan: { system: string; size: number; inflight: number; durationS: number },
-  error: string,
-): CellResult {
-  const { system, size, inflight, durationS } = plan;
-  return summarize(
-    { system, size, inflight },
-    { seconds: durationS, messages: 0, errors: 1, latency: new LatencyRecorder(), firstError: error },
-  );
 }
 
 main(process.argv.slice(2)).then(

@@ -31,6 +31,11 @@ export class LatencyRecorder {
     return this.count === 0 ? Number.NaN : this.histogram.maxValue / 1000;
   }
 
+  /** Adds every value recorded by another recorder (rounds of one cell). */
+  add(other: LatencyRecorder): void {
+    this.histogram.add(other.histogram);
+  }
+
   reset(): void {
     this.histogram.reset();
   }
@@ -52,30 +57,55 @@ export interface CellResult extends CellKey {
   /** Body bytes acknowledged per second, in MB (10^6 bytes). */
   mbPerSec: number;
   latencyMs: { p50: number; p99: number; p999: number; mean: number; max: number };
+  /** msg/s of each round (one entry unless --rounds). */
+  roundsMsgsPerSec: number[];
   /** The first error message seen, if any. */
   firstError?: string;
 }
 
-export function summarize(
-  key: CellKey,
-  o: { seconds: number; messages: number; errors: number; latency: LatencyRecorder; firstError?: string },
-): CellResult {
-  const msgsPerSec = o.seconds > 0 ? o.messages / o.seconds : 0;
+/** What one round of one cell measured. */
+export interface Measurement {
+  seconds: number;
+  messages: number;
+  errors: number;
+  latency: LatencyRecorder;
+  firstError?: string;
+}
+
+/**
+ * A cell's result over its rounds: msg/s over all measured seconds, latency percentiles over every
+ * ack of every round, and each round's msg/s to show the spread.
+ */
+export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
+  const latency = new LatencyRecorder();
+  let seconds = 0;
+  let messages = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  for (const r of rounds) {
+    latency.add(r.latency);
+    seconds += r.seconds;
+    messages += r.messages;
+    errors += r.errors;
+    firstError ??= r.firstError;
+  }
+  const msgsPerSec = seconds > 0 ? messages / seconds : 0;
   return {
     ...key,
-    seconds: o.seconds,
-    messages: o.messages,
-    errors: o.errors,
+    seconds,
+    messages,
+    errors,
     msgsPerSec,
     mbPerSec: (msgsPerSec * key.size) / 1e6,
     latencyMs: {
-      p50: o.latency.percentileMs(50),
-      p99: o.latency.percentileMs(99),
-      p999: o.latency.percentileMs(99.9),
-      mean: o.latency.meanMs,
-      max: o.latency.maxMs,
+      p50: latency.percentileMs(50),
+      p99: latency.percentileMs(99),
+      p999: latency.percentileMs(99.9),
+      mean: latency.meanMs,
+      max: latency.maxMs,
     },
-    ...(o.firstError !== undefined ? { firstError: o.firstError } : {}),
+    roundsMsgsPerSec: rounds.map((r) => (r.seconds > 0 ? r.messages / r.seconds : 0)),
+    ...(firstError !== undefined ? { firstError } : {}),
   };
 }
 

@@ -61,6 +61,9 @@ export function formatTable(results: CellResult[]): string {
     "msg/s vs NATS",
     "p99 vs NATS",
   ];
+  // With --rounds, each round's msg/s shows how steady the numbers were.
+  const withRounds = results.some((r) => r.roundsMsgsPerSec.length > 1);
+  if (withRounds) header.push("msg/s per round");
   const rows: string[][] = [];
   const cells = [...new Set(results.map((r) => `${r.size}/${r.inflight}`))]
     .map((k) => k.split("/").map(Number) as [number, number])
@@ -86,11 +89,12 @@ export function formatTable(results: CellResult[]): string {
         String(r.errors),
         t === undefined ? "" : `${t.toFixed(2)}x`,
         l === undefined ? "" : `${l.toFixed(2)}x`,
+        ...(withRounds ? [r.roundsMsgsPerSec.map((x) => Math.round(x)).join(" ")] : []),
       ]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const numeric = (i: number) => i >= 3;
+  const numeric = (i: number) => i >= 3 && i < 11;
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
   const rule = `| ${widths.map((w, i) => (numeric(i) ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;

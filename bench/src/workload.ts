@@ -1,7 +1,7 @@
 // The publish workload, the same for every system: a closed loop with K publishes in flight.
 // Each of K workers publishes, waits for the ack, records the latency and publishes again.
 import { randomFillSync } from "node:crypto";
-import { type CellResult, LatencyRecorder, summarize } from "./stats.js";
+import { LatencyRecorder, type Measurement } from "./stats.js";
 import { progressLine } from "./table.js";
 
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
@@ -24,7 +24,7 @@ export async function runCell(
   plan: CellPlan,
   publisher: CellPublisher,
   say: (line: string) => void,
-): Promise<CellResult> {
+): Promise<Measurement> {
   // Random bytes: neither side can gain from compressing the body.
   const body = randomFillSync(new Uint8Array(plan.size));
   const latency = new LatencyRecorder();
@@ -45,7 +45,7 @@ export async function runCell(
         await publisher.publish(body);
       } catch (err) {
         const now = performance.now();
-        if (sent >= measureFrom && now <= end) errors++;
+        if (now >= measureFrom && now <= end) errors++;
         firstError ??= (err as Error).message ?? String(err);
         await sleep(20); // an unavailable leader: do not spin
         continue;
@@ -53,7 +53,8 @@ export async function runCell(
       const now = performance.now();
       intervalAcked++;
       interval.recordMs(now - sent);
-      if (sent >= measureFrom && now <= end) {
+      // A cell counts the acks that arrive in its measured window, and their latencies.
+      if (now >= measureFrom && now <= end) {
         acked++;
         latency.recordMs(now - sent);
       }
@@ -86,14 +87,11 @@ export async function runCell(
   } finally {
     clearInterval(ticker);
   }
-  return summarize(
-    { system: plan.system, size: plan.size, inflight: plan.inflight },
-    {
-      seconds: plan.durationS,
-      messages: acked,
-      errors,
-      latency,
-      ...(firstError !== undefined ? { firstError } : {}),
-    },
-  );
+  return {
+    seconds: plan.durationS,
+    messages: acked,
+    errors,
+    latency,
+    ...(firstError !== undefined ? { firstError } : {}),
+  };
 }

@@ -14,6 +14,7 @@ describe("bench options", () => {
       sizes: [256, 4096],
       inflight: [1, 64],
       systems: ["geobroker", "nats"],
+      rounds: 1,
       outDir: "bench/results",
       keepData: false,
     });
@@ -52,6 +53,7 @@ describe("bench options", () => {
       [["--duration", "0.1"], /--duration 0.1/],
       [["--duration", "soon"], /--duration soon/],
       [["--sizes", ","], /--sizes: give at least one value/],
+      [["--rounds", "0"], /--rounds 0/],
       [["--nope"], /nope/],
     ];
     for (const [argv, message] of bad) {
@@ -90,15 +92,34 @@ describe("bench statistics", () => {
   it("summarizes a cell: msg/s over the measured seconds, MB/s from the body size", () => {
     const latency = new LatencyRecorder();
     latency.recordMs(2);
-    const s = summarize(
-      { system: "geobroker", size: 4096, inflight: 64 },
+    const s = summarize({ system: "geobroker", size: 4096, inflight: 64 }, [
       { seconds: 5, messages: 10_000, errors: 1, latency },
-    );
+    ]);
     assert.equal(s.msgsPerSec, 2000);
     assert.equal(s.mbPerSec, (2000 * 4096) / 1e6);
     assert.equal(s.latencyMs.p50, 2);
     assert.equal(s.errors, 1);
     assert.equal("firstError" in s, false);
+    assert.deepEqual(s.roundsMsgsPerSec, [2000]);
+  });
+
+  it("sums rounds: msg/s over all measured seconds, percentiles over every ack", () => {
+    const fast = new LatencyRecorder();
+    for (let i = 0; i < 90; i++) fast.recordMs(1);
+    const slow = new LatencyRecorder();
+    for (let i = 0; i < 10; i++) slow.recordMs(100);
+    const s = summarize({ system: "nats", size: 256, inflight: 1 }, [
+      { seconds: 2, messages: 90, errors: 0, latency: fast },
+      { seconds: 2, messages: 10, errors: 3, latency: slow, firstError: "timeout" },
+    ]);
+    assert.equal(s.seconds, 4);
+    assert.equal(s.messages, 100);
+    assert.equal(s.msgsPerSec, 25);
+    assert.deepEqual(s.roundsMsgsPerSec, [45, 5]);
+    assert.equal(s.errors, 3);
+    assert.equal(s.firstError, "timeout");
+    assert.equal(s.latencyMs.p50, 1);
+    assert.ok(Math.abs(s.latencyMs.p99 - 100) < 0.1);
   });
 
   it("ratio needs two positive numbers", () => {
@@ -110,10 +131,21 @@ describe("bench statistics", () => {
 });
 
 describe("bench output", () => {
-  const cell = (system: string, size: number, inflight: number, msgsPerSec: number, p99: number) => {
+  const cell = (
+    system: string,
+    size: number,
+    inflight: number,
+    msgsPerSec: number,
+    p99: number,
+    rounds = 1,
+  ) => {
     const latency = new LatencyRecorder();
     latency.recordMs(p99);
-    return summarize({ system, size, inflight }, { seconds: 1, messages: msgsPerSec, errors: 0, latency });
+    const round = { seconds: 1, messages: msgsPerSec, errors: 0, latency };
+    return summarize(
+      { system, size, inflight },
+      Array.from({ length: rounds }, () => round),
+    );
   };
 
   it("prints one row per system and cell, sorted, with geobroker relative to NATS", () => {
@@ -133,6 +165,15 @@ describe("bench output", () => {
     assert.match(lines[3]!, /^\| 256 B \| 64 +\| nats +\| +1,000 \|/);
     assert.match(lines[4]!, /^\| 4 KiB \| 1 +\| geobroker \| +1,000 \| +4\.10 \|.* 2\.00x \| +0\.50x \|$/);
     assert.ok(lines.every((l) => l.length === lines[0]!.length));
+  });
+
+  it("adds each round's msg/s when there were several rounds", () => {
+    const lines = formatTable([cell("geobroker", 256, 1, 100, 1, 2), cell("nats", 256, 1, 50, 1, 2)]).split(
+      "\n",
+    );
+    assert.match(lines[0]!, /\| msg\/s per round \|$/);
+    assert.match(lines[2]!, /\| 100 100 +\|$/);
+    assert.match(lines[3]!, /\| 50 50 +\|$/);
   });
 
   it("leaves the comparison empty when NATS did not run", () => {
