@@ -16,6 +16,11 @@ export interface BenchOptions {
   systems: SystemName[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
+  /**
+   * NATS JetStream's fsync policy: "always" (sync_interval: always, every write fsynced before the
+   * ack: the comparable setting) or "default" (nats-server's own default: fsync every 2 minutes).
+   */
+  natsSync: "always" | "default";
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
   outDir: string;
   /** Keep the clusters' data folders after the run (they are deleted otherwise). */
@@ -36,6 +41,8 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --systems LIST     geobroker,nats (default both)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
+  --nats-sync MODE   always (default): NATS fsyncs every write, as geobroker does before acking;
+                     default: nats-server's default (fsync every 2 min; acks are not on disk)
   --out DIR          folder for the JSON result (default bench/results)
   --keep-data        keep the clusters' data folders under bench/results/tmp
   --help             this text
@@ -85,6 +92,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         inflight: { type: "string", default: "1,64" },
         systems: { type: "string", default: systems.join(",") },
         rounds: { type: "string", default: "1" },
+        "nats-sync": { type: "string", default: "always" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -112,6 +120,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
+  const natsSync = String(values["nats-sync"]);
+  if (natsSync !== "always" && natsSync !== "default")
+    throw new ArgsError(`--nats-sync ${natsSync}: always or default`);
   return {
     durationS,
     warmupS,
@@ -119,6 +130,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     inflight,
     systems: chosen,
     rounds,
+    natsSync,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

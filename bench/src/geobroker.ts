@@ -5,6 +5,7 @@ import { type Clients, connectClients } from "../../broker/src/client/connect.js
 import { checkPorts, LocalCluster } from "../../broker/src/local/launcher.js";
 import { type ClusterFile, prepareLocalCluster } from "../../broker/src/local/layout.js";
 import { PublishStreamRequestSchema } from "../../gen/geobroker/v1/publish_pb.js";
+import { fsyncNote, fsyncSeries, promValues } from "./stats.js";
 import { type BenchSystem, waitFor } from "./system.js";
 import type { CellPublisher } from "./workload.js";
 
@@ -90,8 +91,19 @@ export class GeobrokerSystem implements BenchSystem {
     const publisher = new StreamPublisher(this.clientsFor(node.client), topic);
     // One acknowledged message before the clock starts: the stream and the leader are warm.
     await publisher.publish(new Uint8Array(8));
+    const metrics = async () => {
+      const res = await fetch(`http://${node.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+      return promValues(await res.text(), fsyncSeries);
+    };
+    const before = await metrics().catch(() => undefined);
+    const openedAt = performance.now();
     return {
       publish: (body) => publisher.publish(body),
+      note: async () => {
+        if (!before) return undefined;
+        const after = await metrics();
+        return `leader ${node.id}: ${fsyncNote(before, after, (performance.now() - openedAt) / 1000)}`;
+      },
       close: async () => {
         await publisher.close();
         const after = await admin.topics.getTopic({ name: topic }).catch(() => undefined);

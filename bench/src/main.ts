@@ -33,7 +33,9 @@ async function main(argv: string[]): Promise<number> {
   const runDir = join(root, "bench", "results", "tmp", runId);
   const outDir = isAbsolute(options.outDir) ? options.outDir : join(root, options.outDir);
   const all: BenchSystem[] = options.systems.map((s) =>
-    s === "geobroker" ? new GeobrokerSystem(join(runDir, "geobroker")) : new NatsSystem(join(runDir, "nats")),
+    s === "geobroker"
+      ? new GeobrokerSystem(join(runDir, "geobroker"))
+      : new NatsSystem(join(runDir, "nats"), options.natsSync === "always"),
   );
   const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
   const runs = cells.length * all.length * options.rounds;
@@ -109,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
               `p99 ${formatMs(m.latency.percentileMs(99))} ms, p99.9 ${formatMs(m.latency.percentileMs(99.9))} ms, ` +
               `errors ${m.errors}${m.firstError ? ` (first: ${m.firstError})` : ""}`,
           );
+          if (m.note) say(`     ${m.note}`);
         }
       }
     }

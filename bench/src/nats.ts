@@ -16,8 +16,11 @@ import { projectRoot } from "../../broker/src/util/project-root.js";
 import { type BenchSystem, waitFor } from "./system.js";
 import type { CellPublisher } from "./workload.js";
 
-export const natsDurability =
-  "ack after the message is committed by the stream's Raft group: stored on a majority (2 of 3) of replicas, with jetstream sync_interval: always (every write fsynced, Raft WAL and stream store); 3 replicas, file storage";
+export function natsDurability(syncAlways: boolean): string {
+  return syncAlways
+    ? "ack after the message is committed by the stream's Raft group: stored on a majority (2 of 3) of replicas, with jetstream sync_interval: always (every write fsynced, Raft WAL and stream store); 3 replicas, file storage"
+    : "ack after the message is committed by the stream's Raft group: written (not fsynced) on a majority (2 of 3) of replicas; nats-server's default sync_interval (fsync every 2 min); 3 replicas, file storage. NOT the same durability as geobroker";
+}
 
 const stopGraceMs = 10_000;
 
@@ -33,14 +36,14 @@ interface NatsNode {
 }
 
 /** The nats-server configuration of one node (nats-server's own config syntax). */
-export function natsConfig(node: NatsNode, all: NatsNode[], storeDir: string): string {
+export function natsConfig(node: NatsNode, all: NatsNode[], storeDir: string, syncAlways = true): string {
   return [
     `server_name: ${node.name}`,
     `listen: 127.0.0.1:${node.client}`,
     `http: 127.0.0.1:${node.http}`,
     "jetstream {",
     `  store_dir: ${JSON.stringify(storeDir)}`,
-    "  sync_interval: always",
+    ...(syncAlways ? ["  sync_interval: always"] : []),
     "}",
     "cluster {",
     "  name: bench",
@@ -53,7 +56,7 @@ export function natsConfig(node: NatsNode, all: NatsNode[], storeDir: string): s
 
 export class NatsSystem implements BenchSystem {
   readonly name = "nats" as const;
-  readonly durability = natsDurability;
+  readonly durability: string;
   private readonly nodes: NatsNode[];
   private readonly children = new Map<string, ChildProcess>();
   private readonly lastLines = new Map<string, string[]>();
@@ -66,8 +69,10 @@ export class NatsSystem implements BenchSystem {
 
   constructor(
     private readonly dir: string,
+    private readonly syncAlways = true,
     basePort = 14222,
   ) {
+    this.durability = natsDurability(syncAlways);
     this.nodes = [0, 1, 2].map((i) => ({
       name: `n${i}`,
       client: basePort + i,
@@ -92,7 +97,7 @@ export class NatsSystem implements BenchSystem {
       const store = join(this.dir, n.name);
       mkdirSync(store, { recursive: true });
       const config = join(this.dir, `${n.name}.conf`);
-      writeFileSync(config, natsConfig(n, this.nodes, store));
+      writeFileSync(config, natsConfig(n, this.nodes, store, this.syncAlways));
       const child = spawn(bin, ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
       this.children.set(n.name, child);
       this.lastLines.set(n.name, []);
@@ -168,6 +173,8 @@ export class NatsSystem implements BenchSystem {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.ready = false; // clients and routes closing make noise that says nothing
+
     await this.admin?.nc.close().catch(() => {});
     this.admin = undefined;
     await Promise.all(

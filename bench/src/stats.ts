@@ -61,6 +61,8 @@ export interface CellResult extends CellKey {
   roundsMsgsPerSec: number[];
   /** The first error message seen, if any. */
   firstError?: string;
+  /** What the servers reported about the cell (e.g. fsyncs on the leader), one per round. */
+  notes?: string[];
 }
 
 /** What one round of one cell measured. */
@@ -70,6 +72,7 @@ export interface Measurement {
   errors: number;
   latency: LatencyRecorder;
   firstError?: string;
+  note?: string;
 }
 
 /**
@@ -104,6 +107,7 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
       mean: latency.meanMs,
       max: latency.maxMs,
     },
+    ...(rounds.some((r) => r.note) ? { notes: rounds.map((r) => r.note ?? "") } : {}),
     roundsMsgsPerSec: rounds.map((r) => (r.seconds > 0 ? r.messages / r.seconds : 0)),
     ...(firstError !== undefined ? { firstError } : {}),
   };
@@ -113,4 +117,38 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
 export function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !(a > 0) || !(b > 0)) return undefined;
   return a / b;
+}
+
+/**
+ * Sums of the named unlabelled-or-labelled Prometheus series in a /metrics text (a name matches
+ * `name` and `name{...}` lines). Missing names are 0.
+ */
+export function promValues(text: string, names: string[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1]! in out) out[m[1]!] = out[m[1]!]! + Number(m[3]);
+  }
+  return out;
+}
+
+export const fsyncSeries = [
+  "geobroker_storage_fsync_seconds_count",
+  "geobroker_storage_fsync_seconds_sum",
+  "geobroker_storage_fsync_entries_sum",
+];
+
+/** "412 fsyncs (41/s), mean 3.2 ms, 24.1 Raft entries each" from two /metrics readings. */
+export function fsyncNote(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  seconds: number,
+): string {
+  const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+  const count = d("geobroker_storage_fsync_seconds_count");
+  if (count <= 0) return "no fsync";
+  const meanMs = (d("geobroker_storage_fsync_seconds_sum") / count) * 1000;
+  const entries = d("geobroker_storage_fsync_entries_sum") / count;
+  return `${count} fsyncs (${Math.round(count / seconds)}/s), mean ${meanMs.toFixed(1)} ms, ${entries.toFixed(1)} Raft entries each`;
 }

@@ -7,6 +7,8 @@ import { progressLine } from "./table.js";
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
 export interface CellPublisher {
   publish(body: Uint8Array): Promise<void>;
+  /** What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell. */
+  note?(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -87,7 +89,9 @@ export async function runCell(
   } finally {
     clearInterval(ticker);
   }
+  const note = await publisher.note?.().catch(() => undefined);
   return {
+    ...(note ? { note } : {}),
     seconds: plan.durationS,
     messages: acked,
     errors,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
 import { natsConfig } from "../src/nats.js";
-import { LatencyRecorder, ratio, summarize } from "../src/stats.js";
+import { fsyncNote, fsyncSeries, LatencyRecorder, promValues, ratio, summarize } from "../src/stats.js";
 import { formatMs, formatSize, formatTable, progressLine } from "../src/table.js";
 
 describe("bench options", () => {
@@ -15,6 +15,7 @@ describe("bench options", () => {
       inflight: [1, 64],
       systems: ["geobroker", "nats"],
       rounds: 1,
+      natsSync: "always",
       outDir: "bench/results",
       keepData: false,
     });
@@ -54,6 +55,7 @@ describe("bench options", () => {
       [["--duration", "soon"], /--duration soon/],
       [["--sizes", ","], /--sizes: give at least one value/],
       [["--rounds", "0"], /--rounds 0/],
+      [["--nats-sync", "never"], /--nats-sync never/],
       [["--nope"], /nope/],
     ];
     for (const [argv, message] of bad) {
@@ -120,6 +122,27 @@ describe("bench statistics", () => {
     assert.equal(s.firstError, "timeout");
     assert.equal(s.latencyMs.p50, 1);
     assert.ok(Math.abs(s.latencyMs.p99 - 100) < 0.1);
+  });
+
+  it("reads fsync counters from /metrics text and tells the fsyncs of a cell", () => {
+    const text = (count: number, sum: number, entries: number) =>
+      [
+        "# HELP geobroker_storage_fsync_seconds Duration of each synced write batch",
+        'geobroker_storage_fsync_seconds_bucket{le="0.005",node="eu-0"} 3',
+        `geobroker_storage_fsync_seconds_sum{node="eu-0"} ${sum}`,
+        `geobroker_storage_fsync_seconds_count{node="eu-0"} ${count}`,
+        `geobroker_storage_fsync_entries_sum{node="eu-0"} ${entries}`,
+        "geobroker_storage_fsync_entries_sum_other 99",
+      ].join("\n");
+    const before = promValues(text(10, 0.05, 20), fsyncSeries);
+    assert.deepEqual(before, {
+      geobroker_storage_fsync_seconds_count: 10,
+      geobroker_storage_fsync_seconds_sum: 0.05,
+      geobroker_storage_fsync_entries_sum: 20,
+    });
+    const after = promValues(text(110, 0.35, 2020), fsyncSeries);
+    assert.equal(fsyncNote(before, after, 10), "100 fsyncs (10/s), mean 3.0 ms, 20.0 Raft entries each");
+    assert.equal(fsyncNote(before, before, 10), "no fsync");
   });
 
   it("ratio needs two positive numbers", () => {
@@ -222,5 +245,6 @@ describe("nats-server configuration", () => {
       conf,
       /routes: \[nats-route:\/\/127\.0\.0\.1:6222, nats-route:\/\/127\.0\.0\.1:6223, nats-route:\/\/127\.0\.0\.1:6224\]/,
     );
+    assert.doesNotMatch(natsConfig(nodes[0]!, nodes, "/data/n0", false), /sync_interval/);
   });
 });
