@@ -1,7 +1,7 @@
 // NATS JetStream side of the benchmark: a 3-node nats-server cluster started as real processes on
 // 127.0.0.1, JetStream with sync_interval: always (fsync on every write), file-stored streams
 // with 3 replicas. nats-server comes from scripts/install-nats-server.sh (.tools/bin).
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -88,6 +88,13 @@ export class NatsSystem implements BenchSystem {
   async start(say: (line: string) => void): Promise<void> {
     this.say = say;
     const bin = natsServerPath();
+    if (!existsSync(bin) && !process.env.NATS_SERVER) {
+      // One command: the first run installs the pinned nats-server (Go module proxy, needs Go).
+      say("  nats-server is not installed yet: bash scripts/install-nats-server.sh");
+      const script = join(projectRoot(), "scripts", "install-nats-server.sh");
+      const r = spawnSync("bash", [script], { stdio: ["ignore", "inherit", "inherit"] });
+      if (r.status !== 0) throw new Error("installing nats-server failed (see above); it needs Go");
+    }
     if (!existsSync(bin))
       throw new Error(
         `${bin} not found: run bash scripts/install-nats-server.sh (needs Go), or set NATS_SERVER`,
