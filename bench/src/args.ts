@@ -1,0 +1,137 @@
+// Command-line options of `npm run bench`: pure parsing, no I/O.
+import { parseArgs } from "node:util";
+
+export const systems = ["geobroker", "nats"] as const;
+export type SystemName = (typeof systems)[number];
+
+export interface BenchOptions {
+  /** Measured seconds per cell (after the warm-up). */
+  durationS: number;
+  /** Seconds per cell before measuring starts (messages sent, not counted). */
+  warmupS: number;
+  /** Message body sizes in bytes. */
+  sizes: number[];
+  /** Publishes in flight per cell (a closed loop: each ack frees one slot). */
+  inflight: number[];
+  systems: SystemName[];
+  /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
+  rounds: number;
+  /**
+   * NATS JetStream's fsync policy: "always" (sync_interval: always, every write fsynced before the
+   * ack: the comparable setting) or "default" (nats-server's own default: fsync every 2 minutes).
+   */
+  natsSync: "always" | "default";
+  /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
+  outDir: string;
+  /** Keep the clusters' data folders after the run (they are deleted otherwise). */
+  keepData: boolean;
+}
+
+export const usage = `npm run bench -- [options]: geobroker and NATS JetStream side by side, one run
+
+Each system runs as a 3-node cluster of real processes on 127.0.0.1 (replication factor 3, file
+storage, fsync before acknowledging). Every cell publishes messages of one size with a fixed number
+of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p99, p99.9).
+
+  --quick            short cells (3 s measured, 1 s warm-up): a smoke run
+  --duration S       measured seconds per cell (default 10; 3 with --quick)
+  --warmup S         warm-up seconds per cell, not measured (default 2; 1 with --quick)
+  --sizes LIST       message sizes, e.g. 256,4KiB (default 256,4096)
+  --inflight LIST    publishes in flight, e.g. 1,64 (default 1,64)
+  --systems LIST     geobroker,nats (default both)
+  --rounds N         run every cell N times, round after round (default 1); the table sums the
+                     rounds and shows each round's msg/s
+  --nats-sync MODE   always (default): NATS fsyncs every write, as geobroker does before acking;
+                     default: nats-server's default (fsync every 2 min; acks are not on disk)
+  --out DIR          folder for the JSON result (default bench/results)
+  --keep-data        keep the clusters' data folders under bench/results/tmp
+  --help             this text
+
+Needs nats-server: bash scripts/install-nats-server.sh (Go; installs into .tools/bin).`;
+
+export class ArgsError extends Error {}
+
+/** "256", "4k", "4KiB", "1MiB" -> bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
+  if (!m) throw new ArgsError(`size "${text}": use bytes or a KiB/MiB suffix, e.g. 256 or 4KiB`);
+  const unit = (m[2] ?? "b").toLowerCase();
+  const n = Number(m[1]) * (unit.startsWith("m") ? 1024 * 1024 : unit.startsWith("k") ? 1024 : 1);
+  if (n < 1 || n > 1024 * 1024) throw new ArgsError(`size "${text}": 1 B to 1 MiB`);
+  return n;
+}
+
+/** "5", "5s", "1.5s", "500ms" -> seconds. */
+export function parseSeconds(text: string, flag: string, min: number): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s)?$/.exec(text.trim());
+  const s = m ? Number(m[1]) / (m[2] === "ms" ? 1000 : 1) : Number.NaN;
+  if (!(s >= min) || s > 3600) throw new ArgsError(`${flag} ${text}: seconds from ${min} to 3600`);
+  return s;
+}
+
+function list<T>(text: string, flag: string, one: (s: string) => T): T[] {
+  const items = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new ArgsError(`${flag}: give at least one value`);
+  const out = items.map(one);
+  return [...new Set(out)];
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: "boolean", default: false },
+        duration: { type: "string" },
+        warmup: { type: "string" },
+        sizes: { type: "string", default: "256,4096" },
+        inflight: { type: "string", default: "1,64" },
+        systems: { type: "string", default: systems.join(",") },
+        rounds: { type: "string", default: "1" },
+        "nats-sync": { type: "string", default: "always" },
+        out: { type: "string", default: "bench/results" },
+        "keep-data": { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new ArgsError((err as Error).message);
+  }
+  if (values.help) return "help";
+  const quick = values.quick === true;
+  const durationS = parseSeconds(String(values.duration ?? (quick ? "3" : "10")), "--duration", 0.5);
+  const warmupS = parseSeconds(String(values.warmup ?? (quick ? "1" : "2")), "--warmup", 0);
+  const sizes = list(String(values.sizes), "--sizes", parseSize);
+  const inflight = list(String(values.inflight), "--inflight", (s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000)
+      throw new ArgsError(`--inflight ${s}: whole numbers from 1 to 10000`);
+    return n;
+  });
+  const chosen = list(String(values.systems), "--systems", (s) => {
+    if (!(systems as readonly string[]).includes(s))
+      throw new ArgsError(`--systems ${s}: one of ${systems.join(", ")}`);
+    return s as SystemName;
+  });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
+    throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
+  const natsSync = String(values["nats-sync"]);
+  if (natsSync !== "always" && natsSync !== "default")
+    throw new ArgsError(`--nats-sync ${natsSync}: always or default`);
+  return {
+    durationS,
+    warmupS,
+    sizes,
+    inflight,
+    systems: chosen,
+    rounds,
+    natsSync,
+    outDir: String(values.out),
+    keepData: values["keep-data"] === true,
+  };
+}

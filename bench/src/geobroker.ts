@@ -1,0 +1,180 @@
+// geobroker side of the benchmark: a 3-node cluster (regions eu, us, ap, one node each) started as
+// real processes on 127.0.0.1 the way `npm start` does it, plaintext (no TLS, as the NATS side).
+import { create } from "@bufbuild/protobuf";
+import { type Clients, connectClients } from "../../broker/src/client/connect.js";
+import { checkPorts, LocalCluster } from "../../broker/src/local/launcher.js";
+import { type ClusterFile, prepareLocalCluster } from "../../broker/src/local/layout.js";
+import { PublishStreamRequestSchema } from "../../gen/geobroker/v1/publish_pb.js";
+import { fsyncNote, fsyncSeries, promValues } from "./stats.js";
+import { type BenchSystem, waitFor } from "./system.js";
+import type { CellPublisher } from "./workload.js";
+
+export const geobrokerDurability =
+  "ack after the entry is committed by Raft: appended and fsynced (RocksDB synchronous write batch, group commit) on a majority (2 of 3) of replicas; replication factor 3, 1 partition";
+
+export class GeobrokerSystem implements BenchSystem {
+  readonly name = "geobroker" as const;
+  readonly durability = geobrokerDurability;
+  private cluster: LocalCluster | undefined;
+  private file: ClusterFile | undefined;
+  private admin: Clients | undefined;
+  private say: (line: string) => void = () => {};
+
+  constructor(
+    private readonly dir: string,
+    private readonly basePort = 17000,
+  ) {}
+
+  describe(): string {
+    return "geobroker 3 nodes (eu, us, ap) on 127.0.0.1, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)";
+  }
+
+  async start(say: (line: string) => void): Promise<void> {
+    this.say = say;
+    this.file = await prepareLocalCluster(
+      {
+        regions: ["eu", "us", "ap"],
+        nodesPerRegion: 1,
+        basePort: this.basePort,
+        dir: this.dir,
+        wanDelay: "",
+        tls: false,
+      },
+      () => {},
+    );
+    await checkPorts(this.file);
+    // Only warnings and errors of the nodes reach the console.
+    this.cluster = new LocalCluster(this.file, (line) => {
+      if (/^\[[^\]]+\] (warn|error)|exited/.test(line)) say(`  ${line}`);
+    });
+    this.cluster.start();
+    await this.cluster.waitReady(() => {});
+    this.admin = this.clientsFor(this.file.nodes[0]!.client);
+    say(`  geobroker cluster ready: ${this.file.nodes.map((n) => `${n.id} ${n.client}`).join(", ")}`);
+  }
+
+  private clientsFor(endpoint: string): Clients {
+    return connectClients({ endpoint, user: this.file!.username, password: this.file!.password });
+  }
+
+  async openCell(cellId: string): Promise<CellPublisher> {
+    const admin = this.admin!;
+    const topic = `bench-${cellId}`;
+    await waitFor("create topic", 30_000, async () =>
+      admin.topics
+        .createTopic({
+          topic: {
+            name: topic,
+            partitions: 1,
+            replicationFactor: 3,
+            homeRegion: this.file!.nodes[0]!.region,
+          },
+        })
+        .then(
+          () => true,
+          (err: { code?: number }) => {
+            if (err.code === 6) return true; // ALREADY_EXISTS
+            throw err;
+          },
+        ),
+    );
+    // With a home region the metadata leader keeps the partition's leader there; without one it may
+    // move the leadership to balance the nodes, in the middle of a cell. Wait until it has settled.
+    const home = this.file!.nodes[0]!;
+    const leader = await waitFor(`partition leader on ${home.id}`, 30_000, async () => {
+      const t = await admin.topics.getTopic({ name: topic });
+      const p = t.topic?.partitionInfo[0];
+      return p?.leaderNodeId === home.id && p.replicaNodeIds.length === 3 ? p.leaderNodeId : undefined;
+    });
+    const node = this.file!.nodes.find((n) => n.id === leader);
+    if (!node) throw new Error(`leader ${leader} of ${topic} is not a node of the cluster`);
+    const publisher = new StreamPublisher(this.clientsFor(node.client), topic);
+    // One acknowledged message before the clock starts: the stream and the leader are warm.
+    await publisher.publish(new Uint8Array(8));
+    const metrics = async () => {
+      const res = await fetch(`http://${node.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+      return promValues(await res.text(), fsyncSeries);
+    };
+    const before = await metrics().catch(() => undefined);
+    const openedAt = performance.now();
+    return {
+      publish: (body) => publisher.publish(body),
+      note: async () => {
+        if (!before) return undefined;
+        const after = await metrics();
+        return `leader ${node.id}: ${fsyncNote(before, after, (performance.now() - openedAt) / 1000)}`;
+      },
+      close: async () => {
+        await publisher.close();
+        const after = await admin.topics.getTopic({ name: topic }).catch(() => undefined);
+        const now = after?.topic?.partitionInfo[0]?.leaderNodeId;
+        if (now !== leader)
+          this.say(`  note: the leader of ${topic} moved from ${leader} to ${now ?? "?"} during the cell`);
+        await admin.topics.deleteTopic({ name: topic }).catch(() => {});
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster?.stop();
+    this.cluster = undefined;
+  }
+}
+
+/** PublishStream as a promise per message: requests are queued, acks matched by sequence. */
+class StreamPublisher {
+  private readonly queue: ReturnType<typeof create<typeof PublishStreamRequestSchema>>[] = [];
+  private readonly pending = new Map<bigint, { resolve: () => void; reject: (err: Error) => void }>();
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private failure: Error | undefined;
+  private next = 0n;
+  private readonly done: Promise<void>;
+
+  constructor(
+    clients: Clients,
+    private readonly topic: string,
+  ) {
+    this.done = (async () => {
+      for await (const res of clients.publish.publishStream(this.requests())) {
+        const waiter = this.pending.get(res.sequence);
+        if (!waiter) continue;
+        this.pending.delete(res.sequence);
+        if (res.result.case === "ack") waiter.resolve();
+        else
+          waiter.reject(
+            new Error(`publish failed: code ${res.result.value?.code} ${res.result.value?.message}`),
+          );
+      }
+    })().catch((err: Error) => {
+      this.failure = err;
+      for (const w of this.pending.values()) w.reject(err);
+      this.pending.clear();
+    });
+  }
+
+  private async *requests() {
+    for (;;) {
+      while (this.queue.length > 0) yield this.queue.shift()!;
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+
+  publish(body: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const sequence = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(sequence, { resolve, reject });
+      this.queue.push(create(PublishStreamRequestSchema, { sequence, request: { topic: this.topic, body } }));
+      this.wake?.();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    this.wake?.();
+    await Promise.race([this.done, new Promise((r) => setTimeout(r, 5000))]);
+  }
+}

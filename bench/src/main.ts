@@ -1,0 +1,156 @@
+// `npm run bench`: geobroker and NATS JetStream side by side, in one run. Starts both 3-node
+// clusters as real processes on loopback, runs every (size, in flight) cell against each system in
+// turn, prints a table and writes bench/results/<timestamp>.json. Options: bench/src/args.ts.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { isAbsolute, join, relative } from "node:path";
+import { projectRoot } from "../../broker/src/util/project-root.js";
+import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
+import { GeobrokerSystem } from "./geobroker.js";
+import { NatsSystem } from "./nats.js";
+import { type CellResult, LatencyRecorder, type Measurement, summarize } from "./stats.js";
+import type { BenchSystem } from "./system.js";
+import { formatMs, formatSize, formatTable } from "./table.js";
+import { runCell } from "./workload.js";
+
+const say = (line: string) => console.log(line);
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | "help";
+  try {
+    options = parseBenchArgs(argv);
+  } catch (err) {
+    if (!(err instanceof ArgsError)) throw err;
+    console.error(`bench: ${err.message}\n\n${usage}`);
+    return 2;
+  }
+  if (options === "help") {
+    console.log(usage);
+    return 0;
+  }
+  const root = projectRoot();
+  const runId = new Date().toISOString().replace(/[:.]/g, "-");
+  const runDir = join(root, "bench", "results", "tmp", runId);
+  const outDir = isAbsolute(options.outDir) ? options.outDir : join(root, options.outDir);
+  const all: BenchSystem[] = options.systems.map((s) =>
+    s === "geobroker"
+      ? new GeobrokerSystem(join(runDir, "geobroker"))
+      : new NatsSystem(join(runDir, "nats"), options.natsSync === "always"),
+  );
+  const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
+  const runs = cells.length * all.length * options.rounds;
+  say(
+    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems x ${options.rounds} rounds, ` +
+      `${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
+      `(about ${Math.ceil((runs * (options.warmupS + options.durationS + 2) + 20) / 60)} min)`,
+  );
+  say(
+    `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
+  say(`data under ${relative(process.cwd(), runDir)} (same disk for both systems)`);
+
+  let interrupted = false;
+  const started: BenchSystem[] = [];
+  const stopAll = async () => {
+    for (const s of started.splice(0)) await s.stop().catch(() => {});
+  };
+  process.once("SIGINT", () => {
+    interrupted = true;
+    say("interrupted: stopping the clusters...");
+    void stopAll().then(() => {
+      if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+
+  const measured = new Map<string, Measurement[]>();
+  const keyOf = (system: string, size: number, inflight: number) => `${system}/${size}/${inflight}`;
+  const startedAt = new Date().toISOString();
+  try {
+    for (const s of all) {
+      say(`starting ${s.name} (3 nodes)...`);
+      started.push(s);
+      await s.start(say);
+      say(`  ${s.describe()}`);
+    }
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const { size, inflight } of cells) {
+        for (const s of all) {
+          if (interrupted) return 130;
+          const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
+          say(`${s.name}: ${formatSize(size)}, ${inflight} in flight${tag}`);
+          const plan = {
+            system: s.name,
+            size,
+            inflight,
+            warmupS: options.warmupS,
+            durationS: options.durationS,
+          };
+          let m: Measurement;
+          try {
+            const publisher = await s.openCell(`s${size}-k${inflight}-r${round}`);
+            try {
+              m = await runCell(plan, publisher, say);
+            } finally {
+              await publisher.close();
+            }
+          } catch (err) {
+            // One failed cell does not end the run: it shows as 0 msg/s with its error.
+            m = {
+              seconds: options.durationS,
+              messages: 0,
+              errors: 1,
+              latency: new LatencyRecorder(),
+              firstError: (err as Error).message,
+            };
+          }
+          const key = keyOf(s.name, size, inflight);
+          measured.set(key, [...(measured.get(key) ?? []), m]);
+          say(
+            `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
+              `p99 ${formatMs(m.latency.percentileMs(99))} ms, p99.9 ${formatMs(m.latency.percentileMs(99.9))} ms, ` +
+              `errors ${m.errors}${m.firstError ? ` (first: ${m.firstError})` : ""}`,
+          );
+          if (m.note) say(`     ${m.note}`);
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+    if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
+  }
+
+  const results: CellResult[] = [];
+  for (const { size, inflight } of cells) {
+    for (const s of all) {
+      const rounds = measured.get(keyOf(s.name, size, inflight));
+      if (rounds) results.push(summarize({ system: s.name, size, inflight }, rounds));
+    }
+  }
+  say("");
+  say(formatTable(results));
+  say("");
+  for (const s of all) say(`${s.name}: ${s.durability}`);
+  mkdirSync(outDir, { recursive: true });
+  const outFile = join(outDir, `${runId}.json`);
+  const report = {
+    runId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version },
+    options,
+    systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
+    results,
+  };
+  writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  say(`results: ${relative(process.cwd(), outFile)}`);
+  return results.some((r) => r.messages === 0) ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`bench: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

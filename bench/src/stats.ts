@@ -1,0 +1,154 @@
+// Numbers of one benchmark cell: latency histogram and the summary written to the table and JSON.
+import * as hdr from "hdr-histogram-js";
+
+/** Publish->ack latencies, recorded in microseconds (1 us to 60 s, 3 significant digits). */
+export class LatencyRecorder {
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    autoResize: true,
+  });
+
+  recordMs(ms: number): void {
+    this.histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+
+  get count(): number {
+    return this.histogram.totalCount;
+  }
+
+  /** The latency at percentile p (0-100), in milliseconds; NaN when nothing was recorded. */
+  percentileMs(p: number): number {
+    return this.count === 0 ? Number.NaN : this.histogram.getValueAtPercentile(p) / 1000;
+  }
+
+  get meanMs(): number {
+    return this.count === 0 ? Number.NaN : this.histogram.mean / 1000;
+  }
+
+  get maxMs(): number {
+    return this.count === 0 ? Number.NaN : this.histogram.maxValue / 1000;
+  }
+
+  /** Adds every value recorded by another recorder (rounds of one cell). */
+  add(other: LatencyRecorder): void {
+    this.histogram.add(other.histogram);
+  }
+
+  reset(): void {
+    this.histogram.reset();
+  }
+}
+
+export interface CellKey {
+  system: string;
+  size: number;
+  inflight: number;
+}
+
+export interface CellResult extends CellKey {
+  /** Measured seconds (the warm-up is not counted). */
+  seconds: number;
+  /** Publishes acknowledged within the measured window. */
+  messages: number;
+  errors: number;
+  msgsPerSec: number;
+  /** Body bytes acknowledged per second, in MB (10^6 bytes). */
+  mbPerSec: number;
+  latencyMs: { p50: number; p99: number; p999: number; mean: number; max: number };
+  /** msg/s of each round (one entry unless --rounds). */
+  roundsMsgsPerSec: number[];
+  /** The first error message seen, if any. */
+  firstError?: string;
+  /** What the servers reported about the cell (e.g. fsyncs on the leader), one per round. */
+  notes?: string[];
+}
+
+/** What one round of one cell measured. */
+export interface Measurement {
+  seconds: number;
+  messages: number;
+  errors: number;
+  latency: LatencyRecorder;
+  firstError?: string;
+  note?: string;
+}
+
+/**
+ * A cell's result over its rounds: msg/s over all measured seconds, latency percentiles over every
+ * ack of every round, and each round's msg/s to show the spread.
+ */
+export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
+  const latency = new LatencyRecorder();
+  let seconds = 0;
+  let messages = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  for (const r of rounds) {
+    latency.add(r.latency);
+    seconds += r.seconds;
+    messages += r.messages;
+    errors += r.errors;
+    firstError ??= r.firstError;
+  }
+  const msgsPerSec = seconds > 0 ? messages / seconds : 0;
+  return {
+    ...key,
+    seconds,
+    messages,
+    errors,
+    msgsPerSec,
+    mbPerSec: (msgsPerSec * key.size) / 1e6,
+    latencyMs: {
+      p50: latency.percentileMs(50),
+      p99: latency.percentileMs(99),
+      p999: latency.percentileMs(99.9),
+      mean: latency.meanMs,
+      max: latency.maxMs,
+    },
+    ...(rounds.some((r) => r.note) ? { notes: rounds.map((r) => r.note ?? "") } : {}),
+    roundsMsgsPerSec: rounds.map((r) => (r.seconds > 0 ? r.messages / r.seconds : 0)),
+    ...(firstError !== undefined ? { firstError } : {}),
+  };
+}
+
+/** a / b as a ratio, or undefined when either side is missing or zero. */
+export function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || !(a > 0) || !(b > 0)) return undefined;
+  return a / b;
+}
+
+/**
+ * Sums of the named unlabelled-or-labelled Prometheus series in a /metrics text (a name matches
+ * `name` and `name{...}` lines). Missing names are 0.
+ */
+export function promValues(text: string, names: string[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1]! in out) out[m[1]!] = out[m[1]!]! + Number(m[3]);
+  }
+  return out;
+}
+
+export const fsyncSeries = [
+  "geobroker_storage_fsync_seconds_count",
+  "geobroker_storage_fsync_seconds_sum",
+  "geobroker_storage_fsync_entries_sum",
+];
+
+/** "412 fsyncs (41/s), mean 3.2 ms, 24.1 Raft entries each" from two /metrics readings. */
+export function fsyncNote(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  seconds: number,
+): string {
+  const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+  const count = d("geobroker_storage_fsync_seconds_count");
+  if (count <= 0) return "no fsync";
+  const meanMs = (d("geobroker_storage_fsync_seconds_sum") / count) * 1000;
+  const entries = d("geobroker_storage_fsync_entries_sum") / count;
+  return `${count} fsyncs (${Math.round(count / seconds)}/s), mean ${meanMs.toFixed(1)} ms, ${entries.toFixed(1)} Raft entries each`;
+}

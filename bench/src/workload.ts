@@ -1,0 +1,101 @@
+// The publish workload, the same for every system: a closed loop with K publishes in flight.
+// Each of K workers publishes, waits for the ack, records the latency and publishes again.
+import { randomFillSync } from "node:crypto";
+import { LatencyRecorder, type Measurement } from "./stats.js";
+import { progressLine } from "./table.js";
+
+/** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
+export interface CellPublisher {
+  publish(body: Uint8Array): Promise<void>;
+  /** What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell. */
+  note?(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export interface CellPlan {
+  system: string;
+  size: number;
+  inflight: number;
+  warmupS: number;
+  durationS: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runCell(
+  plan: CellPlan,
+  publisher: CellPublisher,
+  say: (line: string) => void,
+): Promise<Measurement> {
+  // Random bytes: neither side can gain from compressing the body.
+  const body = randomFillSync(new Uint8Array(plan.size));
+  const latency = new LatencyRecorder();
+  const interval = new LatencyRecorder();
+  const start = performance.now();
+  const measureFrom = start + plan.warmupS * 1000;
+  const end = measureFrom + plan.durationS * 1000;
+  let acked = 0;
+  let intervalAcked = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+
+  const worker = async () => {
+    for (;;) {
+      const sent = performance.now();
+      if (sent >= end) return;
+      try {
+        await publisher.publish(body);
+      } catch (err) {
+        const now = performance.now();
+        if (now >= measureFrom && now <= end) errors++;
+        firstError ??= (err as Error).message ?? String(err);
+        await sleep(20); // an unavailable leader: do not spin
+        continue;
+      }
+      const now = performance.now();
+      intervalAcked++;
+      interval.recordMs(now - sent);
+      // A cell counts the acks that arrive in its measured window, and their latencies.
+      if (now >= measureFrom && now <= end) {
+        acked++;
+        latency.recordMs(now - sent);
+      }
+    }
+  };
+
+  let lastTick = start;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const measuring = now >= measureFrom;
+    say(
+      progressLine({
+        system: plan.system,
+        size: plan.size,
+        inflight: plan.inflight,
+        phase: measuring ? "measure" : "warm-up",
+        elapsedS: measuring ? (now - measureFrom) / 1000 : (now - start) / 1000,
+        totalS: measuring ? plan.durationS : plan.warmupS,
+        msgsPerSec: (intervalAcked * 1000) / (now - lastTick),
+        p99Ms: interval.percentileMs(99),
+        errors,
+      }),
+    );
+    intervalAcked = 0;
+    interval.reset();
+    lastTick = now;
+  }, 1000);
+  try {
+    await Promise.all(Array.from({ length: plan.inflight }, worker));
+  } finally {
+    clearInterval(ticker);
+  }
+  const note = await publisher.note?.().catch(() => undefined);
+  return {
+    ...(note ? { note } : {}),
+    seconds: plan.durationS,
+    messages: acked,
+    errors,
+    latency,
+    ...(firstError !== undefined ? { firstError } : {}),
+  };
+}

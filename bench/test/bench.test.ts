@@ -1,0 +1,250 @@
+// The pure parts of `npm run bench`: options, statistics, table. The bench itself is not run here.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
+import { natsConfig } from "../src/nats.js";
+import { fsyncNote, fsyncSeries, LatencyRecorder, promValues, ratio, summarize } from "../src/stats.js";
+import { formatMs, formatSize, formatTable, progressLine } from "../src/table.js";
+
+describe("bench options", () => {
+  it("defaults to both systems, 256 B and 4 KiB, 1 and 64 in flight, 10 s cells", () => {
+    assert.deepEqual(parseBenchArgs([]), {
+      durationS: 10,
+      warmupS: 2,
+      sizes: [256, 4096],
+      inflight: [1, 64],
+      systems: ["geobroker", "nats"],
+      rounds: 1,
+      natsSync: "always",
+      outDir: "bench/results",
+      keepData: false,
+    });
+  });
+
+  it("--quick shortens the cells; explicit flags win over it", () => {
+    const quick = parseBenchArgs(["--quick"]);
+    assert.ok(quick !== "help");
+    assert.equal(quick.durationS, 3);
+    assert.equal(quick.warmupS, 1);
+    const both = parseBenchArgs(["--quick", "--duration", "5s", "--warmup", "500ms"]);
+    assert.ok(both !== "help");
+    assert.equal(both.durationS, 5);
+    assert.equal(both.warmupS, 0.5);
+  });
+
+  it("reads size units, lists, and drops repeated values", () => {
+    const o = parseBenchArgs(["--sizes", "256, 4KiB,4k,1MiB", "--inflight", "64,1,64", "--systems", "nats"]);
+    assert.ok(o !== "help");
+    assert.deepEqual(o.sizes, [256, 4096, 1024 * 1024]);
+    assert.deepEqual(o.inflight, [64, 1]);
+    assert.deepEqual(o.systems, ["nats"]);
+    assert.equal(parseSize("512b"), 512);
+    assert.equal(parseSeconds("2.5", "--duration", 0.5), 2.5);
+  });
+
+  it("rejects bad values with the flag named, and answers --help", () => {
+    assert.equal(parseBenchArgs(["--help"]), "help");
+    const bad: [string[], RegExp][] = [
+      [["--sizes", "big"], /size "big"/],
+      [["--sizes", "0"], /1 B to 1 MiB/],
+      [["--sizes", "2MiB"], /1 B to 1 MiB/],
+      [["--inflight", "0"], /--inflight 0/],
+      [["--inflight", "1.5"], /--inflight 1.5/],
+      [["--systems", "kafka"], /--systems kafka/],
+      [["--duration", "0.1"], /--duration 0.1/],
+      [["--duration", "soon"], /--duration soon/],
+      [["--sizes", ","], /--sizes: give at least one value/],
+      [["--rounds", "0"], /--rounds 0/],
+      [["--nats-sync", "never"], /--nats-sync never/],
+      [["--nope"], /nope/],
+    ];
+    for (const [argv, message] of bad) {
+      assert.throws(
+        () => parseBenchArgs(argv),
+        (err: Error) => err instanceof ArgsError && message.test(err.message),
+      );
+    }
+  });
+});
+
+describe("bench statistics", () => {
+  it("records latencies in a histogram and reads percentiles in milliseconds", () => {
+    const r = new LatencyRecorder();
+    assert.ok(Number.isNaN(r.percentileMs(50)));
+    for (let ms = 1; ms <= 1000; ms++) r.recordMs(ms);
+    assert.equal(r.count, 1000);
+    // 3 significant digits: within 0.1 % of the exact value.
+    assert.ok(Math.abs(r.percentileMs(50) - 500) <= 0.5, String(r.percentileMs(50)));
+    assert.ok(Math.abs(r.percentileMs(99) - 990) <= 1, String(r.percentileMs(99)));
+    assert.ok(Math.abs(r.percentileMs(99.9) - 999) <= 1, String(r.percentileMs(99.9)));
+    assert.ok(Math.abs(r.maxMs - 1000) <= 1);
+    assert.ok(Math.abs(r.meanMs - 500.5) <= 1);
+    r.reset();
+    assert.equal(r.count, 0);
+  });
+
+  it("keeps sub-millisecond latencies apart", () => {
+    const r = new LatencyRecorder();
+    for (let i = 0; i < 99; i++) r.recordMs(0.25);
+    r.recordMs(0.75);
+    assert.equal(r.percentileMs(50), 0.25);
+    assert.equal(r.percentileMs(100), 0.75);
+  });
+
+  it("summarizes a cell: msg/s over the measured seconds, MB/s from the body size", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(2);
+    const s = summarize({ system: "geobroker", size: 4096, inflight: 64 }, [
+      { seconds: 5, messages: 10_000, errors: 1, latency },
+    ]);
+    assert.equal(s.msgsPerSec, 2000);
+    assert.equal(s.mbPerSec, (2000 * 4096) / 1e6);
+    assert.equal(s.latencyMs.p50, 2);
+    assert.equal(s.errors, 1);
+    assert.equal("firstError" in s, false);
+    assert.deepEqual(s.roundsMsgsPerSec, [2000]);
+  });
+
+  it("sums rounds: msg/s over all measured seconds, percentiles over every ack", () => {
+    const fast = new LatencyRecorder();
+    for (let i = 0; i < 90; i++) fast.recordMs(1);
+    const slow = new LatencyRecorder();
+    for (let i = 0; i < 10; i++) slow.recordMs(100);
+    const s = summarize({ system: "nats", size: 256, inflight: 1 }, [
+      { seconds: 2, messages: 90, errors: 0, latency: fast },
+      { seconds: 2, messages: 10, errors: 3, latency: slow, firstError: "timeout" },
+    ]);
+    assert.equal(s.seconds, 4);
+    assert.equal(s.messages, 100);
+    assert.equal(s.msgsPerSec, 25);
+    assert.deepEqual(s.roundsMsgsPerSec, [45, 5]);
+    assert.equal(s.errors, 3);
+    assert.equal(s.firstError, "timeout");
+    assert.equal(s.latencyMs.p50, 1);
+    assert.ok(Math.abs(s.latencyMs.p99 - 100) < 0.1);
+  });
+
+  it("reads fsync counters from /metrics text and tells the fsyncs of a cell", () => {
+    const text = (count: number, sum: number, entries: number) =>
+      [
+        "# HELP geobroker_storage_fsync_seconds Duration of each synced write batch",
+        'geobroker_storage_fsync_seconds_bucket{le="0.005",node="eu-0"} 3',
+        `geobroker_storage_fsync_seconds_sum{node="eu-0"} ${sum}`,
+        `geobroker_storage_fsync_seconds_count{node="eu-0"} ${count}`,
+        `geobroker_storage_fsync_entries_sum{node="eu-0"} ${entries}`,
+        "geobroker_storage_fsync_entries_sum_other 99",
+      ].join("\n");
+    const before = promValues(text(10, 0.05, 20), fsyncSeries);
+    assert.deepEqual(before, {
+      geobroker_storage_fsync_seconds_count: 10,
+      geobroker_storage_fsync_seconds_sum: 0.05,
+      geobroker_storage_fsync_entries_sum: 20,
+    });
+    const after = promValues(text(110, 0.35, 2020), fsyncSeries);
+    assert.equal(fsyncNote(before, after, 10), "100 fsyncs (10/s), mean 3.0 ms, 20.0 Raft entries each");
+    assert.equal(fsyncNote(before, before, 10), "no fsync");
+  });
+
+  it("ratio needs two positive numbers", () => {
+    assert.equal(ratio(300, 100), 3);
+    assert.equal(ratio(300, 0), undefined);
+    assert.equal(ratio(undefined, 100), undefined);
+    assert.equal(ratio(Number.NaN, 100), undefined);
+  });
+});
+
+describe("bench output", () => {
+  const cell = (
+    system: string,
+    size: number,
+    inflight: number,
+    msgsPerSec: number,
+    p99: number,
+    rounds = 1,
+  ) => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(p99);
+    const round = { seconds: 1, messages: msgsPerSec, errors: 0, latency };
+    return summarize(
+      { system, size, inflight },
+      Array.from({ length: rounds }, () => round),
+    );
+  };
+
+  it("prints one row per system and cell, sorted, with geobroker relative to NATS", () => {
+    const table = formatTable([
+      cell("nats", 4096, 1, 500, 4),
+      cell("geobroker", 4096, 1, 1000, 2),
+      cell("geobroker", 256, 64, 3000, 10),
+      cell("nats", 256, 64, 1000, 20),
+    ]);
+    const lines = table.split("\n");
+    assert.equal(lines.length, 6);
+    assert.match(lines[0]!, /^\| size .*\| msg\/s vs NATS \| p99 vs NATS \|$/);
+    assert.match(
+      lines[2]!,
+      /^\| 256 B \| 64 +\| geobroker \| +3,000 \| +0\.77 \| .* \| +3\.00x \| +0\.50x \|$/,
+    );
+    assert.match(lines[3]!, /^\| 256 B \| 64 +\| nats +\| +1,000 \|/);
+    assert.match(lines[4]!, /^\| 4 KiB \| 1 +\| geobroker \| +1,000 \| +4\.10 \|.* 2\.00x \| +0\.50x \|$/);
+    assert.ok(lines.every((l) => l.length === lines[0]!.length));
+  });
+
+  it("adds each round's msg/s when there were several rounds", () => {
+    const lines = formatTable([cell("geobroker", 256, 1, 100, 1, 2), cell("nats", 256, 1, 50, 1, 2)]).split(
+      "\n",
+    );
+    assert.match(lines[0]!, /\| msg\/s per round \|$/);
+    assert.match(lines[2]!, /\| 100 100 +\|$/);
+    assert.match(lines[3]!, /\| 50 50 +\|$/);
+  });
+
+  it("leaves the comparison empty when NATS did not run", () => {
+    const table = formatTable([cell("geobroker", 256, 1, 100, 1)]);
+    assert.match(table.split("\n")[2]!, /\| +\| +\|$/);
+  });
+
+  it("formats sizes, milliseconds and progress lines", () => {
+    assert.equal(formatSize(256), "256 B");
+    assert.equal(formatSize(4096), "4 KiB");
+    assert.equal(formatSize(1024 * 1024), "1 MiB");
+    assert.equal(formatSize(1500), "1500 B");
+    assert.equal(formatMs(1.234), "1.23");
+    assert.equal(formatMs(12.34), "12.3");
+    assert.equal(formatMs(123.4), "123");
+    assert.equal(formatMs(Number.NaN), "-");
+    const line = progressLine({
+      system: "nats",
+      size: 256,
+      inflight: 64,
+      phase: "measure",
+      elapsedS: 3,
+      totalS: 5,
+      msgsPerSec: 12345.6,
+      p99Ms: 4.2,
+      errors: 2,
+    });
+    assert.match(line, /nats +256 B x64 +measure +3\/5 s +12,346 msg\/s +p99 4\.20 ms +errors 2/);
+  });
+});
+
+describe("nats-server configuration", () => {
+  it("names the node, fsyncs every write and routes to all three nodes", () => {
+    const nodes = [0, 1, 2].map((i) => ({
+      name: `n${i}`,
+      client: 4222 + i,
+      cluster: 6222 + i,
+      http: 8222 + i,
+    }));
+    const conf = natsConfig(nodes[1]!, nodes, "/data/n1");
+    assert.match(conf, /^server_name: n1$/m);
+    assert.match(conf, /^listen: 127\.0\.0\.1:4223$/m);
+    assert.match(conf, /^ {2}store_dir: "\/data\/n1"$/m);
+    assert.match(conf, /^ {2}sync_interval: always$/m);
+    assert.match(
+      conf,
+      /routes: \[nats-route:\/\/127\.0\.0\.1:6222, nats-route:\/\/127\.0\.0\.1:6223, nats-route:\/\/127\.0\.0\.1:6224\]/,
+    );
+    assert.doesNotMatch(natsConfig(nodes[0]!, nodes, "/data/n0", false), /sync_interval/);
+  });
+});
