@@ -1,6 +1,7 @@
 // NATS JetStream side of the benchmark: a 3-node nats-server cluster started as real processes on
 // 127.0.0.1, JetStream with sync_interval: always (fsync on every write), file-stored streams
 // with 3 replicas. nats-server comes from scripts/install-nats-server.sh (.tools/bin).
+
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { keepLast, onLines, stopChild } from "../../broker/src/util/child-lines.js";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { type BenchSystem, waitFor } from "./system.js";
 import type { CellPublisher } from "./workload.js";
@@ -108,17 +110,10 @@ export class NatsSystem implements BenchSystem {
       const child = spawn(bin, ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
       this.children.set(n.name, child);
       this.lastLines.set(n.name, []);
-      const onData = (chunk: Buffer) => {
-        for (const line of chunk.toString().split("\n")) {
-          if (!line) continue;
-          const kept = this.lastLines.get(n.name)!;
-          kept.push(line);
-          if (kept.length > 20) kept.shift();
-          if (this.ready && /\[(ERR|FTL)\]/.test(line)) say(`  [nats ${n.name}] ${line}`);
-        }
-      };
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
+      onLines(child, (line) => {
+        keepLast(this.lastLines.get(n.name)!, line);
+        if (this.ready && /\[(ERR|FTL)\]/.test(line)) say(`  [nats ${n.name}] ${line}`);
+      });
       child.on("exit", (code, signal) => {
         this.children.delete(n.name);
         if (!this.stopping) {
@@ -184,18 +179,6 @@ export class NatsSystem implements BenchSystem {
 
     await this.admin?.nc.close().catch(() => {});
     this.admin = undefined;
-    await Promise.all(
-      [...this.children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => child.kill("SIGKILL"), stopGraceMs);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await Promise.all([...this.children.values()].map((child) => stopChild(child, stopGraceMs)));
   }
 }

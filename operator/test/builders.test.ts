@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { defaultConfig } from "../../broker/src/config/defaults.js";
+import { mergeConfig, validateConfig } from "../../broker/src/config/load.js";
 import { parseAcl } from "../../broker/src/security/authorization.js";
 import { readUsersFile } from "../../broker/src/security/users-file.js";
 import { brokerConfig, configHash, specPeers } from "../src/model/broker-config.js";
@@ -61,6 +63,19 @@ describe("builders", () => {
     assert.equal(config.dataDir, "/var/lib/geobroker");
     assert.deepEqual(config.limits, { maxMessageBytes: 2048 });
     assert.equal(config.peers.length, 3);
+    // What the broker itself accepts: its own validation of the rendered config.
+    const accepted = validateConfig(
+      mergeConfig(defaultConfig as unknown as Record<string, unknown>, {
+        ...(config as unknown as Record<string, unknown>),
+        nodeId: "demo-eu-0",
+        region: "eu",
+      }),
+    );
+    assert.deepEqual(
+      accepted.auth.modes,
+      ["basic", "certificate"],
+      "passwords for users, a certificate for the operator",
+    );
     assert.equal(config.peers[0]?.peerAddress, "demo-eu-0.demo-eu-peers.msg.svc:9100");
     const grown = brokerConfig(makeCluster({ regions: regions3(2), config: c.spec.config! }), peers);
     assert.equal(grown.seeds.length, 6);
@@ -103,6 +118,11 @@ describe("builders", () => {
     assert.deepEqual(acl.roles.find((r) => r.name === "user:alice")?.rules, [
       { actions: ["publish", "subscribe"], topics: ["orders.*"] },
     ]);
+    assert.deepEqual(
+      acl.users.find((u) => u.name === "geobroker-operator")?.roles,
+      ["admin"],
+      "the operator's certificate identity may administer the cluster (membership changes)",
+    );
     // The same users in another order give the same bytes: no rewrite, no churn.
     assert.deepEqual(usersSecret(c, [...users].reverse()).stringData, data);
   });

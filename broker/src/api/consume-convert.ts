@@ -8,7 +8,7 @@ import {
   ConsumerInfoSchema,
   type ConsumerInfo as WireConsumerInfo,
 } from "../../../gen/geobroker/v1/consume_pb.js";
-import { safeNumber, startFromWire, startToWire } from "./convert.js";
+import { messageFromWire, safeNumber, startFromWire, startToWire } from "./convert.js";
 import type {
   ConsumeCommand,
   ConsumeEvent,
@@ -111,21 +111,11 @@ export function commandToWire(c: ConsumeCommand): ConsumeRequest {
 export function eventFromWire(r: ConsumeResponse): ConsumeEvent | undefined {
   const v = r.response;
   if (v.case === "started") return { kind: "started", info: consumerInfoFromWire(v.value) };
-  if (v.case === "delivery" && v.value.message) {
-    const m = v.value.message;
+  if (v.case === "delivery" && v.value.message)
     return {
       kind: "delivery",
       deliveryCount: v.value.deliveryCount,
-      message: {
-        topic: m.topic,
-        partition: m.partition,
-        offset: Number(m.offset),
-        timestampMicros: Number(m.timestampMicros),
-        key: m.key,
-        body: m.body,
-        headers: m.headers,
-      },
+      message: messageFromWire(v.value.message),
     };
-  }
   return undefined;
 }

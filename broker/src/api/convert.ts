@@ -111,6 +111,18 @@ export function startToWire(start: StartSpec): StartPosition {
   }
 }
 
+export function messageFromWire(m: Message): DeliveredMessage {
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: Number(m.offset),
+    timestampMicros: Number(m.timestampMicros),
+    key: m.key,
+    body: m.body,
+    headers: m.headers,
+  };
+}
+
 export function messageToWire(m: DeliveredMessage): Message {
   return create(MessageSchema, {
     topic: m.topic,

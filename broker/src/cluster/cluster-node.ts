@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConsumeRequestSchema } from "../../../gen/geobroker/v1/consume_pb.js";
 import { commandToWire, consumerConfigToWire, eventFromWire } from "../api/consume-convert.js";
-import { startToWire } from "../api/convert.js";
+import { messageFromWire, startToWire } from "../api/convert.js";
 import type {
   BrokerEngine,
   CallContext,
@@ -594,15 +594,7 @@ export class ClusterNode implements BrokerEngine {
           )) {
           const m = res.message;
           if (!m) continue;
-          yield {
-            topic,
-            partition: m.partition,
-            offset: Number(m.offset),
-            timestampMicros: Number(m.timestampMicros),
-            key: m.key,
-            body: m.body,
-            headers: m.headers,
-          };
+          yield { ...messageFromWire(m), topic };
           next = { kind: "offset", offset: Number(m.offset) + 1 };
         }
         return;

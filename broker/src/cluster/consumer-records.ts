@@ -1,4 +1,4 @@
-import type { StartSpec } from "../api/engine.js";
+import type { ConsumerConfigInput } from "../api/engine.js";
 import { AckCursor } from "./consumer-cursor.js";
 
 // Durable consumers as the metadata group keeps them: what each consumer is, and per partition what
@@ -6,16 +6,8 @@ import { AckCursor } from "./consumer-cursor.js";
 // region; acks reach here in batches (consumer-dispatcher.ts), so the group sees one entry per
 // flush, not one per message. docs/decisions/0004-durable-consumers.md says why here.
 
-export interface ConsumerSpec {
-  name: string;
-  topic: string;
-  start: StartSpec;
-  /** A delivery not acknowledged within this time is delivered again. */
-  ackTimeoutMs: number;
-  /** After this many deliveries a message goes to the dead-letter topic; 0: never. */
-  maxDeliveries: number;
-  deadLetterTopic: string;
-}
+/** A consumer as stored: the client's configuration with the cluster's defaults filled in. */
+export type ConsumerSpec = ConsumerConfigInput;
 
 export interface ConsumerRecord {
   spec: ConsumerSpec;

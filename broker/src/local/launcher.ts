@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { keepLast, onLines, stopChild } from "../util/child-lines.js";
 import { projectRoot } from "../util/project-root.js";
 import { brokerEnv } from "./allocator.js";
 import type { ClusterFile } from "./layout.js";
@@ -69,17 +70,10 @@ export class LocalCluster {
       });
       this.children.set(n.id, child);
       this.lastLines.set(n.id, []);
-      const onData = (chunk: Buffer) => {
-        for (const line of chunk.toString().split("\n")) {
-          if (!line) continue;
-          const kept = this.lastLines.get(n.id)!;
-          kept.push(line);
-          if (kept.length > 20) kept.shift();
-          this.out(prettyLogLine(n.id, line));
-        }
-      };
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
+      onLines(child, (line) => {
+        keepLast(this.lastLines.get(n.id)!, line);
+        this.out(prettyLogLine(n.id, line));
+      });
       child.on("exit", (code, signal) => {
         this.children.delete(n.id);
         if (!this.stopping) this.out(`[${n.id}] exited (${signal ?? `code ${code}`})`);
@@ -128,17 +122,6 @@ export class LocalCluster {
   /** SIGTERM to every node, SIGKILL to any still running after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const waits = [...this.children.values()].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(() => child.kill("SIGKILL"), stopGraceMs);
-          child.once("exit", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill("SIGTERM");
-        }),
-    );
-    await Promise.all(waits);
+    await Promise.all([...this.children.values()].map((child) => stopChild(child, stopGraceMs)));
   }
 }

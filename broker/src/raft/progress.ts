@@ -57,6 +57,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from within the last election timeout (check-quorum). */
   recentActive = true;
+  /** recentActive as it was when the last check-quorum window closed. */
+  activeLastWindow = true;
   readonly inflights: Inflights;
 
   constructor(

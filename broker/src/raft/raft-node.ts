@@ -329,7 +329,11 @@ export class RaftNode {
           this.becomeFollower(this.term, "");
           return;
         }
-        for (const pr of this.prs) if (pr.id !== this.id) pr.recentActive = false;
+        for (const pr of this.prs)
+          if (pr.id !== this.id) {
+            pr.activeLastWindow = pr.recentActive;
+            pr.recentActive = false;
+          }
       }
       if (this.leadTransferee) this.leadTransferee = "";
     }
@@ -1028,7 +1032,9 @@ export class RaftNode {
           match: pr.match,
           next: pr.next,
           state: pr.state,
-          recentActive: pr.recentActive,
+          // Heard from in this check-quorum window or the one before: a reader polling right after
+          // the window resets still sees every live member (only the current window decides quorum).
+          recentActive: pr.recentActive || pr.activeLastWindow,
           learner: pr.isLearner,
         });
       }

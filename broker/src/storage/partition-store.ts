@@ -17,6 +17,12 @@ interface Counters {
 
 const fresh = (): Counters => ({ first: 0, next: 0, applied: 0, lastTs: 0, bytes: 0, total: 0 });
 
+const countersOp = (groupId: GroupId, c: Counters): BatchOp => ({
+  type: "put",
+  key: groupKey(Prefix.Partition, groupId),
+  value: Buffer.from(JSON.stringify(c)),
+});
+
 /** An index row: the message's timestamp and the body bytes of all messages before it. */
 function indexRow(timestampMicros: number, bytesBefore: number): Buffer {
   const b = Buffer.allocUnsafe(16);
@@ -63,11 +69,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     }
     c.total = before;
     c.bytes = before;
-    ops.push({
-      type: "put",
-      key: groupKey(Prefix.Partition, groupId),
-      value: Buffer.from(JSON.stringify(c)),
-    });
+    ops.push(countersOp(groupId, c));
     await this.db.batch(ops, false);
   }
 
@@ -96,11 +98,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
       c.lastTs = m.timestampMicros;
     }
     c.applied = appliedIndex;
-    ops.push({
-      type: "put",
-      key: groupKey(Prefix.Partition, groupId),
-      value: Buffer.from(JSON.stringify(c)),
-    });
+    ops.push(countersOp(groupId, c));
     await this.db.batch(ops, false);
   }
 
@@ -228,10 +226,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     void this.db.compactRange(range.gte, range.lt).catch(() => undefined);
     c.first = until;
     c.bytes -= freed;
-    await this.db.batch(
-      [{ type: "put", key: groupKey(Prefix.Partition, groupId), value: Buffer.from(JSON.stringify(c)) }],
-      false,
-    );
+    await this.db.batch([countersOp(groupId, c)], false);
     return freed;
   }
 
@@ -277,11 +272,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     }
     c.applied = appliedIndex;
     this.counters.set(groupId, c);
-    ops.push({
-      type: "put",
-      key: groupKey(Prefix.Partition, groupId),
-      value: Buffer.from(JSON.stringify(c)),
-    });
+    ops.push(countersOp(groupId, c));
     await this.db.batch(ops, false);
   }
 

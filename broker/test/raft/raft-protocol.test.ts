@@ -51,6 +51,22 @@ test("check-quorum: a leader that hears from a quorum keeps its office", () => {
   assert.equal(c.raft("a").term, term);
 });
 
+test("check-quorum: a live follower reads as active at every tick, also right after the window resets", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  c.isolate("c");
+  // Whatever phase a poller has against the election timeout, b (live) is active and c (cut off
+  // for longer than two windows) is not.
+  // The broker's maintenance reads status right after ticking, before any answer arrives.
+  for (let t = 0; t < 40; t++) {
+    c.settle();
+    c.raft("a").tick();
+    const progress = c.raft("a").status().progress;
+    assert.equal(progress.get("b")?.recentActive, true, `b active at tick ${t}`);
+    if (t >= 20) assert.equal(progress.get("c")?.recentActive, false, `c inactive at tick ${t}`);
+  }
+});
+
 test("membership: a removed leader steps down and the others elect a new one", () => {
   const c = new TestCluster(["a", "b", "c"]);
   c.elect("a");

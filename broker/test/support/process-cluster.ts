@@ -177,6 +177,10 @@ export class ProcessCluster {
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split("\n")) if (line) n.log.push(line);
       if (n.log.length > 200) n.log.splice(0, n.log.length - 200);
+      // GEOBROKER_TEST_LOGS=1: every node's log on stderr, prefixed with its id (debugging a test).
+      if (process.env.GEOBROKER_TEST_LOGS)
+        for (const line of chunk.toString().split("\n"))
+          if (line) process.stderr.write(`[${n.id}] ${line}\n`);
     };
     child.stdout!.on("data", keep);
     child.stderr!.on("data", keep);

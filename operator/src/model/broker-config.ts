@@ -66,7 +66,12 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
     auth:
       spec.auth.mode === "none"
         ? { mode: "none" }
-        : { mode: "basic", usersFile: `${usersDir}/users.yaml`, aclFile: `${usersDir}/acl.yaml` },
+        : // Users by password; the operator itself by its client certificate (CN geobroker-operator).
+          {
+            modes: ["basic", "certificate"],
+            usersFile: `${usersDir}/users.yaml`,
+            aclFile: `${usersDir}/acl.yaml`,
+          },
     topicDefaults: {
       replicationFactor: spec.replication.factor,
       retention: { ...spec.retention },

@@ -343,11 +343,14 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
       names.operatorSecret(c),
       ["client auth", "digital signature", "key encipherment"],
       [],
-      "geobroker-operator",
+      operatorIdentity,
     ),
   );
   return objects;
 }
+
+/** The common name of the operator's client certificate: its identity on the brokers' client port. */
+export const operatorIdentity = "geobroker-operator";
 
 export interface UserEntry {
   name: string;
@@ -367,7 +370,13 @@ export function usersSecret(cluster: GeoBrokerCluster, users: UserEntry[]): Kube
       name: `user:${u.name}`,
       rules: u.acls.map((a) => ({ actions: [...a.permissions].sort(), topics: [a.topicPattern] })),
     })),
-    users: sorted.map((u) => ({ name: u.name, roles: [`user:${u.name}`] })),
+    users: [
+      // The operator's own admin calls (membership changes) authenticate with its client certificate.
+      { name: operatorIdentity, roles: ["admin"] },
+      ...sorted
+        .filter((u) => u.name !== operatorIdentity)
+        .map((u) => ({ name: u.name, roles: [`user:${u.name}`] })),
+    ],
   };
   return {
     apiVersion: "v1",
