@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Logger } from "../../src/observability/logger.js";
 import { type Message, MessageType } from "../../src/raft/types.js";
@@ -85,7 +83,7 @@ describe("peer port mTLS with expected identities", () => {
     await us0.start();
     // A node-named certificate from another CA (it trusts the cluster CA itself, so only the server
     // can refuse it).
-    const us1 = transport("us-1", issueWith(pki.dir, "other-ca", "us-1-other", "us-1", nodeExt));
+    const us1 = transport("us-1", pki.issueFromOtherCa("us-1-other", "us-1", nodeExt));
     await us1.start();
     // The cluster CA, but the certificate names a user, not a node.
     const us2 = transport("us-2", pki.issue("us-2-alice", "alice", nodeExt));
@@ -117,43 +115,3 @@ describe("peer port mTLS with expected identities", () => {
     assert.equal(receivedBy.get("eu-9")!.length, 0, "nothing reached the impostor");
   });
 });
-
-/** A leaf for `cn` signed by `ca` (tls-fixtures' `issue` only signs with the cluster CA). */
-function issueWith(dir: string, ca: string, name: string, cn: string, ext: string): Pem {
-  const ssl = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  ssl([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${cn}`,
-  ]);
-  ssl([
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.crt`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.crt`,
-    "-days",
-    "2",
-    "-extfile",
-    `${name}.ext`,
-  ]);
-  const certFile = join(dir, `${name}.crt`);
-  const keyFile = join(dir, `${name}.key`);
-  return { certFile, keyFile, cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
-}

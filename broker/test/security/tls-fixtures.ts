@@ -23,6 +23,8 @@ export interface Pki {
   mallory: Pem;
   /** Issues another leaf from the cluster CA into `name`.crt/.key. */
   issue(name: string, cn: string, ext: string): Pem;
+  /** The same from the other CA (a certificate the cluster must not trust). */
+  issueFromOtherCa(name: string, cn: string, ext: string): Pem;
 }
 
 const ssl = (dir: string, args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
@@ -101,5 +103,6 @@ export function makePki(): Pki {
     alice: leaf(dir, "ca", "alice", "alice", clientExt("spiffe://geobroker/svc-alice")),
     mallory: leaf(dir, "other-ca", "mallory", "mallory", clientExt("spiffe://geobroker/mallory")),
     issue: (name, cn, ext) => leaf(dir, "ca", name, cn, ext),
+    issueFromOtherCa: (name, cn, ext) => leaf(dir, "other-ca", name, cn, ext),
   };
 }
