@@ -263,11 +263,11 @@ export class ClusterNode implements BrokerEngine {
         ...(floor !== undefined ? { unacknowledgedFloor: floor } : {}),
       };
       // A local look first, so a partition with nothing to remove adds nothing to its log.
-      const oldest = policy.maxAgeMs > 0 ? (await store.read(groupId, first, 1, 1))[0] : undefined;
+      const oldest = policy.maxAgeMs > 0 ? await store.timestampOf(groupId, first) : undefined;
       const maybe =
         (policy.maxMessages > 0 && next - first > policy.maxMessages) ||
         (policy.maxBytes > 0 && store.retainedBytes(groupId) > policy.maxBytes) ||
-        (oldest !== undefined && oldest.timestampMicros < entry.nowMicros - policy.maxAgeMs * 1000);
+        (oldest !== undefined && oldest < entry.nowMicros - policy.maxAgeMs * 1000);
       if (!maybe || (policy.keepUnacknowledged && floor !== undefined && floor <= first)) continue;
       try {
         handle.runner.propose(encodeRetentionEntry(entry));
@@ -594,7 +594,7 @@ export class ClusterNode implements BrokerEngine {
           )) {
           const m = res.message;
           if (!m) continue;
-          yield { ...messageFromWire(m), topic };
+          yield messageFromWire(m);
           next = { kind: "offset", offset: Number(m.offset) + 1 };
         }
         return;

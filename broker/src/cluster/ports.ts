@@ -29,6 +29,8 @@ export interface PartitionLogPort {
   nextOffset(groupId: GroupId): number;
   appliedIndex(groupId: GroupId): number;
   lastTimestamp(groupId: GroupId): number;
+  /** A retained message's commit timestamp, from the index (the message itself is not read). */
+  timestampOf(groupId: GroupId, offset: number): Promise<number | undefined>;
   /** First offset whose timestamp is >= ts (nextOffset when none). */
   offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number>;
   retainedBytes(groupId: GroupId): number;

@@ -177,6 +177,10 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     return lo;
   }
 
+  async timestampOf(groupId: GroupId, offset: number): Promise<number | undefined> {
+    return offset < this.c(groupId).first ? undefined : (await this.row(groupId, offset))?.ts;
+  }
+
   /** Binary search over the index: timestamps never decrease within a partition. */
   async offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number> {
     return this.search(groupId, (r) => r.ts >= timestampMicros);

@@ -123,16 +123,24 @@ test("partition store: append, read, timestamp lookup, retention, image round tr
   assert.equal(await store.offsetForTimestamp(3, 1055), 60);
   assert.equal(await store.offsetForTimestamp(3, 0), 0);
   assert.equal(await store.offsetForTimestamp(3, 99999), 100);
+  assert.equal(await store.timestampOf(3, 55), 1050, "from the index row");
+  // Bodies m0..m9 are 2 bytes, m10..m99 3 bytes (280 in all): the last 30 bytes are m90..m99.
+  assert.equal(await store.offsetWithinBytes(3, 30), 90);
+  assert.equal(await store.offsetWithinBytes(3, 1000), 0);
   const before = store.retainedBytes(3);
   const freed = await store.deleteBefore(3, 30);
+  assert.equal(freed, 10 * 2 + 20 * 3, "the bodies of m0..m29");
   assert.equal(store.firstOffset(3), 30);
   assert.equal(store.retainedBytes(3), before - freed);
+  assert.equal(await store.timestampOf(3, 10), undefined, "deleted with its message");
   assert.equal((await store.read(3, 0, 1, 1 << 20))[0]!.offset, 30);
   const image = await store.exportImage(3);
   await store.importImage(9, image, 50);
   assert.equal(store.firstOffset(9), 30);
   assert.equal(store.nextOffset(9), 100);
   assert.equal(store.appliedIndex(9), 50);
+  assert.equal(await store.offsetForTimestamp(9, 1055), 60, "an imported image comes with its index");
+  assert.equal(await store.offsetWithinBytes(9, 30), 90);
   await store.saveMetadata(new TextEncoder().encode("{}"), 12);
   await db.close();
   db = await openDb(dir);

@@ -43,6 +43,11 @@ export class MemoryPartitionLog implements PartitionLogPort {
     return this.part(groupId).messages.at(-1)?.timestampMicros ?? 0;
   }
 
+  async timestampOf(groupId: GroupId, offset: number): Promise<number | undefined> {
+    const p = this.part(groupId);
+    return p.messages[offset - p.first]?.timestampMicros;
+  }
+
   async offsetForTimestamp(groupId: GroupId, timestampMicros: number): Promise<number> {
     const p = this.part(groupId);
     const i = p.messages.findIndex((m) => m.timestampMicros >= timestampMicros);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { brokerEnv } from "../../src/local/allocator.js";
 import { hashPassword } from "../../src/security/passwords.js";
+import { keepLast, onLines } from "../../src/util/child-lines.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { Network } from "./fault-proxy.js";
 
@@ -174,16 +175,11 @@ export class ProcessCluster {
       env: brokerEnv({ ...process.env, ...env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString().split("\n")) if (line) n.log.push(line);
-      if (n.log.length > 200) n.log.splice(0, n.log.length - 200);
-      // GEOBROKER_TEST_LOGS=1: every node's log on stderr, prefixed with its id (debugging a test).
-      if (process.env.GEOBROKER_TEST_LOGS)
-        for (const line of chunk.toString().split("\n"))
-          if (line) process.stderr.write(`[${n.id}] ${line}\n`);
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
+    const echo = process.env.GEOBROKER_TEST_LOGS; // every node's log on stderr, when debugging a test
+    onLines(child, (line) => {
+      keepLast(n.log, line, 200);
+      if (echo) process.stderr.write(`[${n.id}] ${line}\n`);
+    });
     n.child = child;
   }
 
