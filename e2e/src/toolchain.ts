@@ -3,12 +3,12 @@
 // release and lists its binaries as `tool` directives; the binaries land in
 // ~/.cache/geobroker-e2e/<name>-<key>/bin, where <key> hashes that go.mod and go.sum, so a pin
 // change rebuilds and every later run reuses the cache.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { onLines } from "../../broker/src/util/child-lines.js";
+import { keepLast, onLines } from "../../broker/src/util/child-lines.js";
 import { repoRoot } from "./paths.js";
 
 interface Binary {
@@ -118,11 +118,10 @@ function run(cmd: string, args: string[], cwd: string, label: string, env: NodeJ
     let packages = 0;
     const errors: string[] = [];
     // `go build -v` names each package as it compiles: a count is progress without the noise.
-    onLines(child.stderr, (line) => {
-      if (/^[\w.-]+(\.[\w-]+)*\/\S*$|^[a-z0-9]+(\/[\w.-]+)*$/.test(line)) packages += 1;
-      else errors.push(line);
+    onLines(child, (line) => {
+      if (/^[\w.-]+(\/[\w.~+-]+)*$/.test(line)) packages += 1;
+      else keepLast(errors, line, 40);
     });
-    onLines(child.stdout, (line) => errors.push(line));
     const ticker = setInterval(() => {
       const seconds = Math.round((Date.now() - started) / 1000);
       console.log(`  ${label}: ${packages} packages compiled, ${seconds}s`);
@@ -134,7 +133,7 @@ function run(cmd: string, args: string[], cwd: string, label: string, env: NodeJ
     child.on("exit", (code) => {
       clearInterval(ticker);
       if (code === 0) resolve();
-      else reject(new Error(`${label} failed (exit ${code}):\n${errors.slice(-40).join("\n")}`));
+      else reject(new Error(`${label} failed (exit ${code}):\n${errors.join("\n")}`));
     });
   });
 }
@@ -162,15 +161,10 @@ async function build(component: Component): Promise<string> {
 }
 
 /** Source directory of a component's Go module in the module cache (for the files it ships, like CRDs). */
-export async function moduleSource(componentName: string, module: string): Promise<string> {
+export function moduleSource(componentName: string, module: string): string {
   const component = components.find((c) => c.name === componentName);
   if (!component) throw new Error(`unknown e2e component ${componentName}`);
-  const out: string[] = [];
-  const child = spawn("go", ["list", "-m", "-f", "{{.Dir}}", module], { cwd: moduleDir(component) });
-  onLines(child.stdout, (line) => out.push(line));
-  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-  if (code !== 0 || !out[0]) throw new Error(`go list -m ${module} failed in ${moduleDir(component)}`);
-  return out[0];
+  return execFileSync("go", ["list", "-m", "-f", "{{.Dir}}", module], { cwd: moduleDir(component), encoding: "utf8" }).trim();
 }
 
 export async function buildToolchain(): Promise<void> {
