@@ -16,7 +16,7 @@ function* walk(dir) {
     if (name === "node_modules") continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) yield* walk(path);
-    else if (name.endsWith(".test.js")) yield path;
+    else if (name.endsWith(".test.js") && !name.endsWith(".e2e.test.js")) yield path;
   }
 }
 

@@ -14,3 +14,7 @@ export const network = {
   /** Pod addresses are 10.77.<1..250>.<1..250>, handed out in order. */
   podBase: "10.77",
 } as const;
+
+/** The first address of the Service range: the API server's own `kubernetes` Service. */
+export const serviceRange = "10.96.0.0/16";
+export const kubernetesService = { ip: "10.96.0.1", port: 443 } as const;

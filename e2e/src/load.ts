@@ -1,0 +1,64 @@
+import type { Client } from "@connectrpc/connect";
+import type { Broker } from "../../gen/broker/broker_pb.js";
+
+// A steady publisher for scenarios that change the cluster under load, and the check that every
+// acknowledged message was stored once in publish order.
+
+export interface LoadResult {
+  acked: number[];
+  errors: number;
+  lastError?: string;
+}
+
+/** Publishes `first`, `first + 1`, ... one at a time until stopped; after a failed publish it goes on with the next number. */
+export function startLoad(
+  topic: string,
+  first: number,
+  connect: () => Promise<Client<typeof Broker>>,
+): { stop(): Promise<LoadResult>; progress(): LoadResult } {
+  const result: LoadResult = { acked: [], errors: 0 };
+  let running = true;
+  const loop = (async () => {
+    let client: Client<typeof Broker> | undefined;
+    let seq = first - 1;
+    while (running) {
+      seq += 1;
+      try {
+        client ??= await connect();
+        await client.publish({ topic, body: Buffer.from(String(seq)) }, { timeoutMs: 10_000 });
+        result.acked.push(seq);
+      } catch (err) {
+        result.errors += 1;
+        result.lastError = (err as Error).message;
+        client = undefined;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  })();
+  return {
+    progress: () => result,
+    async stop() {
+      running = false;
+      await loop;
+      return result;
+    },
+  };
+}
+
+/** Message numbers in stored order: every acked one present, first occurrences ascending. */
+export function checkDelivered(stored: number[], acked: number[]): { missing: number[]; outOfOrder: number; duplicates: number } {
+  const seen = new Set<number>();
+  let previous = 0;
+  let outOfOrder = 0;
+  let duplicates = 0;
+  for (const n of stored) {
+    if (seen.has(n)) {
+      duplicates += 1;
+      continue;
+    }
+    seen.add(n);
+    if (n < previous) outOfOrder += 1;
+    previous = n;
+  }
+  return { missing: acked.filter((n) => !seen.has(n)), outOfOrder, duplicates };
+}
