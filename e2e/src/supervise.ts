@@ -26,9 +26,18 @@ function killOnExit(child: ChildProcess): void {
   child.once("exit", () => running.delete(child));
   if (exitHook) return;
   exitHook = true;
-  process.once("exit", () => {
+  const killAll = () => {
     for (const c of running) c.kill("SIGKILL");
-  });
+  };
+  process.once("exit", killAll);
+  // A signal ends node without the "exit" event: kill the daemons, then let the signal do what it
+  // would have done (the handler is gone after `once`, so re-raising it takes the default action).
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /** Starts a daemon the caller keeps track of (so that it is stopped even if its readiness wait fails). */
