@@ -197,7 +197,11 @@ async function startCoreDns(ctx: Context, apiserver: Daemon): Promise<Daemon> {
   return daemon;
 }
 
-/** Builds the PKI, starts every component and resolves once all of them are really healthy. */
+/**
+ * Builds the PKI, starts every component and resolves once all of them are really healthy.
+ * `dir` should be fresh (the run directory is wiped per run): the PKI is made anew each time, and
+ * etcd data from an earlier start would hold service-account tokens signed by a key that is gone.
+ */
 export async function startControlPlane(opts: {
   dir: string;
   log: (line: string) => void;
@@ -236,7 +240,8 @@ export async function startControlPlane(opts: {
   try {
     const etcd = await timed(ctx, "etcd healthy", () => startEtcd(ctx));
     const apiserver = await timed(ctx, "kube-apiserver ready", () => startApiserver(ctx, etcd));
-    // Everything else only needs the apiserver: start it side by side.
+    // Everything else only needs the apiserver: start it side by side. allSettled, not all: a
+    // branch still running when another fails could spawn its daemon after stop().
     const results = await Promise.allSettled([
       timed(ctx, "kube-controller-manager healthy", () => startControllerManager(ctx, apiserver)),
       timed(ctx, "kube-scheduler healthy", () => startScheduler(ctx, apiserver)),
