@@ -167,6 +167,15 @@ export function moduleSource(componentName: string, module: string): string {
   return execFileSync("go", ["list", "-m", "-f", "{{.Dir}}", module], { cwd: moduleDir(component), encoding: "utf8" }).trim();
 }
 
+/** Builds only the named components (e.g. the small ones while a long Kubernetes build runs elsewhere). */
+export async function buildComponents(names: string[]): Promise<void> {
+  for (const name of names) {
+    const component = components.find((c) => c.name === name);
+    if (!component) throw new Error(`unknown e2e component ${name}`);
+    await build(component);
+  }
+}
+
 export async function buildToolchain(): Promise<void> {
   const started = Date.now();
   for (const component of components) await build(component);

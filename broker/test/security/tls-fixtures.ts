@@ -46,7 +46,11 @@ const newEcKey = (name: string) => [
   `${name}.key`,
 ];
 
-function authority(dir: string, name: string, cn: string): Pem {
+/** A bare common name, or a full openssl subject such as `/CN=admin/O=system:masters`. */
+const subject = (cnOrSubject: string) => (cnOrSubject.startsWith("/") ? cnOrSubject : `/CN=${cnOrSubject}`);
+
+/** A self-signed CA: `<name>.crt` and `<name>.key` in `dir`. */
+export function authority(dir: string, name: string, cn: string): Pem {
   ssl(dir, [
     "req",
     "-x509",
@@ -56,7 +60,7 @@ function authority(dir: string, name: string, cn: string): Pem {
     "-days",
     "2",
     "-subj",
-    `/CN=${cn}`,
+    subject(cn),
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",
@@ -65,9 +69,10 @@ function authority(dir: string, name: string, cn: string): Pem {
   return read(dir, name);
 }
 
-function leaf(dir: string, ca: string, name: string, cn: string, ext: string): Pem {
+/** A leaf `<name>.crt`/`.key` signed by the CA `<ca>.crt`/`.key` in `dir`, with the extensions in `ext`. */
+export function leaf(dir: string, ca: string, name: string, cn: string, ext: string): Pem {
   writeFileSync(join(dir, `${name}.ext`), ext);
-  ssl(dir, ["req", ...newEcKey(name), "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
+  ssl(dir, ["req", ...newEcKey(name), "-out", `${name}.csr`, "-subj", subject(cn)]);
   ssl(dir, [
     "x509",
     "-req",
