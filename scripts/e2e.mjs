@@ -40,7 +40,18 @@ function cleanUp() {
     .map((l) => l.split(" ")[0])
     .filter((n) => n === namespace || n?.startsWith("gbpod-"));
   for (const name of names) {
-    for (const pid of ip("netns", "pids", name).split("\n").filter(Boolean)) {
+    let pids = [];
+    try {
+      pids = ip("netns", "pids", name).split("\n").filter(Boolean);
+    } catch (err) {
+      // A process that exits during the scan can make `ip netns pids` fail; one retry is enough.
+      try {
+        pids = ip("netns", "pids", name).split("\n").filter(Boolean);
+      } catch {
+        console.error(`e2e cleanup: cannot list the processes of ${name}: ${err.message.split("\n")[0]}`);
+      }
+    }
+    for (const pid of pids) {
       try {
         process.kill(Number(pid), "SIGKILL");
       } catch {}

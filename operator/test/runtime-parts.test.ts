@@ -3,6 +3,7 @@ import { request } from "node:http";
 import { describe, it } from "node:test";
 import { verifyPassword } from "../../broker/src/security/passwords.js";
 import { decideLease } from "../src/controller/leader-election.js";
+import { MicroTime } from "../src/controller/lease-lock.js";
 import { createMetrics } from "../src/controller/metrics.js";
 import { backoffDelay, WorkQueue } from "../src/controller/work-queue.js";
 import { startHttpServer } from "../src/http/server.js";
@@ -104,6 +105,12 @@ describe("work queue", () => {
 
 describe("leader election decision", () => {
   const t0 = Date.parse("2025-01-01T00:00:00Z");
+  it("writes Lease times as MicroTime, six fractional digits, as the API server requires", () => {
+    const t = new MicroTime(Date.UTC(2026, 10, 25, 9, 24, 22, 955));
+    assert.equal(t.toISOString(), "2026-11-25T09:24:22.955000Z");
+    assert.equal(JSON.stringify({ renewTime: t }), '{"renewTime":"2026-11-25T09:24:22.955000Z"}');
+  });
+
   it("acquires a free lease, renews its own, waits for a live one, takes an expired one", () => {
     const first = decideLease(undefined, "a", t0, 15);
     assert.equal(first.kind, "acquire");

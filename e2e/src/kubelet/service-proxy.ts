@@ -2,14 +2,15 @@ import { connect, createServer, type Server } from "node:net";
 import type { Kube, KubeObject } from "../kube-rest.js";
 import { ip } from "./sandbox.js";
 
-// kube-proxy in its original userspace mode: every ClusterIP becomes an address of a dummy
-// interface in the e2e network namespace, and a TCP listener on each Service port forwards each
+// kube-proxy in its original userspace mode: every ClusterIP becomes an address of the e2e
+// network namespace's loopback (this kernel has no dummy links; Linux delivers to a local
+// address whatever interface holds it), and a TCP listener on each Service port forwards each
 // connection to a ready endpoint (round robin) from the Service's EndpointSlices. Pods route
 // 10.96.0.0/16 through the bridge to this namespace, so `https://demo.msg.svc:9000` (the
 // operator's admin endpoint) and the `kubernetes` Service work as in a real cluster, without
 // iptables on the machine.
 
-const dummy = "gbe2e-svc";
+const device = "lo";
 
 interface Backend {
   ip: string;
@@ -38,8 +39,6 @@ export class ServiceProxy {
   ) {}
 
   async start(): Promise<void> {
-    await ip("link", "add", dummy, "type", "dummy").catch(() => {});
-    await ip("link", "set", dummy, "up");
     const key = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
     const onError = (err: Error) => this.log(`service proxy: watch: ${err.message}`);
     this.stopWatches.push(
@@ -102,7 +101,7 @@ export class ServiceProxy {
       if (this.listeners.has(address)) continue;
       const clusterIp = service.spec.clusterIP as string;
       if (!this.addresses.has(clusterIp)) {
-        await ip("addr", "add", `${clusterIp}/32`, "dev", dummy).catch(() => {});
+        await ip("addr", "add", `${clusterIp}/32`, "dev", device).catch(() => {});
         this.addresses.add(clusterIp);
       }
       const key = `${service.metadata.namespace}/${service.metadata.name}`;

@@ -17,6 +17,17 @@ export interface LeaderElectionOptions {
   onStoppedLeading(): void;
 }
 
+/**
+ * Lease times are MicroTime: the API server parses exactly six fractional digits and rejects
+ * what Date.toISOString writes (three), and @kubernetes/client-node serializes Dates with
+ * toISOString. Found by the e2e suite against a real API server; the fake accepted both.
+ */
+export class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace("Z", "000Z");
+  }
+}
+
 export class LeaseLock {
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
@@ -97,11 +108,11 @@ export class LeaseLock {
       spec: {
         holderIdentity: d.lease.holderIdentity ?? this.o.identity,
         leaseDurationSeconds: d.lease.leaseDurationSeconds ?? this.o.leaseDurationSeconds,
-        renewTime: new Date(),
+        renewTime: new MicroTime(),
         ...(d.kind === "acquire"
-          ? { acquireTime: new Date() }
+          ? { acquireTime: new MicroTime() }
           : spec?.acquireTime
-            ? { acquireTime: spec.acquireTime }
+            ? { acquireTime: new MicroTime(spec.acquireTime) }
             : {}),
         leaseTransitions: d.lease.leaseTransitions ?? 0,
       },
