@@ -1,5 +1,5 @@
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Broker } from "../../gen/broker/broker_pb.js";
 import { corePath, type Kube } from "./kube-rest.js";
 
@@ -15,6 +15,12 @@ export interface RegionTarget {
   password: string;
 }
 
+export interface RegionClient {
+  broker: Client<typeof Broker>;
+  address: string;
+  close(): void;
+}
+
 /** Ready addresses behind a Service, from its EndpointSlices. */
 export async function serviceEndpoints(kube: Kube, namespace: string, service: string): Promise<string[]> {
   const slices = await kube.list(
@@ -27,7 +33,7 @@ export async function serviceEndpoints(kube: Kube, namespace: string, service: s
   );
 }
 
-export async function regionClient(kube: Kube, target: RegionTarget, clusterCaSecret: string): Promise<{ broker: Client<typeof Broker>; address: string }> {
+export async function regionClient(kube: Kube, target: RegionTarget, clusterCaSecret: string): Promise<RegionClient> {
   const addresses = await serviceEndpoints(kube, target.namespace, target.service);
   const address = addresses[0];
   if (!address) throw new Error(`Service ${target.namespace}/${target.service} has no ready endpoints`);
@@ -38,10 +44,13 @@ export async function regionClient(kube: Kube, target: RegionTarget, clusterCaSe
     req.header.set("authorization", `basic ${Buffer.from(`${target.user}:${target.password}`).toString("base64")}`);
     return next(req);
   };
-  const transport = createGrpcTransport({
-    baseUrl: `https://${address}:9000`,
-    nodeOptions: { ca: Buffer.from(ca, "base64"), servername: `${target.service}.${target.namespace}.svc` },
-    interceptors: [auth],
+  const baseUrl = `https://${address}:9000`;
+  // An explicit session manager, so that a client given up on closes its connection (the broker
+  // limits connections per client address).
+  const sessionManager = new Http2SessionManager(baseUrl, {}, {
+    ca: Buffer.from(ca, "base64"),
+    servername: `${target.service}.${target.namespace}.svc`,
   });
-  return { broker: createClient(Broker, transport), address };
+  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
+  return { broker: createClient(Broker, transport), address, close: () => sessionManager.abort() };
 }

@@ -6,11 +6,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { installCertManagerCrds, startCertManager } from "./cert-manager.js";
 import { setupBridge } from "./network.js";
-import { network } from "./paths.js";
+import { kubernetesService, network, serviceRange } from "./paths.js";
 import {
   type ClientName,
   type ControlPlanePki,
-  kubernetesServiceIp,
   makeControlPlanePki,
   writeKubeconfig,
 } from "./pki.js";
@@ -31,7 +30,6 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export const serviceClusterIpRange = "10.96.0.0/16";
 export const clusterDomain = "cluster.local";
 const etcdUrl = "http://127.0.0.1:2379";
 const apiserverPort = 6443;
@@ -106,7 +104,7 @@ export function apiserverFlags(ctx: Pick<Context, "dir" | "pki">): string[] {
     `--tls-cert-file=${pki.apiserver.certFile}`,
     `--tls-private-key-file=${pki.apiserver.keyFile}`,
     `--client-ca-file=${pki.ca.certFile}`,
-    `--service-cluster-ip-range=${serviceClusterIpRange}`,
+    `--service-cluster-ip-range=${serviceRange}`,
     `--service-account-issuer=https://kubernetes.default.svc.${clusterDomain}`,
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
@@ -134,7 +132,7 @@ async function startControllerManager(ctx: Context, apiserver: Daemon): Promise<
     `--root-ca-file=${pki.ca.certFile}`,
     `--cluster-signing-cert-file=${pki.ca.certFile}`,
     `--cluster-signing-key-file=${pki.ca.keyFile}`,
-    `--service-cluster-ip-range=${serviceClusterIpRange}`,
+    `--service-cluster-ip-range=${serviceRange}`,
     // A single instance: leader election would only delay the start (and a restart by a lease).
     "--leader-elect=false",
   ]);
@@ -190,7 +188,7 @@ async function startCoreDns(ctx: Context, apiserver: Daemon): Promise<Daemon> {
     [apiserver, daemon],
     async () => {
       const answer = await resolve4(network.hostIp, name);
-      if (!answer.includes(kubernetesServiceIp)) throw new Error(`${name} resolved to ${answer.join(", ")}`);
+      if (!answer.includes(kubernetesService.ip)) throw new Error(`${name} resolved to ${answer.join(", ")}`);
     },
     60_000,
   );

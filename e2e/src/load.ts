@@ -1,5 +1,4 @@
-import type { Client } from "@connectrpc/connect";
-import type { Broker } from "../../gen/broker/broker_pb.js";
+import type { RegionClient } from "./broker-client.js";
 
 // A steady publisher for scenarios that change the cluster under load, and the check that every
 // acknowledged message was stored once in publish order.
@@ -14,26 +13,28 @@ export interface LoadResult {
 export function startLoad(
   topic: string,
   first: number,
-  connect: () => Promise<Client<typeof Broker>>,
+  connect: () => Promise<RegionClient>,
 ): { stop(): Promise<LoadResult>; progress(): LoadResult } {
   const result: LoadResult = { acked: [], errors: 0 };
   let running = true;
   const loop = (async () => {
-    let client: Client<typeof Broker> | undefined;
+    let client: RegionClient | undefined;
     let seq = first - 1;
     while (running) {
       seq += 1;
       try {
         client ??= await connect();
-        await client.publish({ topic, body: Buffer.from(String(seq)) }, { timeoutMs: 10_000 });
+        await client.broker.publish({ topic, body: Buffer.from(String(seq)) }, { timeoutMs: 10_000 });
         result.acked.push(seq);
       } catch (err) {
         result.errors += 1;
         result.lastError = (err as Error).message;
+        client?.close();
         client = undefined;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+    client?.close();
   })();
   return {
     progress: () => result,

@@ -6,10 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { authority, leaf, type Pem } from "../../broker/test/security/tls-fixtures.js";
-import { network } from "./paths.js";
-
-/** First address of --service-cluster-ip-range: the `kubernetes` Service's ClusterIP. */
-export const kubernetesServiceIp = "10.96.0.1";
+import { kubernetesService, network } from "./paths.js";
 
 export interface ControlPlanePki {
   dir: string;
@@ -38,7 +35,7 @@ export type ClientName = keyof typeof clientSubjects;
 const apiserverSans = [
   `IP:${network.hostIp}`,
   "IP:127.0.0.1",
-  `IP:${kubernetesServiceIp}`,
+  `IP:${kubernetesService.ip}`,
   "DNS:kubernetes",
   "DNS:kubernetes.default",
   "DNS:kubernetes.default.svc",

@@ -81,7 +81,7 @@ const client = (region: string) =>
 
 /** Every message of the topic from the start, read through `region`, until `count` arrived. */
 async function readAll(region: string, count: number, timeoutMs: number): Promise<number[]> {
-  const { broker } = await client(region);
+  const { broker, close } = await client(region);
   const bodies: number[] = [];
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
@@ -94,6 +94,7 @@ async function readAll(region: string, count: number, timeoutMs: number): Promis
     if (!abort.signal.aborted) throw err;
   } finally {
     clearTimeout(timer);
+    close();
   }
   return bodies;
 }
@@ -173,22 +174,28 @@ describe("geobroker on a real Kubernetes control plane", () => {
   it("a client publishes through eu's Service endpoints and another subscribes through us's", { timeout: 3 * minute }, async () => {
     const eu = await eventually("eu client with a working publish", 2 * minute, async () => {
       const c = await client("eu");
-      const res = await c.broker.publish({ topic, body: Buffer.from("1") }, { timeoutMs: 10_000 });
-      assert.ok(res.id);
-      return c;
+      try {
+        const res = await c.broker.publish({ topic, body: Buffer.from("1") }, { timeoutMs: 10_000 });
+        assert.ok(res.id);
+        return c;
+      } catch (err) {
+        c.close();
+        throw err;
+      }
     }, 2000);
     acked.push(1);
     for (let n = 2; n <= 50; n++) {
       await eu.broker.publish({ topic, body: Buffer.from(String(n)) }, { timeoutMs: 10_000 });
       acked.push(n);
     }
+    eu.close();
     const stored = await readAll("us", acked.length, 30_000);
     env.log(`published 50 via eu (${eu.address}), read ${stored.length} via us`);
     assert.deepEqual(checkDelivered(stored, acked), { missing: [], outOfOrder: 0, duplicates: 0 });
   });
 
   it("scaling eu 1 -> 3 -> 1 under a publishing load loses no acknowledged message and keeps order", { timeout: 15 * minute }, async () => {
-    const load = startLoad(topic, acked.length + 1, async () => (await client("us")).broker);
+    const load = startLoad(topic, acked.length + 1, () => client("us"));
     await setRegions([{ name: "eu", replicas: 3 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
     await clusterReady(5, 7 * minute);
     env.log(`eu at 3: ${load.progress().acked.length} acked so far, ${load.progress().errors} failed`);
@@ -239,8 +246,9 @@ describe("geobroker on a real Kubernetes control plane", () => {
       grown.status.members.some((m: { region: string; state: string }) => m.region === "sa"),
       `sa joined: ${JSON.stringify(grown.status.members)}`,
     );
-    const { broker } = await client("sa");
-    await broker.publish({ topic, body: Buffer.from(String(acked.length + 1)) }, { timeoutMs: 10_000 });
+    const sa = await client("sa");
+    await sa.broker.publish({ topic, body: Buffer.from(String(acked.length + 1)) }, { timeoutMs: 10_000 });
+    sa.close();
     acked.push(acked.length + 1);
     await setRegions([{ name: "eu", replicas: 1 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
     const shrunk = await clusterReady(3, 6 * minute);
