@@ -86,7 +86,17 @@ ip("-n", namespace, "link", "set", "lo", "up");
 const started = Date.now();
 const child = spawn(
   "ip",
-  ["netns", "exec", namespace, process.execPath, "--test", "--test-reporter=spec", "--test-concurrency=1", ...passThrough, ...files],
+  [
+    "netns",
+    "exec",
+    namespace,
+    process.execPath,
+    "--test",
+    "--test-reporter=spec",
+    "--test-concurrency=1",
+    ...passThrough,
+    ...files,
+  ],
   { cwd: root, stdio: "inherit" },
 );
 const finish = (code) => {

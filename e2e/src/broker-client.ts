@@ -33,7 +33,11 @@ export async function serviceEndpoints(kube: Kube, namespace: string, service: s
   );
 }
 
-export async function regionClient(kube: Kube, target: RegionTarget, clusterCaSecret: string): Promise<RegionClient> {
+export async function regionClient(
+  kube: Kube,
+  target: RegionTarget,
+  clusterCaSecret: string,
+): Promise<RegionClient> {
   const addresses = await serviceEndpoints(kube, target.namespace, target.service);
   const address = addresses[0];
   if (!address) throw new Error(`Service ${target.namespace}/${target.service} has no ready endpoints`);
@@ -41,16 +45,23 @@ export async function regionClient(kube: Kube, target: RegionTarget, clusterCaSe
   const ca = secret?.data?.["ca.crt"] as string | undefined;
   if (!ca) throw new Error(`secret ${clusterCaSecret} has no ca.crt yet`);
   const auth: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `basic ${Buffer.from(`${target.user}:${target.password}`).toString("base64")}`);
+    req.header.set(
+      "authorization",
+      `basic ${Buffer.from(`${target.user}:${target.password}`).toString("base64")}`,
+    );
     return next(req);
   };
   const baseUrl = `https://${address}:9000`;
   // An explicit session manager, so that a client given up on closes its connection (the broker
   // limits connections per client address).
-  const sessionManager = new Http2SessionManager(baseUrl, {}, {
-    ca: Buffer.from(ca, "base64"),
-    servername: `${target.service}.${target.namespace}.svc`,
-  });
+  const sessionManager = new Http2SessionManager(
+    baseUrl,
+    {},
+    {
+      ca: Buffer.from(ca, "base64"),
+      servername: `${target.service}.${target.namespace}.svc`,
+    },
+  );
   const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
   return { broker: createClient(Broker, transport), address, close: () => sessionManager.abort() };
 }

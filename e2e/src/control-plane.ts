@@ -7,12 +7,7 @@ import { join } from "node:path";
 import { installCertManagerCrds, startCertManager } from "./cert-manager.js";
 import { setupBridge } from "./network.js";
 import { kubernetesService, network, serviceRange } from "./paths.js";
-import {
-  type ClientName,
-  type ControlPlanePki,
-  makeControlPlanePki,
-  writeKubeconfig,
-} from "./pki.js";
+import { type ClientName, type ControlPlanePki, makeControlPlanePki, writeKubeconfig } from "./pki.js";
 import { get, resolve4, type Tls, tlsFor } from "./probes.js";
 import { type Daemon, type Spawn, startDaemon, waitUntil } from "./supervise.js";
 import { binary } from "./toolchain.js";

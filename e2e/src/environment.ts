@@ -46,12 +46,20 @@ function tool(name: string, kubeconfig: string, args: (string | ToolOptions)[]):
       argv,
       {
         cwd: repoRoot,
-        env: { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: helmHome("cache"), HELM_CONFIG_HOME: helmHome("config"), HELM_DATA_HOME: helmHome("data") },
+        env: {
+          ...process.env,
+          KUBECONFIG: kubeconfig,
+          HELM_CACHE_HOME: helmHome("cache"),
+          HELM_CONFIG_HOME: helmHome("config"),
+          HELM_DATA_HOME: helmHome("data"),
+        },
         maxBuffer: 64 * 1024 * 1024,
       },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
-        reject(new Error(`${name} ${argv.join(" ")} failed: ${stderr.trim() || stdout.trim() || err.message}`));
+        reject(
+          new Error(`${name} ${argv.join(" ")} failed: ${stderr.trim() || stdout.trim() || err.message}`),
+        );
       },
     );
     child.stdin?.end(options.input ?? "");
@@ -62,7 +70,8 @@ export async function startEnvironment(extraRegions: readonly string[] = []): Pr
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
   const started = Date.now();
-  const log = (message: string) => console.log(`[e2e +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+  const log = (message: string) =>
+    console.log(`[e2e +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
   const controlPlane = await startControlPlane({ dir: join(runDir, "control-plane"), log });
   const kube = await Kube.fromKubeconfig(controlPlane.kubeconfig);
   const proxy = new ServiceProxy(kube, log);

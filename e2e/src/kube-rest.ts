@@ -77,7 +77,9 @@ export class Kube {
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
           res.on("error", reject);
         },
       );
@@ -87,7 +89,12 @@ export class Kube {
     });
   }
 
-  async request<T = KubeObject>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+  async request<T = KubeObject>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<T> {
     const { status, text } = await this.send(method, path, body, contentType);
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : {}) as T;
     let reason = "Unknown";
@@ -111,7 +118,10 @@ export class Kube {
   }
 
   async list(path: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const list = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>("GET", path);
+    const list = await this.request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>(
+      "GET",
+      path,
+    );
     return { items: list.items, resourceVersion: list.metadata.resourceVersion };
   }
 
@@ -163,15 +173,20 @@ export class Kube {
               onEvent({ type: "DELETED", object });
             }
           }
-          await this.watchFrom(path, resourceVersion, (event) => {
-            const uid = event.object.metadata.uid ?? event.object.metadata.name;
-            if (event.type === "DELETED") known.delete(uid);
-            else known.set(uid, event.object);
-            onEvent(event);
-          }, (req) => {
-            current = req;
-            if (stopped) req.destroy();
-          });
+          await this.watchFrom(
+            path,
+            resourceVersion,
+            (event) => {
+              const uid = event.object.metadata.uid ?? event.object.metadata.name;
+              if (event.type === "DELETED") known.delete(uid);
+              else known.set(uid, event.object);
+              onEvent(event);
+            },
+            (req) => {
+              current = req;
+              if (stopped) req.destroy();
+            },
+          );
         } catch (err) {
           if (!stopped) onError?.(err as Error);
           await new Promise((r) => setTimeout(r, 1000));

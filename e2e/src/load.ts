@@ -47,7 +47,10 @@ export function startLoad(
 }
 
 /** Message numbers in stored order: every acked one present, first occurrences ascending. */
-export function checkDelivered(stored: number[], acked: number[]): { missing: number[]; outOfOrder: number; duplicates: number } {
+export function checkDelivered(
+  stored: number[],
+  acked: number[],
+): { missing: number[]; outOfOrder: number; duplicates: number } {
   const seen = new Set<number>();
   let previous = 0;
   let outOfOrder = 0;

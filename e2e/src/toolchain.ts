@@ -75,7 +75,9 @@ export const components: Component[] = [
     // at the root with `replace ../../` and is never published to the module proxy.
     name: "cert-manager",
     version: "v1.11.5",
-    binaries: [{ pkg: "github.com/cert-manager/cert-manager/cmd/controller", name: "cert-manager-controller" }],
+    binaries: [
+      { pkg: "github.com/cert-manager/cert-manager/cmd/controller", name: "cert-manager-controller" },
+    ],
   },
 ];
 
@@ -105,7 +107,8 @@ export function binary(name: string): string {
   for (const component of components) {
     if (!component.binaries.some((b) => b.name === name)) continue;
     const path = join(componentDir(component.name), "bin", name);
-    if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run e2e\` (it builds the toolchain first)`);
+    if (!existsSync(path))
+      throw new Error(`${path} is missing: run \`npm run e2e\` (it builds the toolchain first)`);
     return path;
   }
   throw new Error(`no e2e component builds ${name}`);
@@ -150,7 +153,15 @@ async function build(component: Component): Promise<string> {
   mkdirSync(join(staging, "bin"), { recursive: true });
   const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false" };
   for (const bin of component.binaries) {
-    const args = ["build", "-v", "-trimpath", `-ldflags=-s -w ${component.ldflags ?? ""}`, "-o", join(staging, "bin", bin.name), bin.pkg];
+    const args = [
+      "build",
+      "-v",
+      "-trimpath",
+      `-ldflags=-s -w ${component.ldflags ?? ""}`,
+      "-o",
+      join(staging, "bin", bin.name),
+      bin.pkg,
+    ];
     await run("go", args, moduleDir(component), `${component.name}/${bin.name}`, env);
   }
   writeFileSync(join(staging, "complete"), `${new Date().toISOString()}\n`);
@@ -164,7 +175,10 @@ async function build(component: Component): Promise<string> {
 export function moduleSource(componentName: string, module: string): string {
   const component = components.find((c) => c.name === componentName);
   if (!component) throw new Error(`unknown e2e component ${componentName}`);
-  return execFileSync("go", ["list", "-m", "-f", "{{.Dir}}", module], { cwd: moduleDir(component), encoding: "utf8" }).trim();
+  return execFileSync("go", ["list", "-m", "-f", "{{.Dir}}", module], {
+    cwd: moduleDir(component),
+    encoding: "utf8",
+  }).trim();
 }
 
 /** Builds only the named components (e.g. the small ones while a long Kubernetes build runs elsewhere). */

@@ -45,7 +45,14 @@ function clusterResource(sizes: RegionSize[]): KubeObject {
 let env: Environment;
 
 async function apply(object: KubeObject): Promise<void> {
-  await env.kubectl({ input: JSON.stringify(object) }, "apply", "--server-side", "--field-manager=e2e", "-f", "-");
+  await env.kubectl(
+    { input: JSON.stringify(object) },
+    "apply",
+    "--server-side",
+    "--field-manager=e2e",
+    "-f",
+    "-",
+  );
 }
 
 async function gbc(): Promise<KubeObject> {
@@ -56,28 +63,44 @@ async function gbc(): Promise<KubeObject> {
 
 /** Waits until the cluster reports Ready for its current generation with `nodes` ready nodes. */
 async function clusterReady(nodes: number, timeoutMs: number): Promise<KubeObject> {
-  return eventually(`GeoBrokerCluster Ready with ${nodes}/${nodes} nodes`, timeoutMs, async () => {
-    const object = await gbc();
-    const ready = (object.status?.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
-    if (ready?.status !== "True" || ready.observedGeneration !== object.metadata.generation) {
-      throw new Error(`status: ${object.status?.currentStep ?? ""} ${JSON.stringify(object.status?.conditions ?? [])}`);
-    }
-    if (object.status.readyNodes !== `${nodes}/${nodes}`) throw new Error(`readyNodes ${object.status.readyNodes}`);
-    return object;
-  }, 1000);
+  return eventually(
+    `GeoBrokerCluster Ready with ${nodes}/${nodes} nodes`,
+    timeoutMs,
+    async () => {
+      const object = await gbc();
+      const ready = (object.status?.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
+      if (ready?.status !== "True" || ready.observedGeneration !== object.metadata.generation) {
+        throw new Error(
+          `status: ${object.status?.currentStep ?? ""} ${JSON.stringify(object.status?.conditions ?? [])}`,
+        );
+      }
+      if (object.status.readyNodes !== `${nodes}/${nodes}`)
+        throw new Error(`readyNodes ${object.status.readyNodes}`);
+      return object;
+    },
+    1000,
+  );
 }
 
 async function podsOf(region?: string): Promise<KubeObject[]> {
-  const selector = encodeURIComponent(`geobroker.io/cluster=${cluster}${region ? `,geobroker.io/region=${region}` : ""}`);
+  const selector = encodeURIComponent(
+    `geobroker.io/cluster=${cluster}${region ? `,geobroker.io/region=${region}` : ""}`,
+  );
   return (await env.kube.list(`${corePath(ns, "pods")}?labelSelector=${selector}`)).items;
 }
 
 function podReady(pod: KubeObject): boolean {
-  return (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True");
+  return (pod.status?.conditions ?? []).some(
+    (c: { type: string; status: string }) => c.type === "Ready" && c.status === "True",
+  );
 }
 
 const client = (region: string) =>
-  regionClient(env.kube, { namespace: ns, service: `${cluster}-${region}`, user: user.name, password: user.password }, `${cluster}-client-tls`);
+  regionClient(
+    env.kube,
+    { namespace: ns, service: `${cluster}-${region}`, user: user.name, password: user.password },
+    `${cluster}-client-tls`,
+  );
 
 /** Every message of the topic from the start, read through `region`, until `count` arrived. */
 async function readAll(region: string, count: number, timeoutMs: number): Promise<number[]> {
@@ -106,9 +129,12 @@ async function setRegions(sizes: RegionSize[]): Promise<void> {
 describe("geobroker on a real Kubernetes control plane", () => {
   const acked: number[] = [];
 
-  before(async () => {
-    env = await startEnvironment(["sa"]);
-  }, { timeout: 5 * minute });
+  before(
+    async () => {
+      env = await startEnvironment(["sa"]);
+    },
+    { timeout: 5 * minute },
+  );
 
   after(async () => {
     await env?.stop();
@@ -116,19 +142,34 @@ describe("geobroker on a real Kubernetes control plane", () => {
 
   it("helm installs the operator chart and its pods become Ready", { timeout: 4 * minute }, async () => {
     const out = await env.helm(
-      "install", "geobroker-operator", "helm/geobroker-operator",
-      "--namespace", "geobroker-system", "--create-namespace",
-      "--set", "image.tag=0.1.0", "--wait", "--timeout", "3m",
+      "install",
+      "geobroker-operator",
+      "helm/geobroker-operator",
+      "--namespace",
+      "geobroker-system",
+      "--create-namespace",
+      "--set",
+      "image.tag=0.1.0",
+      "--wait",
+      "--timeout",
+      "3m",
     );
     env.log(out.split("\n").slice(0, 6).join(" | "));
-    const deployment = await env.kube.get("/apis/apps/v1/namespaces/geobroker-system/deployments/geobroker-operator");
+    const deployment = await env.kube.get(
+      "/apis/apps/v1/namespaces/geobroker-system/deployments/geobroker-operator",
+    );
     assert.equal(deployment?.status?.readyReplicas, 2, "both operator replicas are Ready");
     for (const crd of ["geobrokerclusters", "geobrokertopics", "geobrokerusers"]) {
-      assert.ok(await env.kube.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}.geobroker.io`), `CRD ${crd} installed`);
+      assert.ok(
+        await env.kube.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}.geobroker.io`),
+        `CRD ${crd} installed`,
+      );
     }
   });
 
-  it("kubectl apply of a 3-region GeoBrokerCluster brings all pods and the cluster to Ready", { timeout: 8 * minute }, async () => {
+  it("kubectl apply of a 3-region GeoBrokerCluster brings all pods and the cluster to Ready", {
+    timeout: 8 * minute,
+  }, async () => {
     await env.kubectl("create", "namespace", ns);
     await env.kube.create(corePath(ns, "secrets"), {
       apiVersion: "v1",
@@ -137,7 +178,11 @@ describe("geobroker on a real Kubernetes control plane", () => {
       stringData: { password: user.password },
     });
     const started = Date.now();
-    await setRegions([{ name: "eu", replicas: 1 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
+    await setRegions([
+      { name: "eu", replicas: 1 },
+      { name: "us", replicas: 1 },
+      { name: "ap", replicas: 1 },
+    ]);
     await apply({
       apiVersion: "geobroker.io/v1alpha1",
       kind: "GeoBrokerUser",
@@ -160,9 +205,14 @@ describe("geobroker on a real Kubernetes control plane", () => {
     assert.ok(pods.every(podReady), "every broker pod is Ready");
     for (const pod of pods) {
       const region = pod.metadata.labels?.["geobroker.io/region"];
-      assert.ok(pod.spec.nodeName.startsWith(`${region}-`), `${pod.metadata.name} runs on a ${region} node (${pod.spec.nodeName})`);
+      assert.ok(
+        pod.spec.nodeName.startsWith(`${region}-`),
+        `${pod.metadata.name} runs on a ${region} node (${pod.spec.nodeName})`,
+      );
     }
-    env.log(`cluster Ready after ${Math.round((Date.now() - started) / 1000)}s; leader ${ready.status.leader}; members ${JSON.stringify(ready.status.members)}`);
+    env.log(
+      `cluster Ready after ${Math.round((Date.now() - started) / 1000)}s; leader ${ready.status.leader}; members ${JSON.stringify(ready.status.members)}`,
+    );
     await eventually("topic Ready", 2 * minute, async () => {
       const t = await env.kube.get(`/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokertopics/${topic}`);
       const c = (t?.status?.conditions ?? []).find((x: { type: string }) => x.type === "Ready");
@@ -171,18 +221,25 @@ describe("geobroker on a real Kubernetes control plane", () => {
     });
   });
 
-  it("a client publishes through eu's Service endpoints and another subscribes through us's", { timeout: 3 * minute }, async () => {
-    const eu = await eventually("eu client with a working publish", 2 * minute, async () => {
-      const c = await client("eu");
-      try {
-        const res = await c.broker.publish({ topic, body: Buffer.from("1") }, { timeoutMs: 10_000 });
-        assert.ok(res.id);
-        return c;
-      } catch (err) {
-        c.close();
-        throw err;
-      }
-    }, 2000);
+  it("a client publishes through eu's Service endpoints and another subscribes through us's", {
+    timeout: 3 * minute,
+  }, async () => {
+    const eu = await eventually(
+      "eu client with a working publish",
+      2 * minute,
+      async () => {
+        const c = await client("eu");
+        try {
+          const res = await c.broker.publish({ topic, body: Buffer.from("1") }, { timeoutMs: 10_000 });
+          assert.ok(res.id);
+          return c;
+        } catch (err) {
+          c.close();
+          throw err;
+        }
+      },
+      2000,
+    );
     acked.push(1);
     for (let n = 2; n <= 50; n++) {
       await eu.broker.publish({ topic, body: Buffer.from(String(n)) }, { timeoutMs: 10_000 });
@@ -194,20 +251,34 @@ describe("geobroker on a real Kubernetes control plane", () => {
     assert.deepEqual(checkDelivered(stored, acked), { missing: [], outOfOrder: 0, duplicates: 0 });
   });
 
-  it("scaling eu 1 -> 3 -> 1 under a publishing load loses no acknowledged message and keeps order", { timeout: 15 * minute }, async () => {
+  it("scaling eu 1 -> 3 -> 1 under a publishing load loses no acknowledged message and keeps order", {
+    timeout: 15 * minute,
+  }, async () => {
     const load = startLoad(topic, acked.length + 1, () => client("us"));
-    await setRegions([{ name: "eu", replicas: 3 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
+    await setRegions([
+      { name: "eu", replicas: 3 },
+      { name: "us", replicas: 1 },
+      { name: "ap", replicas: 1 },
+    ]);
     await clusterReady(5, 7 * minute);
     env.log(`eu at 3: ${load.progress().acked.length} acked so far, ${load.progress().errors} failed`);
-    await setRegions([{ name: "eu", replicas: 1 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
+    await setRegions([
+      { name: "eu", replicas: 1 },
+      { name: "us", replicas: 1 },
+      { name: "ap", replicas: 1 },
+    ]);
     await clusterReady(3, 7 * minute);
     const result = await load.stop();
-    env.log(`load: ${result.acked.length} acked, ${result.errors} failed publishes (${result.lastError ?? "none"})`);
+    env.log(
+      `load: ${result.acked.length} acked, ${result.errors} failed publishes (${result.lastError ?? "none"})`,
+    );
     assert.ok(result.acked.length > 20, "the load kept publishing through the scaling");
     acked.push(...result.acked);
     const stored = await readAll("ap", acked.length, 60_000);
     const check = checkDelivered(stored, acked);
-    env.log(`scaling: ${stored.length} stored, ${check.missing.length} missing, ${check.outOfOrder} out of order, ${check.duplicates} duplicates`);
+    env.log(
+      `scaling: ${stored.length} stored, ${check.missing.length} missing, ${check.outOfOrder} out of order, ${check.duplicates} duplicates`,
+    );
     assert.deepEqual(check.missing, [], "every acknowledged message is stored");
     assert.equal(check.outOfOrder, 0, "in publish order");
     assert.equal((await podsOf("eu")).length, 1, "eu is back to one pod");
@@ -216,11 +287,18 @@ describe("geobroker on a real Kubernetes control plane", () => {
   it("a deleted pod and a broker killed with kill -9 both come back", { timeout: 8 * minute }, async () => {
     const before = (await podsOf("us"))[0] as KubeObject;
     await env.kubectl("delete", "pod", "-n", ns, before.metadata.name, "--wait=false");
-    const replaced = await eventually("a new Ready us pod", 4 * minute, async () => {
-      const pod = (await podsOf("us"))[0];
-      return pod && pod.metadata.uid !== before.metadata.uid && podReady(pod) ? pod : undefined;
-    }, 1000);
-    env.log(`${replaced.metadata.name} replaced (uid ${before.metadata.uid?.slice(0, 8)} -> ${replaced.metadata.uid?.slice(0, 8)})`);
+    const replaced = await eventually(
+      "a new Ready us pod",
+      4 * minute,
+      async () => {
+        const pod = (await podsOf("us"))[0];
+        return pod && pod.metadata.uid !== before.metadata.uid && podReady(pod) ? pod : undefined;
+      },
+      1000,
+    );
+    env.log(
+      `${replaced.metadata.name} replaced (uid ${before.metadata.uid?.slice(0, 8)} -> ${replaced.metadata.uid?.slice(0, 8)})`,
+    );
     await clusterReady(3, 3 * minute);
 
     const victim = `${cluster}-ap-0`;
@@ -228,19 +306,31 @@ describe("geobroker on a real Kubernetes control plane", () => {
     const pid = worker?.pid();
     assert.ok(pid, `${victim} has a running broker process`);
     process.kill(pid, "SIGKILL");
-    const restarted = await eventually(`${victim} restarted and Ready`, 3 * minute, async () => {
-      const pod = await env.kube.get(corePath(ns, "pods", victim));
-      const restarts = pod?.status?.containerStatuses?.[0]?.restartCount ?? 0;
-      return pod && restarts >= 1 && podReady(pod) ? pod : undefined;
-    }, 1000);
-    env.log(`${victim}: pid ${pid} killed, restartCount ${restarted.status.containerStatuses[0].restartCount}, Ready again`);
+    const restarted = await eventually(
+      `${victim} restarted and Ready`,
+      3 * minute,
+      async () => {
+        const pod = await env.kube.get(corePath(ns, "pods", victim));
+        const restarts = pod?.status?.containerStatuses?.[0]?.restartCount ?? 0;
+        return pod && restarts >= 1 && podReady(pod) ? pod : undefined;
+      },
+      1000,
+    );
+    env.log(
+      `${victim}: pid ${pid} killed, restartCount ${restarted.status.containerStatuses[0].restartCount}, Ready again`,
+    );
     await clusterReady(3, 3 * minute);
     const stored = await readAll("us", acked.length, 60_000);
     assert.deepEqual(checkDelivered(stored, acked).missing, [], "no acknowledged message was lost");
   });
 
   it("a region is added and removed", { timeout: 12 * minute }, async () => {
-    await setRegions([{ name: "eu", replicas: 1 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }, { name: "sa", replicas: 1 }]);
+    await setRegions([
+      { name: "eu", replicas: 1 },
+      { name: "us", replicas: 1 },
+      { name: "ap", replicas: 1 },
+      { name: "sa", replicas: 1 },
+    ]);
     const grown = await clusterReady(4, 6 * minute);
     assert.ok(
       grown.status.members.some((m: { region: string; state: string }) => m.region === "sa"),
@@ -250,14 +340,26 @@ describe("geobroker on a real Kubernetes control plane", () => {
     await sa.broker.publish({ topic, body: Buffer.from(String(acked.length + 1)) }, { timeoutMs: 10_000 });
     sa.close();
     acked.push(acked.length + 1);
-    await setRegions([{ name: "eu", replicas: 1 }, { name: "us", replicas: 1 }, { name: "ap", replicas: 1 }]);
+    await setRegions([
+      { name: "eu", replicas: 1 },
+      { name: "us", replicas: 1 },
+      { name: "ap", replicas: 1 },
+    ]);
     const shrunk = await clusterReady(3, 6 * minute);
-    assert.ok(!shrunk.status.members.some((m: { region: string }) => m.region === "sa"), "sa left the membership");
-    await eventually("sa's StatefulSet and Services deleted", 2 * minute, async () => {
-      const sts = await env.kube.get(`/apis/apps/v1/namespaces/${ns}/statefulsets/${cluster}-sa`);
-      const svc = await env.kube.get(corePath(ns, "services", `${cluster}-sa`));
-      return sts || svc ? undefined : true;
-    }, 1000);
+    assert.ok(
+      !shrunk.status.members.some((m: { region: string }) => m.region === "sa"),
+      "sa left the membership",
+    );
+    await eventually(
+      "sa's StatefulSet and Services deleted",
+      2 * minute,
+      async () => {
+        const sts = await env.kube.get(`/apis/apps/v1/namespaces/${ns}/statefulsets/${cluster}-sa`);
+        const svc = await env.kube.get(corePath(ns, "services", `${cluster}-sa`));
+        return sts || svc ? undefined : true;
+      },
+      1000,
+    );
     const stored = await readAll("eu", acked.length, 60_000);
     assert.deepEqual(checkDelivered(stored, acked).missing, []);
   });
@@ -274,16 +376,28 @@ describe("geobroker on a real Kubernetes control plane", () => {
       "/apis/policy/v1/namespaces/messaging/poddisruptionbudgets",
       "/apis/cert-manager.io/v1/namespaces/messaging/certificates",
     ];
-    await eventually("every object of the cluster gone", 4 * minute, async () => {
-      const left: string[] = [];
-      for (const kind of kinds) {
-        for (const item of (await env.kube.list(`${kind}?labelSelector=${selector}`)).items) left.push(`${kind.split("/").pop()}/${item.metadata.name}`);
-      }
-      if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
-      if (left.length > 0) throw new Error(`left: ${left.join(", ")}`);
-      return true;
-    }, 2000);
-    const volumes = (await env.kube.list("/api/v1/persistentvolumes")).items.filter((v) => v.spec.claimRef?.namespace === ns);
-    assert.deepEqual(volumes.map((v) => v.metadata.name), [], "reclaimPolicy Delete: the volumes are gone too");
+    await eventually(
+      "every object of the cluster gone",
+      4 * minute,
+      async () => {
+        const left: string[] = [];
+        for (const kind of kinds) {
+          for (const item of (await env.kube.list(`${kind}?labelSelector=${selector}`)).items)
+            left.push(`${kind.split("/").pop()}/${item.metadata.name}`);
+        }
+        if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
+        if (left.length > 0) throw new Error(`left: ${left.join(", ")}`);
+        return true;
+      },
+      2000,
+    );
+    const volumes = (await env.kube.list("/api/v1/persistentvolumes")).items.filter(
+      (v) => v.spec.claimRef?.namespace === ns,
+    );
+    assert.deepEqual(
+      volumes.map((v) => v.metadata.name),
+      [],
+      "reclaimPolicy Delete: the volumes are gone too",
+    );
   });
 });

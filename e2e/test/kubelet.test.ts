@@ -13,7 +13,13 @@ import { repoRoot } from "../src/paths.js";
 // (npm run e2e) exercise them against the real control plane.
 
 const pod: KubeObject = {
-  metadata: { name: "demo-eu-0", namespace: "msg", uid: "u-1", annotations: { "geobroker.io/zone": "eu-a" }, labels: { app: "x" } },
+  metadata: {
+    name: "demo-eu-0",
+    namespace: "msg",
+    uid: "u-1",
+    annotations: { "geobroker.io/zone": "eu-a" },
+    labels: { app: "x" },
+  },
   spec: { nodeName: "eu-a" },
   status: { podIP: "10.77.1.2" },
 };
@@ -85,10 +91,16 @@ describe("process kubelet", () => {
       env: {},
     });
     const lines = script.trim().split("\n");
-    assert.ok(lines.indexOf("mount --bind '/v/tmp' '/tmp'") < lines.indexOf("mount --bind '/v/tls peer' '/etc/geobroker/tls/peer'"));
+    assert.ok(
+      lines.indexOf("mount --bind '/v/tmp' '/tmp'") <
+        lines.indexOf("mount --bind '/v/tls peer' '/etc/geobroker/tls/peer'"),
+    );
     assert.ok(lines.includes("mount -o remount,bind,ro '/etc/geobroker/tls/peer'"));
     assert.ok(!lines.includes("mount -o remount,bind,ro '/var/lib/geobroker'"));
-    assert.equal(lines.at(-1), `exec setpriv --reuid=10001 --regid=10001 --groups=10001 -- 'node' 'it'\\''s.js'`);
+    assert.equal(
+      lines.at(-1),
+      `exec setpriv --reuid=10001 --regid=10001 --groups=10001 -- 'node' 'it'\\''s.js'`,
+    );
   });
 
   it("hands out distinct pod addresses and reuses freed ones", () => {
@@ -103,6 +115,10 @@ describe("process kubelet", () => {
 
   it("finds lost, reordered and duplicated messages", () => {
     assert.deepEqual(checkDelivered([1, 2, 3], [1, 2, 3]), { missing: [], outOfOrder: 0, duplicates: 0 });
-    assert.deepEqual(checkDelivered([1, 3, 2, 3], [1, 2, 3, 4]), { missing: [4], outOfOrder: 1, duplicates: 1 });
+    assert.deepEqual(checkDelivered([1, 3, 2, 3], [1, 2, 3, 4]), {
+      missing: [4],
+      outOfOrder: 1,
+      duplicates: 1,
+    });
   });
 });

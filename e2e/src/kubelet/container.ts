@@ -31,7 +31,6 @@ export class Container {
   private lastTermination: Record<string, unknown> | undefined;
   private waiting: { reason: string; message?: string } = { reason: "ContainerCreating" };
   private readiness: ProbeTracker | undefined;
-  private liveness: ProbeTracker | undefined;
   private startup: ProbeTracker | undefined;
   private probeTimers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -73,12 +72,19 @@ export class Container {
     }
     if (this.stopping) return;
     const out = openSync(this.logFile, "a");
-    writeSync(out, `--- ${new Date().toISOString()} container ${this.spec.name} starting: ${spec.argv.join(" ")}\n`);
-    const child = spawn("ip", ["netns", "exec", this.netns, "unshare", "--uts", "--", "/bin/sh", "-c", launchScript(spec)], {
-      // The environment survives ip netns exec, unshare and setpriv.
-      env: spec.env,
-      stdio: ["ignore", out, out],
-    });
+    writeSync(
+      out,
+      `--- ${new Date().toISOString()} container ${this.spec.name} starting: ${spec.argv.join(" ")}\n`,
+    );
+    const child = spawn(
+      "ip",
+      ["netns", "exec", this.netns, "unshare", "--uts", "--", "/bin/sh", "-c", launchScript(spec)],
+      {
+        // The environment survives ip netns exec, unshare and setpriv.
+        env: spec.env,
+        stdio: ["ignore", out, out],
+      },
+    );
     closeSync(out);
     this.process = child;
     this.startedAt = new Date().toISOString();
@@ -101,7 +107,10 @@ export class Container {
       if (this.stopping) return this.onChange();
       this.log(`container ${this.spec.name} (pid ${child.pid}) exited with ${signal ?? code}; restarting`);
       this.restartCount += 1;
-      this.waiting = { reason: "CrashLoopBackOff", message: `back-off restarting container ${this.spec.name}` };
+      this.waiting = {
+        reason: "CrashLoopBackOff",
+        message: `back-off restarting container ${this.spec.name}`,
+      };
       this.onChange();
       this.scheduleRestart(launch, Math.min(maxBackoffMs, 1000 * 2 ** Math.min(this.restartCount - 1, 4)));
     });
@@ -137,7 +146,7 @@ export class Container {
       this.onChange();
     });
     this.readiness = make(this.spec.readinessProbe, () => this.onChange());
-    this.liveness = make(this.spec.livenessProbe, (t) => {
+    make(this.spec.livenessProbe, (t) => {
       if (t.verdict === "failure") this.restartForProbe("liveness");
     });
   }

@@ -81,10 +81,15 @@ export async function containerEnv(
       const raw = source?.data?.[ref.key] as string | undefined;
       if (raw === undefined) {
         if (ref.optional) continue;
-        throw new Error(`env ${variable.name}: key "${ref.key}" of ${plural.slice(0, -1)} "${ref.name}" not found`);
+        throw new Error(
+          `env ${variable.name}: key "${ref.key}" of ${plural.slice(0, -1)} "${ref.name}" not found`,
+        );
       }
       env[variable.name] = plural === "secrets" ? Buffer.from(raw, "base64").toString() : raw;
-    } else throw new Error(`env ${variable.name}: only value, fieldRef, configMapKeyRef and secretKeyRef are supported`);
+    } else
+      throw new Error(
+        `env ${variable.name}: only value, fieldRef, configMapKeyRef and secretKeyRef are supported`,
+      );
   }
   return env;
 }

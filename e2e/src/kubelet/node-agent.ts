@@ -2,8 +2,8 @@ import { accessSync, constants, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type Kube, KubeError, type KubeObject } from "../kube-rest.js";
 import { network, repoRoot } from "../paths.js";
-import { AddressPool } from "./sandbox.js";
 import { PodWorker } from "./pod-worker.js";
+import { AddressPool } from "./sandbox.js";
 
 // The "process kubelet": registers one Node per simulated machine (with region and zone labels),
 // keeps their leases and Ready condition fresh, and runs every pod the scheduler binds to them as
@@ -46,7 +46,9 @@ export class NodeAgent {
     private readonly log: (message: string) => void,
   ) {
     if (!this.honourRunAsUser) {
-      log(`process kubelet: ${repoRoot} is not readable by other users; pods run as root, ignoring runAsUser`);
+      log(
+        `process kubelet: ${repoRoot} is not readable by other users; pods run as root, ignoring runAsUser`,
+      );
     }
   }
 
@@ -91,7 +93,14 @@ export class NodeAgent {
       allocatable: resources,
       addresses: [{ type: "InternalIP", address: network.hostIp }],
       conditions: [
-        { type: "Ready", status: "True", reason: "KubeletReady", message: "process kubelet is posting ready status", lastHeartbeatTime: now, lastTransitionTime: now },
+        {
+          type: "Ready",
+          status: "True",
+          reason: "KubeletReady",
+          message: "process kubelet is posting ready status",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
         ...["MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => ({
           type,
           status: "False",
@@ -134,7 +143,8 @@ export class NodeAgent {
           });
         }
       } catch (err) {
-        if (!(err instanceof KubeError && err.status === 404)) this.log(`process kubelet: heartbeat ${node.name}: ${(err as Error).message}`);
+        if (!(err instanceof KubeError && err.status === 404))
+          this.log(`process kubelet: heartbeat ${node.name}: ${(err as Error).message}`);
         else await this.register(node).catch(() => {});
       }
     }
@@ -147,7 +157,10 @@ export class NodeAgent {
       if (worker) void worker.abandon().finally(() => this.workers.delete(uid));
       return;
     }
-    if (worker) return worker.update(pod);
+    if (worker) {
+      worker.update(pod);
+      return;
+    }
     if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") return;
     const sandboxId = (this.nextSandbox++).toString(36);
     const created = new PodWorker(pod, {

@@ -112,7 +112,13 @@ export class PodWorker {
 
   private async refreshVolumes(): Promise<void> {
     try {
-      this.volumePaths = await syncVolumes(this.ctx.kube, this.pod, this.ctx.podDir, this.owner(), this.fingerprints);
+      this.volumePaths = await syncVolumes(
+        this.ctx.kube,
+        this.pod,
+        this.ctx.podDir,
+        this.owner(),
+        this.fingerprints,
+      );
     } catch (err) {
       this.ctx.log(`${this.name}: volume refresh: ${(err as Error).message}`);
     }
@@ -121,9 +127,14 @@ export class PodWorker {
   private writeNetworkFiles(podIp: string): void {
     const ns = this.pod.metadata.namespace ?? "default";
     const search = `${ns}.svc.cluster.local svc.cluster.local cluster.local`;
-    writeFileSync(join(this.ctx.podDir, "resolv.conf"), `search ${search}\nnameserver ${network.hostIp}\noptions ndots:5\n`);
+    writeFileSync(
+      join(this.ctx.podDir, "resolv.conf"),
+      `search ${search}\nnameserver ${network.hostIp}\noptions ndots:5\n`,
+    );
     const hostname = this.pod.spec.hostname ?? this.pod.metadata.name;
-    const fqdn = this.pod.spec.subdomain ? `${hostname}.${this.pod.spec.subdomain}.${ns}.svc.cluster.local` : hostname;
+    const fqdn = this.pod.spec.subdomain
+      ? `${hostname}.${this.pod.spec.subdomain}.${ns}.svc.cluster.local`
+      : hostname;
     writeFileSync(
       join(this.ctx.podDir, "hosts"),
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${podIp}\t${fqdn} ${hostname}\n`,
@@ -142,18 +153,29 @@ export class PodWorker {
   private async launchSpec(spec: ContainerSpec): Promise<LaunchSpec> {
     const container = this.containers.find((c) => c.spec.name === spec.name) as Container;
     const image = this.image(spec, container);
-    this.volumePaths = await syncVolumes(this.ctx.kube, this.pod, this.ctx.podDir, this.owner(), this.fingerprints);
+    this.volumePaths = await syncVolumes(
+      this.ctx.kube,
+      this.pod,
+      this.ctx.podDir,
+      this.owner(),
+      this.fingerprints,
+    );
     const env = await containerEnv(this.ctx.kube, this.pod, spec, image.env);
     const mounts: Mount[] = ((spec.volumeMounts ?? []) as ContainerSpec[]).map((m) => {
       const hostPath = this.volumePaths.get(m.name);
       if (!hostPath) throw new Error(`volumeMount "${m.name}" names no volume of the pod`);
-      return { hostPath: m.subPath ? join(hostPath, m.subPath) : hostPath, mountPath: m.mountPath, readOnly: m.readOnly === true };
+      return {
+        hostPath: m.subPath ? join(hostPath, m.subPath) : hostPath,
+        mountPath: m.mountPath,
+        readOnly: m.readOnly === true,
+      };
     });
     // Kubernetes: `command` replaces the image's ENTRYPOINT (and drops its CMD); `args` replaces CMD.
     const command: string[] = spec.command ?? image.entrypoint;
     const args: string[] = spec.args ?? (spec.command ? [] : image.cmd);
     const argv = [...command, ...args].map((a) => expand(a, env));
-    if (argv.length === 0) throw new Error(`container ${spec.name}: no command (image has no ENTRYPOINT/CMD)`);
+    if (argv.length === 0)
+      throw new Error(`container ${spec.name}: no command (image has no ENTRYPOINT/CMD)`);
     const sc = { ...(this.pod.spec.securityContext ?? {}), ...(spec.securityContext ?? {}) };
     const uid: number | undefined = sc.runAsUser ?? image.user?.uid;
     const gid: number = sc.runAsGroup ?? image.user?.gid ?? uid ?? 0;
@@ -164,7 +186,10 @@ export class PodWorker {
       hostsFile: join(this.ctx.podDir, "hosts"),
       hostname: this.pod.spec.hostname ?? this.pod.metadata.name,
       workingDir: spec.workingDir ?? image.workingDir,
-      user: this.ctx.honourRunAsUser && uid !== undefined ? { uid, gid, groups: fsGroup !== undefined ? [fsGroup] : [] } : undefined,
+      user:
+        this.ctx.honourRunAsUser && uid !== undefined
+          ? { uid, gid, groups: fsGroup !== undefined ? [fsGroup] : [] }
+          : undefined,
       argv,
       env,
     };
@@ -174,7 +199,11 @@ export class PodWorker {
     const now = new Date().toISOString();
     const statuses = this.containers.map((c) => c.status());
     const ready = statuses.length > 0 && statuses.every((s) => s.ready);
-    const condition = (type: string, ok: boolean) => ({ type, status: ok ? "True" : "False", lastTransitionTime: now });
+    const condition = (type: string, ok: boolean) => ({
+      type,
+      status: ok ? "True" : "False",
+      lastTransitionTime: now,
+    });
     const running = statuses.some((s) => "running" in s.state);
     return {
       phase: running || statuses.some((s) => s.restartCount > 0) ? "Running" : "Pending",
@@ -228,7 +257,9 @@ export class PodWorker {
   /** Graceful termination, then the pod object is removed (grace 0, uid precondition). */
   terminate(): Promise<void> {
     this.terminating ??= (async () => {
-      const grace = (this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      const grace =
+        (this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30) *
+        1000;
       const deadline = Date.now() + grace;
       await Promise.all(
         this.containers.map(async (c) => {

@@ -47,7 +47,10 @@ export class ProbeTracker {
 }
 
 /** Resolves a probe's port (a number or a container port name). */
-export function resolvePort(port: number | string, containerPorts: { name?: string; containerPort: number }[]): number {
+export function resolvePort(
+  port: number | string,
+  containerPorts: { name?: string; containerPort: number }[],
+): number {
   if (typeof port === "number") return port;
   const named = containerPorts.find((p) => p.name === port);
   if (named) return named.containerPort;
@@ -85,10 +88,19 @@ export function tcpOpen(host: string, port: number, timeoutMs: number): Promise<
 }
 
 /** Runs one probe action against the pod's address. */
-export function runProbe(spec: ProbeSpec, podIp: string, containerPorts: { name?: string; containerPort: number }[]): Promise<boolean> {
+export function runProbe(
+  spec: ProbeSpec,
+  podIp: string,
+  containerPorts: { name?: string; containerPort: number }[],
+): Promise<boolean> {
   const { timeoutMs } = probeSettings(spec);
   if (spec.httpGet) {
-    return httpGet(podIp, resolvePort(spec.httpGet.port, containerPorts), spec.httpGet.path ?? "/", timeoutMs);
+    return httpGet(
+      podIp,
+      resolvePort(spec.httpGet.port, containerPorts),
+      spec.httpGet.path ?? "/",
+      timeoutMs,
+    );
   }
   if (spec.tcpSocket) return tcpOpen(podIp, resolvePort(spec.tcpSocket.port, containerPorts), timeoutMs);
   return Promise.reject(new Error("only httpGet and tcpSocket probes are supported by this kubelet"));

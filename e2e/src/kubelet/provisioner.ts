@@ -23,15 +23,26 @@ export class Provisioner {
     await this.kube.create("/apis/storage.k8s.io/v1/storageclasses", {
       apiVersion: "storage.k8s.io/v1",
       kind: "StorageClass",
-      metadata: { name: storageClassName, annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+      metadata: {
+        name: storageClassName,
+        annotations: { "storageclass.kubernetes.io/is-default-class": "true" },
+      },
       provisioner: provisionerName,
       reclaimPolicy: "Delete",
       volumeBindingMode: "Immediate",
     });
     const onError = (err: Error) => this.log(`provisioner: watch: ${err.message}`);
     this.stopWatches.push(
-      this.kube.informer("/api/v1/persistentvolumeclaims", (e) => e.type !== "DELETED" && void this.onClaim(e.object), onError),
-      this.kube.informer("/api/v1/persistentvolumes", (e) => e.type !== "DELETED" && void this.onVolume(e.object), onError),
+      this.kube.informer(
+        "/api/v1/persistentvolumeclaims",
+        (e) => e.type !== "DELETED" && void this.onClaim(e.object),
+        onError,
+      ),
+      this.kube.informer(
+        "/api/v1/persistentvolumes",
+        (e) => e.type !== "DELETED" && void this.onVolume(e.object),
+        onError,
+      ),
     );
   }
 
@@ -68,7 +79,9 @@ export class Provisioner {
     if (volume.metadata.annotations?.["pv.kubernetes.io/provisioned-by"] !== provisionerName) return;
     if (volume.status?.phase !== "Released" || volume.spec.persistentVolumeReclaimPolicy !== "Delete") return;
     rmSync(volume.spec.hostPath.path as string, { recursive: true, force: true });
-    await this.kube.delete(`/api/v1/persistentvolumes/${volume.metadata.name}`).catch((err: Error) => this.log(`provisioner: ${err.message}`));
+    await this.kube
+      .delete(`/api/v1/persistentvolumes/${volume.metadata.name}`)
+      .catch((err: Error) => this.log(`provisioner: ${err.message}`));
   }
 
   stop(): void {

@@ -79,7 +79,9 @@ export class ServiceProxy {
   }
 
   private sync(): void {
-    this.syncing = this.syncing.then(() => this.reconcile()).catch((err) => this.log(`service proxy: ${(err as Error).message}`));
+    this.syncing = this.syncing
+      .then(() => this.reconcile())
+      .catch((err) => this.log(`service proxy: ${(err as Error).message}`));
   }
 
   private async reconcile(): Promise<void> {

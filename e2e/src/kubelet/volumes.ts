@@ -1,4 +1,13 @@
-import { chownSync, existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { corePath, type Kube, type KubeObject } from "../kube-rest.js";
 import { fieldValue } from "./env.js";
@@ -15,7 +24,11 @@ type VolumeSpec = any;
 
 export class VolumeError extends Error {}
 
-function keyItems(data: Record<string, string> | undefined, items: { key: string; path: string }[] | undefined, decode: boolean): Files {
+function keyItems(
+  data: Record<string, string> | undefined,
+  items: { key: string; path: string }[] | undefined,
+  decode: boolean,
+): Files {
   const files: Files = new Map();
   const bytes = (v: string) => (decode ? Buffer.from(v, "base64") : Buffer.from(v));
   if (items) {
@@ -33,26 +46,36 @@ async function configMapFiles(kube: Kube, namespace: string, source: VolumeSpec)
   const cm = await kube.get(corePath(namespace, "configmaps", source.name));
   if (!cm) return undefined;
   const files = keyItems(cm.data, source.items, false);
-  for (const [k, v] of keyItems(cm.binaryData as Record<string, string> | undefined, source.items, true)) files.set(k, v);
+  for (const [k, v] of keyItems(cm.binaryData as Record<string, string> | undefined, source.items, true))
+    files.set(k, v);
   return files;
 }
 
-async function secretFiles(kube: Kube, namespace: string, name: string, source: VolumeSpec): Promise<Files | undefined> {
+async function secretFiles(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  source: VolumeSpec,
+): Promise<Files | undefined> {
   const secret = await kube.get(corePath(namespace, "secrets", name));
   return secret ? keyItems(secret.data, source.items, true) : undefined;
 }
 
 async function tokenFile(kube: Kube, pod: KubeObject, source: VolumeSpec): Promise<Buffer> {
   const sa = pod.spec.serviceAccountName ?? "default";
-  const review = await kube.request("POST", `${corePath(pod.metadata.namespace ?? "default", "serviceaccounts", sa)}/token`, {
-    apiVersion: "authentication.k8s.io/v1",
-    kind: "TokenRequest",
-    spec: {
-      audiences: source.audience ? [source.audience] : [],
-      expirationSeconds: source.expirationSeconds ?? 3607,
-      boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name, uid: pod.metadata.uid },
+  const review = await kube.request(
+    "POST",
+    `${corePath(pod.metadata.namespace ?? "default", "serviceaccounts", sa)}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: {
+        audiences: source.audience ? [source.audience] : [],
+        expirationSeconds: source.expirationSeconds ?? 3607,
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name, uid: pod.metadata.uid },
+      },
     },
-  });
+  );
   return Buffer.from(review.status.token as string);
 }
 
@@ -65,7 +88,10 @@ function missing(what: string, optional: boolean | undefined): undefined {
 async function contentOf(kube: Kube, pod: KubeObject, volume: VolumeSpec): Promise<Files | undefined> {
   const namespace = pod.metadata.namespace ?? "default";
   if (volume.configMap) {
-    return (await configMapFiles(kube, namespace, volume.configMap)) ?? missing(`configmap "${volume.configMap.name}"`, volume.configMap.optional);
+    return (
+      (await configMapFiles(kube, namespace, volume.configMap)) ??
+      missing(`configmap "${volume.configMap.name}"`, volume.configMap.optional)
+    );
   }
   if (volume.secret) {
     const files = await secretFiles(kube, namespace, volume.secret.secretName, volume.secret);
@@ -75,11 +101,17 @@ async function contentOf(kube: Kube, pod: KubeObject, volume: VolumeSpec): Promi
   for (const source of volume.projected.sources as VolumeSpec[]) {
     let part: Files | undefined;
     if (source.serviceAccountToken) {
-      part = new Map([[source.serviceAccountToken.path, await tokenFile(kube, pod, source.serviceAccountToken)]]);
+      part = new Map([
+        [source.serviceAccountToken.path, await tokenFile(kube, pod, source.serviceAccountToken)],
+      ]);
     } else if (source.configMap) {
-      part = (await configMapFiles(kube, namespace, source.configMap)) ?? missing(`configmap "${source.configMap.name}"`, source.configMap.optional);
+      part =
+        (await configMapFiles(kube, namespace, source.configMap)) ??
+        missing(`configmap "${source.configMap.name}"`, source.configMap.optional);
     } else if (source.secret) {
-      part = (await secretFiles(kube, namespace, source.secret.name, source.secret)) ?? missing(`secret "${source.secret.name}"`, source.secret.optional);
+      part =
+        (await secretFiles(kube, namespace, source.secret.name, source.secret)) ??
+        missing(`secret "${source.secret.name}"`, source.secret.optional);
     } else if (source.downwardAPI) {
       part = new Map();
       for (const item of source.downwardAPI.items as { path: string; fieldRef?: { fieldPath: string } }[]) {
@@ -146,13 +178,20 @@ export async function syncVolumes(
       else mkdirSync(dir, { recursive: true });
       paths.set(volume.name, dir);
     } else {
-      throw new VolumeError(`volume "${volume.name}": this kubelet supports emptyDir, configMap, secret, projected and persistentVolumeClaim`);
+      throw new VolumeError(
+        `volume "${volume.name}": this kubelet supports emptyDir, configMap, secret, projected and persistentVolumeClaim`,
+      );
     }
   }
   return paths;
 }
 
-async function claimPath(kube: Kube, pod: KubeObject, claimName: string, owner: VolumeOwner | undefined): Promise<string> {
+async function claimPath(
+  kube: Kube,
+  pod: KubeObject,
+  claimName: string,
+  owner: VolumeOwner | undefined,
+): Promise<string> {
   const namespace = pod.metadata.namespace ?? "default";
   const claim = await kube.get(corePath(namespace, "persistentvolumeclaims", claimName));
   if (!claim?.spec.volumeName) throw new VolumeError(`persistentvolumeclaim "${claimName}" is not bound yet`);
