@@ -131,9 +131,14 @@ async function startControllerManager(ctx: Context, apiserver: Daemon): Promise<
     // A single instance: leader election would only delay the start (and a restart by a lease).
     "--leader-elect=false",
   ]);
-  const url = `https://127.0.0.1:${controllerManagerPort}/healthz`;
+  return healthy(daemon, "kube-controller-manager", controllerManagerPort, apiserver);
+}
+
+/** Waits for a component's /healthz on its secure port (127.0.0.1, self-signed). */
+async function healthy(daemon: Daemon, name: string, port: number, apiserver: Daemon): Promise<Daemon> {
+  const url = `https://127.0.0.1:${port}/healthz`;
   await waitUntil(
-    "kube-controller-manager /healthz",
+    `${name} /healthz`,
     [apiserver, daemon],
     async () => void (await get(url, selfSigned)),
     60_000,
@@ -149,14 +154,7 @@ async function startScheduler(ctx: Context, apiserver: Daemon): Promise<Daemon> 
     `--cert-dir=${join(ctx.dir, "scheduler")}`,
     "--leader-elect=false",
   ]);
-  const url = `https://127.0.0.1:${schedulerPort}/healthz`;
-  await waitUntil(
-    "kube-scheduler /healthz",
-    [apiserver, daemon],
-    async () => void (await get(url, selfSigned)),
-    60_000,
-  );
-  return daemon;
+  return healthy(daemon, "kube-scheduler", schedulerPort, apiserver);
 }
 
 async function startCoreDns(ctx: Context, apiserver: Daemon): Promise<Daemon> {

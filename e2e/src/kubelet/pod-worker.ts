@@ -110,15 +110,19 @@ export class PodWorker {
     return { uid: sc.runAsUser, gid: sc.fsGroup ?? sc.runAsGroup ?? sc.runAsUser };
   }
 
+  private async syncVolumes(): Promise<void> {
+    this.volumePaths = await syncVolumes(
+      this.ctx.kube,
+      this.pod,
+      this.ctx.podDir,
+      this.owner(),
+      this.fingerprints,
+    );
+  }
+
   private async refreshVolumes(): Promise<void> {
     try {
-      this.volumePaths = await syncVolumes(
-        this.ctx.kube,
-        this.pod,
-        this.ctx.podDir,
-        this.owner(),
-        this.fingerprints,
-      );
+      await this.syncVolumes();
     } catch (err) {
       this.ctx.log(`${this.name}: volume refresh: ${(err as Error).message}`);
     }
@@ -153,13 +157,7 @@ export class PodWorker {
   private async launchSpec(spec: ContainerSpec): Promise<LaunchSpec> {
     const container = this.containers.find((c) => c.spec.name === spec.name) as Container;
     const image = this.image(spec, container);
-    this.volumePaths = await syncVolumes(
-      this.ctx.kube,
-      this.pod,
-      this.ctx.podDir,
-      this.owner(),
-      this.fingerprints,
-    );
+    await this.syncVolumes();
     const env = await containerEnv(this.ctx.kube, this.pod, spec, image.env);
     const mounts: Mount[] = ((spec.volumeMounts ?? []) as ContainerSpec[]).map((m) => {
       const hostPath = this.volumePaths.get(m.name);
