@@ -121,9 +121,9 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     ? new TlsFiles(
         { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ...(extraCa ? { extraCa } : {}) },
         {
-        onReload: (paths) => audit("security.reload", { what: "client tls", paths }),
-        onError: (err, paths) =>
-          audit("security.reload_failed", { what: "client tls", paths, error: err.message }),
+          onReload: (paths) => audit("security.reload", { what: "client tls", paths }),
+          onError: (err, paths) =>
+            audit("security.reload_failed", { what: "client tls", paths, error: err.message }),
         },
       )
     : undefined;

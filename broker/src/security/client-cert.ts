@@ -58,7 +58,8 @@ export class CertificateAuthenticator implements Authenticator {
 /** SHA-256 fingerprints (`AB:CD:...`, as node:tls gives them) of every certificate in a PEM bundle. */
 export function certificateFingerprints(pem: Buffer | string): Set<string> {
   const out = new Set<string>();
-  for (const block of pem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+  for (const block of pem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
+    [])
     out.add(new X509Certificate(block).fingerprint256);
   return out;
 }

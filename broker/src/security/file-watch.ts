@@ -189,8 +189,7 @@ function loadTls(paths: TlsFilePaths): TlsMaterial {
   const key = read("key", paths.key);
   const ownCa = paths.ca ? read("CA", paths.ca) : undefined;
   const extraCa = paths.extraCa ? read("CA", paths.extraCa) : undefined;
-  const ca =
-    ownCa && extraCa ? Buffer.concat([ownCa, Buffer.from("\n"), extraCa]) : (ownCa ?? extraCa);
+  const ca = ownCa && extraCa ? Buffer.concat([ownCa, Buffer.from("\n"), extraCa]) : (ownCa ?? extraCa);
   try {
     // Also proves that the key belongs to the certificate: a half-written rotation fails here.
     const context = createSecureContext(ca ? { cert, key, ca } : { cert, key });

@@ -33,7 +33,10 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
     const peer = leaf(pki.dir, "peer-ca", "peer", `${clusterId}-peer`, nodeExt);
     operator = leaf(pki.dir, "ca", "operator", "geobroker-operator", clientExt);
     const aclFile = join(pki.dir, "acl.yaml");
-    writeFileSync(aclFile, stringify({ roles: [], users: [{ name: "geobroker-operator", roles: ["admin"] }] }));
+    writeFileSync(
+      aclFile,
+      stringify({ roles: [], users: [{ name: "geobroker-operator", roles: ["admin"] }] }),
+    );
     cluster = await ProcessCluster.start(["eu", "us", "ap"], {
       config: {
         clusterId,
@@ -62,7 +65,10 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
         ? { ca: pki.ca.cert, cert: identity.cert, key: identity.key }
         : { ca: pki.ca.cert },
     });
-    return { topics: createClient(TopicService, transport), publish: createClient(PublishService, transport) };
+    return {
+      topics: createClient(TopicService, transport),
+      publish: createClient(PublishService, transport),
+    };
   };
 
   /** The node leading the metadata group (group 0), from the nodes' /metrics. */
@@ -93,9 +99,16 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
         { topic: "fwd.orders", body: new TextEncoder().encode(`via ${n.id}`) },
         { timeoutMs: 15_000 },
       );
-      assert.equal(res.topic, "fwd.orders", `published through ${n.id} (partition leader ${partitionLeader})`);
+      assert.equal(
+        res.topic,
+        "fwd.orders",
+        `published through ${n.id} (partition leader ${partitionLeader})`,
+      );
     }
-    const info = await clientsOf(follower, operator).topics.getTopic({ name: "fwd.orders" }, { timeoutMs: 10_000 });
+    const info = await clientsOf(follower, operator).topics.getTopic(
+      { name: "fwd.orders" },
+      { timeoutMs: 10_000 },
+    );
     assert.ok((info.topic?.partitionInfo[0]?.nextOffset ?? 0n) >= 3n, "all three messages appended");
   });
 

@@ -140,7 +140,10 @@ describe("x-geobroker-forwarded-for", () => {
 
   test("from a client certificate, even one carrying a node name from the client CA: refused", async () => {
     const alice = await refusal(publish(strict.port, pki.alice, { [forwardedForHeader]: "ops" }));
-    assert.match(alice.rawMessage, /x-geobroker-forwarded-for is only accepted from cluster nodes: .*"alice"/);
+    assert.match(
+      alice.rawMessage,
+      /x-geobroker-forwarded-for is only accepted from cluster nodes: .*"alice"/,
+    );
     const lookalike = await refusal(
       publish(strict.port, nodeNamedFromClientCa, { [forwardedForHeader]: "ops" }),
     );
@@ -176,12 +179,20 @@ describe("x-geobroker-forwarded-for", () => {
 
   test("a node that accepts no forwarded identities refuses the header even from a node certificate", async () => {
     const err = await refusal(publish(noForwarding.port, node, { [forwardedForHeader]: "ops" }));
-    assert.match(err.rawMessage, /only accepted from cluster nodes: this node accepts no forwarded identities/);
+    assert.match(
+      err.rawMessage,
+      /only accepted from cluster nodes: this node accepts no forwarded identities/,
+    );
   });
 
   test("forwardingNodeProblem: identity first, then the chain to the peer CA", () => {
     const root = { subject: { CN: "peer CA" }, subjectaltname: "", fingerprint256: "AA:BB" };
-    const chained = { subject: { CN: "eu-0" }, subjectaltname: "", fingerprint256: "11:22", issuerCertificate: root };
+    const chained = {
+      subject: { CN: "eu-0" },
+      subjectaltname: "",
+      fingerprint256: "11:22",
+      issuerCertificate: root,
+    };
     (root as Record<string, unknown>).issuerCertificate = root;
     const nodes = { allowedIdentities, issuers: () => new Set(["AA:BB"]) };
     type Cert = Parameters<typeof forwardingNodeProblem>[0];
