@@ -11,7 +11,7 @@ import type { Audit } from "../security/audit.js";
 import { authorizationInterceptor, connectionAuthInterceptor } from "../security/auth-interceptors.js";
 import type { Authenticator } from "../security/authenticator.js";
 import { type Authorizer, allowAll } from "../security/authorization.js";
-import { peerContextValues } from "../security/client-cert.js";
+import { certificateFingerprints, peerContextValues } from "../security/client-cert.js";
 import { TlsFiles } from "../security/file-watch.js";
 import { clientStreamingPaths, guardHttp2Server, type Http2GuardOptions } from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
@@ -39,7 +39,23 @@ export interface ClientServerOptions {
    * requiring one (certificate mode next to basic/bearer); `requireClientCert` refuses the handshake
    * without a certificate from `ca`.
    */
-  tls?: { cert: string; key: string; ca: string; requireClientCert: boolean; requestCert?: boolean };
+  tls?: {
+    cert: string;
+    key: string;
+    ca: string;
+    requireClientCert: boolean;
+    requestCert?: boolean;
+    /**
+     * The peer CA (`tls.peer.ca`), trusted next to `ca` when it differs, so a node that forwards a
+     * call with its peer certificate is verified here.
+     */
+    peerCa?: string;
+  };
+  /**
+   * Accept `x-geobroker-forwarded-for` from connections whose verified certificate names a node
+   * (these identity patterns) and chains to the peer CA. Left out: the header is always refused.
+   */
+  forwardingNodes?: { allowedIdentities: readonly string[] };
   /** Connection limits (security/limits.ts); defaults apply when left out. */
   connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit">;
   /** Audit lines: auth failures, denials, admin actions, limits, TLS reloads. */
@@ -64,10 +80,17 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
   const authorizer = o.authorizer ?? allowAll;
   const interceptors: Interceptor[] = [
     metricsInterceptor(o.observer),
-    connectionAuthInterceptor(o.authenticator, (method, err) => {
-      audit("auth.failure", { method, reason: err.rawMessage });
-      o.onAuthFailure?.(method, err.rawMessage);
-    }),
+    connectionAuthInterceptor(
+      o.authenticator,
+      (method, err) => {
+        audit("auth.failure", { method, reason: err.rawMessage });
+        o.onAuthFailure?.(method, err.rawMessage);
+      },
+      o.forwardingNodes && {
+        allowedIdentities: o.forwardingNodes.allowedIdentities,
+        issuers: () => peerCaFingerprints(),
+      },
+    ),
     authorizationInterceptor(authorizer, {
       onDenied: (principal, method, reason) =>
         audit("authz.denied", { user: principal.name, method, reason }),
@@ -93,13 +116,26 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     if (req.url.startsWith("/grpc.health.v1.Health/")) health(req, res);
     else authenticated(req, res);
   };
+  const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
   const tlsFiles = o.tls
-    ? new TlsFiles(o.tls, {
-        onReload: (paths) => audit("security.reload", { what: "client tls", paths }),
-        onError: (err, paths) =>
-          audit("security.reload_failed", { what: "client tls", paths, error: err.message }),
-      })
+    ? new TlsFiles(
+        { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ...(extraCa ? { extraCa } : {}) },
+        {
+          onReload: (paths) => audit("security.reload", { what: "client tls", paths }),
+          onError: (err, paths) =>
+            audit("security.reload_failed", { what: "client tls", paths, error: err.message }),
+        },
+      )
     : undefined;
+  // The peer CA's certificates (reloaded with the files): a forwarding node's certificate chains to one.
+  let fingerprintsOf: { pem: Buffer; set: ReadonlySet<string> } | undefined;
+  function peerCaFingerprints(): ReadonlySet<string> {
+    const m = tlsFiles?.current();
+    const pem = extraCa ? m?.extraCa : m?.ca;
+    if (!pem) return new Set();
+    if (fingerprintsOf?.pem !== pem) fingerprintsOf = { pem, set: certificateFingerprints(pem) };
+    return fingerprintsOf.set;
+  }
   const server =
     o.tls && tlsFiles
       ? http2.createSecureServer({

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   type Message,
   MessageSchema,
@@ -21,6 +22,7 @@ import {
   type TopicState,
 } from "./engine.js";
 import { invalidArgument } from "./errors.js";
+import { principalKey } from "./interceptors.js";
 
 // Translation between wire messages (bigint for 64-bit fields) and the engine's plain numbers.
 
@@ -137,12 +139,20 @@ export function messageToWire(m: DeliveredMessage): Message {
 }
 
 /** The engine's view of a client call: cancellation, credentials to forward, forwarding hops. */
-export function callContext(ctx: { signal: AbortSignal; requestHeader: Headers }): CallContext {
+export function callContext(ctx: {
+  signal: AbortSignal;
+  requestHeader: Headers;
+  values?: ContextValues;
+}): CallContext {
   const authorization = ctx.requestHeader.get("authorization") ?? undefined;
   const hops = Number(ctx.requestHeader.get(forwardedHopsHeader) ?? "0");
+  // A certificate identity has no header to forward: its name travels instead (forwarder.ts).
+  const principal = ctx.values?.get(principalKey);
+  const forwardedFor = !authorization && principal?.method === "certificate" ? principal.name : undefined;
   return {
     signal: ctx.signal,
     ...(authorization ? { authorization } : {}),
+    ...(forwardedFor ? { forwardedFor } : {}),
     hops: Number.isInteger(hops) && hops >= 0 ? hops : 0,
   };
 }

@@ -84,6 +84,12 @@ export interface CallContext {
   signal: AbortSignal;
   /** The caller's `authorization` header, passed on when the call is forwarded to a leader. */
   authorization?: string;
+  /**
+   * The name of a caller authenticated by its client certificate (it has no header to pass on). A
+   * forwarded call carries it in `x-geobroker-forwarded-for`, and the forwarding node proves it is a
+   * cluster node with its peer certificate; the receiving node only trusts the header from one.
+   */
+  forwardedFor?: string;
   /** How many nodes already forwarded this call (loops are cut at a small limit). */
   hops: number;
 }
@@ -156,6 +162,12 @@ export interface BrokerEngine extends ConsumerEngine {
 
 /** The header that counts forwarding hops between nodes. */
 export const forwardedHopsHeader = "geobroker-forwarded-hops";
+
+/**
+ * The header naming a certificate-authenticated caller on whose behalf a node forwards a call;
+ * accepted only over a connection whose verified certificate is a cluster node's.
+ */
+export const forwardedForHeader = "x-geobroker-forwarded-for";
 
 /** The id a message is known by on the wire: unique in the cluster and stable. */
 export function messageId(topic: string, partition: number, offset: number): string {

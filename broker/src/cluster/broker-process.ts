@@ -129,7 +129,20 @@ export async function startBrokerProcess(
     connections: config.limits.connections,
     health,
     observer: metrics,
-    ...(config.tls.client ? { tls: { ...config.tls.client, requestCert: security.requestClientCert } } : {}),
+    ...(config.tls.client
+      ? {
+          tls: {
+            ...config.tls.client,
+            requestCert: security.requestClientCert,
+            // Nodes forward calls to each other's client ports with their peer certificates.
+            ...(config.tls.peer ? { peerCa: config.tls.peer.ca } : {}),
+          },
+        }
+      : {}),
+    // Certificate callers' calls arrive forwarded under their name, from nodes only.
+    ...(config.tls.peer && security.requestClientCert
+      ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }
+      : {}),
   });
   const http: Server = await startHttpServer(
     config.listenHost,

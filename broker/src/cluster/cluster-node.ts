@@ -128,7 +128,7 @@ export class ClusterNode implements BrokerEngine {
 
   private constructor(private readonly deps: ClusterNodeDeps) {
     this.identity = { nodeId: deps.config.nodeId, region: deps.config.region };
-    this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client);
+    this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client, deps.config.tls.peer);
   }
 
   static async start(deps: ClusterNodeDeps): Promise<ClusterNode> {

@@ -113,7 +113,7 @@ export class ConsumerHub implements ConsumerEngine {
     const key = consumerKey(config.topic, config.name);
     let dispatcher = this.dispatchers.get(key);
     if (!dispatcher || dispatcher.isClosed) {
-      dispatcher = this.startDispatcher(record.spec, call.authorization);
+      dispatcher = this.startDispatcher(record.spec, call);
       this.dispatchers.set(key, dispatcher);
     }
     const session = dispatcher.attach();
@@ -147,12 +147,16 @@ export class ConsumerHub implements ConsumerEngine {
    * of the client that started it (forwarded reads and dead-letter publishes are authorized as that
    * caller on other nodes).
    */
-  private startDispatcher(spec: ConsumerSpec, authorization: string | undefined): ConsumerDispatcher {
+  private startDispatcher(
+    spec: ConsumerSpec,
+    { authorization, forwardedFor }: CallContext,
+  ): ConsumerDispatcher {
     const key = consumerKey(spec.topic, spec.name);
     const internal: CallContext = {
       signal: new AbortController().signal,
       hops: 0,
       ...(authorization ? { authorization } : {}),
+      ...(forwardedFor ? { forwardedFor } : {}),
     };
     const dispatcher: ConsumerDispatcher = new ConsumerDispatcher(
       spec,

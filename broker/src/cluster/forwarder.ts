@@ -5,7 +5,7 @@ import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import type { PublishRequest, PublishResponse } from "../../../gen/geobroker/v1/publish_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { type CallContext, forwardedHopsHeader } from "../api/engine.js";
+import { type CallContext, forwardedForHeader, forwardedHopsHeader } from "../api/engine.js";
 import type { TlsFiles } from "../config/config.js";
 import { http2Settings } from "../transport/http2-windows.js";
 import { ForwardStream } from "./forward-stream.js";
@@ -19,16 +19,25 @@ export interface ForwardClients {
 /**
  * Clients for calling another node's client port on behalf of a caller, when that node leads the
  * group a call must reach. The caller's own credentials travel with the call, so the leader
- * authorizes exactly what the caller may do.
+ * authorizes exactly what the caller may do: its `authorization` header, or for a caller that
+ * authenticated with its client certificate, its name in `x-geobroker-forwarded-for`, which the
+ * leader accepts only because this node connects with its peer (node) certificate.
  */
 export class Forwarder {
   private readonly clients = new Map<string, ForwardClients>();
   private readonly tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
 
-  constructor(tls: TlsFiles | undefined) {
-    this.tlsOptions = tls
-      ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) }
-      : undefined;
+  /**
+   * `tls`: the client port's files (the target's server certificate is verified against its CA).
+   * `peer`: the node's peer certificate, presented as this node's client certificate when set (else
+   * the client port's certificate, as before peer TLS existed).
+   */
+  constructor(tls: TlsFiles | undefined, peer?: TlsFiles) {
+    const identity = peer ?? tls;
+    this.tlsOptions =
+      tls && identity
+        ? { ca: readFileSync(tls.ca), cert: readFileSync(identity.cert), key: readFileSync(identity.key) }
+        : undefined;
   }
 
   to(clientAddress: string): ForwardClients {
@@ -53,7 +62,7 @@ export class Forwarder {
 
   /** Forwards a publish over a pipelined stream shared by the calls of one caller to one leader. */
   publish(clientAddress: string, call: CallContext, request: PublishRequest): Promise<PublishResponse> {
-    const key = `${clientAddress}|${call.hops}|${call.authorization ?? ""}`;
+    const key = `${clientAddress}|${call.hops}|${call.authorization ?? ""}|${call.forwardedFor ?? ""}`;
     let stream = this.streams.get(key);
     if (!stream || stream.closed) {
       stream = new ForwardStream(this.to(clientAddress).publish, Forwarder.options(call).headers);
@@ -70,6 +79,7 @@ export class Forwarder {
   } {
     const headers: Record<string, string> = { [forwardedHopsHeader]: String(call.hops + 1) };
     if (call.authorization) headers.authorization = call.authorization;
+    else if (call.forwardedFor) headers[forwardedForHeader] = call.forwardedFor;
     return { headers, signal: call.signal, timeoutMs: 10_000 };
   }
 }

@@ -1,28 +1,93 @@
+import type { DetailedPeerCertificate, PeerCertificate } from "node:tls";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { permissionDenied } from "../api/errors.js";
+import { forwardedForHeader } from "../api/engine.js";
+import { permissionDenied, unauthenticated } from "../api/errors.js";
 import { principalKey } from "../api/interceptors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import type { Authorizer } from "./authorization.js";
 import { peerCertificateKey } from "./client-cert.js";
 import { isAdminAction, requirementsFor } from "./method-permissions.js";
+import { peerIdentityProblem } from "./peer-identity.js";
+
+/**
+ * Which connections may name the caller in `x-geobroker-forwarded-for`: those whose verified client
+ * certificate is a cluster node's (a node forwarding the call of a certificate-authenticated client).
+ */
+export interface ForwardingNodes {
+  /** Identity patterns the node certificate must name (peer-identity.ts, `tls.peer.allowedIdentities`). */
+  allowedIdentities: readonly string[];
+  /**
+   * SHA-256 fingerprints (`AB:CD:...`) of the peer CA's certificates: the node certificate must also
+   * chain to one of them, not just to any CA the client port trusts (a client CA's certificate that
+   * happens to carry a node-like name is not a node). Undefined: no chain check beyond the TLS layer's.
+   */
+  issuers?: () => ReadonlySet<string>;
+}
+
+const maxForwardedNameLength = 1024;
+
+/** Why this (verified) certificate may not forward calls, or undefined when it is a node's. */
+export function forwardingNodeProblem(
+  cert: PeerCertificate | undefined,
+  nodes: ForwardingNodes | undefined,
+): string | undefined {
+  if (!nodes)
+    return "this node accepts no forwarded identities (that needs tls.peer and auth mode certificate)";
+  const problem = peerIdentityProblem(cert, nodes.allowedIdentities);
+  if (problem || !nodes.issuers) return problem;
+  const issuers = nodes.issuers();
+  let c = cert as DetailedPeerCertificate | undefined;
+  for (let depth = 0; c && depth < 10; depth++) {
+    if (c.fingerprint256 && issuers.has(c.fingerprint256)) return undefined;
+    const next = c.issuerCertificate;
+    if (!next || next === c || next.fingerprint256 === c.fingerprint256) break;
+    c = next;
+  }
+  return "the certificate does not chain to the peer CA (tls.peer.ca)";
+}
+
+/**
+ * The principal a node forwards a call for: the name in `x-geobroker-forwarded-for`, as if that
+ * caller had presented its own certificate here (certificate principals get their roles from the ACL
+ * by name). Refused, UNAUTHENTICATED, unless the connection's verified certificate is a node's.
+ */
+export function forwardedPrincipal(
+  headers: Headers,
+  cert: PeerCertificate | undefined,
+  nodes: ForwardingNodes | undefined,
+): Principal {
+  const problem = forwardingNodeProblem(cert, nodes);
+  if (problem) throw unauthenticated(`${forwardedForHeader} is only accepted from cluster nodes: ${problem}`);
+  if (headers.has("authorization"))
+    throw unauthenticated(`send either authorization or ${forwardedForHeader}, not both`);
+  const name = (headers.get(forwardedForHeader) ?? "").trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (!name || name.length > maxForwardedNameLength || /[\u0000-\u001f\u007f]/.test(name))
+    throw unauthenticated(`${forwardedForHeader}: not a valid principal name`);
+  return { name, method: "certificate" };
+}
 
 /**
  * Authenticates every call before its handler runs, handing the authenticator the request headers
  * and the connection's verified client certificate (put in the context by `peerContextValues` from
  * client-cert.ts, passed as `connectNodeAdapter({ contextValues })`), so mTLS identities work next
  * to basic and bearer. The principal lands under api/interceptors.ts `principalKey`.
+ *
+ * A call a node forwards for a certificate-authenticated caller names that caller in
+ * `x-geobroker-forwarded-for`; it is believed only when the connection's certificate is a cluster
+ * node's (`forwardingNodes`), never from a plain client.
  */
 export function connectionAuthInterceptor(
   authenticator: Authenticator,
   onFailure?: (method: string, err: ConnectError) => void,
+  forwardingNodes?: ForwardingNodes,
 ): Interceptor {
   return (next) => async (req) => {
     try {
       const peerCertificate = req.contextValues.get(peerCertificateKey);
-      const principal = await authenticator.authenticate(
-        req.header,
-        peerCertificate ? { peerCertificate } : {},
-      );
+      const principal = req.header.has(forwardedForHeader)
+        ? forwardedPrincipal(req.header, peerCertificate, forwardingNodes)
+        : await authenticator.authenticate(req.header, peerCertificate ? { peerCertificate } : {});
       req.contextValues.set(principalKey, principal);
     } catch (err) {
       if (err instanceof ConnectError) onFailure?.(req.method.name, err);

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
 import { unauthenticated } from "../api/errors.js";
@@ -54,6 +55,15 @@ export class CertificateAuthenticator implements Authenticator {
   }
 }
 
+/** SHA-256 fingerprints (`AB:CD:...`, as node:tls gives them) of every certificate in a PEM bundle. */
+export function certificateFingerprints(pem: Buffer | string): Set<string> {
+  const out = new Set<string>();
+  for (const block of pem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
+    [])
+    out.add(new X509Certificate(block).fingerprint256);
+  return out;
+}
+
 /** The verified client certificate of a request, carried from the HTTP layer to the interceptors. */
 export const peerCertificateKey = createContextKey<PeerCertificate | undefined>(undefined, {
   description: "verified client certificate",
@@ -72,7 +82,8 @@ export function verifiedPeerCertificate(req: RequestLike): PeerCertificate | und
   const socket = req.socket as Partial<TLSSocket> | undefined;
   if (!socket || typeof socket.getPeerCertificate !== "function" || socket.authorized !== true)
     return undefined;
-  const cert = socket.getPeerCertificate(false);
+  // Detailed: with its issuer chain, so the forwarded-identity check can tell which CA issued it.
+  const cert = socket.getPeerCertificate(true);
   return cert && Object.keys(cert).length > 0 ? cert : undefined;
 }
 

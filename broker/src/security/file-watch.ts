@@ -108,12 +108,20 @@ export interface TlsFilePaths {
   key: string;
   /** CA bundle used to verify the other side (clients on the client port, peers on the peer port). */
   ca?: string;
+  /**
+   * A second CA bundle trusted next to `ca` (the client port also trusts the peer CA, so nodes can
+   * forward calls with their peer certificates). Kept apart in `extraCa` as well.
+   */
+  extraCa?: string;
 }
 
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
+  /** `ca` and `extraCa` together: what the other side is verified against. */
   ca?: Buffer;
+  /** The `extraCa` bundle alone. */
+  extraCa?: Buffer;
   context: SecureContext;
 }
 
@@ -127,7 +135,12 @@ export class TlsFiles {
   private readonly servers = new Set<TlsServer>();
 
   constructor(paths: TlsFilePaths, o: WatchOptions = {}) {
-    const list = [paths.cert, paths.key, ...(paths.ca ? [paths.ca] : [])];
+    const list = [
+      paths.cert,
+      paths.key,
+      ...(paths.ca ? [paths.ca] : []),
+      ...(paths.extraCa ? [paths.extraCa] : []),
+    ];
     this.files = new WatchedFiles(list, () => loadTls(paths), {
       ...o,
       onReload: (changed) => {
@@ -174,11 +187,13 @@ function loadTls(paths: TlsFilePaths): TlsMaterial {
   };
   const cert = read("certificate", paths.cert);
   const key = read("key", paths.key);
-  const ca = paths.ca ? read("CA", paths.ca) : undefined;
+  const ownCa = paths.ca ? read("CA", paths.ca) : undefined;
+  const extraCa = paths.extraCa ? read("CA", paths.extraCa) : undefined;
+  const ca = ownCa && extraCa ? Buffer.concat([ownCa, Buffer.from("\n"), extraCa]) : (ownCa ?? extraCa);
   try {
     // Also proves that the key belongs to the certificate: a half-written rotation fails here.
     const context = createSecureContext(ca ? { cert, key, ca } : { cert, key });
-    return ca ? { cert, key, ca, context } : { cert, key, context };
+    return { cert, key, ...(ca ? { ca } : {}), ...(extraCa ? { extraCa } : {}), context };
   } catch (err) {
     throw new Error(`TLS material ${paths.cert} / ${paths.key} is unusable: ${(err as Error).message}`);
   }
