@@ -18,6 +18,15 @@ const nodeIdHeader = "geobroker-node-id";
 const peerAddressHeader = "geobroker-peer-address";
 const minBackoffMs = 50;
 const maxBackoffMs = 2000;
+/**
+ * A connection whose peer vanished without a FIN or RST (its pod's network was torn down, its
+ * machine lost power, a partition) looks healthy to the sender until TCP gives up, minutes later.
+ * An HTTP/2 PING every second that must be answered within a few seconds finds it; the link is then
+ * dropped and redialled, which also re-resolves the peer's name (a rescheduled pod's new address).
+ * Found on Kubernetes: a deleted broker pod's replacement waited 70 s for its peers to notice.
+ */
+export const pingIntervalMs = 1000;
+export const pingTimeoutMs = 6000;
 /** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
 const maxQueuedBytes = 64 * 1024 * 1024;
 
@@ -47,6 +56,8 @@ interface PeerStats {
   sentMessages: number;
   droppedBatches: number;
   reconnects: number;
+  /** Links dropped because the peer stopped answering pings (a silently dead connection). */
+  pingTimeouts: number;
   connected: boolean;
 }
 
@@ -61,11 +72,14 @@ class PeerLink {
   private backoffMs = minBackoffMs;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingSentAt: number | undefined;
   readonly stats: PeerStats = {
     sentBatches: 0,
     sentMessages: 0,
     droppedBatches: 0,
     reconnects: 0,
+    pingTimeouts: 0,
     connected: false,
   };
 
@@ -243,6 +257,7 @@ class PeerLink {
       session.on("connect", () => {
         this.backoffMs = minBackoffMs;
         this.stats.connected = true;
+        this.startPings(session);
       });
       const stream = session.request({
         ":method": "POST",
@@ -263,6 +278,31 @@ class PeerLink {
       this.fail();
       return undefined;
     }
+  }
+
+  private startPings(session: http2.ClientHttp2Session): void {
+    clearInterval(this.pingTimer);
+    this.pingSentAt = undefined;
+    this.pingTimer = setInterval(() => {
+      if (this.session !== session) return;
+      if (this.pingSentAt !== undefined) {
+        const waited = Date.now() - this.pingSentAt;
+        if (waited <= pingTimeoutMs) return;
+        this.owner.logger?.warn("peer link unanswered; reconnecting", { to: this.id, waitedMs: waited });
+        this.stats.pingTimeouts++;
+        this.fail();
+        return;
+      }
+      this.pingSentAt = Date.now();
+      try {
+        session.ping((err) => {
+          if (this.session === session && !err) this.pingSentAt = undefined;
+        });
+      } catch {
+        this.fail();
+      }
+    }, pingIntervalMs);
+    this.pingTimer.unref();
   }
 
   private fail(): void {
@@ -287,6 +327,9 @@ class PeerLink {
     this.stream = undefined;
     this.session = undefined;
     this.stats.connected = false;
+    clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    this.pingSentAt = undefined;
     stream?.destroy();
     session?.destroy();
   }

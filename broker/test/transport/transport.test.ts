@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { EntryType, type Message, MessageType } from "../../src/raft/types.js";
 import { decodeBatch, encodeBatch } from "../../src/transport/convert.js";
-import { PeerTransport } from "../../src/transport/peer-transport.js";
+import { PeerTransport, pingIntervalMs, pingTimeoutMs } from "../../src/transport/peer-transport.js";
 import { freePort } from "../support/process-cluster.js";
 
 const msg = (over: Partial<Message>): Message => ({
@@ -115,4 +115,51 @@ test("two transports: batches arrive in order, a 5 MiB snapshot arrives whole in
   );
   await a.stop();
   await b.stop();
+});
+
+test("a link whose peer goes silent (no FIN, no RST) is dropped after unanswered pings and redialled", async () => {
+  const { FaultProxy, blackhole, pass } = await import("../support/fault-proxy.js");
+  const [pa, pb] = [await freePort(), await freePort()];
+  const proxy = await FaultProxy.start({ host: "127.0.0.1", port: pb });
+  const peers = new Map([
+    ["a", `127.0.0.1:${pa}`],
+    ["b", proxy.address],
+  ]);
+  const a = new PeerTransport({ nodeId: "a", listen: { host: "127.0.0.1", port: pa }, peers });
+  const b = new PeerTransport({ nodeId: "b", listen: { host: "127.0.0.1", port: pb }, peers });
+  const received: number[] = [];
+  b.onMessages((ms) => received.push(...ms.map((m) => m.index)));
+  await a.start();
+  await b.start();
+  const until = async (check: () => boolean, what: string, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  a.send([msg({ index: 1 })]);
+  await until(() => received.includes(1), "the first message", 5_000);
+  // The proxy now swallows every byte and never closes: TCP alone would wait for minutes.
+  proxy.setMode(blackhole);
+  const started = Date.now();
+  await until(
+    () => (a.stats().get("b")?.pingTimeouts ?? 0) >= 1,
+    "the silent link to be dropped",
+    pingTimeoutMs + 5_000,
+  );
+  const detectedMs = Date.now() - started;
+  assert.ok(detectedMs >= pingTimeoutMs - pingIntervalMs, `not before the ping timeout (${detectedMs} ms)`);
+  proxy.mode = pass; // heal without the proxy's courtesy reset: the redialled link must carry traffic
+  await until(
+    () => {
+      a.send([msg({ index: 2 })]);
+      return received.includes(2);
+    },
+    "a message over the redialled link",
+    10_000,
+  );
+  await a.stop();
+  await b.stop();
+  await proxy.close();
 });
