@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { describe, it } from "node:test";
+import { ApiException } from "@kubernetes/client-node";
 import { verifyPassword } from "../../broker/src/security/passwords.js";
 import { decideLease } from "../src/controller/leader-election.js";
-import { MicroTime } from "../src/controller/lease-lock.js";
+import { LeaseLock, renewDeadlineMs } from "../src/controller/lease-lock.js";
+import type { Logger } from "../src/controller/logger.js";
 import { createMetrics } from "../src/controller/metrics.js";
 import { backoffDelay, WorkQueue } from "../src/controller/work-queue.js";
 import { startHttpServer } from "../src/http/server.js";
+import { MicroTime } from "../src/kube/micro-time.js";
 import { operatorVersion, parseFlags } from "../src/main.js";
 import { deterministicHash } from "../src/model/users.js";
 import { planTopic } from "../src/plan/topic-plan.js";
@@ -109,6 +112,43 @@ describe("leader election decision", () => {
     const t = new MicroTime(Date.UTC(2026, 10, 25, 9, 24, 22, 955));
     assert.equal(t.toISOString(), "2026-11-25T09:24:22.955000Z");
     assert.equal(JSON.stringify({ renewTime: t }), '{"renewTime":"2026-11-25T09:24:22.955000Z"}');
+  });
+
+  it("a leader whose renewal hangs steps down before its lease can expire", async () => {
+    let held: unknown;
+    const api = {
+      readNamespacedLease: async () => {
+        if (!held) throw new ApiException(404, "not found", {}, {});
+        return held;
+      },
+      createNamespacedLease: async ({ body }: { body: unknown }) => {
+        held = body;
+        return body;
+      },
+      // Every renewal hangs, as on a stalled connection.
+      replaceNamespacedLease: () => new Promise(() => {}),
+    };
+    const events: string[] = [];
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+    const lock = new LeaseLock(api as never, {
+      namespace: "ops",
+      name: "geobroker-operator",
+      identity: "me",
+      leaseDurationSeconds: 1,
+      retryPeriodMs: 50,
+      log: quiet,
+      onStartedLeading: () => events.push(`started ${Date.now()}`),
+      onStoppedLeading: () => events.push(`stopped ${Date.now()}`),
+    });
+    lock.start();
+    const deadline = Date.now() + 3000;
+    while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    lock.stop();
+    assert.equal(events.length, 2, `led, then stepped down: ${events.join(", ")}`);
+    const [started, stopped] = events.map((e) => Number(e.split(" ")[1]));
+    const ledMs = (stopped as number) - (started as number);
+    assert.ok(ledMs < 1000, `stepped down ${ledMs} ms after the last renewal, before the 1 s lease expired`);
+    assert.ok(ledMs >= renewDeadlineMs(1) - 100, `not before the renew deadline (${ledMs} ms)`);
   });
 
   it("acquires a free lease, renews its own, waits for a live one, takes an expired one", () => {

@@ -6,6 +6,7 @@ import { finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
 import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
+import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
@@ -156,12 +157,8 @@ export class ClusterController {
 
   private async emit(involved: Parameters<KubeClient["event"]>[0], events: Plan["events"]): Promise<void> {
     for (const e of events) {
-      try {
-        await this.deps.kube.event(involved, e);
+      if (await recordEvent(this.deps.kube, this.deps.log, involved, e)) {
         this.deps.metrics?.events.inc({ type: e.type, reason: e.reason });
-      } catch (err) {
-        // An event that cannot be written must not fail the reconcile that did the work.
-        this.deps.log.warn("event not recorded", { reason: e.reason, error: describeApiError(err) });
       }
     }
   }

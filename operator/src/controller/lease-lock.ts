@@ -1,5 +1,6 @@
 import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
 import { isConflict, isNotFound } from "../kube/client.js";
+import { MicroTime } from "../kube/micro-time.js";
 import { decideLease, type LeaseState } from "./leader-election.js";
 import type { Logger } from "./logger.js";
 
@@ -18,20 +19,22 @@ export interface LeaderElectionOptions {
 }
 
 /**
- * Lease times are MicroTime: the API server parses exactly six fractional digits and rejects
- * what Date.toISOString writes (three), and @kubernetes/client-node serializes Dates with
- * toISOString. Found by the e2e suite against a real API server; the fake accepted both.
+ * A leader must stop leading before its Lease can expire, whatever its requests are doing: a
+ * renewal that hangs (a stalled connection) must not leave it acting while another replica, seeing
+ * the Lease expire, takes over. client-go calls this the renew deadline; here 2/3 of the duration.
+ * Found by the e2e suite: two operator replicas both reconciled for 21 s.
  */
-export class MicroTime extends Date {
-  override toISOString(): string {
-    return super.toISOString().replace("Z", "000Z");
-  }
+export function renewDeadlineMs(leaseDurationSeconds: number): number {
+  return Math.floor((leaseDurationSeconds * 1000 * 2) / 3);
 }
 
 export class LeaseLock {
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the last successful renewal's request was sent (the Lease holds from then at least). */
+  private renewedAt = 0;
 
   constructor(
     private readonly api: CoordinationV1Api,
@@ -40,17 +43,31 @@ export class LeaseLock {
 
   start(): void {
     void this.tick();
+    const deadline = renewDeadlineMs(this.o.leaseDurationSeconds);
+    this.watchdog = setInterval(
+      () => {
+        if (!this.leading || Date.now() - this.renewedAt <= deadline) return;
+        this.o.log.error("could not renew the leader lease in time; stepping down", { deadlineMs: deadline });
+        this.leading = false;
+        this.o.onStoppedLeading();
+      },
+      Math.max(50, Math.min(this.o.retryPeriodMs, deadline / 4)),
+    );
+    this.watchdog.unref();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.watchdog) clearInterval(this.watchdog);
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
     try {
+      const sentAt = Date.now();
       const won = await this.tryAcquireOrRenew();
+      if (won) this.renewedAt = sentAt;
       if (won && !this.leading) {
         this.leading = true;
         this.o.log.info("became leader", {

@@ -5,6 +5,7 @@ import { describeConnectError } from "../broker/admin-client.js";
 import type { KubeClient } from "../kube/client.js";
 import { condition } from "../plan/conditions.js";
 import { type BrokerTopic, planTopic } from "../plan/topic-plan.js";
+import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 
 // GeoBrokerTopic -> the broker's TopicService. Level-based like the cluster controller: read the
@@ -77,7 +78,9 @@ export class TopicController {
           if (ConnectError.from(err).code !== Code.NotFound)
             throw new Error(`deleting topic ${topicName}: ${describeConnectError(err)}`);
         }
-        await kube.event(
+        await recordEvent(
+          kube,
+          this.deps.log,
           { ...ref, ...(topic.metadata.uid ? { uid: topic.metadata.uid } : {}) },
           { type: "Normal", reason: "TopicDeleted", message: `deleted topic ${topicName} from the broker` },
         );
@@ -100,7 +103,7 @@ export class TopicController {
     switch (step.kind) {
       case "create": {
         const r = await client.createTopic({ topic: { ...step.topic } });
-        await kube.event(involved, {
+        await recordEvent(kube, this.deps.log, involved, {
           type: "Normal",
           reason: "TopicCreated",
           message: `created topic ${topicName}`,
@@ -114,7 +117,7 @@ export class TopicController {
           retention: { ...step.retention },
           homeRegion: step.homeRegion,
         });
-        await kube.event(involved, {
+        await recordEvent(kube, this.deps.log, involved, {
           type: "Normal",
           reason: "TopicUpdated",
           message: `updated ${step.changed.join(", ")} of topic ${topicName}`,
@@ -130,7 +133,11 @@ export class TopicController {
         return {};
       }
       case "conflict":
-        await kube.event(involved, { type: "Warning", reason: "TopicConflict", message: step.message });
+        await recordEvent(kube, this.deps.log, involved, {
+          type: "Warning",
+          reason: "TopicConflict",
+          message: step.message,
+        });
         await this.status(topic, ref, false, "Conflict", step.message, existing?.partitions);
         return { requeueAfterMs: 60_000 };
       case "none":

@@ -3,6 +3,7 @@ import { apiVersion, type GeoBrokerCluster, type GeoBrokerUser } from "../api/ty
 import type { KubeClient } from "../kube/client.js";
 import { passwordSecretName } from "../model/users.js";
 import { condition } from "../plan/conditions.js";
+import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 
 // GeoBrokerUser: makes sure the user has a password Secret (generated once when the user gives
@@ -90,7 +91,9 @@ export class UserController {
       }
       // Created, never re-applied: a regenerated password would lock the user's clients out.
       await kube.apply(generatedPasswordSecret(user, randomBytes(24).toString("base64url")));
-      await kube.event(
+      await recordEvent(
+        kube,
+        this.deps.log,
         { ...ref, ...(user.metadata.uid ? { uid: user.metadata.uid } : {}) },
         {
           type: "Normal",

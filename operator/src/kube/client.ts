@@ -11,6 +11,7 @@ import {
 } from "@kubernetes/client-node";
 import type { KubeObject, ObjectRef } from "../model/kube-object.js";
 import { fieldManager } from "../model/names.js";
+import { MicroTime } from "./micro-time.js";
 
 // The operator's only door to the API server: a narrow interface (what the controller needs, in
 // its own words) with one implementation on @kubernetes/client-node and fakes in tests.
@@ -184,7 +185,7 @@ export class ApiServerClient implements KubeClient {
   }
 
   async event(involved: Involved, event: EventInput): Promise<void> {
-    const now = new Date();
+    const now = new MicroTime();
     await this.core.createNamespacedEvent({
       namespace: involved.namespace,
       body: {
