@@ -94,6 +94,7 @@ const child = spawn(
     "--test",
     "--test-reporter=spec",
     "--test-concurrency=1",
+    "--test-force-exit",
     ...passThrough,
     ...files,
   ],
