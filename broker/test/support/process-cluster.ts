@@ -34,10 +34,25 @@ function canBind(port: number): Promise<boolean> {
  * A free port below the kernel's ephemeral range (32768+ on Linux): ports from bind(0) are also what
  * outgoing connections use, so another test's cluster could take one between picking and binding.
  */
+/** Ports this process handed out: a port is bound only later, by a child, so bind-checking alone can repeat one. */
+const handedOut = new Set<number>();
+
+/**
+ * A port that is free now, for a child process to bind later. Test files run two at a time, each
+ * in its own process: each draws from its own slice of 20000-31999 (by pid), so two files rarely
+ * race for one port between this check and the child's bind (a chaos run once lost that race).
+ */
 export async function freePort(): Promise<number> {
+  const slices = 6;
+  const size = 12_000 / slices;
+  const base = 20_000 + (process.pid % slices) * size;
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await canBind(port)) return port;
+    const port = base + Math.floor(Math.random() * size);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
