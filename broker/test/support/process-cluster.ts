@@ -46,6 +46,8 @@ export async function freePort(): Promise<number> {
   const slices = 6;
   const size = 12_000 / slices;
   const base = 20_000 + (process.pid % slices) * size;
+  // A long file could use up its slice: forget the oldest ports by then (their children have bound them).
+  if (handedOut.size > size / 2) handedOut.clear();
   for (;;) {
     const port = base + Math.floor(Math.random() * size);
     if (handedOut.has(port)) continue;
