@@ -153,9 +153,8 @@ export class Container {
 
   private restartForProbe(which: string): void {
     this.log(`container ${this.spec.name}: ${which} probe failed; killing it for a restart`);
-    this.process?.kill("SIGTERM");
-    const child = this.process;
-    setTimeout(() => child?.kill("SIGKILL"), (this.spec.terminationGracePeriodSeconds ?? 30) * 1000).unref();
+    // The exit handler restarts it (restartPolicy Always), as after a crash.
+    if (this.process) void stopChild(this.process, (this.spec.terminationGracePeriodSeconds ?? 30) * 1000);
   }
 
   private clearProbes(): void {
