@@ -197,7 +197,7 @@ export async function startControlPlane(opts: {
   dir: string;
   log: (line: string) => void;
 }): Promise<ControlPlane> {
-  setupBridge();
+  await setupBridge();
   const logDir = join(opts.dir, "logs");
   mkdirSync(logDir, { recursive: true });
   const started = Date.now();

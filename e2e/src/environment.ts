@@ -1,13 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type ControlPlane, startControlPlane } from "./control-plane.js";
 import { Kube } from "./kube-rest.js";
+import { runTool } from "./kubectl.js";
 import { NodeAgent, type NodeSpec } from "./kubelet/node-agent.js";
 import { Provisioner } from "./kubelet/provisioner.js";
 import { ServiceProxy } from "./kubelet/service-proxy.js";
-import { repoRoot, runDir } from "./paths.js";
-import { binary } from "./toolchain.js";
+import { runDir } from "./paths.js";
 
 // Everything a scenario needs: the control plane, the process kubelet serving one Node per
 // simulated machine (two per region, in two zones), the volume provisioner, the service proxy,
@@ -37,33 +36,9 @@ export interface ToolOptions {
 }
 
 function tool(name: string, kubeconfig: string, args: (string | ToolOptions)[]): Promise<string> {
-  const options = args.find((a): a is ToolOptions => typeof a !== "string") ?? {};
+  const options = args.find((a): a is ToolOptions => typeof a !== "string");
   const argv = args.filter((a): a is string => typeof a === "string");
-  const helmHome = (part: string) => join(runDir, "helm", part);
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      binary(name),
-      argv,
-      {
-        cwd: repoRoot,
-        env: {
-          ...process.env,
-          KUBECONFIG: kubeconfig,
-          HELM_CACHE_HOME: helmHome("cache"),
-          HELM_CONFIG_HOME: helmHome("config"),
-          HELM_DATA_HOME: helmHome("data"),
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        reject(
-          new Error(`${name} ${argv.join(" ")} failed: ${stderr.trim() || stdout.trim() || err.message}`),
-        );
-      },
-    );
-    child.stdin?.end(options.input ?? "");
-  });
+  return runTool(name, kubeconfig, argv, options?.input);
 }
 
 export async function startEnvironment(extraRegions: readonly string[] = []): Promise<Environment> {

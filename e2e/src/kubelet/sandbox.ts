@@ -1,21 +1,9 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { ip } from "../network.js";
 import { network } from "../paths.js";
 
 // A pod's network: its own network namespace with a veth pair to the e2e bridge, so every pod
 // has its own address, as in a real cluster (brokers bind the same ports in every pod and peer by
 // address). The namespace lives as long as the pod, across container restarts.
-
-const exec = promisify(execFile);
-
-export async function ip(...args: string[]): Promise<void> {
-  try {
-    await exec("ip", args);
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`ip ${args.join(" ")}: ${stderr || (err as Error).message}`);
-  }
-}
 
 export interface Sandbox {
   netns: string;

@@ -1,6 +1,6 @@
 import { connect, createServer, type Server } from "node:net";
 import type { Kube, KubeObject } from "../kube-rest.js";
-import { ip } from "./sandbox.js";
+import { ip } from "../network.js";
 
 // kube-proxy in its original userspace mode: every ClusterIP becomes an address of the e2e
 // network namespace's loopback (this kernel has no dummy links; Linux delivers to a local

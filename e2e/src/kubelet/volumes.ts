@@ -123,7 +123,7 @@ async function contentOf(kube: Kube, pod: KubeObject, volume: VolumeSpec): Promi
   return files;
 }
 
-/** Writes `files` under `dir` atomically (a new ..data generation); returns false when unchanged. */
+/** Writes `files` under `dir` atomically (a new ..data generation) unless they match `previous`; returns their fingerprint. */
 export function writeAtomically(dir: string, files: Files, previous: string | undefined): string {
   const fingerprint = JSON.stringify([...files].map(([k, v]) => [k, v.toString("base64")]).sort());
   if (fingerprint === previous) return fingerprint;
