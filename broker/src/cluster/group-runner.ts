@@ -1,4 +1,5 @@
-import { decodeConfChange } from "../raft/raft-node.js";
+import type { Ready } from "../raft/raft-node.js";
+import { handleReady, type ReadyIo } from "../raft/ready-loop.js";
 import type {
   ConfChange,
   ConfState,
@@ -9,7 +10,6 @@ import type {
   NodeId,
   Snapshot,
 } from "../raft/types.js";
-import { EntryType } from "../raft/types.js";
 
 /** The part of the Raft core a runner drives (etcd's RawNode shape). */
 export interface RaftCore {
@@ -17,7 +17,7 @@ export interface RaftCore {
   step(m: Message): void;
   propose(data: Uint8Array): void;
   proposeConfChange(cc: ConfChange): void;
-  applyConfChange(cc: ConfChange): ConfState;
+  applyConfChange(cc: ConfChange, index?: number): ConfState;
   transferLeadership(to: NodeId): void;
   campaign(): void;
   reportSnapshot(id: NodeId, ok: boolean): void;
@@ -32,25 +32,19 @@ export interface RaftCore {
     progress: ReadonlyMap<NodeId, { match: number; recentActive: boolean }>;
   };
   hasReady(): boolean;
-  ready(): CoreReady;
-  advance(rd: CoreReady): void;
-}
-
-export interface CoreReady {
-  softState?: { leader: NodeId | ""; role: string };
-  hardState?: HardState;
-  entries: Entry[];
-  snapshot?: Snapshot;
-  committedEntries: Entry[];
-  messages: Message[];
-  readStates: { index: number; context: Uint8Array }[];
+  ready(): Ready;
+  advance(rd: Ready): void;
 }
 
 /** What a group's state machine does with committed entries. */
 export interface GroupStateMachine {
   /** Applies normal entries in order (conf changes are handled by the runner). Must be durable before the next call returns or be replayable from the Raft log. */
   apply(entries: Entry[]): Promise<void>;
-  /** Replaces the state with a snapshot's image. */
+  /**
+   * Replaces the state with a snapshot's image. Runs before Raft persists the snapshot record
+   * (raft/ready-loop.ts), so it must be one atomic write: the image, and the snapshot's index as
+   * the applied index, together.
+   */
   restore(snapshot: Snapshot): Promise<void>;
   onLeaderChange?(leader: NodeId | ""): void;
   onConfChange?(conf: ConfState): void;
@@ -65,8 +59,8 @@ export interface GroupIo {
 }
 
 /**
- * Drives one Raft group: the I/O loop of the Ready contract. Persist (fsync) what Ready asks,
- * then send its messages, then apply committed entries, then advance. One Ready is in flight at a
+ * Drives one Raft group: the I/O loop of the Ready contract (raft/ready-loop.ts: restore a
+ * snapshot, persist, send, apply, advance). One Ready is in flight at a
  * time; everything that arrives meanwhile joins the next one, which is where batching comes from.
  */
 export class GroupRunner {
@@ -83,6 +77,8 @@ export class GroupRunner {
     private readonly io: GroupIo,
     private readonly sm: GroupStateMachine,
     private readonly onFatal: (err: Error) => void,
+    /** Where the next Ready round runs: a later turn of the event loop (a simulation's own clock). */
+    private readonly defer: (run: () => void) => void = setImmediate,
   ) {}
 
   tick(): void {
@@ -123,7 +119,7 @@ export class GroupRunner {
       return;
     }
     this.running = true;
-    setImmediate(() => void this.drive());
+    this.defer(() => void this.drive());
   }
 
   private async drive(): Promise<void> {
@@ -143,40 +139,23 @@ export class GroupRunner {
     }
   }
 
-  private async handle(rd: CoreReady): Promise<void> {
-    if (rd.softState) {
-      this.role = rd.softState.role;
-      if (rd.softState.leader !== this.leader) {
-        this.leader = rd.softState.leader;
+  /** The Ready contract's order lives in raft/ready-loop.ts, shared with the simulations. */
+  private readonly readyIo: ReadyIo = {
+    onSoftState: (soft) => {
+      this.role = soft.role;
+      if (soft.leader !== this.leader) {
+        this.leader = soft.leader;
         this.sm.onLeaderChange?.(this.leader);
       }
-    }
-    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      await this.io.persist(this.groupId, {
-        entries: rd.entries,
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
-        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-      });
-    }
-    if (rd.messages.length > 0) this.io.send(rd.messages);
-    if (rd.snapshot) await this.sm.restore(rd.snapshot);
-    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
-    this.core.advance(rd);
-  }
+    },
+    restore: (snapshot) => this.sm.restore(snapshot),
+    persist: (update) => this.io.persist(this.groupId, update),
+    send: (messages) => this.io.send(messages),
+    apply: (entries) => this.sm.apply(entries),
+    onConfChange: (conf) => this.sm.onConfChange?.(conf),
+  };
 
-  private async applyCommitted(entries: Entry[]): Promise<void> {
-    let run: Entry[] = [];
-    for (const e of entries) {
-      if (e.type === EntryType.ConfChange) {
-        if (run.length > 0) await this.sm.apply(run);
-        run = [];
-        const cc = decodeConfChange(e.data);
-        const conf = this.core.applyConfChange(cc);
-        this.sm.onConfChange?.(conf);
-      } else if (e.type === EntryType.Normal && e.data.byteLength > 0) {
-        run.push(e);
-      }
-    }
-    if (run.length > 0) await this.sm.apply(run);
+  private async handle(rd: Ready): Promise<void> {
+    await handleReady(this.core, rd, this.readyIo);
   }
 }

@@ -501,7 +501,14 @@ export class RaftNode {
   }
 
   /** Applies a committed configuration change; called by the I/O loop when the entry applies. */
-  applyConfChange(cc: ConfChange): ConfState {
+  /**
+   * Applies a committed configuration change. `index` is the entry's: a change the constructor
+   * already took into effect at start (index <= confReplayedTo) is not applied again, or a restarted
+   * node replaying its backlog would pass through every older configuration on the way (a removed
+   * and re-added learner would be a voter for a while; a leader would count the wrong quorum).
+   */
+  applyConfChange(cc: ConfChange, index?: number): ConfState {
+    if (index !== undefined && index <= this.confReplayedTo) return this.confState();
     const last = this.log.lastIndex();
     const leading = this.role === "leader";
     switch (cc.type) {

@@ -1,5 +1,6 @@
 import { MemoryStorage } from "../../src/raft/memory-storage.js";
-import { decodeConfChange, type RaftConfig, RaftNode, type ReadState } from "../../src/raft/raft-node.js";
+import { type RaftConfig, RaftNode, type ReadState } from "../../src/raft/raft-node.js";
+import { handleReady } from "../../src/raft/ready-loop.js";
 import { seededRandom } from "../../src/raft/sim/prng.js";
 import { type Entry, EntryType, type Message, type MessageType, type NodeId } from "../../src/raft/types.js";
 
@@ -47,16 +48,25 @@ export class TestCluster {
         while (n.raft.hasReady()) {
           busy = true;
           const rd = n.raft.ready();
-          if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
-          n.storage.append(rd.entries);
-          if (rd.hardState) n.storage.setHardState(rd.hardState);
-          this.queue.push(...rd.messages);
-          for (const e of rd.committedEntries) {
-            if (e.type === EntryType.ConfChange) n.raft.applyConfChange(decodeConfChange(e.data));
-            n.applied.push(e);
-          }
-          n.readStates.push(...rd.readStates);
-          n.raft.advance(rd);
+          // The shared Ready loop, with MemoryStorage as a disk that is durable at once.
+          handleReady(n.raft, rd, {
+            restore: () => undefined,
+            persist: (u) => {
+              if (u.snapshot) n.storage.applySnapshot(u.snapshot);
+              n.storage.append(u.entries);
+              if (u.hardState) n.storage.setHardState(u.hardState);
+            },
+            send: (messages) => this.queue.push(...messages),
+            apply: (entries) => {
+              n.applied.push(...entries);
+            },
+            onConfChange: (_conf, _cc, entry) => {
+              n.applied.push(entry);
+            },
+            onReadStates: (readStates) => {
+              n.readStates.push(...readStates);
+            },
+          });
         }
       }
       const batch = this.queue;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryStorage } from "../../src/raft/memory-storage.js";
-import { decodeConfChange, RaftNode } from "../../src/raft/raft-node.js";
+import { RaftNode } from "../../src/raft/raft-node.js";
+import { handleReady } from "../../src/raft/ready-loop.js";
 import { seededRandom } from "../../src/raft/sim/prng.js";
 import { runSeed } from "../../src/raft/sim/simulation.js";
 import { EntryType, type Message } from "../../src/raft/types.js";
@@ -57,15 +58,17 @@ test("pure core throughput, fault-free 3-node cluster (printed for the record, n
     }
     for (const n of nodes.values()) {
       while (n.raft.hasReady()) {
-        const rd = n.raft.ready();
-        n.storage.append(rd.entries);
-        if (rd.hardState) n.storage.setHardState(rd.hardState);
-        queue.push(...rd.messages);
-        for (const e of rd.committedEntries) {
-          if (e.type === EntryType.ConfChange) n.raft.applyConfChange(decodeConfChange(e.data));
-          else if (e.type === EntryType.Normal) n.applied++;
-        }
-        n.raft.advance(rd);
+        handleReady(n.raft, n.raft.ready(), {
+          restore: () => undefined,
+          persist: (u) => {
+            n.storage.append(u.entries);
+            if (u.hardState) n.storage.setHardState(u.hardState);
+          },
+          send: (messages) => queue.push(...messages),
+          apply: (entries) => {
+            for (const e of entries) if (e.type === EntryType.Normal) n.applied++;
+          },
+        });
       }
     }
     const batch = queue;

@@ -1,6 +1,17 @@
 import { MemoryStorage } from "../memory-storage.js";
-import { decodeConfChange, RaftNode, type Ready } from "../raft-node.js";
-import { type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId } from "../types.js";
+import { decodeConfChange, RaftNode } from "../raft-node.js";
+import { handleReady } from "../ready-loop.js";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  type NodeId,
+  type Snapshot,
+} from "../types.js";
 import { seededRandom } from "./prng.js";
 
 /**
@@ -44,8 +55,14 @@ interface SimNode {
   appliedIndex: number;
   conf: ConfState;
   removed: boolean;
-  /** A Ready handed to the "disk" and not yet durable: persisted, sent and applied at doneAt. */
-  writing: { rd: Ready; doneAt: number } | undefined;
+  /** A Ready's write handed to the "disk" and not yet durable: it completes (and the Ready goes on) at doneAt. */
+  writing:
+    | {
+        update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot };
+        doneAt: number;
+        complete: () => void;
+      }
+    | undefined;
   /** Commit index up to which this incarnation's log was checked against every other commit. */
   checkedCommit: number;
 }
@@ -278,40 +295,60 @@ export class Simulation {
     const raft = n.raft!;
     if (n.writing) {
       if (this.now < n.writing.doneAt) return;
-      const { rd } = n.writing;
+      const { complete } = n.writing;
       n.writing = undefined;
-      this.completeReady(n, rd);
+      complete();
       if (n.raft !== raft || n.removed) return;
     }
     while (raft.hasReady()) {
       const rd = raft.ready();
-      const toDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
-      if (toDisk && this.o.maxDiskMs > 0 && this.rand() < 0.5) {
-        n.writing = { rd, doneAt: this.now + 1 + Math.floor(this.rand() * this.o.maxDiskMs) };
-        return;
-      }
-      this.completeReady(n, rd);
+      let deferred = false;
+      // The shared Ready loop; the virtual disk may take a few ms, during which the Ready waits.
+      handleReady(raft, rd, {
+        restore: (snapshot) => this.installSnapshot(n, snapshot),
+        persist: (update) => {
+          if (this.o.maxDiskMs > 0 && this.rand() < 0.5) {
+            deferred = true;
+            const doneAt = this.now + 1 + Math.floor(this.rand() * this.o.maxDiskMs);
+            return {
+              // biome-ignore lint/suspicious/noThenProperty: the virtual disk's completion is a thenable on purpose (ready-loop.ts)
+              then: (next: () => void) => {
+                n.writing = {
+                  update,
+                  doneAt,
+                  complete: () => {
+                    this.persist(n, update);
+                    next();
+                    this.maybeCompact(n);
+                  },
+                };
+              },
+            } as PromiseLike<void>;
+          }
+          this.persist(n, update);
+        },
+        send: (messages) => this.send(messages),
+        apply: (entries) => {
+          for (const e of entries) this.apply(n, e);
+        },
+        onConfChange: (conf, cc, e) => this.confChanged(n, conf, cc, e),
+      });
+      if (deferred) return;
+      this.maybeCompact(n);
       if (n.removed) return;
     }
   }
 
-  private persist(n: SimNode, rd: Ready): void {
-    if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
-    if (rd.entries.length > 0) {
-      n.storage.append(rd.entries);
-      this.recordPersisted(n, rd.entries);
+  private persist(
+    n: SimNode,
+    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
+  ): void {
+    if (update.snapshot) n.storage.applySnapshot(update.snapshot);
+    if (update.entries.length > 0) {
+      n.storage.append(update.entries);
+      this.recordPersisted(n, update.entries);
     }
-    if (rd.hardState) n.storage.setHardState(rd.hardState);
-  }
-
-  private completeReady(n: SimNode, rd: Ready): void {
-    const raft = n.raft!;
-    this.persist(n, rd);
-    this.send(rd.messages);
-    if (rd.snapshot) this.installSnapshot(n, rd.snapshot.data, rd.snapshot.metadata.index);
-    for (const e of rd.committedEntries) this.apply(n, e);
-    raft.advance(rd);
-    this.maybeCompact(n);
+    if (update.hardState) n.storage.setHardState(update.hardState);
   }
 
   /** Log matching, checked as entries reach a disk (see persistedEntries). */
@@ -386,14 +423,20 @@ export class Simulation {
     }
   }
 
-  private apply(n: SimNode, e: Entry): void {
-    // After a restart Raft replays from the snapshot: configuration entries must reach Raft again
-    // (applying them is idempotent), while the state machine skips what it already holds.
-    if (e.type === EntryType.ConfChange && e.index <= n.appliedIndex) {
-      n.conf = n.raft!.applyConfChange(decodeConfChange(e.data));
-      return;
-    }
-    if (e.index <= n.appliedIndex) return;
+  /** A configuration entry the shared loop applied through the core (it skips what the core replayed at start). */
+  private confChanged(n: SimNode, conf: ConfState, cc: ConfChange, e: Entry): void {
+    n.conf = conf;
+    if (e.index <= n.appliedIndex) return; // replayed after a restart: the state machine has it
+    this.checkApplied(n, e);
+    this.trace(
+      `${n.id} applied ${cc.type} ${cc.nodeId} at ${e.index}: voters ${conf.voters.join(",")} learners ${conf.learners.join(",")}`,
+    );
+    if (cc.type === "remove" && cc.nodeId === n.id) n.removed = true;
+    n.appliedIndex = e.index;
+  }
+
+  /** State machine safety: every node applies the same entry at an index. */
+  private checkApplied(n: SimNode, e: Entry): void {
     const value = `${e.term}:${e.type}:${decoder.decode(e.data)}`;
     const seen = this.appliedAt.get(e.index);
     if (seen !== undefined && seen !== value) {
@@ -402,14 +445,11 @@ export class Simulation {
       );
     }
     this.appliedAt.set(e.index, value);
-    if (e.type === EntryType.ConfChange) {
-      const cc = decodeConfChange(e.data);
-      n.conf = n.raft!.applyConfChange(cc);
-      this.trace(
-        `${n.id} applied ${cc.type} ${cc.nodeId} at ${e.index}: voters ${n.conf.voters.join(",")} learners ${n.conf.learners.join(",")}`,
-      );
-      if (cc.type === "remove" && cc.nodeId === n.id) n.removed = true;
-    }
+  }
+
+  private apply(n: SimNode, e: Entry): void {
+    if (e.index <= n.appliedIndex) return;
+    this.checkApplied(n, e);
     if (e.type === EntryType.Normal) {
       const payload = decoder.decode(e.data);
       const proposal = this.proposals.get(payload);
@@ -433,11 +473,12 @@ export class Simulation {
     n.storage.compact(index);
   }
 
-  private installSnapshot(n: SimNode, data: Uint8Array, index: number): void {
-    const image = JSON.parse(decoder.decode(data)) as { index: number; applied: [number, string][] };
+  private installSnapshot(n: SimNode, snapshot: Snapshot): void {
+    const index = snapshot.metadata.index;
+    const image = JSON.parse(decoder.decode(snapshot.data)) as { index: number; applied: [number, string][] };
     n.applied = new Map(image.applied);
     n.appliedIndex = index;
-    n.conf = n.storage.initialState().confState;
+    n.conf = snapshot.metadata.confState;
     this.trace(`${n.id} installed a snapshot at ${index}`);
   }
 
@@ -472,7 +513,7 @@ export class Simulation {
       if (victim) {
         if (victim.writing) {
           this.stats.crashesMidWrite++;
-          if (this.rand() < 0.5) this.persist(victim, victim.writing.rd);
+          if (this.rand() < 0.5) this.persist(victim, victim.writing.update);
         }
         victim.raft = undefined;
         victim.writing = undefined;

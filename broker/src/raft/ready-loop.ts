@@ -1,0 +1,95 @@
+import { decodeConfChange, type ReadState, type Ready, type SoftState } from "./raft-node.js";
+import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from "./types.js";
+import { EntryType } from "./types.js";
+
+/**
+ * The one implementation of the Ready contract's I/O order. Production (cluster/group-runner.ts),
+ * the simulations and the test harness all hand their Ready to `handleReady`; they differ only in
+ * what their `ReadyIo` does (RocksDB or memory, real or virtual time).
+ *
+ * The order, and why each step waits for the one before:
+ * 1. `restore` a snapshot's image into the state machine, durably ordered before step 2: were Raft's
+ *    snapshot record to reach the disk first, a crash in between would leave Raft applied past the
+ *    snapshot while the state machine still held its old image, and the entries in between would
+ *    never be applied again.
+ * 2. `persist` entries, hard state and the snapshot record (an fsync), before anything that tells
+ *    another node about them.
+ * 3. `send` messages: votes and acknowledgements now stand for what is on disk.
+ * 4. apply committed entries in order (configuration changes through the core as they come).
+ * 5. `advance`.
+ *
+ * Every step may be synchronous (the test harness: the whole Ready runs in one call) or return a
+ * promise-like (production's fsync; a simulation's virtual disk that completes when its clock says):
+ * the next step runs when it settles. A step that never settles (a crashed node) ends the Ready
+ * there, which is exactly what a crash at that point leaves behind.
+ */
+export interface ReadyIo {
+  /** Makes the snapshot's image the state machine's state. */
+  restore(snapshot: Snapshot): Step;
+  persist(update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Step;
+  send(messages: Message[]): void;
+  /** Applies a run of entries other than configuration changes, in order (a new leader's Empty entry included: it moves the applied index). */
+  apply(entries: Entry[]): Step;
+  onSoftState?(soft: SoftState): void;
+  onConfChange?(conf: ConfState, change: ConfChange, entry: Entry): void;
+  onReadStates?(readStates: ReadState[]): void;
+}
+
+/** What the loop needs of the core. */
+export interface ReadyCore {
+  applyConfChange(cc: ConfChange, index?: number): ConfState;
+  advance(rd: Ready): void;
+}
+
+export type Step = void | PromiseLike<void>;
+
+/** Runs `next` after `step`: at once when it is synchronous, else when it settles. */
+export function andThen(step: Step, next: () => Step): Step {
+  if (step && typeof (step as PromiseLike<void>).then === "function")
+    return (step as PromiseLike<void>).then(next);
+  return next();
+}
+
+export function handleReady(core: ReadyCore, rd: Ready, io: ReadyIo): Step {
+  if (rd.softState) io.onSoftState?.(rd.softState);
+  const needsPersist = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
+  return andThen(rd.snapshot ? io.restore(rd.snapshot) : undefined, () =>
+    andThen(
+      needsPersist
+        ? io.persist({
+            entries: rd.entries,
+            ...(rd.hardState ? { hardState: rd.hardState } : {}),
+            ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+          })
+        : undefined,
+      () => {
+        if (rd.messages.length > 0) io.send(rd.messages);
+        if (rd.readStates.length > 0) io.onReadStates?.(rd.readStates);
+        return andThen(applyCommitted(core, rd.committedEntries, io), () => core.advance(rd));
+      },
+    ),
+  );
+}
+
+/** Entries in runs, configuration changes through the core between them, in log order. */
+function applyCommitted(core: ReadyCore, entries: Entry[], io: ReadyIo): Step {
+  let at = 0;
+  const next = (): Step => {
+    const run: Entry[] = [];
+    while (at < entries.length) {
+      const e = entries[at]!;
+      if (e.type === EntryType.ConfChange) break;
+      run.push(e);
+      at++;
+    }
+    return andThen(run.length > 0 ? io.apply(run) : undefined, () => {
+      if (at >= entries.length) return;
+      const e = entries[at++]!;
+      const cc = decodeConfChange(e.data);
+      const conf = core.applyConfChange(cc, e.index);
+      io.onConfChange?.(conf, cc, e);
+      return next();
+    });
+  };
+  return next();
+}
