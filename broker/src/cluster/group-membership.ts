@@ -24,7 +24,7 @@ export interface MembershipView {
   moving: boolean;
   /** A learner this many entries behind or closer counts as caught up. */
   maxLagToPromote: number;
-  /** Members heard from within the last election timeout (only those may take leadership). */
+  /** Members heard from within the last election timeout (only those may take leadership or be promoted). */
   active: ReadonlySet<NodeId>;
 }
 
@@ -38,8 +38,10 @@ export function nextMembershipStep(v: MembershipView): MembershipStep {
   for (const d of v.desired)
     if (!voters.includes(d) && !learners.includes(d)) return { kind: "addLearner", node: d };
   for (const l of learners) if (!wanted.has(l)) return { kind: "remove", node: l };
+  // Caught up and alive: a learner that went silent would only shrink the quorum's margin.
   for (const d of v.desired)
-    if (learners.includes(d) && lagOf(v, d) <= v.maxLagToPromote) return { kind: "promote", node: d };
+    if (learners.includes(d) && lagOf(v, d) <= v.maxLagToPromote && v.active.has(d))
+      return { kind: "promote", node: d };
   if (v.desired.some((d) => learners.includes(d))) return { kind: "none" };
   const leaving = voters.filter((x) => !wanted.has(x));
   for (const x of leaving) {

@@ -212,3 +212,22 @@ test("preferred leaders: in the home region, else spread evenly; stable once app
   const perNode = ["eu-0", "us-0", "ap-0", "eu-1"].map((id) => nonHome.filter((f) => f === id).length);
   assert.ok(Math.max(...perNode) - Math.min(...perNode) <= 1, `even: ${perNode}`);
 });
+
+// Issue 17: a learner whose match is recent enough but that has since gone silent must not be
+// promoted: a dead voter only shrinks the margin of the quorum.
+test("membership steps: a caught-up learner that is not heard from is not promoted", () => {
+  const caughtUp = new Map([
+    ["a", 100],
+    ["b", 100],
+    ["c", 100],
+    ["d", 100],
+  ]);
+  const learnerD = {
+    desired: ["a", "b", "d"],
+    conf: conf(["a", "b", "c"], ["d"]),
+    match: caughtUp,
+    moving: true,
+  };
+  assert.deepEqual(view(learnerD), { kind: "promote", node: "d" });
+  assert.deepEqual(view({ ...learnerD, active: new Set(["a", "b", "c"]) }), { kind: "none" });
+});

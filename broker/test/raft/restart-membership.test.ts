@@ -26,7 +26,12 @@ test("restart: committed configuration changes are not applied a second time whi
   ];
   const first = storage.lastIndex() + 1;
   storage.append(
-    changes.map((cc, i) => ({ term: 1, index: first + i, type: EntryType.ConfChange, data: encodeConfChange(cc) })),
+    changes.map((cc, i) => ({
+      term: 1,
+      index: first + i,
+      type: EntryType.ConfChange,
+      data: encodeConfChange(cc),
+    })),
   );
   storage.setHardState({ term: 1, vote: "", commit: storage.lastIndex() });
 
