@@ -48,6 +48,8 @@ export interface LogStoreOptions {
  */
 export class RaftLogStore implements LogStorePort {
   private readonly windows = new Map<GroupId, GroupWindow>();
+  /** Per group, the highest log index that may have a key on disk (stale keys beyond the log included). */
+  private readonly diskLast = new Map<GroupId, number>();
   private pendingOps: BatchOp[] = [];
   private pendingEntries = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -79,16 +81,23 @@ export class RaftLogStore implements LogStorePort {
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.Log))) {
       const group = groupOf(k);
       const index = indexOf(k);
-      if (index <= (snapshots.get(group)?.index ?? 0)) continue;
+      this.noteOnDisk(group, index);
+      const snapshot = snapshots.get(group);
+      if (index <= (snapshot?.index ?? 0)) continue;
       let list = entries.get(group);
       if (!list) {
         list = [];
         entries.set(group, list);
       }
-      // Keys come in index order; a gap means a torn tail: keep the contiguous prefix only.
-      const expected = (list.at(-1)?.index ?? snapshots.get(group)?.index ?? 0) + 1;
+      // The log is what follows the snapshot contiguously with terms that never decrease. Anything
+      // else is a tail a snapshot replaced (written before snapshots deleted it, see persist): kept,
+      // it could make this node look less up to date than it is and grant a vote it must refuse.
+      const last = list.at(-1);
+      const expected = (last?.index ?? snapshot?.index ?? 0) + 1;
       if (index !== expected) continue;
-      list.push(decodeEntry(index, Buffer.from(v)));
+      const entry = decodeEntry(index, Buffer.from(v));
+      if (entry.term < (last?.term ?? snapshot?.term ?? 0)) continue;
+      list.push(entry);
     }
     const groups = new Set([...snapshots.keys(), ...hardStates.keys(), ...entries.keys()]);
     for (const group of groups) {
@@ -100,6 +109,18 @@ export class RaftLogStore implements LogStorePort {
       if (hs) w.setHardState({ ...hs, commit: Math.min(hs.commit, w.lastIndex()) });
       this.windows.set(group, w);
     }
+  }
+
+  private noteOnDisk(groupId: GroupId, index: number): void {
+    if (index > (this.diskLast.get(groupId) ?? 0)) this.diskLast.set(groupId, index);
+  }
+
+  /** Deletes, in the pending batch, every log key of the group in [from, the highest on disk]. */
+  private deleteFrom(groupId: GroupId, from: number): void {
+    const last = this.diskLast.get(groupId) ?? 0;
+    for (let i = from; i <= last; i++)
+      this.pendingOps.push({ type: "del", key: indexedKey(Prefix.Log, groupId, i) });
+    if (from <= last) this.diskLast.set(groupId, from - 1);
   }
 
   groups(): GroupId[] {
@@ -118,12 +139,14 @@ export class RaftLogStore implements LogStorePort {
     this.windows.set(groupId, w);
     // The bootstrap entries are the same on every initial member, so losing them before this
     // write syncs is harmless: a restart writes the same ones again.
-    for (const e of entries)
+    for (const e of entries) {
+      this.noteOnDisk(groupId, e.index);
       this.pendingOps.push({
         type: "put",
         key: indexedKey(Prefix.Log, groupId, e.index),
         value: encodeEntry(e),
       });
+    }
     this.pendingOps.push({
       type: "put",
       key: groupKey(Prefix.HardState, groupId),
@@ -153,11 +176,17 @@ export class RaftLogStore implements LogStorePort {
         key: groupKey(Prefix.Snapshot, groupId),
         value: Buffer.from(JSON.stringify(meta)),
       });
+      // The snapshot replaces the whole log: a tail past it must not come back at the next start,
+      // so its keys go in this same synced batch (the keys below it are ignored at load and cleared
+      // by the next compaction).
+      this.deleteFrom(groupId, meta.index + 1);
     }
     if (update.entries.length > 0) {
-      const oldLast = w.lastIndex();
       w.append(update.entries);
       const newLast = w.lastIndex();
+      // A conflicting tail was replaced: its keys beyond the new end go too (before the puts, so a
+      // key both deleted and written ends written: a batch applies in order).
+      this.deleteFrom(groupId, newLast + 1);
       for (const e of update.entries) {
         this.pendingOps.push({
           type: "put",
@@ -165,9 +194,7 @@ export class RaftLogStore implements LogStorePort {
           value: encodeEntry(e),
         });
       }
-      // A conflicting tail was replaced: its stale keys beyond the new end must go too.
-      for (let i = newLast + 1; i <= oldLast; i++)
-        this.pendingOps.push({ type: "del", key: indexedKey(Prefix.Log, groupId, i) });
+      this.noteOnDisk(groupId, newLast);
       this.pendingEntries += update.entries.length;
     }
     if (update.hardState) {
@@ -232,6 +259,7 @@ export class RaftLogStore implements LogStorePort {
   /** Forgets a group entirely (its topic was deleted or it moved away). */
   async drop(groupId: GroupId): Promise<void> {
     this.windows.delete(groupId);
+    this.diskLast.delete(groupId);
     await this.db.clear({
       gte: indexedKey(Prefix.Log, groupId, 0),
       lt: indexedKey(Prefix.Log, groupId + 1, 0),
