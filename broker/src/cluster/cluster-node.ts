@@ -115,7 +115,7 @@ export class ClusterNode implements BrokerEngine {
   readonly identity: NodeIdentity;
   private readonly groups = new Map<GroupId, GroupRunner>();
   private readonly partitions = new Map<GroupId, PartitionHandle>();
-  private readonly metadataTracker = new ProposalTracker<MetadataResult>(proposalTimeoutMs);
+  private readonly metadataTracker: ProposalTracker<MetadataResult>;
   private readonly changes = new ChangeSignal();
   private readonly forwarder: Forwarder;
   private metadataRunner!: GroupRunner;
@@ -128,6 +128,7 @@ export class ClusterNode implements BrokerEngine {
 
   private constructor(private readonly deps: ClusterNodeDeps) {
     this.identity = { nodeId: deps.config.nodeId, region: deps.config.region };
+    this.metadataTracker = new ProposalTracker<MetadataResult>(deps.config.nodeId, proposalTimeoutMs);
     this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client, deps.config.tls.peer);
   }
 
@@ -329,7 +330,7 @@ export class ClusterNode implements BrokerEngine {
     const initial = placement.initial ?? placement.replicas;
     const storage = this.deps.logStore.open(groupId, confOf(initial.includes(this.self) ? initial : []));
     const fresh = storage.lastIndex() <= initial.length;
-    const tracker = new ProposalTracker<BatchedResult>(proposalTimeoutMs);
+    const tracker = new ProposalTracker<BatchedResult>(this.self, proposalTimeoutMs);
     const feed = new LogFeed(this.deps.partitions.nextOffset(groupId));
     const sm = new PartitionStateMachine(
       groupId,
@@ -352,7 +353,12 @@ export class ClusterNode implements BrokerEngine {
       const { sequence, result } = tracker.open();
       try {
         runner.propose(
-          encodePublishBatch({ proposer: this.self, sequence, timestampMicros: nowMicros(), messages }),
+          encodePublishBatch({
+            proposer: tracker.proposer,
+            sequence,
+            timestampMicros: nowMicros(),
+            messages,
+          }),
         );
       } catch (err) {
         tracker.reject(
@@ -991,7 +997,7 @@ export class ClusterNode implements BrokerEngine {
 
   private proposeLocally(command: MetadataCommand): Promise<MetadataResult> {
     const { sequence, result } = this.metadataTracker.open();
-    const envelope: MetadataEnvelope = { proposer: this.self, sequence, command };
+    const envelope: MetadataEnvelope = { proposer: this.metadataTracker.proposer, sequence, command };
     try {
       this.metadataRunner.propose(encodeMetadataCommand(envelope));
     } catch (err) {

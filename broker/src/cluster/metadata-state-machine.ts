@@ -14,7 +14,8 @@ import type { ProposalTracker } from "./proposal-tracker.js";
 
 /** A metadata command as it travels in the log: who proposed it, to route the result back. */
 export interface MetadataEnvelope {
-  proposer: NodeId;
+  /** The proposing tracker (ProposalTracker.proposer: node id and process nonce). */
+  proposer: string;
   sequence: number;
   command: MetadataCommand;
 }
@@ -65,7 +66,7 @@ export class MetadataStateMachine implements GroupStateMachine {
       const envelope = decodeJsonCommand<MetadataEnvelope>(e.data);
       const result = applyMetadataCommand(this.state, envelope.command);
       changed = true;
-      if (envelope.proposer === this.selfId) results.push({ sequence: envelope.sequence, result });
+      if (envelope.proposer === this.tracker.proposer) results.push({ sequence: envelope.sequence, result });
     }
     if (!changed) return;
     await this.store.saveMetadata(textEncoder.encode(JSON.stringify(this.state)), this.appliedIndex);

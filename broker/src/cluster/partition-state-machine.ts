@@ -95,7 +95,7 @@ export class PartitionStateMachine implements GroupStateMachine {
         offsets.push(offset);
         duplicates.push(false);
       }
-      if (batch.proposer === this.selfId) {
+      if (batch.proposer === this.tracker.proposer) {
         results.push({
           sequence: batch.sequence,
           result: { firstOffset: offsets[0] ?? next, timestampMicros, offsets, duplicates },
