@@ -26,16 +26,11 @@ import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { mergeAsyncIterables } from "../util/merge.js";
-import {
-  encodeMetadataCommand,
-  encodePublishBatch,
-  encodeRetentionEntry,
-  type PublishedMessage,
-} from "./commands.js";
+import { encodeRetentionEntry, type PublishedMessage } from "./commands.js";
 import { ConsumerHub, type ConsumerHubPort } from "./consumer-hub.js";
-import { unacknowledgedFloor } from "./consumer-records.js";
 import { Forwarder, neverReachedTarget } from "./forwarder.js";
-import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
+import type { GroupIo, GroupRunner, RaftCore } from "./group-runner.js";
+import { compactIfDue, retentionProposal } from "./housekeeping.js";
 import {
   decodeInternal,
   encodeInternal,
@@ -44,8 +39,9 @@ import {
   type InternalRequest,
   type NodeView,
 } from "./internal-requests.js";
-import { LogFeed } from "./log-feed.js";
+import type { LogFeed } from "./log-feed.js";
 import { GroupMaintenance } from "./maintenance.js";
+import { MetadataGroup } from "./metadata-group.js";
 import {
   findPartition,
   type MetadataCommand,
@@ -57,13 +53,11 @@ import {
   type PartitionPlacement,
   type TopicRecord,
 } from "./metadata-state.js";
-import { type MetadataEnvelope, MetadataStateMachine } from "./metadata-state-machine.js";
-import { PartitionStateMachine } from "./partition-state-machine.js";
+import type { MetadataStateMachine } from "./metadata-state-machine.js";
+import { PartitionGroup, ProposalNotAccepted } from "./partition-group.js";
 import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
-import { ProposalTracker } from "./proposal-tracker.js";
-import { type BatchedResult, PublishBatcher } from "./publish-batcher.js";
-import { hasLimits, type RetentionEntry } from "./retention.js";
+import type { PublishBatcher } from "./publish-batcher.js";
 import { ChangeSignal, nowMicros } from "./waiters.js";
 
 export interface ClusterNodeDeps {
@@ -115,9 +109,9 @@ export class ClusterNode implements BrokerEngine {
   readonly identity: NodeIdentity;
   private readonly groups = new Map<GroupId, GroupRunner>();
   private readonly partitions = new Map<GroupId, PartitionHandle>();
-  private readonly metadataTracker: ProposalTracker<MetadataResult>;
   private readonly changes = new ChangeSignal();
   private readonly forwarder: Forwarder;
+  private metadataHome!: MetadataGroup;
   private metadataRunner!: GroupRunner;
   private metadata!: MetadataStateMachine;
   private ticker: NodeJS.Timeout | undefined;
@@ -128,7 +122,6 @@ export class ClusterNode implements BrokerEngine {
 
   private constructor(private readonly deps: ClusterNodeDeps) {
     this.identity = { nodeId: deps.config.nodeId, region: deps.config.region };
-    this.metadataTracker = new ProposalTracker<MetadataResult>(deps.config.nodeId, proposalTimeoutMs);
     this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client, deps.config.tls.peer);
   }
 
@@ -151,35 +144,27 @@ export class ClusterNode implements BrokerEngine {
       peerAddress: p.peerAddress,
       clientAddress: p.clientAddress,
     }));
-    this.metadata = await MetadataStateMachine.open({
-      selfId: this.self,
-      store: this.deps.metadataStore,
-      tracker: this.metadataTracker,
+    // An initial voter writes the first configuration; a node that joins later starts empty and
+    // waits to be added (ClusterService.AddNode), then learns everything from the leader.
+    const initialVoter = initialNodes.some((n) => n.id === this.self);
+    this.metadataHome = await MetadataGroup.open({
+      self: this.self,
       initialNodes,
+      bootstrap: confOf(initialVoter ? initialNodes.map((n) => n.id) : []),
+      logStore: this.deps.logStore,
+      metadataStore: this.deps.metadataStore,
+      createCore: this.deps.createCore,
+      io: this.io,
+      proposalTimeoutMs,
       onChange: (state) => {
         this.syncPeers(state);
         this.reconcileGroups(state);
       },
       onLeaderChange: (leader) => this.onLeaderChange(metadataGroupId, leader),
+      onFatal: (err) => this.fatal(err),
     });
-    // An initial voter writes the first configuration; a node that joins later starts empty and
-    // waits to be added (ClusterService.AddNode), then learns everything from the leader.
-    const initialVoter = initialNodes.some((n) => n.id === this.self);
-    const storage = this.deps.logStore.open(
-      metadataGroupId,
-      confOf(initialVoter ? initialNodes.map((n) => n.id) : []),
-    );
-    const core = this.deps.createCore({ groupId: metadataGroupId, storage });
-    this.metadataRunner = new GroupRunner(metadataGroupId, core, this.io, this.metadata, (err) =>
-      this.fatal(err),
-    );
-    this.deps.logStore.setSnapshotBuilder(metadataGroupId, async () => {
-      const index = this.metadata.appliedIndex;
-      return {
-        metadata: { index, term: storage.term(index), confState: core.confState() },
-        data: this.metadata.image(),
-      };
-    });
+    this.metadata = this.metadataHome.sm;
+    this.metadataRunner = this.metadataHome.runner;
     this.groups.set(metadataGroupId, this.metadataRunner);
     this.syncPeers(this.metadata.state);
     this.reconcileGroups(this.metadata.state);
@@ -229,47 +214,28 @@ export class ClusterNode implements BrokerEngine {
    * (a follower further behind gets a snapshot of the state machine instead).
    */
   private async compactLogs(): Promise<void> {
-    const keep = this.deps.config.raft.keepLogEntries;
     for (const [groupId, runner] of this.groups) {
-      const s = runner.core.status();
-      const first = this.deps.logStore.open(groupId, confOf([])).firstIndex();
-      if (s.applied - first < 2 * keep) continue;
       try {
-        await this.deps.logStore.compact(groupId, s.applied - keep, runner.core.confState());
+        await compactIfDue(this.deps.logStore, groupId, runner.core, this.deps.config.raft.keepLogEntries);
       } catch (err) {
         this.deps.logger.warn("log compaction failed", { group: groupId, err: (err as Error).message });
       }
     }
   }
 
-  /**
-   * Each partition this node leads gets a retention entry when its policy would remove something:
-   * the entry carries this leader's clock, the policy and the consumers' floor, and every replica
-   * applies exactly that (retention.ts), so replicas agree whatever their clocks.
-   */
+  /** Each partition this node leads gets a retention entry when its policy would remove something. */
   private async proposeRetention(): Promise<void> {
-    const state = this.metadata.state;
     for (const [groupId, handle] of this.partitions) {
       if (!handle.runner.isLeader) continue;
-      const topic = state.topics[handle.topic];
-      if (!topic || !hasLimits(topic.spec.retention)) continue;
-      const store = this.deps.partitions;
-      const first = store.firstOffset(groupId);
-      const next = store.nextOffset(groupId);
-      const policy = topic.spec.retention;
-      const floor = unacknowledgedFloor(state.consumers, handle.topic, handle.partition);
-      const entry: RetentionEntry = {
+      const entry = await retentionProposal({
+        state: this.metadata.state,
+        topic: handle.topic,
+        partition: handle.partition,
+        groupId,
+        store: this.deps.partitions,
         nowMicros: nowMicros(),
-        policy,
-        ...(floor !== undefined ? { unacknowledgedFloor: floor } : {}),
-      };
-      // A local look first, so a partition with nothing to remove adds nothing to its log.
-      const oldest = policy.maxAgeMs > 0 ? await store.timestampOf(groupId, first) : undefined;
-      const maybe =
-        (policy.maxMessages > 0 && next - first > policy.maxMessages) ||
-        (policy.maxBytes > 0 && store.retainedBytes(groupId) > policy.maxBytes) ||
-        (oldest !== undefined && oldest < entry.nowMicros - policy.maxAgeMs * 1000);
-      if (!maybe || (policy.keepUnacknowledged && floor !== undefined && floor <= first)) continue;
+      });
+      if (!entry) continue;
       try {
         handle.runner.propose(encodeRetentionEntry(entry));
       } catch {
@@ -328,53 +294,27 @@ export class ClusterNode implements BrokerEngine {
 
   private startPartition(groupId: GroupId, topic: string, placement: PartitionPlacement): void {
     const initial = placement.initial ?? placement.replicas;
-    const storage = this.deps.logStore.open(groupId, confOf(initial.includes(this.self) ? initial : []));
-    const fresh = storage.lastIndex() <= initial.length;
-    const tracker = new ProposalTracker<BatchedResult>(this.self, proposalTimeoutMs);
-    const feed = new LogFeed(this.deps.partitions.nextOffset(groupId));
-    const sm = new PartitionStateMachine(
+    const group = new PartitionGroup({
+      self: this.self,
       groupId,
-      this.self,
-      this.deps.partitions,
-      tracker,
-      feed,
-      (leader) => this.onLeaderChange(groupId, leader),
-      this.deps.config.partitions,
-      this.deps.observer,
-    );
-    const core = this.deps.createCore({ groupId, storage });
-    const runner = new GroupRunner(groupId, core, this.io, sm, (err) => this.fatal(err));
-    this.deps.logStore.setSnapshotBuilder(groupId, async () => {
-      const index = this.deps.partitions.appliedIndex(groupId);
-      const data = await this.deps.partitions.exportImage(groupId);
-      return { metadata: { index, term: storage.term(index), confState: core.confState() }, data };
+      name: `${topic}/${placement.partition}`,
+      bootstrap: confOf(initial.includes(this.self) ? initial : []),
+      logStore: this.deps.logStore,
+      partitions: this.deps.partitions,
+      createCore: this.deps.createCore,
+      io: this.io,
+      settings: this.deps.config.partitions,
+      ...(this.deps.observer ? { observer: this.deps.observer } : {}),
+      proposalTimeoutMs,
+      onLeaderChange: (leader) => this.onLeaderChange(groupId, leader),
+      onFatal: (err) => this.fatal(err),
     });
-    const batcher = new PublishBatcher(async (messages) => {
-      const { sequence, result } = tracker.open();
-      try {
-        runner.propose(
-          encodePublishBatch({
-            proposer: tracker.proposer,
-            sequence,
-            timestampMicros: nowMicros(),
-            messages,
-          }),
-        );
-      } catch (err) {
-        tracker.reject(
-          sequence,
-          new ProposalNotAccepted(
-            `partition ${topic}/${placement.partition} cannot take writes here: ${(err as Error).message}`,
-          ),
-        );
-      }
-      return result;
-    });
+    const { runner, feed, batcher } = group;
     this.partitions.set(groupId, { topic, partition: placement.partition, runner, feed, batcher });
     this.groups.set(groupId, runner);
     // The preferred replica (first in placement, in the home region when there is one) stands for
     // election at once, so a new topic takes writes without waiting an election timeout.
-    if (fresh && initial[0] === this.self) core.campaign();
+    if (group.fresh && initial[0] === this.self) runner.core.campaign();
     runner.schedule();
   }
 
@@ -996,17 +936,7 @@ export class ClusterNode implements BrokerEngine {
   }
 
   private proposeLocally(command: MetadataCommand): Promise<MetadataResult> {
-    const { sequence, result } = this.metadataTracker.open();
-    const envelope: MetadataEnvelope = { proposer: this.metadataTracker.proposer, sequence, command };
-    try {
-      this.metadataRunner.propose(encodeMetadataCommand(envelope));
-    } catch (err) {
-      this.metadataTracker.reject(
-        sequence,
-        unavailable(`metadata leader cannot take writes: ${(err as Error).message}`),
-      );
-    }
-    return result;
+    return this.metadataHome.propose(command);
   }
 
   /**
@@ -1124,13 +1054,6 @@ export class ClusterNode implements BrokerEngine {
     for (const runner of this.groups.values()) runner.stop();
     for (const h of this.partitions.values()) h.feed.wakeAll();
     this.changes.poke();
-  }
-}
-
-/** A publish the leader refused before appending it (so it is safe to send again). */
-class ProposalNotAccepted extends ConnectError {
-  constructor(message: string) {
-    super(message, Code.Unavailable);
   }
 }
 

@@ -29,7 +29,7 @@ export class PartitionStateMachine implements GroupStateMachine {
 
   constructor(
     private readonly groupId: GroupId,
-    private readonly selfId: NodeId,
+    readonly _selfId: NodeId,
     private readonly store: PartitionLogPort,
     private readonly tracker: ProposalTracker<BatchedResult>,
     readonly feed: LogFeed,

@@ -25,6 +25,8 @@ export class PublishBatcher {
   constructor(
     private readonly propose: (messages: PublishedMessage[]) => Promise<BatchedResult>,
     private readonly maxBatchBytes = 1024 * 1024,
+    /** Where the batch is cut: the end of this turn of the event loop (a simulation's own clock). */
+    private readonly defer: (run: () => void) => void = setImmediate,
   ) {}
 
   add(message: PublishedMessage): Promise<{ offset: number; timestampMicros: number; duplicate: boolean }> {
@@ -34,7 +36,7 @@ export class PublishBatcher {
       if (this.queuedBytes >= this.maxBatchBytes) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        this.defer(() => this.flush());
       }
     });
   }
