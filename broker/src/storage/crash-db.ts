@@ -155,6 +155,11 @@ export class CrashDb {
     this.visible = new Map();
   }
 
+  /** A durable value (what any crash keeps), for invariant checks. */
+  durableGet(key: Buffer): Buffer | undefined {
+    return this.durable.get(hex(key));
+  }
+
   /** Durable rows in a range (what any crash keeps), for invariant checks. */
   durableRows(range: { gte: Buffer; lt: Buffer }): [Buffer, Buffer][] {
     return this.rowsIn(this.durable, range);

@@ -1,0 +1,211 @@
+import type { GroupId, NodeId } from "../raft/types.js";
+import { decodeEntry, decodeHardState, decodeMessage } from "../storage/codec.js";
+import { groupKey, indexedKey, Prefix } from "../storage/keys.js";
+import type { StackNode } from "./stack-node.js";
+
+export class StackViolation extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StackViolation";
+  }
+}
+
+/** What a client was told: the message with this id is at this offset of this group. */
+export interface Ack {
+  id: string;
+  groupId: GroupId;
+  offset: number;
+}
+
+/**
+ * The invariants of the full-stack simulation, read from the nodes' disks (CrashDb) and cores, never
+ * from what the code under test reports about itself:
+ * - at most one leader per term in every group;
+ * - an index a leader has committed is durable, at its term, on a majority of the leader's voters
+ *   (in the Raft log, or below a durable snapshot point);
+ * - one offset of a partition holds one message on every replica, whoever stored it;
+ * - after every restart: the state machines' applied index is at or past the snapshot point, the
+ *   reloaded log's terms never decrease, and no group's durable term went backwards;
+ * - (at the end) every acknowledged publish is stored at the offset it was given on every replica.
+ */
+export class StackChecks {
+  private readonly leaderOfTerm = new Map<string, NodeId>();
+  /** group -> offset -> message id ("" for none) and body, as first seen on any replica. */
+  private readonly stored = new Map<GroupId, Map<number, string>>();
+  /** node/group -> offsets already compared. */
+  private readonly compared = new Map<string, { first: number; next: number }>();
+  /** node/group -> highest durable term seen. */
+  private readonly durableTerm = new Map<string, number>();
+  readonly acks = new Map<string, Ack>();
+
+  constructor(private readonly nodes: () => StackNode[]) {}
+
+  /** After every step. */
+  step(): void {
+    for (const n of this.nodes()) {
+      const p = n.process;
+      if (!p) continue;
+      for (const [groupId, core] of p.cores) {
+        if (core.role !== "leader") continue;
+        const key = `${groupId}/${core.term}`;
+        const seen = this.leaderOfTerm.get(key);
+        if (seen === undefined) this.leaderOfTerm.set(key, n.id);
+        else if (seen !== n.id) throw new StackViolation(`two leaders in group ${groupId} term ${core.term}: ${seen} and ${n.id}`);
+      }
+      for (const groupId of p.partitions.keys()) this.compareStored(n, groupId);
+    }
+  }
+
+  /** Less often (it reads every node's disk): committed entries are durable on a majority. */
+  durability(): void {
+    for (const n of this.nodes()) {
+      const p = n.process;
+      if (!p) continue;
+      for (const [groupId, core] of p.cores) {
+        if (core.role !== "leader") continue;
+        const commit = core.log.committed;
+        if (commit === 0) continue;
+        let term: number;
+        try {
+          term = core.log.term(commit);
+        } catch {
+          continue; // compacted here: covered by the snapshot point check below on the others
+        }
+        const voters = core.confState().voters;
+        const holders = voters.filter((id) => this.durableAt(id, groupId, commit, term));
+        if (holders.length < Math.floor(voters.length / 2) + 1)
+          throw new StackViolation(
+            `group ${groupId}: leader ${n.id} committed ${commit}@${term} but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably`,
+          );
+      }
+    }
+  }
+
+  private durableAt(id: NodeId, groupId: GroupId, index: number, term: number): boolean {
+    const node = this.nodes().find((x) => x.id === id);
+    if (!node) return false;
+    const snap = node.disk.durableGet(groupKey(Prefix.Snapshot, groupId));
+    if (snap && (JSON.parse(snap.toString("utf8")) as { index: number }).index >= index) return true;
+    const row = node.disk.durableGet(indexedKey(Prefix.Log, groupId, index));
+    return row !== undefined && decodeEntry(index, row).term === term;
+  }
+
+  private compareStored(n: StackNode, groupId: GroupId): void {
+    const store = n.process!.store;
+    const first = store.firstOffset(groupId);
+    const next = store.nextOffset(groupId);
+    const key = `${n.id}/${groupId}`;
+    const done = this.compared.get(key);
+    const from = done && done.first <= first && done.next <= next ? Math.max(done.next, first) : first;
+    if (from >= next) {
+      this.compared.set(key, { first, next });
+      return;
+    }
+    let offsets = this.stored.get(groupId);
+    if (!offsets) {
+      offsets = new Map();
+      this.stored.set(groupId, offsets);
+    }
+    const rows = n.disk.visibleRows({
+      gte: indexedKey(Prefix.Data, groupId, from),
+      lt: indexedKey(Prefix.Data, groupId, next),
+    });
+    let expected = from;
+    for (const [k, v] of rows) {
+      const offset = Number(k.readBigUInt64BE(9));
+      if (offset !== expected)
+        throw new StackViolation(`${n.id} group ${groupId}: offset ${expected} is missing below next ${next}`);
+      expected++;
+      const m = decodeMessage(offset, v);
+      const value = `${m.messageId}|${Buffer.from(m.body).toString("utf8")}`;
+      const other = offsets.get(offset);
+      if (other === undefined) offsets.set(offset, value);
+      else if (other !== value)
+        throw new StackViolation(
+          `group ${groupId} offset ${offset} holds "${value}" on ${n.id} but "${other}" on another replica`,
+        );
+    }
+    if (expected !== next)
+      throw new StackViolation(`${n.id} group ${groupId}: offsets ${expected}..${next - 1} are missing`);
+    this.compared.set(key, { first, next });
+  }
+
+  /** Forgets what was compared on a node (its process restarted or it installed a snapshot). */
+  forget(node: NodeId): void {
+    for (const key of [...this.compared.keys()]) if (key.startsWith(`${node}/`)) this.compared.delete(key);
+  }
+
+  /** After a process started. */
+  restarted(n: StackNode): void {
+    this.forget(n.id);
+    const p = n.process!;
+    for (const runner of n.runners()) {
+      const groupId = runner.groupId;
+      const storage = p.cores.get(groupId)!.log;
+      const snapshotIndex = storage.firstIndex() - 1;
+      const applied =
+        groupId === p.meta.runner.groupId ? p.meta.sm.appliedIndex : p.store.appliedIndex(groupId);
+      if (applied < snapshotIndex)
+        throw new StackViolation(
+          `${n.id} group ${groupId} restarted applied at ${applied}, below its snapshot point ${snapshotIndex}`,
+        );
+      let previous = storage.term(snapshotIndex);
+      for (let i = snapshotIndex + 1; i <= storage.lastIndex(); i++) {
+        const t = storage.term(i);
+        if (t < previous)
+          throw new StackViolation(`${n.id} group ${groupId} reloaded a log whose term goes down at ${i}`);
+        previous = t;
+      }
+      const hs = n.disk.durableGet(groupKey(Prefix.HardState, groupId));
+      const term = hs ? decodeHardState(hs).term : 0;
+      const key = `${n.id}/${groupId}`;
+      if (term < (this.durableTerm.get(key) ?? 0))
+        throw new StackViolation(`${n.id} group ${groupId}: durable term went back to ${term}`);
+      this.durableTerm.set(key, term);
+    }
+  }
+
+  /** Before a crash: what must survive it. */
+  crashing(n: StackNode): void {
+    const p = n.process;
+    if (!p) return;
+    for (const groupId of p.cores.keys()) {
+      const hs = n.disk.durableGet(groupKey(Prefix.HardState, groupId));
+      if (hs) this.durableTerm.set(`${n.id}/${groupId}`, decodeHardState(hs).term);
+    }
+  }
+
+  /** The node lost its disk: nothing of it is to be compared with its past. */
+  wiped(n: StackNode): void {
+    this.forget(n.id);
+    for (const key of [...this.durableTerm.keys()]) if (key.startsWith(`${n.id}/`)) this.durableTerm.delete(key);
+  }
+
+  ack(a: Ack): void {
+    const earlier = this.acks.get(a.id);
+    if (earlier && (earlier.offset !== a.offset || earlier.groupId !== a.groupId))
+      throw new StackViolation(
+        `message ${a.id} acknowledged at ${earlier.groupId}/${earlier.offset} and again at ${a.groupId}/${a.offset}`,
+      );
+    this.acks.set(a.id, a);
+  }
+
+  /** At the end, every replica caught up: every acknowledged message where it was acknowledged. */
+  final(members: (groupId: GroupId) => NodeId[]): void {
+    this.step();
+    for (const a of this.acks.values()) {
+      for (const id of members(a.groupId)) {
+        const n = this.nodes().find((x) => x.id === id)!;
+        const store = n.process!.store;
+        if (store.nextOffset(a.groupId) <= a.offset)
+          throw new StackViolation(
+            `${id} group ${a.groupId} ends at ${store.nextOffset(a.groupId)}, before acknowledged offset ${a.offset}`,
+          );
+      }
+      const value = this.stored.get(a.groupId)?.get(a.offset);
+      if (value === undefined) continue; // removed by retention before any replica was compared
+      if (!value.startsWith(`${a.id}|`))
+        throw new StackViolation(`acknowledged ${a.id} at ${a.groupId}/${a.offset}, but the offset holds "${value}"`);
+    }
+  }
+}
