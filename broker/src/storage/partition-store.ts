@@ -65,8 +65,12 @@ function indexRow(timestampMicros: number, bytesBefore: number): Buffer {
  */
 export class PartitionStore implements PartitionLogPort, MetadataStorePort {
   private readonly counters = new Map<GroupId, Counters>();
-  /** Per group, the tail of its queue of writers and exporters (see `exclusive`). */
+  /** Per group, the tail of its queue of writers (see `exclusive`). */
   private readonly queues = new Map<GroupId, Promise<unknown>>();
+  /** Exports reading a group's message rows now: deletions of rows wait for them (see exportImage). */
+  private readonly exports = new Map<GroupId, Set<Promise<unknown>>>();
+  /** Groups whose retention deletion waits for an export to finish. */
+  private readonly deferredGc = new Set<GroupId>();
 
   private constructor(private readonly db: Db) {}
 
@@ -115,11 +119,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     return c;
   }
 
-  /**
-   * Runs `work` after every earlier writer or exporter of the group has finished. An export reads
-   * the counters and then many rows; a write landing in between (a retention moving `first`, dedup
-   * rows leaving) would make the image describe a partition that never existed.
-   */
+  /** Runs `work` after every earlier writer of the group has finished: one state change at a time. */
   private exclusive<T>(groupId: GroupId, work: () => Promise<T>): Promise<T> {
     const run = (this.queues.get(groupId) ?? Promise.resolve()).then(work);
     const tail = run.catch(() => undefined);
@@ -268,7 +268,9 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
       // skips the entry; reads and searches ignore rows below `first` from here on.
       await this.db.batch([countersOp(groupId, c)], false);
       this.counters.set(groupId, c);
-      await this.collectGarbage(groupId, until);
+      // An export still reading rows below the new first offset gets them: deletion waits for it.
+      if (this.exports.get(groupId)?.size) this.deferredGc.add(groupId);
+      else await this.collectGarbage(groupId, until);
       return freed;
     });
   }
@@ -283,18 +285,39 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     void this.db.compactRange(data.gte, data.lt).catch(() => undefined);
   }
 
-  /** The partition as one image (Raft snapshot data): format 1 of partition-image.ts. */
+  /**
+   * The partition as one image (Raft snapshot data): format 1 of partition-image.ts. Counters and
+   * dedup rows are read between two writes, so they describe one state; the messages are read
+   * after that without holding up apply: appends only add rows above the counters' `next`, and row
+   * deletions (retention's, an import's) wait until the export is done.
+   */
   exportImage(groupId: GroupId): Promise<Uint8Array> {
-    return this.exclusive(groupId, async () => {
-      const counters = { ...this.c(groupId) };
+    const image = this.exclusive(groupId, async () => ({
+      counters: { ...this.c(groupId) },
+      dedup: await this.dedupWindow(groupId),
+    })).then(async ({ counters, dedup }) => {
       const messages: DecodedImage["messages"] = [];
       for await (const [k, v] of scan(
         this.db,
         groupRange(Prefix.Data, groupId, counters.first, counters.next),
       ))
         messages.push({ offset: indexOf(k), record: Buffer.from(v) });
-      return encodeImage({ counters, messages, dedup: await this.dedupWindow(groupId) });
+      return encodeImage({ counters, dedup, messages });
     });
+    const exports = this.exports.get(groupId) ?? new Set();
+    this.exports.set(groupId, exports);
+    exports.add(image);
+    const done = () => {
+      exports.delete(image);
+      if (exports.size > 0 || !this.deferredGc.delete(groupId)) return;
+      // Garbage: if this fails the next open collects it.
+      void this.exclusive(groupId, async () => {
+        if (this.exports.get(groupId)?.size) this.deferredGc.add(groupId);
+        else await this.collectGarbage(groupId, this.c(groupId).first);
+      }).catch(() => undefined);
+    };
+    void image.then(done, done);
+    return image;
   }
 
   /**
@@ -304,6 +327,8 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
    */
   importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void> {
     return this.exclusive(groupId, async () => {
+      // An export of this group still reading rows must get them before they are replaced.
+      await Promise.allSettled([...(this.exports.get(groupId) ?? [])]);
       const decoded = decodeImage(image);
       const c: Counters = { ...decoded.counters };
       // The image's own applied index when it is ahead of the snapshot's (an export may include

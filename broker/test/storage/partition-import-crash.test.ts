@@ -65,3 +65,23 @@ test("snapshot import survives a crash at every operation: the old partition or 
   );
   assert.ok(points > 1, "the import did some work");
 });
+
+test("an image exported while retention and publishes apply describes one state of the partition", async () => {
+  for (let kept = 6; kept <= 25; kept++) {
+    const leader = await Replica.open(new CrashDb());
+    const history = Array.from({ length: 8 }, (_, i) => publishEntry(i + 1, (i + 1) * second, ids(i + 1)));
+    await leader.apply(history);
+    // The export starts first; retention (which deletes rows) and a publish apply meanwhile.
+    const exporting = leader.store.exportImage(group);
+    const later = [retentionEntry(9, maxMessages(kept)), publishEntry(10, 20 * second, [`late-${kept}`])];
+    await Promise.all([exporting, leader.apply(later)]);
+    const follower = await Replica.open(new CrashDb());
+    await follower.store.importImage(group, await exporting, 8);
+    await follower.apply([...history, ...later]);
+    assert.deepEqual(
+      await follower.state(),
+      await leader.state(),
+      `retention keeping ${kept}: the image's replica, caught up from the log, differs from the leader`,
+    );
+  }
+});
