@@ -1,6 +1,7 @@
 // Payloads of Raft entries. Publishes are the hot path and use a compact binary layout; metadata
 // commands are rare and use JSON for readability in logs and snapshots.
 
+import type { DedupParams } from "./dedup-window.js";
 import type { RetentionEntry } from "./retention.js";
 
 export interface PublishedMessage {
@@ -18,6 +19,12 @@ export interface PublishBatch {
   sequence: number;
   /** Leader's clock at proposal (unix micros); apply makes timestamps non-decreasing. */
   timestampMicros: number;
+  /**
+   * The dedup window as the proposer was configured, so that every replica applies the batch with
+   * the same one (format v2). Absent in batches encoded before (format v1): those are applied with
+   * `legacyDedupParams`.
+   */
+  dedup?: DedupParams;
   messages: PublishedMessage[];
 }
 
@@ -26,6 +33,8 @@ export enum CommandKind {
   Metadata = 2,
   /** A data group's retention check (retention.ts), JSON. */
   Retention = 3,
+  /** A publish batch, format v2: v1 with the proposer's dedup window in its header. */
+  PublishBatchV2 = 4,
 }
 
 const textEncoder = new TextEncoder();
@@ -36,8 +45,17 @@ export function commandKind(data: Uint8Array): CommandKind | undefined {
   return data.byteLength === 0 ? undefined : (data[0] as CommandKind);
 }
 
-// Layout: kind u8 | proposer len u8 + utf8 | sequence f64 | timestamp f64 | count u32 |
-// per message: key len u32 + bytes | body len u32 + bytes | headers len u32 + JSON | id len u16 + utf8
+// Layout v1: kind u8 (1) | proposer len u8 + utf8 | sequence f64 | timestamp f64 | count u32 |
+// per message: key len u32 + bytes | body len u32 + bytes | headers len u32 + JSON | id len u16 + utf8.
+// Layout v2: kind u8 (4), then as v1 with dedup window micros f64 | dedup max ids u32 after the
+// timestamp. The kind byte is the version: entries already in logs keep decoding as they were.
+const dedupHeaderBytes = 8 + 4;
+
+export function isPublishBatch(data: Uint8Array): boolean {
+  const kind = commandKind(data);
+  return kind === CommandKind.PublishBatch || kind === CommandKind.PublishBatchV2;
+}
+
 export function encodePublishBatch(b: PublishBatch): Uint8Array {
   const proposer = textEncoder.encode(b.proposer);
   if (proposer.byteLength > 255) throw new Error("proposer id longer than 255 bytes");
@@ -47,13 +65,13 @@ export function encodePublishBatch(b: PublishBatch): Uint8Array {
       Object.keys(m.headers).length === 0 ? emptyHeaders : textEncoder.encode(JSON.stringify(m.headers)),
     id: textEncoder.encode(m.messageId),
   }));
-  let size = 1 + 1 + proposer.byteLength + 8 + 8 + 4;
+  let size = 1 + 1 + proposer.byteLength + 8 + 8 + (b.dedup ? dedupHeaderBytes : 0) + 4;
   for (const p of parts)
     size += 4 + p.m.key.byteLength + 4 + p.m.body.byteLength + 4 + p.headers.byteLength + 2 + p.id.byteLength;
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let at = 0;
-  out[at++] = CommandKind.PublishBatch;
+  out[at++] = b.dedup ? CommandKind.PublishBatchV2 : CommandKind.PublishBatch;
   out[at++] = proposer.byteLength;
   out.set(proposer, at);
   at += proposer.byteLength;
@@ -61,6 +79,11 @@ export function encodePublishBatch(b: PublishBatch): Uint8Array {
   at += 8;
   view.setFloat64(at, b.timestampMicros);
   at += 8;
+  if (b.dedup) {
+    view.setFloat64(at, b.dedup.windowMicros);
+    view.setUint32(at + 8, Math.min(b.dedup.maxIds, 0xffff_ffff));
+    at += dedupHeaderBytes;
+  }
   view.setUint32(at, parts.length);
   at += 4;
   const put32 = (bytes: Uint8Array) => {
@@ -91,6 +114,11 @@ export function decodePublishBatch(data: Uint8Array): PublishBatch {
   at += 8;
   const timestampMicros = view.getFloat64(at);
   at += 8;
+  let dedup: DedupParams | undefined;
+  if (data[0] === CommandKind.PublishBatchV2) {
+    dedup = { windowMicros: view.getFloat64(at), maxIds: view.getUint32(at + 8) };
+    at += dedupHeaderBytes;
+  }
   const count = view.getUint32(at);
   at += 4;
   const take32 = () => {
@@ -120,7 +148,7 @@ export function decodePublishBatch(data: Uint8Array): PublishBatch {
       messageId,
     };
   }
-  return { proposer, sequence, timestampMicros, messages };
+  return { proposer, sequence, timestampMicros, ...(dedup ? { dedup } : {}), messages };
 }
 
 function encodeJson(kind: CommandKind, value: unknown): Uint8Array {

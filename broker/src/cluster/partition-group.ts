@@ -81,6 +81,7 @@ export class PartitionGroup {
               proposer: tracker.proposer,
               sequence,
               timestampMicros: clock.nowMicros(),
+              dedup: sm.proposedDedup,
               messages,
             }),
           );

@@ -1,6 +1,12 @@
 import type { Entry, GroupId, NodeId, Snapshot } from "../raft/types.js";
-import { CommandKind, commandKind, decodeJsonCommand, decodePublishBatch } from "./commands.js";
-import { DedupWindow } from "./dedup-window.js";
+import {
+  CommandKind,
+  commandKind,
+  decodeJsonCommand,
+  decodePublishBatch,
+  isPublishBatch,
+} from "./commands.js";
+import { type DedupParams, DedupWindow, legacyDedupParams } from "./dedup-window.js";
 import type { GroupStateMachine } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
 import type { PartitionLogPort, StoredMessage } from "./ports.js";
@@ -24,7 +30,7 @@ export interface RetentionObserver {
  * skewed clocks.
  */
 export class PartitionStateMachine implements GroupStateMachine {
-  /** Rebuilt from the stored messages' ids on first use (after a start or a snapshot). */
+  /** Loaded from the stored dedup rows on first use (after a start or a snapshot). */
   private dedup: DedupWindow | undefined;
 
   constructor(
@@ -38,45 +44,56 @@ export class PartitionStateMachine implements GroupStateMachine {
     private readonly observer?: RetentionObserver,
   ) {}
 
+  /**
+   * The dedup window this node's publish batches should carry (`PublishBatch.dedup`). Apply never
+   * reads the node's own settings: replicas configured differently would keep different windows.
+   */
+  get proposedDedup(): DedupParams {
+    return { windowMicros: this.settings.dedupWindowMs * 1000, maxIds: this.settings.dedupMaxIds };
+  }
+
   private async window(): Promise<DedupWindow> {
-    if (!this.dedup) {
-      const windowMicros = this.settings.dedupWindowMs * 1000;
-      const since = this.store.lastTimestamp(this.groupId) - windowMicros;
-      this.dedup = new DedupWindow(windowMicros, this.settings.dedupMaxIds);
-      for (const r of await this.store.messageIdsSince(this.groupId, since))
-        this.dedup.record(r.id, r.offset, r.timestampMicros);
-    }
+    this.dedup ??= new DedupWindow(await this.store.dedupWindow(this.groupId));
     return this.dedup;
   }
 
   async apply(entries: Entry[]): Promise<void> {
-    const applied = this.store.appliedIndex(this.groupId);
-    let next = this.store.nextOffset(this.groupId);
-    let lastTs = this.store.lastTimestamp(this.groupId);
-    let stored: StoredMessage[] = [];
-    const results: { sequence: number; result: BatchedResult }[] = [];
-    let lastIndex = applied;
+    const g = this.groupId;
+    const applied = this.store.appliedIndex(g);
+    let next = this.store.nextOffset(g);
+    let lastTs = this.store.lastTimestamp(g);
     const dedup = await this.window();
+    // What this run has applied and not yet written: messages, dedup changes, up to `pending`.
+    let stored: StoredMessage[] = [];
+    let pending = applied;
+    const write = async () => {
+      if (pending > this.store.appliedIndex(g))
+        await this.store.appendApplied(g, stored, pending, dedup.takeChanges());
+      stored = [];
+    };
+    const results: { sequence: number; result: BatchedResult }[] = [];
     for (const e of entries) {
       // Entries up to the applied index were stored before a restart: applying twice must not duplicate.
       if (e.index <= applied) continue;
-      lastIndex = e.index;
-      const kind = commandKind(e.data);
-      if (kind === CommandKind.Retention) {
-        // What came before in this run is written first: retention sees the partition as the log has it.
-        await this.store.appendApplied(this.groupId, stored, e.index);
-        stored = [];
-        await this.applyRetention(decodeJsonCommand<RetentionEntry>(e.data));
+      if (commandKind(e.data) === CommandKind.Retention) {
+        // What came before is written first (up to the entry before this one), so retention sees
+        // the partition as the log has it, and commits its own outcome with its own index.
+        await write();
+        await this.applyRetention(decodeJsonCommand<RetentionEntry>(e.data), e.index);
+        pending = e.index;
         continue;
       }
-      if (kind !== CommandKind.PublishBatch) continue;
+      pending = e.index;
+      if (!isPublishBatch(e.data)) continue;
       const batch = decodePublishBatch(e.data);
+      const params = batch.dedup ?? legacyDedupParams;
       const timestampMicros = Math.max(batch.timestampMicros, lastTs);
       lastTs = timestampMicros;
+      dedup.expire(timestampMicros, params);
       const offsets: number[] = [];
       const duplicates: boolean[] = [];
       for (const m of batch.messages) {
-        const earlier = m.messageId ? dedup.lookup(m.messageId, timestampMicros) : undefined;
+        const earlier = m.messageId ? dedup.lookup(m.messageId) : undefined;
         if (earlier !== undefined) {
           offsets.push(earlier);
           duplicates.push(true);
@@ -95,6 +112,7 @@ export class PartitionStateMachine implements GroupStateMachine {
         offsets.push(offset);
         duplicates.push(false);
       }
+      dedup.trim(params);
       if (batch.proposer === this.tracker.proposer) {
         results.push({
           sequence: batch.sequence,
@@ -102,13 +120,14 @@ export class PartitionStateMachine implements GroupStateMachine {
         });
       }
     }
-    if (lastIndex === applied) return;
-    await this.store.appendApplied(this.groupId, stored, lastIndex);
+    if (pending === applied) return;
+    await write();
     this.feed.advance(next);
     for (const r of results) this.tracker.resolve(r.sequence, r.result);
   }
 
-  private async applyRetention(entry: RetentionEntry): Promise<void> {
+  /** Cuts the partition as the entry says; the outcome is committed with `index` in one batch. */
+  private async applyRetention(entry: RetentionEntry, index: number): Promise<void> {
     const g = this.groupId;
     const first = this.store.firstOffset(g);
     const next = this.store.nextOffset(g);
@@ -132,7 +151,7 @@ export class PartitionStateMachine implements GroupStateMachine {
       entry,
     );
     if (cut <= first) return;
-    const bytes = await this.store.deleteBefore(g, cut);
+    const bytes = await this.store.retain(g, cut, index);
     this.observer?.removed(cut - first, bytes);
   }
 

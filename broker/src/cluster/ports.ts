@@ -8,6 +8,7 @@ import type {
   RaftStorage,
   Snapshot,
 } from "../raft/types.js";
+import type { DedupChanges, DedupRecord } from "./dedup-window.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
 // them; tests can substitute in-memory versions.
@@ -22,8 +23,16 @@ export interface StoredMessage {
 }
 
 export interface PartitionLogPort {
-  /** Writes applied messages and the applied Raft index together (not synced: the Raft log is the durable copy). */
-  appendApplied(groupId: GroupId, messages: StoredMessage[], appliedIndex: number): Promise<void>;
+  /**
+   * Writes applied messages, the dedup window's changes and the applied Raft index in one batch (not
+   * synced: the Raft log is the durable copy).
+   */
+  appendApplied(
+    groupId: GroupId,
+    messages: StoredMessage[],
+    appliedIndex: number,
+    dedup?: DedupChanges,
+  ): Promise<void>;
   read(groupId: GroupId, fromOffset: number, maxMessages: number, maxBytes: number): Promise<StoredMessage[]>;
   firstOffset(groupId: GroupId): number;
   nextOffset(groupId: GroupId): number;
@@ -36,16 +45,20 @@ export interface PartitionLogPort {
   retainedBytes(groupId: GroupId): number;
   /** First offset from which the retained bodies add up to at most maxBytes (nextOffset when none fit). */
   offsetWithinBytes(groupId: GroupId, maxBytes: number): Promise<number>;
-  /** Removes messages below offset (a range delete); returns the body bytes freed. */
-  deleteBefore(groupId: GroupId, offset: number): Promise<number>;
-  /** Client message ids of the messages at or after a timestamp, oldest first (the dedup window). */
-  messageIdsSince(
-    groupId: GroupId,
-    timestampMicros: number,
-  ): Promise<{ id: string; offset: number; timestampMicros: number }[]>;
-  /** The partition as one image, for a Raft snapshot. */
+  /**
+   * Applies a retention entry: the new first offset, the bytes left and the applied index in one
+   * batch; the rows below are deleted afterwards (idempotent, finished at open after a crash).
+   * Returns the body bytes freed.
+   */
+  retain(groupId: GroupId, first: number, appliedIndex: number): Promise<number>;
+  /** The partition's dedup window as stored, oldest first. */
+  dedupWindow(groupId: GroupId): Promise<DedupRecord[]>;
+  /** The partition as one image, for a Raft snapshot: messages, dedup window, counters. */
   exportImage(groupId: GroupId): Promise<Uint8Array>;
-  /** Replaces the partition with a snapshot's image. */
+  /**
+   * Replaces the partition with a snapshot's image in one batch (a crash leaves the old partition or
+   * the new one). The applied index becomes the image's own or the snapshot's, whichever is higher.
+   */
   importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void>;
 }
 

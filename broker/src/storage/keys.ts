@@ -8,6 +8,8 @@
 //   I|group|offset  a message's index row: timestamp and body bytes before it (retention reads
 //                   these, never the messages)
 //   M               the metadata state machine's image
+//   X|group|offset  a dedup row: the client message id first committed at that offset, kept while
+//                   it is inside the partition's dedup window (partition-image.ts)
 
 export enum Prefix {
   Log = 0x4c,
@@ -17,6 +19,7 @@ export enum Prefix {
   Partition = 0x50,
   MessageIndex = 0x49,
   Metadata = 0x4d,
+  Dedup = 0x58,
 }
 
 export function groupKey(prefix: Prefix, group: number): Buffer {

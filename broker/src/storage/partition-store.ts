@@ -1,19 +1,20 @@
+import type { DedupChanges, DedupRecord } from "../cluster/dedup-window.js";
 import type { MetadataStorePort, PartitionLogPort, StoredMessage } from "../cluster/ports.js";
 import type { GroupId } from "../raft/types.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
-import { groupKey, groupOf, indexedKey, metadataKey, Prefix, prefixRange } from "./keys.js";
+import { groupKey, groupOf, indexedKey, indexOf, metadataKey, Prefix, prefixRange } from "./keys.js";
+import {
+  type Counters,
+  type DecodedImage,
+  decodeDedupRow,
+  decodeImage,
+  encodeDedupRow,
+  encodeImage,
+} from "./partition-image.js";
 
-interface Counters {
-  first: number;
-  next: number;
-  applied: number;
-  lastTs: number;
-  /** Body bytes retained. */
-  bytes: number;
-  /** Body bytes of every message ever appended (the index rows count from here). */
-  total?: number;
-}
+/** Dedup rows: their own range (keys.ts), so retention never takes an id out of the window. */
+const dedupPrefix = Prefix.Dedup;
 
 const fresh = (): Counters => ({ first: 0, next: 0, applied: 0, lastTs: 0, bytes: 0, total: 0 });
 
@@ -22,6 +23,26 @@ const countersOp = (groupId: GroupId, c: Counters): BatchOp => ({
   key: groupKey(Prefix.Partition, groupId),
   value: Buffer.from(JSON.stringify(c)),
 });
+
+/** Every key of one prefix and group, from `from` (an offset) up to, not including, `until`. */
+const groupRange = (prefix: Prefix, groupId: GroupId, from = 0, until?: number) => ({
+  gte: indexedKey(prefix, groupId, from),
+  lt: until === undefined ? indexedKey(prefix, groupId + 1, 0) : indexedKey(prefix, groupId, until),
+});
+
+const dedupOps = (groupId: GroupId, d: DedupChanges | undefined): BatchOp[] =>
+  d
+    ? [
+        ...d.drop.map((offset): BatchOp => ({ type: "del", key: indexedKey(dedupPrefix, groupId, offset) })),
+        ...d.put.map(
+          (r): BatchOp => ({
+            type: "put",
+            key: indexedKey(dedupPrefix, groupId, r.offset),
+            value: encodeDedupRow(r),
+          }),
+        ),
+      ]
+    : [];
 
 /** An index row: the message's timestamp and the body bytes of all messages before it. */
 function indexRow(timestampMicros: number, bytesBefore: number): Buffer {
@@ -34,10 +55,18 @@ function indexRow(timestampMicros: number, bytesBefore: number): Buffer {
 /**
  * Topic partitions' messages, keyed by (group, offset): the data groups' state machines write here
  * as they apply. Writes are not synced: the Raft log is the durable copy, and a node replays from
- * the applied index it finds here after a crash.
+ * the applied index it finds here after a crash. So that a replay always starts from a state some
+ * prefix of the log produced, every apply step is ONE batch carrying its messages, dedup rows and
+ * counters (the applied index among them); see docs/storage.md.
  */
 export class PartitionStore implements PartitionLogPort, MetadataStorePort {
   private readonly counters = new Map<GroupId, Counters>();
+  /** Per group, the tail of its queue of writers (see `exclusive`). */
+  private readonly queues = new Map<GroupId, Promise<unknown>>();
+  /** Exports reading a group's message rows now: deletions of rows wait for them (see exportImage). */
+  private readonly exports = new Map<GroupId, Set<Promise<unknown>>>();
+  /** Groups whose retention deletion waits for an export to finish. */
+  private readonly deferredGc = new Set<GroupId>();
 
   private constructor(private readonly db: Db) {}
 
@@ -46,7 +75,11 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     for await (const [k, v] of scan(db, prefixRange(Prefix.Partition))) {
       store.counters.set(groupOf(k), JSON.parse(v.toString("utf8")) as Counters);
     }
-    for (const [groupId, c] of store.counters) if (c.total === undefined) await store.buildIndex(groupId, c);
+    for (const [groupId, c] of store.counters) {
+      if (c.total === undefined) await store.buildIndex(groupId, c);
+      // A crash may have stopped a retention's deletion part-way: finish it.
+      await store.collectGarbage(groupId, c.first);
+    }
     return store;
   }
 
@@ -54,8 +87,8 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
   private async buildIndex(groupId: GroupId, c: Counters): Promise<void> {
     let before = 0;
     let ops: BatchOp[] = [];
-    for await (const [k, v] of scan(this.db, this.range(groupId, c.first, c.next))) {
-      const m = decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v));
+    for await (const [k, v] of scan(this.db, groupRange(Prefix.Data, groupId, c.first, c.next))) {
+      const m = decodeMessage(indexOf(k), Buffer.from(v));
       ops.push({
         type: "put",
         key: indexedKey(Prefix.MessageIndex, groupId, m.offset),
@@ -82,24 +115,44 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     return c;
   }
 
-  async appendApplied(groupId: GroupId, messages: StoredMessage[], appliedIndex: number): Promise<void> {
-    const c = this.c(groupId);
-    const ops: BatchOp[] = [];
-    for (const m of messages) {
-      ops.push({ type: "put", key: indexedKey(Prefix.Data, groupId, m.offset), value: encodeMessage(m) });
-      ops.push({
-        type: "put",
-        key: indexedKey(Prefix.MessageIndex, groupId, m.offset),
-        value: indexRow(m.timestampMicros, c.total ?? 0),
-      });
-      c.total = (c.total ?? 0) + m.body.byteLength;
-      c.bytes += m.body.byteLength;
-      c.next = m.offset + 1;
-      c.lastTs = m.timestampMicros;
-    }
-    c.applied = appliedIndex;
-    ops.push(countersOp(groupId, c));
-    await this.db.batch(ops, false);
+  /** Runs `work` after every earlier writer of the group has finished: one state change at a time. */
+  private exclusive<T>(groupId: GroupId, work: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(groupId) ?? Promise.resolve()).then(work);
+    const tail = run.catch(() => undefined);
+    this.queues.set(groupId, tail);
+    void tail.then(() => {
+      if (this.queues.get(groupId) === tail) this.queues.delete(groupId);
+    });
+    return run;
+  }
+
+  appendApplied(
+    groupId: GroupId,
+    messages: StoredMessage[],
+    appliedIndex: number,
+    dedup?: DedupChanges,
+  ): Promise<void> {
+    return this.exclusive(groupId, async () => {
+      const c = { ...this.c(groupId) };
+      const ops: BatchOp[] = [];
+      for (const m of messages) {
+        ops.push({ type: "put", key: indexedKey(Prefix.Data, groupId, m.offset), value: encodeMessage(m) });
+        ops.push({
+          type: "put",
+          key: indexedKey(Prefix.MessageIndex, groupId, m.offset),
+          value: indexRow(m.timestampMicros, c.total ?? 0),
+        });
+        c.total = (c.total ?? 0) + m.body.byteLength;
+        c.bytes += m.body.byteLength;
+        c.next = m.offset + 1;
+        c.lastTs = m.timestampMicros;
+      }
+      c.applied = appliedIndex;
+      ops.push(...dedupOps(groupId, dedup), countersOp(groupId, c));
+      await this.db.batch(ops, false);
+      // Readers see the new counters only once the rows they point at are there.
+      this.counters.set(groupId, c);
+    });
   }
 
   async read(
@@ -111,11 +164,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     const c = this.c(groupId);
     const from = Math.max(fromOffset, c.first);
     if (from >= c.next) return [];
-    const it = this.db.iterator({
-      gte: indexedKey(Prefix.Data, groupId, from),
-      lt: indexedKey(Prefix.Data, groupId, c.next),
-      limit: maxMessages,
-    });
+    const it = this.db.iterator({ ...groupRange(Prefix.Data, groupId, from, c.next), limit: maxMessages });
     try {
       // Row by row, so a batch of large messages stops at maxBytes instead of loading maxMessages.
       const out: StoredMessage[] = [];
@@ -123,7 +172,7 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
       while (out.length < maxMessages) {
         const [row] = await it.nextv(1);
         if (!row) break;
-        const m = decodeMessage(Number(row[0].readBigUInt64BE(9)), row[1]);
+        const m = decodeMessage(indexOf(row[0]), row[1]);
         out.push(m);
         bytes += m.body.byteLength;
         if (bytes >= maxBytes) break;
@@ -193,102 +242,129 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     return this.search(groupId, (r) => total - r.before <= maxBytes);
   }
 
-  async messageIdsSince(
-    groupId: GroupId,
-    timestampMicros: number,
-  ): Promise<{ id: string; offset: number; timestampMicros: number }[]> {
-    const c = this.c(groupId);
-    const from = await this.offsetForTimestamp(groupId, timestampMicros);
-    const out: { id: string; offset: number; timestampMicros: number }[] = [];
-    for await (const [k, v] of scan(this.db, this.range(groupId, from, c.next))) {
-      const m = decodeMessage(Number(k.readBigUInt64BE(9)), Buffer.from(v));
-      if (m.messageId) out.push({ id: m.messageId, offset: m.offset, timestampMicros: m.timestampMicros });
-    }
+  async dedupWindow(groupId: GroupId): Promise<DedupRecord[]> {
+    const out: DedupRecord[] = [];
+    for await (const [k, v] of scan(this.db, groupRange(dedupPrefix, groupId)))
+      out.push(decodeDedupRow(indexOf(k), v));
     return out;
   }
 
-  private range(groupId: GroupId, from: number, until: number): { gte: Buffer; lt: Buffer } {
-    return { gte: indexedKey(Prefix.Data, groupId, from), lt: indexedKey(Prefix.Data, groupId, until) };
-  }
-
-  /** Removes messages below offset (retention); returns the bytes freed. */
-  async deleteBefore(groupId: GroupId, offset: number): Promise<number> {
-    const c = this.c(groupId);
-    const until = Math.min(offset, c.next);
-    if (until <= c.first) return 0;
-    const at = await this.row(groupId, until);
-    // What stays is everything from `until` on: the total minus the bytes before it.
-    const remaining = at ? (c.total ?? 0) - at.before : 0;
-    const freed = Math.max(0, c.bytes - remaining);
-    const range = this.range(groupId, c.first, until);
-    await this.db.clear(range);
-    await this.db.clear({
-      gte: indexedKey(Prefix.MessageIndex, groupId, c.first),
-      lt: indexedKey(Prefix.MessageIndex, groupId, until),
+  retain(groupId: GroupId, first: number, appliedIndex: number): Promise<number> {
+    return this.exclusive(groupId, async () => {
+      const c = { ...this.c(groupId) };
+      const until = Math.min(Math.max(first, c.first), c.next);
+      const at = until < c.next ? await this.row(groupId, until) : undefined;
+      // What stays is everything from `until` on: the total minus the bytes before it.
+      const remaining = at ? (c.total ?? 0) - at.before : 0;
+      const freed = Math.max(0, c.bytes - remaining);
+      c.first = until;
+      c.bytes -= freed;
+      c.applied = appliedIndex;
+      // The outcome is one batch: a crash before it replays the entry over the same rows, after it
+      // skips the entry; reads and searches ignore rows below `first` from here on.
+      await this.db.batch([countersOp(groupId, c)], false);
+      this.counters.set(groupId, c);
+      // An export still reading rows below the new first offset gets them: deletion waits for it.
+      if (this.exports.get(groupId)?.size) this.deferredGc.add(groupId);
+      else await this.collectGarbage(groupId, until);
+      return freed;
     });
+  }
+
+  /** Deletes message and index rows below `first`: idempotent, so a crash part-way is finished at open. */
+  private async collectGarbage(groupId: GroupId, first: number): Promise<void> {
+    if (first === 0) return;
+    const data = groupRange(Prefix.Data, groupId, 0, first);
+    await this.db.clear(data);
+    await this.db.clear(groupRange(Prefix.MessageIndex, groupId, 0, first));
     // Give the space back now rather than when later writes happen to compact this range.
-    void this.db.compactRange(range.gte, range.lt).catch(() => undefined);
-    c.first = until;
-    c.bytes -= freed;
-    await this.db.batch([countersOp(groupId, c)], false);
-    return freed;
+    void this.db.compactRange(data.gte, data.lt).catch(() => undefined);
   }
 
-  /** The partition as one image (Raft snapshot data): counters, then [offset f64][length u32][message]... */
-  async exportImage(groupId: GroupId): Promise<Uint8Array> {
-    const c = this.c(groupId);
-    const header = Buffer.from(JSON.stringify(c));
-    const parts: Buffer[] = [Buffer.from(new Uint32Array([header.byteLength]).buffer), header];
-    for await (const [k, v] of scan(this.db, {
-      gte: indexedKey(Prefix.Data, groupId, c.first),
-      lt: indexedKey(Prefix.Data, groupId, c.next),
-    })) {
-      const head = Buffer.allocUnsafe(12);
-      head.writeDoubleBE(Number(k.readBigUInt64BE(9)), 0);
-      head.writeUInt32BE(v.byteLength, 8);
-      parts.push(head, Buffer.from(v));
-    }
-    return Buffer.concat(parts);
+  /**
+   * The partition as one image (Raft snapshot data): format 1 of partition-image.ts. Counters and
+   * dedup rows are read between two writes, so they describe one state; the messages are read
+   * after that without holding up apply: appends only add rows above the counters' `next`, and row
+   * deletions (retention's, an import's) wait until the export is done.
+   */
+  exportImage(groupId: GroupId): Promise<Uint8Array> {
+    const image = this.exclusive(groupId, async () => ({
+      counters: { ...this.c(groupId) },
+      dedup: await this.dedupWindow(groupId),
+    })).then(async ({ counters, dedup }) => {
+      const messages: DecodedImage["messages"] = [];
+      for await (const [k, v] of scan(
+        this.db,
+        groupRange(Prefix.Data, groupId, counters.first, counters.next),
+      ))
+        messages.push({ offset: indexOf(k), record: Buffer.from(v) });
+      return encodeImage({ counters, dedup, messages });
+    });
+    const exports = this.exports.get(groupId) ?? new Set();
+    this.exports.set(groupId, exports);
+    exports.add(image);
+    const done = () => {
+      exports.delete(image);
+      if (exports.size > 0 || !this.deferredGc.delete(groupId)) return;
+      // Garbage: if this fails the next open collects it.
+      void this.exclusive(groupId, async () => {
+        if (this.exports.get(groupId)?.size) this.deferredGc.add(groupId);
+        else await this.collectGarbage(groupId, this.c(groupId).first);
+      }).catch(() => undefined);
+    };
+    void image.then(done, done);
+    return image;
   }
 
-  /** Replaces the partition with an image from exportImage (a snapshot from the leader). */
-  async importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void> {
-    const b = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
-    const headerLength = b.readUInt32LE(0);
-    const c = JSON.parse(b.subarray(4, 4 + headerLength).toString("utf8")) as Counters;
-    await this.clearGroup(groupId);
-    c.total ??= c.bytes;
-    let before = c.total - c.bytes;
-    const ops: BatchOp[] = [];
-    for (let at = 4 + headerLength; at < b.byteLength; ) {
-      const offset = b.readDoubleBE(at);
-      const length = b.readUInt32BE(at + 8);
-      const value = Buffer.from(b.subarray(at + 12, at + 12 + length));
-      const m = decodeMessage(offset, value);
-      ops.push({ type: "put", key: indexedKey(Prefix.Data, groupId, offset), value });
-      ops.push({
-        type: "put",
-        key: indexedKey(Prefix.MessageIndex, groupId, offset),
-        value: indexRow(m.timestampMicros, before),
-      });
-      before += m.body.byteLength;
-      at += 12 + length;
-    }
-    c.applied = appliedIndex;
-    this.counters.set(groupId, c);
-    ops.push(countersOp(groupId, c));
-    await this.db.batch(ops, false);
+  /**
+   * Replaces the partition with an image from exportImage (a snapshot from the leader) in ONE
+   * batch: every row of the group the image does not have is deleted in it, so a crash leaves
+   * either the old partition whole or the new one whole, never an empty or mixed one.
+   */
+  importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void> {
+    return this.exclusive(groupId, async () => {
+      // An export of this group still reading rows must get them before they are replaced.
+      await Promise.allSettled([...(this.exports.get(groupId) ?? [])]);
+      const decoded = decodeImage(image);
+      const c: Counters = { ...decoded.counters };
+      // The image's own applied index when it is ahead of the snapshot's (an export may include
+      // entries applied after the snapshot point was read: replaying them would store them twice);
+      // the snapshot's otherwise (the entries between are ones the partition never sees: conf
+      // changes, a new leader's empty entry). Format 0 wrote its header apart from its messages, so
+      // only the snapshot's index is used for it, as the old importer did.
+      c.applied =
+        decoded.formatVersion === 0 ? appliedIndex : Math.max(decoded.counters.applied, appliedIndex);
+      c.total ??= c.bytes;
+      const puts = new Map<string, Buffer>();
+      const put = (key: Buffer, value: Buffer) => puts.set(key.toString("hex"), value);
+      let before = c.total - c.bytes;
+      for (const { offset, record } of decoded.messages) {
+        const m = decodeMessage(offset, record);
+        put(indexedKey(Prefix.Data, groupId, offset), record);
+        put(indexedKey(Prefix.MessageIndex, groupId, offset), indexRow(m.timestampMicros, before));
+        before += m.body.byteLength;
+      }
+      for (const r of decoded.dedup) put(indexedKey(dedupPrefix, groupId, r.offset), encodeDedupRow(r));
+      const ops: BatchOp[] = [];
+      for (const prefix of [Prefix.Data, Prefix.MessageIndex, dedupPrefix])
+        for await (const [k] of scan(this.db, groupRange(prefix, groupId)))
+          if (!puts.has(k.toString("hex"))) ops.push({ type: "del", key: Buffer.from(k) });
+      for (const [key, value] of puts) ops.push({ type: "put", key: Buffer.from(key, "hex"), value });
+      ops.push(countersOp(groupId, c));
+      await this.db.batch(ops, false);
+      this.counters.set(groupId, c);
+    });
   }
 
-  private async clearGroup(groupId: GroupId): Promise<void> {
-    for (const prefix of [Prefix.Data, Prefix.MessageIndex])
-      await this.db.clear({ gte: indexedKey(prefix, groupId, 0), lt: indexedKey(prefix, groupId + 1, 0) });
-  }
-
-  async dropGroup(groupId: GroupId): Promise<void> {
-    this.counters.delete(groupId);
-    await this.clearGroup(groupId);
-    await this.db.batch([{ type: "del", key: groupKey(Prefix.Partition, groupId) }], false);
+  dropGroup(groupId: GroupId): Promise<void> {
+    return this.exclusive(groupId, async () => {
+      this.counters.delete(groupId);
+      // The counters go first: rows left by a crash after them are overwritten or deleted by
+      // whatever the group holds next (appends, an image import).
+      await this.db.batch([{ type: "del", key: groupKey(Prefix.Partition, groupId) }], false);
+      for (const prefix of [Prefix.Data, Prefix.MessageIndex, dedupPrefix])
+        await this.db.clear(groupRange(prefix, groupId));
+    });
   }
 
   async loadMetadata(): Promise<{ image: Uint8Array; appliedIndex: number } | undefined> {

@@ -39,14 +39,23 @@ test("an ack stops redelivery and a nack brings it forward", () => {
 });
 
 test("the dedup window finds recent ids, forgets old ones by log time, and stays bounded", () => {
-  const w = new DedupWindow(1_000_000, 3);
+  const params = { windowMicros: 1_000_000, maxIds: 3 };
+  const w = new DedupWindow();
   w.record("a", 10, 0);
-  assert.equal(w.lookup("a", 500_000), 10);
-  assert.equal(w.lookup("a", 2_000_000), undefined);
-  w.record("b", 11, 100);
-  w.record("c", 12, 200);
-  w.record("d", 13, 300);
+  w.expire(500_000, params);
+  assert.equal(w.lookup("a"), 10);
+  w.expire(2_000_000, params);
+  assert.equal(w.lookup("a"), undefined, "older than the window at a later batch");
+  w.record("a", 11, 2_000_000);
+  w.record("b", 12, 2_000_100);
+  w.record("c", 13, 2_000_200);
+  w.record("d", 14, 2_000_300);
+  w.trim(params);
   assert.equal(w.size, 3);
-  assert.equal(w.lookup("a", 300), undefined, "the oldest id made room");
-  assert.deepEqual(DedupWindow.fromJSON(w.toJSON(), 1_000_000, 3).toJSON(), w.toJSON());
+  assert.equal(w.lookup("a"), undefined, "the oldest id made room");
+  assert.deepEqual(
+    new DedupWindow(w.rows()).rows(),
+    w.rows(),
+    "rebuilt from its rows, it is the same window",
+  );
 });

@@ -128,7 +128,7 @@ test("partition store: append, read, timestamp lookup, retention, image round tr
   assert.equal(await store.offsetWithinBytes(3, 30), 90);
   assert.equal(await store.offsetWithinBytes(3, 1000), 0);
   const before = store.retainedBytes(3);
-  const freed = await store.deleteBefore(3, 30);
+  const freed = await store.retain(3, 30, 43);
   assert.equal(freed, 10 * 2 + 20 * 3, "the bodies of m0..m29");
   assert.equal(store.firstOffset(3), 30);
   assert.equal(store.retainedBytes(3), before - freed);

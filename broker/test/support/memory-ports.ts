@@ -1,22 +1,33 @@
+import type { DedupChanges, DedupRecord } from "../../src/cluster/dedup-window.js";
 import type { MetadataStorePort, PartitionLogPort, StoredMessage } from "../../src/cluster/ports.js";
 import type { GroupId } from "../../src/raft/types.js";
 
 /** In-memory partition data, standing in for RocksDB in in-process cluster tests. */
 export class MemoryPartitionLog implements PartitionLogPort {
-  private readonly parts = new Map<GroupId, { messages: StoredMessage[]; first: number; applied: number }>();
+  private readonly parts = new Map<
+    GroupId,
+    { messages: StoredMessage[]; first: number; applied: number; dedup: Map<number, DedupRecord> }
+  >();
 
   private part(groupId: GroupId) {
     let p = this.parts.get(groupId);
     if (!p) {
-      p = { messages: [], first: 0, applied: 0 };
+      p = { messages: [], first: 0, applied: 0, dedup: new Map() };
       this.parts.set(groupId, p);
     }
     return p;
   }
 
-  async appendApplied(groupId: GroupId, messages: StoredMessage[], appliedIndex: number): Promise<void> {
+  async appendApplied(
+    groupId: GroupId,
+    messages: StoredMessage[],
+    appliedIndex: number,
+    dedup?: DedupChanges,
+  ): Promise<void> {
     const p = this.part(groupId);
     p.messages.push(...messages);
+    for (const offset of dedup?.drop ?? []) p.dedup.delete(offset);
+    for (const r of dedup?.put ?? []) p.dedup.set(r.offset, r);
     p.applied = appliedIndex;
   }
 
@@ -66,17 +77,16 @@ export class MemoryPartitionLog implements PartitionLogPort {
     return p.first + i;
   }
 
-  async deleteBefore(groupId: GroupId, offset: number): Promise<number> {
+  async retain(groupId: GroupId, offset: number, appliedIndex: number): Promise<number> {
     const p = this.part(groupId);
     const gone = p.messages.splice(0, Math.max(0, Math.min(offset, this.nextOffset(groupId)) - p.first));
     p.first += gone.length;
+    p.applied = appliedIndex;
     return gone.reduce((sum, m) => sum + m.body.byteLength, 0);
   }
 
-  async messageIdsSince(groupId: GroupId, timestampMicros: number) {
-    return this.part(groupId)
-      .messages.filter((m) => m.messageId && m.timestampMicros >= timestampMicros)
-      .map((m) => ({ id: m.messageId, offset: m.offset, timestampMicros: m.timestampMicros }));
+  async dedupWindow(groupId: GroupId): Promise<DedupRecord[]> {
+    return [...this.part(groupId).dedup.values()].sort((a, b) => a.offset - b.offset);
   }
 
   async exportImage(groupId: GroupId): Promise<Uint8Array> {
@@ -84,6 +94,7 @@ export class MemoryPartitionLog implements PartitionLogPort {
     return new TextEncoder().encode(
       JSON.stringify({
         first: p.first,
+        dedup: [...p.dedup.values()],
         messages: p.messages.map((m) => ({ ...m, key: [...m.key], body: [...m.body] })),
       }),
     );
@@ -92,11 +103,13 @@ export class MemoryPartitionLog implements PartitionLogPort {
   async importImage(groupId: GroupId, image: Uint8Array, appliedIndex: number): Promise<void> {
     const j = JSON.parse(new TextDecoder().decode(image)) as {
       first: number;
+      dedup: DedupRecord[];
       messages: (StoredMessage & { key: number[]; body: number[] })[];
     };
     this.parts.set(groupId, {
       first: j.first,
       applied: appliedIndex,
+      dedup: new Map(j.dedup.map((r) => [r.offset, r])),
       messages: j.messages.map((m) => ({ ...m, key: Uint8Array.from(m.key), body: Uint8Array.from(m.body) })),
     });
   }
