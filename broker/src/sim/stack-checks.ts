@@ -1,3 +1,4 @@
+import type { RaftNode } from "../raft/raft-node.js";
 import type { GroupId, NodeId } from "../raft/types.js";
 import { decodeEntry, decodeHardState, decodeMessage } from "../storage/codec.js";
 import { groupKey, indexedKey, Prefix } from "../storage/keys.js";
@@ -36,6 +37,8 @@ export class StackChecks {
   private readonly compared = new Map<string, { first: number; next: number }>();
   /** node/group -> highest durable term seen. */
   private readonly durableTerm = new Map<string, number>();
+  /** node/group/term -> the leader's commit index already checked for durability. */
+  private readonly checkedCommit = new Map<string, number>();
   readonly acks = new Map<string, Ack>();
 
   constructor(private readonly nodes: () => StackNode[]) {}
@@ -49,36 +52,32 @@ export class StackChecks {
         if (core.role !== "leader") continue;
         const key = `${groupId}/${core.term}`;
         const seen = this.leaderOfTerm.get(key);
+        this.durability(n, groupId, core);
         if (seen === undefined) this.leaderOfTerm.set(key, n.id);
-        else if (seen !== n.id) throw new StackViolation(`two leaders in group ${groupId} term ${core.term}: ${seen} and ${n.id}`);
+        else if (seen !== n.id)
+          throw new StackViolation(`two leaders in group ${groupId} term ${core.term}: ${seen} and ${n.id}`);
       }
       for (const groupId of p.partitions.keys()) this.compareStored(n, groupId);
     }
   }
 
-  /** Less often (it reads every node's disk): committed entries are durable on a majority. */
-  durability(): void {
-    for (const n of this.nodes()) {
-      const p = n.process;
-      if (!p) continue;
-      for (const [groupId, core] of p.cores) {
-        if (core.role !== "leader") continue;
-        const commit = core.log.committed;
-        if (commit === 0) continue;
-        let term: number;
-        try {
-          term = core.log.term(commit);
-        } catch {
-          continue; // compacted here: covered by the snapshot point check below on the others
-        }
-        const voters = core.confState().voters;
-        const holders = voters.filter((id) => this.durableAt(id, groupId, commit, term));
-        if (holders.length < Math.floor(voters.length / 2) + 1)
-          throw new StackViolation(
-            `group ${groupId}: leader ${n.id} committed ${commit}@${term} but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably`,
-          );
-      }
-    }
+  /**
+   * When a leader's commit index moves: the new commit index is durable, at its term, on a majority
+   * of the voters it counted then (an entry committed under an earlier configuration was durable
+   * on a majority of that one; single-server changes keep the two overlapping, not equal).
+   */
+  private durability(n: StackNode, groupId: GroupId, core: RaftNode): void {
+    const commit = core.log.committed;
+    const key = `${n.id}/${groupId}/${core.term}`;
+    if (commit <= (this.checkedCommit.get(key) ?? 0)) return;
+    this.checkedCommit.set(key, commit);
+    const term = core.log.term(commit);
+    const voters = core.confState().voters;
+    const holders = voters.filter((id) => this.durableAt(id, groupId, commit, term));
+    if (holders.length < Math.floor(voters.length / 2) + 1)
+      throw new StackViolation(
+        `group ${groupId}: leader ${n.id} committed ${commit}@${term} but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably`,
+      );
   }
 
   private durableAt(id: NodeId, groupId: GroupId, index: number, term: number): boolean {
@@ -114,7 +113,9 @@ export class StackChecks {
     for (const [k, v] of rows) {
       const offset = Number(k.readBigUInt64BE(9));
       if (offset !== expected)
-        throw new StackViolation(`${n.id} group ${groupId}: offset ${expected} is missing below next ${next}`);
+        throw new StackViolation(
+          `${n.id} group ${groupId}: offset ${expected} is missing below next ${next}`,
+        );
       expected++;
       const m = decodeMessage(offset, v);
       const value = `${m.messageId}|${Buffer.from(m.body).toString("utf8")}`;
@@ -178,7 +179,8 @@ export class StackChecks {
   /** The node lost its disk: nothing of it is to be compared with its past. */
   wiped(n: StackNode): void {
     this.forget(n.id);
-    for (const key of [...this.durableTerm.keys()]) if (key.startsWith(`${n.id}/`)) this.durableTerm.delete(key);
+    for (const key of [...this.durableTerm.keys()])
+      if (key.startsWith(`${n.id}/`)) this.durableTerm.delete(key);
   }
 
   ack(a: Ack): void {
@@ -205,7 +207,9 @@ export class StackChecks {
       const value = this.stored.get(a.groupId)?.get(a.offset);
       if (value === undefined) continue; // removed by retention before any replica was compared
       if (!value.startsWith(`${a.id}|`))
-        throw new StackViolation(`acknowledged ${a.id} at ${a.groupId}/${a.offset}, but the offset holds "${value}"`);
+        throw new StackViolation(
+          `acknowledged ${a.id} at ${a.groupId}/${a.offset}, but the offset holds "${value}"`,
+        );
     }
   }
 }

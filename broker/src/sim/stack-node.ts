@@ -54,9 +54,13 @@ export class StackNode {
   /** This node's clock offset from true time (skew), in microseconds. */
   skewMicros = 0;
   process: NodeProcess | undefined;
-  /** Groups this node was asked to join as a new member (not in the topic's placement). */
-  readonly joined = new Set<GroupId>();
+  /**
+   * Groups this node was asked to join as a new member (not in the topic's placement), with what it
+   * needs to start them: it is in no metadata group, so its own metadata state never names them.
+   */
+  readonly joined = new Map<GroupId, { name: string; placement: PartitionPlacement }>();
   private starting = 0;
+  private booting = false;
 
   constructor(
     readonly id: NodeId,
@@ -75,6 +79,9 @@ export class StackNode {
 
   /** Starts a process over whatever the disk holds (resolves once it serves; never if it crashes first). */
   async start(): Promise<void> {
+    // One process per disk: a start while one runs or boots is a no-op (two would share the disk).
+    if (this.process || this.booting) return;
+    this.booting = true;
     const attempt = ++this.starting;
     const w = this.world;
     const clock = new ProcessClock(w.time, () => this.skewMicros);
@@ -113,6 +120,7 @@ export class StackNode {
       clock,
     });
     if (attempt !== this.starting) return;
+    this.booting = false;
     process = { clock, logStore, store, meta, partitions, cores, io, createCore };
     this.process = process;
     this.reconcile(process, meta.state);
@@ -141,6 +149,7 @@ export class StackNode {
   }
 
   private stopProcess(): void {
+    this.booting = false;
     if (this.process) this.process.clock.alive = false;
     this.process = undefined;
     this.starting++;
@@ -158,7 +167,11 @@ export class StackNode {
 
   /** Starts the group here as a new, empty member (the simulation's membership driver adds it). */
   join(state: MetadataState, groupId: GroupId): void {
-    this.joined.add(groupId);
+    for (const topic of Object.values(state.topics)) {
+      const placement = topic.partitions.find((p) => p.groupId === groupId);
+      if (placement)
+        this.joined.set(groupId, { name: `${topic.spec.name}/${placement.partition}`, placement });
+    }
     if (this.process) this.reconcile(this.process, state);
   }
 
@@ -167,10 +180,12 @@ export class StackNode {
     for (const topic of Object.values(state.topics)) {
       for (const p of topic.partitions) {
         if (process.partitions.has(p.groupId)) continue;
-        if (!p.replicas.includes(this.id) && !this.joined.has(p.groupId)) continue;
-        this.startPartition(process, `${topic.spec.name}/${p.partition}`, p);
+        if (p.replicas.includes(this.id))
+          this.startPartition(process, `${topic.spec.name}/${p.partition}`, p);
       }
     }
+    for (const [groupId, j] of this.joined)
+      if (!process.partitions.has(groupId)) this.startPartition(process, j.name, j.placement);
   }
 
   private startPartition(process: NodeProcess, name: string, placement: PartitionPlacement): void {

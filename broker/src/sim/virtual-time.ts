@@ -87,11 +87,10 @@ export class ProcessClock implements Clock {
     private readonly skewMicros: () => number,
   ) {}
 
-  nowMicros(): number {
-    return epochMicros + Math.floor(this.time.now * 1000) + this.skewMicros();
-  }
+  // Arrow functions: production code takes these as bare functions (e.g. `clock.defer`).
+  readonly nowMicros = (): number => epochMicros + Math.floor(this.time.now * 1000) + this.skewMicros();
 
-  after(ms: number, fn: () => void): () => void {
+  readonly after = (ms: number, fn: () => void): (() => void) => {
     let cancelled = false;
     this.time.after(ms, () => {
       if (this.alive && !cancelled) fn();
@@ -99,11 +98,11 @@ export class ProcessClock implements Clock {
     return () => {
       cancelled = true;
     };
-  }
+  };
 
-  defer(fn: () => void): void {
+  readonly defer = (fn: () => void): void => {
     this.time.after(0, () => {
       if (this.alive) fn();
     });
-  }
+  };
 }

@@ -3,6 +3,7 @@
  * virtual, per-node (and skewed) clock: wall time for commit timestamps and retention, timers for
  * time-outs, and the turn of the loop where work is deferred to.
  */
+/** Implementations must work as bare functions too (`clock.defer` is passed around unbound). */
 export interface Clock {
   /** Wall-clock time in unix microseconds. */
   nowMicros(): number;

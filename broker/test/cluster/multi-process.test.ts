@@ -124,7 +124,10 @@ test("kill -9 of the partition leader: no acknowledged message lost, a new leade
   }
   const outage = firstAckAfterKill - killedAt;
   console.log(`leader ${leaderId} killed; publishes served again after ${outage} ms`);
-  assert.ok(firstAckAfterKill > 0, `publishing resumed (errors: ${[...new Set(errors)].slice(0, 5).join(" / ")})`);
+  assert.ok(
+    firstAckAfterKill > 0,
+    `publishing resumed (errors: ${[...new Set(errors)].slice(0, 5).join(" / ")})`,
+  );
   assert.ok(outage < 2000, `service resumed within 2 s (took ${outage} ms)`);
   // The follower waits for the next leader instead of passing the dead leader's refusal on.
   assert.deepEqual(

@@ -1,0 +1,492 @@
+import { encodeRetentionEntry } from "../cluster/commands.js";
+import { retentionProposal } from "../cluster/housekeeping.js";
+import type { NodeAddress } from "../cluster/metadata-state.js";
+import { seededRandom } from "../raft/sim/prng.js";
+import { type GroupId, type Message, MessageType, type NodeId } from "../raft/types.js";
+import { type Ack, StackChecks, StackViolation } from "./stack-checks.js";
+import { StackNode } from "./stack-node.js";
+import { VirtualTime } from "./virtual-time.js";
+
+/**
+ * The full-stack simulation: nodes built from the production parts (stack-node.ts) on virtual
+ * time, a network that drops, delays, duplicates and partitions, power losses that keep only what
+ * a crash-faithful disk keeps (a crash can land between any two awaits of the stack, since every
+ * await of it is a disk operation, a timer or a message of this simulation), restarts, membership
+ * changes (a spare added, promoted, removed, a removed id added again), skewed and jumping clocks,
+ * compaction at a small log, retention, and clients that publish with message ids and retry with the
+ * same id. stack-checks.ts holds the invariants, checked after every step.
+ */
+export interface StackSimOptions {
+  seed: number;
+  /** Initial members (every topic partition is replicated on all of them). */
+  nodes?: number;
+  /** Nodes that start empty and are added to groups by the membership nemesis. */
+  spares?: number;
+  partitions?: number;
+  /** Virtual ms of faults, then the healing phase. */
+  faultMs?: number;
+  keepLogEntries?: number;
+  /** Wipe a node's disk now and then (needs the amnesia guard to be safe). */
+  amnesia?: boolean;
+  verbose?: boolean;
+}
+
+export interface StackSimResult {
+  seed: number;
+  virtualMs: number;
+  steps: number;
+  crashes: number;
+  /** Crashes that lost writes the disk had not synced. */
+  lostWrites: number;
+  wipes: number;
+  snapshots: number;
+  confChanges: number;
+  retentionEntries: number;
+  published: number;
+  acked: number;
+  retried: number;
+  duplicatesAcked: number;
+}
+
+const tickMs = 10;
+const topic = "sim";
+const text = new TextEncoder();
+
+interface ClientMessage {
+  id: string;
+  groupId: GroupId;
+  attempts: number;
+  acked: boolean;
+}
+
+export class StackSimulation {
+  private readonly time = new VirtualTime();
+  private readonly rand: () => number;
+  private readonly nodes: StackNode[] = [];
+  private readonly checks: StackChecks;
+  private readonly o: Required<StackSimOptions>;
+  private readonly blocked = new Set<string>();
+  private faults = true;
+  private readonly log: string[] = [];
+  private readonly pending = new Set<ClientMessage>();
+  private messageNumber = 0;
+  private readonly stats: StackSimResult;
+  private dropRate = 0.02;
+
+  constructor(options: StackSimOptions) {
+    this.o = {
+      nodes: 3,
+      spares: 1,
+      partitions: 2,
+      faultMs: 3000,
+      keepLogEntries: 6,
+      amnesia: false,
+      verbose: false,
+      ...options,
+    };
+    this.rand = seededRandom(options.seed);
+    this.stats = {
+      seed: options.seed,
+      virtualMs: 0,
+      steps: 0,
+      crashes: 0,
+      lostWrites: 0,
+      wipes: 0,
+      snapshots: 0,
+      confChanges: 0,
+      retentionEntries: 0,
+      published: 0,
+      acked: 0,
+      retried: 0,
+      duplicatesAcked: 0,
+    };
+    const initial: NodeAddress[] = Array.from({ length: this.o.nodes }, (_, i) => ({
+      id: `n${i + 1}`,
+      region: ["eu", "us", "ap"][i % 3]!,
+      zone: "",
+      peerAddress: `n${i + 1}:7100`,
+      clientAddress: `n${i + 1}:7000`,
+    }));
+    const world = {
+      time: this.time,
+      random: this.rand,
+      initialNodes: initial,
+      send: (messages: Message[]) => this.send(messages),
+      keepLogEntries: this.o.keepLogEntries,
+      maxDiskMs: 3,
+      tickMs,
+      // A window longer than the run: every retry of an id must find it (the checks rely on it).
+      settings: { dedupWindowMs: 3_600_000, dedupMaxIds: 100_000 },
+      proposalTimeoutMs: 1500,
+      trace: (line: string) => this.trace(line),
+      fatal: (node: NodeId, err: Error) => {
+        throw new StackViolation(`${node} stopped on a storage failure: ${err.message}`);
+      },
+      booted: (n: StackNode) => {
+        this.trace(`${n.id} started`);
+        this.checks.restarted(n);
+      },
+    };
+    for (const n of initial) this.nodes.push(new StackNode(n.id, world, true));
+    for (let i = 0; i < this.o.spares; i++) this.nodes.push(new StackNode(`s${i + 1}`, world, false));
+    this.checks = new StackChecks(() => this.nodes);
+  }
+
+  private trace(line: string): void {
+    const entry = `[${this.time.now}ms #${this.time.steps}] ${line}`;
+    this.log.push(entry);
+    if (this.log.length > 120) this.log.shift();
+    if (this.o.verbose) console.log(entry);
+  }
+
+  recentTrace(): string {
+    return this.log.slice(-60).join("\n");
+  }
+
+  private pick<T>(items: T[]): T | undefined {
+    return items.length === 0 ? undefined : items[Math.floor(this.rand() * items.length)];
+  }
+
+  async run(): Promise<StackSimResult> {
+    for (const n of this.nodes) void n.start();
+    await this.createTopic();
+    this.every(3, () => this.publish());
+    this.every(15, () => this.nemesis());
+    this.every(200, () => this.retention());
+    const afterEach = () => this.checks.step();
+    await this.time.runUntil(this.o.faultMs, afterEach);
+    this.heal();
+    await this.settle(afterEach);
+    this.stats.virtualMs = this.time.now;
+    this.stats.steps = this.time.steps;
+    this.stats.acked = this.checks.acks.size;
+    return this.stats;
+  }
+
+  private every(ms: number, action: () => void): void {
+    const loop = () => {
+      if (!this.faults) return;
+      action();
+      this.time.after(Math.max(1, Math.floor(ms * (0.5 + this.rand()))), loop);
+    };
+    this.time.after(ms, loop);
+  }
+
+  /** The topic every partition group belongs to, created through the metadata group. */
+  private async createTopic(): Promise<void> {
+    const deadline = 5000;
+    for (;;) {
+      await this.time.runUntil(this.time.now + 20, () => this.checks.step());
+      const leader = this.nodes.find((n) => n.process?.meta.runner.isLeader);
+      if (leader) {
+        const result = await Promise.race([
+          leader.process!.meta.propose({
+            type: "createTopic",
+            spec: {
+              name: topic,
+              partitions: this.o.partitions,
+              replicationFactor: this.o.nodes,
+              retention: { maxAgeMs: 0, maxBytes: 0, maxMessages: 24, keepUnacknowledged: false },
+              homeRegion: "",
+            },
+            atMicros: leader.process!.clock.nowMicros(),
+            ifAbsent: true,
+          }),
+          this.time.runUntil(this.time.now + 500, () => this.checks.step()).then(() => undefined),
+        ]);
+        if (result?.ok) return;
+      }
+      if (this.time.now > deadline) throw new StackViolation("no metadata leader created the topic in time");
+    }
+  }
+
+  private groupIds(): GroupId[] {
+    for (const n of this.nodes) {
+      const t = n.process?.meta.state.topics[topic];
+      if (t) return t.partitions.map((p) => p.groupId);
+    }
+    return [];
+  }
+
+  // ---- the network ----
+
+  private send(messages: Message[]): void {
+    for (const m of messages) {
+      const isSnapshot = m.type === MessageType.Snapshot;
+      if (this.blocked.has(`${m.from}>${m.to}`) || this.rand() < this.dropRate) {
+        if (isSnapshot) this.reportSnapshot(m, false);
+        continue;
+      }
+      const copies = this.rand() < 0.01 ? 2 : 1;
+      for (let c = 0; c < copies; c++) {
+        this.time.after(1 + Math.floor(this.rand() * 8), () => {
+          const target = this.nodes.find((n) => n.id === m.to);
+          const runner = target?.runner(m.groupId);
+          if (!runner || this.blocked.has(`${m.from}>${m.to}`)) {
+            if (isSnapshot) this.reportSnapshot(m, false);
+            return;
+          }
+          if (isSnapshot) {
+            this.stats.snapshots++;
+            this.trace(`${m.to} receives a snapshot of group ${m.groupId} at ${m.snapshot?.metadata.index}`);
+            this.checks.forget(m.to);
+          }
+          runner.step(m);
+          if (isSnapshot) this.reportSnapshot(m, true);
+        });
+      }
+    }
+  }
+
+  private reportSnapshot(m: Message, ok: boolean): void {
+    const runner = this.nodes.find((n) => n.id === m.from)?.runner(m.groupId);
+    if (!runner) return;
+    runner.core.reportSnapshot(m.to, ok);
+    runner.schedule();
+  }
+
+  // ---- clients ----
+
+  private publish(): void {
+    const groups = this.groupIds();
+    if (groups.length === 0) return;
+    const groupId = this.pick(groups)!;
+    const message: ClientMessage = { id: `m${++this.messageNumber}`, groupId, attempts: 0, acked: false };
+    this.stats.published++;
+    this.pending.add(message);
+    this.attempt(message);
+  }
+
+  /** One attempt at a leader as this moment's node sees it; retried with the same id on any failure. */
+  private attempt(message: ClientMessage): void {
+    message.attempts++;
+    if (message.attempts > 1) this.stats.retried++;
+    const leaders = this.nodes.filter((n) => n.process?.partitions.get(message.groupId)?.runner.isLeader);
+    const node = this.pick(leaders);
+    const retry = () => {
+      if (message.acked) return;
+      this.time.after(20 + Math.floor(this.rand() * 80), () => this.attempt(message));
+    };
+    if (!node) return retry();
+    const group = node.process!.partitions.get(message.groupId)!;
+    let answered = false;
+    // A client gives up on a call that never answers (its node crashed) and retries elsewhere.
+    this.time.after(2500, () => {
+      if (answered) return;
+      answered = true;
+      retry();
+    });
+    group.batcher
+      .add({
+        key: new Uint8Array(),
+        body: text.encode(`body of ${message.id}`),
+        headers: {},
+        messageId: message.id,
+      })
+      .then(
+        (r) => {
+          if (answered) return;
+          answered = true;
+          const ack: Ack = { id: message.id, groupId: message.groupId, offset: r.offset };
+          this.checks.ack(ack);
+          if (r.duplicate) this.stats.duplicatesAcked++;
+          message.acked = true;
+          this.pending.delete(message);
+        },
+        () => {
+          if (answered) return;
+          answered = true;
+          retry();
+        },
+      );
+  }
+
+  // ---- faults ----
+
+  private nemesis(): void {
+    const r = this.rand();
+    const up = this.nodes.filter((n) => n.running);
+    const down = this.nodes.filter((n) => !n.running);
+    if (r < 0.05) {
+      const victim = this.pick(up);
+      if (!victim) return;
+      this.checks.crashing(victim);
+      const { lostUnsynced } = victim.crash();
+      this.stats.crashes++;
+      if (lostUnsynced > 0) this.stats.lostWrites++;
+      this.trace(`power loss on ${victim.id} (${lostUnsynced} unsynced writes lost)`);
+      this.time.after(50 + Math.floor(this.rand() * 400), () => void victim.start());
+    } else if (r < 0.08 && down.length === 0) {
+      // At most one node at a time is not running, so the initial members keep a quorum.
+      const victim = this.pick(up);
+      if (!victim) return;
+      if (this.o.amnesia && this.rand() < 0.3) {
+        victim.wipe();
+        this.checks.wiped(victim);
+        this.stats.wipes++;
+        this.trace(`${victim.id} lost its disk`);
+        this.time.after(100 + Math.floor(this.rand() * 400), () => void victim.start());
+      }
+    } else if (r < 0.12) {
+      const [a, b] = [this.pick(this.nodes), this.pick(this.nodes)];
+      if (!a || !b || a === b) return;
+      this.blocked.add(`${a.id}>${b.id}`);
+      if (this.rand() < 0.7) this.blocked.add(`${b.id}>${a.id}`);
+      this.trace(`partition ${a.id} / ${b.id}`);
+    } else if (r < 0.16) {
+      this.blocked.clear();
+      this.trace("heal partitions");
+    } else if (r < 0.19) {
+      const n = this.pick(this.nodes)!;
+      n.skewMicros = Math.floor((this.rand() - 0.5) * 4_000_000);
+      this.trace(`${n.id} clock now ${n.skewMicros / 1000} ms off`);
+    } else if (r < 0.27) {
+      this.membership();
+    } else if (r < 0.29) {
+      this.dropRate = this.rand() * 0.1;
+    }
+  }
+
+  /** One membership step in a random data group, through its leader's runner. */
+  private membership(): void {
+    const groupId = this.pick(this.groupIds());
+    if (groupId === undefined) return;
+    const leader = this.nodes.find((n) => n.process?.partitions.get(groupId)?.runner.isLeader);
+    if (!leader) return;
+    const runner = leader.process!.partitions.get(groupId)!.runner;
+    const conf = runner.core.confState();
+    const status = runner.core.status();
+    const members = [...conf.voters, ...conf.learners];
+    const outside = this.nodes.filter((n) => !members.includes(n.id));
+    const learner = conf.learners[0];
+    let change: { type: "addLearner" | "promote" | "remove"; nodeId: NodeId } | undefined;
+    if (learner && (status.progress.get(learner)?.match ?? 0) >= status.lastIndex - 4)
+      change = { type: "promote", nodeId: learner };
+    else if (!learner && outside.length > 0 && conf.voters.length <= this.o.nodes) {
+      const joiner = this.pick(outside)!;
+      joiner.join(leader.process!.meta.state, groupId);
+      change = { type: "addLearner", nodeId: joiner.id };
+    } else if (conf.voters.length > this.o.nodes) {
+      const leaving = this.pick(conf.voters.filter((id) => id !== leader.id));
+      if (leaving) change = { type: "remove", nodeId: leaving };
+    }
+    if (!change) return;
+    try {
+      runner.proposeConfChange(change);
+      this.stats.confChanges++;
+      this.trace(`group ${groupId}: ${change.type} ${change.nodeId} proposed by ${leader.id}`);
+    } catch {
+      // a change still pending, or leadership moving: next round
+    }
+  }
+
+  /** Leaders propose retention entries as the node does (housekeeping.ts), on their own clocks. */
+  private retention(): void {
+    for (const n of this.nodes) {
+      const p = n.process;
+      if (!p) continue;
+      for (const [groupId, group] of p.partitions) {
+        if (!group.runner.isLeader) continue;
+        void retentionProposal({
+          state: p.meta.state,
+          topic,
+          partition:
+            p.meta.state.topics[topic]?.partitions.find((x) => x.groupId === groupId)?.partition ?? 0,
+          groupId,
+          store: p.store,
+          nowMicros: p.clock.nowMicros(),
+        }).then((entry) => {
+          if (!entry || !group.runner.isLeader) return;
+          try {
+            group.runner.propose(encodeRetentionEntry(entry));
+            this.stats.retentionEntries++;
+          } catch {
+            // leadership moved meanwhile
+          }
+        });
+      }
+    }
+  }
+
+  // ---- the end ----
+
+  private heal(): void {
+    this.faults = false;
+    this.blocked.clear();
+    this.dropRate = 0;
+    for (const n of this.nodes) if (!n.running) void n.start();
+    this.trace("heal everything; clients retry what is not acknowledged");
+  }
+
+  /** Runs until every publish is acknowledged and every member of every group caught up, or fails. */
+  private async settle(afterEach: () => void): Promise<void> {
+    const budget = this.time.now + 30_000;
+    while (this.time.now < budget) {
+      await this.time.runUntil(this.time.now + 100, afterEach);
+      if (this.pending.size > 0) continue;
+      if (!this.caughtUp()) continue;
+      this.checks.final((groupId) => this.members(groupId));
+      return;
+    }
+    throw new StackViolation(
+      `liveness: 30 s after healing, ${this.pending.size} publishes still unacknowledged (${[...this.pending]
+        .slice(0, 3)
+        .map((m) => m.id)
+        .join(", ")}) or members not caught up:\n${this.describe()}`,
+    );
+  }
+
+  /** Every group as every node sees it, for a failure report. */
+  private describe(): string {
+    const lines: string[] = [];
+    for (const groupId of [0, ...this.groupIds()]) {
+      for (const n of this.nodes) {
+        const runner = n.runner(groupId);
+        if (!runner) continue;
+        const s = runner.core.status();
+        const conf = runner.core.confState();
+        const stored =
+          groupId === 0 ? n.process!.meta.sm.appliedIndex : n.process!.store.appliedIndex(groupId);
+        lines.push(
+          `  group ${groupId} on ${n.id}: ${runner.role} (leader ${runner.leader || "-"}) term ${s.term} commit ${s.commit} applied ${s.applied} stored ${stored} last ${s.lastIndex} voters ${conf.voters.join(",")} learners ${conf.learners.join(",")}`,
+        );
+      }
+    }
+    return lines.join("\n");
+  }
+
+  private members(groupId: GroupId): NodeId[] {
+    const leader = this.nodes.find((n) => n.runner(groupId)?.isLeader);
+    const conf = leader?.runner(groupId)?.core.confState();
+    return conf ? [...conf.voters, ...conf.learners] : [];
+  }
+
+  private caughtUp(): boolean {
+    for (const groupId of this.groupIds()) {
+      const leader = this.nodes.find((n) => n.runner(groupId)?.isLeader);
+      if (!leader) return false;
+      const applied = leader.runner(groupId)!.core.status().applied;
+      for (const id of this.members(groupId)) {
+        const node = this.nodes.find((n) => n.id === id);
+        const s = node?.runner(groupId)?.core.status();
+        if (!s || s.applied < applied) return false;
+        if (node!.process!.store.appliedIndex(groupId) < leader.process!.store.appliedIndex(groupId))
+          return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** Runs one seed; a violation comes back as an error naming the seed, the step and the trace. */
+export async function runStackSeed(options: StackSimOptions): Promise<StackSimResult> {
+  const sim = new StackSimulation(options);
+  try {
+    return await sim.run();
+  } catch (err) {
+    const e = err as Error;
+    throw new StackViolation(
+      `${e.message}\n  seed ${options.seed} failed; replay with: npm run sim -- --stack full --seed ${options.seed} --verbose\n  last steps:\n${sim.recentTrace()}${e instanceof StackViolation ? "" : `\n${e.stack}`}`,
+    );
+  }
+}
