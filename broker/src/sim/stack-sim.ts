@@ -72,6 +72,8 @@ export class StackSimulation {
   private messageNumber = 0;
   private readonly stats: StackSimResult;
   private dropRate = 0.02;
+  /** The first violation found inside a callback of the code under test; the step loop throws it. */
+  private failure: Error | undefined;
 
   constructor(options: StackSimOptions) {
     this.o = {
@@ -119,17 +121,35 @@ export class StackSimulation {
       settings: { dedupWindowMs: 3_600_000, dedupMaxIds: 100_000 },
       proposalTimeoutMs: 1500,
       trace: (line: string) => this.trace(line),
-      fatal: (node: NodeId, err: Error) => {
-        throw new StackViolation(`${node} stopped on a storage failure: ${err.message}`);
-      },
+      fatal: (node: NodeId, err: Error) =>
+        this.fail(new StackViolation(`${node} stopped on a storage failure: ${err.message}`)),
       booted: (n: StackNode) => {
         this.trace(`${n.id} started`);
-        this.checks.restarted(n);
+        try {
+          this.checks.restarted(n);
+        } catch (err) {
+          this.fail(err as Error);
+        }
       },
     };
     for (const n of initial) this.nodes.push(new StackNode(n.id, world, true));
     for (let i = 0; i < this.o.spares; i++) this.nodes.push(new StackNode(`s${i + 1}`, world, false));
     this.checks = new StackChecks(() => this.nodes);
+  }
+
+  /** After every step of virtual time: a failure found in a callback, then the invariants. */
+  private readonly afterStep = (): void => {
+    if (this.failure) throw this.failure;
+    this.checks.step();
+  };
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+  }
+
+  /** Starts a node's process; whatever goes wrong while it starts is a finding, not a crash of the run. */
+  private start(n: StackNode): void {
+    n.start().catch((err: Error) => this.fail(err));
   }
 
   private trace(line: string): void {
@@ -148,15 +168,14 @@ export class StackSimulation {
   }
 
   async run(): Promise<StackSimResult> {
-    for (const n of this.nodes) void n.start();
+    for (const n of this.nodes) this.start(n);
     await this.createTopic();
     this.every(3, () => this.publish());
     this.every(15, () => this.nemesis());
     this.every(200, () => this.retention());
-    const afterEach = () => this.checks.step();
-    await this.time.runUntil(this.o.faultMs, afterEach);
+    await this.time.runUntil(this.o.faultMs, this.afterStep);
     this.heal();
-    await this.settle(afterEach);
+    await this.settle();
     this.stats.virtualMs = this.time.now;
     this.stats.steps = this.time.steps;
     this.stats.acked = this.checks.acks.size;
@@ -176,7 +195,7 @@ export class StackSimulation {
   private async createTopic(): Promise<void> {
     const deadline = 5000;
     for (;;) {
-      await this.time.runUntil(this.time.now + 20, () => this.checks.step());
+      await this.time.runUntil(this.time.now + 20, this.afterStep);
       const leader = this.nodes.find((n) => n.process?.meta.runner.isLeader);
       if (leader) {
         const result = await Promise.race([
@@ -192,7 +211,7 @@ export class StackSimulation {
             atMicros: leader.process!.clock.nowMicros(),
             ifAbsent: true,
           }),
-          this.time.runUntil(this.time.now + 500, () => this.checks.step()).then(() => undefined),
+          this.time.runUntil(this.time.now + 500, this.afterStep).then(() => undefined),
         ]);
         if (result?.ok) return;
       }
@@ -315,7 +334,7 @@ export class StackSimulation {
       this.stats.crashes++;
       if (lostUnsynced > 0) this.stats.lostWrites++;
       this.trace(`power loss on ${victim.id} (${lostUnsynced} unsynced writes lost)`);
-      this.time.after(50 + Math.floor(this.rand() * 400), () => void victim.start());
+      this.time.after(50 + Math.floor(this.rand() * 400), () => this.start(victim));
     } else if (r < 0.08 && down.length === 0) {
       // At most one node at a time is not running, so the initial members keep a quorum.
       const victim = this.pick(up);
@@ -325,7 +344,7 @@ export class StackSimulation {
         this.checks.wiped(victim);
         this.stats.wipes++;
         this.trace(`${victim.id} lost its disk`);
-        this.time.after(100 + Math.floor(this.rand() * 400), () => void victim.start());
+        this.time.after(100 + Math.floor(this.rand() * 400), () => this.start(victim));
       }
     } else if (r < 0.12) {
       const [a, b] = [this.pick(this.nodes), this.pick(this.nodes)];
@@ -414,15 +433,15 @@ export class StackSimulation {
     this.faults = false;
     this.blocked.clear();
     this.dropRate = 0;
-    for (const n of this.nodes) if (!n.running) void n.start();
+    for (const n of this.nodes) if (!n.running) this.start(n);
     this.trace("heal everything; clients retry what is not acknowledged");
   }
 
   /** Runs until every publish is acknowledged and every member of every group caught up, or fails. */
-  private async settle(afterEach: () => void): Promise<void> {
+  private async settle(): Promise<void> {
     const budget = this.time.now + 30_000;
     while (this.time.now < budget) {
-      await this.time.runUntil(this.time.now + 100, afterEach);
+      await this.time.runUntil(this.time.now + 100, this.afterStep);
       if (this.pending.size > 0) continue;
       if (!this.caughtUp()) continue;
       this.checks.final((groupId) => this.members(groupId));
