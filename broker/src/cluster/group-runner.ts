@@ -10,6 +10,7 @@ import type {
   Snapshot,
 } from "../raft/types.js";
 import { EntryType } from "../raft/types.js";
+import { ReadIndexTracker } from "./read-index.js";
 
 /** The part of the Raft core a runner drives (etcd's RawNode shape). */
 export interface RaftCore {
@@ -20,6 +21,8 @@ export interface RaftCore {
   applyConfChange(cc: ConfChange): ConfState;
   transferLeadership(to: NodeId): void;
   campaign(): void;
+  /** A linearizable read: the answer comes back as a ReadState in a later Ready. */
+  readIndex(context: Uint8Array): void;
   reportSnapshot(id: NodeId, ok: boolean): void;
   reportUnreachable(id: NodeId): void;
   confState(): ConfState;
@@ -76,6 +79,13 @@ export class GroupRunner {
   leader: NodeId | "" = "";
   role = "follower";
   private failure: Error | undefined;
+  /** When this node last got a message from the group's leader (performance.now()); 0: never. */
+  heardFromLeaderAt = 0;
+  private readonly reads = new ReadIndexTracker({
+    readIndex: (context) => this.core.readIndex(context),
+    applied: () => this.core.status().applied,
+    schedule: () => this.schedule(),
+  });
 
   constructor(
     readonly groupId: GroupId,
@@ -93,6 +103,7 @@ export class GroupRunner {
 
   step(m: Message): void {
     if (this.stopped) return;
+    if (m.from === this.leader && m.from !== "") this.heardFromLeaderAt = performance.now();
     this.core.step(m);
     this.schedule();
   }
@@ -107,6 +118,14 @@ export class GroupRunner {
   proposeConfChange(cc: ConfChange): void {
     this.core.proposeConfChange(cc);
     this.schedule();
+  }
+
+  /**
+   * Resolves with a read index once this replica has applied it (ReadIndex, docs/raft.md): a read
+   * served after that sees every write committed before the call. UNAVAILABLE when no leader confirms.
+   */
+  readIndex(signal: AbortSignal, timeoutMs: number): Promise<number> {
+    return this.reads.read(signal, timeoutMs);
   }
 
   stop(): void {
@@ -162,6 +181,7 @@ export class GroupRunner {
     if (rd.snapshot) await this.sm.restore(rd.snapshot);
     if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     this.core.advance(rd);
+    this.reads.settle(rd.readStates);
   }
 
   private async applyCommitted(entries: Entry[]): Promise<void> {
