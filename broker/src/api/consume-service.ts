@@ -4,10 +4,13 @@ import {
   type ConsumeRequest,
   ConsumeResponseSchema,
   type ConsumeService,
+  type SubscribeResponse,
   SubscribeResponseSchema,
 } from "../../../gen/geobroker/v1/consume_pb.js";
+import { AsyncQueue } from "../util/async-queue.js";
+import { mergeAsyncIterables } from "../util/merge.js";
 import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "./consume-convert.js";
-import { callContext, messageToWire, servedBy, startFromWire } from "./convert.js";
+import { callContext, messageToWire, servedBy, startFromWire, statusToWire } from "./convert.js";
 import type { BrokerEngine, ConsumeCommand } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkConsumerName, checkTopicName } from "./validate.js";
@@ -18,19 +21,36 @@ export function consumeService(engine: BrokerEngine): ServiceImpl<typeof Consume
   return {
     async *subscribe(req, ctx) {
       checkTopicName(req.topic);
+      const servedByThis = by();
+      // Status-only responses, when asked for, travel beside the messages (bounded: the latest few).
+      const statuses = req.reportStatus ? new AsyncQueue<SubscribeResponse>(64) : undefined;
       const stream = engine.subscribe(
         {
           topic: req.topic,
           partitions: req.partitions,
           start: startFromWire(req.start),
           waitForTopic: false,
+          ...(req.linearizableStart ? { linearizableStart: true } : {}),
+          ...(statuses
+            ? {
+                onStatus: (s) =>
+                  statuses.push(
+                    create(SubscribeResponseSchema, { status: statusToWire(s), servedBy: servedByThis }),
+                  ),
+              }
+            : {}),
         },
         callContext(ctx),
       );
-      const servedByThis = by();
-      for await (const m of stream) {
-        yield create(SubscribeResponseSchema, { message: messageToWire(m), servedBy: servedByThis });
+      async function* messages() {
+        try {
+          for await (const m of stream)
+            yield create(SubscribeResponseSchema, { message: messageToWire(m), servedBy: servedByThis });
+        } finally {
+          statuses?.close();
+        }
       }
+      yield* statuses ? mergeAsyncIterables([messages(), statuses]) : messages();
     },
 
     async *consume(requests, ctx) {

@@ -10,6 +10,10 @@ import {
   type StartPosition,
   StartPositionSchema,
 } from "../../../gen/geobroker/v1/common_pb.js";
+import {
+  ReplicaStatusSchema,
+  type ReplicaStatus as ReplicaStatusWire,
+} from "../../../gen/geobroker/v1/consume_pb.js";
 import { type Topic, TopicSchema } from "../../../gen/geobroker/v1/topic_pb.js";
 import {
   type CallContext,
@@ -17,6 +21,7 @@ import {
   forwardedHopsHeader,
   messageId,
   type NodeIdentity,
+  type ReplicaStatus,
   type RetentionSpec,
   type StartSpec,
   type TopicState,
@@ -111,6 +116,24 @@ export function startToWire(start: StartSpec): StartPosition {
         position: { case: "timestampMicros", value: BigInt(start.timestampMicros) },
       });
   }
+}
+
+export function statusToWire(s: ReplicaStatus): ReplicaStatusWire {
+  return create(ReplicaStatusSchema, {
+    partition: s.partition,
+    leaderContactAgeMs: BigInt(s.leaderContactAgeMs),
+    stale: s.stale,
+    nextOffset: BigInt(s.nextOffset),
+  });
+}
+
+export function statusFromWire(s: ReplicaStatusWire): ReplicaStatus {
+  return {
+    partition: s.partition,
+    leaderContactAgeMs: Number(s.leaderContactAgeMs),
+    stale: s.stale,
+    nextOffset: Number(s.nextOffset),
+  };
 }
 
 export function messageFromWire(m: Message): DeliveredMessage {

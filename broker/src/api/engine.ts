@@ -72,6 +72,19 @@ export interface SubscribeInput {
   start: StartSpec;
   /** Keep waiting for a topic that does not exist yet instead of failing with NOT_FOUND. */
   waitForTopic: boolean;
+  /** Evaluate the start after a ReadIndex round (docs/raft.md, "Read guarantees"). */
+  linearizableStart?: boolean;
+  /** Told how current the serving replica is: at the start, when `stale` changes, and while idle. */
+  onStatus?: (status: ReplicaStatus) => void;
+}
+
+/** Bounded staleness of the replica serving a partition (geobroker.v1 ReplicaStatus). */
+export interface ReplicaStatus {
+  partition: number;
+  /** Since the serving replica last heard from the leader; 0 on the leader, -1 never. */
+  leaderContactAgeMs: number;
+  stale: boolean;
+  nextOffset: number;
 }
 
 export interface NodeIdentity {

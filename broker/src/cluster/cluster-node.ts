@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConsumeRequestSchema } from "../../../gen/geobroker/v1/consume_pb.js";
 import { commandToWire, consumerConfigToWire, eventFromWire } from "../api/consume-convert.js";
-import { messageFromWire, startToWire } from "../api/convert.js";
+import { messageFromWire, startToWire, statusFromWire } from "../api/convert.js";
 import type {
   BrokerEngine,
   CallContext,
@@ -21,6 +21,7 @@ import type {
   TopicSpec,
   TopicState,
 } from "../api/engine.js";
+import { messageId } from "../api/engine.js";
 import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
@@ -55,6 +56,7 @@ import {
 } from "./metadata-state.js";
 import type { MetadataStateMachine } from "./metadata-state-machine.js";
 import { PartitionGroup, ProposalNotAccepted } from "./partition-group.js";
+import { PartitionReader, type ReadOptions } from "./partition-reader.js";
 import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
 import type { PublishBatcher } from "./publish-batcher.js";
@@ -93,8 +95,6 @@ interface PartitionHandle {
 
 const proposalTimeoutMs = 10_000;
 const leaderWaitMs = 5_000;
-const readBatchMessages = 512;
-const readBatchBytes = 1024 * 1024;
 // Client -> any node -> a replica -> the leader, plus one more for a leadership that moved meanwhile.
 const maxForwardHops = 3;
 /** How often (in ticks) leaders reconcile group membership and leadership placement. */
@@ -119,10 +119,17 @@ export class ClusterNode implements BrokerEngine {
   private consumerHub!: ConsumerHub;
   private roundRobin = 0;
   private stopped = false;
+  private readonly reader: PartitionReader;
 
   private constructor(private readonly deps: ClusterNodeDeps) {
     this.identity = { nodeId: deps.config.nodeId, region: deps.config.region };
     this.forwarder = deps.forwarder ?? new Forwarder(deps.config.tls.client, deps.config.tls.peer);
+    this.reader = new PartitionReader({
+      store: deps.partitions,
+      local: (groupId) => this.partitions.get(groupId),
+      staleAfterMs: deps.config.raft.electionTicks * deps.config.raft.tickMs,
+      ...(deps.observer ? { delivered: (lag: number) => deps.observer?.delivered(lag) } : {}),
+    });
   }
 
   static async start(deps: ClusterNodeDeps): Promise<ClusterNode> {
@@ -387,7 +394,13 @@ export class ClusterNode implements BrokerEngine {
     );
     const offset = Number(res.offset);
     // Read-your-writes: a publisher that subscribes here next sees its own message.
-    if (handle) await handle.feed.waitFor(offset, AbortSignal.any([call.signal, AbortSignal.timeout(2000)]));
+    if (handle)
+      await this.reader.waitForOwnWrite(
+        handle,
+        messageId(input.topic, partition, offset),
+        offset,
+        call.signal,
+      );
     return {
       topic: input.topic,
       partition,
@@ -490,8 +503,12 @@ export class ClusterNode implements BrokerEngine {
       if (p >= count)
         throw invalidArgument(`partition ${p} does not exist: topic ${input.topic} has ${count}`);
     }
+    const options = {
+      ...(input.linearizableStart ? { linearizableStart: true } : {}),
+      ...(input.onStatus ? { onStatus: input.onStatus } : {}),
+    };
     const streams = wanted.map((p) =>
-      this.readAnywhere(input.topic, topic.partitions[p]!, input.start, call),
+      this.readAnywhere(input.topic, topic.partitions[p]!, input.start, call, options),
     );
     yield* streams.length === 1 ? streams[0]! : mergeAsyncIterables(streams);
   }
@@ -506,13 +523,21 @@ export class ClusterNode implements BrokerEngine {
     placement: PartitionPlacement,
     start: StartSpec,
     call: CallContext,
+    options: ReadOptions,
   ): AsyncGenerator<DeliveredMessage> {
     let next = start;
     for (let attempt = 0; !call.signal.aborted; attempt++) {
       const current = findPartition(this.metadata.state, placement.groupId)?.placement;
       if (!current) return; // topic deleted
       if (this.partitions.has(placement.groupId)) {
-        for await (const m of this.readPartition(topic, current, next, call.signal)) {
+        for await (const m of this.reader.read(
+          topic,
+          current.groupId,
+          current.partition,
+          next,
+          call.signal,
+          options,
+        )) {
           yield m;
           next = { kind: "offset", offset: m.offset + 1 };
         }
@@ -532,12 +557,17 @@ export class ClusterNode implements BrokerEngine {
       const target = replicas[attempt % Math.max(1, replicas.length)];
       if (!target) throw unavailable(`no replica of ${topic}/${placement.partition} is known`);
       try {
-        for await (const res of this.forwarder
-          .to(target.clientAddress)
-          .consume.subscribe(
-            { topic, partitions: [placement.partition], start: startToWire(next) },
-            { headers: Forwarder.options(call).headers, signal: call.signal },
-          )) {
+        for await (const res of this.forwarder.to(target.clientAddress).consume.subscribe(
+          {
+            topic,
+            partitions: [placement.partition],
+            start: startToWire(next),
+            linearizableStart: options.linearizableStart === true,
+            reportStatus: options.onStatus !== undefined,
+          },
+          { headers: Forwarder.options(call).headers, signal: call.signal },
+        )) {
+          if (res.status) options.onStatus?.(statusFromWire(res.status));
           const m = res.message;
           if (!m) continue;
           yield messageFromWire(m);
@@ -550,49 +580,6 @@ export class ClusterNode implements BrokerEngine {
         if (code !== Code.Unavailable && code !== Code.FailedPrecondition && code !== Code.Canceled)
           throw err;
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
-      }
-    }
-  }
-
-  private async *readPartition(
-    topic: string,
-    placement: PartitionPlacement,
-    start: StartSpec,
-    signal: AbortSignal,
-  ): AsyncGenerator<DeliveredMessage> {
-    const groupId = placement.groupId;
-    const handle = this.partitions.get(groupId);
-    if (!handle) throw unavailable(`${topic}/${placement.partition} is no longer replicated here; retry`);
-    const store = this.deps.partitions;
-    let next =
-      start.kind === "earliest"
-        ? store.firstOffset(groupId)
-        : start.kind === "latest"
-          ? store.nextOffset(groupId)
-          : start.kind === "offset"
-            ? Math.max(start.offset, store.firstOffset(groupId))
-            : await store.offsetForTimestamp(groupId, start.timestampMicros);
-    while (!signal.aborted) {
-      if (this.partitions.get(groupId) !== handle) return; // topic deleted
-      const batch = await store.read(groupId, next, readBatchMessages, readBatchBytes);
-      if (batch.length === 0) {
-        // Retention may have removed what we wanted next: continue from the oldest retained message.
-        next = Math.max(next, store.firstOffset(groupId));
-        await handle.feed.waitFor(next, signal);
-        continue;
-      }
-      for (const m of batch) {
-        this.deps.observer?.delivered(Math.max(0, nowMicros() - m.timestampMicros) / 1e6);
-        yield {
-          topic,
-          partition: placement.partition,
-          offset: m.offset,
-          timestampMicros: m.timestampMicros,
-          key: m.key,
-          body: m.body,
-          headers: m.headers,
-        };
-        next = m.offset + 1;
       }
     }
   }

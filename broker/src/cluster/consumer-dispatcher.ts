@@ -1,4 +1,5 @@
 import type { ConsumeCommand, DeliveredMessage, StartSpec } from "../api/engine.js";
+import { AsyncQueue } from "../util/async-queue.js";
 import { AckCursor, DeliveryTracker } from "./consumer-cursor.js";
 import type { ConsumerSpec, PartitionProgress } from "./consumer-records.js";
 
@@ -66,8 +67,7 @@ class PartitionState {
 /** One client stream attached to a consumer. */
 export class ConsumerSession {
   credit = 0;
-  private readonly queue: Delivery[] = [];
-  private wake: (() => void) | undefined;
+  private readonly queue = new AsyncQueue<Delivery>();
   closed = false;
 
   /** Credit only counts what the client will take; maxInFlight, not credit, bounds memory. */
@@ -77,27 +77,15 @@ export class ConsumerSession {
 
   push(d: Delivery): void {
     this.queue.push(d);
-    this.wake?.();
   }
 
   close(): void {
     this.closed = true;
-    this.wake?.();
+    this.queue.close();
   }
 
-  async *deliveries(): AsyncGenerator<Delivery> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next) {
-        yield next;
-        continue;
-      }
-      if (this.closed) return;
-      await new Promise<void>((r) => {
-        this.wake = r;
-      });
-      this.wake = undefined;
-    }
+  deliveries(): AsyncIterable<Delivery> {
+    return this.queue;
   }
 }
 

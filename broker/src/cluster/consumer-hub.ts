@@ -165,7 +165,15 @@ export class ConsumerHub implements ConsumerEngine {
         committedCursor: (p) => this.port.consumers()[key]?.cursors[String(p)],
         read: (partition, start, signal) =>
           this.port.subscribe(
-            { topic: spec.topic, partitions: [partition], start, waitForTopic: false },
+            // Linearizable: a consumer's start (latest, a timestamp) is decided once and committed, so it
+            // must not be decided on a replica that lags (docs/raft.md, "Read guarantees").
+            {
+              topic: spec.topic,
+              partitions: [partition],
+              start,
+              waitForTopic: false,
+              linearizableStart: true,
+            },
             { ...internal, signal },
           ),
         commit: async (progress) => {

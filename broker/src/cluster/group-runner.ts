@@ -10,6 +10,7 @@ import type {
   NodeId,
   Snapshot,
 } from "../raft/types.js";
+import { ReadIndexTracker } from "./read-index.js";
 
 /** The part of the Raft core a runner drives (etcd's RawNode shape). */
 export interface RaftCore {
@@ -20,6 +21,8 @@ export interface RaftCore {
   applyConfChange(cc: ConfChange, index?: number): ConfState;
   transferLeadership(to: NodeId): void;
   campaign(): void;
+  /** A linearizable read: the answer comes back as a ReadState in a later Ready. */
+  readIndex(context: Uint8Array): void;
   reportSnapshot(id: NodeId, ok: boolean): void;
   reportUnreachable(id: NodeId): void;
   confState(): ConfState;
@@ -70,6 +73,13 @@ export class GroupRunner {
   leader: NodeId | "" = "";
   role = "follower";
   private failure: Error | undefined;
+  /** When this node last got a message from the group's leader (performance.now()); 0: never. */
+  heardFromLeaderAt = 0;
+  private readonly reads = new ReadIndexTracker({
+    readIndex: (context) => this.core.readIndex(context),
+    applied: () => this.core.status().applied,
+    schedule: () => this.schedule(),
+  });
 
   constructor(
     readonly groupId: GroupId,
@@ -89,6 +99,7 @@ export class GroupRunner {
 
   step(m: Message): void {
     if (this.stopped) return;
+    if (m.from === this.leader && m.from !== "") this.heardFromLeaderAt = performance.now();
     this.core.step(m);
     this.schedule();
   }
@@ -103,6 +114,14 @@ export class GroupRunner {
   proposeConfChange(cc: ConfChange): void {
     this.core.proposeConfChange(cc);
     this.schedule();
+  }
+
+  /**
+   * Resolves with a read index once this replica has applied it (ReadIndex, docs/raft.md): a read
+   * served after that sees every write committed before the call. UNAVAILABLE when no leader confirms.
+   */
+  readIndex(signal: AbortSignal, timeoutMs: number): Promise<number> {
+    return this.reads.read(signal, timeoutMs);
   }
 
   stop(): void {
@@ -157,5 +176,7 @@ export class GroupRunner {
 
   private async handle(rd: Ready): Promise<void> {
     await handleReady(this.core, rd, this.readyIo);
+    // Read-index answers are settled once this Ready's entries are applied (read-index.ts).
+    this.reads.settle(rd.readStates);
   }
 }

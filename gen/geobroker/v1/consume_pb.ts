@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/v1/consume.proto.
  */
 export const file_geobroker_v1_consume: GenFile = /*@__PURE__*/
-  fileDesc("ChpnZW9icm9rZXIvdjEvY29uc3VtZS5wcm90bxIMZ2VvYnJva2VyLnYxImEKEFN1YnNjcmliZVJlcXVlc3QSDQoFdG9waWMYASABKAkSEgoKcGFydGl0aW9ucxgCIAMoDRIqCgVzdGFydBgDIAEoCzIbLmdlb2Jyb2tlci52MS5TdGFydFBvc2l0aW9uImYKEVN1YnNjcmliZVJlc3BvbnNlEiYKB21lc3NhZ2UYASABKAsyFS5nZW9icm9rZXIudjEuTWVzc2FnZRIpCglzZXJ2ZWRfYnkYAiABKAsyFi5nZW9icm9rZXIudjEuU2VydmVkQnkipAEKDkNvbnN1bWVyQ29uZmlnEgwKBG5hbWUYASABKAkSDQoFdG9waWMYAiABKAkSKgoFc3RhcnQYAyABKAsyGy5nZW9icm9rZXIudjEuU3RhcnRQb3NpdGlvbhIWCg5hY2tfdGltZW91dF9tcxgEIAEoAxIWCg5tYXhfZGVsaXZlcmllcxgFIAEoDRIZChFkZWFkX2xldHRlcl90b3BpYxgGIAEoCSLnAQoMQ29uc3VtZXJJbmZvEiwKBmNvbmZpZxgBIAEoCzIcLmdlb2Jyb2tlci52MS5Db25zdW1lckNvbmZpZxI7CglhY2tfZmxvb3IYAiADKAsyKC5nZW9icm9rZXIudjEuQ29uc3VtZXJJbmZvLkFja0Zsb29yRW50cnkSDwoHcGVuZGluZxgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIVCg1kZWFkX2xldHRlcmVkGAUgASgEGi8KDUFja0Zsb29yRW50cnkSCwoDa2V5GAEgASgNEg0KBXZhbHVlGAIgASgEOgI4ASKiAQoOQ29uc3VtZVJlcXVlc3QSLQoFc3RhcnQYASABKAsyHC5nZW9icm9rZXIudjEuQ29uc3VtZXJDb25maWdIABIQCgZjcmVkaXQYAiABKA1IABIgCgNhY2sYAyABKAsyES5nZW9icm9rZXIudjEuQWNrSAASIgoEbmFjaxgEIAEoCzISLmdlb2Jyb2tlci52MS5OYWNrSABCCQoHcmVxdWVzdCIvCgpNZXNzYWdlUmVmEhEKCXBhcnRpdGlvbhgBIAEoDRIOCgZvZmZzZXQYAiABKAQiLQoDQWNrEiYKBHJlZnMYASADKAsyGC5nZW9icm9rZXIudjEuTWVzc2FnZVJlZiJACgROYWNrEiYKBHJlZnMYASADKAsyGC5nZW9icm9rZXIudjEuTWVzc2FnZVJlZhIQCghkZWxheV9tcxgCIAEoAyKjAQoPQ29uc3VtZVJlc3BvbnNlEi0KB3N0YXJ0ZWQYASABKAsyGi5nZW9icm9rZXIudjEuQ29uc3VtZXJJbmZvSAASKgoIZGVsaXZlcnkYAiABKAsyFi5nZW9icm9rZXIudjEuRGVsaXZlcnlIABIpCglzZXJ2ZWRfYnkYAyABKAsyFi5nZW9icm9rZXIudjEuU2VydmVkQnlCCgoIcmVzcG9uc2UiSgoIRGVsaXZlcnkSJgoHbWVzc2FnZRgBIAEoCzIVLmdlb2Jyb2tlci52MS5NZXNzYWdlEhYKDmRlbGl2ZXJ5X2NvdW50GAIgASgNIkUKFUNyZWF0ZUNvbnN1bWVyUmVxdWVzdBIsCgZjb25maWcYASABKAsyHC5nZW9icm9rZXIudjEuQ29uc3VtZXJDb25maWciRgoWQ3JlYXRlQ29uc3VtZXJSZXNwb25zZRIsCghjb25zdW1lchgBIAEoCzIaLmdlb2Jyb2tlci52MS5Db25zdW1lckluZm8iNAoVRGVsZXRlQ29uc3VtZXJSZXF1ZXN0Eg0KBXRvcGljGAEgASgJEgwKBG5hbWUYAiABKAkiGAoWRGVsZXRlQ29uc3VtZXJSZXNwb25zZSIxChJHZXRDb25zdW1lclJlcXVlc3QSDQoFdG9waWMYASABKAkSDAoEbmFtZRgCIAEoCSJDChNHZXRDb25zdW1lclJlc3BvbnNlEiwKCGNvbnN1bWVyGAEgASgLMhouZ2VvYnJva2VyLnYxLkNvbnN1bWVySW5mbyIlChRMaXN0Q29uc3VtZXJzUmVxdWVzdBINCgV0b3BpYxgBIAEoCSJGChVMaXN0Q29uc3VtZXJzUmVzcG9uc2USLQoJY29uc3VtZXJzGAEgAygLMhouZ2VvYnJva2VyLnYxLkNvbnN1bWVySW5mbzKUBAoOQ29uc3VtZVNlcnZpY2USTgoJU3Vic2NyaWJlEh4uZ2VvYnJva2VyLnYxLlN1YnNjcmliZVJlcXVlc3QaHy5nZW9icm9rZXIudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJKCgdDb25zdW1lEhwuZ2VvYnJva2VyLnYxLkNvbnN1bWVSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLkNvbnN1bWVSZXNwb25zZSgBMAESWwoOQ3JlYXRlQ29uc3VtZXISIy5nZW9icm9rZXIudjEuQ3JlYXRlQ29uc3VtZXJSZXF1ZXN0GiQuZ2VvYnJva2VyLnYxLkNyZWF0ZUNvbnN1bWVyUmVzcG9uc2USWwoORGVsZXRlQ29uc3VtZXISIy5nZW9icm9rZXIudjEuRGVsZXRlQ29uc3VtZXJSZXF1ZXN0GiQuZ2VvYnJva2VyLnYxLkRlbGV0ZUNvbnN1bWVyUmVzcG9uc2USUgoLR2V0Q29uc3VtZXISIC5nZW9icm9rZXIudjEuR2V0Q29uc3VtZXJSZXF1ZXN0GiEuZ2VvYnJva2VyLnYxLkdldENvbnN1bWVyUmVzcG9uc2USWAoNTGlzdENvbnN1bWVycxIiLmdlb2Jyb2tlci52MS5MaXN0Q29uc3VtZXJzUmVxdWVzdBojLmdlb2Jyb2tlci52MS5MaXN0Q29uc3VtZXJzUmVzcG9uc2ViBnByb3RvMw", [file_geobroker_v1_common]);
+  fileDesc("ChpnZW9icm9rZXIvdjEvY29uc3VtZS5wcm90bxIMZ2VvYnJva2VyLnYxIpQBChBTdWJzY3JpYmVSZXF1ZXN0Eg0KBXRvcGljGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0SKgoFc3RhcnQYAyABKAsyGy5nZW9icm9rZXIudjEuU3RhcnRQb3NpdGlvbhIaChJsaW5lYXJpemFibGVfc3RhcnQYBCABKAgSFQoNcmVwb3J0X3N0YXR1cxgFIAEoCCKTAQoRU3Vic2NyaWJlUmVzcG9uc2USJgoHbWVzc2FnZRgBIAEoCzIVLmdlb2Jyb2tlci52MS5NZXNzYWdlEikKCXNlcnZlZF9ieRgCIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeRIrCgZzdGF0dXMYAyABKAsyGy5nZW9icm9rZXIudjEuUmVwbGljYVN0YXR1cyJlCg1SZXBsaWNhU3RhdHVzEhEKCXBhcnRpdGlvbhgBIAEoDRIdChVsZWFkZXJfY29udGFjdF9hZ2VfbXMYAiABKAMSDQoFc3RhbGUYAyABKAgSEwoLbmV4dF9vZmZzZXQYBCABKAQipAEKDkNvbnN1bWVyQ29uZmlnEgwKBG5hbWUYASABKAkSDQoFdG9waWMYAiABKAkSKgoFc3RhcnQYAyABKAsyGy5nZW9icm9rZXIudjEuU3RhcnRQb3NpdGlvbhIWCg5hY2tfdGltZW91dF9tcxgEIAEoAxIWCg5tYXhfZGVsaXZlcmllcxgFIAEoDRIZChFkZWFkX2xldHRlcl90b3BpYxgGIAEoCSLnAQoMQ29uc3VtZXJJbmZvEiwKBmNvbmZpZxgBIAEoCzIcLmdlb2Jyb2tlci52MS5Db25zdW1lckNvbmZpZxI7CglhY2tfZmxvb3IYAiADKAsyKC5nZW9icm9rZXIudjEuQ29uc3VtZXJJbmZvLkFja0Zsb29yRW50cnkSDwoHcGVuZGluZxgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIVCg1kZWFkX2xldHRlcmVkGAUgASgEGi8KDUFja0Zsb29yRW50cnkSCwoDa2V5GAEgASgNEg0KBXZhbHVlGAIgASgEOgI4ASKiAQoOQ29uc3VtZVJlcXVlc3QSLQoFc3RhcnQYASABKAsyHC5nZW9icm9rZXIudjEuQ29uc3VtZXJDb25maWdIABIQCgZjcmVkaXQYAiABKA1IABIgCgNhY2sYAyABKAsyES5nZW9icm9rZXIudjEuQWNrSAASIgoEbmFjaxgEIAEoCzISLmdlb2Jyb2tlci52MS5OYWNrSABCCQoHcmVxdWVzdCIvCgpNZXNzYWdlUmVmEhEKCXBhcnRpdGlvbhgBIAEoDRIOCgZvZmZzZXQYAiABKAQiLQoDQWNrEiYKBHJlZnMYASADKAsyGC5nZW9icm9rZXIudjEuTWVzc2FnZVJlZiJACgROYWNrEiYKBHJlZnMYASADKAsyGC5nZW9icm9rZXIudjEuTWVzc2FnZVJlZhIQCghkZWxheV9tcxgCIAEoAyKjAQoPQ29uc3VtZVJlc3BvbnNlEi0KB3N0YXJ0ZWQYASABKAsyGi5nZW9icm9rZXIudjEuQ29uc3VtZXJJbmZvSAASKgoIZGVsaXZlcnkYAiABKAsyFi5nZW9icm9rZXIudjEuRGVsaXZlcnlIABIpCglzZXJ2ZWRfYnkYAyABKAsyFi5nZW9icm9rZXIudjEuU2VydmVkQnlCCgoIcmVzcG9uc2UiSgoIRGVsaXZlcnkSJgoHbWVzc2FnZRgBIAEoCzIVLmdlb2Jyb2tlci52MS5NZXNzYWdlEhYKDmRlbGl2ZXJ5X2NvdW50GAIgASgNIkUKFUNyZWF0ZUNvbnN1bWVyUmVxdWVzdBIsCgZjb25maWcYASABKAsyHC5nZW9icm9rZXIudjEuQ29uc3VtZXJDb25maWciRgoWQ3JlYXRlQ29uc3VtZXJSZXNwb25zZRIsCghjb25zdW1lchgBIAEoCzIaLmdlb2Jyb2tlci52MS5Db25zdW1lckluZm8iNAoVRGVsZXRlQ29uc3VtZXJSZXF1ZXN0Eg0KBXRvcGljGAEgASgJEgwKBG5hbWUYAiABKAkiGAoWRGVsZXRlQ29uc3VtZXJSZXNwb25zZSIxChJHZXRDb25zdW1lclJlcXVlc3QSDQoFdG9waWMYASABKAkSDAoEbmFtZRgCIAEoCSJDChNHZXRDb25zdW1lclJlc3BvbnNlEiwKCGNvbnN1bWVyGAEgASgLMhouZ2VvYnJva2VyLnYxLkNvbnN1bWVySW5mbyIlChRMaXN0Q29uc3VtZXJzUmVxdWVzdBINCgV0b3BpYxgBIAEoCSJGChVMaXN0Q29uc3VtZXJzUmVzcG9uc2USLQoJY29uc3VtZXJzGAEgAygLMhouZ2VvYnJva2VyLnYxLkNvbnN1bWVySW5mbzKUBAoOQ29uc3VtZVNlcnZpY2USTgoJU3Vic2NyaWJlEh4uZ2VvYnJva2VyLnYxLlN1YnNjcmliZVJlcXVlc3QaHy5nZW9icm9rZXIudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJKCgdDb25zdW1lEhwuZ2VvYnJva2VyLnYxLkNvbnN1bWVSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLkNvbnN1bWVSZXNwb25zZSgBMAESWwoOQ3JlYXRlQ29uc3VtZXISIy5nZW9icm9rZXIudjEuQ3JlYXRlQ29uc3VtZXJSZXF1ZXN0GiQuZ2VvYnJva2VyLnYxLkNyZWF0ZUNvbnN1bWVyUmVzcG9uc2USWwoORGVsZXRlQ29uc3VtZXISIy5nZW9icm9rZXIudjEuRGVsZXRlQ29uc3VtZXJSZXF1ZXN0GiQuZ2VvYnJva2VyLnYxLkRlbGV0ZUNvbnN1bWVyUmVzcG9uc2USUgoLR2V0Q29uc3VtZXISIC5nZW9icm9rZXIudjEuR2V0Q29uc3VtZXJSZXF1ZXN0GiEuZ2VvYnJva2VyLnYxLkdldENvbnN1bWVyUmVzcG9uc2USWAoNTGlzdENvbnN1bWVycxIiLmdlb2Jyb2tlci52MS5MaXN0Q29uc3VtZXJzUmVxdWVzdBojLmdlb2Jyb2tlci52MS5MaXN0Q29uc3VtZXJzUmVzcG9uc2ViBnByb3RvMw", [file_geobroker_v1_common]);
 
 /**
  * @generated from message geobroker.v1.SubscribeRequest
@@ -34,6 +34,24 @@ export type SubscribeRequest = Message<"geobroker.v1.SubscribeRequest"> & {
    * @generated from field: geobroker.v1.StartPosition start = 3;
    */
   start?: StartPosition | undefined;
+
+  /**
+   * Evaluate the start (latest, a timestamp, an offset) only after this replica has caught up with
+   * the leader's commit index at the time of the call (a ReadIndex round): every message acknowledged
+   * before the call is then at or before the start. Costs one round trip to the partition's leader;
+   * fails UNAVAILABLE when no leader confirms. Without it the start is evaluated on the serving
+   * replica's committed prefix, which may lag (docs/raft.md, "Read guarantees").
+   *
+   * @generated from field: bool linearizable_start = 4;
+   */
+  linearizableStart: boolean;
+
+  /**
+   * Also send status-only responses (no message) about the freshness of the serving replica.
+   *
+   * @generated from field: bool report_status = 5;
+   */
+  reportStatus: boolean;
 };
 
 /**
@@ -48,6 +66,8 @@ export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*
  */
 export type SubscribeResponse = Message<"geobroker.v1.SubscribeResponse"> & {
   /**
+   * Unset in a status-only response.
+   *
    * @generated from field: geobroker.v1.Message message = 1;
    */
   message?: Message$1 | undefined;
@@ -56,6 +76,13 @@ export type SubscribeResponse = Message<"geobroker.v1.SubscribeResponse"> & {
    * @generated from field: geobroker.v1.ServedBy served_by = 2;
    */
   servedBy?: ServedBy | undefined;
+
+  /**
+   * Set in status-only responses (report_status): how current the serving replica is.
+   *
+   * @generated from field: geobroker.v1.ReplicaStatus status = 3;
+   */
+  status?: ReplicaStatus | undefined;
 };
 
 /**
@@ -64,6 +91,49 @@ export type SubscribeResponse = Message<"geobroker.v1.SubscribeResponse"> & {
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
   messageDesc(file_geobroker_v1_consume, 1);
+
+/**
+ * Bounded staleness of the replica that serves a partition. Sent when the subscription starts,
+ * when `stale` changes, and about once per election timeout while no message is flowing.
+ *
+ * @generated from message geobroker.v1.ReplicaStatus
+ */
+export type ReplicaStatus = Message<"geobroker.v1.ReplicaStatus"> & {
+  /**
+   * @generated from field: uint32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * Milliseconds since the serving replica last heard from the partition's leader; 0 on the leader
+   * itself, -1 when it never has.
+   *
+   * @generated from field: int64 leader_contact_age_ms = 2;
+   */
+  leaderContactAgeMs: bigint;
+
+  /**
+   * True when that age exceeds the node's bound (one election timeout) or no leader is known: the
+   * stream keeps serving this replica's committed prefix, which may be old.
+   *
+   * @generated from field: bool stale = 3;
+   */
+  stale: boolean;
+
+  /**
+   * Every offset below this is applied on the serving replica.
+   *
+   * @generated from field: uint64 next_offset = 4;
+   */
+  nextOffset: bigint;
+};
+
+/**
+ * Describes the message geobroker.v1.ReplicaStatus.
+ * Use `create(ReplicaStatusSchema)` to create a new message.
+ */
+export const ReplicaStatusSchema: GenMessage<ReplicaStatus> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_consume, 2);
 
 /**
  * @generated from message geobroker.v1.ConsumerConfig
@@ -113,7 +183,7 @@ export type ConsumerConfig = Message<"geobroker.v1.ConsumerConfig"> & {
  * Use `create(ConsumerConfigSchema)` to create a new message.
  */
 export const ConsumerConfigSchema: GenMessage<ConsumerConfig> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 2);
+  messageDesc(file_geobroker_v1_consume, 3);
 
 /**
  * @generated from message geobroker.v1.ConsumerInfo
@@ -152,7 +222,7 @@ export type ConsumerInfo = Message<"geobroker.v1.ConsumerInfo"> & {
  * Use `create(ConsumerInfoSchema)` to create a new message.
  */
 export const ConsumerInfoSchema: GenMessage<ConsumerInfo> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 3);
+  messageDesc(file_geobroker_v1_consume, 4);
 
 /**
  * @generated from message geobroker.v1.ConsumeRequest
@@ -197,7 +267,7 @@ export type ConsumeRequest = Message<"geobroker.v1.ConsumeRequest"> & {
  * Use `create(ConsumeRequestSchema)` to create a new message.
  */
 export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 4);
+  messageDesc(file_geobroker_v1_consume, 5);
 
 /**
  * @generated from message geobroker.v1.MessageRef
@@ -219,7 +289,7 @@ export type MessageRef = Message<"geobroker.v1.MessageRef"> & {
  * Use `create(MessageRefSchema)` to create a new message.
  */
 export const MessageRefSchema: GenMessage<MessageRef> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 5);
+  messageDesc(file_geobroker_v1_consume, 6);
 
 /**
  * @generated from message geobroker.v1.Ack
@@ -236,7 +306,7 @@ export type Ack = Message<"geobroker.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 6);
+  messageDesc(file_geobroker_v1_consume, 7);
 
 /**
  * @generated from message geobroker.v1.Nack
@@ -260,7 +330,7 @@ export type Nack = Message<"geobroker.v1.Nack"> & {
  * Use `create(NackSchema)` to create a new message.
  */
 export const NackSchema: GenMessage<Nack> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 7);
+  messageDesc(file_geobroker_v1_consume, 8);
 
 /**
  * @generated from message geobroker.v1.ConsumeResponse
@@ -294,7 +364,7 @@ export type ConsumeResponse = Message<"geobroker.v1.ConsumeResponse"> & {
  * Use `create(ConsumeResponseSchema)` to create a new message.
  */
 export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 8);
+  messageDesc(file_geobroker_v1_consume, 9);
 
 /**
  * @generated from message geobroker.v1.Delivery
@@ -318,7 +388,7 @@ export type Delivery = Message<"geobroker.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 9);
+  messageDesc(file_geobroker_v1_consume, 10);
 
 /**
  * @generated from message geobroker.v1.CreateConsumerRequest
@@ -335,7 +405,7 @@ export type CreateConsumerRequest = Message<"geobroker.v1.CreateConsumerRequest"
  * Use `create(CreateConsumerRequestSchema)` to create a new message.
  */
 export const CreateConsumerRequestSchema: GenMessage<CreateConsumerRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 10);
+  messageDesc(file_geobroker_v1_consume, 11);
 
 /**
  * @generated from message geobroker.v1.CreateConsumerResponse
@@ -352,7 +422,7 @@ export type CreateConsumerResponse = Message<"geobroker.v1.CreateConsumerRespons
  * Use `create(CreateConsumerResponseSchema)` to create a new message.
  */
 export const CreateConsumerResponseSchema: GenMessage<CreateConsumerResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 11);
+  messageDesc(file_geobroker_v1_consume, 12);
 
 /**
  * @generated from message geobroker.v1.DeleteConsumerRequest
@@ -374,7 +444,7 @@ export type DeleteConsumerRequest = Message<"geobroker.v1.DeleteConsumerRequest"
  * Use `create(DeleteConsumerRequestSchema)` to create a new message.
  */
 export const DeleteConsumerRequestSchema: GenMessage<DeleteConsumerRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 12);
+  messageDesc(file_geobroker_v1_consume, 13);
 
 /**
  * @generated from message geobroker.v1.DeleteConsumerResponse
@@ -387,7 +457,7 @@ export type DeleteConsumerResponse = Message<"geobroker.v1.DeleteConsumerRespons
  * Use `create(DeleteConsumerResponseSchema)` to create a new message.
  */
 export const DeleteConsumerResponseSchema: GenMessage<DeleteConsumerResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 13);
+  messageDesc(file_geobroker_v1_consume, 14);
 
 /**
  * @generated from message geobroker.v1.GetConsumerRequest
@@ -409,7 +479,7 @@ export type GetConsumerRequest = Message<"geobroker.v1.GetConsumerRequest"> & {
  * Use `create(GetConsumerRequestSchema)` to create a new message.
  */
 export const GetConsumerRequestSchema: GenMessage<GetConsumerRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 14);
+  messageDesc(file_geobroker_v1_consume, 15);
 
 /**
  * @generated from message geobroker.v1.GetConsumerResponse
@@ -426,7 +496,7 @@ export type GetConsumerResponse = Message<"geobroker.v1.GetConsumerResponse"> & 
  * Use `create(GetConsumerResponseSchema)` to create a new message.
  */
 export const GetConsumerResponseSchema: GenMessage<GetConsumerResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 15);
+  messageDesc(file_geobroker_v1_consume, 16);
 
 /**
  * @generated from message geobroker.v1.ListConsumersRequest
@@ -443,7 +513,7 @@ export type ListConsumersRequest = Message<"geobroker.v1.ListConsumersRequest"> 
  * Use `create(ListConsumersRequestSchema)` to create a new message.
  */
 export const ListConsumersRequestSchema: GenMessage<ListConsumersRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 16);
+  messageDesc(file_geobroker_v1_consume, 17);
 
 /**
  * @generated from message geobroker.v1.ListConsumersResponse
@@ -460,7 +530,7 @@ export type ListConsumersResponse = Message<"geobroker.v1.ListConsumersResponse"
  * Use `create(ListConsumersResponseSchema)` to create a new message.
  */
 export const ListConsumersResponseSchema: GenMessage<ListConsumersResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_consume, 17);
+  messageDesc(file_geobroker_v1_consume, 18);
 
 /**
  * Reading. Subscribe is ephemeral and keeps no state in the cluster; Consume uses a named
