@@ -105,19 +105,11 @@ export class StackChecks {
       offsets = new Map();
       this.stored.set(groupId, offsets);
     }
-    const rows = n.disk.visibleRows({
-      gte: indexedKey(Prefix.Data, groupId, from),
-      lt: indexedKey(Prefix.Data, groupId, next),
-    });
-    let expected = from;
-    for (const [k, v] of rows) {
-      const offset = Number(k.readBigUInt64BE(9));
-      if (offset !== expected)
-        throw new StackViolation(
-          `${n.id} group ${groupId}: offset ${expected} is missing below next ${next}`,
-        );
-      expected++;
-      const m = decodeMessage(offset, v);
+    for (let offset = from; offset < next; offset++) {
+      const row = n.disk.visibleGet(indexedKey(Prefix.Data, groupId, offset));
+      if (!row)
+        throw new StackViolation(`${n.id} group ${groupId}: offset ${offset} is missing below next ${next}`);
+      const m = decodeMessage(offset, row);
       const value = `${m.messageId}|${Buffer.from(m.body).toString("utf8")}`;
       const other = offsets.get(offset);
       if (other === undefined) offsets.set(offset, value);
@@ -126,8 +118,6 @@ export class StackChecks {
           `group ${groupId} offset ${offset} holds "${value}" on ${n.id} but "${other}" on another replica`,
         );
     }
-    if (expected !== next)
-      throw new StackViolation(`${n.id} group ${groupId}: offsets ${expected}..${next - 1} are missing`);
     this.compared.set(key, { first, next });
   }
 

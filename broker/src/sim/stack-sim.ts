@@ -286,7 +286,10 @@ export class StackSimulation {
       if (message.acked) return;
       this.time.after(20 + Math.floor(this.rand() * 80), () => this.attempt(message));
     };
-    if (!node) return retry();
+    if (!node) {
+      retry();
+      return;
+    }
     const group = node.process!.partitions.get(message.groupId)!;
     let answered = false;
     // A client gives up on a call that never answers (its node crashed) and retries elsewhere.

@@ -42,6 +42,8 @@ export class CrashDb {
   private unsynced: LoggedBatch[] = [];
   /** What reads see: durable + unsynced. */
   private visible: Rows = new Map();
+  /** The keys of `visible`, sorted (hex order is byte order): range reads without a full sort. */
+  private sortedKeys: string[] = [];
   /** Operations issued and not yet finished, for a crash to decide about. */
   private inFlight = new Set<{ batch?: LoggedBatch; sync: boolean }>();
   private epoch = 0;
@@ -108,8 +110,12 @@ export class CrashDb {
     this.writes++;
     this.unsynced.push(batch);
     for (const { key, value } of batch.ops) {
-      if (value === undefined) this.visible.delete(key);
-      else this.visible.set(key, value);
+      if (value === undefined) {
+        if (this.visible.delete(key)) this.sortedKeys.splice(this.lowerBound(key), 1);
+      } else {
+        if (!this.visible.has(key)) this.sortedKeys.splice(this.lowerBound(key), 0, key);
+        this.visible.set(key, value);
+      }
     }
     if (sync) {
       this.syncs++;
@@ -142,7 +148,7 @@ export class CrashDb {
     const lost = this.unsynced.length - kept;
     this.makeDurable(kept);
     this.unsynced = [];
-    this.visible = new Map(this.durable);
+    this.resetVisible();
     return { keptUnsynced: kept, lostUnsynced: lost };
   }
 
@@ -152,7 +158,29 @@ export class CrashDb {
     this.inFlight.clear();
     this.durable = new Map();
     this.unsynced = [];
-    this.visible = new Map();
+    this.resetVisible();
+  }
+
+  private resetVisible(): void {
+    this.visible = new Map(this.durable);
+    this.sortedKeys = [...this.visible.keys()].sort();
+  }
+
+  /** Index of the first sorted key >= key. */
+  private lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.sortedKeys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.sortedKeys[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A value reads see now, for invariant checks. */
+  visibleGet(key: Buffer): Buffer | undefined {
+    return this.visible.get(hex(key));
   }
 
   /** A durable value (what any crash keeps), for invariant checks. */
@@ -170,19 +198,35 @@ export class CrashDb {
     return this.rowsIn(this.visible, range);
   }
 
-  private rowsIn(rows: Rows, range: { gte?: Buffer; lt?: Buffer }): [Buffer, Buffer][] {
+  private rowsIn(
+    rows: Rows,
+    range: { gte?: Buffer; lt?: Buffer },
+    limit = Number.POSITIVE_INFINITY,
+  ): [Buffer, Buffer][] {
     const lo = range.gte ? hex(range.gte) : "";
     const hi = range.lt ? hex(range.lt) : undefined;
-    return [...rows.keys()]
-      .filter((k) => k >= lo && (hi === undefined || k < hi))
-      .sort()
-      .map((k) => [Buffer.from(k, "hex"), rows.get(k)!]);
+    const keys =
+      rows === this.visible
+        ? this.keysFrom(lo, hi, limit)
+        : [...rows.keys()]
+            .filter((k) => k >= lo && (hi === undefined || k < hi))
+            .sort()
+            .slice(0, limit);
+    return keys.map((k) => [Buffer.from(k, "hex"), rows.get(k)!]);
+  }
+
+  private keysFrom(lo: string, hi: string | undefined, limit: number): string[] {
+    const out: string[] = [];
+    for (let i = this.lowerBound(lo); i < this.sortedKeys.length && out.length < limit; i++) {
+      const k = this.sortedKeys[i]!;
+      if (hi !== undefined && k >= hi) break;
+      out.push(k);
+    }
+    return out;
   }
 
   private keysIn(range: { gte: Buffer; lt: Buffer }, limit: number): string[] {
-    return this.rowsIn(this.visible, range)
-      .slice(0, limit)
-      .map(([k]) => hex(k));
+    return this.keysFrom(hex(range.gte), hex(range.lt), limit);
   }
 
   private iterator(
@@ -196,7 +240,7 @@ export class CrashDb {
       nextv: (size) =>
         later(() => {
           // The snapshot is taken at the first read, as the binding creates its iterator lazily.
-          rows ??= this.rowsIn(this.visible, range).slice(0, limit);
+          rows ??= this.rowsIn(this.visible, range, limit);
           const out = rows.slice(at, at + size);
           at += out.length;
           return out.map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as [Buffer, Buffer]);
