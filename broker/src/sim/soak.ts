@@ -124,6 +124,7 @@ const totals: Omit<StackSimResult, "seed"> = {
   acked: 0,
   retried: 0,
   duplicatesAcked: 0,
+  delivered: 0,
 };
 const failed: number[] = [];
 for (let seed = start; seed < start + count; seed++) {

@@ -121,6 +121,11 @@ export class StackChecks {
     this.compared.set(key, { first, next });
   }
 
+  /** The message every replica holds at an offset ("id|body"), once any replica was compared there. */
+  storedAt(groupId: GroupId, offset: number): string | undefined {
+    return this.stored.get(groupId)?.get(offset);
+  }
+
   /** Forgets what was compared on a node (its process restarted or it installed a snapshot). */
   forget(node: NodeId): void {
     for (const key of [...this.compared.keys()]) if (key.startsWith(`${node}/`)) this.compared.delete(key);

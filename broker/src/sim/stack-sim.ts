@@ -5,6 +5,7 @@ import { seededRandom } from "../raft/sim/prng.js";
 import { type GroupId, type Message, MessageType, type NodeId } from "../raft/types.js";
 import { type Ack, StackChecks, StackViolation } from "./stack-checks.js";
 import { StackNode } from "./stack-node.js";
+import { StackSubscriber } from "./stack-subscriber.js";
 import { VirtualTime } from "./virtual-time.js";
 
 /**
@@ -46,6 +47,8 @@ export interface StackSimResult {
   acked: number;
   retried: number;
   duplicatesAcked: number;
+  /** Messages the subscribers got (through the production read path). */
+  delivered: number;
 }
 
 const tickMs = 10;
@@ -69,6 +72,7 @@ export class StackSimulation {
   private faults = true;
   private readonly log: string[] = [];
   private readonly pending = new Set<ClientMessage>();
+  private subscribers: StackSubscriber[] = [];
   private messageNumber = 0;
   private readonly stats: StackSimResult;
   private dropRate = 0.02;
@@ -101,6 +105,7 @@ export class StackSimulation {
       acked: 0,
       retried: 0,
       duplicatesAcked: 0,
+      delivered: 0,
     };
     const initial: NodeAddress[] = Array.from({ length: this.o.nodes }, (_, i) => ({
       id: `n${i + 1}`,
@@ -170,6 +175,12 @@ export class StackSimulation {
   async run(): Promise<StackSimResult> {
     for (const n of this.nodes) this.start(n);
     await this.createTopic();
+    this.subscribers = this.groupIds().map((g) => new StackSubscriber(g, (err) => this.fail(err)));
+    const keepSubscribed = () => {
+      for (const s of this.subscribers) s.maintain(this.nodes, (items) => this.pick(items));
+      this.time.after(100, keepSubscribed);
+    };
+    keepSubscribed();
     this.every(3, () => this.publish());
     this.every(15, () => this.nemesis());
     this.every(200, () => this.retention());
@@ -448,6 +459,10 @@ export class StackSimulation {
       if (this.pending.size > 0) continue;
       if (!this.caughtUp()) continue;
       this.checks.final((groupId) => this.members(groupId));
+      for (const sub of this.subscribers) {
+        sub.verify((g, offset) => this.checks.storedAt(g, offset));
+        this.stats.delivered += sub.delivered;
+      }
       return;
     }
     throw new StackViolation(
