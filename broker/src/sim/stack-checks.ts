@@ -62,9 +62,11 @@ export class StackChecks {
   }
 
   /**
-   * When a leader's commit index moves: the new commit index is durable, at its term, on a majority
-   * of the voters it counted then (an entry committed under an earlier configuration was durable
-   * on a majority of that one; single-server changes keep the two overlapping, not equal).
+   * When a leader's commit index moves (or a new leader shows its commit index): the entry there is
+   * durable, at its term, in every quorum of the leader's configuration, i.e. on more voters than a
+   * quorum leaves out. That is what elections rely on (a new leader needs a quorum, so it meets a
+   * holder). At the moment of commit it means a majority; an entry committed before a voter was
+   * added may be on fewer than a majority of the larger configuration and still in all its quorums.
    */
   private durability(n: StackNode, groupId: GroupId, core: RaftNode): void {
     const commit = core.log.committed;
@@ -74,10 +76,13 @@ export class StackChecks {
     const term = core.log.term(commit);
     const voters = core.confState().voters;
     const holders = voters.filter((id) => this.durableAt(id, groupId, commit, term));
-    if (holders.length < Math.floor(voters.length / 2) + 1)
+    const quorum = Math.floor(voters.length / 2) + 1;
+    if (holders.length < voters.length - quorum + 1) {
+      const progress = [...core.status().progress].map(([id, p]) => `${id}:${p.match}`).join(" ");
       throw new StackViolation(
-        `group ${groupId}: leader ${n.id} committed ${commit}@${term} but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably`,
+        `group ${groupId}: leader ${n.id} (term ${core.term}) has ${commit}@${term} committed, but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably (matches ${progress})`,
       );
+    }
   }
 
   private durableAt(id: NodeId, groupId: GroupId, index: number, term: number): boolean {
