@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { runSeed, type SimResult } from "../raft/sim/simulation.js";
-import { runStackSeed, type StackSimResult } from "./stack-sim.js";
+import { addTotals, emptyTotals, runStackSeed } from "./stack-sim.js";
 
 // `npm run sim -- [--stack core|full] --seeds N [--start S]` runs many seeds; `--seed S --verbose`
 // replays one with its trace. core: the Raft core alone (odd seeds with --voters, default 3; even
@@ -111,26 +111,11 @@ if (values.stack === "core") {
   process.exit(0);
 }
 
-const totals: Omit<StackSimResult, "seed"> = {
-  virtualMs: 0,
-  steps: 0,
-  crashes: 0,
-  lostWrites: 0,
-  wipes: 0,
-  snapshots: 0,
-  confChanges: 0,
-  retentionEntries: 0,
-  published: 0,
-  acked: 0,
-  retried: 0,
-  duplicatesAcked: 0,
-  delivered: 0,
-};
+const totals = emptyTotals();
 const failed: number[] = [];
 for (let seed = start; seed < start + count; seed++) {
   try {
-    const r = await runStackSeed(stackOptions(seed));
-    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r[k];
+    addTotals(totals, await runStackSeed(stackOptions(seed)));
   } catch (err) {
     failed.push(seed);
     // The first failures in full (seed, trace); later ones by their first line.

@@ -51,6 +51,31 @@ export interface StackSimResult {
   delivered: number;
 }
 
+export type StackTotals = Omit<StackSimResult, "seed">;
+
+/** Totals of nothing yet, to add seeds' results to. */
+export function emptyTotals(): StackTotals {
+  return {
+    virtualMs: 0,
+    steps: 0,
+    crashes: 0,
+    lostWrites: 0,
+    wipes: 0,
+    snapshots: 0,
+    confChanges: 0,
+    retentionEntries: 0,
+    published: 0,
+    acked: 0,
+    retried: 0,
+    duplicatesAcked: 0,
+    delivered: 0,
+  };
+}
+
+export function addTotals(totals: StackTotals, r: StackSimResult): void {
+  for (const k of Object.keys(totals) as (keyof StackTotals)[]) totals[k] += r[k];
+}
+
 const tickMs = 10;
 const topic = "sim";
 const text = new TextEncoder();
@@ -91,22 +116,7 @@ export class StackSimulation {
       ...options,
     };
     this.rand = seededRandom(options.seed);
-    this.stats = {
-      seed: options.seed,
-      virtualMs: 0,
-      steps: 0,
-      crashes: 0,
-      lostWrites: 0,
-      wipes: 0,
-      snapshots: 0,
-      confChanges: 0,
-      retentionEntries: 0,
-      published: 0,
-      acked: 0,
-      retried: 0,
-      duplicatesAcked: 0,
-      delivered: 0,
-    };
+    this.stats = { seed: options.seed, ...emptyTotals() };
     const initial: NodeAddress[] = Array.from({ length: this.o.nodes }, (_, i) => ({
       id: `n${i + 1}`,
       region: ["eu", "us", "ap"][i % 3]!,

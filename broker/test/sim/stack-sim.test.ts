@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runStackSeed, type StackSimResult } from "../../src/sim/stack-sim.js";
+import { addTotals, emptyTotals, runStackSeed } from "../../src/sim/stack-sim.js";
 
 // The production stack (runner, state machines, stores, tracker, read path) under power losses at
 // any await, membership churn, skewed clocks, retention and retried publishes. A failing seed
@@ -9,24 +9,10 @@ import { runStackSeed, type StackSimResult } from "../../src/sim/stack-sim.js";
 const seeds = Number(process.env.GEOBROKER_STACK_SEEDS ?? 200);
 
 test(`${seeds} full-stack simulations: no acknowledged publish lost or moved, replicas agree, subscribers see no gap`, async () => {
-  const t: Omit<StackSimResult, "seed"> = {
-    virtualMs: 0,
-    steps: 0,
-    crashes: 0,
-    lostWrites: 0,
-    wipes: 0,
-    snapshots: 0,
-    confChanges: 0,
-    retentionEntries: 0,
-    published: 0,
-    acked: 0,
-    retried: 0,
-    duplicatesAcked: 0,
-    delivered: 0,
-  };
+  const t = emptyTotals();
+
   for (let seed = 1; seed <= seeds; seed++) {
-    const r = await runStackSeed({ seed, faultMs: 1000 });
-    for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += r[k];
+    addTotals(t, await runStackSeed({ seed, faultMs: 1000 }));
   }
   // The runs must have exercised what they claim to.
   assert.ok(t.crashes > seeds, `power losses ${t.crashes}`);
