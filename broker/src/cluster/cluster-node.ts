@@ -54,6 +54,7 @@ import {
   type TopicRecord,
 } from "./metadata-state.js";
 import type { MetadataStateMachine } from "./metadata-state-machine.js";
+import { bootstrapLength, isFormed, type NodeIncarnation } from "./node-identity.js";
 import { PartitionGroup, ProposalNotAccepted } from "./partition-group.js";
 import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
@@ -74,6 +75,8 @@ export interface ClusterNodeDeps {
   forwarder?: Forwarder;
   /** Counts what the node serves (Prometheus); optional for tests. */
   observer?: EngineObserver;
+  /** This node's incarnation (node-identity.ts); absent: the original one, as before incarnations. */
+  incarnation?: NodeIncarnation;
 }
 
 export interface EngineObserver {
@@ -898,6 +901,11 @@ export class ClusterNode implements BrokerEngine {
     switch (request.type) {
       case "view":
         return { type: "view", view: this.localView() };
+      case "formation": {
+        const initial = this.deps.config.peers.map((p) => p.id);
+        const formed = isFormed(this.metadataRunner.core.status(), bootstrapLength(this.self, initial));
+        return { type: "formation", formed };
+      }
       case "propose": {
         if (!this.metadataRunner.isLeader)
           throw new Error(`not the metadata leader (leader: ${this.metadataRunner.leader || "unknown"})`);

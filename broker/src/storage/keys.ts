@@ -8,6 +8,7 @@
 //   I|group|offset  a message's index row: timestamp and body bytes before it (retention reads
 //                   these, never the messages)
 //   M               the metadata state machine's image
+//   N               this node's identity: cluster, node id, incarnation (identity-store.ts)
 
 export enum Prefix {
   Log = 0x4c,
@@ -17,6 +18,7 @@ export enum Prefix {
   Partition = 0x50,
   MessageIndex = 0x49,
   Metadata = 0x4d,
+  Identity = 0x4e,
 }
 
 export function groupKey(prefix: Prefix, group: number): Buffer {
@@ -43,6 +45,7 @@ export function groupOf(key: Buffer): number {
 }
 
 export const metadataKey = Buffer.from([Prefix.Metadata]);
+export const identityKey = Buffer.from([Prefix.Identity]);
 
 /** [start, end) covering every key of one prefix. */
 export function prefixRange(prefix: Prefix): { gte: Buffer; lt: Buffer } {
