@@ -24,6 +24,7 @@ import type {
 import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
+import { admitted } from "../raft/incarnation.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { mergeAsyncIterables } from "../util/merge.js";
 import { encodeRetentionEntry, type PublishedMessage } from "./commands.js";
@@ -834,6 +835,10 @@ export class ClusterNode implements BrokerEngine {
     return this.deps.logger;
   }
 
+  get incarnation(): NodeIncarnation | undefined {
+    return this.deps.incarnation;
+  }
+
   metadataGroup(): GroupRunner {
     return this.metadataRunner;
   }
@@ -879,7 +884,13 @@ export class ClusterNode implements BrokerEngine {
           : [],
       });
     }
-    return { nodeId: this.self, groups, connected: this.deps.transport.connectedPeers() };
+    const view: NodeView = { nodeId: this.self, groups, connected: this.deps.transport.connectedPeers() };
+    const mine = this.deps.incarnation;
+    if (mine) {
+      view.incarnation = mine.incarnation;
+      view.rejoining = !admitted(this.metadataRunner.core.confState().incarnations?.[this.self], mine);
+    }
+    return view;
   }
 
   /** Sends an internal request to another node, or handles it here when `to` is this node. */

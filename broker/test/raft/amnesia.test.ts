@@ -148,20 +148,7 @@ test("amnesia: incarnations are kept on promote, dropped on remove, and travel i
   const snapshot = a.storage.snapshot();
   assert.deepEqual(snapshot.metadata.confState.incarnations, { d: "d-1" });
   // Through the peer transport's wire format, as a snapshot reaches a follower.
-  const message: Message = {
-    groupId: 1,
-    type: MessageType.Snapshot,
-    from: "a",
-    to: "d",
-    term: 2,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot,
-  };
+  const message: Message = { ...c.sent[0]!, type: MessageType.Snapshot, from: "a", to: "d", snapshot };
   const received = decodeBatch(encodeBatch("a", [message])).messages[0]!;
   const d = new RaftNode(
     { id: "d", groupId: 1, random: () => 0.5, incarnation: "d-1", original: false },
