@@ -13,11 +13,20 @@ import { createAudit } from "../security/audit.js";
 import { buildNodeSecurity } from "../security/node-security.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
+import { hasRaftState, loadIdentity, saveIdentity } from "../storage/identity-store.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
 import { ClusterAdmin } from "./cluster-admin.js";
 import { ClusterNode } from "./cluster-node.js";
+import {
+  decodeInternal,
+  encodeInternal,
+  type InternalReply,
+  type InternalRequest,
+} from "./internal-requests.js";
+import { metadataGroupId } from "./metadata-state.js";
+import { bootstrapLength, isFormed, type NodeIncarnation, resolveIdentity } from "./node-identity.js";
 
 export interface BrokerProcess {
   node: ClusterNode;
@@ -49,6 +58,8 @@ export async function startBrokerProcess(
     },
   });
   const partitions = await PartitionStore.open(db);
+  // Assigned below; until then (the identity check talks to peers first) the transport's callbacks find no groups.
+  let node: ClusterNode | undefined;
   const regionOf = new Map(config.peers.map((p) => [p.id, p.region]));
   const transport = new PeerTransport({
     nodeId: config.nodeId,
@@ -66,9 +77,8 @@ export async function startBrokerProcess(
     logger,
   });
   const peerPort = await transport.start();
+  const incarnation = await openIdentity(config, db, logStore, transport, logger);
   let fatal = false;
-  // Assigned below; the transport's callbacks only fire once messages flow, after it is set.
-  let node: ClusterNode | undefined;
   node = await ClusterNode.start({
     config,
     logger,
@@ -76,6 +86,7 @@ export async function startBrokerProcess(
     partitions,
     metadataStore: partitions,
     transport,
+    incarnation,
     observer: {
       published: (bytes, seconds) => {
         metrics.published.inc();
@@ -100,6 +111,8 @@ export async function startBrokerProcess(
           heartbeatTicks: config.raft.heartbeatTicks,
           random: Math.random,
           logger: (line) => logger.info(line, { group: groupId }),
+          incarnation: incarnation.incarnation,
+          original: incarnation.original,
         },
         storage,
       ),
@@ -190,4 +203,52 @@ export async function startBrokerProcess(
       await db.close();
     },
   };
+}
+
+/**
+ * Reads or decides this node's incarnation before any group starts (node-identity.ts). Meanwhile it
+ * answers other nodes' formation checks from its log on disk (an empty directory: not formed), so
+ * nodes of a new cluster starting together can each learn that none has formed yet.
+ */
+async function openIdentity(
+  config: NodeConfig,
+  db: Db,
+  logStore: RaftLogStore,
+  transport: PeerTransport,
+  logger: Logger,
+): Promise<NodeIncarnation> {
+  const initialPeers = config.peers.map((p) => p.id);
+  transport.onControl(async (request) => {
+    if (decodeInternal<InternalRequest>(request).type !== "formation")
+      throw new Error("starting: not ready for internal requests yet");
+    const hasLog = logStore.groups().includes(metadataGroupId);
+    const log = hasLog
+      ? logStore.open(metadataGroupId, { voters: [], learners: [], votersOutgoing: [] })
+      : undefined;
+    const formed = isFormed(
+      { term: log?.initialState().hardState.term ?? 0, lastIndex: log?.lastIndex() ?? 0 },
+      bootstrapLength(config.nodeId, initialPeers),
+    );
+    return encodeInternal({ type: "formation", formed });
+  });
+  const identity = await resolveIdentity(
+    { clusterId: config.clusterId, nodeId: config.nodeId, initialPeers },
+    {
+      load: () => loadIdentity(db),
+      save: (id) => saveIdentity(db, id),
+      hasRaftState: () => hasRaftState(db),
+      askFormed: async (peer) => {
+        const reply = decodeInternal<InternalReply>(
+          await transport.call(peer, encodeInternal({ type: "formation" }), 2000),
+        );
+        if (reply.type !== "formation") throw new Error(`unexpected reply from ${peer}`);
+        return reply.formed;
+      },
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      info: (message, fields) => logger.info(message, fields),
+      warn: (message, fields) => logger.warn(message, fields),
+    },
+  );
+  logger.info("node identity", { ...identity });
+  return identity;
 }

@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument, notFound, unavailable } from "../api/errors.js";
-import type { GroupId, NodeId } from "../raft/types.js";
+import type { ConfChange, GroupId, NodeId } from "../raft/types.js";
 import type { GroupRunner } from "./group-runner.js";
 import type { GroupView, InternalReply, InternalRequest, NodeView } from "./internal-requests.js";
 import {
@@ -12,6 +12,7 @@ import {
   type NodeAddress,
   type NodeInfo,
 } from "./metadata-state.js";
+import { isStale, registrationOf } from "./readmission.js";
 import { stuckOn } from "./rebalance.js";
 
 /** What the admin calls need of the node that serves them. */
@@ -79,6 +80,31 @@ export class ClusterAdmin {
     return n;
   }
 
+  /**
+   * A membership change of the metadata group, at its leader. Maintenance changes that group too
+   * (re-admitting a node under a new incarnation, readmission.ts), one change at a time: while one
+   * of its changes is pending, this one waits its turn for a few seconds.
+   */
+  private async metadataConfChange(change: ConfChange): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        await this.node.toGroupLeader(metadataGroupId, {
+          type: "confChange",
+          groupId: metadataGroupId,
+          change,
+        });
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        // Removed already (this node had not applied that yet): a repeated call finds the work done.
+        if (change.type === "remove" && message.includes(`${change.nodeId} is not a member`)) return;
+        if (!/configuration change is still pending/.test(message) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
   /** Waits until this node has applied what the metadata leader just committed. */
   private settled<T>(check: () => T | undefined | false, what: string): Promise<T> {
     return this.node.waitFor(check, 5000, AbortSignal.timeout(5000), what);
@@ -100,30 +126,57 @@ export class ClusterAdmin {
     await this.propose({ type: "addNode", node });
     const conf = this.metadataConf();
     if (!conf.voters.includes(node.id) && !conf.learners.includes(node.id)) {
-      await this.node.toGroupLeader(metadataGroupId, {
-        type: "confChange",
-        groupId: metadataGroupId,
-        change: { type: "addLearner", nodeId: node.id },
+      // Under its incarnation: registered, or asked of the node itself (it can register only once it is
+      // in the group). Added without one it could never vote: maintenance would re-add it under the
+      // one it registers later (readmission.ts).
+      const incarnation =
+        this.node.metadataState().nodes[node.id]?.incarnation ?? (await this.askIncarnation(node.id));
+      await this.metadataConfChange({
+        type: "addLearner",
+        nodeId: node.id,
+        ...(incarnation ? { incarnation } : {}),
       });
     }
     return this.settled(() => this.node.metadataState().nodes[node.id], `node ${node.id} to be added`);
+  }
+
+  /**
+   * The node's incarnation from its own view, once this node has applied its addNode (and so dials
+   * it); a node still starting gets a few seconds.
+   */
+  private async askIncarnation(id: string): Promise<string | undefined> {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      try {
+        await this.settled(() => this.node.metadataState().nodes[id], `node ${id} to be added`);
+        const reply = await this.node.internal(id, { type: "view" }, viewTimeoutMs);
+        if (reply.type === "view" && reply.view.incarnation) return reply.view.incarnation;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return undefined;
   }
 
   async promoteNode(id: string): Promise<NodeInfo> {
     const n = this.requireNode(id);
     const conf = this.metadataConf();
     if (conf.learners.includes(id)) {
+      if (
+        isStale(conf, id, registrationOf(n)) ||
+        (n.incarnation === undefined && conf.incarnations?.[id] === undefined)
+      )
+        throw failedPrecondition(
+          `learner ${id} is not in the metadata group under its current incarnation yet (it registers once it runs, then is re-added): retry`,
+        );
       const view = await this.metadataLeaderView();
       const leaderGroup = view.groups.find((g) => g.groupId === metadataGroupId);
       const member = leaderGroup?.members.find((m) => m.nodeId === id);
       const lag = leaderGroup ? leaderGroup.lastIndex - (member?.match ?? 0) : Number.POSITIVE_INFINITY;
       if (lag > maxLagToPromote)
         throw failedPrecondition(`learner not caught up: ${lag} entries behind the metadata leader`);
-      await this.node.toGroupLeader(metadataGroupId, {
-        type: "confChange",
-        groupId: metadataGroupId,
-        change: { type: "promote", nodeId: id },
-      });
+      await this.metadataConfChange({ type: "promote", nodeId: id });
     } else if (!conf.voters.includes(id)) {
       throw failedPrecondition(`node ${id} is not in the metadata group yet: AddNode it first`);
     }
@@ -161,13 +214,10 @@ export class ClusterAdmin {
       );
     if (this.node.metadataGroup().leader === id)
       throw failedPrecondition(`node ${id} leads the metadata group: drain it first`);
-    if (member)
-      await this.node.toGroupLeader(metadataGroupId, {
-        type: "confChange",
-        groupId: metadataGroupId,
-        change: { type: "remove", nodeId: id },
-      });
+    // The node leaves the metadata state first: maintenance re-adds members the state still lists
+    // (readmission.ts), and a retry after a crash in between still finds the Raft member to remove.
     if (n) await this.propose({ type: "removeNode", id });
+    if (member) await this.metadataConfChange({ type: "remove", nodeId: id });
   }
 
   async transferLeadership(groupId: number, to: string): Promise<string> {

@@ -25,6 +25,7 @@ import { messageId } from "../api/engine.js";
 import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
+import { admitted } from "../raft/incarnation.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { mergeAsyncIterables } from "../util/merge.js";
 import { encodeRetentionEntry, type PublishedMessage } from "./commands.js";
@@ -55,6 +56,7 @@ import {
   type TopicRecord,
 } from "./metadata-state.js";
 import type { MetadataStateMachine } from "./metadata-state-machine.js";
+import { bootstrapLength, isFormed, type NodeIncarnation } from "./node-identity.js";
 import { PartitionGroup, ProposalNotAccepted } from "./partition-group.js";
 import { PartitionReader, type ReadOptions } from "./partition-reader.js";
 import { partitionFor } from "./partitioner.js";
@@ -76,6 +78,8 @@ export interface ClusterNodeDeps {
   forwarder?: Forwarder;
   /** Counts what the node serves (Prometheus); optional for tests. */
   observer?: EngineObserver;
+  /** This node's incarnation (node-identity.ts); absent: the original one, as before incarnations. */
+  incarnation?: NodeIncarnation;
 }
 
 export interface EngineObserver {
@@ -818,6 +822,10 @@ export class ClusterNode implements BrokerEngine {
     return this.deps.logger;
   }
 
+  get incarnation(): NodeIncarnation | undefined {
+    return this.deps.incarnation;
+  }
+
   metadataGroup(): GroupRunner {
     return this.metadataRunner;
   }
@@ -863,7 +871,13 @@ export class ClusterNode implements BrokerEngine {
           : [],
       });
     }
-    return { nodeId: this.self, groups, connected: this.deps.transport.connectedPeers() };
+    const view: NodeView = { nodeId: this.self, groups, connected: this.deps.transport.connectedPeers() };
+    const mine = this.deps.incarnation;
+    if (mine) {
+      view.incarnation = mine.incarnation;
+      view.rejoining = !admitted(this.metadataRunner.core.confState().incarnations?.[this.self], mine);
+    }
+    return view;
   }
 
   /** Sends an internal request to another node, or handles it here when `to` is this node. */
@@ -885,6 +899,11 @@ export class ClusterNode implements BrokerEngine {
     switch (request.type) {
       case "view":
         return { type: "view", view: this.localView() };
+      case "formation": {
+        const initial = this.deps.config.peers.map((p) => p.id);
+        const formed = isFormed(this.metadataRunner.core.status(), bootstrapLength(this.self, initial));
+        return { type: "formation", formed };
+      }
       case "propose": {
         if (!this.metadataRunner.isLeader)
           throw new Error(`not the metadata leader (leader: ${this.metadataRunner.leader || "unknown"})`);

@@ -1,4 +1,5 @@
 import type { ConfState, NodeId } from "../raft/types.js";
+import { isStale, type Registration, staleToRemove } from "./readmission.js";
 
 // What a data group's leader does next to make its Raft configuration match the placement the
 // metadata group decided. Pure: one step per call, in the only safe order (add as learner, promote
@@ -6,7 +7,7 @@ import type { ConfState, NodeId } from "../raft/types.js";
 // (the Raft core refuses a second one until the first applies).
 
 export type MembershipStep =
-  | { kind: "addLearner"; node: NodeId }
+  | { kind: "addLearner"; node: NodeId; incarnation?: string }
   | { kind: "promote"; node: NodeId }
   | { kind: "transferLeadership"; to: NodeId }
   | { kind: "remove"; node: NodeId }
@@ -26,6 +27,12 @@ export interface MembershipView {
   maxLagToPromote: number;
   /** Members heard from within the last election timeout (only those may take leadership or be promoted). */
   active: ReadonlySet<NodeId>;
+  /**
+   * Each node's registered incarnation (readmission.ts). When given, a stale member is removed
+   * first and a learner is added only once registered, under its incarnation; absent, incarnations
+   * play no part (as before they existed).
+   */
+  registrations?: ReadonlyMap<NodeId, Registration>;
 }
 
 export function lagOf(view: Pick<MembershipView, "match" | "lastIndex">, node: NodeId): number {
@@ -35,8 +42,22 @@ export function lagOf(view: Pick<MembershipView, "match" | "lastIndex">, node: N
 export function nextMembershipStep(v: MembershipView): MembershipStep {
   const { voters, learners } = v.conf;
   const wanted = new Set(v.desired);
-  for (const d of v.desired)
-    if (!voters.includes(d) && !learners.includes(d)) return { kind: "addLearner", node: d };
+  const regs = v.registrations;
+  if (regs) {
+    const stale = staleToRemove({ self: v.self, conf: v.conf, registrations: regs, active: v.active });
+    if (stale) return { kind: "remove", node: stale };
+  }
+  let unregistered = false;
+  for (const d of v.desired) {
+    if (voters.includes(d) || learners.includes(d)) continue;
+    if (!regs) return { kind: "addLearner", node: d };
+    // Added without its incarnation it could never vote once promoted: wait until it registers
+    // (and change nothing else meanwhile: a move must not shrink the group before its target joins).
+    const reg = regs.get(d);
+    if (reg) return { kind: "addLearner", node: d, incarnation: reg.incarnation };
+    unregistered = true;
+  }
+  if (unregistered) return { kind: "none" };
   for (const l of learners) if (!wanted.has(l)) return { kind: "remove", node: l };
   // Caught up and alive: a learner that went silent would only shrink the quorum's margin.
   for (const d of v.desired)
@@ -48,8 +69,9 @@ export function nextMembershipStep(v: MembershipView): MembershipStep {
     if (x !== v.self) return { kind: "remove", node: x };
   }
   if (leaving.includes(v.self)) {
+    // Not to a voter that may not campaign (its transfer would only time out).
     const to = v.desired
-      .filter((d) => d !== v.self && v.active.has(d))
+      .filter((d) => d !== v.self && v.active.has(d) && !(regs && isStale(v.conf, d, regs.get(d))))
       .sort((a, b) => lagOf(v, a) - lagOf(v, b) || a.localeCompare(b))[0];
     return to ? { kind: "transferLeadership", to } : { kind: "none" };
   }

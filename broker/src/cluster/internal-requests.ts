@@ -13,7 +13,9 @@ export type InternalRequest =
   /** Hand leadership of a group this node leads to another voter. */
   | { type: "transferLeadership"; groupId: number; to: string }
   /** Propose a membership change to a group this node leads. */
-  | { type: "confChange"; groupId: number; change: ConfChange };
+  | { type: "confChange"; groupId: number; change: ConfChange }
+  /** Whether this node's metadata group has formed (node-identity.ts); answered before its groups start. */
+  | { type: "formation" };
 
 export interface MemberView {
   nodeId: string;
@@ -39,13 +41,18 @@ export interface NodeView {
   groups: GroupView[];
   /** Peers this node currently has a live connection to. */
   connected: string[];
+  /** This node's incarnation (node-identity.ts), when known. */
+  incarnation?: string;
+  /** Its state was lost: it waits to be re-admitted to the metadata group under this incarnation. */
+  rejoining?: boolean;
 }
 
 export type InternalReply =
   | { type: "proposed"; result: MetadataResult }
   | { type: "view"; view: NodeView }
   | { type: "transferred"; leader: string }
-  | { type: "confChanged" };
+  | { type: "confChanged" }
+  | { type: "formation"; formed: boolean };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -10,7 +10,10 @@ import {
   type MetadataCommand,
   type MetadataResult,
   type MetadataState,
+  metadataGroupId,
 } from "./metadata-state.js";
+import type { NodeIncarnation } from "./node-identity.js";
+import { isStale, nextMetadataReadmission, registrationOf, registrations } from "./readmission.js";
 import { planMoves, planPreferredLeaders } from "./rebalance.js";
 
 /** What maintenance needs of the node it runs on. */
@@ -22,6 +25,8 @@ export interface MaintainedNode {
   metadataGroup(): GroupRunner;
   dataGroups(): { groupId: GroupId; topic: string; partition: number; runner: GroupRunner }[];
   proposeSystem(command: MetadataCommand): Promise<MetadataResult>;
+  /** This node's incarnation, registered in the metadata state by maintenance (readmission.ts). */
+  readonly incarnation?: NodeIncarnation | undefined;
 }
 
 /** Replica moves the metadata leader lets run at once. */
@@ -38,6 +43,7 @@ const maxLagToLead = 16;
  */
 export class GroupMaintenance {
   private running = false;
+  private registering = false;
 
   constructor(private readonly node: MaintainedNode) {}
 
@@ -46,11 +52,47 @@ export class GroupMaintenance {
     this.running = true;
     try {
       const state = this.node.metadataState();
+      this.registerIncarnation(state);
       for (const g of this.node.dataGroups()) if (g.runner.isLeader) await this.maintainDataGroup(g, state);
       if (this.node.metadataGroup().isLeader) await this.maintainMetadata(state, tick);
     } finally {
       this.running = false;
     }
+  }
+
+  private changeMembership(
+    groupId: GroupId,
+    runner: GroupRunner,
+    step: { kind: "addLearner" | "promote" | "remove"; node: NodeId; incarnation?: string },
+  ): void {
+    this.node.logger.info("changing group membership", {
+      group: groupId,
+      step: step.kind,
+      node: step.node,
+      ...(step.incarnation ? { incarnation: step.incarnation } : {}),
+    });
+    runner.proposeConfChange(confChangeOf(step));
+  }
+
+  /**
+   * Until the metadata state holds this node's current incarnation, proposes it (in the background:
+   * without a metadata leader it waits, and the next round tries again).
+   */
+  private registerIncarnation(state: MetadataState): void {
+    const mine = this.node.incarnation;
+    if (!mine || this.registering) return;
+    const reg = registrationOf(state.nodes[this.node.nodeId]);
+    if (reg && reg.incarnation === mine.incarnation && reg.original === mine.original) return;
+    this.registering = true;
+    void this.node
+      .proposeSystem({ type: "registerIncarnation", nodeId: this.node.nodeId, ...mine })
+      .then((r) => {
+        if (r.ok) this.node.logger.info("registered this node's incarnation", { ...mine });
+      })
+      .catch((err: Error) => this.node.logger.debug("incarnation not registered yet", { err: err.message }))
+      .finally(() => {
+        this.registering = false;
+      });
   }
 
   private async maintainDataGroup(
@@ -65,6 +107,7 @@ export class GroupMaintenance {
     match.set(this.node.nodeId, status.lastIndex);
     const active = activeMembers(status.progress);
     const conf = g.runner.core.confState();
+    const regs = registrations(state.nodes);
     const step = nextMembershipStep({
       self: this.node.nodeId,
       conf,
@@ -74,18 +117,14 @@ export class GroupMaintenance {
       moving: placement.moving !== undefined,
       maxLagToPromote,
       active,
+      registrations: regs,
     });
     try {
       switch (step.kind) {
         case "addLearner":
         case "promote":
         case "remove":
-          this.node.logger.info("changing group membership", {
-            group: g.groupId,
-            step: step.kind,
-            node: step.node,
-          });
-          g.runner.proposeConfChange({ type: step.kind, nodeId: step.node });
+          this.changeMembership(g.groupId, g.runner, step);
           return;
         case "transferLeadership":
           this.node.logger.info("moving leadership off a leaving replica", { group: g.groupId, to: step.to });
@@ -106,7 +145,10 @@ export class GroupMaintenance {
     if (placement.moving) return;
     const nodes = state.nodes;
     const selfState = nodes[this.node.nodeId]?.state;
-    const voters = conf.voters.filter((id) => nodes[id]?.state === "voter");
+    // A stale voter may not campaign: leadership handed to it would only time out.
+    const voters = conf.voters.filter(
+      (id) => nodes[id]?.state === "voter" && !isStale(conf, id, regs.get(id)),
+    );
     let to: NodeId | undefined;
     if (selfState !== "voter") {
       // Draining: any caught-up voter will do, the nearest region first.
@@ -165,6 +207,24 @@ export class GroupMaintenance {
         return;
       }
     }
+    const status = runner.core.status();
+    const readmit = nextMetadataReadmission({
+      self: this.node.nodeId,
+      conf: runner.core.confState(),
+      nodes: state.nodes,
+      match: new Map([...status.progress].map(([id, p]) => [id, p.match])),
+      lastIndex: status.lastIndex,
+      active: activeMembers(status.progress),
+      maxLagToPromote,
+    });
+    if (readmit.kind !== "none") {
+      try {
+        this.changeMembership(metadataGroupId, runner, readmit);
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err;
+      }
+      return;
+    }
     for (const n of Object.values(state.nodes)) {
       if (n.state === "draining" && groupsOnNode(state, n.id).length === 0 && n.id !== this.node.nodeId)
         await this.node.proposeSystem({ type: "setNodeState", id: n.id, state: "drained" });
@@ -186,6 +246,21 @@ export class GroupMaintenance {
       if (!r.ok) this.node.logger.warn("replica move refused", { ...move, reason: r.error.message });
     }
   }
+}
+
+/** The conf change a membership step stands for, with the incarnation an addLearner admits. */
+function confChangeOf(step: {
+  kind: "addLearner" | "promote" | "remove";
+  node: NodeId;
+  incarnation?: string;
+}) {
+  return {
+    type: step.kind,
+    nodeId: step.node,
+    ...(step.kind === "addLearner" && step.incarnation !== undefined
+      ? { incarnation: step.incarnation }
+      : {}),
+  };
 }
 
 export function activeMembers(progress: ReadonlyMap<NodeId, { recentActive: boolean }>): Set<NodeId> {

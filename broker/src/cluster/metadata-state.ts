@@ -6,6 +6,7 @@ import {
   dropConsumersOf,
 } from "./consumer-records.js";
 import { placeReplicas } from "./placement.js";
+import { applyRegisterIncarnation, type RegisterIncarnation } from "./readmission.js";
 
 // The metadata group's state machine: topics and where their partitions live. Pure and
 // deterministic: every replica applies the same commands in the same order to the same result.
@@ -27,6 +28,10 @@ export type NodeState = "learner" | "voter" | "draining" | "drained";
 
 export interface NodeInfo extends NodeAddress {
   state: NodeState;
+  /** The node's current incarnation, once it registered it (readmission.ts). */
+  incarnation?: string;
+  /** Whether that incarnation may act on membership that names none. */
+  original?: boolean;
 }
 
 export interface PartitionPlacement {
@@ -68,6 +73,7 @@ export type MetadataCommand =
   | { type: "settleMove"; groupId: number; from: string; to: string }
   /** Puts a replica first: the group's preferred leader, which its current leader hands over to. */
   | { type: "setPreferredLeader"; groupId: number; nodeId: string }
+  | RegisterIncarnation
   | ConsumerCommand;
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
@@ -178,7 +184,8 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
     case "addNode": {
       const existing = state.nodes[cmd.node.id];
       // Idempotent: adding a node again only refreshes its addresses.
-      state.nodes[cmd.node.id] = { ...cmd.node, state: existing?.state ?? "learner" };
+      // (Its registered incarnation stays: the node registers once, not after every AddNode.)
+      state.nodes[cmd.node.id] = { ...existing, ...cmd.node, state: existing?.state ?? "learner" };
       return { ok: true };
     }
     case "setNodeState": {
@@ -223,6 +230,8 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
     case "deleteConsumer":
     case "consumerProgress":
       return applyConsumerCommand(state.consumers, (name) => state.topics[name] !== undefined, cmd);
+    case "registerIncarnation":
+      return applyRegisterIncarnation(state.nodes, cmd);
     case "settleMove": {
       const p = findPartition(state, cmd.groupId)?.placement;
       if (p?.moving && p.moving.from === cmd.from && p.moving.to === cmd.to) delete p.moving;

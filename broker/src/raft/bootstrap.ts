@@ -1,5 +1,5 @@
 import { encodeConfChange } from "./raft-node.js";
-import type { ConfState, Entry, HardState } from "./types.js";
+import type { ConfState, Entry, HardState, NodeId } from "./types.js";
 import { EntryType } from "./types.js";
 
 /**
@@ -10,9 +10,13 @@ import { EntryType } from "./types.js";
  * metadata, a joining node saw itself as the sole voter after its promotion and elected itself.)
  */
 export function bootstrapEntries(conf: ConfState): { entries: Entry[]; hardState: HardState } {
+  const named = (nodeId: NodeId) => {
+    const incarnation = conf.incarnations?.[nodeId];
+    return incarnation === undefined ? { nodeId } : { nodeId, incarnation };
+  };
   const changes = [
-    ...[...conf.voters].sort().map((nodeId) => ({ type: "addVoter" as const, nodeId })),
-    ...[...conf.learners].sort().map((nodeId) => ({ type: "addLearner" as const, nodeId })),
+    ...[...conf.voters].sort().map((nodeId) => ({ type: "addVoter" as const, ...named(nodeId) })),
+    ...[...conf.learners].sort().map((nodeId) => ({ type: "addLearner" as const, ...named(nodeId) })),
   ];
   const entries = changes.map((cc, i) => ({
     term: 1,

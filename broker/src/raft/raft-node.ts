@@ -1,4 +1,5 @@
 import { ProposalDroppedError, SnapshotTemporarilyUnavailableError } from "./errors.js";
+import { admitted, incarnationsAfter, type SelfIncarnation } from "./incarnation.js";
 import { Progress } from "./progress.js";
 import { RaftLog } from "./raft-log.js";
 import {
@@ -41,6 +42,10 @@ export interface RaftConfig {
    */
   applied?: number;
   logger?: (line: string) => void;
+  /** This node's incarnation (raft/incarnation.ts): it votes only where a configuration admitted it. */
+  incarnation?: string;
+  /** Whether this incarnation may vote where no incarnation is recorded for it (default true). */
+  original?: boolean;
 }
 
 export interface SoftState {
@@ -143,6 +148,10 @@ export class RaftNode {
   // A group has a handful of members: plain arrays beat maps and sets at that size.
   private voters: NodeId[] = [];
   private learners: NodeId[] = [];
+  private incarnations: Record<NodeId, string> = {};
+  private readonly self: SelfIncarnation;
+  /** Said once that this incarnation may not vote here (and said again once it may). */
+  private notAdmittedLogged = false;
   /** The leader's progress per member (empty on other roles). */
   private prs: Progress[] = [];
   /** Votes received in the current (pre-)campaign. */
@@ -189,6 +198,7 @@ export class RaftNode {
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 * 1024 * 1024;
     this.random = config.random;
     this.logger = config.logger;
+    this.self = { incarnation: config.incarnation, original: config.original ?? true };
     const { hardState, confState } = storage.initialState();
     this.log = new RaftLog(storage, config.applied ?? 0);
     this.applyConfState(confState);
@@ -203,6 +213,7 @@ export class RaftNode {
       if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
     }
     this.confReplayedTo = this.log.committed;
+    this.noteAdmission();
     this.becomeFollower(hardState.term, "");
     this.vote = hardState.vote;
     this.prevHard = this.hardState();
@@ -213,10 +224,41 @@ export class RaftNode {
   private applyConfState(cs: ConfState): void {
     this.voters = [...cs.voters];
     this.learners = [...cs.learners];
+    this.incarnations = { ...cs.incarnations };
   }
 
   confState(): ConfState {
-    return { voters: [...this.voters].sort(), learners: [...this.learners].sort(), votersOutgoing: [] };
+    const cs: ConfState = {
+      voters: [...this.voters].sort(),
+      learners: [...this.learners].sort(),
+      votersOutgoing: [],
+    };
+    if (Object.keys(this.incarnations).length > 0) cs.incarnations = { ...this.incarnations };
+    return cs;
+  }
+
+  /** Whether the configuration admitted this incarnation: only then may it vote or campaign. */
+  private admitted(): boolean {
+    return admitted(this.incarnations[this.id], this.self);
+  }
+
+  /** Says (once per change) when this node is a voter it may not act as, and when that ends. */
+  private noteAdmission(): void {
+    const ok = this.admitted();
+    if (!ok && !this.notAdmittedLogged && this.promotable()) {
+      this.notAdmittedLogged = true;
+      const recorded = this.incarnations[this.id];
+      this.logger?.(
+        `${this.id} does not vote or campaign in group ${this.groupId}: the configuration admits ${
+          recorded ? `incarnation ${recorded}` : "only its original incarnation"
+        }, this is ${this.self.incarnation ?? "unknown"} (state lost: it votes again once re-added under it)`,
+      );
+    } else if (ok && this.notAdmittedLogged) {
+      this.notAdmittedLogged = false;
+      this.logger?.(
+        `${this.id} was admitted to group ${this.groupId} as incarnation ${this.self.incarnation}`,
+      );
+    }
   }
 
   private promotable(): boolean {
@@ -351,7 +393,7 @@ export class RaftNode {
 
   /** Starts an election now (when this node is a voter). */
   campaign(kind: "prevote" | "election" | "transfer" = this.preVote ? "prevote" : "election"): void {
-    if (!this.promotable()) return;
+    if (!this.promotable() || !this.admitted()) return;
     if (this.hasUnappliedConfChanges()) {
       // Our configuration may be about to change (we may even be removed): wait until it applies,
       // as etcd's raft does, so that a leader never starts out with a stale membership.
@@ -511,6 +553,10 @@ export class RaftNode {
     if (index !== undefined && index <= this.confReplayedTo) return this.confState();
     const last = this.log.lastIndex();
     const leading = this.role === "leader";
+    // Whether this change admits the node (a repeated add does not): only then is its incarnation recorded.
+    const added =
+      (cc.type === "addVoter" && !this.voters.includes(cc.nodeId)) ||
+      (cc.type === "addLearner" && !this.voters.includes(cc.nodeId) && !this.learners.includes(cc.nodeId));
     switch (cc.type) {
       case "addVoter":
         this.learners = without(this.learners, cc.nodeId);
@@ -539,6 +585,8 @@ export class RaftNode {
         if (this.leadTransferee === cc.nodeId) this.leadTransferee = "";
         break;
     }
+    this.incarnations = incarnationsAfter(this.incarnations, cc, added);
+    this.noteAdmission();
     if (this.role === "leader") {
       if (!this.voters.includes(this.id)) {
         this.logger?.(`${this.id} was removed from group ${this.groupId} and steps down`);
@@ -626,11 +674,13 @@ export class RaftNode {
       this.vote === m.from ||
       (this.vote === "" && this.lead === "") ||
       (m.type === MessageType.PreVote && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    // Not a voter check: a voter that has not applied its promotion yet must still be able to vote.
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && this.admitted()) {
       this.send({ type: responseType, to: m.from, term: m.term });
       if (m.type === MessageType.Vote) {
         this.electionElapsed = 0;
         this.vote = m.from;
+        this.logger?.(`${this.id} votes for ${m.from} in group ${this.groupId} at term ${m.term}`);
       }
     } else {
       this.send({ type: responseType, to: m.from, reject: true });
@@ -809,6 +859,7 @@ export class RaftNode {
     }
     this.log.restore(snap);
     this.applyConfState(snap.metadata.confState);
+    this.noteAdmission();
     return true;
   }
 

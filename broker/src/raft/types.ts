@@ -47,6 +47,11 @@ export interface ConfState {
   learners: NodeId[];
   /** Voters of the outgoing configuration during a joint change; empty otherwise. */
   votersOutgoing: NodeId[];
+  /**
+   * The incarnation each member was admitted under (raft/incarnation.ts), for members whose change
+   * named one; absent when none did (bootstrap entries, clusters created before incarnations).
+   */
+  incarnations?: Record<NodeId, string>;
 }
 
 export interface SnapshotMetadata {
@@ -84,6 +89,8 @@ export type ConfChangeType = "addVoter" | "addLearner" | "promote" | "remove";
 export interface ConfChange {
   type: ConfChangeType;
   nodeId: NodeId;
+  /** addLearner/addVoter: the incarnation of the node being admitted (only that one may vote). */
+  incarnation?: string;
 }
 
 /**

@@ -10,6 +10,7 @@
 //   M               the metadata state machine's image
 //   X|group|offset  a dedup row: the client message id first committed at that offset, kept while
 //                   it is inside the partition's dedup window (partition-image.ts)
+//   N               this node's identity: cluster, node id, incarnation (identity-store.ts)
 
 export enum Prefix {
   Log = 0x4c,
@@ -20,6 +21,7 @@ export enum Prefix {
   MessageIndex = 0x49,
   Metadata = 0x4d,
   Dedup = 0x58,
+  Identity = 0x4e,
 }
 
 export function groupKey(prefix: Prefix, group: number): Buffer {
@@ -46,6 +48,7 @@ export function groupOf(key: Buffer): number {
 }
 
 export const metadataKey = Buffer.from([Prefix.Metadata]);
+export const identityKey = Buffer.from([Prefix.Identity]);
 
 /** [start, end) covering every key of one prefix. */
 export function prefixRange(prefix: Prefix): { gte: Buffer; lt: Buffer } {

@@ -71,6 +71,7 @@ function fromWire(w: WireMessage): Message {
           voters: cs?.voters ?? [],
           learners: cs?.learners ?? [],
           votersOutgoing: cs?.votersOutgoing ?? [],
+          ...(cs && Object.keys(cs.incarnations).length > 0 ? { incarnations: { ...cs.incarnations } } : {}),
         },
       },
       data: w.snapshotData,

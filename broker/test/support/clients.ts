@@ -93,3 +93,29 @@ export function remoteConsumer(port: number, config: ConsumerConfigInput): Consu
     return events();
   });
 }
+
+/**
+ * The bodies of a topic from its first retained message, until `count` arrived or `timeoutMs`
+ * passed (then what arrived: the caller's assertion shows the difference).
+ */
+export async function readBodies(
+  client: CompatClient,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<string[]> {
+  const stream = client.subscribe({ [topic]: 0 });
+  const got: string[] = [];
+  const timer = setTimeout(() => stream.cancel(), timeoutMs);
+  try {
+    for await (const m of stream) {
+      got.push(m.body.toString());
+      if (got.length === count) break;
+    }
+  } catch {
+    // cancelled by the timer
+  }
+  clearTimeout(timer);
+  stream.cancel();
+  return got;
+}
