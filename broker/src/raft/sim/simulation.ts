@@ -1,5 +1,5 @@
 import { MemoryStorage } from "../memory-storage.js";
-import { decodeConfChange, RaftNode } from "../raft-node.js";
+import { RaftNode } from "../raft-node.js";
 import { handleReady } from "../ready-loop.js";
 import {
   type ConfChange,
