@@ -684,18 +684,26 @@ export class ClusterNode implements BrokerEngine {
       { type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent },
       call,
       (c) =>
-        c.topics.createTopic(
-          {
-            topic: {
-              name: full.name,
-              partitions: full.partitions,
-              replicationFactor: full.replicationFactor,
-              homeRegion: full.homeRegion,
-              retention: retentionWire(full.retention),
+        c.topics
+          .createTopic(
+            {
+              topic: {
+                name: full.name,
+                partitions: full.partitions,
+                replicationFactor: full.replicationFactor,
+                homeRegion: full.homeRegion,
+                retention: retentionWire(full.retention),
+              },
             },
-          },
-          Forwarder.options(call),
-        ),
+            Forwarder.options(call),
+          )
+          .catch((err: unknown) => {
+            // The forwarded CreateTopic has no "if absent": for a publish's auto-create, another
+            // publish that created the topic first is success (concurrent first publishes to a new
+            // topic through a node that does not lead the metadata group all failed ALREADY_EXISTS).
+            if (ifAbsent && err instanceof ConnectError && err.code === Code.AlreadyExists) return undefined;
+            throw err;
+          }),
     );
     if (!result.ok) throw metadataError(result.error);
     // Wait until this node has applied it too, so the caller's next call here sees the topic.
