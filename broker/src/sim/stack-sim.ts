@@ -2,8 +2,10 @@ import { encodeRetentionEntry } from "../cluster/commands.js";
 import { retentionProposal } from "../cluster/housekeeping.js";
 import type { NodeAddress } from "../cluster/metadata-state.js";
 import { seededRandom } from "../raft/sim/prng.js";
-import { type GroupId, type Message, MessageType, type NodeId } from "../raft/types.js";
-import { type Ack, StackChecks, StackViolation } from "./stack-checks.js";
+import type { GroupId, Message, NodeId } from "../raft/types.js";
+import { SimPublishers } from "./clients.js";
+import { SimNetwork } from "./network.js";
+import { StackChecks, StackViolation } from "./stack-checks.js";
 import { StackNode } from "./stack-node.js";
 import { StackSubscriber } from "./stack-subscriber.js";
 import { VirtualTime } from "./virtual-time.js";
@@ -78,14 +80,6 @@ export function addTotals(totals: StackTotals, r: StackSimResult): void {
 
 const tickMs = 10;
 const topic = "sim";
-const text = new TextEncoder();
-
-interface ClientMessage {
-  id: string;
-  groupId: GroupId;
-  attempts: number;
-  acked: boolean;
-}
 
 export class StackSimulation {
   private readonly time = new VirtualTime();
@@ -93,14 +87,12 @@ export class StackSimulation {
   private readonly nodes: StackNode[] = [];
   private readonly checks: StackChecks;
   private readonly o: Required<StackSimOptions>;
-  private readonly blocked = new Set<string>();
+  private readonly network: SimNetwork;
   private faults = true;
   private readonly log: string[] = [];
-  private readonly pending = new Set<ClientMessage>();
+  private readonly publishers: SimPublishers;
   private subscribers: StackSubscriber[] = [];
-  private messageNumber = 0;
   private readonly stats: StackSimResult;
-  private dropRate = 0.02;
   /** The first violation found inside a callback of the code under test; the step loop throws it. */
   private failure: Error | undefined;
 
@@ -128,7 +120,7 @@ export class StackSimulation {
       time: this.time,
       random: this.rand,
       initialNodes: initial,
-      send: (messages: Message[]) => this.send(messages),
+      send: (messages: Message[]) => this.network.send(messages),
       keepLogEntries: this.o.keepLogEntries,
       maxDiskMs: 3,
       tickMs,
@@ -150,6 +142,28 @@ export class StackSimulation {
     for (const n of initial) this.nodes.push(new StackNode(n.id, world, true));
     for (let i = 0; i < this.o.spares; i++) this.nodes.push(new StackNode(`s${i + 1}`, world, false));
     this.checks = new StackChecks(() => this.nodes);
+    this.publishers = new SimPublishers(
+      this.time,
+      (items) => this.pick(items),
+      this.rand,
+      () => this.nodes,
+      (ack) => {
+        try {
+          this.checks.ack(ack);
+        } catch (err) {
+          this.fail(err as Error);
+        }
+      },
+    );
+    this.network = new SimNetwork(
+      this.time,
+      this.rand,
+      () => this.nodes,
+      (to, m) => {
+        this.trace(`${to} receives a snapshot of group ${m.groupId} at ${m.snapshot?.metadata.index}`);
+        this.checks.forget(to);
+      },
+    );
   }
 
   /** After every step of virtual time: a failure found in a callback, then the invariants. */
@@ -191,12 +205,19 @@ export class StackSimulation {
       this.time.after(100, keepSubscribed);
     };
     keepSubscribed();
-    this.every(3, () => this.publish());
+    this.every(3, () => {
+      const groupId = this.pick(this.groupIds());
+      if (groupId !== undefined) this.publishers.publish(groupId);
+    });
     this.every(15, () => this.nemesis());
     this.every(200, () => this.retention());
     await this.time.runUntil(this.o.faultMs, this.afterStep);
     this.heal();
     await this.settle();
+    this.stats.snapshots = this.network.snapshots;
+    this.stats.published = this.publishers.published;
+    this.stats.retried = this.publishers.retried;
+    this.stats.duplicatesAcked = this.publishers.duplicatesAcked;
     this.stats.virtualMs = this.time.now;
     this.stats.steps = this.time.steps;
     this.stats.acked = this.checks.acks.size;
@@ -248,102 +269,6 @@ export class StackSimulation {
     return [];
   }
 
-  // ---- the network ----
-
-  private send(messages: Message[]): void {
-    for (const m of messages) {
-      const isSnapshot = m.type === MessageType.Snapshot;
-      if (this.blocked.has(`${m.from}>${m.to}`) || this.rand() < this.dropRate) {
-        if (isSnapshot) this.reportSnapshot(m, false);
-        continue;
-      }
-      const copies = this.rand() < 0.01 ? 2 : 1;
-      for (let c = 0; c < copies; c++) {
-        this.time.after(1 + Math.floor(this.rand() * 8), () => {
-          const target = this.nodes.find((n) => n.id === m.to);
-          const runner = target?.runner(m.groupId);
-          if (!runner || this.blocked.has(`${m.from}>${m.to}`)) {
-            if (isSnapshot) this.reportSnapshot(m, false);
-            return;
-          }
-          if (isSnapshot) {
-            this.stats.snapshots++;
-            this.trace(`${m.to} receives a snapshot of group ${m.groupId} at ${m.snapshot?.metadata.index}`);
-            this.checks.forget(m.to);
-          }
-          runner.step(m);
-          if (isSnapshot) this.reportSnapshot(m, true);
-        });
-      }
-    }
-  }
-
-  private reportSnapshot(m: Message, ok: boolean): void {
-    const runner = this.nodes.find((n) => n.id === m.from)?.runner(m.groupId);
-    if (!runner) return;
-    runner.core.reportSnapshot(m.to, ok);
-    runner.schedule();
-  }
-
-  // ---- clients ----
-
-  private publish(): void {
-    const groups = this.groupIds();
-    if (groups.length === 0) return;
-    const groupId = this.pick(groups)!;
-    const message: ClientMessage = { id: `m${++this.messageNumber}`, groupId, attempts: 0, acked: false };
-    this.stats.published++;
-    this.pending.add(message);
-    this.attempt(message);
-  }
-
-  /** One attempt at a leader as this moment's node sees it; retried with the same id on any failure. */
-  private attempt(message: ClientMessage): void {
-    message.attempts++;
-    if (message.attempts > 1) this.stats.retried++;
-    const leaders = this.nodes.filter((n) => n.process?.partitions.get(message.groupId)?.runner.isLeader);
-    const node = this.pick(leaders);
-    const retry = () => {
-      if (message.acked) return;
-      this.time.after(20 + Math.floor(this.rand() * 80), () => this.attempt(message));
-    };
-    if (!node) {
-      retry();
-      return;
-    }
-    const group = node.process!.partitions.get(message.groupId)!;
-    let answered = false;
-    // A client gives up on a call that never answers (its node crashed) and retries elsewhere.
-    this.time.after(2500, () => {
-      if (answered) return;
-      answered = true;
-      retry();
-    });
-    group.batcher
-      .add({
-        key: new Uint8Array(),
-        body: text.encode(`body of ${message.id}`),
-        headers: {},
-        messageId: message.id,
-      })
-      .then(
-        (r) => {
-          if (answered) return;
-          answered = true;
-          const ack: Ack = { id: message.id, groupId: message.groupId, offset: r.offset };
-          this.checks.ack(ack);
-          if (r.duplicate) this.stats.duplicatesAcked++;
-          message.acked = true;
-          this.pending.delete(message);
-        },
-        () => {
-          if (answered) return;
-          answered = true;
-          retry();
-        },
-      );
-  }
-
   // ---- faults ----
 
   private nemesis(): void {
@@ -373,11 +298,11 @@ export class StackSimulation {
     } else if (r < 0.12) {
       const [a, b] = [this.pick(this.nodes), this.pick(this.nodes)];
       if (!a || !b || a === b) return;
-      this.blocked.add(`${a.id}>${b.id}`);
-      if (this.rand() < 0.7) this.blocked.add(`${b.id}>${a.id}`);
+      this.network.blocked.add(`${a.id}>${b.id}`);
+      if (this.rand() < 0.7) this.network.blocked.add(`${b.id}>${a.id}`);
       this.trace(`partition ${a.id} / ${b.id}`);
     } else if (r < 0.16) {
-      this.blocked.clear();
+      this.network.blocked.clear();
       this.trace("heal partitions");
     } else if (r < 0.19) {
       const n = this.pick(this.nodes)!;
@@ -386,7 +311,7 @@ export class StackSimulation {
     } else if (r < 0.27) {
       this.membership();
     } else if (r < 0.29) {
-      this.dropRate = this.rand() * 0.1;
+      this.network.dropRate = this.rand() * 0.1;
     }
   }
 
@@ -455,8 +380,8 @@ export class StackSimulation {
 
   private heal(): void {
     this.faults = false;
-    this.blocked.clear();
-    this.dropRate = 0;
+    this.network.blocked.clear();
+    this.network.dropRate = 0;
     for (const n of this.nodes) if (!n.running) this.start(n);
     this.trace("heal everything; clients retry what is not acknowledged");
   }
@@ -466,7 +391,7 @@ export class StackSimulation {
     const budget = this.time.now + 30_000;
     while (this.time.now < budget) {
       await this.time.runUntil(this.time.now + 100, this.afterStep);
-      if (this.pending.size > 0) continue;
+      if (this.publishers.pending.size > 0) continue;
       if (!this.caughtUp()) continue;
       this.checks.final((groupId) => this.members(groupId));
       for (const sub of this.subscribers) {
@@ -476,7 +401,9 @@ export class StackSimulation {
       return;
     }
     throw new StackViolation(
-      `liveness: 30 s after healing, ${this.pending.size} publishes still unacknowledged (${[...this.pending]
+      `liveness: 30 s after healing, ${this.publishers.pending.size} publishes still unacknowledged (${[
+        ...this.publishers.pending,
+      ]
         .slice(0, 3)
         .map((m) => m.id)
         .join(", ")}) or members not caught up:\n${this.describe()}`,
