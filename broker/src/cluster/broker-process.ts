@@ -5,11 +5,12 @@ import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
 import type { NodeConfig } from "../config/config.js";
-import { startHttpServer } from "../observability/http-server.js";
+import { startAdminServer, startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { NodeMetrics } from "../observability/metrics.js";
 import { RaftNode } from "../raft/raft-node.js";
 import { createAudit } from "../security/audit.js";
+import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { buildNodeSecurity } from "../security/node-security.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
@@ -127,6 +128,7 @@ export async function startBrokerProcess(
     authorizer: security.authorizer,
     audit,
     connections: config.limits.connections,
+    authThrottle: security.throttle,
     health,
     observer: metrics,
     ...(config.tls.client
@@ -144,13 +146,19 @@ export async function startBrokerProcess(
       ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }
       : {}),
   });
-  const http: Server = await startHttpServer(
-    config.listenHost,
-    config.ports.http,
+  const drain = () => node.drainLeadership();
+  const http: Server = await startHttpServer({
+    host: config.listenHost,
+    port: config.ports.http,
     health,
-    metrics.registry,
-    () => node.drainLeadership(),
-  );
+    registry: metrics.registry,
+    drain,
+    authorizeDrain: drainAuthorizer(security.authenticator, security.authorizer),
+    ...(config.auth.metricsTokenFile ? { metricsToken: metricsTokenFrom(config.auth.metricsTokenFile) } : {}),
+    onRefused: (path, address, status) => audit("auth.failure", { method: `HTTP ${path}`, address, status }),
+  });
+  const admin =
+    config.ports.admin !== undefined ? await startAdminServer(config.ports.admin, drain) : undefined;
   const gauges = setInterval(() => {
     const retained = node.retainedTotals();
     metrics.retainedMessages.set(retained.messages);
@@ -186,6 +194,7 @@ export async function startBrokerProcess(
       await clientServer.close();
       security.close();
       await new Promise<void>((r) => http.close(() => r()));
+      if (admin) await new Promise<void>((r) => admin.close(() => r()));
       await transport.stop();
       await db.close();
     },

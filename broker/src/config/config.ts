@@ -49,6 +49,8 @@ export interface AuthConfig {
   usersFile?: string;
   /** Roles and grants (YAML). Without it every authenticated caller may do everything. */
   aclFile?: string;
+  /** File holding the token /metrics then requires (`authorization: bearer <token>`); re-read on change. */
+  metricsTokenFile?: string;
   /** Which certificate name is the principal in `certificate` mode. */
   certificateIdentity: CertificateIdentity;
   jwt?: JwtConfig;
@@ -60,6 +62,19 @@ export interface ConnectionLimits {
   maxSessions: number;
   idleSessionMs: number;
   requestBodyMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS on the client port. */
+  maxConcurrentStreams: number;
+  /** Open streaming calls one principal may hold on a node. */
+  maxStreamsPerPrincipal: number;
+}
+
+/** Bounds on credential checks before authentication (security/auth-throttle.ts). */
+export interface AuthLimits {
+  maxConcurrent: number;
+  maxQueued: number;
+  maxFailures: number;
+  failureWindowMs: number;
+  lockoutMs: number;
 }
 
 /** Durable consumers (cluster/consumer-dispatcher.ts); docs/configuration.md. */
@@ -97,7 +112,8 @@ export interface NodeConfig {
   listenHost: string;
   /** Host other nodes and clients reach this node at. */
   advertiseHost: string;
-  ports: { client: number; peer: number; http: number };
+  /** `admin`: loopback-only port serving POST /drain without credentials (the preStop hook); absent: none. */
+  ports: { client: number; peer: number; http: number; admin?: number };
   dataDir: string;
   /**
    * The initial voters of the cluster. A node listed here bootstraps the cluster with them; a node
@@ -113,7 +129,7 @@ export interface NodeConfig {
   auth: AuthConfig;
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
-  limits: InputLimits & { connections: ConnectionLimits };
+  limits: InputLimits & { connections: ConnectionLimits; auth: AuthLimits };
   consumers: ConsumerSettings;
   storage: { memtableBudgetBytes: number };
   partitions: PartitionSettings;

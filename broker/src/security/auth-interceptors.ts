@@ -83,6 +83,8 @@ export function connectionAuthInterceptor(
   forwardingNodes?: ForwardingNodes,
 ): Interceptor {
   return (next) => async (req) => {
+    // Already authenticated in front of connect (auth-gate.ts), before the body was read.
+    if (req.contextValues.get(principalKey)) return next(req);
     try {
       const peerCertificate = req.contextValues.get(peerCertificateKey);
       const principal = req.header.has(forwardedForHeader)

@@ -2,6 +2,7 @@ import type http2 from "node:http2";
 import { constants as h2 } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { respondError } from "./refusal.js";
 
 // Limits against hostile or broken clients on the HTTP/2 client port: too many sessions from one
 // address, connections that open and never ask anything, request bodies trickled in slowly.
@@ -69,6 +70,13 @@ export class SessionCounter {
   count(address?: string): number {
     return address === undefined ? this.total : (this.perAddress.get(address) ?? 0);
   }
+}
+
+/** Request paths of every streaming method (server, client, bidi) of these services. */
+export function streamingPaths(services: DescService[]): string[] {
+  return services.flatMap((s) =>
+    s.methods.filter((m) => m.methodKind !== "unary").map((m) => `/${s.typeName}/${m.name}`),
+  );
 }
 
 /** Request paths of the client- and bidi-streaming methods of these services. */
@@ -142,7 +150,7 @@ export function guardHttp2Server(
       const reason = session ? refused.get(session) : undefined;
       if (reason !== undefined && session) {
         res.once("finish", () => session.close());
-        respondError(req, res, Code.ResourceExhausted, "resource_exhausted", 429, reason);
+        respondError(req, res, new ConnectError(reason, Code.ResourceExhausted));
         return;
       }
       if (!streamingPaths.has(req.url.split("?")[0]!) && !req.readableEnded) {
@@ -163,27 +171,4 @@ export function guardHttp2Server(
       handler(req, res);
     },
   };
-}
-
-/** A trailers-only gRPC error, or a Connect-protocol JSON error for other content types. */
-function respondError(
-  req: http2.Http2ServerRequest,
-  res: http2.Http2ServerResponse,
-  grpcStatus: number,
-  connectCode: string,
-  httpStatus: number,
-  message: string,
-): void {
-  const contentType = String(req.headers["content-type"] ?? "");
-  if (contentType.startsWith("application/grpc")) {
-    res.writeHead(200, {
-      "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
-      "grpc-status": String(grpcStatus),
-      "grpc-message": encodeURIComponent(message),
-    });
-  } else {
-    res.writeHead(httpStatus, { "content-type": "application/json" });
-    res.write(JSON.stringify({ code: connectCode, message }));
-  }
-  res.end();
 }

@@ -1,5 +1,7 @@
 import type { NodeConfig } from "../config/config.js";
 import type { Audit } from "./audit.js";
+import { AuthThrottle } from "./auth-throttle.js";
+import { ScryptWorkers } from "./scrypt-workers.js";
 import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "./authenticator.js";
 import { AccessPolicy, type Authorizer, allowAll } from "./authorization.js";
 import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
@@ -21,6 +23,8 @@ export interface NodeSecurity {
   authorizer: Authorizer;
   /** True when the client port must ask for client certificates (certificate mode). */
   requestClientCert: boolean;
+  /** Bounds password checks and locks out failing addresses, for every port that authenticates. */
+  throttle: AuthThrottle;
   close(): void;
 }
 
@@ -38,6 +42,9 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
     onError: (err, paths) => o.audit("security.reload_failed", { what, paths, error: err.message }),
   });
   const { auth } = config;
+  const throttle = new AuthThrottle(config.limits.auth);
+  // One thread per concurrent check: scrypt never occupies libuv's pool, which storage needs.
+  const scrypt = new ScryptWorkers(config.limits.auth.maxConcurrent);
   try {
     const authenticator = auth.modes.includes("none")
       ? anonymousAuthenticator
@@ -56,8 +63,10 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
       // Reads the policy at each call, so an ACL reload applies to the next call.
       authorizer: { authorize: (principal, action, topic) => policy.authorize(principal, action, topic) },
       requestClientCert: auth.modes.includes("certificate"),
+      throttle,
       close: () => {
         for (const w of watched) w.close();
+        void scrypt.close();
       },
     };
   } catch (err) {
@@ -66,7 +75,7 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
   }
 
   function basicFrom(path: string): Authenticator {
-    const basic = new BasicAuthenticator([]);
+    const basic = new BasicAuthenticator([], { runCheck: (check) => throttle.run(check), derive: scrypt.derive });
     watched.push(watchUsersFile(path, basic, watch("users")));
     return basic;
   }

@@ -1,4 +1,4 @@
-import type { AuthConfig, AuthMode, ConnectionLimits } from "../config/config.js";
+import type { AuthConfig, AuthLimits, AuthMode, ConnectionLimits } from "../config/config.js";
 import { jwtAlgorithms } from "./jwt.js";
 
 // Validation of the security keys of a node's configuration (auth.*, tls.*, limits.connections),
@@ -12,6 +12,16 @@ export const defaultConnectionLimits: ConnectionLimits = {
   maxSessions: 10_000,
   idleSessionMs: 300_000,
   requestBodyMs: 30_000,
+  maxConcurrentStreams: 100,
+  maxStreamsPerPrincipal: 1000,
+};
+
+export const defaultAuthLimits: AuthLimits = {
+  maxConcurrent: 2,
+  maxQueued: 64,
+  maxFailures: 20,
+  failureWindowMs: 60_000,
+  lockoutMs: 60_000,
 };
 
 type Json = Record<string, unknown>;
@@ -81,6 +91,10 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
     `auth.certificateIdentity: "cn" or "san" (got ${JSON.stringify(auth.certificateIdentity)})`,
   );
   need(auth.aclFile === undefined || str(auth.aclFile), "auth.aclFile: a file path (YAML roles and users)");
+  need(
+    auth.metricsTokenFile === undefined || str(auth.metricsTokenFile),
+    "auth.metricsTokenFile: a file path (the token /metrics requires as `authorization: bearer <token>`)",
+  );
   if (production) {
     // Wording kept from the single-mode key, which older configurations and tests use.
     need(!has("none"), "auth.mode none is refused in production mode (anonymous access)");
@@ -100,12 +114,16 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
   }
 
   const limits = isObject(c.limits) ? c.limits : {};
-  const connections = limits.connections;
-  if (connections !== undefined) {
-    if (!isObject(connections)) need(false, "limits.connections: must be a mapping");
+  for (const [key, defaults] of [
+    ["connections", defaultConnectionLimits],
+    ["auth", defaultAuthLimits],
+  ] as const) {
+    const section = limits[key];
+    if (section === undefined) continue;
+    if (!isObject(section)) need(false, `limits.${key}: must be a mapping`);
     else
-      for (const k of Object.keys(defaultConnectionLimits))
-        need(posInt(connections[k]), `limits.connections.${k}: a positive integer`);
+      for (const k of Object.keys(defaults))
+        need(posInt(section[k]), `limits.${key}.${k}: a positive integer`);
   }
 
   const { mode: _legacy, ...rest } = auth;

@@ -109,6 +109,15 @@ test("connection limits default from limits.ts and are checked when set", () => 
     maxSessions: 10_000,
     idleSessionMs: 300_000,
     requestBodyMs: 30_000,
+    maxConcurrentStreams: 100,
+    maxStreamsPerPrincipal: 1000,
+  });
+  assert.deepEqual(c.limits.auth, {
+    maxConcurrent: 2,
+    maxQueued: 64,
+    maxFailures: 20,
+    failureWindowMs: 60_000,
+    lockoutMs: 60_000,
   });
   assert.equal(c.limits.maxMessageBytes, 1024 * 1024, "input limits are unchanged");
   const d = resolveConfig([{ ...base, auth, limits: { connections: { maxSessionsPerAddress: 4 } } }]);
