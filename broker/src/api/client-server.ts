@@ -19,6 +19,7 @@ import {
   clientStreamingPaths,
   guardHttp2Server,
   type Http2GuardOptions,
+  healthPathPrefix,
   streamingPaths,
 } from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
@@ -69,6 +70,8 @@ export interface ClientServerOptions {
     maxConcurrentStreams?: number;
     /** Open streaming calls one principal may hold on this node. Default 1,000. */
     maxStreamsPerPrincipal?: number;
+    /** TLS handshakes must finish within this. Default 10,000 ms. */
+    handshakeMs?: number;
   };
   /** Bounds on credential checks (security/auth-throttle.ts); defaults apply when left out. */
   authThrottle?: AuthThrottle | AuthThrottleOptions;
@@ -160,7 +163,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     routes: (router) => router.service(Health, healthService(o.health)),
   });
   const route = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    if (req.url.startsWith("/grpc.health.v1.Health/")) health(req, res);
+    if (req.url.startsWith(healthPathPrefix)) health(req, res);
     else gate.handle(req, res, authenticated);
   };
   const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
@@ -191,6 +194,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
           requestCert: o.tls.requireClientCert || o.tls.requestCert === true,
           rejectUnauthorized: o.tls.requireClientCert,
           allowHTTP1: true,
+          handshakeTimeout: o.connections?.handshakeMs ?? 10_000,
           settings,
         })
       : http2.createServer({ settings });

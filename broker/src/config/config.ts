@@ -66,6 +66,8 @@ export interface ConnectionLimits {
   maxConcurrentStreams: number;
   /** Open streaming calls one principal may hold on a node. */
   maxStreamsPerPrincipal: number;
+  /** A TLS handshake not finished within this is dropped (it holds a connection slot meanwhile). */
+  handshakeMs: number;
 }
 
 /** Bounds on credential checks before authentication (security/auth-throttle.ts). */

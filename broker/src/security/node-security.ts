@@ -1,7 +1,6 @@
 import type { NodeConfig } from "../config/config.js";
 import type { Audit } from "./audit.js";
 import { AuthThrottle } from "./auth-throttle.js";
-import { ScryptWorkers } from "./scrypt-workers.js";
 import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "./authenticator.js";
 import { AccessPolicy, type Authorizer, allowAll } from "./authorization.js";
 import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
@@ -13,6 +12,7 @@ import {
   watchUsersFile,
 } from "./file-watch.js";
 import { JwtAuthenticator, readJwtKeyFile } from "./jwt.js";
+import { ScryptWorkers } from "./scrypt-workers.js";
 
 // The composition of the security building blocks for one node, from its configuration: who is
 // calling (the authenticator chain over auth.modes) and what they may do (the ACL file, or
@@ -75,7 +75,10 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
   }
 
   function basicFrom(path: string): Authenticator {
-    const basic = new BasicAuthenticator([], { runCheck: (check) => throttle.run(check), derive: scrypt.derive });
+    const basic = new BasicAuthenticator([], {
+      runCheck: (check) => throttle.run(check),
+      derive: scrypt.derive,
+    });
     watched.push(watchUsersFile(path, basic, watch("users")));
     return basic;
   }

@@ -14,6 +14,7 @@ export const defaultConnectionLimits: ConnectionLimits = {
   requestBodyMs: 30_000,
   maxConcurrentStreams: 100,
   maxStreamsPerPrincipal: 1000,
+  handshakeMs: 10_000,
 };
 
 export const defaultAuthLimits: AuthLimits = {

@@ -111,6 +111,7 @@ test("connection limits default from limits.ts and are checked when set", () => 
     requestBodyMs: 30_000,
     maxConcurrentStreams: 100,
     maxStreamsPerPrincipal: 1000,
+    handshakeMs: 10_000,
   });
   assert.deepEqual(c.limits.auth, {
     maxConcurrent: 2,
