@@ -27,7 +27,7 @@ import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import type { BrokerEngine } from "./engine.js";
 import { healthService } from "./health-service.js";
-import { type CallObserver, metricsInterceptor, principalKey } from "./interceptors.js";
+import { type CallObserver, fromNodeKey, metricsInterceptor, principalKey } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
 import type { InputLimits } from "./validate.js";
@@ -64,6 +64,12 @@ export interface ClientServerOptions {
    * (these identity patterns) and chains to the peer CA. Left out: the header is always refused.
    */
   forwardingNodes?: { allowedIdentities: readonly string[] };
+  /**
+   * Node identity patterns (tls.peer.allowedIdentities): calls over a connection whose verified
+   * certificate names a node and chains to the peer CA may carry internal headers (forwarding hops).
+   * Left out (no TLS): such headers are believed from anyone.
+   */
+  nodeIdentities?: readonly string[];
   /** Connection limits (security/limits.ts); defaults apply when left out. */
   connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit"> & {
     /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open. Default 100. */
@@ -73,6 +79,8 @@ export interface ClientServerOptions {
     /** TLS handshakes must finish within this. Default 10,000 ms. */
     handshakeMs?: number;
   };
+  /** How often open streams re-check their caller's credentials and grants. Default 1,000 ms. */
+  revocationCheckMs?: number;
   /** Bounds on credential checks (security/auth-throttle.ts); defaults apply when left out. */
   authThrottle?: AuthThrottle | AuthThrottleOptions;
   /** Audit lines: auth failures, denials, admin actions, limits, TLS reloads. */
@@ -114,6 +122,9 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
           },
         }
       : {}),
+    ...(o.nodeIdentities
+      ? { nodes: { allowedIdentities: o.nodeIdentities, issuers: () => peerCaFingerprints() } }
+      : {}),
     maxStreamsPerPrincipal: o.connections?.maxStreamsPerPrincipal ?? 1000,
     streamingPaths: new Set(streamingPaths(services)),
     onFailure: (method, address, err) => {
@@ -134,6 +145,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
         audit("authz.denied", { user: principal.name, method, reason }),
       onAdmin: (principal, method, topic) =>
         audit("admin.action", { user: principal.name, method, ...(topic ? { topic } : {}) }),
+      revocation: { authenticator: o.authenticator, everyMs: o.revocationCheckMs ?? 1000 },
     }),
   ];
   const authenticated = connectNodeAdapter({
@@ -142,6 +154,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       const values = peerContextValues(req);
       const principal = gate.principalOf(req);
       if (principal) values.set(principalKey, principal);
+      values.set(fromNodeKey, gate.fromNode(req));
       return values;
     },
     readMaxBytes: o.limits.maxMessageBytes + o.limits.maxHeaderBytes + o.limits.maxKeyBytes + 64 * 1024,

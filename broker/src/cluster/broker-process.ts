@@ -135,12 +135,15 @@ export async function startBrokerProcess(
       ? {
           tls: {
             ...config.tls.client,
-            requestCert: security.requestClientCert,
+            // Also with peer TLS alone: forwarding nodes present their certificates, which is what
+            // lets this port believe their internal headers (hop counts) and nobody else's.
+            requestCert: security.requestClientCert || config.tls.peer !== undefined,
             // Nodes forward calls to each other's client ports with their peer certificates.
             ...(config.tls.peer ? { peerCa: config.tls.peer.ca } : {}),
           },
         }
       : {}),
+    ...(config.tls.peer ? { nodeIdentities: peerTlsWithIdentities(config).allowedIdentities } : {}),
     // Certificate callers' calls arrive forwarded under their name, from nodes only.
     ...(config.tls.peer && security.requestClientCert
       ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }

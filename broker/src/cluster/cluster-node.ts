@@ -21,7 +21,7 @@ import type {
   TopicSpec,
   TopicState,
 } from "../api/engine.js";
-import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
+import { invalidArgument, metadataError, notFound, permissionDenied, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
@@ -518,6 +518,10 @@ export class ClusterNode implements BrokerEngine {
     if (!this.deps.config.autoCreateTopics) {
       throw notFound(`topic ${name} does not exist and autoCreateTopics is off: create it first`);
     }
+    if (call.mayCreateTopic && !call.mayCreateTopic(name))
+      throw permissionDenied(
+        `topic ${name} does not exist, and creating it on publish needs the create permission on it`,
+      );
     await this.createTopicRecord({ name }, call, true);
     return this.metadata.state.topics[name]!;
   }

@@ -10,6 +10,7 @@ import type {
   PublishOutcome,
   SubscribeInput,
 } from "../api/engine.js";
+import { deadLetterTopicFor } from "../api/engine.js";
 import { invalidArgument, metadataError, notFound } from "../api/errors.js";
 import { ConsumerDispatcher, type DispatcherOptions } from "./consumer-dispatcher.js";
 import {
@@ -72,7 +73,7 @@ export class ConsumerHub implements ConsumerEngine {
       start: config.start,
       ackTimeoutMs: config.ackTimeoutMs || this.defaults.ackTimeoutMs,
       maxDeliveries: config.maxDeliveries,
-      deadLetterTopic: config.deadLetterTopic || (config.maxDeliveries > 0 ? `${config.topic}.dlq` : ""),
+      deadLetterTopic: deadLetterTopicFor(config.topic, config.deadLetterTopic, config.maxDeliveries),
     };
   }
 
@@ -155,6 +156,9 @@ export class ConsumerHub implements ConsumerEngine {
     const internal: CallContext = {
       signal: new AbortController().signal,
       hops: 0,
+      // A dead-letter topic is never created by a dead letter: it must exist (created by someone
+      // allowed to), so a consumer cannot make topics appear by failing deliveries.
+      mayCreateTopic: () => false,
       ...(authorization ? { authorization } : {}),
       ...(forwardedFor ? { forwardedFor } : {}),
     };

@@ -35,7 +35,11 @@ export type AuthMode = "basic" | "bearer" | "certificate" | "none";
 export interface JwtConfig {
   algorithm: JwtAlgorithm;
   /** PEM public key or certificate (RS256/ES256), raw secret (HS256). Reloaded on change. */
-  keyFile: string;
+  keyFile?: string;
+  /** A JWKS document (RS256/ES256): the token's `kid` selects the key. Reloaded on change. */
+  jwksFile?: string;
+  /** Longest token lifetime accepted (exp - iat), seconds. Default 86,400. */
+  maxLifetimeSeconds?: number;
   issuer?: string;
   audience?: string | string[];
   leewaySeconds?: number;

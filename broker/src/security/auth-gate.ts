@@ -2,11 +2,11 @@ import type http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { forwardedForHeader } from "../api/engine.js";
 import { resourceExhausted } from "../api/errors.js";
-import { type ForwardingNodes, forwardedPrincipal } from "./auth-interceptors.js";
+import { type ForwardingNodes, forwardedPrincipal, forwardingNodeProblem } from "./auth-interceptors.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import { verifiedPeerCertificate } from "./client-cert.js";
-import { respondError } from "./refusal.js";
+import { refuseAfterBody } from "./refusal.js";
 
 // Authentication in front of connect: a call's credentials are checked from its headers and its
 // connection before a byte of its body is read or decoded, so an unauthenticated client costs a
@@ -20,6 +20,11 @@ export interface AuthGateOptions {
   authenticator: Authenticator;
   throttle: AuthThrottle;
   forwardingNodes?: ForwardingNodes;
+  /**
+   * How to recognise a cluster node's connection (its verified certificate), whose internal headers
+   * (`geobroker-forwarded-hops`) are believed. Absent (no TLS): every connection's are.
+   */
+  nodes?: ForwardingNodes;
   /** Open streaming calls one principal may hold on this node (server, client and bidi streams). */
   maxStreamsPerPrincipal: number;
   /** Paths of streaming methods: counted against maxStreamsPerPrincipal while open. */
@@ -36,6 +41,8 @@ export interface AuthGate {
   principalOf(req: object): Principal | undefined;
   /** Open streaming calls per principal name. */
   openStreams(name: string): number;
+  /** Whether the request came over a cluster node's connection. */
+  fromNode(req: object): boolean;
 }
 
 /** The request's headers as fetch Headers (what connect's interceptors see), pseudo-headers left out. */
@@ -52,6 +59,7 @@ const presented = (h: Headers) => h.has("authorization") || h.has(forwardedForHe
 
 export function createAuthGate(o: AuthGateOptions): AuthGate {
   const principals = new WeakMap<object, Principal>();
+  const fromNodes = new WeakSet<object>();
   const streams = new Map<string, number>();
   const methodOf = (req: Request) => (req.url.split("?")[0] ?? "").split("/").pop() ?? "";
 
@@ -83,6 +91,7 @@ export function createAuthGate(o: AuthGateOptions): AuthGate {
 
   return {
     principalOf: (req) => principals.get(req),
+    fromNode: (req) => !o.nodes || fromNodes.has(req),
     openStreams: (name) => streams.get(name) ?? 0,
     handle(req, res, next) {
       const address = req.socket?.remoteAddress ?? "unknown";
@@ -93,7 +102,7 @@ export function createAuthGate(o: AuthGateOptions): AuthGate {
             const open = streams.get(principal.name) ?? 0;
             if (open >= o.maxStreamsPerPrincipal) {
               o.onLimit("streams_per_principal", address);
-              respondError(
+              refuseAfterBody(
                 req,
                 res,
                 resourceExhausted(
@@ -110,11 +119,12 @@ export function createAuthGate(o: AuthGateOptions): AuthGate {
             });
           }
           principals.set(req, principal);
+          if (o.nodes && !forwardingNodeProblem(verifiedPeerCertificate(req), o.nodes)) fromNodes.add(req);
           next(req, res);
         },
         (err: ConnectError) => {
           o.onFailure(methodOf(req), address, err);
-          respondError(req, res, err);
+          refuseAfterBody(req, res, err);
         },
       );
     },

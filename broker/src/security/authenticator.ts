@@ -13,6 +13,8 @@ export interface Principal {
    * basic and certificate callers get theirs from the ACL only.
    */
   roles?: readonly string[];
+  /** Unix seconds after which the credential is no longer valid (a token's exp). */
+  expiresAt?: number;
 }
 
 /** What the transport knows about the caller beyond its headers. */
@@ -35,6 +37,11 @@ export interface UserRecord {
 export interface Authenticator {
   /** The caller behind these request headers (and connection), or UNAUTHENTICATED. */
   authenticate(headers: Headers, context?: AuthContext): Promise<Principal>;
+  /**
+   * Whether a principal this authenticator issued still holds (its user still exists, its token has
+   * not expired): open streams end when it does not. Absent: always.
+   */
+  stillValid?(principal: Principal): boolean;
 }
 
 /** Accepts everyone: only for `auth.mode: none`, which the config refuses in production mode. */
@@ -114,9 +121,9 @@ export class BasicAuthenticator implements Authenticator {
     this.verified.clear();
   }
 
-  /** The user names known now (revocation: streams of users no longer here are ended). */
-  has(name: string): boolean {
-    return this.users.has(name);
+  /** A removed user's open streams end (users file reloaded without it). */
+  stillValid(principal: Principal): boolean {
+    return principal.method !== "basic" || this.users.has(principal.name);
   }
 
   async authenticate(headers: Headers): Promise<Principal> {

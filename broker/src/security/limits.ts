@@ -3,7 +3,7 @@ import { constants as h2 } from "node:http2";
 import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { respondError } from "./refusal.js";
+import { refuseAfterBody } from "./refusal.js";
 
 // Limits against hostile or broken clients on the HTTP/2 client port: too many sessions from one
 // address, connections that open and never ask anything, request bodies trickled in slowly.
@@ -172,7 +172,7 @@ export function guardHttp2Server(
       if (reason !== undefined) {
         const session = req.stream?.session;
         res.once("finish", () => (session ? session.close() : req.socket?.destroy()));
-        respondError(req, res, new ConnectError(reason, Code.ResourceExhausted));
+        refuseAfterBody(req, res, new ConnectError(reason, Code.ResourceExhausted));
         return;
       }
       if (!streamingPaths.has(req.url.split("?")[0]!) && !req.readableEnded) {

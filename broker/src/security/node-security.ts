@@ -1,17 +1,13 @@
+import type { KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { NodeConfig } from "../config/config.js";
 import type { Audit } from "./audit.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "./authenticator.js";
 import { AccessPolicy, type Authorizer, allowAll } from "./authorization.js";
 import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
-import {
-  type WatchedFiles,
-  type WatchOptions,
-  watchAclFile,
-  watchJwtKey,
-  watchUsersFile,
-} from "./file-watch.js";
-import { JwtAuthenticator, readJwtKeyFile } from "./jwt.js";
+import { WatchedFiles, type WatchOptions, watchAclFile, watchJwtKey, watchUsersFile } from "./file-watch.js";
+import { JwtAuthenticator, parseJwks, readJwtKeyFile } from "./jwt.js";
 import { ScryptWorkers } from "./scrypt-workers.js";
 
 // The composition of the security building blocks for one node, from its configuration: who is
@@ -61,7 +57,10 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
     return {
       authenticator,
       // Reads the policy at each call, so an ACL reload applies to the next call.
-      authorizer: { authorize: (principal, action, topic) => policy.authorize(principal, action, topic) },
+      authorizer: {
+        authorize: (principal, action, topic, consumer) =>
+          policy.authorize(principal, action, topic, consumer),
+      },
       requestClientCert: auth.modes.includes("certificate"),
       throttle,
       close: () => {
@@ -87,14 +86,31 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
     const jwt = auth.jwt!;
     const bearer = new JwtAuthenticator({
       algorithm: jwt.algorithm,
-      key: readJwtKeyFile(jwt.algorithm, jwt.keyFile),
+      ...(jwt.keyFile ? { key: readJwtKeyFile(jwt.algorithm, jwt.keyFile) } : {}),
+      ...(jwt.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: jwt.maxLifetimeSeconds } : {}),
       ...(jwt.issuer !== undefined ? { issuer: jwt.issuer } : {}),
       ...(jwt.audience !== undefined ? { audience: jwt.audience } : {}),
       ...(jwt.leewaySeconds !== undefined ? { leewaySeconds: jwt.leewaySeconds } : {}),
       ...(jwt.nameClaim !== undefined ? { nameClaim: jwt.nameClaim } : {}),
       ...(jwt.rolesClaim !== undefined ? { rolesClaim: jwt.rolesClaim } : {}),
     });
-    watched.push(watchJwtKey(jwt.algorithm, jwt.keyFile, bearer, watch("jwt key")));
+    if (jwt.keyFile) watched.push(watchJwtKey(jwt.algorithm, jwt.keyFile, bearer, watch("jwt key")));
+    else {
+      const path = jwt.jwksFile!;
+      const jwks: WatchedFiles<Map<string, KeyObject>> = new WatchedFiles(
+        [path],
+        () => parseJwks(jwt.algorithm, readFileSync(path, "utf8"), `JWKS file ${path}`),
+        {
+          ...watch("jwks"),
+          onReload: (paths) => {
+            bearer.setKeys(jwks.current());
+            o.audit("security.reload", { what: "jwks", paths });
+          },
+        },
+      );
+      bearer.setKeys(jwks.current());
+      watched.push(jwks);
+    }
     return bearer;
   }
 }

@@ -78,7 +78,7 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
       str(auth.usersFile),
       "auth.usersFile: required with auth mode basic (a YAML file of {users: [{name, passwordHash}]})",
     );
-  if (has("bearer")) checkJwt(auth.jwt, need);
+  if (has("bearer")) checkJwt(auth.jwt, need, production);
   else need(auth.jwt === undefined || isObject(auth.jwt), "auth.jwt: must be a mapping");
   if (has("certificate"))
     need(
@@ -138,7 +138,7 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
   };
 }
 
-function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void): void {
+function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void, production: boolean): void {
   if (!isObject(jwt)) {
     need(false, "auth.jwt: required with auth mode bearer ({algorithm, keyFile, ...})");
     return;
@@ -147,7 +147,19 @@ function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void): v
     jwtAlgorithms.includes(jwt.algorithm as (typeof jwtAlgorithms)[number]),
     `auth.jwt.algorithm: one of ${jwtAlgorithms.join(", ")} (got ${JSON.stringify(jwt.algorithm)})`,
   );
-  need(str(jwt.keyFile), "auth.jwt.keyFile: required (PEM public key for RS256/ES256, secret for HS256)");
+  need(
+    str(jwt.keyFile) !== str(jwt.jwksFile),
+    "auth.jwt: exactly one of keyFile (PEM public key for RS256/ES256, secret for HS256) and jwksFile (a JWKS, keys chosen by kid)",
+  );
+  need(
+    jwt.maxLifetimeSeconds === undefined || posInt(jwt.maxLifetimeSeconds),
+    "auth.jwt.maxLifetimeSeconds: a positive integer (seconds)",
+  );
+  if (production)
+    need(
+      str(jwt.issuer) && jwt.audience !== undefined,
+      "auth.jwt.issuer and auth.jwt.audience are required in production mode (a token for another service must not work here)",
+    );
   for (const k of ["issuer", "nameClaim", "rolesClaim"])
     need(jwt[k] === undefined || str(jwt[k]), `auth.jwt.${k}: a non-empty string`);
   need(
