@@ -13,6 +13,7 @@ import { createAudit } from "../security/audit.js";
 import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { buildNodeSecurity } from "../security/node-security.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
+import { ReplicatedSecurity } from "../security/replicated-security.js";
 import { type Db, openDb } from "../storage/db.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
@@ -162,6 +163,12 @@ export async function startBrokerProcess(
   });
   const admin =
     config.ports.admin !== undefined ? await startAdminServer(config.ports.admin, drain) : undefined;
+  // Users and grants: the files feed the metadata group, every node decides from what it applied.
+  const replicatedSecurity = new ReplicatedSecurity(node, security, (message) =>
+    audit("security.reload_failed", { what: "replicated users/acl", error: message }),
+  );
+  const securitySync = setInterval(() => replicatedSecurity.tick(), 500);
+  securitySync.unref();
   const gauges = setInterval(() => {
     const retained = node.retainedTotals();
     metrics.retainedMessages.set(retained.messages);
@@ -193,6 +200,7 @@ export async function startBrokerProcess(
     httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
     async stop() {
       clearInterval(gauges);
+      clearInterval(securitySync);
       await node.stop();
       await clientServer.close();
       security.close();

@@ -64,6 +64,7 @@ import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPo
 import { ProposalTracker } from "./proposal-tracker.js";
 import { type BatchedResult, PublishBatcher } from "./publish-batcher.js";
 import { hasLimits, type RetentionEntry } from "./retention.js";
+import type { SecurityState } from "./users-state.js";
 import { ChangeSignal, nowMicros } from "./waiters.js";
 
 export interface ClusterNodeDeps {
@@ -1011,6 +1012,16 @@ export class ClusterNode implements BrokerEngine {
    * A metadata command the cluster itself makes (a move settled, a node drained): proposed here
    * when this node leads the metadata group, else sent to the leader on the peer port.
    */
+  /** Users and grants as the metadata group last applied them (users-state.ts); undefined before any. */
+  securityState(): SecurityState | undefined {
+    return this.metadata.state.security;
+  }
+
+  /** True while this node leads the metadata group (it feeds the security sources into it). */
+  leadsMetadata(): boolean {
+    return this.metadataRunner.isLeader;
+  }
+
   async proposeSystem(command: MetadataCommand): Promise<MetadataResult> {
     const leader = await this.changes.until(
       () => this.metadataRunner.leader || undefined,

@@ -6,6 +6,7 @@ import {
   dropConsumersOf,
 } from "./consumer-records.js";
 import { placeReplicas } from "./placement.js";
+import { applySecurityCommand, type SecurityCommand, type SecurityState } from "./users-state.js";
 
 // The metadata group's state machine: topics and where their partitions live. Pure and
 // deterministic: every replica applies the same commands in the same order to the same result.
@@ -55,6 +56,8 @@ export interface MetadataState {
   topics: Record<string, TopicRecord>;
   /** Durable consumers by `<topic>/<name>` (consumer-records.ts). */
   consumers: Record<string, ConsumerRecord>;
+  /** Users and grants (users-state.ts); absent until the first security command. */
+  security?: SecurityState;
 }
 
 export type MetadataCommand =
@@ -68,7 +71,8 @@ export type MetadataCommand =
   | { type: "settleMove"; groupId: number; from: string; to: string }
   /** Puts a replica first: the group's preferred leader, which its current leader hands over to. */
   | { type: "setPreferredLeader"; groupId: number; nodeId: string }
-  | ConsumerCommand;
+  | ConsumerCommand
+  | SecurityCommand;
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
 export type MetadataResult =
@@ -223,6 +227,14 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
     case "deleteConsumer":
     case "consumerProgress":
       return applyConsumerCommand(state.consumers, (name) => state.topics[name] !== undefined, cmd);
+    case "putUser":
+    case "deleteUser":
+    case "putGrants":
+    case "deleteGrants":
+    case "putRole":
+    case "deleteRole":
+    case "replaceSecurity":
+      return applySecurityCommand(state, cmd);
     case "settleMove": {
       const p = findPartition(state, cmd.groupId)?.placement;
       if (p?.moving && p.moving.from === cmd.from && p.moving.to === cmd.to) delete p.moving;

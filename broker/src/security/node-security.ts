@@ -3,8 +3,13 @@ import { readFileSync } from "node:fs";
 import type { NodeConfig } from "../config/config.js";
 import type { Audit } from "./audit.js";
 import { AuthThrottle } from "./auth-throttle.js";
-import { type Authenticator, anonymousAuthenticator, BasicAuthenticator } from "./authenticator.js";
-import { AccessPolicy, type Authorizer, allowAll } from "./authorization.js";
+import {
+  type Authenticator,
+  anonymousAuthenticator,
+  BasicAuthenticator,
+  type UserRecord,
+} from "./authenticator.js";
+import { AccessPolicy, type AclState, type Authorizer, allowAll, emptyAcl } from "./authorization.js";
 import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
 import { WatchedFiles, type WatchOptions, watchAclFile, watchJwtKey, watchUsersFile } from "./file-watch.js";
 import { JwtAuthenticator, parseJwks, readJwtKeyFile } from "./jwt.js";
@@ -21,6 +26,13 @@ export interface NodeSecurity {
   requestClientCert: boolean;
   /** Bounds password checks and locks out failing addresses, for every port that authenticates. */
   throttle: AuthThrottle;
+  /** What the users and ACL files say now (a source the metadata group is fed from); undefined without files. */
+  fileSource(): { users: UserRecord[]; acl: AclState } | undefined;
+  /**
+   * From now on, users and grants come from the replicated state (every node alike); file changes
+   * only reach it through the metadata group.
+   */
+  applyReplicated(users: UserRecord[], acl: AclState): void;
   close(): void;
 }
 
@@ -38,6 +50,9 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
     onError: (err, paths) => o.audit("security.reload_failed", { what, paths, error: err.message }),
   });
   const { auth } = config;
+  let replicated = false;
+  let fileUsers: UserRecord[] | undefined;
+  let basic: BasicAuthenticator | undefined;
   const throttle = new AuthThrottle(config.limits.auth);
   // One thread per concurrent check: scrypt never occupies libuv's pool, which storage needs.
   const scrypt = new ScryptWorkers(config.limits.auth.maxConcurrent);
@@ -52,8 +67,18 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
             : {}),
         });
     let policy: Authorizer = allowAll;
+    let fileAcl: AclState | undefined;
     if (auth.aclFile)
-      watched.push(watchAclFile(auth.aclFile, (state) => (policy = new AccessPolicy(state)), watch("acl")));
+      watched.push(
+        watchAclFile(
+          auth.aclFile,
+          (state) => {
+            fileAcl = state;
+            if (!replicated) policy = new AccessPolicy(state);
+          },
+          watch("acl"),
+        ),
+      );
     return {
       authenticator,
       // Reads the policy at each call, so an ACL reload applies to the next call.
@@ -63,6 +88,14 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
       },
       requestClientCert: auth.modes.includes("certificate"),
       throttle,
+      fileSource: () =>
+        auth.usersFile || auth.aclFile ? { users: fileUsers ?? [], acl: fileAcl ?? emptyAcl } : undefined,
+      applyReplicated: (users, acl) => {
+        replicated = true;
+        basic?.setUsers(users);
+        // Without an ACL file authorization is off on this node (development), replicated or not.
+        if (auth.aclFile) policy = new AccessPolicy(acl);
+      },
       close: () => {
         for (const w of watched) w.close();
         void scrypt.close();
@@ -74,12 +107,16 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
   }
 
   function basicFrom(path: string): Authenticator {
-    const basic = new BasicAuthenticator([], {
-      runCheck: (check) => throttle.run(check),
-      derive: scrypt.derive,
-    });
-    watched.push(watchUsersFile(path, basic, watch("users")));
-    return basic;
+    const b = new BasicAuthenticator([], { runCheck: (check) => throttle.run(check), derive: scrypt.derive });
+    basic = b;
+    const target = {
+      setUsers: (users: UserRecord[]) => {
+        fileUsers = users;
+        if (!replicated) b.setUsers(users);
+      },
+    };
+    watched.push(watchUsersFile(path, target, watch("users")));
+    return b;
   }
 
   function bearerFrom(): Authenticator {
