@@ -10,7 +10,8 @@ import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { basicHeader } from "./hostile-client.js";
-import { type LiveNode, startLiveNode } from "./live-node.js";
+import { startProductionNode } from "./hostile-setup.js";
+import type { LiveNode } from "./live-node.js";
 import { makePki, type Pki } from "./tls-fixtures.js";
 
 // Issue #19, the ACL gaps: dead-letter topics, auto-create, another team's durable consumers, the
@@ -75,21 +76,10 @@ describe("hostile input: ACL gaps (live node, TLS, ACL)", () => {
 
   before(async () => {
     pki = makePki();
-    const cert = pki.issue(
-      "eu-0",
-      "eu-0",
-      "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
-    );
-    const files = { cert: cert.certFile, key: cert.keyFile, ca: pki.ca.certFile };
     writeFileSync(join(pki.dir, "acl.yaml"), stringify(acl));
-    node = await startLiveNode({
-      dir: pki.dir,
-      users: passwords,
-      config: {
-        production: true,
-        tls: { client: { ...files, requireClientCert: false }, peer: files },
-        auth: { modes: ["basic"], aclFile: join(pki.dir, "acl.yaml") },
-      },
+    node = await startProductionNode(pki, passwords, {
+      modes: ["basic"],
+      aclFile: join(pki.dir, "acl.yaml"),
     });
     clients = clientsFor();
     await clients.topics.createTopic({ topic: { name: "orders" } }, as("ops"));

@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { Code } from "@connectrpc/connect";
 import { basicHeader, connectRaw, envelope, rawCall } from "./hostile-client.js";
+import { nodeTlsFiles } from "./hostile-setup.js";
 import { type LiveNode, startLiveNode } from "./live-node.js";
 import { makePki } from "./tls-fixtures.js";
 
@@ -109,12 +110,7 @@ describe("hostile input: connection slots (TLS, HTTP/1.1)", () => {
   before(async () => {
     const pki = makePki();
     ca = pki.ca.cert;
-    const cert = pki.issue(
-      "eu-0",
-      "eu-0",
-      "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
-    );
-    const files = { cert: cert.certFile, key: cert.keyFile, ca: pki.ca.certFile };
+    const files = nodeTlsFiles(pki);
     node = await startLiveNode({
       dir: pki.dir,
       users: { writer: password },

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { stringify } from "yaml";
 import { freePort } from "../support/process-cluster.js";
 import { basicHeader } from "./hostile-client.js";
+import { folderWithAcl, writerAndOps } from "./hostile-setup.js";
 import { auditLines, type LiveNode, startLiveNode } from "./live-node.js";
 
 // Issue #19: `curl -X POST host:7200/drain` answered 200 and moved the node's leaderships away, and
@@ -19,17 +18,7 @@ describe("hostile input: the HTTP port (/drain, /metrics)", () => {
     fetch(`http://127.0.0.1:${node.httpPort}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "geobroker-http-"));
-    writeFileSync(
-      join(dir, "acl.yaml"),
-      stringify({
-        roles: [{ name: "w", rules: [{ actions: ["publish"], topics: ["*"] }] }],
-        users: [
-          { name: "writer", roles: ["w"] },
-          { name: "ops", roles: ["admin"] },
-        ],
-      }),
-    );
+    const { dir, aclFile } = folderWithAcl("http", writerAndOps(["*"]));
     writeFileSync(join(dir, "metrics.token"), "scrape-token-0123456789\n");
     adminPort = await freePort();
     node = await startLiveNode({
@@ -39,7 +28,7 @@ describe("hostile input: the HTTP port (/drain, /metrics)", () => {
         ports: { admin: adminPort },
         auth: {
           modes: ["basic"],
-          aclFile: join(dir, "acl.yaml"),
+          aclFile,
           metricsTokenFile: join(dir, "metrics.token"),
         },
       },

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { stringify } from "yaml";
 import {
   basicHeader,
   connectRaw,
@@ -15,6 +12,7 @@ import {
   residentBytes,
   unknownFieldVarints,
 } from "./hostile-client.js";
+import { folderWithAcl, writerAndOps } from "./hostile-setup.js";
 import { auditLines, type LiveNode, startLiveNode } from "./live-node.js";
 
 // Issue #19, "limits before work": what an unauthenticated client can make a node spend. Each test
@@ -30,21 +28,11 @@ describe("hostile input: limits before work (live node, h2c, basic + ACL)", () =
   const url = () => `http://127.0.0.1:${node.clientPort}`;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "geobroker-hostile-"));
-    writeFileSync(
-      join(dir, "acl.yaml"),
-      stringify({
-        roles: [{ name: "w", rules: [{ actions: ["publish"], topics: ["hostile.*"] }] }],
-        users: [
-          { name: "writer", roles: ["w"] },
-          { name: "ops", roles: ["admin"] },
-        ],
-      }),
-    );
+    const { dir, aclFile } = folderWithAcl("hostile", writerAndOps(["hostile.*"]));
     node = await startLiveNode({
       dir,
       users: { writer: password, ops: "ops-password-1" },
-      config: { auth: { modes: ["basic"], aclFile: join(dir, "acl.yaml") } },
+      config: { auth: { modes: ["basic"], aclFile } },
     });
   });
   after(async () => {
