@@ -63,6 +63,7 @@ import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
 import { ProposalTracker } from "./proposal-tracker.js";
 import { type BatchedResult, PublishBatcher } from "./publish-batcher.js";
+import { checkTopicQuota } from "./quotas.js";
 import { hasLimits, type RetentionEntry } from "./retention.js";
 import type { SecurityState } from "./users-state.js";
 import { ChangeSignal, nowMicros } from "./waiters.js";
@@ -186,7 +187,10 @@ export class ClusterNode implements BrokerEngine {
     this.deps.transport.onMessages((messages) => this.receive(messages));
     this.deps.transport.onControl((request) => this.handleInternal(request));
     this.maintenance = new GroupMaintenance(this);
-    this.consumerHub = new ConsumerHub(this.consumerPort(), config.consumers);
+    this.consumerHub = new ConsumerHub(this.consumerPort(), {
+      ...config.consumers,
+      maxConsumersPerTopic: config.limits.quotas.maxConsumersPerTopic,
+    });
     let ticks = 0;
     this.ticker = setInterval(() => {
       for (const runner of this.groups.values()) runner.tick();
@@ -740,6 +744,7 @@ export class ClusterNode implements BrokerEngine {
   ): Promise<TopicRecord> {
     const defaults = this.deps.config.topicDefaults;
     const nodes = Object.keys(this.metadata.state.nodes).length;
+    checkTopicQuota(this.metadata.state, spec, this.deps.config.limits.quotas);
     const full: TopicSpec = {
       name: spec.name,
       partitions: spec.partitions ?? defaults.partitions,

@@ -21,6 +21,7 @@ import {
   consumerKey,
 } from "./consumer-records.js";
 import { neverReachedTarget } from "./forwarder.js";
+import { checkConsumerQuota } from "./quotas.js";
 
 /** What the hub needs from its node (ClusterNode in a broker, an in-memory engine in API tests). */
 export interface ConsumerHubPort {
@@ -46,6 +47,8 @@ export interface ConsumerHubPort {
 
 export interface ConsumerDefaults extends DispatcherOptions {
   ackTimeoutMs: number;
+  /** Durable consumers one topic may have (limits.quotas); absent: no limit. */
+  maxConsumersPerTopic?: number;
 }
 
 /** Headers a dead-lettered message carries, so whoever reads the dead-letter topic knows its origin. */
@@ -83,6 +86,13 @@ export class ConsumerHub implements ConsumerEngine {
     ifAbsent: boolean,
   ): Promise<ConsumerRecord> {
     if (!this.port.partitionsOf(config.topic)) throw notFound(`topic ${config.topic} does not exist`);
+    if (this.defaults.maxConsumersPerTopic !== undefined)
+      checkConsumerQuota(
+        this.port.consumers(),
+        config.topic,
+        config.name,
+        this.defaults.maxConsumersPerTopic,
+      );
     const result = await this.port.propose(
       { type: "createConsumer", spec: this.spec(config), atMicros: Date.now() * 1000, ifAbsent },
       call,

@@ -2,7 +2,6 @@ import {
   type AclRole,
   type AclState,
   type AclUser,
-  adminRole,
   emptyAcl,
   validateAcl,
   withoutRole,
@@ -101,8 +100,8 @@ export function applySecurityCommand(
         delete next.users[cmd.name];
         break;
       case "putGrants":
-        if (cmd.user.roles.includes(adminRole) && reservedUserNames.some((r) => r.test(cmd.user.name)))
-          return fail(`"${cmd.user.name}" is reserved: grant admin to a named user instead`);
+        // Grants to a reserved name are allowed: the operator's certificate identity needs admin. A
+        // reserved name can never be a password user (userProblem), so basic auth cannot reach it.
         next.acl = withUser(next.acl, cmd.user);
         break;
       case "deleteGrants":

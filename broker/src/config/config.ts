@@ -74,6 +74,16 @@ export interface ConnectionLimits {
   handshakeMs: number;
 }
 
+/**
+ * What one cluster may hold, checked where a topic or consumer is made (the node's view of the
+ * metadata): a caller cannot grow every node's metadata without bound.
+ */
+export interface Quotas {
+  maxTopics: number;
+  maxPartitionsPerTopic: number;
+  maxConsumersPerTopic: number;
+}
+
 /** Bounds on credential checks before authentication (security/auth-throttle.ts). */
 export interface AuthLimits {
   maxConcurrent: number;
@@ -135,7 +145,7 @@ export interface NodeConfig {
   auth: AuthConfig;
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
-  limits: InputLimits & { connections: ConnectionLimits; auth: AuthLimits };
+  limits: InputLimits & { connections: ConnectionLimits; auth: AuthLimits; quotas: Quotas };
   consumers: ConsumerSettings;
   storage: { memtableBudgetBytes: number };
   partitions: PartitionSettings;

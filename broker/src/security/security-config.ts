@@ -1,4 +1,4 @@
-import type { AuthConfig, AuthLimits, AuthMode, ConnectionLimits } from "../config/config.js";
+import type { AuthConfig, AuthLimits, AuthMode, ConnectionLimits, Quotas } from "../config/config.js";
 import { jwtAlgorithms } from "./jwt.js";
 
 // Validation of the security keys of a node's configuration (auth.*, tls.*, limits.connections),
@@ -15,6 +15,12 @@ export const defaultConnectionLimits: ConnectionLimits = {
   maxConcurrentStreams: 100,
   maxStreamsPerPrincipal: 1000,
   handshakeMs: 10_000,
+};
+
+export const defaultQuotas: Quotas = {
+  maxTopics: 10_000,
+  maxPartitionsPerTopic: 1024,
+  maxConsumersPerTopic: 256,
 };
 
 export const defaultAuthLimits: AuthLimits = {
@@ -118,6 +124,7 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
   for (const [key, defaults] of [
     ["connections", defaultConnectionLimits],
     ["auth", defaultAuthLimits],
+    ["quotas", defaultQuotas],
   ] as const) {
     const section = limits[key];
     if (section === undefined) continue;
