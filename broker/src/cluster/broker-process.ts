@@ -2,8 +2,10 @@ import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
+import { userService } from "../api/user-service.js";
 import type { NodeConfig } from "../config/config.js";
 import { startAdminServer, startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
@@ -122,8 +124,10 @@ export async function startBrokerProcess(
     host: config.listenHost,
     port: config.ports.client,
     engine: node,
-    extraRoutes: (router) =>
-      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId)),
+    extraRoutes: (router) => {
+      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId));
+      router.service(UserService, userService(node));
+    },
     limits: config.limits,
     authenticator: security.authenticator,
     authorizer: security.authorizer,

@@ -31,6 +31,11 @@ export interface SecurityState {
   acl: AclState;
   /** Bumped on every change: a node tells a new state from the one it applied. */
   version: number;
+  /**
+   * The fingerprint of the file sources last replaced in: the leader proposes its files only when
+   * they differ from it, so admin calls (putUser, ...) stand until the files themselves change.
+   */
+  sourceFingerprint?: string;
 }
 
 export type SecurityCommand =
@@ -41,7 +46,7 @@ export type SecurityCommand =
   | { type: "putRole"; role: AclRole }
   | { type: "deleteRole"; name: string }
   /** The whole state from a source (files): users and ACL replaced together. */
-  | { type: "replaceSecurity"; users: StoredUser[]; acl: AclState };
+  | { type: "replaceSecurity"; users: StoredUser[]; acl: AclState; sourceFingerprint?: string };
 
 /**
  * Names no password user may take: the operator's certificate identity (admin through its client
@@ -83,6 +88,7 @@ export function applySecurityCommand(
 ): MetadataResult {
   const s = holder.security ?? emptySecurity();
   let next: { users: Record<string, StoredUser>; acl: AclState };
+  let source = s.sourceFingerprint;
   try {
     next = { users: { ...s.users }, acl: s.acl };
     switch (cmd.type) {
@@ -122,6 +128,7 @@ export function applySecurityCommand(
         }
         if (Object.keys(users).length > maxUsers) return fail(`more than ${maxUsers} users`);
         next = { users, acl: validateAcl(cmd.acl, "replicated ACL") };
+        source = cmd.sourceFingerprint ?? source;
         break;
       }
     }
@@ -129,8 +136,13 @@ export function applySecurityCommand(
     // validateAcl's refusals (an undefined role, a bad pattern): the previous state stays.
     return fail((err as Error).message);
   }
-  if (sameSecurity(s, next)) return { ok: true };
-  holder.security = { users: next.users, acl: next.acl, version: s.version + 1 };
+  if (sameSecurity(s, next) && source === s.sourceFingerprint) return { ok: true };
+  holder.security = {
+    users: next.users,
+    acl: next.acl,
+    version: s.version + 1,
+    ...(source !== undefined ? { sourceFingerprint: source } : {}),
+  };
   return { ok: true };
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { MetadataCommand, MetadataResult } from "../cluster/metadata-state.js";
 import { type SecurityState, type StoredUser, userProblem } from "../cluster/users-state.js";
 import type { UserRecord } from "./authenticator.js";
@@ -20,12 +21,14 @@ export interface SecurityTarget {
   applyReplicated(users: UserRecord[], acl: AclState): void;
 }
 
-/** Canonical form of users and ACL: equal content, equal string. */
+/** A digest of the canonical users and ACL: equal content, equal fingerprint. */
 export function securityFingerprint(users: readonly StoredUser[], acl: AclState): string {
   const sorted = [...users]
     .map((u) => ({ name: u.name, passwordHash: u.passwordHash }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return JSON.stringify([sorted, serializeAcl(acl)]);
+  return createHash("sha256")
+    .update(JSON.stringify([sorted, serializeAcl(acl)]))
+    .digest("hex");
 }
 
 export class ReplicatedSecurity {
@@ -54,11 +57,18 @@ export class ReplicatedSecurity {
     if (report && report !== this.reported) this.onError(`left out of the replicated users: ${report}`);
     this.reported = report;
     const source = { users, acl: files.acl };
+    // Compared with the sources last replaced in, not with the state: admin calls stand until the
+    // files change.
     const wanted = securityFingerprint(source.users, source.acl);
-    if (state && securityFingerprint(Object.values(state.users), state.acl) === wanted) return;
+    if (state?.sourceFingerprint === wanted) return;
     this.proposing = true;
     this.node
-      .proposeSystem({ type: "replaceSecurity", users: source.users, acl: source.acl })
+      .proposeSystem({
+        type: "replaceSecurity",
+        users: source.users,
+        acl: source.acl,
+        sourceFingerprint: wanted,
+      })
       .then(
         (r) => {
           if (!r.ok)
