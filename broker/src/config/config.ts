@@ -38,6 +38,9 @@ export interface JwtConfig {
   keyFile?: string;
   /** A JWKS document (RS256/ES256): the token's `kid` selects the key. Reloaded on change. */
   jwksFile?: string;
+  /** A JWKS URL (in-cluster IdP), fetched and cached; refreshed every jwksRefreshSeconds and on an unknown kid. */
+  jwksUrl?: string;
+  jwksRefreshSeconds?: number;
   /** Longest token lifetime accepted (exp - iat), seconds. Default 86,400. */
   maxLifetimeSeconds?: number;
   issuer?: string;

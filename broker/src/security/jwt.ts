@@ -25,6 +25,8 @@ export interface JwtOptions {
    * with one not here, is refused. Used instead of `key` when set.
    */
   keys?: ReadonlyMap<string, KeyObject>;
+  /** Called when a token names a kid not in `keys` (a JWKS URL refreshes early). */
+  onUnknownKid?: (kid: string) => void;
   /** Tokens valid longer than this (exp - iat, or exp - now without iat) are refused. Default 1 day. */
   maxLifetimeSeconds?: number;
   /** When set, the token's `iss` must equal it. */
@@ -111,6 +113,7 @@ function keyFor(o: JwtOptions, kid: unknown): KeyObject {
     if (typeof kid !== "string" || kid.length === 0)
       throw unauthenticated("bearer token has no key id (kid); this server selects its key by kid");
     const key = o.keys.get(kid);
+    if (!key) o.onUnknownKid?.(kid);
     if (!key)
       throw unauthenticated(`bearer token key id ${JSON.stringify(kid.slice(0, 64))} is not known here`);
     return key;
@@ -266,6 +269,11 @@ export class JwtAuthenticator implements Authenticator {
   /** Replaces the key set (a reloaded JWKS). */
   setKeys(keys: ReadonlyMap<string, KeyObject>): void {
     this.options = { ...this.options, keys };
+  }
+
+  /** Told of tokens whose kid is not held (a JWKS URL then refreshes early). */
+  onUnknownKid(listener: (kid: string) => void): void {
+    this.options = { ...this.options, onUnknownKid: listener };
   }
 
   async authenticate(headers: Headers): Promise<Principal> {

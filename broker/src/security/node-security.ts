@@ -12,6 +12,7 @@ import {
 import { AccessPolicy, type AclState, type Authorizer, allowAll, emptyAcl } from "./authorization.js";
 import { CertificateAuthenticator, chainAuthenticators } from "./client-cert.js";
 import { WatchedFiles, type WatchOptions, watchAclFile, watchJwtKey, watchUsersFile } from "./file-watch.js";
+import { JwksUrlSource } from "./jwks-url.js";
 import { JwtAuthenticator, parseJwks, readJwtKeyFile } from "./jwt.js";
 import { ScryptWorkers } from "./scrypt-workers.js";
 
@@ -51,6 +52,7 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
   });
   const { auth } = config;
   let replicated = false;
+  const closers: (() => void)[] = [];
   let fileUsers: UserRecord[] | undefined;
   let basic: BasicAuthenticator | undefined;
   const throttle = new AuthThrottle(config.limits.auth);
@@ -98,6 +100,7 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
       },
       close: () => {
         for (const w of watched) w.close();
+        for (const c of closers) c();
         void scrypt.close();
       },
     };
@@ -132,7 +135,22 @@ export function buildNodeSecurity(config: NodeConfig, o: NodeSecurityOptions): N
       ...(jwt.rolesClaim !== undefined ? { rolesClaim: jwt.rolesClaim } : {}),
     });
     if (jwt.keyFile) watched.push(watchJwtKey(jwt.algorithm, jwt.keyFile, bearer, watch("jwt key")));
-    else {
+    else if (jwt.jwksUrl) {
+      bearer.setKeys(new Map());
+      const source = new JwksUrlSource({
+        url: jwt.jwksUrl,
+        algorithm: jwt.algorithm,
+        ...(jwt.jwksRefreshSeconds ? { refreshMs: jwt.jwksRefreshSeconds * 1000 } : {}),
+        onKeys: (keys) => {
+          bearer.setKeys(keys);
+          o.audit("security.reload", { what: "jwks", url: jwt.jwksUrl });
+        },
+        onError: (message) => o.audit("security.reload_failed", { what: "jwks", error: message }),
+      });
+      bearer.onUnknownKid(() => source.unknownKid());
+      void source.refresh();
+      closers.push(() => source.close());
+    } else {
       const path = jwt.jwksFile!;
       const jwks: WatchedFiles<Map<string, KeyObject>> = new WatchedFiles(
         [path],

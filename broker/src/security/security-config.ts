@@ -155,8 +155,16 @@ function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void, pr
     `auth.jwt.algorithm: one of ${jwtAlgorithms.join(", ")} (got ${JSON.stringify(jwt.algorithm)})`,
   );
   need(
-    str(jwt.keyFile) !== str(jwt.jwksFile),
-    "auth.jwt: exactly one of keyFile (PEM public key for RS256/ES256, secret for HS256) and jwksFile (a JWKS, keys chosen by kid)",
+    [jwt.keyFile, jwt.jwksFile, jwt.jwksUrl].filter(str).length === 1,
+    "auth.jwt: exactly one of keyFile (PEM public key for RS256/ES256, secret for HS256), jwksFile or jwksUrl (a JWKS, keys chosen by kid)",
+  );
+  need(
+    jwt.jwksUrl === undefined || (str(jwt.jwksUrl) && /^https?:\/\//.test(jwt.jwksUrl as string)),
+    "auth.jwt.jwksUrl: an http(s) URL",
+  );
+  need(
+    jwt.jwksRefreshSeconds === undefined || posInt(jwt.jwksRefreshSeconds),
+    "auth.jwt.jwksRefreshSeconds: a positive integer (seconds)",
   );
   need(
     jwt.maxLifetimeSeconds === undefined || posInt(jwt.maxLifetimeSeconds),

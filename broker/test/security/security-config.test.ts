@@ -53,7 +53,7 @@ test("every mode's own keys are checked, all problems at once, with the key path
   assert.match(text, /auth\.modes: a non-empty list of basic, bearer, certificate, none \(got/);
   assert.match(text, /auth\.usersFile: required/);
   assert.match(text, /auth\.jwt\.algorithm: one of HS256, RS256, ES256 \(got "none"\)/);
-  assert.match(text, /auth\.jwt: exactly one of keyFile .* and jwksFile/);
+  assert.match(text, /auth\.jwt: exactly one of keyFile .* jwksFile or jwksUrl/);
   assert.match(text, /auth\.jwt\.audience: a string or a list/);
   assert.match(text, /auth\.jwt\.leewaySeconds: an integer >= 0/);
   assert.match(text, /auth\.jwt\.nameClaim: a non-empty string/);
