@@ -155,6 +155,7 @@ export function callContext(ctx: {
   return {
     signal: ctx.signal,
     ...(may ? { mayCreateTopic: (topic: string) => may("create", topic) } : {}),
+    ...(principal ? { principal: principal.name } : {}),
     ...(authorization ? { authorization } : {}),
     ...(forwardedFor ? { forwardedFor } : {}),
     hops: Number.isInteger(hops) && hops >= 0 ? hops : 0,

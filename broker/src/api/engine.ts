@@ -97,6 +97,8 @@ export interface CallContext {
    * permission. Absent: allowed (calls the node makes itself, no ACL).
    */
   mayCreateTopic?: (topic: string) => boolean;
+  /** The authenticated caller's name (quotas per principal; what a topic records as its owner). */
+  principal?: string;
 }
 
 /** A durable consumer as a client describes it; zero/empty fields take the cluster's defaults. */

@@ -744,7 +744,6 @@ export class ClusterNode implements BrokerEngine {
   ): Promise<TopicRecord> {
     const defaults = this.deps.config.topicDefaults;
     const nodes = Object.keys(this.metadata.state.nodes).length;
-    checkTopicQuota(this.metadata.state, spec, this.deps.config.limits.quotas);
     const full: TopicSpec = {
       name: spec.name,
       partitions: spec.partitions ?? defaults.partitions,
@@ -753,8 +752,15 @@ export class ClusterNode implements BrokerEngine {
       retention: spec.retention ?? defaults.retention,
       homeRegion: spec.homeRegion ?? "",
     };
+    checkTopicQuota(this.metadata.state, full, this.deps.config.limits.quotas, call.principal);
     const result = await this.proposeMetadata(
-      { type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent },
+      {
+        type: "createTopic",
+        spec: full,
+        atMicros: nowMicros(),
+        ifAbsent,
+        ...(call.principal ? { owner: call.principal } : {}),
+      },
       call,
       (c) =>
         c.topics.createTopic(

@@ -47,6 +47,8 @@ export interface PartitionPlacement {
 export interface TopicRecord {
   spec: TopicSpec;
   createdAtMicros: number;
+  /** Who created it (the principal's name), for quotas per principal; absent on older records. */
+  owner?: string;
   partitions: PartitionPlacement[];
 }
 
@@ -61,7 +63,7 @@ export interface MetadataState {
 }
 
 export type MetadataCommand =
-  | { type: "createTopic"; spec: TopicSpec; atMicros: number; ifAbsent: boolean }
+  | { type: "createTopic"; spec: TopicSpec; atMicros: number; ifAbsent: boolean; owner?: string }
   | { type: "deleteTopic"; name: string }
   | { type: "updateTopic"; name: string; retention?: RetentionSpec; homeRegion?: string }
   | { type: "addNode"; node: NodeAddress }
@@ -160,7 +162,12 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
         for (const r of replicas) load.set(r, (load.get(r) ?? 0) + 1);
         partitions.push({ partition: p, groupId: state.nextGroupId++, replicas, initial: [...replicas] });
       }
-      const topic: TopicRecord = { spec: cmd.spec, createdAtMicros: cmd.atMicros, partitions };
+      const topic: TopicRecord = {
+        spec: cmd.spec,
+        createdAtMicros: cmd.atMicros,
+        partitions,
+        ...(cmd.owner ? { owner: cmd.owner } : {}),
+      };
       state.topics[cmd.spec.name] = topic;
       return { ok: true, topic };
     }

@@ -12,14 +12,33 @@ export function checkTopicQuota(
   state: MetadataState,
   spec: Partial<TopicSpec> & { name: string },
   quotas: Quotas,
+  owner?: string,
+  partitions = spec.partitions ?? 1,
 ): void {
   if (spec.partitions !== undefined && spec.partitions > quotas.maxPartitionsPerTopic)
     throw invalidArgument(
       `partitions ${spec.partitions} is above this cluster's limit of ${quotas.maxPartitionsPerTopic} (limits.quotas.maxPartitionsPerTopic)`,
     );
-  if (state.topics[spec.name] === undefined && Object.keys(state.topics).length >= quotas.maxTopics)
+  if (state.topics[spec.name] !== undefined) return;
+  if (Object.keys(state.topics).length >= quotas.maxTopics)
     throw resourceExhausted(
       `the cluster holds its limit of ${quotas.maxTopics} topics (limits.quotas.maxTopics): delete some first`,
+    );
+  if (owner === undefined) return;
+  let topics = 0;
+  let owned = 0;
+  for (const t of Object.values(state.topics)) {
+    if (t.owner !== owner) continue;
+    topics++;
+    owned += t.partitions.length;
+  }
+  if (topics >= quotas.maxTopicsPerPrincipal)
+    throw resourceExhausted(
+      `user "${owner}" created ${topics} topics, the limit per user (limits.quotas.maxTopicsPerPrincipal): delete some first`,
+    );
+  if (owned + partitions > quotas.maxPartitionsPerPrincipal)
+    throw resourceExhausted(
+      `user "${owner}" would hold ${owned + partitions} partitions, over the limit per user of ${quotas.maxPartitionsPerPrincipal} (limits.quotas.maxPartitionsPerPrincipal)`,
     );
 }
 

@@ -85,6 +85,10 @@ export interface Quotas {
   maxTopics: number;
   maxPartitionsPerTopic: number;
   maxConsumersPerTopic: number;
+  /** Topics one principal may have created. */
+  maxTopicsPerPrincipal: number;
+  /** Partitions over the topics one principal created. */
+  maxPartitionsPerPrincipal: number;
 }
 
 /** Bounds on credential checks before authentication (security/auth-throttle.ts). */

@@ -35,6 +35,7 @@ export class ReplicatedSecurity {
   private appliedVersion = -1;
   private proposing = false;
   private reported = "";
+  private refused: string | undefined;
 
   constructor(
     private readonly node: SecurityNode,
@@ -60,7 +61,8 @@ export class ReplicatedSecurity {
     // Compared with the sources last replaced in, not with the state: admin calls stand until the
     // files change.
     const wanted = securityFingerprint(source.users, source.acl);
-    if (state?.sourceFingerprint === wanted) return;
+    // A refused source is not proposed again until it changes: no metadata entry every tick.
+    if (state?.sourceFingerprint === wanted || this.refused === wanted) return;
     this.proposing = true;
     this.node
       .proposeSystem({
@@ -71,8 +73,9 @@ export class ReplicatedSecurity {
       })
       .then(
         (r) => {
-          if (!r.ok)
-            this.onError(`the users/ACL files were refused by the metadata group: ${r.error.message}`);
+          if (r.ok) return;
+          this.refused = wanted;
+          this.onError(`the users/ACL files were refused by the metadata group: ${r.error.message}`);
         },
         (err: Error) => this.onError(`proposing the users/ACL files failed: ${err.message}`),
       )

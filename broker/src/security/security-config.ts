@@ -21,6 +21,8 @@ export const defaultQuotas: Quotas = {
   maxTopics: 10_000,
   maxPartitionsPerTopic: 1024,
   maxConsumersPerTopic: 256,
+  maxTopicsPerPrincipal: 1000,
+  maxPartitionsPerPrincipal: 4096,
 };
 
 export const defaultAuthLimits: AuthLimits = {

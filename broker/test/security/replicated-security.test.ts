@@ -117,3 +117,26 @@ describe("ReplicatedSecurity: files feed the metadata group, nodes apply what it
     assert.match(w.errors.join("\n"), /"geobroker-operator" is reserved/);
   });
 });
+
+test("a source the metadata group refuses is not proposed again until it changes", async () => {
+  let proposals = 0;
+  const errors: string[] = [];
+  const sync = new ReplicatedSecurity(
+    {
+      securityState: () => undefined,
+      leadsMetadata: () => true,
+      proposeSystem: async () => {
+        proposals++;
+        return { ok: false, error: { code: "failed_precondition", message: "no" } };
+      },
+    },
+    { fileSource: () => ({ users: [], acl: acl({}) }), applyReplicated: () => {} },
+    (m) => errors.push(m),
+  );
+  for (let i = 0; i < 5; i++) {
+    sync.tick();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(proposals, 1);
+  assert.match(errors.join("\n"), /refused by the metadata group: no/);
+});
