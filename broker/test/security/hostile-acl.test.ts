@@ -10,7 +10,7 @@ import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { basicHeader } from "./hostile-client.js";
-import { startProductionNode } from "./hostile-setup.js";
+import { codeOf, startProductionNode } from "./hostile-setup.js";
 import type { LiveNode } from "./live-node.js";
 import { makePki, type Pki } from "./tls-fixtures.js";
 
@@ -42,15 +42,6 @@ const acl = {
     { name: "ops", roles: ["admin"] },
   ],
 };
-
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 describe("hostile input: ACL gaps (live node, TLS, ACL)", () => {
   let pki: Pki;

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Code, ConnectError } from "@connectrpc/connect";
 import { stringify } from "yaml";
 import { type LiveNode, startLiveNode } from "./live-node.js";
 import type { Pki } from "./tls-fixtures.js";
@@ -46,4 +47,14 @@ export function startProductionNode(
     users,
     config: { production: true, tls: { client: { ...files, requireClientCert: false }, peer: files }, auth },
   });
+}
+
+/** The code a call ended with, or "ok": for asserting exact codes. */
+export async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await call;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
 }

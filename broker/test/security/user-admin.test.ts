@@ -1,26 +1,17 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { basicHeader } from "./hostile-client.js";
-import { folderWithAcl, writerAndOps } from "./hostile-setup.js";
+import { codeOf, folderWithAcl, writerAndOps } from "./hostile-setup.js";
 import { type LiveNode, startLiveNode } from "./live-node.js";
 
 // Issue #19: users and grants as replicated state with CreateUser/UpdateUser/DeleteUser and grants.
 // Admin calls stand next to the files (the files only win when they change).
-
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 async function eventually(what: string, f: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 100; i++) {
