@@ -4,6 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { ClusterController } from "../src/controller/cluster-controller.js";
 import { silentLogger } from "../src/controller/logger.js";
 import { ApiServerClient } from "../src/kube/client.js";
+import { preStopDrain } from "../src/model/builders.js";
 import { finalizer } from "../src/model/names.js";
 import { FakeApiServer } from "./fake-apiserver.js";
 import { makeCluster, regions3 } from "./world.js";
@@ -105,7 +106,7 @@ describe("ApiServerClient", () => {
     };
     const container = sts.spec.template.spec.containers[0]!;
     assert.deepEqual(container.args, ["serve", "--config", "/etc/geobroker/config/broker.yaml"]);
-    assert.deepEqual(container.lifecycle, { preStop: { httpGet: { path: "/drain", port: "http" } } });
+    assert.deepEqual(container.lifecycle, { preStop: { exec: { command: preStopDrain } } });
     assert.deepEqual(container.readinessProbe, {
       httpGet: { path: "/readyz", port: "http" },
       periodSeconds: 5,

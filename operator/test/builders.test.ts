@@ -59,7 +59,7 @@ describe("builders", () => {
     });
     const peers = specPeers(c);
     const config = brokerConfig(c, peers);
-    assert.deepEqual(config.ports, { client: 9000, peer: 9100, http: 9200 });
+    assert.deepEqual(config.ports, { client: 9000, peer: 9100, http: 9200, admin: 9201 });
     assert.equal(config.dataDir, "/var/lib/geobroker");
     assert.deepEqual(config.limits, { maxMessageBytes: 2048 });
     assert.equal(config.peers.length, 3);

@@ -8,18 +8,26 @@ import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import type { HealthSource } from "../observability/http-server.js";
 import type { Audit } from "../security/audit.js";
+import { createAuthGate } from "../security/auth-gate.js";
 import { authorizationInterceptor, connectionAuthInterceptor } from "../security/auth-interceptors.js";
+import { AuthThrottle, type AuthThrottleOptions, rateLimited } from "../security/auth-throttle.js";
 import type { Authenticator } from "../security/authenticator.js";
 import { type Authorizer, allowAll } from "../security/authorization.js";
 import { certificateFingerprints, peerContextValues } from "../security/client-cert.js";
 import { TlsFiles } from "../security/file-watch.js";
-import { clientStreamingPaths, guardHttp2Server, type Http2GuardOptions } from "../security/limits.js";
+import {
+  clientStreamingPaths,
+  guardHttp2Server,
+  type Http2GuardOptions,
+  healthPathPrefix,
+  streamingPaths,
+} from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import type { BrokerEngine } from "./engine.js";
 import { healthService } from "./health-service.js";
-import { type CallObserver, metricsInterceptor } from "./interceptors.js";
+import { type CallObserver, fromNodeKey, metricsInterceptor, principalKey } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
 import type { InputLimits } from "./validate.js";
@@ -56,14 +64,34 @@ export interface ClientServerOptions {
    * (these identity patterns) and chains to the peer CA. Left out: the header is always refused.
    */
   forwardingNodes?: { allowedIdentities: readonly string[] };
+  /**
+   * Node identity patterns (tls.peer.allowedIdentities): calls over a connection whose verified
+   * certificate names a node and chains to the peer CA may carry internal headers (forwarding hops).
+   * Left out (no TLS): such headers are believed from anyone.
+   */
+  nodeIdentities?: readonly string[];
   /** Connection limits (security/limits.ts); defaults apply when left out. */
-  connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit">;
+  connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit"> & {
+    /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open. Default 100. */
+    maxConcurrentStreams?: number;
+    /** Open streaming calls one principal may hold on this node. Default 1,000. */
+    maxStreamsPerPrincipal?: number;
+    /** TLS handshakes must finish within this. Default 10,000 ms. */
+    handshakeMs?: number;
+  };
+  /** How often open streams re-check their caller's credentials and grants. Default 1,000 ms. */
+  revocationCheckMs?: number;
+  /** Bounds on credential checks (security/auth-throttle.ts); defaults apply when left out. */
+  authThrottle?: AuthThrottle | AuthThrottleOptions;
   /** Audit lines: auth failures, denials, admin actions, limits, TLS reloads. */
   audit?: Audit;
   onAuthFailure?: (method: string, message: string) => void;
   /** Extra services (the cluster admin API) registered by the node. */
   extraRoutes?: (router: ConnectRouter) => void;
 }
+
+/** Largest health request body: a service name, with room to spare. */
+export const healthReadMaxBytes = 1024;
 
 export interface ClientServer {
   readonly port: number;
@@ -78,31 +106,60 @@ export interface ClientServer {
 export async function startClientServer(o: ClientServerOptions): Promise<ClientServer> {
   const audit: Audit = o.audit ?? (() => {});
   const authorizer = o.authorizer ?? allowAll;
+  const services = [Broker, TopicService, PublishService, ConsumeService];
+  // A flood of failures: a burst of lines per address, then one a second, with a count held back.
+  const authFailure = rateLimited((fields: Record<string, unknown>) => audit("auth.failure", fields));
+  const limitHit = rateLimited((fields: Record<string, unknown>) => audit("limit.exceeded", fields));
+  const throttle = o.authThrottle instanceof AuthThrottle ? o.authThrottle : new AuthThrottle(o.authThrottle);
+  const gate = createAuthGate({
+    authenticator: o.authenticator,
+    throttle,
+    ...(o.forwardingNodes
+      ? {
+          forwardingNodes: {
+            allowedIdentities: o.forwardingNodes.allowedIdentities,
+            issuers: () => peerCaFingerprints(),
+          },
+        }
+      : {}),
+    ...(o.nodeIdentities
+      ? { nodes: { allowedIdentities: o.nodeIdentities, issuers: () => peerCaFingerprints() } }
+      : {}),
+    maxStreamsPerPrincipal: o.connections?.maxStreamsPerPrincipal ?? 1000,
+    streamingPaths: new Set(streamingPaths(services)),
+    onFailure: (method, address, err) => {
+      authFailure(address, { method, address, code: err.code, reason: err.rawMessage });
+      o.onAuthFailure?.(method, err.rawMessage);
+    },
+    onLimit: (limit, address) => limitHit(`${limit} ${address}`, { limit, address }),
+  });
   const interceptors: Interceptor[] = [
     metricsInterceptor(o.observer),
-    connectionAuthInterceptor(
-      o.authenticator,
-      (method, err) => {
-        audit("auth.failure", { method, reason: err.rawMessage });
-        o.onAuthFailure?.(method, err.rawMessage);
-      },
-      o.forwardingNodes && {
-        allowedIdentities: o.forwardingNodes.allowedIdentities,
-        issuers: () => peerCaFingerprints(),
-      },
-    ),
+    // Calls arrive authenticated by the gate; this stays for calls that did not pass it.
+    connectionAuthInterceptor(o.authenticator, (method, err) => {
+      audit("auth.failure", { method, reason: err.rawMessage });
+      o.onAuthFailure?.(method, err.rawMessage);
+    }),
     authorizationInterceptor(authorizer, {
       onDenied: (principal, method, reason) =>
         audit("authz.denied", { user: principal.name, method, reason }),
       onAdmin: (principal, method, topic) =>
         audit("admin.action", { user: principal.name, method, ...(topic ? { topic } : {}) }),
+      revocation: { authenticator: o.authenticator, everyMs: o.revocationCheckMs ?? 1000 },
     }),
   ];
-  const services = [Broker, TopicService, PublishService, ConsumeService];
   const authenticated = connectNodeAdapter({
     interceptors,
-    contextValues: peerContextValues,
+    contextValues: (req) => {
+      const values = peerContextValues(req);
+      const principal = gate.principalOf(req);
+      if (principal) values.set(principalKey, principal);
+      values.set(fromNodeKey, gate.fromNode(req));
+      return values;
+    },
     readMaxBytes: o.limits.maxMessageBytes + o.limits.maxHeaderBytes + o.limits.maxKeyBytes + 64 * 1024,
+    // Unknown fields are skipped, not kept: 1 MiB of them would otherwise become ~90 MB of objects.
+    binaryOptions: { readUnknownFields: false },
     routes: (router) => {
       router.service(Broker, compatBrokerService(o.engine, o.limits));
       router.service(TopicService, topicService(o.engine));
@@ -111,10 +168,16 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       o.extraRoutes?.(router);
     },
   });
-  const health = connectNodeAdapter({ routes: (router) => router.service(Health, healthService(o.health)) });
+  // Unauthenticated, so as small as its messages: a HealthCheckRequest is a service name. The
+  // limit bounds the compressed envelope and, through zlib's maxOutputLength, what it inflates to.
+  const health = connectNodeAdapter({
+    readMaxBytes: healthReadMaxBytes,
+    binaryOptions: { readUnknownFields: false },
+    routes: (router) => router.service(Health, healthService(o.health)),
+  });
   const route = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    if (req.url.startsWith("/grpc.health.v1.Health/")) health(req, res);
-    else authenticated(req, res);
+    if (req.url.startsWith(healthPathPrefix)) health(req, res);
+    else gate.handle(req, res, authenticated);
   };
   const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
   const tlsFiles = o.tls
@@ -136,6 +199,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     if (fingerprintsOf?.pem !== pem) fingerprintsOf = { pem, set: certificateFingerprints(pem) };
     return fingerprintsOf.set;
   }
+  const settings = { ...http2Settings, maxConcurrentStreams: o.connections?.maxConcurrentStreams ?? 100 };
   const server =
     o.tls && tlsFiles
       ? http2.createSecureServer({
@@ -143,9 +207,10 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
           requestCert: o.tls.requireClientCert || o.tls.requestCert === true,
           rejectUnauthorized: o.tls.requireClientCert,
           allowHTTP1: true,
-          settings: http2Settings,
+          handshakeTimeout: o.connections?.handshakeMs ?? 10_000,
+          settings,
         })
-      : http2.createServer({ settings: http2Settings });
+      : http2.createServer({ settings });
   if (tlsFiles) tlsFiles.attach(server as http2.Http2SecureServer);
   const guard = guardHttp2Server(server, {
     ...o.connections,

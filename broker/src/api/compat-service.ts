@@ -5,7 +5,7 @@ import { mergeAsyncIterables } from "../util/merge.js";
 import { callContext } from "./convert.js";
 import { type BrokerEngine, messageId } from "./engine.js";
 import { invalidArgument } from "./errors.js";
-import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";
+import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } from "./validate.js";
 
 /**
  * The original system's `broker.Broker` API (shared/design.md §3.1), unchanged for old clients:
@@ -25,6 +25,10 @@ export function compatBrokerService(engine: BrokerEngine, limits: InputLimits): 
       const topics = Object.entries(req.topics);
       if (topics.length === 0)
         throw invalidArgument("subscribe names no topics: set topics {name: startMicros}");
+      if (topics.length > maxSubscribeTopics)
+        throw invalidArgument(
+          `subscribe names ${topics.length} topics; at most ${maxSubscribeTopics} per call: split it over several calls`,
+        );
       for (const [topic] of topics) checkTopicName(topic);
       const streams = topics.map(([topic, start]) =>
         engine.subscribe(

@@ -13,7 +13,7 @@ import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "./c
 import { callContext, messageToWire, servedBy, startFromWire, statusToWire } from "./convert.js";
 import type { BrokerEngine, ConsumeCommand } from "./engine.js";
 import { invalidArgument } from "./errors.js";
-import { checkConsumerName, checkTopicName } from "./validate.js";
+import { checkConsumerName, checkPartitionList, checkTopicName } from "./validate.js";
 
 /** Reading: ephemeral subscriptions, and durable consumers with acks (at-least-once). */
 export function consumeService(engine: BrokerEngine): ServiceImpl<typeof ConsumeService> {
@@ -27,7 +27,7 @@ export function consumeService(engine: BrokerEngine): ServiceImpl<typeof Consume
       const stream = engine.subscribe(
         {
           topic: req.topic,
-          partitions: req.partitions,
+          partitions: checkPartitionList(req.partitions),
           start: startFromWire(req.start),
           waitForTopic: false,
           ...(req.linearizableStart ? { linearizableStart: true } : {}),

@@ -27,7 +27,7 @@ import {
   type TopicState,
 } from "./engine.js";
 import { invalidArgument } from "./errors.js";
-import { principalKey } from "./interceptors.js";
+import { fromNodeKey, mayKey, principalKey } from "./interceptors.js";
 
 // Translation between wire messages (bigint for 64-bit fields) and the engine's plain numbers.
 
@@ -168,12 +168,17 @@ export function callContext(ctx: {
   values?: ContextValues;
 }): CallContext {
   const authorization = ctx.requestHeader.get("authorization") ?? undefined;
-  const hops = Number(ctx.requestHeader.get(forwardedHopsHeader) ?? "0");
+  // Only a node's hop count is believed: a client setting it would skip coordinator routing.
+  const hops =
+    ctx.values?.get(fromNodeKey) === false ? 0 : Number(ctx.requestHeader.get(forwardedHopsHeader) ?? "0");
   // A certificate identity has no header to forward: its name travels instead (forwarder.ts).
   const principal = ctx.values?.get(principalKey);
   const forwardedFor = !authorization && principal?.method === "certificate" ? principal.name : undefined;
+  const may = ctx.values?.get(mayKey);
   return {
     signal: ctx.signal,
+    ...(may ? { mayCreateTopic: (topic: string) => may("create", topic) } : {}),
+    ...(principal ? { principal: principal.name } : {}),
     ...(authorization ? { authorization } : {}),
     ...(forwardedFor ? { forwardedFor } : {}),
     hops: Number.isInteger(hops) && hops >= 0 ? hops : 0,

@@ -105,6 +105,13 @@ export interface CallContext {
   forwardedFor?: string;
   /** How many nodes already forwarded this call (loops are cut at a small limit). */
   hops: number;
+  /**
+   * Whether the caller may create this missing topic (publish's auto-create): the `create`
+   * permission. Absent: allowed (calls the node makes itself, no ACL).
+   */
+  mayCreateTopic?: (topic: string) => boolean;
+  /** The authenticated caller's name (quotas per principal; what a topic records as its owner). */
+  principal?: string;
 }
 
 /** A durable consumer as a client describes it; zero/empty fields take the cluster's defaults. */
@@ -171,6 +178,14 @@ export interface BrokerEngine extends ConsumerEngine {
     change: { retention?: RetentionSpec; homeRegion?: string },
     call: CallContext,
   ): Promise<TopicState>;
+}
+
+/**
+ * The topic a consumer dead-letters to: the one it names, else `<topic>.dlq` when it has a delivery
+ * limit, else none. One function, so authorization checks exactly the topic the hub publishes to.
+ */
+export function deadLetterTopicFor(topic: string, deadLetterTopic: string, maxDeliveries: number): string {
+  return deadLetterTopic || (maxDeliveries > 0 ? `${topic}.dlq` : "");
 }
 
 /** The header that counts forwarding hops between nodes. */

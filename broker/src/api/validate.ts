@@ -15,6 +15,24 @@ export const defaultInputLimits: InputLimits = {
   maxHeaderBytes: 16 * 1024,
 };
 
+/**
+ * Topics one compatible Subscribe may name: each is a reader (and, for a missing topic, a waiter),
+ * so 100k of them were 100k readers held by one request.
+ */
+export const maxSubscribeTopics = 256;
+
+/** Partitions one Subscribe may name (as many as a topic may have). */
+export const maxSubscribePartitions = 1024;
+
+/** The partitions a Subscribe names, each once, or INVALID_ARGUMENT over the bound. */
+export function checkPartitionList(partitions: readonly number[]): number[] {
+  if (partitions.length > maxSubscribePartitions)
+    throw invalidArgument(
+      `subscribe names ${partitions.length} partitions; at most ${maxSubscribePartitions} (a topic has no more)`,
+    );
+  return [...new Set(partitions)];
+}
+
 const topicNamePattern = /^[a-zA-Z0-9._-]{1,249}$/;
 
 /** Names as Kafka allows them; names starting with "_" or "." are reserved for internal topics. */

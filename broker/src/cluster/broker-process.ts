@@ -2,16 +2,20 @@ import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
+import { userService } from "../api/user-service.js";
 import type { NodeConfig } from "../config/config.js";
-import { startHttpServer } from "../observability/http-server.js";
+import { startAdminServer, startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { NodeMetrics } from "../observability/metrics.js";
 import { RaftNode } from "../raft/raft-node.js";
 import { createAudit } from "../security/audit.js";
+import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { buildNodeSecurity } from "../security/node-security.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
+import { ReplicatedSecurity } from "../security/replicated-security.js";
 import { type Db, openDb } from "../storage/db.js";
 import { hasRaftState, loadIdentity, saveIdentity } from "../storage/identity-store.js";
 import { PartitionStore } from "../storage/partition-store.js";
@@ -133,37 +137,55 @@ export async function startBrokerProcess(
     host: config.listenHost,
     port: config.ports.client,
     engine: node,
-    extraRoutes: (router) =>
-      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId)),
+    extraRoutes: (router) => {
+      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId));
+      router.service(UserService, userService(node));
+    },
     limits: config.limits,
     authenticator: security.authenticator,
     authorizer: security.authorizer,
     audit,
     connections: config.limits.connections,
+    authThrottle: security.throttle,
     health,
     observer: metrics,
     ...(config.tls.client
       ? {
           tls: {
             ...config.tls.client,
-            requestCert: security.requestClientCert,
+            // Also with peer TLS alone: forwarding nodes present their certificates, which is what
+            // lets this port believe their internal headers (hop counts) and nobody else's.
+            requestCert: security.requestClientCert || config.tls.peer !== undefined,
             // Nodes forward calls to each other's client ports with their peer certificates.
             ...(config.tls.peer ? { peerCa: config.tls.peer.ca } : {}),
           },
         }
       : {}),
+    ...(config.tls.peer ? { nodeIdentities: peerTlsWithIdentities(config).allowedIdentities } : {}),
     // Certificate callers' calls arrive forwarded under their name, from nodes only.
     ...(config.tls.peer && security.requestClientCert
       ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }
       : {}),
   });
-  const http: Server = await startHttpServer(
-    config.listenHost,
-    config.ports.http,
+  const drain = () => node.drainLeadership();
+  const http: Server = await startHttpServer({
+    host: config.listenHost,
+    port: config.ports.http,
     health,
-    metrics.registry,
-    () => node.drainLeadership(),
+    registry: metrics.registry,
+    drain,
+    authorizeDrain: drainAuthorizer(security.authenticator, security.authorizer),
+    ...(config.auth.metricsTokenFile ? { metricsToken: metricsTokenFrom(config.auth.metricsTokenFile) } : {}),
+    onRefused: (path, address, status) => audit("auth.failure", { method: `HTTP ${path}`, address, status }),
+  });
+  const admin =
+    config.ports.admin !== undefined ? await startAdminServer(config.ports.admin, drain) : undefined;
+  // Users and grants: the files feed the metadata group, every node decides from what it applied.
+  const replicatedSecurity = new ReplicatedSecurity(node, security, (message) =>
+    audit("security.reload_failed", { what: "replicated users/acl", error: message }),
   );
+  const securitySync = setInterval(() => replicatedSecurity.tick(), 500);
+  securitySync.unref();
   const gauges = setInterval(() => {
     const retained = node.retainedTotals();
     metrics.retainedMessages.set(retained.messages);
@@ -195,10 +217,12 @@ export async function startBrokerProcess(
     httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
     async stop() {
       clearInterval(gauges);
+      clearInterval(securitySync);
       await node.stop();
       await clientServer.close();
       security.close();
       await new Promise<void>((r) => http.close(() => r()));
+      if (admin) await new Promise<void>((r) => admin.close(() => r()));
       await transport.stop();
       await db.close();
     },

@@ -22,7 +22,7 @@ import type {
   TopicState,
 } from "../api/engine.js";
 import { messageId } from "../api/engine.js";
-import { invalidArgument, metadataError, notFound, unavailable } from "../api/errors.js";
+import { invalidArgument, metadataError, notFound, permissionDenied, unavailable } from "../api/errors.js";
 import type { NodeConfig } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import { admitted } from "../raft/incarnation.js";
@@ -62,6 +62,8 @@ import { PartitionReader, type ReadOptions } from "./partition-reader.js";
 import { partitionFor } from "./partitioner.js";
 import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
 import type { PublishBatcher } from "./publish-batcher.js";
+import { checkTopicQuota } from "./quotas.js";
+import type { SecurityState } from "./users-state.js";
 import { ChangeSignal, nowMicros } from "./waiters.js";
 
 export interface ClusterNodeDeps {
@@ -182,7 +184,10 @@ export class ClusterNode implements BrokerEngine {
     this.deps.transport.onMessages((messages) => this.receive(messages));
     this.deps.transport.onControl((request) => this.handleInternal(request));
     this.maintenance = new GroupMaintenance(this);
-    this.consumerHub = new ConsumerHub(this.consumerPort(), config.consumers);
+    this.consumerHub = new ConsumerHub(this.consumerPort(), {
+      ...config.consumers,
+      maxConsumersPerTopic: config.limits.quotas.maxConsumersPerTopic,
+    });
     let ticks = 0;
     this.ticker = setInterval(() => {
       for (const runner of this.groups.values()) runner.tick();
@@ -481,6 +486,10 @@ export class ClusterNode implements BrokerEngine {
     if (!this.deps.config.autoCreateTopics) {
       throw notFound(`topic ${name} does not exist and autoCreateTopics is off: create it first`);
     }
+    if (call.mayCreateTopic && !call.mayCreateTopic(name))
+      throw permissionDenied(
+        `topic ${name} does not exist, and creating it on publish needs the create permission on it`,
+      );
     await this.createTopicRecord({ name }, call, true);
     return this.metadata.state.topics[name]!;
   }
@@ -680,8 +689,15 @@ export class ClusterNode implements BrokerEngine {
       retention: spec.retention ?? defaults.retention,
       homeRegion: spec.homeRegion ?? "",
     };
+    checkTopicQuota(this.metadata.state, full, this.deps.config.limits.quotas, call.principal);
     const result = await this.proposeMetadata(
-      { type: "createTopic", spec: full, atMicros: nowMicros(), ifAbsent },
+      {
+        type: "createTopic",
+        spec: full,
+        atMicros: nowMicros(),
+        ifAbsent,
+        ...(call.principal ? { owner: call.principal } : {}),
+      },
       call,
       (c) =>
         c.topics
@@ -957,6 +973,16 @@ export class ClusterNode implements BrokerEngine {
    * A metadata command the cluster itself makes (a move settled, a node drained): proposed here
    * when this node leads the metadata group, else sent to the leader on the peer port.
    */
+  /** Users and grants as the metadata group last applied them (users-state.ts); undefined before any. */
+  securityState(): SecurityState | undefined {
+    return this.metadata.state.security;
+  }
+
+  /** True while this node leads the metadata group (it feeds the security sources into it). */
+  leadsMetadata(): boolean {
+    return this.metadataRunner.isLeader;
+  }
+
   async proposeSystem(command: MetadataCommand): Promise<MetadataResult> {
     const leader = await this.changes.until(
       () => this.metadataRunner.leader || undefined,

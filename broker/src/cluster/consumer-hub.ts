@@ -10,6 +10,7 @@ import type {
   PublishOutcome,
   SubscribeInput,
 } from "../api/engine.js";
+import { deadLetterTopicFor } from "../api/engine.js";
 import { invalidArgument, metadataError, notFound } from "../api/errors.js";
 import { ConsumerDispatcher, type DispatcherOptions } from "./consumer-dispatcher.js";
 import {
@@ -20,6 +21,7 @@ import {
   consumerKey,
 } from "./consumer-records.js";
 import { neverReachedTarget } from "./forwarder.js";
+import { checkConsumerQuota } from "./quotas.js";
 
 /** What the hub needs from its node (ClusterNode in a broker, an in-memory engine in API tests). */
 export interface ConsumerHubPort {
@@ -45,6 +47,8 @@ export interface ConsumerHubPort {
 
 export interface ConsumerDefaults extends DispatcherOptions {
   ackTimeoutMs: number;
+  /** Durable consumers one topic may have (limits.quotas); absent: no limit. */
+  maxConsumersPerTopic?: number;
 }
 
 /** Headers a dead-lettered message carries, so whoever reads the dead-letter topic knows its origin. */
@@ -72,7 +76,7 @@ export class ConsumerHub implements ConsumerEngine {
       start: config.start,
       ackTimeoutMs: config.ackTimeoutMs || this.defaults.ackTimeoutMs,
       maxDeliveries: config.maxDeliveries,
-      deadLetterTopic: config.deadLetterTopic || (config.maxDeliveries > 0 ? `${config.topic}.dlq` : ""),
+      deadLetterTopic: deadLetterTopicFor(config.topic, config.deadLetterTopic, config.maxDeliveries),
     };
   }
 
@@ -82,6 +86,13 @@ export class ConsumerHub implements ConsumerEngine {
     ifAbsent: boolean,
   ): Promise<ConsumerRecord> {
     if (!this.port.partitionsOf(config.topic)) throw notFound(`topic ${config.topic} does not exist`);
+    if (this.defaults.maxConsumersPerTopic !== undefined)
+      checkConsumerQuota(
+        this.port.consumers(),
+        config.topic,
+        config.name,
+        this.defaults.maxConsumersPerTopic,
+      );
     const result = await this.port.propose(
       { type: "createConsumer", spec: this.spec(config), atMicros: Date.now() * 1000, ifAbsent },
       call,
@@ -155,6 +166,9 @@ export class ConsumerHub implements ConsumerEngine {
     const internal: CallContext = {
       signal: new AbortController().signal,
       hops: 0,
+      // A dead-letter topic is never created by a dead letter: it must exist (created by someone
+      // allowed to), so a consumer cannot make topics appear by failing deliveries.
+      mayCreateTopic: () => false,
       ...(authorization ? { authorization } : {}),
       ...(forwardedFor ? { forwardedFor } : {}),
     };

@@ -21,6 +21,7 @@ export class ForwardStream {
   >();
   private wake: (() => void) | undefined;
   private sequence = 0n;
+  private lastUsedMs = Date.now();
   closed = false;
 
   constructor(client: Client<typeof PublishService>, headers: Record<string, string>) {
@@ -30,12 +31,25 @@ export class ForwardStream {
   publish(request: PublishRequest): Promise<PublishResponse> {
     if (this.closed) return Promise.reject(new ConnectError("forwarding stream closed", Code.Unavailable));
     const sequence = this.sequence++;
+    this.lastUsedMs = Date.now();
     return new Promise((resolve, reject) => {
       this.pending.set(sequence, { resolve, reject });
       this.queue.push(create(PublishStreamRequestSchema, { sequence, request }));
       this.wake?.();
       this.wake = undefined;
     });
+  }
+
+  /** No publish in flight and none for `ms`: the forwarder closes it (a caller gone, credentials rotated). */
+  idleFor(ms: number, now = Date.now()): boolean {
+    return this.pending.size === 0 && now - this.lastUsedMs >= ms;
+  }
+
+  /** Ends the stream once what is queued is sent; later publishes open a new one. */
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+    this.wake = undefined;
   }
 
   private async *requests(): AsyncGenerator<PublishStreamRequest> {

@@ -59,16 +59,45 @@ export class Forwarder {
   }
 
   private readonly streams = new Map<string, ForwardStream>();
+  private lastSweepMs = 0;
 
-  /** Forwards a publish over a pipelined stream shared by the calls of one caller to one leader. */
+  /**
+   * Forwards a publish over a pipelined stream shared by the calls of one caller to one leader.
+   * Streams are keyed by credentials, so every caller (every distinct authorization header) has its
+   * own: idle ones are closed and forgotten, and at most `maxForwardStreams` are kept.
+   */
   publish(clientAddress: string, call: CallContext, request: PublishRequest): Promise<PublishResponse> {
     const key = `${clientAddress}|${call.hops}|${call.authorization ?? ""}|${call.forwardedFor ?? ""}`;
+    this.sweep();
     let stream = this.streams.get(key);
     if (!stream || stream.closed) {
       stream = new ForwardStream(this.to(clientAddress).publish, Forwarder.options(call).headers);
+      this.streams.delete(key);
       this.streams.set(key, stream);
+      while (this.streams.size > maxForwardStreams) {
+        const [oldest, s] = this.streams.entries().next().value!;
+        s.close();
+        this.streams.delete(oldest);
+      }
     }
     return stream.publish(request);
+  }
+
+  /** Forwarded publish streams open now (tests and metrics). */
+  openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Closes streams idle for `forwardStreamIdleMs`, at most once a second. */
+  sweep(now = Date.now()): void {
+    if (now - this.lastSweepMs < 1000) return;
+    this.lastSweepMs = now;
+    for (const [key, s] of this.streams) {
+      if (s.closed || s.idleFor(forwardStreamIdleMs, now)) {
+        s.close();
+        this.streams.delete(key);
+      }
+    }
   }
 
   /** Call options that carry the caller's identity and one more hop. */
@@ -83,6 +112,11 @@ export class Forwarder {
     return { headers, signal: call.signal, timeoutMs: 10_000 };
   }
 }
+
+/** A forwarded publish stream unused this long is closed. */
+export const forwardStreamIdleMs = 60_000;
+/** Forwarded publish streams kept at most (one per caller and leader); the oldest is closed first. */
+export const maxForwardStreams = 1024;
 
 const connectionRefused = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/;
 

@@ -7,6 +7,7 @@ import {
 } from "./consumer-records.js";
 import { placeReplicas } from "./placement.js";
 import { applyRegisterIncarnation, type RegisterIncarnation } from "./readmission.js";
+import { applySecurityCommand, type SecurityCommand, type SecurityState } from "./users-state.js";
 
 // The metadata group's state machine: topics and where their partitions live. Pure and
 // deterministic: every replica applies the same commands in the same order to the same result.
@@ -51,6 +52,8 @@ export interface PartitionPlacement {
 export interface TopicRecord {
   spec: TopicSpec;
   createdAtMicros: number;
+  /** Who created it (the principal's name), for quotas per principal; absent on older records. */
+  owner?: string;
   partitions: PartitionPlacement[];
 }
 
@@ -60,10 +63,12 @@ export interface MetadataState {
   topics: Record<string, TopicRecord>;
   /** Durable consumers by `<topic>/<name>` (consumer-records.ts). */
   consumers: Record<string, ConsumerRecord>;
+  /** Users and grants (users-state.ts); absent until the first security command. */
+  security?: SecurityState;
 }
 
 export type MetadataCommand =
-  | { type: "createTopic"; spec: TopicSpec; atMicros: number; ifAbsent: boolean }
+  | { type: "createTopic"; spec: TopicSpec; atMicros: number; ifAbsent: boolean; owner?: string }
   | { type: "deleteTopic"; name: string }
   | { type: "updateTopic"; name: string; retention?: RetentionSpec; homeRegion?: string }
   | { type: "addNode"; node: NodeAddress }
@@ -74,7 +79,8 @@ export type MetadataCommand =
   /** Puts a replica first: the group's preferred leader, which its current leader hands over to. */
   | { type: "setPreferredLeader"; groupId: number; nodeId: string }
   | RegisterIncarnation
-  | ConsumerCommand;
+  | ConsumerCommand
+  | SecurityCommand;
 
 export type MetadataError = { code: "not_found" | "already_exists" | "failed_precondition"; message: string };
 export type MetadataResult =
@@ -162,7 +168,12 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
         for (const r of replicas) load.set(r, (load.get(r) ?? 0) + 1);
         partitions.push({ partition: p, groupId: state.nextGroupId++, replicas, initial: [...replicas] });
       }
-      const topic: TopicRecord = { spec: cmd.spec, createdAtMicros: cmd.atMicros, partitions };
+      const topic: TopicRecord = {
+        spec: cmd.spec,
+        createdAtMicros: cmd.atMicros,
+        partitions,
+        ...(cmd.owner ? { owner: cmd.owner } : {}),
+      };
       state.topics[cmd.spec.name] = topic;
       return { ok: true, topic };
     }
@@ -232,6 +243,14 @@ export function applyMetadataCommand(state: MetadataState, cmd: MetadataCommand)
       return applyConsumerCommand(state.consumers, (name) => state.topics[name] !== undefined, cmd);
     case "registerIncarnation":
       return applyRegisterIncarnation(state.nodes, cmd);
+    case "putUser":
+    case "deleteUser":
+    case "putGrants":
+    case "deleteGrants":
+    case "putRole":
+    case "deleteRole":
+    case "replaceSecurity":
+      return applySecurityCommand(state, cmd);
     case "settleMove": {
       const p = findPartition(state, cmd.groupId)?.placement;
       if (p?.moving && p.moving.from === cmd.from && p.moving.to === cmd.to) delete p.moving;

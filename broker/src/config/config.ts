@@ -35,7 +35,14 @@ export type AuthMode = "basic" | "bearer" | "certificate" | "none";
 export interface JwtConfig {
   algorithm: JwtAlgorithm;
   /** PEM public key or certificate (RS256/ES256), raw secret (HS256). Reloaded on change. */
-  keyFile: string;
+  keyFile?: string;
+  /** A JWKS document (RS256/ES256): the token's `kid` selects the key. Reloaded on change. */
+  jwksFile?: string;
+  /** A JWKS URL (in-cluster IdP), fetched and cached; refreshed every jwksRefreshSeconds and on an unknown kid. */
+  jwksUrl?: string;
+  jwksRefreshSeconds?: number;
+  /** Longest token lifetime accepted (exp - iat), seconds. Default 86,400. */
+  maxLifetimeSeconds?: number;
   issuer?: string;
   audience?: string | string[];
   leewaySeconds?: number;
@@ -49,6 +56,8 @@ export interface AuthConfig {
   usersFile?: string;
   /** Roles and grants (YAML). Without it every authenticated caller may do everything. */
   aclFile?: string;
+  /** File holding the token /metrics then requires (`authorization: bearer <token>`); re-read on change. */
+  metricsTokenFile?: string;
   /** Which certificate name is the principal in `certificate` mode. */
   certificateIdentity: CertificateIdentity;
   jwt?: JwtConfig;
@@ -60,6 +69,35 @@ export interface ConnectionLimits {
   maxSessions: number;
   idleSessionMs: number;
   requestBodyMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS on the client port. */
+  maxConcurrentStreams: number;
+  /** Open streaming calls one principal may hold on a node. */
+  maxStreamsPerPrincipal: number;
+  /** A TLS handshake not finished within this is dropped (it holds a connection slot meanwhile). */
+  handshakeMs: number;
+}
+
+/**
+ * What one cluster may hold, checked where a topic or consumer is made (the node's view of the
+ * metadata): a caller cannot grow every node's metadata without bound.
+ */
+export interface Quotas {
+  maxTopics: number;
+  maxPartitionsPerTopic: number;
+  maxConsumersPerTopic: number;
+  /** Topics one principal may have created. */
+  maxTopicsPerPrincipal: number;
+  /** Partitions over the topics one principal created. */
+  maxPartitionsPerPrincipal: number;
+}
+
+/** Bounds on credential checks before authentication (security/auth-throttle.ts). */
+export interface AuthLimits {
+  maxConcurrent: number;
+  maxQueued: number;
+  maxFailures: number;
+  failureWindowMs: number;
+  lockoutMs: number;
 }
 
 /** Durable consumers (cluster/consumer-dispatcher.ts); docs/configuration.md. */
@@ -97,7 +135,8 @@ export interface NodeConfig {
   listenHost: string;
   /** Host other nodes and clients reach this node at. */
   advertiseHost: string;
-  ports: { client: number; peer: number; http: number };
+  /** `admin`: loopback-only port serving POST /drain without credentials (the preStop hook); absent: none. */
+  ports: { client: number; peer: number; http: number; admin?: number };
   dataDir: string;
   /**
    * The initial voters of the cluster. A node listed here bootstraps the cluster with them; a node
@@ -113,7 +152,7 @@ export interface NodeConfig {
   auth: AuthConfig;
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
-  limits: InputLimits & { connections: ConnectionLimits };
+  limits: InputLimits & { connections: ConnectionLimits; auth: AuthLimits; quotas: Quotas };
   consumers: ConsumerSettings;
   storage: { memtableBudgetBytes: number };
   partitions: PartitionSettings;

@@ -1,5 +1,5 @@
 import { defaultInputLimits } from "../api/validate.js";
-import { defaultConnectionLimits } from "../security/security-config.js";
+import { defaultAuthLimits, defaultConnectionLimits, defaultQuotas } from "../security/security-config.js";
 import type { NodeConfig } from "./config.js";
 
 export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
@@ -19,7 +19,12 @@ export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
     replicationFactor: 3,
     retention: { maxAgeMs: 7 * 24 * 3600 * 1000, maxBytes: 0, maxMessages: 0, keepUnacknowledged: true },
   },
-  limits: { ...defaultInputLimits, connections: defaultConnectionLimits },
+  limits: {
+    ...defaultInputLimits,
+    connections: defaultConnectionLimits,
+    auth: defaultAuthLimits,
+    quotas: defaultQuotas,
+  },
   storage: { memtableBudgetBytes: 64 * 1024 * 1024 },
   consumers: {
     ackTimeoutMs: 30_000,

@@ -103,6 +103,10 @@ export function validateConfig(c: Json): NodeConfig {
   const ports = (c.ports ?? {}) as Json;
   for (const k of ["client", "peer", "http"])
     need(port(ports[k]), `ports.${k}: must be a port number 1-65535 (got ${JSON.stringify(ports[k])})`);
+  need(
+    ports.admin === undefined || port(ports.admin) || ports.admin === 0,
+    `ports.admin: a port number 1-65535 on 127.0.0.1 for POST /drain (got ${JSON.stringify(ports.admin)})`,
+  );
   const distinct = new Set([ports.client, ports.peer, ports.http]);
   need(distinct.size === 3, "ports: client, peer and http must be three different ports");
   need(str(c.dataDir), "dataDir: required (a folder for RocksDB)");

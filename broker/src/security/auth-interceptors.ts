@@ -2,12 +2,13 @@ import type { DetailedPeerCertificate, PeerCertificate } from "node:tls";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { forwardedForHeader } from "../api/engine.js";
 import { permissionDenied, unauthenticated } from "../api/errors.js";
-import { principalKey } from "../api/interceptors.js";
+import { mayKey, principalKey } from "../api/interceptors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import type { Authorizer } from "./authorization.js";
 import { peerCertificateKey } from "./client-cert.js";
 import { isAdminAction, requirementsFor } from "./method-permissions.js";
 import { peerIdentityProblem } from "./peer-identity.js";
+import { Grants, revocable } from "./revocation.js";
 
 /**
  * Which connections may name the caller in `x-geobroker-forwarded-for`: those whose verified client
@@ -83,6 +84,8 @@ export function connectionAuthInterceptor(
   forwardingNodes?: ForwardingNodes,
 ): Interceptor {
   return (next) => async (req) => {
+    // Already authenticated in front of connect (auth-gate.ts), before the body was read.
+    if (req.contextValues.get(principalKey)) return next(req);
     try {
       const peerCertificate = req.contextValues.get(peerCertificateKey);
       const principal = req.header.has(forwardedForHeader)
@@ -98,6 +101,11 @@ export function connectionAuthInterceptor(
 }
 
 export interface AuthorizationHooks {
+  /**
+   * Re-checks open streams (revocation.ts): the caller must stay valid here (a removed basic user,
+   * an expired token) and keep its grants. Absent: streams are checked once, at their start.
+   */
+  revocation?: { authenticator?: Authenticator; everyMs: number };
   /** A call (or one message of a client stream) was refused. */
   onDenied?(principal: Principal, method: string, reason: string): void;
   /** An admin call was allowed: for the audit log. */
@@ -118,9 +126,14 @@ export function authorizationInterceptor(
     if (!principal) throw permissionDenied("the call was not authenticated");
     const service = req.service.typeName;
     const method = req.method.name;
+    req.contextValues.set(mayKey, (action, topic) => authorizer.authorize(principal, action, topic).allowed);
+    const grants = new Grants();
     const check = (message: unknown) => {
       for (const r of requirementsFor(service, method, message)) {
-        const decisions = r.anyOf.map((action) => authorizer.authorize(principal, action, r.topic));
+        grants.add(r);
+        const decisions = r.anyOf.map((action) =>
+          authorizer.authorize(principal, action, r.topic, r.consumer),
+        );
         if (!decisions.some((d) => d.allowed)) {
           const reason = decisions.map((d) => (d.allowed ? "" : d.reason)).join("; ");
           hooks.onDenied?.(principal, method, reason);
@@ -129,9 +142,15 @@ export function authorizationInterceptor(
         if (isAdminAction(r)) hooks.onAdmin?.(principal, method, r.topic);
       }
     };
+    const watched = async (res: Awaited<ReturnType<typeof next>>) => {
+      const r = hooks.revocation;
+      if (!res.stream || !r) return res;
+      const revoked = () => grants.problem(principal, r.authenticator, authorizer);
+      return { ...res, message: revocable(res.message, revoked, r.everyMs) };
+    };
     if (!req.stream) {
       check(req.message);
-      return next(req);
+      return watched(await next(req));
     }
     const messages = req.message;
     async function* checked() {
@@ -140,6 +159,6 @@ export function authorizationInterceptor(
         yield m;
       }
     }
-    return next({ ...req, message: checked() });
+    return watched(await next({ ...req, message: checked() }));
   };
 }

@@ -4,7 +4,10 @@ import type { Principal } from "./authenticator.js";
 // Who may do what on which topics. Pure: the state is plain data (JSON-serializable, so the metadata
 // group can replicate it), the decision is a function of (state, principal, action, topic).
 
-export const actions = ["publish", "subscribe", "admin"] as const;
+// `consume` is the durable-consumer permission (Kafka's group ACL): it needs the topic and the
+// consumer's name to match. `create` lets a publish create a missing topic (auto-create) and
+// CreateTopic make one, without the rest of topic administration.
+export const actions = ["publish", "subscribe", "consume", "create", "admin"] as const;
 export type Action = (typeof actions)[number];
 
 /** A rule grants its actions on every topic that matches one of its patterns. */
@@ -12,6 +15,8 @@ export interface AclRule {
   actions: Action[];
   /** Exact names (`orders`), prefixes (`orders.*` matches `orders.eu`, `orders.eu.paid`), or `*`. */
   topics: string[];
+  /** Consumer name patterns, as topics': required by, and only used for, the `consume` action. */
+  consumers?: string[];
 }
 
 export interface AclRole {
@@ -33,16 +38,18 @@ export interface AclState {
 /** The built-in role: every action on every topic, and cluster administration. */
 export const adminRole = "admin";
 
-const builtInRoles: AclRole[] = [{ name: adminRole, rules: [{ actions: [...actions], topics: ["*"] }] }];
+const builtInRoles: AclRole[] = [
+  { name: adminRole, rules: [{ actions: [...actions], topics: ["*"], consumers: ["*"] }] },
+];
 
 export type Decision = { allowed: true; role: string } | { allowed: false; reason: string };
 
 export interface Authorizer {
   /**
    * May `principal` do `action` on `topic`? Without a topic, `admin` means cluster administration,
-   * which needs a rule granting admin on `*`.
+   * which needs a rule granting admin on `*`. `consume` also needs the consumer's name to match.
    */
-  authorize(principal: Principal, action: Action, topic?: string): Decision;
+  authorize(principal: Principal, action: Action, topic?: string, consumer?: string): Decision;
 }
 
 /** For `auth.mode: none` in development: everything is allowed. Production mode never uses it. */
@@ -120,9 +127,23 @@ function validateRole(input: unknown, where: string): AclRole {
     }
     if (ruleActions.length === 0 || topics.length === 0)
       throw new Error(`${at} grants nothing: it needs at least one action and one topic pattern`);
+    const consumers = listOf(rule?.consumers, `${at}.consumers`);
+    for (const c of consumers) {
+      if (typeof c !== "string" || !topicPattern.test(c))
+        throw new Error(
+          `${at}: consumer pattern ${JSON.stringify(c)} is invalid; use an exact name, a prefix ending in * (billing-*), or *`,
+        );
+    }
+    if (ruleActions.includes("consume") !== consumers.length > 0)
+      throw new Error(
+        consumers.length > 0
+          ? `${at}: consumers are only used by the consume action; add it or remove them`
+          : `${at}: the consume action needs consumer name patterns (consumers: [...])`,
+      );
     return {
       actions: [...new Set(ruleActions as Action[])].sort(),
       topics: [...new Set(topics as string[])].sort(),
+      ...(consumers.length > 0 ? { consumers: [...new Set(consumers as string[])].sort() } : {}),
     };
   });
   return { name: role.name, rules };
@@ -177,22 +198,35 @@ export class AccessPolicy implements Authorizer {
     this.users = new Map(state.users.map((u) => [u.name, u]));
   }
 
+  /**
+   * A credential's roles (a JWT claim) never include the built-in admin role: administration is
+   * granted only by name in the ACL, so an identity provider's `roles: [admin]` is not a cluster key.
+   */
   rolesOf(principal: Principal): string[] {
-    return [...new Set([...(this.users.get(principal.name)?.roles ?? []), ...(principal.roles ?? [])])];
+    const claimed = (principal.roles ?? []).filter((r) => r !== adminRole);
+    return [...new Set([...(this.users.get(principal.name)?.roles ?? []), ...claimed])];
   }
 
-  authorize(principal: Principal, action: Action, topic?: string): Decision {
+  authorize(principal: Principal, action: Action, topic?: string, consumer?: string): Decision {
     for (const roleName of this.rolesOf(principal)) {
       const role = this.roles.get(roleName);
       if (!role) continue;
       for (const rule of role.rules) {
         if (!rule.actions.includes(action)) continue;
-        const granted =
+        const onTopic =
           topic === undefined ? rule.topics.includes("*") : rule.topics.some((p) => topicMatches(p, topic));
-        if (granted) return { allowed: true, role: roleName };
+        const onConsumer =
+          action !== "consume" ||
+          (consumer !== undefined && (rule.consumers ?? []).some((p) => topicMatches(p, consumer)));
+        if (onTopic && onConsumer) return { allowed: true, role: roleName };
       }
     }
-    const what = topic === undefined ? "cluster administration" : `${action} on topic "${topic}"`;
+    const what =
+      topic === undefined
+        ? "cluster administration"
+        : action === "consume"
+          ? `consume as consumer "${consumer ?? ""}" on topic "${topic}"`
+          : `${action} on topic "${topic}"`;
     return { allowed: false, reason: `user "${principal.name}" is not allowed ${what}` };
   }
 }

@@ -114,7 +114,12 @@ export function chainAuthenticators(chain: AuthenticatorChain): Authenticator {
   ].filter((m): m is string => typeof m === "string");
   if (enabled.length === 0) throw new Error("chainAuthenticators needs at least one authentication mode");
   const accepted = `this server accepts ${enabled.join(", ")}`;
+  const byMethod = { basic: chain.basic, bearer: chain.bearer, certificate: chain.certificate };
   return {
+    stillValid: (principal) => {
+      const from = byMethod[principal.method as keyof typeof byMethod];
+      return from?.stillValid ? from.stillValid(principal) : true;
+    },
     async authenticate(headers, context) {
       const header = headers.get("authorization")?.trim();
       if (header) {

@@ -200,7 +200,11 @@ function loadTls(paths: TlsFilePaths): TlsMaterial {
 }
 
 /** The users file, pushed into the authenticator on every change (the first load happens at once). */
-export function watchUsersFile(path: string, authenticator: BasicAuthenticator, o: WatchOptions = {}) {
+export function watchUsersFile(
+  path: string,
+  authenticator: Pick<BasicAuthenticator, "setUsers">,
+  o: WatchOptions = {},
+) {
   const files = new WatchedFiles([path], () => readUsersFile(path), {
     ...o,
     onReload: (paths) => {

@@ -19,7 +19,16 @@ export type JwtAlgorithm = (typeof jwtAlgorithms)[number];
 export interface JwtOptions {
   algorithm: JwtAlgorithm;
   /** A secret key for HS256, a public key for RS256/ES256 (see loadJwtKey). */
-  key: KeyObject;
+  key?: KeyObject;
+  /**
+   * Keys by `kid` (a JWKS): the token's `kid` header selects one, and a token without a `kid`, or
+   * with one not here, is refused. Used instead of `key` when set.
+   */
+  keys?: ReadonlyMap<string, KeyObject>;
+  /** Called when a token names a kid not in `keys` (a JWKS URL refreshes early). */
+  onUnknownKid?: (kid: string) => void;
+  /** Tokens valid longer than this (exp - iat, or exp - now without iat) are refused. Default 1 day. */
+  maxLifetimeSeconds?: number;
   /** When set, the token's `iss` must equal it. */
   issuer?: string;
   /** When set, the token's `aud` (string or list) must contain one of these. */
@@ -61,7 +70,8 @@ export function verifyJwt(token: string, o: JwtOptions, now = Date.now() / 1000)
     );
   }
   if (header.crit !== undefined) throw unauthenticated("bearer token has critical header extensions (crit)");
-  if (!checkSignature(o, Buffer.from(`${h}.${p}`), Buffer.from(s, "base64url")))
+  const key = keyFor(o, header.kid);
+  if (!checkSignature(o.algorithm, key, Buffer.from(`${h}.${p}`), Buffer.from(s, "base64url")))
     throw unauthenticated("bearer token signature is invalid");
 
   const claims = decodeJson(p, "payload");
@@ -71,6 +81,12 @@ export function verifyJwt(token: string, o: JwtOptions, now = Date.now() / 1000)
     throw unauthenticated("bearer token has no expiry (exp)");
   if (exp !== undefined && now > exp + leeway)
     throw unauthenticated(`bearer token expired at ${new Date(exp * 1000).toISOString()}`);
+  const maxLifetime = o.maxLifetimeSeconds ?? 86_400;
+  const iat = numericClaim(claims, "iat");
+  if (exp !== undefined && exp - (iat ?? now) > maxLifetime + leeway)
+    throw unauthenticated(
+      `bearer token is valid for ${Math.round(exp - (iat ?? now))} s; this server accepts at most ${maxLifetime} s`,
+    );
   const nbf = numericClaim(claims, "nbf");
   if (nbf !== undefined && now + leeway < nbf)
     throw unauthenticated(`bearer token is not valid before ${new Date(nbf * 1000).toISOString()}`);
@@ -91,20 +107,40 @@ export function verifyJwt(token: string, o: JwtOptions, now = Date.now() / 1000)
   return { name, roles: o.rolesClaim ? rolesFrom(claims[o.rolesClaim]) : [], claims };
 }
 
-function checkSignature(o: JwtOptions, signingInput: Buffer, signature: Buffer): boolean {
-  switch (o.algorithm) {
+/** The key the token's `kid` selects (JWKS), or the one configured key. */
+function keyFor(o: JwtOptions, kid: unknown): KeyObject {
+  if (o.keys) {
+    if (typeof kid !== "string" || kid.length === 0)
+      throw unauthenticated("bearer token has no key id (kid); this server selects its key by kid");
+    const key = o.keys.get(kid);
+    if (!key) o.onUnknownKid?.(kid);
+    if (!key)
+      throw unauthenticated(`bearer token key id ${JSON.stringify(kid.slice(0, 64))} is not known here`);
+    return key;
+  }
+  if (!o.key) throw unauthenticated("no bearer token key is configured");
+  return o.key;
+}
+
+function checkSignature(
+  algorithm: JwtAlgorithm,
+  key: KeyObject,
+  signingInput: Buffer,
+  signature: Buffer,
+): boolean {
+  switch (algorithm) {
     case "HS256": {
-      const expected = createHmac("sha256", o.key).update(signingInput).digest();
+      const expected = createHmac("sha256", key).update(signingInput).digest();
       // timingSafeEqual needs equal lengths; the length of an HMAC is public anyway.
       return signature.length === expected.length && timingSafeEqual(signature, expected);
     }
     case "RS256":
-      return verify("sha256", signingInput, o.key, signature);
+      return verify("sha256", signingInput, key, signature);
     case "ES256":
       // JWS carries ECDSA signatures as r||s (64 bytes), not DER.
       return (
         signature.length === 64 &&
-        verify("sha256", signingInput, { key: o.key, dsaEncoding: "ieee-p1363" }, signature)
+        verify("sha256", signingInput, { key, dsaEncoding: "ieee-p1363" }, signature)
       );
   }
 }
@@ -175,6 +211,36 @@ function stripTrailingNewlines(b: Buffer): Buffer {
   return b.subarray(0, end);
 }
 
+/**
+ * The keys of a JWKS document (RFC 7517) usable with `algorithm`, by `kid`: keys of another type,
+ * for another `alg`, or not for signatures (`use` other than `sig`) are left out; a key without
+ * `kid`, or a kid given twice, makes the document invalid (the token's kid must select one key).
+ */
+export function parseJwks(algorithm: JwtAlgorithm, text: string, source = "JWKS"): Map<string, KeyObject> {
+  let doc: { keys?: unknown };
+  try {
+    doc = JSON.parse(text) as { keys?: unknown };
+  } catch (err) {
+    throw new Error(`${source}: not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(doc?.keys)) throw new Error(`${source}: expected {"keys": [...]}`);
+  const kty = { HS256: "oct", RS256: "RSA", ES256: "EC" }[algorithm];
+  const out = new Map<string, KeyObject>();
+  for (const [i, jwk] of (doc.keys as Record<string, unknown>[]).entries()) {
+    if (typeof jwk?.kid !== "string" || jwk.kid.length === 0)
+      throw new Error(`${source}: keys[${i}] has no kid`);
+    if (out.has(jwk.kid)) throw new Error(`${source}: kid ${JSON.stringify(jwk.kid)} is listed twice`);
+    if (jwk.kty !== kty || (jwk.alg !== undefined && jwk.alg !== algorithm)) continue;
+    if (jwk.use !== undefined && jwk.use !== "sig") continue;
+    if (algorithm === "HS256")
+      throw new Error(`${source}: HS256 secrets do not belong in a JWKS; use keyFile`);
+    const pem = createPublicKey({ key: jwk as never, format: "jwk" }).export({ type: "spki", format: "pem" });
+    out.set(jwk.kid, loadJwtKey(algorithm, Buffer.from(pem), `${source} kid ${jwk.kid}`));
+  }
+  if (out.size === 0) throw new Error(`${source}: no ${algorithm} signing key in it`);
+  return out;
+}
+
 export function readJwtKeyFile(algorithm: JwtAlgorithm, path: string): KeyObject {
   let contents: Buffer;
   try {
@@ -200,12 +266,33 @@ export class JwtAuthenticator implements Authenticator {
     this.options = { ...this.options, key };
   }
 
+  /** Replaces the key set (a reloaded JWKS). */
+  setKeys(keys: ReadonlyMap<string, KeyObject>): void {
+    this.options = { ...this.options, keys };
+  }
+
+  /** Told of tokens whose kid is not held (a JWKS URL then refreshes early). */
+  onUnknownKid(listener: (kid: string) => void): void {
+    this.options = { ...this.options, onUnknownKid: listener };
+  }
+
   async authenticate(headers: Headers): Promise<Principal> {
     const header = headers.get("authorization");
     if (!header) throw unauthenticated("missing credentials: send `authorization: bearer <token>`");
     const match = /^bearer\s+(\S+)$/i.exec(header.trim());
     if (!match) throw unauthenticated("unsupported authorization scheme: use bearer");
     const token = verifyJwt(match[1]!, this.options, this.clock());
-    return { name: token.name, method: "bearer", roles: token.roles };
+    const exp = token.claims.exp;
+    return {
+      name: token.name,
+      method: "bearer",
+      roles: token.roles,
+      ...(typeof exp === "number" ? { expiresAt: exp + (this.options.leewaySeconds ?? 30) } : {}),
+    };
+  }
+
+  /** A token's streams end when it expires. */
+  stillValid(principal: Principal): boolean {
+    return principal.expiresAt === undefined || this.clock() <= principal.expiresAt;
   }
 }

@@ -1,11 +1,16 @@
 import type http2 from "node:http2";
 import { constants as h2 } from "node:http2";
+import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { refuseAfterBody } from "./refusal.js";
 
 // Limits against hostile or broken clients on the HTTP/2 client port: too many sessions from one
 // address, connections that open and never ask anything, request bodies trickled in slowly.
 // Message size limits are enforced by connect-node (`readMaxBytes`) and api/validate.ts.
+
+/** Requests under this path are health checks: unauthenticated, and never what keeps a connection busy. */
+export const healthPathPrefix = "/grpc.health.v1.Health/";
 
 export interface Http2GuardOptions {
   /** Concurrent HTTP/2 sessions one remote address may hold. Default 64. */
@@ -71,6 +76,13 @@ export class SessionCounter {
   }
 }
 
+/** Request paths of every streaming method (server, client, bidi) of these services. */
+export function streamingPaths(services: DescService[]): string[] {
+  return services.flatMap((s) =>
+    s.methods.filter((m) => m.methodKind !== "unary").map((m) => `/${s.typeName}/${m.name}`),
+  );
+}
+
 /** Request paths of the client- and bidi-streaming methods of these services. */
 export function clientStreamingPaths(services: DescService[]): string[] {
   return services.flatMap((s) =>
@@ -89,42 +101,60 @@ export interface Http2Guard {
 }
 
 /**
- * Attaches the limits to an HTTP/2 server (cleartext or TLS). A session over the connection limits is
- * not cut off blindly: each call on it gets RESOURCE_EXHAUSTED (so clients see why), then the session
- * is closed. HTTP/1.1 requests on a TLS server with allowHTTP1 are not counted.
+ * Attaches the limits to an HTTP/2 server (cleartext or TLS). Connections are counted when the TCP
+ * connection is accepted, so TLS handshakes in progress, connections that never send the HTTP/2
+ * preface and HTTP/1.1 connections (allowHTTP1) count alike. A connection over the limits is not cut
+ * off blindly: each call on it gets RESOURCE_EXHAUSTED (so clients see why), then it is closed.
+ * Health checks (`/grpc.health.v1.Health/*`, unauthenticated) do not keep a connection from being
+ * idle: a Watch cannot hold a connection slot forever.
  */
 export function guardHttp2Server(
   server: http2.Http2Server | http2.Http2SecureServer,
   o: Http2GuardOptions = {},
 ): Http2Guard {
   const sessions = new SessionCounter(o.maxSessionsPerAddress ?? 64, o.maxSessions ?? 10_000);
-  const refused = new WeakMap<http2.Http2Session, string>();
+  // Refused TCP connections by `address:port`: the TLS socket a session or request sees is another
+  // object than the TCP socket accepted, but has the same remote address and port.
+  const refused = new Map<string, string>();
   const idleMs = o.idleSessionMs ?? 300_000;
   const bodyMs = o.requestBodyMs ?? 30_000;
   const streamingPaths = new Set(o.clientStreamingPaths ?? []);
+  const keyOf = (
+    socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined,
+  ) => `${socket?.remoteAddress ?? "unknown"}:${socket?.remotePort ?? 0}`;
+
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "unknown";
+    const key = keyOf(socket);
+    const admission = sessions.admit(address);
+    if (!admission.admitted) {
+      refused.set(key, admission.reason);
+      o.onLimit?.(admission.limit, address);
+      socket.once("close", () => refused.delete(key));
+      // Give the client a moment to read its answers, then make sure the connection is gone.
+      setTimeout(() => socket.destroy(), 5_000).unref();
+      return;
+    }
+    socket.once("close", () => sessions.release(address));
+  });
 
   server.on("session", (session: http2.ServerHttp2Session) => {
     const address = session.socket?.remoteAddress ?? "unknown";
-    const admission = sessions.admit(address);
-    if (!admission.admitted) {
-      refused.set(session, admission.reason);
-      o.onLimit?.(admission.limit, address);
-      // Give the client a moment to read its answers, then make sure the session is gone.
-      setTimeout(() => session.destroy(), 5_000).unref();
-      return;
-    }
-    session.once("close", () => sessions.release(address));
+    if (refused.has(keyOf(session.socket))) return;
     let open = 0;
     let idle: NodeJS.Timeout | undefined;
     const armIdle = () => {
       idle = setTimeout(() => {
         o.onLimit?.("idle_session", address);
         session.close();
+        // Streams that keep the closing session open (a health Watch) end with it.
+        setTimeout(() => session.destroy(), 5_000).unref();
       }, idleMs);
       idle.unref();
     };
     armIdle();
-    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    session.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      if (String(headers[":path"] ?? "").startsWith(healthPathPrefix)) return;
       open++;
       clearTimeout(idle);
       stream.once("close", () => {
@@ -138,11 +168,11 @@ export function guardHttp2Server(
   return {
     sessions,
     wrap: (handler) => (req, res) => {
-      const session = req.stream?.session;
-      const reason = session ? refused.get(session) : undefined;
-      if (reason !== undefined && session) {
-        res.once("finish", () => session.close());
-        respondError(req, res, Code.ResourceExhausted, "resource_exhausted", 429, reason);
+      const reason = refused.get(keyOf(req.socket));
+      if (reason !== undefined) {
+        const session = req.stream?.session;
+        res.once("finish", () => (session ? session.close() : req.socket?.destroy()));
+        refuseAfterBody(req, res, new ConnectError(reason, Code.ResourceExhausted));
         return;
       }
       if (!streamingPaths.has(req.url.split("?")[0]!) && !req.readableEnded) {
@@ -163,27 +193,4 @@ export function guardHttp2Server(
       handler(req, res);
     },
   };
-}
-
-/** A trailers-only gRPC error, or a Connect-protocol JSON error for other content types. */
-function respondError(
-  req: http2.Http2ServerRequest,
-  res: http2.Http2ServerResponse,
-  grpcStatus: number,
-  connectCode: string,
-  httpStatus: number,
-  message: string,
-): void {
-  const contentType = String(req.headers["content-type"] ?? "");
-  if (contentType.startsWith("application/grpc")) {
-    res.writeHead(200, {
-      "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
-      "grpc-status": String(grpcStatus),
-      "grpc-message": encodeURIComponent(message),
-    });
-  } else {
-    res.writeHead(httpStatus, { "content-type": "application/json" });
-    res.write(JSON.stringify({ code: connectCode, message }));
-  }
-  res.end();
 }

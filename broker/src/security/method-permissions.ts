@@ -1,13 +1,18 @@
+import { deadLetterTopicFor } from "../api/engine.js";
 import type { Action } from "./authorization.js";
 
 // What each RPC needs, as a pure function of the method and its request message. A method missing
 // from the table needs cluster administration: new methods are denied until someone decides. So every
 // geobroker.v1.ClusterService method except GetClusterInfo, present or added later, needs admin on *.
 
-/** Allowed when any one of the actions is granted on the topic (no topic: cluster administration). */
+/**
+ * Allowed when any one of the actions is granted on the topic (no topic: cluster administration);
+ * `consume` also names the consumer.
+ */
 export interface Requirement {
   anyOf: Action[];
   topic?: string;
+  consumer?: string;
 }
 
 type Message = Record<string, unknown> | undefined;
@@ -18,6 +23,25 @@ const field = (m: Message, name: string): Message => m?.[name] as Message;
 const on = (action: Action, topic: unknown): Requirement[] => [{ anyOf: [action], topic: str(topic) }];
 const none: Rule = () => [];
 const clusterAdmin: Rule = () => [{ anyOf: ["admin"] }];
+
+/** A durable consumer's name on its topic: read the topic, and be allowed that consumer. */
+const asConsumer = (topic: unknown, name: unknown): Requirement[] => [
+  ...on("subscribe", topic),
+  { anyOf: ["consume"], topic: str(topic), consumer: str(name) },
+];
+
+/**
+ * Starting or creating a consumer: besides the consumer itself, the dead-letter topic it will publish
+ * to (explicit, or the default `<topic>.dlq` when max_deliveries is set) needs publish.
+ */
+const consumerConfig = (config: Message): Requirement[] => {
+  const dlq = deadLetterTopicFor(
+    str(config?.topic),
+    str(config?.deadLetterTopic),
+    Number(config?.maxDeliveries ?? 0),
+  );
+  return [...asConsumer(config?.topic, config?.name), ...(dlq ? on("publish", dlq) : [])];
+};
 
 const table: Record<string, Rule> = {
   "broker.Broker/Publish": (m) => on("publish", m?.topic),
@@ -32,17 +56,20 @@ const table: Record<string, Rule> = {
   "geobroker.v1.PublishService/PublishStream": (m) => on("publish", field(m, "request")?.topic),
 
   "geobroker.v1.ConsumeService/Subscribe": (m) => on("subscribe", m?.topic),
-  // Only the first message (`start`) names a topic; credit/ack/nack refer to what start opened.
+  // Only the first message (`start`) names a consumer; credit/ack/nack refer to what start opened.
   "geobroker.v1.ConsumeService/Consume": (m) => {
     const request = field(m, "request");
-    return request?.case === "start" ? on("subscribe", field(request, "value")?.topic) : [];
+    return request?.case === "start" ? consumerConfig(field(request, "value")) : [];
   },
-  "geobroker.v1.ConsumeService/CreateConsumer": (m) => on("subscribe", field(m, "config")?.topic),
-  "geobroker.v1.ConsumeService/DeleteConsumer": (m) => on("subscribe", m?.topic),
-  "geobroker.v1.ConsumeService/GetConsumer": (m) => on("subscribe", m?.topic),
+  "geobroker.v1.ConsumeService/CreateConsumer": (m) => consumerConfig(field(m, "config")),
+  "geobroker.v1.ConsumeService/DeleteConsumer": (m) => asConsumer(m?.topic, m?.name),
+  "geobroker.v1.ConsumeService/GetConsumer": (m) => asConsumer(m?.topic, m?.name),
   "geobroker.v1.ConsumeService/ListConsumers": (m) => on("subscribe", m?.topic),
 
-  "geobroker.v1.TopicService/CreateTopic": (m) => on("admin", field(m, "topic")?.name),
+  // `create` alone may make a topic (as a publish's auto-create may); admin may as well.
+  "geobroker.v1.TopicService/CreateTopic": (m) => [
+    { anyOf: ["create", "admin"], topic: str(field(m, "topic")?.name) },
+  ],
   "geobroker.v1.TopicService/DeleteTopic": (m) => on("admin", m?.name),
   "geobroker.v1.TopicService/UpdateTopic": (m) => on("admin", m?.name),
   "geobroker.v1.TopicService/GetTopic": (m) => [
@@ -67,5 +94,7 @@ export function requirementsFor(service: string, method: string, message: unknow
 
 /** True for an admin requirement: such calls are audited when allowed, not only when denied. */
 export function isAdminAction(requirement: Requirement): boolean {
-  return requirement.anyOf.length === 1 && requirement.anyOf[0] === "admin";
+  return (
+    requirement.anyOf.includes("admin") && requirement.anyOf.every((a) => a === "admin" || a === "create")
+  );
 }

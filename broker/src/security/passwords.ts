@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
+import type { Derive } from "./scrypt-workers.js";
 
 const scryptAsync = promisify(scrypt) as (
   password: string,
@@ -25,8 +26,15 @@ export async function hashPassword(password: string): Promise<string> {
   ].join("$");
 }
 
-/** Constant-time check of a password against a stored hash; false for a malformed hash. */
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+/**
+ * Constant-time check of a password against a stored hash; false for a malformed hash. `derive`
+ * runs the scrypt (a node passes its ScryptWorkers, off libuv's pool); default node:crypto's.
+ */
+export async function verifyPassword(
+  password: string,
+  stored: string,
+  derive: Derive = scryptAsync,
+): Promise<boolean> {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
@@ -34,7 +42,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const salt = Buffer.from(parts[4]!, "base64");
   const expected = Buffer.from(parts[5]!, "base64");
   if (expected.length === 0) return false;
-  const actual = await scryptAsync(password, salt, expected.length, {
+  const actual = await derive(password, salt, expected.length, {
     N,
     r,
     p,

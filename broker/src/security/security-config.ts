@@ -1,4 +1,4 @@
-import type { AuthConfig, AuthMode, ConnectionLimits } from "../config/config.js";
+import type { AuthConfig, AuthLimits, AuthMode, ConnectionLimits, Quotas } from "../config/config.js";
 import { jwtAlgorithms } from "./jwt.js";
 
 // Validation of the security keys of a node's configuration (auth.*, tls.*, limits.connections),
@@ -12,6 +12,25 @@ export const defaultConnectionLimits: ConnectionLimits = {
   maxSessions: 10_000,
   idleSessionMs: 300_000,
   requestBodyMs: 30_000,
+  maxConcurrentStreams: 100,
+  maxStreamsPerPrincipal: 1000,
+  handshakeMs: 10_000,
+};
+
+export const defaultQuotas: Quotas = {
+  maxTopics: 10_000,
+  maxPartitionsPerTopic: 1024,
+  maxConsumersPerTopic: 256,
+  maxTopicsPerPrincipal: 1000,
+  maxPartitionsPerPrincipal: 4096,
+};
+
+export const defaultAuthLimits: AuthLimits = {
+  maxConcurrent: 2,
+  maxQueued: 64,
+  maxFailures: 20,
+  failureWindowMs: 60_000,
+  lockoutMs: 60_000,
 };
 
 type Json = Record<string, unknown>;
@@ -67,7 +86,7 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
       str(auth.usersFile),
       "auth.usersFile: required with auth mode basic (a YAML file of {users: [{name, passwordHash}]})",
     );
-  if (has("bearer")) checkJwt(auth.jwt, need);
+  if (has("bearer")) checkJwt(auth.jwt, need, production);
   else need(auth.jwt === undefined || isObject(auth.jwt), "auth.jwt: must be a mapping");
   if (has("certificate"))
     need(
@@ -81,6 +100,10 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
     `auth.certificateIdentity: "cn" or "san" (got ${JSON.stringify(auth.certificateIdentity)})`,
   );
   need(auth.aclFile === undefined || str(auth.aclFile), "auth.aclFile: a file path (YAML roles and users)");
+  need(
+    auth.metricsTokenFile === undefined || str(auth.metricsTokenFile),
+    "auth.metricsTokenFile: a file path (the token /metrics requires as `authorization: bearer <token>`)",
+  );
   if (production) {
     // Wording kept from the single-mode key, which older configurations and tests use.
     need(!has("none"), "auth.mode none is refused in production mode (anonymous access)");
@@ -100,12 +123,17 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
   }
 
   const limits = isObject(c.limits) ? c.limits : {};
-  const connections = limits.connections;
-  if (connections !== undefined) {
-    if (!isObject(connections)) need(false, "limits.connections: must be a mapping");
+  for (const [key, defaults] of [
+    ["connections", defaultConnectionLimits],
+    ["auth", defaultAuthLimits],
+    ["quotas", defaultQuotas],
+  ] as const) {
+    const section = limits[key];
+    if (section === undefined) continue;
+    if (!isObject(section)) need(false, `limits.${key}: must be a mapping`);
     else
-      for (const k of Object.keys(defaultConnectionLimits))
-        need(posInt(connections[k]), `limits.connections.${k}: a positive integer`);
+      for (const k of Object.keys(defaults))
+        need(posInt(section[k]), `limits.${key}.${k}: a positive integer`);
   }
 
   const { mode: _legacy, ...rest } = auth;
@@ -119,7 +147,7 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
   };
 }
 
-function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void): void {
+function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void, production: boolean): void {
   if (!isObject(jwt)) {
     need(false, "auth.jwt: required with auth mode bearer ({algorithm, keyFile, ...})");
     return;
@@ -128,7 +156,27 @@ function checkJwt(jwt: unknown, need: (ok: boolean, message: string) => void): v
     jwtAlgorithms.includes(jwt.algorithm as (typeof jwtAlgorithms)[number]),
     `auth.jwt.algorithm: one of ${jwtAlgorithms.join(", ")} (got ${JSON.stringify(jwt.algorithm)})`,
   );
-  need(str(jwt.keyFile), "auth.jwt.keyFile: required (PEM public key for RS256/ES256, secret for HS256)");
+  need(
+    [jwt.keyFile, jwt.jwksFile, jwt.jwksUrl].filter(str).length === 1,
+    "auth.jwt: exactly one of keyFile (PEM public key for RS256/ES256, secret for HS256), jwksFile or jwksUrl (a JWKS, keys chosen by kid)",
+  );
+  need(
+    jwt.jwksUrl === undefined || (str(jwt.jwksUrl) && /^https?:\/\//.test(jwt.jwksUrl as string)),
+    "auth.jwt.jwksUrl: an http(s) URL",
+  );
+  need(
+    jwt.jwksRefreshSeconds === undefined || posInt(jwt.jwksRefreshSeconds),
+    "auth.jwt.jwksRefreshSeconds: a positive integer (seconds)",
+  );
+  need(
+    jwt.maxLifetimeSeconds === undefined || posInt(jwt.maxLifetimeSeconds),
+    "auth.jwt.maxLifetimeSeconds: a positive integer (seconds)",
+  );
+  if (production)
+    need(
+      str(jwt.issuer) && jwt.audience !== undefined,
+      "auth.jwt.issuer and auth.jwt.audience are required in production mode (a token for another service must not work here)",
+    );
   for (const k of ["issuer", "nameClaim", "rolesClaim"])
     need(jwt[k] === undefined || str(jwt[k]), `auth.jwt.${k}: a non-empty string`);
   need(

@@ -155,7 +155,13 @@ describe("JWT bearer tokens", () => {
     );
     const token = makeToken({ alg: "ES256" }, { ...valid, email: "a@x", scope: "r1 r2" }, keys.ES256.signer);
     const p = await auth.authenticate(new Headers({ authorization: `Bearer ${token}` }));
-    assert.deepEqual(p, { name: "a@x", method: "bearer", roles: ["r1", "r2"] });
+    assert.deepEqual(p, {
+      name: "a@x",
+      method: "bearer",
+      roles: ["r1", "r2"],
+      expiresAt: valid.exp + (options("ES256").leewaySeconds ?? 30),
+    });
+    assert.equal(auth.stillValid(p), true, "a token's streams last until it expires (plus leeway)");
     await assert.rejects(auth.authenticate(new Headers()), /missing credentials/);
     await assert.rejects(auth.authenticate(new Headers({ authorization: "basic YTpi" })), /use bearer/);
   });

@@ -12,7 +12,8 @@ import { StartPositionSchema } from "../../../gen/geobroker/v1/common_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { auditLines, type LiveNode, startLiveNode } from "./live-node.js";
+import { nodeTlsFiles, startProductionNode } from "./hostile-setup.js";
+import { auditLines, type LiveNode } from "./live-node.js";
 import { makePki, type Pem, type Pki } from "./tls-fixtures.js";
 
 // Every authentication path and the ACL, end to end against a live node in production mode: TLS on
@@ -99,36 +100,28 @@ describe("security against a live node (production mode, TLS, basic + bearer + c
 
   before(async () => {
     pki = makePki();
-    const nodeCert = pki.issue(
-      "eu-0",
-      "eu-0",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-    );
+    const files = nodeTlsFiles(pki, ",DNS:localhost");
     writeFileSync(join(pki.dir, "jwt.pem"), jwtKeys.publicKey.export({ type: "spki", format: "pem" }));
     aclPath = join(pki.dir, "acl.yaml");
     writeFileSync(aclPath, acl());
-    const files = { cert: nodeCert.certFile, key: nodeCert.keyFile, ca: pki.ca.certFile };
-    node = await startLiveNode({
-      dir: pki.dir,
-      users: passwords,
-      config: {
-        production: true,
-        tls: { client: { ...files, requireClientCert: false }, peer: files },
-        auth: {
-          modes: ["basic", "bearer", "certificate"],
-          usersFile: join(pki.dir, "users.yaml"),
-          aclFile: aclPath,
-          jwt: {
-            algorithm: "ES256",
-            keyFile: join(pki.dir, "jwt.pem"),
-            issuer: "test-issuer",
-            audience: "geobroker",
-            leewaySeconds: 0,
-            rolesClaim: "roles",
-          },
+    node = await startProductionNode(
+      pki,
+      passwords,
+      {
+        modes: ["basic", "bearer", "certificate"],
+        usersFile: join(pki.dir, "users.yaml"),
+        aclFile: aclPath,
+        jwt: {
+          algorithm: "ES256",
+          keyFile: join(pki.dir, "jwt.pem"),
+          issuer: "test-issuer",
+          audience: "geobroker",
+          leewaySeconds: 0,
+          rolesClaim: "roles",
         },
       },
-    });
+      files,
+    );
     clients.set("plain", clientsFor());
     clients.set("alice-cert", clientsFor(pki.alice));
     clients.set("mallory-cert", clientsFor(pki.mallory));

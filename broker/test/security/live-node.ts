@@ -46,7 +46,6 @@ export async function startLiveNode(o: LiveNodeOptions): Promise<LiveNode> {
     region: "eu",
     listenHost: "127.0.0.1",
     advertiseHost: "127.0.0.1",
-    ports: { client: clientPort, peer: peerPort, http: httpPort },
     dataDir,
     peers: [
       {
@@ -61,6 +60,7 @@ export async function startLiveNode(o: LiveNodeOptions): Promise<LiveNode> {
     raft: { tickMs: 50, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10000 },
     log: { level: "info" },
     ...o.config,
+    ports: { client: clientPort, peer: peerPort, http: httpPort, ...(o.config.ports as object) },
     ...(o.users
       ? { auth: { usersFile: join(dir, "users.yaml"), ...(o.config.auth as Record<string, unknown>) } }
       : {}),

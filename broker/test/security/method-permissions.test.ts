@@ -40,16 +40,37 @@ describe("method permissions", () => {
     ]);
     assert.deepEqual(
       requirementsFor("geobroker.v1.ConsumeService", "Consume", {
-        request: { case: "start", value: { topic: "t" } },
+        request: { case: "start", value: { topic: "t", name: "c" } },
       }),
-      [{ anyOf: ["subscribe"], topic: "t" }],
+      [
+        { anyOf: ["subscribe"], topic: "t" },
+        { anyOf: ["consume"], topic: "t", consumer: "c" },
+      ],
+    );
+    // A delivery limit means dead letters: publish on the default <topic>.dlq, or the one named.
+    assert.deepEqual(
+      requirementsFor("geobroker.v1.ConsumeService", "CreateConsumer", {
+        config: { topic: "t", name: "c", maxDeliveries: 3 },
+      }),
+      [
+        { anyOf: ["subscribe"], topic: "t" },
+        { anyOf: ["consume"], topic: "t", consumer: "c" },
+        { anyOf: ["publish"], topic: "t.dlq" },
+      ],
+    );
+    assert.deepEqual(
+      requirementsFor("geobroker.v1.ConsumeService", "DeleteConsumer", { topic: "t", name: "other-team" }),
+      [
+        { anyOf: ["subscribe"], topic: "t" },
+        { anyOf: ["consume"], topic: "t", consumer: "other-team" },
+      ],
     );
     assert.deepEqual(
       requirementsFor("geobroker.v1.ConsumeService", "Consume", { request: { case: "credit" } }),
       [],
     );
     assert.deepEqual(requirementsFor("geobroker.v1.TopicService", "CreateTopic", { topic: { name: "t" } }), [
-      { anyOf: ["admin"], topic: "t" },
+      { anyOf: ["create", "admin"], topic: "t" },
     ]);
     assert.deepEqual(requirementsFor("geobroker.v1.NewService", "Anything", {}), [{ anyOf: ["admin"] }]);
     for (const method of ["AddNode", "RemoveNode", "DrainNode", "SomeMethodAddedLater"])

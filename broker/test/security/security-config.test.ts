@@ -53,7 +53,7 @@ test("every mode's own keys are checked, all problems at once, with the key path
   assert.match(text, /auth\.modes: a non-empty list of basic, bearer, certificate, none \(got/);
   assert.match(text, /auth\.usersFile: required/);
   assert.match(text, /auth\.jwt\.algorithm: one of HS256, RS256, ES256 \(got "none"\)/);
-  assert.match(text, /auth\.jwt\.keyFile: required/);
+  assert.match(text, /auth\.jwt: exactly one of keyFile .* jwksFile or jwksUrl/);
   assert.match(text, /auth\.jwt\.audience: a string or a list/);
   assert.match(text, /auth\.jwt\.leewaySeconds: an integer >= 0/);
   assert.match(text, /auth\.jwt\.nameClaim: a non-empty string/);
@@ -109,6 +109,16 @@ test("connection limits default from limits.ts and are checked when set", () => 
     maxSessions: 10_000,
     idleSessionMs: 300_000,
     requestBodyMs: 30_000,
+    maxConcurrentStreams: 100,
+    maxStreamsPerPrincipal: 1000,
+    handshakeMs: 10_000,
+  });
+  assert.deepEqual(c.limits.auth, {
+    maxConcurrent: 2,
+    maxQueued: 64,
+    maxFailures: 20,
+    failureWindowMs: 60_000,
+    lockoutMs: 60_000,
   });
   assert.equal(c.limits.maxMessageBytes, 1024 * 1024, "input limits are unchanged");
   const d = resolveConfig([{ ...base, auth, limits: { connections: { maxSessionsPerAddress: 4 } } }]);

@@ -20,6 +20,13 @@ import {
 
 export const brokerUid = 10001;
 
+/** The preStop hook: POST /drain on the node's loopback admin port, waiting for the answer. */
+export const preStopDrain = [
+  "node",
+  "-e",
+  `fetch('http://127.0.0.1:${ports.admin}/drain',{method:'POST'}).then(r=>r.text()).then(t=>console.log(t),e=>console.error(String(e)))`,
+];
+
 export function ownerReference(cluster: GeoBrokerCluster): OwnerReference {
   return {
     apiVersion: crApiVersion,
@@ -191,7 +198,8 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
         },
         startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5, failureThreshold: 60 },
         // An unplanned stop (node drain, eviction) still hands leaderships over before exiting.
-        lifecycle: { preStop: { httpGet: { path: "/drain", port: "http" } } },
+        // Through the loopback-only admin port: /drain on the http port needs an admin's credentials.
+        lifecycle: { preStop: { exec: { command: preStopDrain } } },
         resources: region.resources ?? {},
         securityContext: {
           allowPrivilegeEscalation: false,

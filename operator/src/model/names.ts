@@ -1,7 +1,8 @@
 // Names and labels of every object the operator makes for a cluster. One place, so that the
 // builders, the planner and the controller's selectors can never disagree.
 
-export const ports = { client: 9000, peer: 9100, http: 9200 } as const;
+// admin: loopback only in the pod, POST /drain without credentials for the preStop hook.
+export const ports = { client: 9000, peer: 9100, http: 9200, admin: 9201 } as const;
 export const dataDir = "/var/lib/geobroker";
 export const configDir = "/etc/geobroker/config";
 export const configFileName = "broker.yaml";
