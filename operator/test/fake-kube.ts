@@ -28,6 +28,10 @@ export class FakeKube implements KubeClient {
     this.objects.delete(this.key(r));
   }
   async scale() {}
+  patched: string[] = [];
+  async patch(r: ObjectRef, body: Record<string, unknown>) {
+    this.patched.push(`${r.kind}/${r.name} ${JSON.stringify(body)}`);
+  }
   async get<T>(r: ObjectRef) {
     return this.objects.get(this.key(r)) as T | undefined;
   }

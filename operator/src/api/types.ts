@@ -46,6 +46,8 @@ export interface RegionSpec {
   tolerations?: Record<string, unknown>[];
   service?: { type?: "ClusterIP" | "NodePort" | "LoadBalancer"; annotations?: Record<string, string> };
   resources?: ResourceRequirements;
+  /** Overrides spec.storage.size/storageClassName for this region (regions differ in disks). */
+  storage?: { size?: string; storageClassName?: string };
 }
 
 export interface StorageSpec {

@@ -2,7 +2,7 @@ import { apiVersion, type GeoBrokerCluster, type GeoBrokerUser } from "../api/ty
 import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
 import { describeRef } from "../model/kube-object.js";
-import { finalizer, labelKeys, names } from "../model/names.js";
+import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
 import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
@@ -10,6 +10,7 @@ import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
+import { recheckRemoval, sameBlock, withBlock } from "./outcome.js";
 
 // The thin part: read the world, ask the planner, carry the plan out. No decision is made here
 // that the planner could make, and nothing is remembered between reconciles except caches.
@@ -47,7 +48,7 @@ export class ClusterController {
       kube.list<Parameters<typeof observeStatefulSet>[0]>("apps/v1", "StatefulSet", namespace, selector),
       kube.list<Parameters<typeof observePod>[1]>("v1", "Pod", namespace, selector),
       kube.list<Parameters<typeof observePvc>[1]>("v1", "PersistentVolumeClaim", namespace, selector),
-      kube.get<{ data?: Record<string, string> }>({
+      kube.get<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>({
         apiVersion: "v1",
         kind: "ConfigMap",
         namespace,
@@ -71,9 +72,18 @@ export class ClusterController {
           };
     }
     const initialPeers = initialPeersOf(configMap);
+    const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
     const p = plan({
       cluster,
-      observed: { statefulSets, pods, pvcs, ...(initialPeers ? { initialPeers } : {}), broker, users },
+      observed: {
+        statefulSets,
+        pods,
+        pvcs,
+        ...(initialPeers ? { initialPeers } : {}),
+        ...(formed ? { formed } : {}),
+        broker,
+        users,
+      },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
     await this.execute(cluster, p, admin);
@@ -107,6 +117,8 @@ export class ClusterController {
       }
     }
     for (const s of p.scale) await kube.scale(s.ref, s.replicas);
+    for (const r of p.resize)
+      await kube.patch(r.ref, { spec: { resources: { requests: { storage: r.size } } } });
     for (const d of p.delete) {
       await kube.delete(d);
       log.info("deleted", { cluster: ref.name, object: describeRef(d) });
@@ -121,8 +133,25 @@ export class ClusterController {
           await kube.delete({ apiVersion: "v1", kind: "Pod", namespace: ns, name: a.podName });
         } else {
           if (!admin) throw new Error("no broker admin client");
-          const result = await admin.execute(a);
-          log.info("membership action", { cluster: ref.name, action: a.kind, result });
+          const refused = a.kind === "RemoveNode" ? await recheckRemoval(admin, a.nodeId) : undefined;
+          if (refused) {
+            p.status = withBlock(p.status, refused, this.now());
+            events.length = 0;
+            events.push({ type: "Warning", ...refused });
+            requeueSooner = true;
+          } else {
+            const result = await admin.execute(a);
+            log.info("membership action", { cluster: ref.name, action: a.kind, result: result.summary });
+            if (result.stuck) {
+              const stuck = {
+                reason: "DrainStuck",
+                message: `${a.kind} ${"nodeId" in a ? a.nodeId : ""}: ${result.stuck}`,
+              };
+              const repeated = sameBlock(cluster.status, stuck);
+              p.status = withBlock(p.status, stuck, this.now());
+              if (!repeated) events.push({ type: "Warning", ...stuck });
+            }
+          }
         }
       } catch (err) {
         // Not yet (the broker is still moving data): the step is retried at the next poll, the
@@ -153,6 +182,10 @@ export class ClusterController {
       log.info("teardown complete", { cluster: ref.name });
     }
     if (requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+  }
+
+  private now(): string {
+    return (this.deps.now?.() ?? new Date()).toISOString();
   }
 
   private async emit(involved: Parameters<KubeClient["event"]>[0], events: Plan["events"]): Promise<void> {

@@ -69,12 +69,17 @@ export function observePod(cluster: string, pod: K8sPod): ObservedPod | undefine
 
 export function observePvc(
   cluster: string,
-  pvc: { metadata: { name: string; labels?: Record<string, string> } },
+  pvc: {
+    metadata: { name: string; labels?: Record<string, string> };
+    spec?: { resources?: { requests?: Record<string, string> } };
+  },
 ): ObservedPvc | undefined {
   const region = pvc.metadata.labels?.[labelKeys.region];
   if (!region || !pvc.metadata.name.startsWith("data-")) return undefined;
   const ordinal = parsePodName(cluster, region, pvc.metadata.name.slice("data-".length));
-  return ordinal === undefined ? undefined : { name: pvc.metadata.name, region, ordinal };
+  if (ordinal === undefined) return undefined;
+  const size = pvc.spec?.resources?.requests?.storage;
+  return { name: pvc.metadata.name, region, ordinal, ...(size ? { size } : {}) };
 }
 
 export function initialPeersOf(configMap: { data?: Record<string, string> } | undefined) {

@@ -37,6 +37,8 @@ export interface KubeClient {
   delete(ref: ObjectRef): Promise<void>;
   /** Sets spec.replicas only (merge patch): for objects the operator no longer builds. */
   scale(ref: ObjectRef, replicas: number): Promise<void>;
+  /** Merge patch of the object's spec or metadata (growing a volume claim). */
+  patch(ref: ObjectRef, body: Record<string, unknown>): Promise<void>;
   get<T = KubeObject>(ref: ObjectRef): Promise<T | undefined>;
   list<T = KubeObject>(
     apiVersion: string,
@@ -53,6 +55,11 @@ export interface KubeClient {
 
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
+}
+
+/** client-node's discovery answer for a kind no API group serves. */
+export function isUnservedKind(err: unknown): boolean {
+  return err instanceof Error && /^Unrecognized API version and kind/.test(err.message);
 }
 
 export function isConflict(err: unknown): boolean {
@@ -105,13 +112,18 @@ export class ApiServerClient implements KubeClient {
     try {
       await this.objects.delete(header(ref), undefined, undefined, undefined, undefined, "Background");
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      // A kind the API server does not serve (cert-manager never installed) has nothing to delete.
+      if (!isNotFound(err) && !isUnservedKind(err)) throw err;
     }
   }
 
   async scale(ref: ObjectRef, replicas: number): Promise<void> {
+    await this.patch(ref, { spec: { replicas } });
+  }
+
+  async patch(ref: ObjectRef, body: Record<string, unknown>): Promise<void> {
     await this.objects.patch(
-      { ...header(ref), spec: { replicas } } as KubernetesObject,
+      { ...body, ...header(ref) } as KubernetesObject,
       undefined,
       undefined,
       fieldManager,

@@ -1,3 +1,4 @@
+import { regionStorage } from "../api/defaults.js";
 import { apiVersion as crApiVersion, type GeoBrokerCluster, type RegionSpec } from "../api/types.js";
 import { type BrokerConfig, configHash, renderBrokerConfig } from "./broker-config.js";
 import type { KubeObject, OwnerReference } from "./kube-object.js";
@@ -40,11 +41,21 @@ function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<strin
   };
 }
 
-export function configMap(cluster: GeoBrokerCluster, config: BrokerConfig): KubeObject {
+/**
+ * `formed` records on the ConfigMap that the initial voters formed the cluster: until then a
+ * reconcile restarts creation (see decideFormation), afterwards never. An annotation, so that
+ * it is no part of the config hash and rolls no pod.
+ */
+export function configMap(
+  cluster: GeoBrokerCluster,
+  config: BrokerConfig,
+  o: { formed?: boolean } = {},
+): KubeObject {
+  const m = meta(cluster, names.configMap(cluster.metadata.name));
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: meta(cluster, names.configMap(cluster.metadata.name)),
+    metadata: o.formed ? { ...m, annotations: { [annotationKeys.formed]: "true" } } : m,
     data: { [configFileName]: renderBrokerConfig(config) },
   };
 }
@@ -83,6 +94,25 @@ export function regionService(cluster: GeoBrokerCluster, region: RegionSpec): Ku
   };
 }
 
+export function metricsService(cluster: GeoBrokerCluster, region: string): KubeObject {
+  const c = cluster.metadata.name;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(cluster, names.metricsService(c, region), {
+      [labelKeys.region]: region,
+      [labelKeys.metrics]: "true",
+    }),
+    spec: {
+      type: "ClusterIP",
+      // Scrape every pod, ready or not: a node that cannot become ready is the one to look at.
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(c, region),
+      ports: [{ name: "http", port: ports.http, targetPort: "http" }],
+    },
+  };
+}
+
 export function clusterService(cluster: GeoBrokerCluster): KubeObject {
   const c = cluster.metadata.name;
   return {
@@ -117,13 +147,18 @@ export interface StatefulSetInput {
   region: RegionSpec;
   replicas: number;
   config: BrokerConfig;
+  /**
+   * The running StatefulSet's claim size: a claim template cannot change, so a larger spec size
+   * grows the claims themselves (the planner's resize) and the template keeps what it had.
+   */
+  claimSize?: string;
 }
 
 export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput): KubeObject {
   const c = cluster.metadata.name;
   const { region } = input;
   const labels = { ...clusterLabels(c), [labelKeys.region]: region.name };
-  const storage = cluster.spec.storage;
+  const storage = regionStorage(cluster.spec, region);
   const tlsSecrets = [
     { name: "tls-peer", secret: names.peerSecret(c), path: `${tlsDir}/peer` },
     { name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` },
@@ -240,7 +275,7 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           spec: {
             accessModes: ["ReadWriteOnce"],
             ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
-            resources: { requests: { storage: storage.size } },
+            resources: { requests: { storage: input.claimSize ?? storage.size } },
           },
         },
       ],

@@ -33,6 +33,8 @@ export interface ObservedPvc {
   name: string;
   region: string;
   ordinal: number;
+  /** spec.resources.requests.storage */
+  size?: string;
 }
 
 export type BrokerNodeState = "learner" | "voter" | "draining" | "drained" | "unknown";
@@ -53,7 +55,13 @@ export interface BrokerGroup {
 }
 
 export type ObservedBroker =
-  | { reachable: true; nodes: BrokerNode[]; groups: BrokerGroup[] }
+  | {
+      reachable: true;
+      nodes: BrokerNode[];
+      groups: BrokerGroup[];
+      /** Absent when the broker's topic list could not be read. */
+      topics?: { name: string; replicationFactor: number }[];
+    }
   | { reachable: false; error: string };
 
 export interface Observed {
@@ -62,6 +70,8 @@ export interface Observed {
   pvcs: ObservedPvc[];
   /** The frozen initial voters from the existing ConfigMap; undefined when there is none yet. */
   initialPeers?: PeerEntry[];
+  /** The ConfigMap records that the initial voters formed the cluster. */
+  formed?: boolean;
   broker: ObservedBroker;
   users: UserEntry[];
 }
