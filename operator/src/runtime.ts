@@ -64,8 +64,8 @@ export async function run(o: RuntimeOptions): Promise<void> {
   });
   const topicController = new TopicController({ kube, log, transport: (c) => transports.get(c) });
 
-  const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number }>) =>
-    new WorkQueue(
+  const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number }>) => {
+    const q = new WorkQueue(
       async (key) => {
         const end = metrics.reconcileSeconds.startTimer({ controller });
         try {
@@ -85,6 +85,9 @@ export async function run(o: RuntimeOptions): Promise<void> {
           log.error("reconcile failed", { controller, key, error: describeApiError(err), retryInMs }),
       },
     );
+    metrics.watchQueue(controller, () => q.length);
+    return q;
+  };
   const clusters = queue("cluster", (k) => clusterController.reconcile(k));
   const topics = queue("topic", (k) => topicController.reconcile(k));
   const userController = new UserController({ kube, log, enqueueCluster: (k) => clusters.add(k) });

@@ -151,6 +151,44 @@ describe("leader election decision", () => {
     assert.ok(ledMs >= renewDeadlineMs(1) - 100, `not before the renew deadline (${ledMs} ms)`);
   });
 
+  it("a leader keeps leading through one failed renewal within the renew deadline", async () => {
+    let held: unknown;
+    let failures = 0;
+    const api = {
+      readNamespacedLease: async () => {
+        if (!held) throw new ApiException(404, "not found", {}, {});
+        return held;
+      },
+      createNamespacedLease: async ({ body }: { body: unknown }) => {
+        held = body;
+        return body;
+      },
+      // The first renewal fails (an API server restart, a 500); the next ones succeed.
+      replaceNamespacedLease: async ({ body }: { body: unknown }) => {
+        if (failures++ === 0) throw new ApiException(500, "etcdserver: leader changed", {}, {});
+        held = body;
+        return body;
+      },
+    };
+    const events: string[] = [];
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+    const lock = new LeaseLock(api as never, {
+      namespace: "ops",
+      name: "geobroker-operator",
+      identity: "me",
+      leaseDurationSeconds: 3,
+      retryPeriodMs: 50,
+      log: quiet,
+      onStartedLeading: () => events.push("started"),
+      onStoppedLeading: () => events.push("stopped"),
+    });
+    lock.start();
+    await new Promise((r) => setTimeout(r, 600));
+    lock.stop();
+    assert.ok(failures >= 3, `renewed again after the failure (${failures} calls)`);
+    assert.deepEqual(events, ["started"]);
+  });
+
   it("acquires a free lease, renews its own, waits for a live one, takes an expired one", () => {
     const first = decideLease(undefined, "a", t0, 15);
     assert.equal(first.kind, "acquire");
@@ -195,6 +233,20 @@ describe("operator flags", () => {
     assert.throws(() => parseFlags(["--frobnicate"]), /unknown option --frobnicate/);
     assert.throws(() => parseFlags(["--kubeconfig"]), /--kubeconfig needs a value/);
     assert.match(operatorVersion(), /^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("operator metrics", () => {
+  it("reports each work queue's depth at scrape time", async () => {
+    const metrics = createMetrics(false);
+    const q = new WorkQueue(() => new Promise(() => {}), { workers: 1 });
+    metrics.watchQueue("cluster", () => q.length);
+    for (const k of ["msg/a", "msg/b", "msg/c"]) q.add(k); // one is taken by the worker
+    assert.match(
+      await metrics.registry.metrics(),
+      /geobroker_operator_queue_depth\{controller="cluster"\} 2/,
+    );
+    q.stop();
   });
 });
 

@@ -11,13 +11,19 @@ export interface OperatorMetrics {
   events: Counter<"type" | "reason">;
   isLeader: Gauge;
   queueDepth: Gauge<"controller">;
+  /** Reports `depth()` as the controller's queue depth at every scrape. */
+  watchQueue(controller: string, depth: () => number): void;
 }
 
 export function createMetrics(withDefaults = true): OperatorMetrics {
   const registry = new Registry();
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: "geobroker_operator_" });
   const registers = [registry];
+  const queues = new Map<string, () => number>();
   return {
+    watchQueue: (controller, depth) => {
+      queues.set(controller, depth);
+    },
     registry,
     reconciles: new Counter({
       name: "geobroker_operator_reconciles_total",
@@ -60,6 +66,10 @@ export function createMetrics(withDefaults = true): OperatorMetrics {
       help: "Keys waiting in a controller's work queue",
       labelNames: ["controller"],
       registers,
+      // Read at scrape time: the queue is the source of truth, nothing has to remember to set it.
+      collect() {
+        for (const [controller, depth] of queues) this.set({ controller }, depth());
+      },
     }),
   };
 }
