@@ -2,52 +2,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { allowed, chart, helm, type Rule, root, template } from "./helm-chart.js";
 
 // Renders the chart with the real helm binary (built once by scripts/ensure-helm.sh; the first
 // build takes minutes, later runs find it) and checks what a cluster would receive.
-
-const root = new URL("../../../", import.meta.url).pathname;
-const chart = `${root}helm/geobroker-operator`;
-
-function helm(): string {
-  return execFileSync("bash", [`${root}scripts/ensure-helm.sh`], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: 15 * 60_000,
-  }).trim();
-}
-
-interface Doc {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [k: string]: unknown;
-}
-
-function template(...args: string[]): Doc[] {
-  const out = execFileSync(
-    helm(),
-    ["template", "gb", chart, "--namespace", "ops", "--kube-version", "1.30.0", ...args],
-    {
-      encoding: "utf8",
-    },
-  );
-  return parseAllDocuments(out)
-    .map((d) => d.toJS() as Doc)
-    .filter(Boolean);
-}
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-
-function allowed(rules: Rule[], group: string, resource: string, verb: string): boolean {
-  return rules.some(
-    (r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
-  );
-}
 
 describe("helm chart", { timeout: 16 * 60_000 }, () => {
   it("lints clean", () => {

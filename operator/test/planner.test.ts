@@ -34,6 +34,7 @@ describe("planner: create", () => {
       "Service/demo",
       "Service/demo-eu",
       "Service/demo-eu-peers",
+      "Service/demo-eu-metrics",
       "StatefulSet/demo-eu",
       "StatefulSet/demo-us",
       "StatefulSet/demo-ap",

@@ -12,6 +12,20 @@ import type { OperatorMetrics } from "./metrics.js";
 import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
 import { recheckRemoval, sameBlock, withBlock } from "./outcome.js";
 
+function recordClusterMetrics(
+  m: OperatorMetrics,
+  namespace: string,
+  cluster: string,
+  status: Plan["status"],
+) {
+  for (const c of status.conditions ?? [])
+    m.clusterCondition.set({ namespace, cluster, type: c.type }, c.status === "True" ? 1 : 0);
+  const voters = (status.members ?? []).filter((x) => x.state !== "learner");
+  if (voters.length === 0) return;
+  m.clusterVoters.set({ namespace, cluster }, voters.length);
+  m.clusterVotersReachable.set({ namespace, cluster }, voters.filter((x) => x.reachable).length);
+}
+
 // The thin part: read the world, ask the planner, carry the plan out. No decision is made here
 // that the planner could make, and nothing is remembered between reconciles except caches.
 
@@ -174,6 +188,7 @@ export class ClusterController {
 
     if (!cluster.metadata.deletionTimestamp) {
       await kube.patchStatus({ ...ref, plural: "geobrokerclusters" }, p.status);
+      if (metrics) recordClusterMetrics(metrics, ns, ref.name, p.status);
     }
     await this.emit(involved, events);
     if (p.finalizer === "remove") {
