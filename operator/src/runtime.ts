@@ -23,6 +23,15 @@ import { fieldManager, labelKeys, names, ports } from "./model/names.js";
 
 // Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
 
+/** What the informers list and watch (the chart's RBAC grants exactly these list/watch verbs). */
+export const watched = {
+  clusters: { apiVersion, kind: "GeoBrokerCluster", plural: "geobrokerclusters" },
+  topics: { apiVersion, kind: "GeoBrokerTopic", plural: "geobrokertopics" },
+  users: { apiVersion, kind: "GeoBrokerUser", plural: "geobrokerusers" },
+  statefulSets: { apiVersion: "apps/v1", kind: "StatefulSet", plural: "statefulsets" },
+  pods: { apiVersion: "v1", kind: "Pod", plural: "pods" },
+} as const;
+
 export interface RuntimeOptions {
   kubeconfig?: string;
   /** Empty: every namespace. */
@@ -96,9 +105,7 @@ export async function run(o: RuntimeOptions): Promise<void> {
   const informers: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>)[] = [];
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const watch = (
-    group: string,
-    kind: string,
-    plural: string,
+    { apiVersion: group, kind, plural }: (typeof watched)[keyof typeof watched],
     onObject: (o: KubernetesObject) => void,
     labelSelector?: string,
   ) => {
@@ -134,16 +141,14 @@ export async function run(o: RuntimeOptions): Promise<void> {
     const c = obj.metadata?.labels?.[labelKeys.cluster];
     if (c) clusters.add(`${obj.metadata?.namespace}/${c}`);
   };
-  watch(apiVersion, "GeoBrokerCluster", "geobrokerclusters", (c) => clusters.add(keyOf(c)));
-  watch(apiVersion, "GeoBrokerTopic", "geobrokertopics", (t) =>
-    topics.add(keyOf(t as GeoBrokerTopic as unknown as KubernetesObject)),
-  );
-  watch(apiVersion, "GeoBrokerUser", "geobrokerusers", (u) => {
+  watch(watched.clusters, (c) => clusters.add(keyOf(c)));
+  watch(watched.topics, (t) => topics.add(keyOf(t as GeoBrokerTopic as unknown as KubernetesObject)));
+  watch(watched.users, (u) => {
     users.add(keyOf(u));
     clusters.add(`${u.metadata?.namespace}/${(u as unknown as GeoBrokerUser).spec.clusterRef.name}`);
   });
-  watch("apps/v1", "StatefulSet", "statefulsets", byClusterLabel, owned);
-  watch("v1", "Pod", "pods", byClusterLabel, owned);
+  watch(watched.statefulSets, byClusterLabel, owned);
+  watch(watched.pods, byClusterLabel, owned);
 
   const startControllers = async () => {
     leading = true;

@@ -22,7 +22,8 @@ async function exported(): Promise<Set<string>> {
   for (const registry of [broker.registry, operator.registry]) {
     for (const m of await registry.getMetricsAsJSON()) {
       names.add(m.name);
-      if (String(m.type) === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(m.name + s);
+      if (String(m.type) === "histogram")
+        for (const s of ["_bucket", "_sum", "_count"]) names.add(m.name + s);
     }
   }
   return names;
