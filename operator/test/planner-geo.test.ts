@@ -127,6 +127,28 @@ describe("planner: a lost region does not freeze the cluster", () => {
   });
 });
 
+describe("planner: a replaced volume (amnesia)", () => {
+  it("removes the old voter entry of a node whose claim was re-created, then adds it as a new learner", () => {
+    const w = created(makeCluster({ regions: [{ name: "eu", replicas: 2 }, ...regions("us", "ap")] }));
+    assert.equal(w.memberVolumes?.["demo-eu-1"], "data-demo-eu-1#1");
+    // The claim was deleted and the StatefulSet controller made a new, empty one for the pod.
+    w.pvcUids.set("data-demo-eu-1", "data-demo-eu-1#2");
+    const first = w.plan();
+    assert.deepEqual(first.action, { kind: "DrainNode", nodeId: "demo-eu-1" });
+    assert.ok(first.events.some((e) => e.type === "Warning" && e.reason === "VolumeReplaced"));
+    const p = w.converge();
+    assert.deepEqual(w.actions, [
+      "drain demo-eu-1",
+      "drain demo-eu-1",
+      "remove demo-eu-1",
+      "add demo-eu-1",
+      "promote demo-eu-1",
+    ]);
+    assert.equal(w.memberVolumes?.["demo-eu-1"], "data-demo-eu-1#2");
+    assert.equal(cond(p, "Ready")?.status, "True");
+  });
+});
+
 describe("planner: creation that failed half-way", () => {
   it("starts the initial voters even when the first reconcile only wrote the ConfigMap", () => {
     const w = new World(makeCluster({ regions: regions3(1) }));

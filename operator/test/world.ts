@@ -47,6 +47,9 @@ export class World {
   sts = new Map<string, Sts>();
   pods = new Map<string, ObservedPod>();
   pvcs = new Set<string>();
+  /** Each claim's uid: a new uid under an old name is a replaced, empty volume. */
+  pvcUids = new Map<string, string>();
+  memberVolumes: Record<string, string> | undefined;
   configText: string | undefined;
   formed = false;
   nodes = new Map<string, BrokerNode>();
@@ -81,10 +84,12 @@ export class World {
       pvcs: [...this.pvcs].map((name) => {
         const m = /^data-demo-([a-z0-9]+)-(\d+)$/.exec(name)!;
         const size = this.sts.get(m[1]!)?.storageSize;
-        return { name, region: m[1]!, ordinal: Number(m[2]), ...(size ? { size } : {}) };
+        const uid = this.pvcUids.get(name) ?? `${name}#1`;
+        return { name, region: m[1]!, ordinal: Number(m[2]), uid, ...(size ? { size } : {}) };
       }),
       ...(initialPeers ? { initialPeers } : {}),
       ...(this.formed ? { formed: true } : {}),
+      ...(this.memberVolumes ? { memberVolumes: this.memberVolumes } : {}),
       broker:
         this.brokerUp && this.nodes.size > 0
           ? {
@@ -123,6 +128,8 @@ export class World {
     if (o.kind === "ConfigMap") {
       this.configText = (o.data as Record<string, string>)["broker.yaml"];
       this.formed = o.metadata.annotations?.["geobroker.io/formed"] === "true";
+      const volumes = o.metadata.annotations?.["geobroker.io/member-volumes"];
+      this.memberVolumes = volumes ? (JSON.parse(volumes) as Record<string, string>) : undefined;
     }
     if (o.kind !== "StatefulSet") return;
     const region = o.metadata.labels!["geobroker.io/region"]!;

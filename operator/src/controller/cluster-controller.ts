@@ -9,7 +9,14 @@ import { type Plan, plan, pollMs } from "../plan/planner.js";
 import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
-import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
+import {
+  initialPeersOf,
+  memberVolumesOf,
+  observePod,
+  observePvc,
+  observeStatefulSet,
+  usersOf,
+} from "./observe.js";
 import { recheckRemoval, sameBlock, withBlock } from "./outcome.js";
 
 function recordClusterMetrics(
@@ -87,6 +94,7 @@ export class ClusterController {
     }
     const initialPeers = initialPeersOf(configMap);
     const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
+    const memberVolumes = memberVolumesOf(configMap);
     const p = plan({
       cluster,
       observed: {
@@ -95,6 +103,7 @@ export class ClusterController {
         pvcs,
         ...(initialPeers ? { initialPeers } : {}),
         ...(formed ? { formed } : {}),
+        ...(memberVolumes ? { memberVolumes } : {}),
         broker,
         users,
       },

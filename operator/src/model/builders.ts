@@ -49,13 +49,19 @@ function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<strin
 export function configMap(
   cluster: GeoBrokerCluster,
   config: BrokerConfig,
-  o: { formed?: boolean } = {},
+  o: { formed?: boolean; memberVolumes?: Record<string, string> } = {},
 ): KubeObject {
   const m = meta(cluster, names.configMap(cluster.metadata.name));
+  const annotations: Record<string, string> = {};
+  if (o.formed) annotations[annotationKeys.formed] = "true";
+  if (o.memberVolumes && Object.keys(o.memberVolumes).length > 0)
+    annotations[annotationKeys.memberVolumes] = JSON.stringify(
+      Object.fromEntries(Object.entries(o.memberVolumes).sort(([a], [b]) => (a < b ? -1 : 1))),
+    );
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: o.formed ? { ...m, annotations: { [annotationKeys.formed]: "true" } } : m,
+    metadata: Object.keys(annotations).length > 0 ? { ...m, annotations } : m,
     data: { [configFileName]: renderBrokerConfig(config) },
   };
 }

@@ -25,6 +25,8 @@ export const annotationKeys = {
   configHash: "geobroker.io/config-hash",
   /** On the ConfigMap: the initial voters have formed the cluster (the broker listed its members). */
   formed: "geobroker.io/formed",
+  /** On the ConfigMap: JSON {nodeId: claim uid} of the volume each member joined with. */
+  memberVolumes: "geobroker.io/member-volumes",
 } as const;
 
 export const names = {

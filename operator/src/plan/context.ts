@@ -32,6 +32,8 @@ export interface Ctx {
   starting: string[];
   /** Members the broker cannot reach whose pod is not running: gone until someone brings them back. */
   lost: Set<string>;
+  /** Members whose volume claim was replaced since they joined (they lost their data). */
+  replaced: Map<string, { was: string; now: string }>;
   decision: Decision;
 }
 
@@ -45,6 +47,7 @@ export function makeContext(
   },
   decision: Decision,
   desired: Map<string, number>,
+  replaced: Map<string, { was: string; now: string }> = new Map(),
 ): Ctx {
   const c = cluster.metadata.name;
   const current = new Map(observed.statefulSets.map((s) => [s.region, s.replicas]));
@@ -82,6 +85,7 @@ export function makeContext(
     expected,
     starting,
     lost,
+    replaced,
     decision,
   };
 }

@@ -2,11 +2,14 @@ import type { GeoBrokerCluster } from "../api/types.js";
 import type { PeerEntry } from "../model/broker-config.js";
 import { names } from "../model/names.js";
 import { block, describePods, makeContext, progress } from "./context.js";
-import { finishUnderWay, joinStarted } from "./membership.js";
+import { finishUnderWay, joinStarted, replaceAmnesic } from "./membership.js";
 import type { Observed } from "./observed.js";
 import { rollingUpdate } from "./rolling.js";
 import { scaleDown, scaleUp } from "./scaling.js";
 import type { Decision } from "./types.js";
+import type { VolumeRecord } from "./volumes.js";
+
+type ReplacedVolumes = VolumeRecord["replaced"];
 
 // The order of steps, one at a time for the whole cluster (quorum spans regions): creation and
 // formation, then what the broker reports under way, joins, rolling update, scale up, scale down.
@@ -48,7 +51,12 @@ export function decideFormation(
   };
 }
 
-export function decide(cluster: GeoBrokerCluster, observed: Observed, removed: string[]): Decision {
+export function decide(
+  cluster: GeoBrokerCluster,
+  observed: Observed,
+  removed: string[],
+  replaced: ReplacedVolumes = new Map(),
+): Decision {
   const current = new Map(observed.statefulSets.map((s) => [s.region, s.replicas]));
   const desired = new Map<string, number>(cluster.spec.regions.map((r) => [r.name, r.replicas]));
   for (const region of removed) desired.set(region, 0);
@@ -57,7 +65,7 @@ export function decide(cluster: GeoBrokerCluster, observed: Observed, removed: s
 
   const broker = observed.broker;
   if (!broker.reachable || broker.nodes.length === 0) {
-    const ctx = makeContext(cluster, observed, { nodes: [], groups: [] }, decision, desired);
+    const ctx = makeContext(cluster, observed, { nodes: [], groups: [] }, decision, desired, replaced);
     if (broker.reachable)
       // The admin API answers before the initial voters have elected a metadata leader; adding
       // nodes now would add the initial voters a second time.
@@ -71,8 +79,8 @@ export function decide(cluster: GeoBrokerCluster, observed: Observed, removed: s
       });
     return decision;
   }
-  const ctx = makeContext(cluster, observed, broker, decision, desired);
-  if (finishUnderWay(ctx) || joinStarted(ctx)) return decision;
+  const ctx = makeContext(cluster, observed, broker, decision, desired, replaced);
+  if (replaceAmnesic(ctx) || finishUnderWay(ctx) || joinStarted(ctx)) return decision;
   const unsettled = observed.statefulSets.filter((s) => s.settled === false);
   if (unsettled.length > 0) {
     progress(

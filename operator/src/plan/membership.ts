@@ -6,6 +6,42 @@ import { caughtUpLagEntries } from "./types.js";
 // Steps 1 and 2: finish what the broker reports as under way (it, not the operator, remembers a
 // membership change in progress), then join pods that started and are not members yet.
 
+/**
+ * A member that came back on a new, empty volume must not count as its old voter (it lost the
+ * log it acknowledged): its old entry is drained and removed like a lost node's, without asking
+ * for a confirmation (the data is gone already), with quorum checked before the removal. Its pod
+ * then joins again as a learner (step 2) and is promoted once caught up.
+ */
+export function replaceAmnesic(ctx: Ctx): boolean {
+  const d = ctx.decision;
+  for (const [id, v] of ctx.replaced) {
+    const n = ctx.nodeById.get(id);
+    if (!n) continue;
+    const why = `the volume of ${id} was replaced (claim ${v.was} -> ${v.now})`;
+    if (n.state === "voter" || n.state === "draining") {
+      d.action = { kind: "DrainNode", nodeId: id };
+      if (n.state === "voter")
+        d.events.push({
+          type: "Warning",
+          reason: "VolumeReplaced",
+          message: `${why}: removing its old entry; it rejoins as a new learner`,
+        });
+      return progress(ctx, "ReplacingNode", `${why}: draining its old entry`);
+    }
+    const risk = n.state === "learner" ? undefined : majorityLoss(ctx.nodes, ctx.groups, id, "remove");
+    if (risk)
+      return block(
+        ctx,
+        { reason: "QuorumAtRisk", message: `not removing the old entry of ${id}: ${risk}` },
+        true,
+      );
+    d.action = { kind: "RemoveNode", nodeId: id };
+    d.events.push({ type: "Normal", reason: "RemovingNode", message: `${why}: removing its old entry` });
+    return progress(ctx, "ReplacingNode", `${why}: removing its old entry`);
+  }
+  return false;
+}
+
 export function finishUnderWay(ctx: Ctx): boolean {
   const d = ctx.decision;
   const learner = ctx.nodes.find((n) => n.state === "learner");

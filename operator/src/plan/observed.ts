@@ -35,6 +35,8 @@ export interface ObservedPvc {
   ordinal: number;
   /** spec.resources.requests.storage */
   size?: string;
+  /** metadata.uid: a new uid under the same name is a replaced (empty) volume. */
+  uid?: string;
 }
 
 export type BrokerNodeState = "learner" | "voter" | "draining" | "drained" | "unknown";
@@ -72,6 +74,8 @@ export interface Observed {
   initialPeers?: PeerEntry[];
   /** The ConfigMap records that the initial voters formed the cluster. */
   formed?: boolean;
+  /** The ConfigMap's record of which volume claim (uid) each member joined with. */
+  memberVolumes?: Record<string, string>;
   broker: ObservedBroker;
   users: UserEntry[];
 }

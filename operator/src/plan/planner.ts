@@ -22,6 +22,7 @@ import { buildStatus } from "./status.js";
 import { planTeardown } from "./teardown.js";
 import type { Decision, Plan, PlanInput, PlannedEvent, ScaleChange, VolumeResize } from "./types.js";
 import { pollMs, resyncMs } from "./types.js";
+import { volumeRecord } from "./volumes.js";
 
 export { quorumRisk } from "./quorum.js";
 export type { MembershipAction, Plan, PlanInput, PlannedEvent, ScaleChange } from "./types.js";
@@ -53,15 +54,16 @@ export function plan(input: PlanInput): Plan {
   const formed = observed.formed === true || (observed.broker.reachable && observed.broker.nodes.length > 0);
   const config = brokerConfig(cluster, initialPeers);
   const removed = removedRegions(cluster, observed);
+  const volumes = volumeRecord(cluster.metadata.name, observed);
   const decision = bootstrap
     ? decideBootstrap(cluster)
     : formed
-      ? decide(cluster, observed, removed)
+      ? decide(cluster, observed, removed, volumes.replaced)
       : decideFormation(cluster, observed, initialPeers);
 
   const certRegions = [...cluster.spec.regions.map((r) => r.name), ...removed];
   const apply: KubeObject[] = [
-    configMap(cluster, config, { formed }),
+    configMap(cluster, config, { formed, memberVolumes: volumes.record }),
     clusterService(cluster),
     ...tlsObjects(cluster, certRegions),
   ];
