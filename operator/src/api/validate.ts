@@ -16,6 +16,7 @@ export const messages = {
   storageClassImmutable: "spec.storage.storageClassName cannot change after creation",
   storageShrink: "volumes cannot shrink: the storage size may only grow",
   ownedConfigKey: "is set by the operator and cannot be overridden in spec.config",
+  ownedEnv: "is set by the operator (the node's identity): GEOBROKER_* and POD_NAME cannot be overridden",
   replicationFactor: "spec.replication.factor must be between 1 and 7",
 } as const;
 
@@ -33,6 +34,9 @@ export const ownedConfigKeys = [
   "seeds",
   "tls",
 ] as const;
+
+/** Environment variables the broker's identity comes from (see the StatefulSet builder). */
+const ownedEnv = ["POD_NAME"];
 
 export interface SpecProblem {
   path: string;
@@ -65,6 +69,11 @@ export function validateSpec(spec: GeoBrokerClusterSpec, old?: GeoBrokerClusterS
   }
   if (old && (old.storage.storageClassName ?? "") !== (spec.storage.storageClassName ?? "")) {
     problems.push({ path: "spec.storage.storageClassName", message: messages.storageClassImmutable });
+  }
+  for (const e of spec.template?.env ?? []) {
+    const name = String((e as { name?: unknown }).name ?? "");
+    if (ownedEnv.includes(name) || name.startsWith("GEOBROKER_"))
+      problems.push({ path: `spec.template.env[${name}]`, message: messages.ownedEnv });
   }
   for (const key of Object.keys(spec.config ?? {})) {
     if ((ownedConfigKeys as readonly string[]).includes(key))

@@ -26,7 +26,12 @@ interface K8sStatefulSet {
 }
 
 interface K8sPod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: unknown };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: unknown;
+  };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
@@ -64,6 +69,7 @@ export function observePod(cluster: string, pod: K8sPod): ObservedPod | undefine
     ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     revision: pod.metadata.labels?.["controller-revision-hash"] ?? "",
     terminating: !!pod.metadata.deletionTimestamp,
+    ...(pod.metadata.annotations?.[annotationKeys.manualRoll] === "true" ? { manualRoll: true } : {}),
   };
 }
 

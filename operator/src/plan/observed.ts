@@ -27,6 +27,8 @@ export interface ObservedPod {
   /** controller-revision-hash label: compared with the StatefulSet's updateRevision. */
   revision: string;
   terminating: boolean;
+  /** The pod carries geobroker.io/manual-roll: "true": restart it like an outdated pod. */
+  manualRoll?: boolean;
 }
 
 export interface ObservedPvc {

@@ -2,20 +2,18 @@ import { regionStorage, withDefaults } from "../api/defaults.js";
 import type { GeoBrokerCluster } from "../api/types.js";
 import { messages, type SpecProblem, specWarnings, validateSpec } from "../api/validate.js";
 import { brokerConfig, type PeerEntry, peerEntry, specPeers } from "../model/broker-config.js";
-import {
-  clusterService,
-  configMap,
-  metricsService,
-  peerService,
-  podDisruptionBudget,
-  regionService,
-  statefulSet,
-  tlsObjects,
-  usersSecret,
-} from "../model/builders.js";
+import { configMap, podDisruptionBudget, statefulSet, usersSecret } from "../model/builders.js";
 import type { KubeObject, ObjectRef } from "../model/kube-object.js";
 import { finalizer, names } from "../model/names.js";
 import { compareQuantities } from "../model/quantity.js";
+import {
+  clusterService,
+  externalService,
+  metricsService,
+  peerService,
+  regionService,
+} from "../model/services.js";
+import { tlsObjects } from "../model/tls.js";
 import { decide, decideBootstrap, decideFormation } from "./decide.js";
 import type { Observed } from "./observed.js";
 import { buildStatus } from "./status.js";
@@ -76,6 +74,8 @@ export function plan(input: PlanInput): Plan {
       regionService(cluster, region),
       metricsService(cluster, region.name),
     );
+    const external = externalService(cluster, region);
+    if (external) apply.push(external);
     const claimSize = observed.statefulSets.find((s) => s.region === region.name)?.storageSize;
     apply.push(
       statefulSet(cluster, {
@@ -231,6 +231,7 @@ function plannedDeletes(
       { apiVersion: "v1", kind: "Service", namespace: ns, name: names.peerService(c, region) },
       { apiVersion: "v1", kind: "Service", namespace: ns, name: names.regionService(c, region) },
       { apiVersion: "v1", kind: "Service", namespace: ns, name: names.metricsService(c, region) },
+      { apiVersion: "v1", kind: "Service", namespace: ns, name: names.externalService(c, region) },
     );
     events.push({
       type: "Normal",

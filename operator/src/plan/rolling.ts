@@ -14,17 +14,17 @@ export function rollingUpdate(ctx: Ctx): boolean {
     return !rev || p.revision === rev;
   };
   const pods = ctx.expected.map((e) => ctx.podByName.get(e.name)).filter((p): p is ObservedPod => !!p);
-  const outdated = pods.filter((p) => !p.terminating && !current(p));
+  const outdated = pods.filter((p) => !p.terminating && (!current(p) || p.manualRoll));
   const runnable = outdated.filter((p) => !ctx.lost.has(p.name));
   if (runnable.length === 0) return false;
 
   // The pod restarted before (it has the new revision) must be back, not merely started; a
   // restarting broker does not answer either, so "lost" does not excuse a pod already restarted.
-  const back = pods.filter((p) => current(p) && (!p.ready || p.terminating));
+  const back = pods.filter((p) => current(p) && !p.manualRoll && (!p.ready || p.terminating));
   const waiting = [...new Set([...ctx.starting, ...back.map((p) => p.name)])];
   if (waiting.length > 0)
     return progress(ctx, "WaitingForPods", `the rolling update waits for ${describePods(waiting)}`);
-  for (const p of pods.filter(current)) {
+  for (const p of pods.filter((x) => current(x) && !x.manualRoll)) {
     const node = ctx.nodeById.get(p.name);
     if (!node?.reachable) continue;
     const lag = lagOf(p.name, ctx.groups, "any");

@@ -89,8 +89,23 @@ export function buildStatus(
       regions: Object.fromEntries(
         cluster.spec.regions.map((r) => [r.name, endpoint(names.regionService(c, r.name))]),
       ),
+      ...externalEndpoints(cluster),
     },
     ...(decision.step ? { currentStep: decision.step.message } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+/** What clients outside Kubernetes dial, per region with an external listener. */
+function externalEndpoints(cluster: GeoBrokerCluster): { external?: Record<string, string[]> } {
+  const withListener = cluster.spec.regions.filter((r) => r.external);
+  if (withListener.length === 0) return {};
+  return {
+    external: Object.fromEntries(
+      withListener.map((r) => [
+        r.name,
+        r.external!.hosts.map((h) => `${h}:${r.external!.port ?? ports.client}`),
+      ]),
+    ),
   };
 }

@@ -1,7 +1,7 @@
 import type { GeoBrokerCluster } from "../api/types.js";
-import { tlsObjects } from "../model/builders.js";
 import type { ObjectRef } from "../model/kube-object.js";
 import { finalizer, names } from "../model/names.js";
+import { tlsObjects } from "../model/tls.js";
 import type { Plan, PlanInput } from "./types.js";
 
 // Ordered teardown: brokers stop before their volumes go; the certificates, the issuers and
