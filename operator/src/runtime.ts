@@ -8,7 +8,13 @@ import {
   makeInformer,
   type ObjectCache,
 } from "@kubernetes/client-node";
-import { apiVersion, type GeoBrokerCluster, type GeoBrokerTopic, type GeoBrokerUser } from "./api/types.js";
+import {
+  apiVersion,
+  type GeoBrokerCluster,
+  type GeoBrokerNodePool,
+  type GeoBrokerTopic,
+  type GeoBrokerUser,
+} from "./api/types.js";
 import { adminTransport, ClusterServiceAdmin } from "./broker/admin-client.js";
 import { ClusterController } from "./controller/cluster-controller.js";
 import { LeaseLock } from "./controller/lease-lock.js";
@@ -28,6 +34,7 @@ export const watched = {
   clusters: { apiVersion, kind: "GeoBrokerCluster", plural: "geobrokerclusters" },
   topics: { apiVersion, kind: "GeoBrokerTopic", plural: "geobrokertopics" },
   users: { apiVersion, kind: "GeoBrokerUser", plural: "geobrokerusers" },
+  nodePools: { apiVersion, kind: "GeoBrokerNodePool", plural: "geobrokernodepools" },
   statefulSets: { apiVersion: "apps/v1", kind: "StatefulSet", plural: "statefulsets" },
   pods: { apiVersion: "v1", kind: "Pod", plural: "pods" },
 } as const;
@@ -147,6 +154,9 @@ export async function run(o: RuntimeOptions): Promise<void> {
     users.add(keyOf(u));
     clusters.add(`${u.metadata?.namespace}/${(u as unknown as GeoBrokerUser).spec.clusterRef.name}`);
   });
+  watch(watched.nodePools, (p) =>
+    clusters.add(`${p.metadata?.namespace}/${(p as unknown as GeoBrokerNodePool).spec.clusterRef.name}`),
+  );
   watch(watched.statefulSets, byClusterLabel, owned);
   watch(watched.pods, byClusterLabel, owned);
 

@@ -131,6 +131,7 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
     const crds = template("--include-crds").filter((d) => d.kind === "CustomResourceDefinition");
     assert.deepEqual(crds.map((d) => d.metadata.name).sort(), [
       "geobrokerclusters.geobroker.io",
+      "geobrokernodepools.geobroker.io",
       "geobrokertopics.geobroker.io",
       "geobrokerusers.geobroker.io",
     ]);

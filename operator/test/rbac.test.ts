@@ -27,6 +27,7 @@ const resources: Record<string, { group: string; plural: string }> = {
   GeoBrokerCluster: { group: "geobroker.io", plural: "geobrokerclusters" },
   GeoBrokerTopic: { group: "geobroker.io", plural: "geobrokertopics" },
   GeoBrokerUser: { group: "geobroker.io", plural: "geobrokerusers" },
+  GeoBrokerNodePool: { group: "geobroker.io", plural: "geobrokernodepools" },
   StatefulSet: { group: "apps", plural: "statefulsets" },
   Pod: { group: "", plural: "pods" },
   PersistentVolumeClaim: { group: "", plural: "persistentvolumeclaims" },
@@ -185,6 +186,12 @@ describe("RBAC: the chart grants exactly what the code calls", { timeout: 16 * 6
       spec: { clusterRef: { name: "demo" }, acls: [{ topicPattern: "orders", permissions: ["publish"] }] },
     };
     fresh.put(user as unknown as KubeObject);
+    fresh.put({
+      apiVersion: "geobroker.io/v1alpha1",
+      kind: "GeoBrokerNodePool",
+      metadata: { name: "demo-eu", namespace: "msg" },
+      spec: { clusterRef: { name: "demo" }, region: "eu", replicas: 2 },
+    });
     await new ClusterController({ kube: fresh, log: silentLogger, admin: async () => undefined }).reconcile(
       "msg/demo",
     );

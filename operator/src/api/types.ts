@@ -174,6 +174,21 @@ export interface GeoBrokerTopic {
   status?: { observedGeneration?: number; conditions?: Condition[]; topicName?: string; partitions?: number };
 }
 
+/** The node count of one region, with the scale subresource (kubectl scale, HPA, KEDA). */
+export interface GeoBrokerNodePool {
+  apiVersion: string;
+  kind: "GeoBrokerNodePool";
+  metadata: ObjectMeta;
+  spec: { clusterRef: { name: string }; region: string; replicas: number };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    selector?: string;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
 export type Permission = "publish" | "subscribe" | "admin";
 
 export interface GeoBrokerUserSpec {

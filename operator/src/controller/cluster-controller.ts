@@ -1,9 +1,15 @@
-import { apiVersion, type GeoBrokerCluster, type GeoBrokerUser } from "../api/types.js";
+import {
+  apiVersion,
+  type GeoBrokerCluster,
+  type GeoBrokerNodePool,
+  type GeoBrokerUser,
+} from "../api/types.js";
 import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
 import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
+import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
 import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
 import { recordEvent } from "./events.js";
@@ -61,8 +67,11 @@ export class ClusterController {
   async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
     const [namespace, name] = key.split("/") as [string, string];
     const { kube, log } = this.deps;
-    const cluster = await kube.get<GeoBrokerCluster>(clusterRef(namespace, name));
-    if (!cluster) return {};
+    const declared = await kube.get<GeoBrokerCluster>(clusterRef(namespace, name));
+    if (!declared) return {};
+    const pools = await kube.list<GeoBrokerNodePool>(apiVersion, "GeoBrokerNodePool", namespace);
+    // A region's GeoBrokerNodePool (the scale subresource's target) holds its node count.
+    const cluster = withNodePools(declared, pools);
 
     const selector = `${labelKeys.cluster}=${name}`;
     const [stsList, podList, pvcList, configMap, users] = await Promise.all([
@@ -110,6 +119,7 @@ export class ClusterController {
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
     await this.execute(cluster, p, admin);
+    if (!cluster.metadata.deletionTimestamp) await this.poolStatuses(cluster, pools, p.status);
     log.debug("reconciled", {
       cluster: key,
       step: p.status.currentStep ?? "none",
@@ -206,6 +216,21 @@ export class ClusterController {
       log.info("teardown complete", { cluster: ref.name });
     }
     if (requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+  }
+
+  private async poolStatuses(cluster: GeoBrokerCluster, pools: GeoBrokerNodePool[], status: Plan["status"]) {
+    for (const pool of pools.filter((x) => x.spec.clusterRef.name === cluster.metadata.name)) {
+      const ref = {
+        apiVersion,
+        kind: "GeoBrokerNodePool",
+        namespace: pool.metadata.namespace,
+        name: pool.metadata.name,
+      };
+      await this.deps.kube.patchStatus(
+        { ...ref, plural: "geobrokernodepools" },
+        nodePoolStatus(cluster, pool, status),
+      );
+    }
   }
 
   private now(): string {
