@@ -67,6 +67,8 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
       "watchNamespaces={team-a,team-b}",
       "--set",
       "leaderElection=false",
+      "--set",
+      "replicaCount=1",
     );
     const deploy = docs.find((d) => d.kind === "Deployment") as unknown as {
       spec: { template: { spec: { containers: { image: string; args: string[] }[] } } };
@@ -135,6 +137,22 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
       "geobrokertopics.geobroker.io",
       "geobrokerusers.geobroker.io",
     ]);
+  });
+
+  it("refuses values its schema does not allow, with the path", () => {
+    const refused = (...args: string[]) => {
+      try {
+        template(...args);
+        return "";
+      } catch (err) {
+        return String((err as { stderr?: string }).stderr ?? err);
+      }
+    };
+    assert.match(refused("--set", "logLevel=loud"), /logLevel/);
+    assert.match(refused("--set", "monitoring.serviceMonitr.enabled=true"), /serviceMonitr/);
+    // Two replicas without a Lease would reconcile the same clusters at once.
+    assert.match(refused("--set", "replicaCount=2", "--set", "leaderElection=false"), /leaderElection/);
+    assert.equal(refused("--set", "replicaCount=1", "--set", "leaderElection=false"), "");
   });
 
   it("has NOTES with the first kubectl commands", () => {
