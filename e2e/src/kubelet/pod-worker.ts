@@ -52,6 +52,10 @@ export class PodWorker {
     return `${this.pod.metadata.namespace}/${this.pod.metadata.name}`;
   }
 
+  get nodeName(): string {
+    return this.pod.spec?.nodeName ?? "";
+  }
+
   get ip(): string | undefined {
     return this.sandbox?.ip;
   }
