@@ -17,7 +17,7 @@ import { ClusterController } from "../src/controller/cluster-controller.js";
 import { silentLogger } from "../src/controller/logger.js";
 import type { KubeObject } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
-import { FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube } from "./fake-kube.js";
 import { makeCluster, regions3 } from "./world.js";
 
 // The thin layers against real wire formats: the admin client against an in-process gRPC
@@ -184,6 +184,24 @@ function clusterObject(): GeoBrokerCluster {
   return c;
 }
 
+/** demo-eu-0, demo-us-0 and demo-ap-0 as reachable voters. */
+function firstVoters() {
+  return ["eu", "us", "ap"].map((r) => ({
+    id: `demo-${r}-0`,
+    region: r,
+    state: NodeState.VOTER,
+    reachable: true,
+  }));
+}
+
+/** The Degraded condition of the last status the controller wrote. */
+function lastDegraded(kube: FakeKube) {
+  const status = kube.statuses.at(-1) as {
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  };
+  return status.conditions.find((c) => c.type === "Degraded")!;
+}
+
 /** A formed 3-region cluster (one pod each, all ready) behind a controller talking to the fake broker. */
 async function runningCluster() {
   const kube = new FakeKube();
@@ -204,24 +222,7 @@ async function runningCluster() {
       observedGeneration: 1,
     };
     (o.metadata as { generation?: number }).generation = 1;
-    kube.put({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        name: `demo-${region}-0`,
-        namespace: "msg",
-        labels: {
-          "geobroker.io/cluster": "demo",
-          "geobroker.io/region": region,
-          "controller-revision-hash": "r1",
-        },
-      },
-      status: {
-        phase: "Running",
-        conditions: [{ type: "Ready", status: "True" }],
-        containerStatuses: [{ name: "broker", state: { running: {} } }],
-      },
-    });
+    kube.put(brokerPod(region, "r1"));
   }
   return { kube, controller };
 }
@@ -244,12 +245,7 @@ describe("cluster controller", () => {
   it("reads the broker, runs the planned action and records it", async () => {
     const { kube, controller } = await runningCluster();
     broker.calls = [];
-    broker.nodes = ["eu", "us", "ap"].map((r) => ({
-      id: `demo-${r}-0`,
-      region: r,
-      state: NodeState.VOTER,
-      reachable: true,
-    }));
+    broker.nodes = firstVoters();
     broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINING, reachable: true });
     kube.events = [];
     await controller.reconcile("msg/demo");
@@ -269,12 +265,7 @@ describe("cluster controller", () => {
   it("reads the broker again right before RemoveNode and keeps the node when a majority would go", async () => {
     const { kube, controller } = await runningCluster();
     // Five voters; demo-us-1 (no longer in the spec) is drained and may go while all answer.
-    broker.nodes = ["eu", "us", "ap"].map((r) => ({
-      id: `demo-${r}-0`,
-      region: r,
-      state: NodeState.VOTER,
-      reachable: true,
-    }));
+    broker.nodes = firstVoters();
     broker.nodes.push(
       { id: "demo-us-1", region: "us", state: NodeState.DRAINED, reachable: true },
       { id: "demo-ap-1", region: "ap", state: NodeState.VOTER, reachable: true },
@@ -291,10 +282,7 @@ describe("cluster controller", () => {
     await controller.reconcile("msg/demo");
     broker.onInfo = undefined;
     assert.deepEqual(broker.calls, []);
-    const status = kube.statuses.at(-1) as {
-      conditions: { type: string; status: string; reason: string; message: string }[];
-    };
-    const degraded = status.conditions.find((c) => c.type === "Degraded")!;
+    const degraded = lastDegraded(kube);
     assert.equal(degraded.status, "True");
     assert.equal(degraded.reason, "QuorumAtRisk");
     assert.match(degraded.message, /not removing demo-us-1/);
@@ -303,29 +291,21 @@ describe("cluster controller", () => {
 
   it("reports a stuck drain as Degraded in the broker's own words, once", async () => {
     const { kube, controller } = await runningCluster();
-    broker.nodes = ["eu", "us", "ap"].map((r) => ({
-      id: `demo-${r}-0`,
-      region: r,
-      state: NodeState.VOTER,
-      reachable: true,
-    }));
+    broker.nodes = firstVoters();
     broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINING, reachable: true });
     broker.drainDetail =
       "group(s) 7 have no other node to move to without losing region spread: add a node first";
     kube.statuses = [];
     kube.events = [];
     await controller.reconcile("msg/demo");
-    const status = kube.statuses.at(-1) as {
-      conditions: { type: string; status: string; reason: string; message: string }[];
-    };
-    const degraded = status.conditions.find((c) => c.type === "Degraded")!;
+    const degraded = lastDegraded(kube);
     assert.equal(degraded.status, "True");
     assert.equal(degraded.reason, "DrainStuck");
     assert.match(degraded.message, /no other node to move to without losing region spread/);
     assert.equal(kube.events.filter((e) => e.reason === "DrainStuck").length, 1);
     // The next poll finds the same words in the status it wrote: no second Warning.
     const cluster = [...kube.objects.values()].find((o) => o.kind === "GeoBrokerCluster")!;
-    (cluster as { status?: unknown }).status = status;
+    (cluster as { status?: unknown }).status = kube.statuses.at(-1);
     kube.events = [];
     await controller.reconcile("msg/demo");
     broker.drainDetail = "";

@@ -51,3 +51,25 @@ export class FakeKube implements KubeClient {
     this.events.push(e);
   }
 }
+
+/** A running, Ready broker pod `demo-<region>-0` of cluster demo in namespace msg, on `revision`. */
+export function brokerPod(region: string, revision: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `demo-${region}-0`,
+      namespace: "msg",
+      labels: {
+        "geobroker.io/cluster": "demo",
+        "geobroker.io/region": region,
+        "controller-revision-hash": revision,
+      },
+    },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: "True" }],
+      containerStatuses: [{ name: "broker", state: { running: {} } }],
+    },
+  } as KubeObject;
+}

@@ -37,6 +37,16 @@ const stsReplicas = (p: ReturnType<World["plan"]>, region: string) =>
       | undefined
   )?.replicas;
 
+/** Five voters; demo-eu-2 (scaled away) is drained while demo-us-0 and demo-ap-0 do not answer. */
+function drainedWithTwoDown(): World {
+  const w = created(makeCluster({ regions: [{ name: "eu", replicas: 3 }, ...regions("us", "ap")] }));
+  edit(w, { regions: [{ name: "eu", replicas: 2 }, ...regions("us", "ap")] });
+  w.nodes.get("demo-eu-2")!.state = "drained";
+  w.nodes.get("demo-us-0")!.reachable = false;
+  w.nodes.get("demo-ap-0")!.reachable = false;
+  return w;
+}
+
 describe("planner: a lost region does not freeze the cluster", () => {
   it("grows a healthy region while another region is lost", () => {
     const w = created(makeCluster({ regions: regions("eu", "us", "ap", "sa") }));
@@ -115,11 +125,7 @@ describe("planner: a lost region does not freeze the cluster", () => {
   });
 
   it("re-checks quorum before removing a drained node (5 voters, 2 unreachable)", () => {
-    const w = created(makeCluster({ regions: [{ name: "eu", replicas: 3 }, ...regions("us", "ap")] }));
-    edit(w, { regions: [{ name: "eu", replicas: 2 }, ...regions("us", "ap")] });
-    w.nodes.get("demo-eu-2")!.state = "drained";
-    w.nodes.get("demo-us-0")!.reachable = false;
-    w.nodes.get("demo-ap-0")!.reachable = false;
+    const w = drainedWithTwoDown();
     const p = w.plan();
     assert.equal(p.action, undefined);
     assert.equal(cond(p, "Degraded")?.reason, "QuorumAtRisk");
@@ -243,11 +249,7 @@ describe("planner: rolling update waits for the restarted node", () => {
 
 describe("planner: events", () => {
   it("records a blocked step's warning once, not at every poll", () => {
-    const w = created(makeCluster({ regions: [{ name: "eu", replicas: 3 }, ...regions("us", "ap")] }));
-    edit(w, { regions: [{ name: "eu", replicas: 2 }, ...regions("us", "ap")] });
-    w.nodes.get("demo-eu-2")!.state = "drained";
-    w.nodes.get("demo-us-0")!.reachable = false;
-    w.nodes.get("demo-ap-0")!.reachable = false;
+    const w = drainedWithTwoDown();
     const first = w.plan();
     assert.equal(first.events.filter((e) => e.type === "Warning").length, 1);
     w.cluster = { ...w.cluster, status: first.status };

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ApiException } from "@kubernetes/client-node";
 import type { GeoBrokerUser } from "../src/api/types.js";
 import type { BrokerAdmin } from "../src/broker/admin-client.js";
 import { ClusterController } from "../src/controller/cluster-controller.js";
-import { LeaseLock } from "../src/controller/lease-lock.js";
 import { silentLogger } from "../src/controller/logger.js";
 import { TopicController } from "../src/controller/topic-controller.js";
 import { UserController } from "../src/controller/user-controller.js";
@@ -13,7 +11,8 @@ import type { KubeObject, ObjectRef } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
 import type { ObservedBroker } from "../src/plan/observed.js";
 import { watched } from "../src/runtime.js";
-import { FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube } from "./fake-kube.js";
+import { fakeLeaseApi, startedLock } from "./fake-lease.js";
 import { type Rule, template } from "./helm-chart.js";
 import { makeCluster, regions3 } from "./world.js";
 
@@ -120,20 +119,7 @@ function formedWorld(kube: FakeKube) {
       status: { readyReplicas: 1, updatedReplicas: 0, updateRevision: "r2", observedGeneration: 1 },
     });
     if (region === "sa") continue;
-    kube.put({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        name: `demo-${region}-0`,
-        namespace: "msg",
-        labels: labels(region, { "controller-revision-hash": "r1" }),
-      },
-      status: {
-        phase: "Running",
-        conditions: [{ type: "Ready", status: "True" }],
-        containerStatuses: [{ name: "broker", state: { running: {} } }],
-      },
-    });
+    kube.put(brokerPod(region, "r1"));
     // A claim smaller than the spec (grown) and a claim of a removed node (reclaimPolicy Delete).
     for (const [ordinal, size] of [
       [0, "5Gi"],
@@ -250,35 +236,8 @@ describe("RBAC: the chart grants exactly what the code calls", { timeout: 16 * 6
 
     // 6. Informers list and watch; 7. leader election reads, creates and renews its Lease.
     for (const w of Object.values(watched)) for (const verb of ["list", "watch"]) use(w.kind, verb);
-    let held: unknown;
-    const api = {
-      readNamespacedLease: async () => {
-        use("Lease", "get");
-        if (!held) throw new ApiException(404, "not found", {}, {});
-        return held;
-      },
-      createNamespacedLease: async ({ body }: { body: unknown }) => {
-        use("Lease", "create");
-        held = body;
-        return body;
-      },
-      replaceNamespacedLease: async ({ body }: { body: unknown }) => {
-        use("Lease", "update");
-        held = body;
-        return body;
-      },
-    };
-    const lock = new LeaseLock(api as never, {
-      namespace: "ops",
-      name: "geobroker-operator",
-      identity: "me",
-      leaseDurationSeconds: 15,
-      retryPeriodMs: 20,
-      log: silentLogger,
-      onStartedLeading: () => {},
-      onStoppedLeading: () => {},
-    });
-    lock.start();
+    const api = fakeLeaseApi(undefined, (verb) => use("Lease", verb));
+    const lock = startedLock(api, 15, 20);
     await new Promise((r) => setTimeout(r, 150));
     lock.stop();
 

@@ -145,18 +145,25 @@ export class ApiServerClient implements KubeClient {
     const items: T[] = [];
     let continueToken: string | undefined;
     do {
-      const page = await this.objects.list(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-        500,
-        continueToken,
-      );
+      // A kind nobody serves has no objects: an operator upgraded before its CRDs (helm upgrade
+      // leaves CRDs alone) must keep reconciling, without node pools until they are installed.
+      const page = await this.objects
+        .list(
+          apiVersion,
+          kind,
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+          500,
+          continueToken,
+        )
+        .catch((err: unknown) => {
+          if (isUnservedKind(err)) return { items: [], metadata: {} as { _continue?: string } };
+          throw err;
+        });
       items.push(...(page.items as T[]));
       continueToken = page.metadata?._continue || undefined;
     } while (continueToken);
