@@ -429,13 +429,32 @@ describe("geobroker on a real Kubernetes control plane", () => {
     env.log(`rolling update under load: ${seconds(started)}`);
   });
 
-  it("the operator's leader killed mid scale-down: the other replica finishes it", {
+  it("kubectl scale on a GeoBrokerNodePool grows eu; its leader killed mid scale-down, the other replica finishes it", {
     timeout: 15 * minute,
   }, async () => {
     const started = Date.now();
-    await setRegions([{ name: "eu", replicas: 2 }, ...three.slice(1)], { logLevel: "debug" });
+    await apply({
+      apiVersion: "geobroker.io/v1alpha1",
+      kind: "GeoBrokerNodePool",
+      metadata: { name: `${cluster}-eu`, namespace: ns },
+      spec: { clusterRef: { name: cluster }, region: "eu", replicas: 1 },
+    });
+    await env.kubectl("scale", "-n", ns, "geobrokernodepool", `${cluster}-eu`, "--replicas=2");
     await clusterReady(4, 7 * minute);
-    await setRegions(three, { logLevel: "debug" });
+    const pool = await eventually(
+      "the pool's status for the scale subresource",
+      minute,
+      async () => {
+        const p = await env.kube.get(
+          `/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokernodepools/${cluster}-eu`,
+        );
+        return p?.status?.readyReplicas === 2 ? p : undefined;
+      },
+      1000,
+    );
+    assert.match(pool.status.selector, /geobroker\.io\/region=eu/);
+    env.log(`kubectl scale gbnp ${cluster}-eu --replicas=2: Ready after ${seconds(started)}`);
+    await env.kubectl("scale", "-n", ns, "geobrokernodepool", `${cluster}-eu`, "--replicas=1");
     await eventually(
       "the scale-down under way",
       2 * minute,
@@ -461,6 +480,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
     const next = (await leaseOf()) ?? "";
     assert.notEqual(next.split("_")[0], leaderPod, `another replica leads now (${next})`);
     assert.equal((await podsOf("eu")).length, 1, "eu is back to one pod");
+    await env.kubectl("delete", "geobrokernodepool", "-n", ns, `${cluster}-eu`);
     env.log(`leader failover mid scale-down finished by ${next}: ${seconds(started)}`);
   });
 
