@@ -307,9 +307,15 @@ describe("cluster controller", () => {
     const cluster = [...kube.objects.values()].find((o) => o.kind === "GeoBrokerCluster")!;
     (cluster as { status?: unknown }).status = kube.statuses.at(-1);
     kube.events = [];
+    await new Promise((r) => setTimeout(r, 5));
     await controller.reconcile("msg/demo");
     broker.drainDetail = "";
     assert.equal(kube.events.filter((e) => e.reason === "DrainStuck").length, 0);
+    assert.equal(
+      (lastDegraded(kube) as { lastTransitionTime?: string }).lastTransitionTime,
+      (degraded as { lastTransitionTime?: string }).lastTransitionTime,
+      "the block did not start again",
+    );
   });
 
   it("does nothing for a cluster that no longer exists", async () => {

@@ -168,7 +168,7 @@ export class ClusterController {
           if (!admin) throw new Error("no broker admin client");
           const refused = a.kind === "RemoveNode" ? await recheckRemoval(admin, a.nodeId) : undefined;
           if (refused) {
-            p.status = withBlock(p.status, refused, this.now());
+            p.status = withBlock(p.status, refused, this.now(), cluster.status);
             events.length = 0;
             events.push({ type: "Warning", ...refused });
             requeueSooner = true;
@@ -181,7 +181,7 @@ export class ClusterController {
                 message: `${a.kind} ${"nodeId" in a ? a.nodeId : ""}: ${result.stuck}`,
               };
               const repeated = sameBlock(cluster.status, stuck);
-              p.status = withBlock(p.status, stuck, this.now());
+              p.status = withBlock(p.status, stuck, this.now(), cluster.status);
               if (!repeated) events.push({ type: "Warning", ...stuck });
             }
           }

@@ -22,11 +22,15 @@ export async function recheckRemoval(admin: BrokerAdmin, nodeId: string): Promis
   return risk ? { reason: "QuorumAtRisk", message: `not removing ${nodeId}: ${risk}` } : undefined;
 }
 
-/** The status with Degraded=True for `blocked` (and Ready=False), the rest as planned. */
+/**
+ * The status with Degraded=True for `blocked` (and Ready=False), the rest as planned; transition
+ * times continue from `previous`, the status the cluster had before this reconcile.
+ */
 export function withBlock(
   status: GeoBrokerClusterStatus,
   blocked: Step,
   now: string,
+  previous: GeoBrokerClusterStatus | undefined,
 ): GeoBrokerClusterStatus {
   const conditions = (status.conditions ?? []).map((c) =>
     c.type === "Degraded" || c.type === "Ready"
@@ -34,8 +38,8 @@ export function withBlock(
           c.type,
           { status: c.type === "Degraded", ...blocked },
           c.observedGeneration,
-          status.conditions,
-          c.type === "Degraded" && c.status === "True" ? (c.lastTransitionTime ?? now) : now,
+          previous?.conditions,
+          now,
         )
       : c,
   );
