@@ -254,12 +254,21 @@ describe("cluster controller", () => {
     // The broker is not ready for the next step: a Warning event, no error, a poll soon.
     broker.refuseDrain = true;
     kube.events = [];
+    kube.statuses = [];
     const r = await controller.reconcile("msg/demo");
-    broker.refuseDrain = false;
     assert.equal(kube.events[0]?.type, "Warning");
     assert.equal(kube.events[0]?.reason, "DrainNodeFailed");
     assert.match(kube.events[0]!.message, /FailedPrecondition: group 7 has no other replica yet/);
     assert.equal(r.requeueAfterMs, 5_000);
+    // The broker's words are in the status; the next poll with the same answer records no Warning.
+    const status = kube.statuses.at(-1) as { currentStep: string };
+    assert.match(status.currentStep, /the broker says: FailedPrecondition: group 7 has no other replica yet/);
+    const gbcObject = [...kube.objects.values()].find((o) => o.kind === "GeoBrokerCluster")!;
+    (gbcObject as { status?: unknown }).status = status;
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    broker.refuseDrain = false;
+    assert.deepEqual(kube.events, []);
   });
 
   it("reads the broker again right before RemoveNode and keeps the node when a majority would go", async () => {

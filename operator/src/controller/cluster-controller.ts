@@ -12,6 +12,7 @@ import { passwordSecretName, userEntry } from "../model/users.js";
 import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
 import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
+import { runAction } from "./act.js";
 import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
@@ -23,7 +24,6 @@ import {
   observeStatefulSet,
   usersOf,
 } from "./observe.js";
-import { recheckRemoval, sameBlock, withBlock } from "./outcome.js";
 
 function recordClusterMetrics(
   m: OperatorMetrics,
@@ -157,54 +157,23 @@ export class ClusterController {
       log.info("deleted", { cluster: ref.name, object: describeRef(d) });
     }
 
-    let requeueSooner = false;
-    if (p.action) {
-      const a = p.action;
-      metrics?.actions.inc({ action: a.kind });
-      try {
-        if (a.kind === "DeletePod") {
-          await kube.delete({ apiVersion: "v1", kind: "Pod", namespace: ns, name: a.podName });
-        } else {
-          if (!admin) throw new Error("no broker admin client");
-          const refused = a.kind === "RemoveNode" ? await recheckRemoval(admin, a.nodeId) : undefined;
-          if (refused) {
-            p.status = withBlock(p.status, refused, this.now(), cluster.status);
-            events.length = 0;
-            events.push({ type: "Warning", ...refused });
-            requeueSooner = true;
-          } else {
-            const result = await admin.execute(a);
-            log.info("membership action", { cluster: ref.name, action: a.kind, result: result.summary });
-            if (result.stuck) {
-              const stuck = {
-                reason: "DrainStuck",
-                message: `${a.kind} ${"nodeId" in a ? a.nodeId : ""}: ${result.stuck}`,
-              };
-              const repeated = sameBlock(cluster.status, stuck);
-              p.status = withBlock(p.status, stuck, this.now(), cluster.status);
-              if (!repeated) events.push({ type: "Warning", ...stuck });
-            }
-          }
-        }
-      } catch (err) {
-        // Not yet (the broker is still moving data): the step is retried at the next poll, the
-        // planner will pick the same step again. Anything else is a real failure.
-        metrics?.actionFailures.inc({ action: a.kind });
-        const why = a.kind === "DeletePod" ? describeApiError(err) : describeConnectError(err);
-        events.length = 0;
-        events.push({
-          type: "Warning",
-          reason: `${a.kind}Failed`,
-          message: `${a.kind} did not complete: ${why}`,
-        });
-        if (a.kind !== "DeletePod" && isNotYet(err)) requeueSooner = true;
-        else {
-          await this.emit(involved, events);
-          throw new Error(`${a.kind} for cluster ${ns}/${ref.name}: ${why}`);
-        }
+    const outcome = p.action
+      ? await runAction(
+          { kube, log, ...(metrics ? { metrics } : {}), now: () => this.now() },
+          cluster,
+          p,
+          p.action,
+          admin,
+        )
+      : undefined;
+    if (outcome) {
+      p.status = outcome.status;
+      events.splice(0, events.length, ...outcome.events);
+      if (outcome.error) {
+        await this.emit(involved, events);
+        throw outcome.error;
       }
     }
-
     if (!cluster.metadata.deletionTimestamp) {
       await kube.patchStatus({ ...ref, plural: "geobrokerclusters" }, p.status);
       if (metrics) recordClusterMetrics(metrics, ns, ref.name, p.status);
@@ -215,7 +184,7 @@ export class ClusterController {
       await kube.setFinalizers(ref, rest, cluster.metadata.resourceVersion);
       log.info("teardown complete", { cluster: ref.name });
     }
-    if (requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+    if (outcome?.requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
   }
 
   private async poolStatuses(cluster: GeoBrokerCluster, pools: GeoBrokerNodePool[], status: Plan["status"]) {
