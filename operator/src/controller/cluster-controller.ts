@@ -4,7 +4,7 @@ import {
   type GeoBrokerNodePool,
   type GeoBrokerUser,
 } from "../api/types.js";
-import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
+import type { BrokerAdmin } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
 import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
