@@ -46,12 +46,17 @@ export function startLoad(
   };
 }
 
-/** Message numbers in stored order: every acked one present, first occurrences ascending. */
+/**
+ * Message numbers in stored order: every acked one present, the first occurrences of acked ones
+ * ascending. A publish that timed out may still have been committed, later than the next one
+ * (it was in flight to a leader that changed): such unacknowledged numbers do not count for order.
+ */
 export function checkDelivered(
   stored: number[],
   acked: number[],
 ): { missing: number[]; outOfOrder: number; duplicates: number } {
   const seen = new Set<number>();
+  const wasAcked = new Set(acked);
   let previous = 0;
   let outOfOrder = 0;
   let duplicates = 0;
@@ -61,6 +66,7 @@ export function checkDelivered(
       continue;
     }
     seen.add(n);
+    if (!wasAcked.has(n)) continue;
     if (n < previous) outOfOrder += 1;
     previous = n;
   }

@@ -22,11 +22,14 @@ interface RegionSize {
   replicas: number;
 }
 
-function clusterResource(sizes: RegionSize[]): KubeObject {
+function clusterResource(
+  sizes: RegionSize[],
+  o: { logLevel?: string; annotations?: Record<string, string> } = {},
+): KubeObject {
   return {
     apiVersion: "geobroker.io/v1alpha1",
     kind: "GeoBrokerCluster",
-    metadata: { name: cluster, namespace: ns },
+    metadata: { name: cluster, namespace: ns, ...(o.annotations ? { annotations: o.annotations } : {}) },
     spec: {
       image: "ghcr.io/geobroker/geobroker:0.1.0",
       regions: sizes.map((r) => ({
@@ -37,7 +40,7 @@ function clusterResource(sizes: RegionSize[]): KubeObject {
       storage: { size: "1Gi", reclaimPolicy: "Delete" },
       replication: { factor: 3 },
       retention: { maxAgeMs: 86_400_000 },
-      logLevel: "info",
+      logLevel: o.logLevel ?? "info",
     },
   };
 }
@@ -102,16 +105,28 @@ const client = (region: string) =>
     `${cluster}-client-tls`,
   );
 
-/** Every message of the topic from the start, read through `region`, until `count` arrived. */
-async function readAll(region: string, count: number, timeoutMs: number): Promise<number[]> {
+/**
+ * Every message of the topic from the start, read through `region`, until `count` arrived or,
+ * given `acked`, until every acknowledged number arrived: a publish that timed out may still have
+ * been committed, so the stream can hold more messages than were acknowledged.
+ */
+async function readAll(
+  region: string,
+  count: number,
+  timeoutMs: number,
+  acked?: number[],
+): Promise<number[]> {
+  const want = acked ? new Set(acked) : undefined;
   const { broker, close } = await client(region);
   const bodies: number[] = [];
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
     for await (const message of broker.subscribe({ topics: { [topic]: 0n } }, { signal: abort.signal })) {
-      bodies.push(Number(Buffer.from(message.body).toString()));
-      if (bodies.length >= count) break;
+      const n = Number(Buffer.from(message.body).toString());
+      bodies.push(n);
+      want?.delete(n);
+      if (want ? want.size === 0 : bodies.length >= count) break;
     }
   } catch (err) {
     if (!abort.signal.aborted) throw err;
@@ -122,9 +137,48 @@ async function readAll(region: string, count: number, timeoutMs: number): Promis
   return bodies;
 }
 
-async function setRegions(sizes: RegionSize[]): Promise<void> {
-  await apply(clusterResource(sizes));
+async function setRegions(sizes: RegionSize[], o?: Parameters<typeof clusterResource>[1]): Promise<void> {
+  await apply(clusterResource(sizes, o));
 }
+
+const three = [
+  { name: "eu", replicas: 1 },
+  { name: "us", replicas: 1 },
+  { name: "ap", replicas: 1 },
+];
+
+/** The cluster's Degraded condition once it matches `pattern` (reason or message). */
+async function degraded(pattern: RegExp, timeoutMs: number): Promise<{ reason: string; message: string }> {
+  return eventually(
+    `Degraded ${pattern}`,
+    timeoutMs,
+    async () => {
+      const d = ((await gbc()).status?.conditions ?? []).find((c: { type: string }) => c.type === "Degraded");
+      if (d?.status !== "True" || !pattern.test(`${d.reason}: ${d.message}`))
+        throw new Error(`Degraded: ${JSON.stringify(d ?? {})}`);
+      return d;
+    },
+    1000,
+  );
+}
+
+/** Publishes through `region` for the scenario, then checks every acknowledged message is stored in order. */
+async function underLoad(region: string, acked: number[], scenario: () => Promise<void>): Promise<void> {
+  const load = startLoad(topic, acked.length + 1, () => client(region));
+  await scenario();
+  const result = await load.stop();
+  env.log(
+    `load via ${region}: ${result.acked.length} acked, ${result.errors} failed (${result.lastError ?? "none"})`,
+  );
+  assert.ok(result.acked.length > 10, "the load kept publishing");
+  acked.push(...result.acked);
+  const stored = await readAll(region === "eu" ? "us" : "eu", acked.length, 60_000, acked);
+  const check = checkDelivered(stored, acked);
+  assert.deepEqual(check.missing, [], "every acknowledged message is stored");
+  assert.equal(check.outOfOrder, 0, "in publish order");
+}
+
+const seconds = (since: number) => `${Math.round((Date.now() - since) / 1000)}s`;
 
 describe("geobroker on a real Kubernetes control plane", () => {
   const acked: number[] = [];
@@ -246,7 +300,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
       acked.push(n);
     }
     eu.close();
-    const stored = await readAll("us", acked.length, 30_000);
+    const stored = await readAll("us", acked.length, 30_000, acked);
     env.log(`published 50 via eu (${eu.address}), read ${stored.length} via us`);
     assert.deepEqual(checkDelivered(stored, acked), { missing: [], outOfOrder: 0, duplicates: 0 });
   });
@@ -274,7 +328,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
     );
     assert.ok(result.acked.length > 20, "the load kept publishing through the scaling");
     acked.push(...result.acked);
-    const stored = await readAll("ap", acked.length, 60_000);
+    const stored = await readAll("ap", acked.length, 60_000, acked);
     const check = checkDelivered(stored, acked);
     env.log(
       `scaling: ${stored.length} stored, ${check.missing.length} missing, ${check.outOfOrder} out of order, ${check.duplicates} duplicates`,
@@ -320,7 +374,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
       `${victim}: pid ${pid} killed, restartCount ${restarted.status.containerStatuses[0].restartCount}, Ready again`,
     );
     await clusterReady(3, 3 * minute);
-    const stored = await readAll("us", acked.length, 60_000);
+    const stored = await readAll("us", acked.length, 60_000, acked);
     assert.deepEqual(checkDelivered(stored, acked).missing, [], "no acknowledged message was lost");
   });
 
@@ -360,8 +414,112 @@ describe("geobroker on a real Kubernetes control plane", () => {
       },
       1000,
     );
-    const stored = await readAll("eu", acked.length, 60_000);
+    const stored = await readAll("eu", acked.length, 60_000, acked);
     assert.deepEqual(checkDelivered(stored, acked).missing, []);
+  });
+
+  it("a rolling update (config change) under load restarts every pod once and loses nothing", {
+    timeout: 12 * minute,
+  }, async () => {
+    const started = Date.now();
+    const before = new Map((await podsOf()).map((p) => [p.metadata.name, p.metadata.uid]));
+    await underLoad("us", acked, async () => {
+      await setRegions(three, { logLevel: "debug" });
+      await eventually(
+        "every pod restarted",
+        8 * minute,
+        async () => {
+          const pods = await podsOf();
+          const fresh = pods.filter((p) => p.metadata.uid !== before.get(p.metadata.name) && podReady(p));
+          if (fresh.length < before.size) throw new Error(`${fresh.length}/${before.size} restarted`);
+          return true;
+        },
+        2000,
+      );
+      await clusterReady(3, 4 * minute);
+    });
+    env.log(`rolling update under load: ${seconds(started)}`);
+  });
+
+  it("kubectl scale on a GeoBrokerNodePool grows eu; its leader killed mid scale-down, the other replica finishes it", {
+    timeout: 15 * minute,
+  }, async () => {
+    const started = Date.now();
+    await apply({
+      apiVersion: "geobroker.io/v1alpha1",
+      kind: "GeoBrokerNodePool",
+      metadata: { name: `${cluster}-eu`, namespace: ns },
+      spec: { clusterRef: { name: cluster }, region: "eu", replicas: 1 },
+    });
+    await env.kubectl("scale", "-n", ns, "geobrokernodepool", `${cluster}-eu`, "--replicas=2");
+    await clusterReady(4, 7 * minute);
+    const pool = await eventually(
+      "the pool's status for the scale subresource",
+      minute,
+      async () => {
+        const p = await env.kube.get(
+          `/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokernodepools/${cluster}-eu`,
+        );
+        return p?.status?.readyReplicas === 2 ? p : undefined;
+      },
+      1000,
+    );
+    assert.match(pool.status.selector, /geobroker\.io\/region=eu/);
+    env.log(`kubectl scale gbnp ${cluster}-eu --replicas=2: Ready after ${seconds(started)}`);
+    await env.kubectl("scale", "-n", ns, "geobrokernodepool", `${cluster}-eu`, "--replicas=1");
+    await eventually(
+      "the scale-down under way",
+      2 * minute,
+      async () => {
+        const step = (await gbc()).status?.currentStep ?? "";
+        if (!/demo-eu-1/.test(step)) throw new Error(`step: ${step}`);
+        return step;
+      },
+      500,
+    );
+    const leaseOf = async () =>
+      (
+        await env.kube.get(
+          "/apis/coordination.k8s.io/v1/namespaces/geobroker-system/leases/geobroker-operator",
+        )
+      )?.spec?.holderIdentity as string | undefined;
+    const holder = (await leaseOf()) ?? "";
+    const leaderPod = holder.split("_")[0] ?? "";
+    assert.match(leaderPod, /^geobroker-operator-/, `the Lease names a pod: ${holder}`);
+    await env.kubectl("delete", "pod", "-n", "geobroker-system", leaderPod, "--grace-period=0", "--force");
+    env.log(`deleted the operator leader ${leaderPod} mid scale-down`);
+    await clusterReady(3, 8 * minute);
+    const next = (await leaseOf()) ?? "";
+    assert.notEqual(next.split("_")[0], leaderPod, `another replica leads now (${next})`);
+    assert.equal((await podsOf("eu")).length, 1, "eu is back to one pod");
+    await env.kubectl("delete", "geobrokernodepool", "-n", ns, `${cluster}-eu`);
+    env.log(`leader failover mid scale-down finished by ${next}: ${seconds(started)}`);
+  });
+
+  it("a whole region lost (its machines gone) is removed with the confirmation while the others publish", {
+    timeout: 20 * minute,
+  }, async () => {
+    const started = Date.now();
+    await setRegions([...three, { name: "sa", replicas: 1 }], { logLevel: "debug" });
+    await clusterReady(4, 7 * minute);
+    await underLoad("us", acked, async () => {
+      const nodes = await env.agent.loseRegion("sa");
+      // The cloud's node controller deletes vanished machines; pod GC then removes their pods.
+      for (const n of nodes) await env.kubectl("delete", "node", n, "--wait=false");
+      env.log(`region sa lost (nodes ${nodes.join(", ")})`);
+      const seen = await degraded(/demo-sa-0/, 3 * minute);
+      env.log(`status while sa is lost: ${seen.reason}: ${seen.message}`);
+      await setRegions(three, { logLevel: "debug" });
+      const refused = await degraded(/ConfirmationRequired/, 2 * minute);
+      assert.match(refused.message, /geobroker\.io\/force-remove: sa/);
+      await setRegions(three, { logLevel: "debug", annotations: { "geobroker.io/force-remove": "sa" } });
+      await clusterReady(3, 10 * minute);
+    });
+    const members = (await gbc()).status.members as { region: string }[];
+    assert.ok(!members.some((m) => m.region === "sa"), `sa left the membership: ${JSON.stringify(members)}`);
+    const events = await env.kube.list(`${corePath(ns, "events")}?fieldSelector=reason%3DForceRemovingNode`);
+    assert.ok(events.items.length > 0, "the forced removal is recorded as an Event");
+    env.log(`lost region removed under load: ${seconds(started)}`);
   });
 
   it("deleting the cluster removes everything it made", { timeout: 5 * minute }, async () => {
@@ -386,6 +544,13 @@ describe("geobroker on a real Kubernetes control plane", () => {
             left.push(`${kind.split("/").pop()}/${item.metadata.name}`);
         }
         if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
+        // cert-manager's Secrets carry no label of ours, and the CA issuers must go too.
+        for (const name of ["ca", "peer-tls", "client-tls", "operator-tls", "users"])
+          if (await env.kube.get(corePath(ns, "secrets", `${cluster}-${name}`)))
+            left.push(`secret/${cluster}-${name}`);
+        for (const kind of ["issuers", "certificates"])
+          for (const item of (await env.kube.list(`/apis/cert-manager.io/v1/namespaces/${ns}/${kind}`)).items)
+            left.push(`${kind}/${item.metadata.name}`);
         if (left.length > 0) throw new Error(`left: ${left.join(", ")}`);
         return true;
       },

@@ -8,7 +8,13 @@ import {
   makeInformer,
   type ObjectCache,
 } from "@kubernetes/client-node";
-import { apiVersion, type GeoBrokerCluster, type GeoBrokerTopic, type GeoBrokerUser } from "./api/types.js";
+import {
+  apiVersion,
+  type GeoBrokerCluster,
+  type GeoBrokerNodePool,
+  type GeoBrokerTopic,
+  type GeoBrokerUser,
+} from "./api/types.js";
 import { adminTransport, ClusterServiceAdmin } from "./broker/admin-client.js";
 import { ClusterController } from "./controller/cluster-controller.js";
 import { LeaseLock } from "./controller/lease-lock.js";
@@ -22,6 +28,16 @@ import { ApiServerClient, describeApiError } from "./kube/client.js";
 import { fieldManager, labelKeys, names, ports } from "./model/names.js";
 
 // Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
+
+/** What the informers list and watch (the chart's RBAC grants exactly these list/watch verbs). */
+export const watched = {
+  clusters: { apiVersion, kind: "GeoBrokerCluster", plural: "geobrokerclusters" },
+  topics: { apiVersion, kind: "GeoBrokerTopic", plural: "geobrokertopics" },
+  users: { apiVersion, kind: "GeoBrokerUser", plural: "geobrokerusers" },
+  nodePools: { apiVersion, kind: "GeoBrokerNodePool", plural: "geobrokernodepools" },
+  statefulSets: { apiVersion: "apps/v1", kind: "StatefulSet", plural: "statefulsets" },
+  pods: { apiVersion: "v1", kind: "Pod", plural: "pods" },
+} as const;
 
 export interface RuntimeOptions {
   kubeconfig?: string;
@@ -64,8 +80,8 @@ export async function run(o: RuntimeOptions): Promise<void> {
   });
   const topicController = new TopicController({ kube, log, transport: (c) => transports.get(c) });
 
-  const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number }>) =>
-    new WorkQueue(
+  const queue = (controller: string, handler: (key: string) => Promise<{ requeueAfterMs?: number }>) => {
+    const q = new WorkQueue(
       async (key) => {
         const end = metrics.reconcileSeconds.startTimer({ controller });
         try {
@@ -85,6 +101,9 @@ export async function run(o: RuntimeOptions): Promise<void> {
           log.error("reconcile failed", { controller, key, error: describeApiError(err), retryInMs }),
       },
     );
+    metrics.watchQueue(controller, () => q.length);
+    return q;
+  };
   const clusters = queue("cluster", (k) => clusterController.reconcile(k));
   const topics = queue("topic", (k) => topicController.reconcile(k));
   const userController = new UserController({ kube, log, enqueueCluster: (k) => clusters.add(k) });
@@ -93,9 +112,7 @@ export async function run(o: RuntimeOptions): Promise<void> {
   const informers: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>)[] = [];
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const watch = (
-    group: string,
-    kind: string,
-    plural: string,
+    { apiVersion: group, kind, plural }: (typeof watched)[keyof typeof watched],
     onObject: (o: KubernetesObject) => void,
     labelSelector?: string,
   ) => {
@@ -131,16 +148,17 @@ export async function run(o: RuntimeOptions): Promise<void> {
     const c = obj.metadata?.labels?.[labelKeys.cluster];
     if (c) clusters.add(`${obj.metadata?.namespace}/${c}`);
   };
-  watch(apiVersion, "GeoBrokerCluster", "geobrokerclusters", (c) => clusters.add(keyOf(c)));
-  watch(apiVersion, "GeoBrokerTopic", "geobrokertopics", (t) =>
-    topics.add(keyOf(t as GeoBrokerTopic as unknown as KubernetesObject)),
-  );
-  watch(apiVersion, "GeoBrokerUser", "geobrokerusers", (u) => {
+  watch(watched.clusters, (c) => clusters.add(keyOf(c)));
+  watch(watched.topics, (t) => topics.add(keyOf(t as GeoBrokerTopic as unknown as KubernetesObject)));
+  watch(watched.users, (u) => {
     users.add(keyOf(u));
     clusters.add(`${u.metadata?.namespace}/${(u as unknown as GeoBrokerUser).spec.clusterRef.name}`);
   });
-  watch("apps/v1", "StatefulSet", "statefulsets", byClusterLabel, owned);
-  watch("v1", "Pod", "pods", byClusterLabel, owned);
+  watch(watched.nodePools, (p) =>
+    clusters.add(`${p.metadata?.namespace}/${(p as unknown as GeoBrokerNodePool).spec.clusterRef.name}`),
+  );
+  watch(watched.statefulSets, byClusterLabel, owned);
+  watch(watched.pods, byClusterLabel, owned);
 
   const startControllers = async () => {
     leading = true;

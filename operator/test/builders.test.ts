@@ -8,7 +8,8 @@ import { mergeConfig, validateConfig } from "../../broker/src/config/load.js";
 import { parseAcl } from "../../broker/src/security/authorization.js";
 import { readUsersFile } from "../../broker/src/security/users-file.js";
 import { brokerConfig, configHash, specPeers } from "../src/model/broker-config.js";
-import { maxUnavailable, tlsObjects, usersSecret } from "../src/model/builders.js";
+import { maxUnavailable, usersSecret } from "../src/model/builders.js";
+import { tlsObjects } from "../src/model/tls.js";
 import { makeCluster, regions3 } from "./world.js";
 
 describe("builders", () => {

@@ -17,7 +17,7 @@ import { ClusterController } from "../src/controller/cluster-controller.js";
 import { silentLogger } from "../src/controller/logger.js";
 import type { KubeObject } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
-import { FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube } from "./fake-kube.js";
 import { makeCluster, regions3 } from "./world.js";
 
 // The thin layers against real wire formats: the admin client against an in-process gRPC
@@ -27,9 +27,32 @@ interface FakeBroker {
   nodes: { id: string; region: string; state: NodeState; reachable: boolean }[];
   calls: string[];
   refuseDrain: boolean;
+  drainDetail: string;
+  /** Runs at each GetClusterInfo: the cluster changing between two looks. */
+  onInfo?: () => void;
 }
 
-const broker: FakeBroker = { nodes: [], calls: [], refuseDrain: false };
+const broker: FakeBroker = { nodes: [], calls: [], refuseDrain: false, drainDetail: "" };
+function clusterInfo() {
+  return {
+    clusterId: "demo",
+    regions: ["eu", "us", "ap"],
+    nodes: broker.nodes.map((n) => create(NodeSchema, n)),
+    groups: [
+      create(GroupSchema, {
+        id: 1n,
+        topic: "metadata",
+        leaderNodeId: broker.nodes[0]?.id ?? "",
+        members: broker.nodes.map((n) => ({
+          nodeId: n.id,
+          role: n.state === NodeState.LEARNER ? MemberRole.LEARNER : MemberRole.VOTER,
+          lagEntries: n.state === NodeState.LEARNER ? 7n : 0n,
+        })),
+      }),
+    ],
+  };
+}
+
 let server: http2.Http2Server;
 let baseUrl = "";
 const sessions = new Set<http2.ServerHttp2Session>();
@@ -38,23 +61,14 @@ before(async () => {
   const handler = connectNodeAdapter({
     routes: (router) =>
       router.service(ClusterService, {
-        getClusterInfo: () => ({
-          clusterId: "demo",
-          regions: ["eu", "us", "ap"],
-          nodes: broker.nodes.map((n) => create(NodeSchema, n)),
-          groups: [
-            create(GroupSchema, {
-              id: 1n,
-              topic: "metadata",
-              leaderNodeId: broker.nodes[0]?.id ?? "",
-              members: broker.nodes.map((n) => ({
-                nodeId: n.id,
-                role: n.state === NodeState.LEARNER ? MemberRole.LEARNER : MemberRole.VOTER,
-                lagEntries: n.state === NodeState.LEARNER ? 7n : 0n,
-              })),
-            }),
-          ],
-        }),
+        getClusterInfo: () => {
+          broker.onInfo?.();
+          return clusterInfo();
+        },
+        cancelDrain: (req) => {
+          broker.calls.push(`cancel-drain ${req.nodeId}`);
+          return { node: create(NodeSchema, { id: req.nodeId, state: NodeState.VOTER }) };
+        },
         addNode: (req) => {
           broker.calls.push(`add ${req.node?.id}`);
           const node = {
@@ -74,7 +88,7 @@ before(async () => {
           broker.calls.push(`drain ${req.nodeId}`);
           if (broker.refuseDrain)
             throw new ConnectError("group 7 has no other replica yet", Code.FailedPrecondition);
-          return { drained: false, remainingGroupIds: [7n] };
+          return { drained: false, remainingGroupIds: [7n], detail: broker.drainDetail };
         },
         removeNode: (req) => {
           broker.calls.push(`remove ${req.nodeId}`);
@@ -127,16 +141,26 @@ describe("broker admin client", () => {
     broker.calls = [];
     const admin = new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl);
     const peer = { id: "demo-us-1", region: "us", zone: "", peerAddress: "p:9100", clientAddress: "c:9000" };
-    assert.equal(await admin.execute({ kind: "AddNode", node: peer }), "added demo-us-1 as learner");
     assert.equal(
-      await admin.execute({ kind: "PromoteNode", nodeId: "demo-us-1" }),
+      (await admin.execute({ kind: "AddNode", node: peer })).summary,
+      "added demo-us-1 as learner",
+    );
+    assert.equal(
+      (await admin.execute({ kind: "PromoteNode", nodeId: "demo-us-1" })).summary,
       "promoted demo-us-1: now voter",
     );
     assert.equal(
-      await admin.execute({ kind: "DrainNode", nodeId: "demo-us-1" }),
+      (await admin.execute({ kind: "DrainNode", nodeId: "demo-us-1" })).summary,
       "demo-us-1 draining, 1 group(s) left",
     );
-    assert.equal(await admin.execute({ kind: "RemoveNode", nodeId: "demo-us-1" }), "removed demo-us-1");
+    assert.equal(
+      (await admin.execute({ kind: "CancelDrain", nodeId: "demo-us-1" })).summary,
+      "drain of demo-us-1 cancelled: now voter",
+    );
+    assert.equal(
+      (await admin.execute({ kind: "RemoveNode", nodeId: "demo-us-1" })).summary,
+      "removed demo-us-1",
+    );
     await admin.execute({
       kind: "TransferLeadership",
       groupId: 3n,
@@ -147,6 +171,7 @@ describe("broker admin client", () => {
       "add demo-us-1",
       "promote demo-us-1",
       "drain demo-us-1",
+      "cancel-drain demo-us-1",
       "remove demo-us-1",
       "transfer 3 demo-eu-0",
     ]);
@@ -157,6 +182,49 @@ function clusterObject(): GeoBrokerCluster {
   const c = makeCluster({ regions: regions3(1) });
   c.metadata.finalizers = [];
   return c;
+}
+
+/** demo-eu-0, demo-us-0 and demo-ap-0 as reachable voters. */
+function firstVoters() {
+  return ["eu", "us", "ap"].map((r) => ({
+    id: `demo-${r}-0`,
+    region: r,
+    state: NodeState.VOTER,
+    reachable: true,
+  }));
+}
+
+/** The Degraded condition of the last status the controller wrote. */
+function lastDegraded(kube: FakeKube) {
+  const status = kube.statuses.at(-1) as {
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  };
+  return status.conditions.find((c) => c.type === "Degraded")!;
+}
+
+/** A formed 3-region cluster (one pod each, all ready) behind a controller talking to the fake broker. */
+async function runningCluster() {
+  const kube = new FakeKube();
+  const cluster = makeCluster({ regions: regions3(1) });
+  kube.put(cluster as unknown as KubeObject);
+  const controller = new ClusterController({
+    kube,
+    log: silentLogger,
+    admin: async () => new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl),
+  });
+  await controller.reconcile("msg/demo"); // bootstrap: StatefulSets and ConfigMap exist now
+  for (const o of [...kube.objects.values()].filter((x) => x.kind === "StatefulSet")) {
+    const region = o.metadata.labels!["geobroker.io/region"]!;
+    (o as { status?: unknown }).status = {
+      readyReplicas: 1,
+      updatedReplicas: 1,
+      updateRevision: "r1",
+      observedGeneration: 1,
+    };
+    (o.metadata as { generation?: number }).generation = 1;
+    kube.put(brokerPod(region, "r1"));
+  }
+  return { kube, controller };
 }
 
 describe("cluster controller", () => {
@@ -175,50 +243,9 @@ describe("cluster controller", () => {
   });
 
   it("reads the broker, runs the planned action and records it", async () => {
-    const kube = new FakeKube();
-    const cluster = makeCluster({ regions: regions3(1) });
-    kube.put(cluster as unknown as KubeObject);
-    const controller = new ClusterController({
-      kube,
-      log: silentLogger,
-      admin: async () => new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl),
-    });
-    await controller.reconcile("msg/demo"); // bootstrap: StatefulSets and ConfigMap exist now
-    for (const o of [...kube.objects.values()].filter((x) => x.kind === "StatefulSet")) {
-      const region = o.metadata.labels!["geobroker.io/region"]!;
-      (o as { status?: unknown }).status = {
-        readyReplicas: 1,
-        updatedReplicas: 1,
-        updateRevision: "r1",
-        observedGeneration: 1,
-      };
-      (o.metadata as { generation?: number }).generation = 1;
-      kube.put({
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name: `demo-${region}-0`,
-          namespace: "msg",
-          labels: {
-            "geobroker.io/cluster": "demo",
-            "geobroker.io/region": region,
-            "controller-revision-hash": "r1",
-          },
-        },
-        status: {
-          phase: "Running",
-          conditions: [{ type: "Ready", status: "True" }],
-          containerStatuses: [{ name: "broker", state: { running: {} } }],
-        },
-      });
-    }
+    const { kube, controller } = await runningCluster();
     broker.calls = [];
-    broker.nodes = ["eu", "us", "ap"].map((r) => ({
-      id: `demo-${r}-0`,
-      region: r,
-      state: NodeState.VOTER,
-      reachable: true,
-    }));
+    broker.nodes = firstVoters();
     broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINING, reachable: true });
     kube.events = [];
     await controller.reconcile("msg/demo");
@@ -227,12 +254,77 @@ describe("cluster controller", () => {
     // The broker is not ready for the next step: a Warning event, no error, a poll soon.
     broker.refuseDrain = true;
     kube.events = [];
+    kube.statuses = [];
     const r = await controller.reconcile("msg/demo");
-    broker.refuseDrain = false;
     assert.equal(kube.events[0]?.type, "Warning");
     assert.equal(kube.events[0]?.reason, "DrainNodeFailed");
     assert.match(kube.events[0]!.message, /FailedPrecondition: group 7 has no other replica yet/);
     assert.equal(r.requeueAfterMs, 5_000);
+    // The broker's words are in the status; the next poll with the same answer records no Warning.
+    const status = kube.statuses.at(-1) as { currentStep: string };
+    assert.match(status.currentStep, /the broker says: FailedPrecondition: group 7 has no other replica yet/);
+    const gbcObject = [...kube.objects.values()].find((o) => o.kind === "GeoBrokerCluster")!;
+    (gbcObject as { status?: unknown }).status = status;
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    broker.refuseDrain = false;
+    assert.deepEqual(kube.events, []);
+  });
+
+  it("reads the broker again right before RemoveNode and keeps the node when a majority would go", async () => {
+    const { kube, controller } = await runningCluster();
+    // Five voters; demo-us-1 (no longer in the spec) is drained and may go while all answer.
+    broker.nodes = firstVoters();
+    broker.nodes.push(
+      { id: "demo-us-1", region: "us", state: NodeState.DRAINED, reachable: true },
+      { id: "demo-ap-1", region: "ap", state: NodeState.VOTER, reachable: true },
+    );
+    // Between the controller's first look and the removal, two voters stop answering.
+    let looks = 0;
+    broker.onInfo = () => {
+      if (++looks === 2)
+        for (const n of broker.nodes) if (n.id === "demo-eu-0" || n.id === "demo-ap-1") n.reachable = false;
+    };
+    broker.calls = [];
+    kube.events = [];
+    kube.statuses = [];
+    await controller.reconcile("msg/demo");
+    broker.onInfo = undefined;
+    assert.deepEqual(broker.calls, []);
+    const degraded = lastDegraded(kube);
+    assert.equal(degraded.status, "True");
+    assert.equal(degraded.reason, "QuorumAtRisk");
+    assert.match(degraded.message, /not removing demo-us-1/);
+    assert.equal(kube.events[0]?.reason, "QuorumAtRisk");
+  });
+
+  it("reports a stuck drain as Degraded in the broker's own words, once", async () => {
+    const { kube, controller } = await runningCluster();
+    broker.nodes = firstVoters();
+    broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINING, reachable: true });
+    broker.drainDetail =
+      "group(s) 7 have no other node to move to without losing region spread: add a node first";
+    kube.statuses = [];
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    const degraded = lastDegraded(kube);
+    assert.equal(degraded.status, "True");
+    assert.equal(degraded.reason, "DrainStuck");
+    assert.match(degraded.message, /no other node to move to without losing region spread/);
+    assert.equal(kube.events.filter((e) => e.reason === "DrainStuck").length, 1);
+    // The next poll finds the same words in the status it wrote: no second Warning.
+    const cluster = [...kube.objects.values()].find((o) => o.kind === "GeoBrokerCluster")!;
+    (cluster as { status?: unknown }).status = kube.statuses.at(-1);
+    kube.events = [];
+    await new Promise((r) => setTimeout(r, 5));
+    await controller.reconcile("msg/demo");
+    broker.drainDetail = "";
+    assert.equal(kube.events.filter((e) => e.reason === "DrainStuck").length, 0);
+    assert.equal(
+      (lastDegraded(kube) as { lastTransitionTime?: string }).lastTransitionTime,
+      (degraded as { lastTransitionTime?: string }).lastTransitionTime,
+      "the block did not start again",
+    );
   });
 
   it("does nothing for a cluster that no longer exists", async () => {

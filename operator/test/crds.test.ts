@@ -107,13 +107,14 @@ describe("GeoBrokerCluster CRD", () => {
     }
   });
 
-  it("guards the immutable storage fields on update, and allows other changes", () => {
+  it("guards the storage class on update, lets the size grow, and allows other changes", () => {
     const old = gbc({ image: "i", regions, storage: { size: "10Gi", storageClassName: "fast" } });
     cluster.validate(old);
+    // The size may change (volumes grow in place); the operator refuses a smaller one itself.
     const resized = gbc({ image: "i", regions, storage: { size: "20Gi", storageClassName: "fast" } });
-    assert.deepEqual(messagesOf(cluster.validate(resized, old)), [messages.storageImmutable]);
+    assert.deepEqual(cluster.validate(resized, old), []);
     const reclassed = gbc({ image: "i", regions, storage: { size: "10Gi", storageClassName: "slow" } });
-    assert.deepEqual(messagesOf(cluster.validate(reclassed, old)), [messages.storageImmutable]);
+    assert.deepEqual(messagesOf(cluster.validate(reclassed, old)), [messages.storageClassImmutable]);
     const scaled = gbc({
       image: "j",
       regions: [...regions, { name: "sa", replicas: 1 }],

@@ -28,6 +28,10 @@ export class FakeKube implements KubeClient {
     this.objects.delete(this.key(r));
   }
   async scale() {}
+  patched: string[] = [];
+  async patch(r: ObjectRef, body: Record<string, unknown>) {
+    this.patched.push(`${r.kind}/${r.name} ${JSON.stringify(body)}`);
+  }
   async get<T>(r: ObjectRef) {
     return this.objects.get(this.key(r)) as T | undefined;
   }
@@ -46,4 +50,26 @@ export class FakeKube implements KubeClient {
   async event(_i: unknown, e: EventInput) {
     this.events.push(e);
   }
+}
+
+/** A running, Ready broker pod `demo-<region>-0` of cluster demo in namespace msg, on `revision`. */
+export function brokerPod(region: string, revision: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `demo-${region}-0`,
+      namespace: "msg",
+      labels: {
+        "geobroker.io/cluster": "demo",
+        "geobroker.io/region": region,
+        "controller-revision-hash": revision,
+      },
+    },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: "True" }],
+      containerStatuses: [{ name: "broker", state: { running: {} } }],
+    },
+  } as KubeObject;
 }

@@ -2,52 +2,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { allowed, chart, helm, type Rule, root, template } from "./helm-chart.js";
 
 // Renders the chart with the real helm binary (built once by scripts/ensure-helm.sh; the first
 // build takes minutes, later runs find it) and checks what a cluster would receive.
-
-const root = new URL("../../../", import.meta.url).pathname;
-const chart = `${root}helm/geobroker-operator`;
-
-function helm(): string {
-  return execFileSync("bash", [`${root}scripts/ensure-helm.sh`], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: 15 * 60_000,
-  }).trim();
-}
-
-interface Doc {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [k: string]: unknown;
-}
-
-function template(...args: string[]): Doc[] {
-  const out = execFileSync(
-    helm(),
-    ["template", "gb", chart, "--namespace", "ops", "--kube-version", "1.30.0", ...args],
-    {
-      encoding: "utf8",
-    },
-  );
-  return parseAllDocuments(out)
-    .map((d) => d.toJS() as Doc)
-    .filter(Boolean);
-}
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-
-function allowed(rules: Rule[], group: string, resource: string, verb: string): boolean {
-  return rules.some(
-    (r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
-  );
-}
 
 describe("helm chart", { timeout: 16 * 60_000 }, () => {
   it("lints clean", () => {
@@ -109,6 +67,8 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
       "watchNamespaces={team-a,team-b}",
       "--set",
       "leaderElection=false",
+      "--set",
+      "replicaCount=1",
     );
     const deploy = docs.find((d) => d.kind === "Deployment") as unknown as {
       spec: { template: { spec: { containers: { image: string; args: string[] }[] } } };
@@ -173,9 +133,26 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
     const crds = template("--include-crds").filter((d) => d.kind === "CustomResourceDefinition");
     assert.deepEqual(crds.map((d) => d.metadata.name).sort(), [
       "geobrokerclusters.geobroker.io",
+      "geobrokernodepools.geobroker.io",
       "geobrokertopics.geobroker.io",
       "geobrokerusers.geobroker.io",
     ]);
+  });
+
+  it("refuses values its schema does not allow, with the path", () => {
+    const refused = (...args: string[]) => {
+      try {
+        template(...args);
+        return "";
+      } catch (err) {
+        return String((err as { stderr?: string }).stderr ?? err);
+      }
+    };
+    assert.match(refused("--set", "logLevel=loud"), /logLevel/);
+    assert.match(refused("--set", "monitoring.serviceMonitr.enabled=true"), /serviceMonitr/);
+    // Two replicas without a Lease would reconcile the same clusters at once.
+    assert.match(refused("--set", "replicaCount=2", "--set", "leaderElection=false"), /leaderElection/);
+    assert.equal(refused("--set", "replicaCount=1", "--set", "leaderElection=false"), "");
   });
 
   it("has NOTES with the first kubectl commands", () => {

@@ -34,6 +34,7 @@ describe("planner: create", () => {
       "Service/demo",
       "Service/demo-eu",
       "Service/demo-eu-peers",
+      "Service/demo-eu-metrics",
       "StatefulSet/demo-eu",
       "StatefulSet/demo-us",
       "StatefulSet/demo-ap",
@@ -366,6 +367,7 @@ describe("planner: operator restart mid-step", () => {
 
   it("removes a drained node whatever step the operator was on", () => {
     const w = created({ regions: regions3(2) });
+    setRegions(w, [regions3(2)[0]!, { name: "us", replicas: 1 }, regions3(2)[2]!]);
     w.nodes.get("demo-us-1")!.state = "drained";
     assert.deepEqual(w.plan().action, { kind: "RemoveNode", nodeId: "demo-us-1" });
   });
@@ -428,15 +430,45 @@ describe("planner: status conditions", () => {
     assert.ok(allowed.events.some((e) => e.type === "Warning" && e.reason === "SpecWarning"));
   });
 
-  it("refuses a storage change on a running cluster", () => {
+  it("refuses a smaller volume or another storage class on a running cluster", () => {
     const w = created({ regions: regions3(1) });
     w.cluster = {
       ...w.cluster,
-      spec: { ...w.cluster.spec, storage: { size: "20Gi", reclaimPolicy: "Retain" } },
+      spec: { ...w.cluster.spec, storage: { size: "5Gi", reclaimPolicy: "Retain" } },
     };
     const p = w.plan();
     assert.equal(cond(p, "Degraded")?.reason, "InvalidSpec");
-    assert.match(cond(p, "Degraded")!.message, /cannot change after creation/);
+    assert.match(cond(p, "Degraded")!.message, new RegExp(messages.storageShrink));
+    w.cluster = {
+      ...w.cluster,
+      spec: {
+        ...w.cluster.spec,
+        storage: { size: "10Gi", storageClassName: "fast", reclaimPolicy: "Retain" },
+      },
+    };
+    assert.match(cond(w.plan(), "Degraded")!.message, new RegExp(messages.storageClassImmutable));
+  });
+
+  it("grows every claim of a region in place and keeps the StatefulSet's claim template", () => {
+    const w = created({ regions: regions3(1) });
+    w.cluster = {
+      ...w.cluster,
+      spec: {
+        ...w.cluster.spec,
+        regions: [{ name: "eu", replicas: 1, storage: { size: "20Gi" } }, ...regions3(1).slice(1)],
+      },
+    };
+    const p = w.plan();
+    assert.equal(cond(p, "Degraded")?.status, "False");
+    assert.deepEqual(
+      p.resize.map((r) => `${r.ref.name}=${r.size}`),
+      ["data-demo-eu-0=20Gi"],
+    );
+    const eu = p.apply.find((o) => o.kind === "StatefulSet" && o.metadata.name === "demo-eu")!;
+    const claim = (
+      eu.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] }
+    ).volumeClaimTemplates[0]!;
+    assert.equal(claim.spec.resources.requests.storage, "10Gi");
   });
 
   it("is Degraded when every pod is ready but the admin API does not answer, Progressing while pods start", () => {
@@ -497,7 +529,10 @@ describe("planner: teardown", () => {
     w.cluster = { ...w.cluster, metadata: { ...w.cluster.metadata, deletionTimestamp: now } };
     w.execute(w.plan());
     const p = w.plan();
-    assert.deepEqual(p.delete, []);
+    assert.deepEqual(
+      p.delete.filter((d) => d.kind === "PersistentVolumeClaim"),
+      [],
+    );
     assert.equal(p.finalizer, "remove");
     assert.equal(w.pvcs.size, 3);
     assert.ok(w.cluster.metadata.finalizers?.includes(finalizer));
@@ -512,7 +547,7 @@ describe("quorumRisk", () => {
   it("refuses when the remaining voters could not form a majority", () => {
     assert.match(
       quorumRisk([node("a"), node("b", false), node("c")], "c")!,
-      /1 of the 2 remaining voters are unreachable/,
+      /1 of the 2 remaining voters of the metadata group are unreachable/,
     );
   });
   it("refuses removing the last voter", () => {

@@ -4,8 +4,7 @@ import { describe, it } from "node:test";
 import { ApiException } from "@kubernetes/client-node";
 import { verifyPassword } from "../../broker/src/security/passwords.js";
 import { decideLease } from "../src/controller/leader-election.js";
-import { LeaseLock, renewDeadlineMs } from "../src/controller/lease-lock.js";
-import type { Logger } from "../src/controller/logger.js";
+import { renewDeadlineMs } from "../src/controller/lease-lock.js";
 import { createMetrics } from "../src/controller/metrics.js";
 import { backoffDelay, WorkQueue } from "../src/controller/work-queue.js";
 import { startHttpServer } from "../src/http/server.js";
@@ -13,6 +12,7 @@ import { MicroTime } from "../src/kube/micro-time.js";
 import { operatorVersion, parseFlags } from "../src/main.js";
 import { deterministicHash } from "../src/model/users.js";
 import { planTopic } from "../src/plan/topic-plan.js";
+import { fakeLeaseApi, startedLock } from "./fake-lease.js";
 
 /** Timers the test advances by hand: no sleeping, no timing assertions. */
 class ManualTimers {
@@ -115,32 +115,10 @@ describe("leader election decision", () => {
   });
 
   it("a leader whose renewal hangs steps down before its lease can expire", async () => {
-    let held: unknown;
-    const api = {
-      readNamespacedLease: async () => {
-        if (!held) throw new ApiException(404, "not found", {}, {});
-        return held;
-      },
-      createNamespacedLease: async ({ body }: { body: unknown }) => {
-        held = body;
-        return body;
-      },
-      // Every renewal hangs, as on a stalled connection.
-      replaceNamespacedLease: () => new Promise(() => {}),
-    };
+    // Every renewal hangs, as on a stalled connection.
+    const api = fakeLeaseApi(() => new Promise(() => {}));
     const events: string[] = [];
-    const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
-    const lock = new LeaseLock(api as never, {
-      namespace: "ops",
-      name: "geobroker-operator",
-      identity: "me",
-      leaseDurationSeconds: 1,
-      retryPeriodMs: 50,
-      log: quiet,
-      onStartedLeading: () => events.push(`started ${Date.now()}`),
-      onStoppedLeading: () => events.push(`stopped ${Date.now()}`),
-    });
-    lock.start();
+    const lock = startedLock(api, 1, 50, events);
     const deadline = Date.now() + 3000;
     while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     lock.stop();
@@ -149,6 +127,25 @@ describe("leader election decision", () => {
     const ledMs = (stopped as number) - (started as number);
     assert.ok(ledMs < 1000, `stepped down ${ledMs} ms after the last renewal, before the 1 s lease expired`);
     assert.ok(ledMs >= renewDeadlineMs(1) - 100, `not before the renew deadline (${ledMs} ms)`);
+  });
+
+  it("a leader keeps leading through one failed renewal within the renew deadline", async () => {
+    let failures = 0;
+    // The first renewal fails (an API server restart, a 500); the next ones succeed.
+    const api = fakeLeaseApi(async (body, store) => {
+      if (failures++ === 0) throw new ApiException(500, "etcdserver: leader changed", {}, {});
+      store(body);
+      return body;
+    });
+    const events: string[] = [];
+    const lock = startedLock(api, 3, 50, events);
+    await new Promise((r) => setTimeout(r, 600));
+    lock.stop();
+    assert.ok(failures >= 3, `renewed again after the failure (${failures} calls)`);
+    assert.deepEqual(
+      events.map((e) => e.split(" ")[0]),
+      ["started"],
+    );
   });
 
   it("acquires a free lease, renews its own, waits for a live one, takes an expired one", () => {
@@ -195,6 +192,20 @@ describe("operator flags", () => {
     assert.throws(() => parseFlags(["--frobnicate"]), /unknown option --frobnicate/);
     assert.throws(() => parseFlags(["--kubeconfig"]), /--kubeconfig needs a value/);
     assert.match(operatorVersion(), /^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("operator metrics", () => {
+  it("reports each work queue's depth at scrape time", async () => {
+    const metrics = createMetrics(false);
+    const q = new WorkQueue(() => new Promise(() => {}), { workers: 1 });
+    metrics.watchQueue("cluster", () => q.length);
+    for (const k of ["msg/a", "msg/b", "msg/c"]) q.add(k); // one is taken by the worker
+    assert.match(
+      await metrics.registry.metrics(),
+      /geobroker_operator_queue_depth\{controller="cluster"\} 2/,
+    );
+    q.stop();
   });
 });
 

@@ -47,12 +47,20 @@ export class World {
   sts = new Map<string, Sts>();
   pods = new Map<string, ObservedPod>();
   pvcs = new Set<string>();
+  /** Each claim's uid: a new uid under an old name is a replaced, empty volume. */
+  pvcUids = new Map<string, string>();
+  memberVolumes: Record<string, string> | undefined;
   configText: string | undefined;
+  formed = false;
   nodes = new Map<string, BrokerNode>();
   groups: BrokerGroup[] = [];
+  /** The broker's topics, for the replication-factor check of a scale-down. */
+  topics: { name: string; replicationFactor: number }[] = [];
   brokerUp = true;
   /** Pods that start but never become ready (a crash loop), by name. */
   stuck = new Set<string>();
+  /** Pods whose machine is gone (a lost node or region): never running, their broker unreachable. */
+  lost = new Set<string>();
   actions: string[] = [];
   /** Drain calls needed before a node reports drained. */
   drainCalls = new Map<string, number>();
@@ -75,15 +83,20 @@ export class World {
       pods: [...this.pods.values()].map((p) => ({ ...p })),
       pvcs: [...this.pvcs].map((name) => {
         const m = /^data-demo-([a-z0-9]+)-(\d+)$/.exec(name)!;
-        return { name, region: m[1]!, ordinal: Number(m[2]) };
+        const size = this.sts.get(m[1]!)?.storageSize;
+        const uid = this.pvcUids.get(name) ?? `${name}#1`;
+        return { name, region: m[1]!, ordinal: Number(m[2]), uid, ...(size ? { size } : {}) };
       }),
       ...(initialPeers ? { initialPeers } : {}),
+      ...(this.formed ? { formed: true } : {}),
+      ...(this.memberVolumes ? { memberVolumes: this.memberVolumes } : {}),
       broker:
         this.brokerUp && this.nodes.size > 0
           ? {
               reachable: true,
               nodes: [...this.nodes.values()].map((n) => ({ ...n })),
               groups: this.groups.map((g) => ({ ...g, members: g.members.map((m) => ({ ...m })) })),
+              ...(this.topics.length > 0 ? { topics: this.topics.map((t) => ({ ...t })) } : {}),
             }
           : { reachable: false, error: "connection refused" },
       users: [],
@@ -112,7 +125,12 @@ export class World {
   }
 
   private applyObject(o: KubeObject): void {
-    if (o.kind === "ConfigMap") this.configText = (o.data as Record<string, string>)["broker.yaml"];
+    if (o.kind === "ConfigMap") {
+      this.configText = (o.data as Record<string, string>)["broker.yaml"];
+      this.formed = o.metadata.annotations?.["geobroker.io/formed"] === "true";
+      const volumes = o.metadata.annotations?.["geobroker.io/member-volumes"];
+      this.memberVolumes = volumes ? (JSON.parse(volumes) as Record<string, string>) : undefined;
+    }
     if (o.kind !== "StatefulSet") return;
     const region = o.metadata.labels!["geobroker.io/region"]!;
     const spec = o.spec as {
@@ -160,6 +178,11 @@ export class World {
         }
         break;
       }
+      case "CancelDrain":
+        this.actions.push(`cancel-drain ${a.nodeId}`);
+        this.nodes.get(a.nodeId)!.state = "voter";
+        this.drainCalls.delete(a.nodeId);
+        break;
       case "RemoveNode":
         this.actions.push(`remove ${a.nodeId}`);
         this.nodes.delete(a.nodeId);
@@ -169,25 +192,38 @@ export class World {
         this.actions.push(`transfer ${a.groupId} ${a.fromNodeId}->${a.targetNodeId}`);
         this.groups.find((g) => g.id === a.groupId)!.leader = a.targetNodeId;
         break;
-      case "DeletePod":
+      case "DeletePod": {
         this.actions.push(`restart ${a.podName}`);
         this.pods.delete(a.podName);
+        // The broker is down until its new pod is ready, one reconcile later (see settle).
+        const n = this.nodes.get(a.podName);
+        if (n) n.reachable = false;
         break;
+      }
     }
   }
 
   /** Pods follow their StatefulSets; learners catch up; a first cluster forms from its initial voters. */
   settle(): void {
+    // A restarted pod (not ready, not stuck, its machine not lost) is back by the next reconcile.
+    for (const p of this.pods.values()) {
+      if (p.ready || this.stuck.has(p.name) || this.lost.has(p.name)) continue;
+      p.ready = true;
+      p.running = true;
+      const n = this.nodes.get(p.name);
+      if (n) n.reachable = true;
+    }
     for (const [region, s] of this.sts) {
       for (let i = 0; i < s.replicas; i++) {
         const name = names.pod("demo", region, i);
         if (!this.pods.has(name)) {
-          const ready = !this.stuck.has(name);
+          const restarting = this.nodes.get(name)?.reachable === false;
+          const ready = !this.stuck.has(name) && !this.lost.has(name) && !restarting;
           this.pods.set(name, {
             name,
             region,
             ordinal: i,
-            running: true,
+            running: !this.lost.has(name),
             ready,
             revision: s.revision,
             terminating: false,
@@ -199,9 +235,11 @@ export class World {
         if (p.region === region && p.ordinal >= s.replicas) this.pods.delete(p.name);
     }
     for (const p of [...this.pods.values()]) if (!this.sts.has(p.region)) this.pods.delete(p.name);
-    if (this.nodes.size === 0 && this.configText) {
-      // Bootstrap: the initial voters elect a leader for the metadata group and one data group.
-      const peers = initialPeersFromConfigText(this.configText, parse)!;
+    const peers = this.configText ? initialPeersFromConfigText(this.configText, parse)! : [];
+    const running = peers.filter((peer) => this.pods.get(peer.id)?.running).length;
+    if (this.nodes.size === 0 && running > peers.length / 2) {
+      // Bootstrap: a majority of the initial voters runs and elects a leader for the metadata
+      // group and one data group.
       for (const peer of peers)
         this.nodes.set(peer.id, { id: peer.id, region: peer.region, state: "voter", reachable: true });
       const members = peers.map((peer) => ({ nodeId: peer.id, role: "voter" as const, lagEntries: 0n }));
@@ -219,6 +257,23 @@ export class World {
     for (const g of this.groups) for (const m of g.members) if (m.role === "learner") m.lagEntries = 0n;
   }
 
+  /** The machine of `pod` is gone for good: its pod never runs again, its broker never answers. */
+  lose(...pods: string[]): void {
+    for (const name of pods) {
+      this.lost.add(name);
+      const p = this.pods.get(name);
+      if (p) Object.assign(p, { ready: false, running: false });
+      const n = this.nodes.get(name);
+      if (n) n.reachable = false;
+    }
+  }
+
+  /** A majority of the Raft voters (every member but learners) answers. */
+  quorate(): boolean {
+    const voters = [...this.nodes.values()].filter((n) => n.state !== "learner");
+    return voters.filter((n) => n.reachable).length > voters.length / 2;
+  }
+
   voters(): number {
     return [...this.nodes.values()].filter((n) => n.state === "voter").length;
   }
@@ -233,8 +288,11 @@ export class World {
       const p = this.plan();
       const before = JSON.stringify([...this.sts]);
       const votersBefore = this.voters();
+      const quorateBefore = this.quorate();
       this.execute(p);
       if (votersBefore >= 3 && this.voters() < 2) throw new Error(`quorum lost after ${this.actions.at(-1)}`);
+      if (quorateBefore && !this.quorate())
+        throw new Error(`no reachable majority after ${this.actions.at(-1)}: ${this.actions.join(", ")}`);
       const progressing = p.status.conditions?.find((c) => c.type === "Progressing")?.status === "True";
       const idle = !p.action && p.delete.length === 0 && p.scale.length === 0 && !p.finalizer;
       if (!progressing && idle && before === JSON.stringify([...this.sts])) return p;

@@ -87,7 +87,12 @@ export function clusterService(
     async drainNode(req) {
       checkNodeId(req.nodeId, "node_id");
       const r = await admin.drainNode(req.nodeId);
-      return { remainingGroupIds: r.remaining.map(BigInt), drained: r.drained };
+      return { remainingGroupIds: r.remaining.map(BigInt), drained: r.drained, detail: r.detail };
+    },
+
+    async cancelDrain(req) {
+      checkNodeId(req.nodeId, "node_id");
+      return { node: nodeToWire(await admin.cancelDrain(req.nodeId)) };
     },
 
     async removeNode(req) {

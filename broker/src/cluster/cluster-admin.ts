@@ -203,6 +203,18 @@ export class ClusterAdmin {
     return { remaining, drained: state.nodes[id]?.state === "drained", detail };
   }
 
+  /** Makes a draining (or drained, not yet removed) node a full voter again; idempotent. */
+  async cancelDrain(id: string): Promise<NodeInfo> {
+    const n = this.requireNode(id);
+    if (n.state === "learner")
+      throw failedPrecondition(`node ${id} is a learner: promote it (PromoteNode) instead`);
+    if (n.state !== "voter") await this.propose({ type: "setNodeState", id, state: "voter" });
+    return this.settled(() => {
+      const now = this.node.metadataState().nodes[id];
+      return now?.state === "voter" ? now : undefined;
+    }, `node ${id} to take replicas again`);
+  }
+
   async removeNode(id: string): Promise<void> {
     const n = this.node.metadataState().nodes[id];
     const conf = this.metadataConf();

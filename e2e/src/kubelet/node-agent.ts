@@ -36,6 +36,8 @@ export class NodeAgent {
   private readonly addresses = new AddressPool();
   private nextSandbox = 1;
   private stopWatch: (() => void) | undefined;
+  /** Machines that are gone: no heartbeat, no pods, never registered again. */
+  private readonly lost = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
   readonly honourRunAsUser = repoReadableByOthers();
 
@@ -60,7 +62,8 @@ export class NodeAgent {
     this.stopWatch = this.kube.informer(
       "/api/v1/pods",
       (event) => {
-        if (!names.has(event.object.spec?.nodeName)) return;
+        const node = event.object.spec?.nodeName;
+        if (!names.has(node) || this.lost.has(node)) return;
         this.onPod(event.type, event.object);
       },
       (err) => this.log(`process kubelet: pod watch: ${err.message}`),
@@ -128,6 +131,7 @@ export class NodeAgent {
   private async renew(): Promise<void> {
     const now = new Date().toISOString().replace("Z", "000Z");
     for (const node of this.nodes) {
+      if (this.lost.has(node.name)) continue;
       try {
         await this.kube.patch(`/api/v1/nodes/${node.name}/status`, { status: this.nodeStatus() });
         const lease = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node.name}`;
@@ -178,6 +182,20 @@ export class NodeAgent {
   /** The running pod worker for namespace/name (tests use it to kill -9 a container). */
   pod(namespace: string, name: string): PodWorker | undefined {
     return [...this.workers.values()].find((w) => w.name === `${namespace}/${name}`);
+  }
+
+  /**
+   * A whole region's machines vanish: their pods' processes die at once (kill -9), their
+   * heartbeats stop, and nothing is written to the API (a dead machine says nothing). Returns the
+   * node names, for the test to delete as a cloud's node controller would.
+   */
+  async loseRegion(region: string): Promise<string[]> {
+    const gone = this.nodes.filter((n) => n.region === region).map((n) => n.name);
+    for (const name of gone) this.lost.add(name);
+    const workers = [...this.workers.entries()].filter(([, w]) => gone.includes(w.nodeName));
+    await Promise.all(workers.map(([, w]) => w.abandon()));
+    for (const [uid] of workers) this.workers.delete(uid);
+    return gone;
   }
 
   /** Stops every pod at once (the machine goes away), without touching the API. */

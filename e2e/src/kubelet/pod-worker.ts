@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { corePath, type Kube, KubeError, type KubeObject } from "../kube-rest.js";
@@ -50,6 +51,10 @@ export class PodWorker {
 
   get name(): string {
     return `${this.pod.metadata.namespace}/${this.pod.metadata.name}`;
+  }
+
+  get nodeName(): string {
+    return this.pod.spec?.nodeName ?? "";
   }
 
   get ip(): string | undefined {
@@ -247,9 +252,34 @@ export class PodWorker {
   private async preStop(spec: ContainerSpec, deadline: number): Promise<void> {
     const hook = spec.lifecycle?.preStop;
     if (!hook || !this.sandbox) return;
-    if (!hook.httpGet) return this.ctx.log(`${this.name}: only httpGet preStop hooks are supported; skipped`);
+    if (hook.exec?.command?.length) return this.execInPod(hook.exec.command, deadline);
+    if (!hook.httpGet)
+      return this.ctx.log(`${this.name}: only exec and httpGet preStop hooks are supported; skipped`);
     const port = resolvePort(hook.httpGet.port, spec.ports ?? []);
     await httpGet(this.sandbox.ip, port, hook.httpGet.path ?? "/", Math.max(1, deadline - Date.now()));
+  }
+
+  /**
+   * An exec hook, run in the pod's network namespace (its loopback is the pod's, as the broker's
+   * loopback-only admin port needs), bounded by the grace period. The image's programs are this
+   * machine's: the pod runs this repository's code with the host's Node.
+   */
+  private execInPod(command: string[], deadline: number): Promise<void> {
+    const netns = this.sandbox!.netns;
+    return new Promise((resolve) => {
+      execFile(
+        "ip",
+        ["netns", "exec", netns, ...command],
+        { timeout: Math.max(1, deadline - Date.now()) },
+        (err, stdout, stderr) => {
+          const out = `${stdout}${stderr}`.trim().slice(0, 300);
+          this.ctx.log(
+            `${this.name}: preStop exec ${err ? `failed (${err.message.split("\n")[0]})` : "done"}${out ? `: ${out}` : ""}`,
+          );
+          resolve();
+        },
+      );
+    });
   }
 
   /** Graceful termination, then the pod object is removed (grace 0, uid precondition). */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/v1/cluster.proto.
  */
 export const file_geobroker_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChpnZW9icm9rZXIvdjEvY2x1c3Rlci5wcm90bxIMZ2VvYnJva2VyLnYxIpkBCgROb2RlEgoKAmlkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIMCgR6b25lGAMgASgJEhQKDHBlZXJfYWRkcmVzcxgEIAEoCRIWCg5jbGllbnRfYWRkcmVzcxgFIAEoCRImCgVzdGF0ZRgGIAEoDjIXLmdlb2Jyb2tlci52MS5Ob2RlU3RhdGUSEQoJcmVhY2hhYmxlGAcgASgIInAKC0dyb3VwTWVtYmVyEg8KB25vZGVfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLmdlb2Jyb2tlci52MS5NZW1iZXJSb2xlEhMKC21hdGNoX2luZGV4GAMgASgEEhMKC2xhZ19lbnRyaWVzGAQgASgEIrIBCgVHcm91cBIKCgJpZBgBIAEoBBINCgV0b3BpYxgCIAEoCRIRCglwYXJ0aXRpb24YAyABKA0SKgoHbWVtYmVycxgEIAMoCzIZLmdlb2Jyb2tlci52MS5Hcm91cE1lbWJlchIWCg5sZWFkZXJfbm9kZV9pZBgFIAEoCRIMCgR0ZXJtGAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBITCgtob21lX3JlZ2lvbhgIIAEoCSIXChVHZXRDbHVzdGVySW5mb1JlcXVlc3QisAEKFkdldENsdXN0ZXJJbmZvUmVzcG9uc2USEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdyZWdpb25zGAIgAygJEiEKBW5vZGVzGAMgAygLMhIuZ2VvYnJva2VyLnYxLk5vZGUSIwoGZ3JvdXBzGAQgAygLMhMuZ2VvYnJva2VyLnYxLkdyb3VwEikKCXNlcnZlZF9ieRgFIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSIyCg5BZGROb2RlUmVxdWVzdBIgCgRub2RlGAEgASgLMhIuZ2VvYnJva2VyLnYxLk5vZGUiMwoPQWRkTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIlChJQcm9tb3RlTm9kZVJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNQcm9tb3RlTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIjChBEcmFpbk5vZGVSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkiQQoRRHJhaW5Ob2RlUmVzcG9uc2USGwoTcmVtYWluaW5nX2dyb3VwX2lkcxgBIAMoBBIPCgdkcmFpbmVkGAIgASgIIiQKEVJlbW92ZU5vZGVSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkiFAoSUmVtb3ZlTm9kZVJlc3BvbnNlIkUKGVRyYW5zZmVyTGVhZGVyc2hpcFJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAQSFgoOdGFyZ2V0X25vZGVfaWQYAiABKAkiNAoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2USFgoObGVhZGVyX25vZGVfaWQYASABKAkqhgEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9MRUFSTkVSEAESFAoQTk9ERV9TVEFURV9WT1RFUhACEhcKE05PREVfU1RBVEVfRFJBSU5JTkcQAxIWChJOT0RFX1NUQVRFX0RSQUlORUQQBCpZCgpNZW1iZXJSb2xlEhsKF01FTUJFUl9ST0xFX1VOU1BFQ0lGSUVEEAASFQoRTUVNQkVSX1JPTEVfVk9URVIQARIXChNNRU1CRVJfUk9MRV9MRUFSTkVSEAIykQQKDkNsdXN0ZXJTZXJ2aWNlElsKDkdldENsdXN0ZXJJbmZvEiMuZ2VvYnJva2VyLnYxLkdldENsdXN0ZXJJbmZvUmVxdWVzdBokLmdlb2Jyb2tlci52MS5HZXRDbHVzdGVySW5mb1Jlc3BvbnNlEkYKB0FkZE5vZGUSHC5nZW9icm9rZXIudjEuQWRkTm9kZVJlcXVlc3QaHS5nZW9icm9rZXIudjEuQWRkTm9kZVJlc3BvbnNlElIKC1Byb21vdGVOb2RlEiAuZ2VvYnJva2VyLnYxLlByb21vdGVOb2RlUmVxdWVzdBohLmdlb2Jyb2tlci52MS5Qcm9tb3RlTm9kZVJlc3BvbnNlEkwKCURyYWluTm9kZRIeLmdlb2Jyb2tlci52MS5EcmFpbk5vZGVSZXF1ZXN0Gh8uZ2VvYnJva2VyLnYxLkRyYWluTm9kZVJlc3BvbnNlEk8KClJlbW92ZU5vZGUSHy5nZW9icm9rZXIudjEuUmVtb3ZlTm9kZVJlcXVlc3QaIC5nZW9icm9rZXIudjEuUmVtb3ZlTm9kZVJlc3BvbnNlEmcKElRyYW5zZmVyTGVhZGVyc2hpcBInLmdlb2Jyb2tlci52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiguZ2VvYnJva2VyLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlYgZwcm90bzM", [file_geobroker_v1_common]);
+  fileDesc("ChpnZW9icm9rZXIvdjEvY2x1c3Rlci5wcm90bxIMZ2VvYnJva2VyLnYxIpkBCgROb2RlEgoKAmlkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIMCgR6b25lGAMgASgJEhQKDHBlZXJfYWRkcmVzcxgEIAEoCRIWCg5jbGllbnRfYWRkcmVzcxgFIAEoCRImCgVzdGF0ZRgGIAEoDjIXLmdlb2Jyb2tlci52MS5Ob2RlU3RhdGUSEQoJcmVhY2hhYmxlGAcgASgIInAKC0dyb3VwTWVtYmVyEg8KB25vZGVfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLmdlb2Jyb2tlci52MS5NZW1iZXJSb2xlEhMKC21hdGNoX2luZGV4GAMgASgEEhMKC2xhZ19lbnRyaWVzGAQgASgEIrIBCgVHcm91cBIKCgJpZBgBIAEoBBINCgV0b3BpYxgCIAEoCRIRCglwYXJ0aXRpb24YAyABKA0SKgoHbWVtYmVycxgEIAMoCzIZLmdlb2Jyb2tlci52MS5Hcm91cE1lbWJlchIWCg5sZWFkZXJfbm9kZV9pZBgFIAEoCRIMCgR0ZXJtGAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBITCgtob21lX3JlZ2lvbhgIIAEoCSIXChVHZXRDbHVzdGVySW5mb1JlcXVlc3QisAEKFkdldENsdXN0ZXJJbmZvUmVzcG9uc2USEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdyZWdpb25zGAIgAygJEiEKBW5vZGVzGAMgAygLMhIuZ2VvYnJva2VyLnYxLk5vZGUSIwoGZ3JvdXBzGAQgAygLMhMuZ2VvYnJva2VyLnYxLkdyb3VwEikKCXNlcnZlZF9ieRgFIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSIyCg5BZGROb2RlUmVxdWVzdBIgCgRub2RlGAEgASgLMhIuZ2VvYnJva2VyLnYxLk5vZGUiMwoPQWRkTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIlChJQcm9tb3RlTm9kZVJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNQcm9tb3RlTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIjChBEcmFpbk5vZGVSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkiUQoRRHJhaW5Ob2RlUmVzcG9uc2USGwoTcmVtYWluaW5nX2dyb3VwX2lkcxgBIAMoBBIPCgdkcmFpbmVkGAIgASgIEg4KBmRldGFpbBgDIAEoCSIlChJDYW5jZWxEcmFpblJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNDYW5jZWxEcmFpblJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIkChFSZW1vdmVOb2RlUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJIhQKElJlbW92ZU5vZGVSZXNwb25zZSJFChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgEEhYKDnRhcmdldF9ub2RlX2lkGAIgASgJIjQKGlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEhYKDmxlYWRlcl9ub2RlX2lkGAEgASgJKoYBCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk5PREVfU1RBVEVfTEVBUk5FUhABEhQKEE5PREVfU1RBVEVfVk9URVIQAhIXChNOT0RFX1NUQVRFX0RSQUlOSU5HEAMSFgoSTk9ERV9TVEFURV9EUkFJTkVEEAQqWQoKTWVtYmVyUm9sZRIbChdNRU1CRVJfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FTUJFUl9ST0xFX1ZPVEVSEAESFwoTTUVNQkVSX1JPTEVfTEVBUk5FUhACMuUECg5DbHVzdGVyU2VydmljZRJbCg5HZXRDbHVzdGVySW5mbxIjLmdlb2Jyb2tlci52MS5HZXRDbHVzdGVySW5mb1JlcXVlc3QaJC5nZW9icm9rZXIudjEuR2V0Q2x1c3RlckluZm9SZXNwb25zZRJGCgdBZGROb2RlEhwuZ2VvYnJva2VyLnYxLkFkZE5vZGVSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLkFkZE5vZGVSZXNwb25zZRJSCgtQcm9tb3RlTm9kZRIgLmdlb2Jyb2tlci52MS5Qcm9tb3RlTm9kZVJlcXVlc3QaIS5nZW9icm9rZXIudjEuUHJvbW90ZU5vZGVSZXNwb25zZRJMCglEcmFpbk5vZGUSHi5nZW9icm9rZXIudjEuRHJhaW5Ob2RlUmVxdWVzdBofLmdlb2Jyb2tlci52MS5EcmFpbk5vZGVSZXNwb25zZRJSCgtDYW5jZWxEcmFpbhIgLmdlb2Jyb2tlci52MS5DYW5jZWxEcmFpblJlcXVlc3QaIS5nZW9icm9rZXIudjEuQ2FuY2VsRHJhaW5SZXNwb25zZRJPCgpSZW1vdmVOb2RlEh8uZ2VvYnJva2VyLnYxLlJlbW92ZU5vZGVSZXF1ZXN0GiAuZ2VvYnJva2VyLnYxLlJlbW92ZU5vZGVSZXNwb25zZRJnChJUcmFuc2ZlckxlYWRlcnNoaXASJy5nZW9icm9rZXIudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBooLmdlb2Jyb2tlci52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZWIGcHJvdG8z", [file_geobroker_v1_common]);
 
 /**
  * @generated from message geobroker.v1.Node
@@ -299,6 +299,14 @@ export type DrainNodeResponse = Message<"geobroker.v1.DrainNodeResponse"> & {
    * @generated from field: bool drained = 2;
    */
   drained: boolean;
+
+  /**
+   * Why the drain cannot finish as things are (e.g. no node to move a group to without losing
+   * region spread), in the broker's words; empty while it is progressing.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
 };
 
 /**
@@ -307,6 +315,40 @@ export type DrainNodeResponse = Message<"geobroker.v1.DrainNodeResponse"> & {
  */
 export const DrainNodeResponseSchema: GenMessage<DrainNodeResponse> = /*@__PURE__*/
   messageDesc(file_geobroker_v1_cluster, 10);
+
+/**
+ * @generated from message geobroker.v1.CancelDrainRequest
+ */
+export type CancelDrainRequest = Message<"geobroker.v1.CancelDrainRequest"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+};
+
+/**
+ * Describes the message geobroker.v1.CancelDrainRequest.
+ * Use `create(CancelDrainRequestSchema)` to create a new message.
+ */
+export const CancelDrainRequestSchema: GenMessage<CancelDrainRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 11);
+
+/**
+ * @generated from message geobroker.v1.CancelDrainResponse
+ */
+export type CancelDrainResponse = Message<"geobroker.v1.CancelDrainResponse"> & {
+  /**
+   * @generated from field: geobroker.v1.Node node = 1;
+   */
+  node?: Node | undefined;
+};
+
+/**
+ * Describes the message geobroker.v1.CancelDrainResponse.
+ * Use `create(CancelDrainResponseSchema)` to create a new message.
+ */
+export const CancelDrainResponseSchema: GenMessage<CancelDrainResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 12);
 
 /**
  * @generated from message geobroker.v1.RemoveNodeRequest
@@ -323,7 +365,7 @@ export type RemoveNodeRequest = Message<"geobroker.v1.RemoveNodeRequest"> & {
  * Use `create(RemoveNodeRequestSchema)` to create a new message.
  */
 export const RemoveNodeRequestSchema: GenMessage<RemoveNodeRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_cluster, 11);
+  messageDesc(file_geobroker_v1_cluster, 13);
 
 /**
  * @generated from message geobroker.v1.RemoveNodeResponse
@@ -336,7 +378,7 @@ export type RemoveNodeResponse = Message<"geobroker.v1.RemoveNodeResponse"> & {
  * Use `create(RemoveNodeResponseSchema)` to create a new message.
  */
 export const RemoveNodeResponseSchema: GenMessage<RemoveNodeResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_cluster, 12);
+  messageDesc(file_geobroker_v1_cluster, 14);
 
 /**
  * @generated from message geobroker.v1.TransferLeadershipRequest
@@ -358,7 +400,7 @@ export type TransferLeadershipRequest = Message<"geobroker.v1.TransferLeadership
  * Use `create(TransferLeadershipRequestSchema)` to create a new message.
  */
 export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipRequest> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_cluster, 13);
+  messageDesc(file_geobroker_v1_cluster, 15);
 
 /**
  * @generated from message geobroker.v1.TransferLeadershipResponse
@@ -375,7 +417,7 @@ export type TransferLeadershipResponse = Message<"geobroker.v1.TransferLeadershi
  * Use `create(TransferLeadershipResponseSchema)` to create a new message.
  */
 export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_cluster, 14);
+  messageDesc(file_geobroker_v1_cluster, 16);
 
 /**
  * @generated from enum geobroker.v1.NodeState
@@ -483,6 +525,16 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof DrainNodeRequestSchema;
     output: typeof DrainNodeResponseSchema;
+  },
+  /**
+   * Stop draining a node: it takes replicas and leaderships again (a scale-down was reverted).
+   *
+   * @generated from rpc geobroker.v1.ClusterService.CancelDrain
+   */
+  cancelDrain: {
+    methodKind: "unary";
+    input: typeof CancelDrainRequestSchema;
+    output: typeof CancelDrainResponseSchema;
   },
   /**
    * Remove a (drained) node from every group.

@@ -12,6 +12,16 @@ type DeepPartialSpec = Partial<Omit<GeoBrokerClusterSpec, "regions" | "storage">
   storage?: Partial<GeoBrokerClusterSpec["storage"]>;
 };
 
+/** A region's storage: its own size and class where it sets them, the cluster's otherwise. */
+export function regionStorage(
+  spec: GeoBrokerClusterSpec,
+  region: RegionSpec,
+): { size: string; storageClassName?: string } {
+  const size = region.storage?.size ?? spec.storage.size;
+  const storageClassName = region.storage?.storageClassName ?? spec.storage.storageClassName;
+  return { size, ...(storageClassName ? { storageClassName } : {}) };
+}
+
 export function withDefaults(spec: DeepPartialSpec): GeoBrokerClusterSpec {
   return {
     ...spec,

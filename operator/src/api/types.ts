@@ -46,6 +46,39 @@ export interface RegionSpec {
   tolerations?: Record<string, unknown>[];
   service?: { type?: "ClusterIP" | "NodePort" | "LoadBalancer"; annotations?: Record<string, string> };
   resources?: ResourceRequirements;
+  /** A listener for clients outside Kubernetes: its own Service, its hosts in the client certificate. */
+  external?: ExternalListener;
+  /** Overrides spec.storage.size/storageClassName for this region (regions differ in disks). */
+  storage?: { size?: string; storageClassName?: string };
+}
+
+export interface ExternalListener {
+  type: "LoadBalancer" | "NodePort";
+  annotations?: Record<string, string>;
+  /** Names clients outside use (DNS names of the load balancer, node addresses): in the certificate and status. */
+  hosts: string[];
+  /** The Service port (default 9000); with NodePort, `nodePort` pins the node port. */
+  port?: number;
+  nodePort?: number;
+  loadBalancerSourceRanges?: string[];
+}
+
+/**
+ * Pod template overrides, as Strimzi's `template` or RabbitMQ's `override`: merged over what the
+ * operator builds. Lists of named items (containers, volumes, env, ports) merge by name; the
+ * operator's selector labels, identity variables and volumes stay as the operator sets them.
+ */
+export interface PodTemplateSpec {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  imagePullSecrets?: { name: string }[];
+  priorityClassName?: string;
+  serviceAccountName?: string;
+  env?: Record<string, unknown>[];
+  /** Merged into the pod spec. */
+  pod?: Record<string, unknown>;
+  /** Merged into the broker container. */
+  container?: Record<string, unknown>;
 }
 
 export interface StorageSpec {
@@ -78,6 +111,7 @@ export interface GeoBrokerClusterSpec {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Extra keys merged over the generated broker config file. */
   config?: Record<string, unknown>;
+  template?: PodTemplateSpec;
 }
 
 export interface RegionStatus {
@@ -106,7 +140,7 @@ export interface GeoBrokerClusterStatus {
   regionNames?: string;
   /** "ready/desired" nodes for `kubectl get` */
   readyNodes?: string;
-  endpoints?: { cluster: string; regions: Record<string, string> };
+  endpoints?: { cluster: string; regions: Record<string, string>; external?: Record<string, string[]> };
   /** The step the operator is working on, for humans; never read back by the operator. */
   currentStep?: string;
   warnings?: string[];
@@ -138,6 +172,21 @@ export interface GeoBrokerTopic {
   metadata: ObjectMeta;
   spec: GeoBrokerTopicSpec;
   status?: { observedGeneration?: number; conditions?: Condition[]; topicName?: string; partitions?: number };
+}
+
+/** The node count of one region, with the scale subresource (kubectl scale, HPA, KEDA). */
+export interface GeoBrokerNodePool {
+  apiVersion: string;
+  kind: "GeoBrokerNodePool";
+  metadata: ObjectMeta;
+  spec: { clusterRef: { name: string }; region: string; replicas: number };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    selector?: string;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
 }
 
 export type Permission = "publish" | "subscribe" | "admin";

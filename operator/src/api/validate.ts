@@ -13,9 +13,30 @@ export const messages = {
   regionName: "region names are lowercase letters, digits and '-', at most 20 characters",
   noRegions: "spec.regions must name at least one region",
   image: "spec.image must name the broker image",
-  storageImmutable: "spec.storage.size and spec.storage.storageClassName cannot change after creation",
+  storageClassImmutable: "spec.storage.storageClassName cannot change after creation",
+  storageShrink: "volumes cannot shrink: the storage size may only grow",
+  ownedConfigKey: "is set by the operator and cannot be overridden in spec.config",
+  ownedEnv: "is set by the operator (the node's identity): GEOBROKER_* and POD_NAME cannot be overridden",
   replicationFactor: "spec.replication.factor must be between 1 and 7",
 } as const;
+
+/**
+ * Broker config keys the operator decides: the pods' ports, volume, identity and TLS files are
+ * wired into the StatefulSet and Services, and `peers` is frozen at creation.
+ */
+export const ownedConfigKeys = [
+  "clusterId",
+  "production",
+  "listenHost",
+  "ports",
+  "dataDir",
+  "peers",
+  "seeds",
+  "tls",
+] as const;
+
+/** Environment variables the broker's identity comes from (see the StatefulSet builder). */
+const ownedEnv = ["POD_NAME"];
 
 export interface SpecProblem {
   path: string;
@@ -46,12 +67,17 @@ export function validateSpec(spec: GeoBrokerClusterSpec, old?: GeoBrokerClusterS
   if (!Number.isInteger(f) || f < 1 || f > 7) {
     problems.push({ path: "spec.replication.factor", message: messages.replicationFactor });
   }
-  if (
-    old &&
-    (old.storage.size !== spec.storage.size ||
-      (old.storage.storageClassName ?? "") !== (spec.storage.storageClassName ?? ""))
-  ) {
-    problems.push({ path: "spec.storage", message: messages.storageImmutable });
+  if (old && (old.storage.storageClassName ?? "") !== (spec.storage.storageClassName ?? "")) {
+    problems.push({ path: "spec.storage.storageClassName", message: messages.storageClassImmutable });
+  }
+  for (const e of spec.template?.env ?? []) {
+    const name = String((e as { name?: unknown }).name ?? "");
+    if (ownedEnv.includes(name) || name.startsWith("GEOBROKER_"))
+      problems.push({ path: `spec.template.env[${name}]`, message: messages.ownedEnv });
+  }
+  for (const key of Object.keys(spec.config ?? {})) {
+    if ((ownedConfigKeys as readonly string[]).includes(key))
+      problems.push({ path: `spec.config.${key}`, message: messages.ownedConfigKey });
   }
   return problems;
 }

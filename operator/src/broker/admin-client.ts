@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ClusterService, MemberRole, NodeSchema, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import type { PeerEntry } from "../model/broker-config.js";
 import type { BrokerNodeState, ObservedBroker } from "../plan/observed.js";
 import type { MembershipAction } from "../plan/planner.js";
@@ -12,8 +13,15 @@ import type { MembershipAction } from "../plan/planner.js";
 
 export interface BrokerAdmin {
   observe(): Promise<ObservedBroker>;
-  execute(action: Exclude<MembershipAction, { kind: "DeletePod" }>): Promise<string>;
+  execute(action: Exclude<MembershipAction, { kind: "DeletePod" }>): Promise<ActionResult>;
   close(): void;
+}
+
+export interface ActionResult {
+  /** For logs. */
+  summary: string;
+  /** The broker's own words when the step cannot finish as things are (a stuck drain). */
+  stuck?: string;
 }
 
 export interface AdminTls {
@@ -44,6 +52,7 @@ const nodeStates: Record<NodeState, BrokerNodeState> = {
 
 export class ClusterServiceAdmin implements BrokerAdmin {
   private readonly client;
+  private readonly topics;
 
   constructor(
     transport: Transport,
@@ -51,13 +60,16 @@ export class ClusterServiceAdmin implements BrokerAdmin {
     private readonly onClose: () => void = () => {},
   ) {
     this.client = createClient(ClusterService, transport);
+    this.topics = createClient(TopicService, transport);
   }
 
   async observe(): Promise<ObservedBroker> {
     try {
       const info = await this.client.getClusterInfo({}, callOptions());
+      const topics = await this.topicList();
       return {
         reachable: true,
+        ...(topics ? { topics } : {}),
         nodes: info.nodes.map((n) => ({
           id: n.id,
           region: n.region,
@@ -80,32 +92,48 @@ export class ClusterServiceAdmin implements BrokerAdmin {
     }
   }
 
-  /** Runs one action; resolves to a short result for logs, throws a ConnectError when it failed. */
-  async execute(action: Exclude<MembershipAction, { kind: "DeletePod" }>): Promise<string> {
+  /** Topics' replication factors for the scale-down check; undefined when they cannot be read. */
+  private async topicList() {
+    try {
+      const r = await this.topics.listTopics({}, callOptions());
+      return r.topics.map((t) => ({ name: t.name, replicationFactor: t.replicationFactor }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs one action; resolves to a short result, throws a ConnectError when it failed. */
+  async execute(action: Exclude<MembershipAction, { kind: "DeletePod" }>): Promise<ActionResult> {
+    const state = (n: { state?: NodeState } | undefined) => nodeStates[n?.state ?? NodeState.UNSPECIFIED];
     switch (action.kind) {
       case "AddNode": {
         const r = await this.client.addNode({ node: nodeOf(action.node) }, callOptions());
-        return `added ${r.node?.id ?? action.node.id} as ${nodeStates[r.node?.state ?? NodeState.UNSPECIFIED]}`;
+        return { summary: `added ${r.node?.id ?? action.node.id} as ${state(r.node)}` };
       }
       case "PromoteNode": {
         const r = await this.client.promoteNode({ nodeId: action.nodeId }, callOptions());
-        return `promoted ${action.nodeId}: now ${nodeStates[r.node?.state ?? NodeState.UNSPECIFIED]}`;
+        return { summary: `promoted ${action.nodeId}: now ${state(r.node)}` };
       }
       case "DrainNode": {
         const r = await this.client.drainNode({ nodeId: action.nodeId }, callOptions());
-        return r.drained
+        const summary = r.drained
           ? `${action.nodeId} drained`
           : `${action.nodeId} draining, ${r.remainingGroupIds.length} group(s) left`;
+        return r.detail ? { summary, stuck: r.detail } : { summary };
+      }
+      case "CancelDrain": {
+        const r = await this.client.cancelDrain({ nodeId: action.nodeId }, callOptions());
+        return { summary: `drain of ${action.nodeId} cancelled: now ${state(r.node)}` };
       }
       case "RemoveNode":
         await this.client.removeNode({ nodeId: action.nodeId }, callOptions());
-        return `removed ${action.nodeId}`;
+        return { summary: `removed ${action.nodeId}` };
       case "TransferLeadership": {
         const r = await this.client.transferLeadership(
           { groupId: action.groupId, targetNodeId: action.targetNodeId },
           callOptions(),
         );
-        return `group ${action.groupId} now led by ${r.leaderNodeId || action.targetNodeId}`;
+        return { summary: `group ${action.groupId} now led by ${r.leaderNodeId || action.targetNodeId}` };
       }
     }
   }

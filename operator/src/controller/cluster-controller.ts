@@ -1,15 +1,43 @@
-import { apiVersion, type GeoBrokerCluster, type GeoBrokerUser } from "../api/types.js";
-import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
+import {
+  apiVersion,
+  type GeoBrokerCluster,
+  type GeoBrokerNodePool,
+  type GeoBrokerUser,
+} from "../api/types.js";
+import type { BrokerAdmin } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
 import { describeRef } from "../model/kube-object.js";
-import { finalizer, labelKeys, names } from "../model/names.js";
+import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
+import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
 import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
+import { runAction } from "./act.js";
 import { recordEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
-import { initialPeersOf, observePod, observePvc, observeStatefulSet, usersOf } from "./observe.js";
+import {
+  initialPeersOf,
+  memberVolumesOf,
+  observePod,
+  observePvc,
+  observeStatefulSet,
+  usersOf,
+} from "./observe.js";
+
+function recordClusterMetrics(
+  m: OperatorMetrics,
+  namespace: string,
+  cluster: string,
+  status: Plan["status"],
+) {
+  for (const c of status.conditions ?? [])
+    m.clusterCondition.set({ namespace, cluster, type: c.type }, c.status === "True" ? 1 : 0);
+  const voters = (status.members ?? []).filter((x) => x.state !== "learner");
+  if (voters.length === 0) return;
+  m.clusterVoters.set({ namespace, cluster }, voters.length);
+  m.clusterVotersReachable.set({ namespace, cluster }, voters.filter((x) => x.reachable).length);
+}
 
 // The thin part: read the world, ask the planner, carry the plan out. No decision is made here
 // that the planner could make, and nothing is remembered between reconciles except caches.
@@ -39,15 +67,18 @@ export class ClusterController {
   async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
     const [namespace, name] = key.split("/") as [string, string];
     const { kube, log } = this.deps;
-    const cluster = await kube.get<GeoBrokerCluster>(clusterRef(namespace, name));
-    if (!cluster) return {};
+    const declared = await kube.get<GeoBrokerCluster>(clusterRef(namespace, name));
+    if (!declared) return {};
+    const pools = await kube.list<GeoBrokerNodePool>(apiVersion, "GeoBrokerNodePool", namespace);
+    // A region's GeoBrokerNodePool (the scale subresource's target) holds its node count.
+    const cluster = withNodePools(declared, pools);
 
     const selector = `${labelKeys.cluster}=${name}`;
     const [stsList, podList, pvcList, configMap, users] = await Promise.all([
       kube.list<Parameters<typeof observeStatefulSet>[0]>("apps/v1", "StatefulSet", namespace, selector),
       kube.list<Parameters<typeof observePod>[1]>("v1", "Pod", namespace, selector),
       kube.list<Parameters<typeof observePvc>[1]>("v1", "PersistentVolumeClaim", namespace, selector),
-      kube.get<{ data?: Record<string, string> }>({
+      kube.get<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>({
         apiVersion: "v1",
         kind: "ConfigMap",
         namespace,
@@ -71,12 +102,24 @@ export class ClusterController {
           };
     }
     const initialPeers = initialPeersOf(configMap);
+    const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
+    const memberVolumes = memberVolumesOf(configMap);
     const p = plan({
       cluster,
-      observed: { statefulSets, pods, pvcs, ...(initialPeers ? { initialPeers } : {}), broker, users },
+      observed: {
+        statefulSets,
+        pods,
+        pvcs,
+        ...(initialPeers ? { initialPeers } : {}),
+        ...(formed ? { formed } : {}),
+        ...(memberVolumes ? { memberVolumes } : {}),
+        broker,
+        users,
+      },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
     await this.execute(cluster, p, admin);
+    if (!cluster.metadata.deletionTimestamp) await this.poolStatuses(cluster, pools, p.status);
     log.debug("reconciled", {
       cluster: key,
       step: p.status.currentStep ?? "none",
@@ -107,44 +150,33 @@ export class ClusterController {
       }
     }
     for (const s of p.scale) await kube.scale(s.ref, s.replicas);
+    for (const r of p.resize)
+      await kube.patch(r.ref, { spec: { resources: { requests: { storage: r.size } } } });
     for (const d of p.delete) {
       await kube.delete(d);
       log.info("deleted", { cluster: ref.name, object: describeRef(d) });
     }
 
-    let requeueSooner = false;
-    if (p.action) {
-      const a = p.action;
-      metrics?.actions.inc({ action: a.kind });
-      try {
-        if (a.kind === "DeletePod") {
-          await kube.delete({ apiVersion: "v1", kind: "Pod", namespace: ns, name: a.podName });
-        } else {
-          if (!admin) throw new Error("no broker admin client");
-          const result = await admin.execute(a);
-          log.info("membership action", { cluster: ref.name, action: a.kind, result });
-        }
-      } catch (err) {
-        // Not yet (the broker is still moving data): the step is retried at the next poll, the
-        // planner will pick the same step again. Anything else is a real failure.
-        metrics?.actionFailures.inc({ action: a.kind });
-        const why = a.kind === "DeletePod" ? describeApiError(err) : describeConnectError(err);
-        events.length = 0;
-        events.push({
-          type: "Warning",
-          reason: `${a.kind}Failed`,
-          message: `${a.kind} did not complete: ${why}`,
-        });
-        if (a.kind !== "DeletePod" && isNotYet(err)) requeueSooner = true;
-        else {
-          await this.emit(involved, events);
-          throw new Error(`${a.kind} for cluster ${ns}/${ref.name}: ${why}`);
-        }
+    const outcome = p.action
+      ? await runAction(
+          { kube, log, ...(metrics ? { metrics } : {}), now: () => this.now() },
+          cluster,
+          p,
+          p.action,
+          admin,
+        )
+      : undefined;
+    if (outcome) {
+      p.status = outcome.status;
+      events.splice(0, events.length, ...outcome.events);
+      if (outcome.error) {
+        await this.emit(involved, events);
+        throw outcome.error;
       }
     }
-
     if (!cluster.metadata.deletionTimestamp) {
       await kube.patchStatus({ ...ref, plural: "geobrokerclusters" }, p.status);
+      if (metrics) recordClusterMetrics(metrics, ns, ref.name, p.status);
     }
     await this.emit(involved, events);
     if (p.finalizer === "remove") {
@@ -152,7 +184,26 @@ export class ClusterController {
       await kube.setFinalizers(ref, rest, cluster.metadata.resourceVersion);
       log.info("teardown complete", { cluster: ref.name });
     }
-    if (requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+    if (outcome?.requeueSooner) p.requeueAfterMs = Math.min(p.requeueAfterMs, pollMs);
+  }
+
+  private async poolStatuses(cluster: GeoBrokerCluster, pools: GeoBrokerNodePool[], status: Plan["status"]) {
+    for (const pool of pools.filter((x) => x.spec.clusterRef.name === cluster.metadata.name)) {
+      const ref = {
+        apiVersion,
+        kind: "GeoBrokerNodePool",
+        namespace: pool.metadata.namespace,
+        name: pool.metadata.name,
+      };
+      await this.deps.kube.patchStatus(
+        { ...ref, plural: "geobrokernodepools" },
+        nodePoolStatus(cluster, pool, status),
+      );
+    }
+  }
+
+  private now(): string {
+    return (this.deps.now?.() ?? new Date()).toISOString();
   }
 
   private async emit(involved: Parameters<KubeClient["event"]>[0], events: Plan["events"]): Promise<void> {

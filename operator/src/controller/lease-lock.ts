@@ -80,11 +80,14 @@ export class LeaseLock {
         this.o.onStoppedLeading();
       }
     } catch (err) {
-      this.o.log.warn("leader election failed", { error: (err as Error).message });
-      if (this.leading) {
-        this.leading = false;
-        this.o.onStoppedLeading();
-      }
+      // One failed call (an API server restart, a timeout) is retried at the next period, as
+      // client-go does: the Lease still holds until its renew deadline, and the watchdog steps
+      // down once that passes without a successful renewal. Stepping down here cost 15 s of
+      // reconciling per API server hiccup.
+      this.o.log.warn("leader election call failed; retrying", {
+        error: (err as Error).message,
+        leading: this.leading,
+      });
     }
     this.timer = setTimeout(() => void this.tick(), this.o.retryPeriodMs);
   }

@@ -2,7 +2,7 @@ import { parse } from "yaml";
 import type { GeoBrokerCluster, GeoBrokerUser } from "../api/types.js";
 import { initialPeersFromConfigText } from "../model/broker-config.js";
 import type { UserEntry } from "../model/builders.js";
-import { configFileName, labelKeys, parsePodName } from "../model/names.js";
+import { annotationKeys, configFileName, labelKeys, parsePodName } from "../model/names.js";
 import { passwordSecretName } from "../model/users.js";
 import type { ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
 
@@ -26,7 +26,12 @@ interface K8sStatefulSet {
 }
 
 interface K8sPod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: unknown };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: unknown;
+  };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
@@ -64,17 +69,38 @@ export function observePod(cluster: string, pod: K8sPod): ObservedPod | undefine
     ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     revision: pod.metadata.labels?.["controller-revision-hash"] ?? "",
     terminating: !!pod.metadata.deletionTimestamp,
+    ...(pod.metadata.annotations?.[annotationKeys.manualRoll] === "true" ? { manualRoll: true } : {}),
   };
 }
 
 export function observePvc(
   cluster: string,
-  pvc: { metadata: { name: string; labels?: Record<string, string> } },
+  pvc: {
+    metadata: { name: string; uid?: string; labels?: Record<string, string> };
+    spec?: { resources?: { requests?: Record<string, string> } };
+  },
 ): ObservedPvc | undefined {
   const region = pvc.metadata.labels?.[labelKeys.region];
   if (!region || !pvc.metadata.name.startsWith("data-")) return undefined;
   const ordinal = parsePodName(cluster, region, pvc.metadata.name.slice("data-".length));
-  return ordinal === undefined ? undefined : { name: pvc.metadata.name, region, ordinal };
+  if (ordinal === undefined) return undefined;
+  const size = pvc.spec?.resources?.requests?.storage;
+  const uid = pvc.metadata.uid;
+  return { name: pvc.metadata.name, region, ordinal, ...(size ? { size } : {}), ...(uid ? { uid } : {}) };
+}
+
+/** The ConfigMap's record of each member's volume claim uid; empty when absent or unreadable. */
+export function memberVolumesOf(
+  configMap: { metadata?: { annotations?: Record<string, string> } } | undefined,
+) {
+  const text = configMap?.metadata?.annotations?.[annotationKeys.memberVolumes];
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, string>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function initialPeersOf(configMap: { data?: Record<string, string> } | undefined) {

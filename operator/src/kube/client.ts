@@ -37,6 +37,8 @@ export interface KubeClient {
   delete(ref: ObjectRef): Promise<void>;
   /** Sets spec.replicas only (merge patch): for objects the operator no longer builds. */
   scale(ref: ObjectRef, replicas: number): Promise<void>;
+  /** Merge patch of the object's spec or metadata (growing a volume claim). */
+  patch(ref: ObjectRef, body: Record<string, unknown>): Promise<void>;
   get<T = KubeObject>(ref: ObjectRef): Promise<T | undefined>;
   list<T = KubeObject>(
     apiVersion: string,
@@ -53,6 +55,11 @@ export interface KubeClient {
 
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
+}
+
+/** client-node's discovery answer for a kind no API group serves. */
+export function isUnservedKind(err: unknown): boolean {
+  return err instanceof Error && /^Unrecognized API version and kind/.test(err.message);
 }
 
 export function isConflict(err: unknown): boolean {
@@ -105,13 +112,18 @@ export class ApiServerClient implements KubeClient {
     try {
       await this.objects.delete(header(ref), undefined, undefined, undefined, undefined, "Background");
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      // A kind the API server does not serve (cert-manager never installed) has nothing to delete.
+      if (!isNotFound(err) && !isUnservedKind(err)) throw err;
     }
   }
 
   async scale(ref: ObjectRef, replicas: number): Promise<void> {
+    await this.patch(ref, { spec: { replicas } });
+  }
+
+  async patch(ref: ObjectRef, body: Record<string, unknown>): Promise<void> {
     await this.objects.patch(
-      { ...header(ref), spec: { replicas } } as KubernetesObject,
+      { ...body, ...header(ref) } as KubernetesObject,
       undefined,
       undefined,
       fieldManager,
@@ -133,18 +145,25 @@ export class ApiServerClient implements KubeClient {
     const items: T[] = [];
     let continueToken: string | undefined;
     do {
-      const page = await this.objects.list(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-        500,
-        continueToken,
-      );
+      // A kind nobody serves has no objects: an operator upgraded before its CRDs (helm upgrade
+      // leaves CRDs alone) must keep reconciling, without node pools until they are installed.
+      const page = await this.objects
+        .list(
+          apiVersion,
+          kind,
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+          500,
+          continueToken,
+        )
+        .catch((err: unknown) => {
+          if (isUnservedKind(err)) return { items: [], metadata: {} as { _continue?: string } };
+          throw err;
+        });
       items.push(...(page.items as T[]));
       continueToken = page.metadata?._continue || undefined;
     } while (continueToken);

@@ -48,7 +48,8 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
   const { spec } = cluster;
   const base: BrokerConfig = {
     clusterId: cluster.metadata.name,
-    production: true,
+    // Production mode refuses anonymous access: `auth.mode: none` is an explicit development choice.
+    production: spec.auth.mode !== "none",
     listenHost: "0.0.0.0",
     ports: { ...ports },
     dataDir,
@@ -65,7 +66,7 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
     },
     auth:
       spec.auth.mode === "none"
-        ? { mode: "none" }
+        ? { modes: ["none"] }
         : // Users by password; the operator itself by its client certificate (CN geobroker-operator).
           {
             modes: ["basic", "certificate"],

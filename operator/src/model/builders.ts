@@ -1,3 +1,4 @@
+import { regionStorage } from "../api/defaults.js";
 import { apiVersion as crApiVersion, type GeoBrokerCluster, type RegionSpec } from "../api/types.js";
 import { type BrokerConfig, configHash, renderBrokerConfig } from "./broker-config.js";
 import type { KubeObject, OwnerReference } from "./kube-object.js";
@@ -14,6 +15,8 @@ import {
   tlsDir,
   usersDir,
 } from "./names.js";
+import { withTemplate, zoneAffinity } from "./pod-template.js";
+import { operatorIdentity } from "./tls.js";
 
 // Desired-state builders: spec in, objects out, no I/O. Like Strimzi's model classes, they are
 // the only place that knows what a geobroker pod, service or certificate looks like.
@@ -38,7 +41,7 @@ export function ownerReference(cluster: GeoBrokerCluster): OwnerReference {
   };
 }
 
-function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<string, string> = {}) {
+export function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<string, string> = {}) {
   return {
     name,
     namespace: cluster.metadata.namespace,
@@ -47,60 +50,28 @@ function meta(cluster: GeoBrokerCluster, name: string, extraLabels: Record<strin
   };
 }
 
-export function configMap(cluster: GeoBrokerCluster, config: BrokerConfig): KubeObject {
+/**
+ * `formed` records on the ConfigMap that the initial voters formed the cluster: until then a
+ * reconcile restarts creation (see decideFormation), afterwards never. An annotation, so that
+ * it is no part of the config hash and rolls no pod.
+ */
+export function configMap(
+  cluster: GeoBrokerCluster,
+  config: BrokerConfig,
+  o: { formed?: boolean; memberVolumes?: Record<string, string> } = {},
+): KubeObject {
+  const m = meta(cluster, names.configMap(cluster.metadata.name));
+  const annotations: Record<string, string> = {};
+  if (o.formed) annotations[annotationKeys.formed] = "true";
+  if (o.memberVolumes && Object.keys(o.memberVolumes).length > 0)
+    annotations[annotationKeys.memberVolumes] = JSON.stringify(
+      Object.fromEntries(Object.entries(o.memberVolumes).sort(([a], [b]) => (a < b ? -1 : 1))),
+    );
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: meta(cluster, names.configMap(cluster.metadata.name)),
+    metadata: Object.keys(annotations).length > 0 ? { ...m, annotations } : m,
     data: { [configFileName]: renderBrokerConfig(config) },
-  };
-}
-
-export function peerService(cluster: GeoBrokerCluster, region: string): KubeObject {
-  const c = cluster.metadata.name;
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: meta(cluster, names.peerService(c, region), { [labelKeys.region]: region }),
-    spec: {
-      clusterIP: "None",
-      // Peers must resolve each other before they are ready: readiness needs a quorum.
-      publishNotReadyAddresses: true,
-      selector: selectorLabels(c, region),
-      ports: [
-        { name: "peer", port: ports.peer, targetPort: "peer" },
-        { name: "client", port: ports.client, targetPort: "client" },
-      ],
-    },
-  };
-}
-
-export function regionService(cluster: GeoBrokerCluster, region: RegionSpec): KubeObject {
-  const c = cluster.metadata.name;
-  const m = meta(cluster, names.regionService(c, region.name), { [labelKeys.region]: region.name });
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { ...m, annotations: { ...(region.service?.annotations ?? {}) } },
-    spec: {
-      type: region.service?.type ?? "ClusterIP",
-      selector: selectorLabels(c, region.name),
-      ports: [{ name: "client", port: ports.client, targetPort: "client" }],
-    },
-  };
-}
-
-export function clusterService(cluster: GeoBrokerCluster): KubeObject {
-  const c = cluster.metadata.name;
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: meta(cluster, names.clusterService(c)),
-    spec: {
-      type: "ClusterIP",
-      selector: selectorLabels(c),
-      ports: [{ name: "client", port: ports.client, targetPort: "client" }],
-    },
   };
 }
 
@@ -124,13 +95,18 @@ export interface StatefulSetInput {
   region: RegionSpec;
   replicas: number;
   config: BrokerConfig;
+  /**
+   * The running StatefulSet's claim size: a claim template cannot change, so a larger spec size
+   * grows the claims themselves (the planner's resize) and the template keeps what it had.
+   */
+  claimSize?: string;
 }
 
 export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput): KubeObject {
   const c = cluster.metadata.name;
   const { region } = input;
   const labels = { ...clusterLabels(c), [labelKeys.region]: region.name };
-  const storage = cluster.spec.storage;
+  const storage = regionStorage(cluster.spec, region);
   const tlsSecrets = [
     { name: "tls-peer", secret: names.peerSecret(c), path: `${tlsDir}/peer` },
     { name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` },
@@ -144,19 +120,22 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
       fsGroup: brokerUid,
       seccompProfile: { type: "RuntimeDefault" },
     },
-    affinity: region.affinity ?? {
-      podAntiAffinity: {
-        preferredDuringSchedulingIgnoredDuringExecution: [
-          {
-            weight: 100,
-            podAffinityTerm: {
-              topologyKey: "kubernetes.io/hostname",
-              labelSelector: { matchLabels: selectorLabels(c, region.name) },
+    affinity: zoneAffinity(
+      region,
+      region.affinity ?? {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                topologyKey: "kubernetes.io/hostname",
+                labelSelector: { matchLabels: selectorLabels(c, region.name) },
+              },
             },
-          },
-        ],
+          ],
+        },
       },
-    },
+    ),
     topologySpreadConstraints: [
       {
         maxSkew: 1,
@@ -175,9 +154,11 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
           { name: "GEOBROKER_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
           { name: "GEOBROKER_REGION", value: region.name },
+          // The node's zone, on pods where the API server copies node topology labels onto them
+          // (PodTopologyLabelsAdmission); empty elsewhere.
           {
             name: "GEOBROKER_ZONE",
-            valueFrom: { fieldRef: { fieldPath: "metadata.annotations['geobroker.io/zone']" } },
+            valueFrom: { fieldRef: { fieldPath: "metadata.labels['topology.kubernetes.io/zone']" } },
           },
           {
             name: "GEOBROKER_ADVERTISE_HOST",
@@ -224,6 +205,8 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
   };
   if (region.nodeSelector) podSpec.nodeSelector = region.nodeSelector;
   if (region.tolerations) podSpec.tolerations = region.tolerations;
+  const template = cluster.spec.template;
+  const restart = cluster.metadata.annotations?.[annotationKeys.restart];
   return {
     apiVersion: "apps/v1",
     kind: "StatefulSet",
@@ -239,8 +222,17 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
       persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
       selector: { matchLabels: selectorLabels(c, region.name) },
       template: {
-        metadata: { labels, annotations: { [annotationKeys.configHash]: configHash(input.config) } },
-        spec: podSpec,
+        metadata: {
+          // The operator's labels last: the selector must keep matching.
+          labels: { ...(template?.labels ?? {}), ...labels },
+          annotations: {
+            ...(template?.annotations ?? {}),
+            [annotationKeys.configHash]: configHash(input.config),
+            // A new value rolls every pod, one at a time, the safe way (a manual restart).
+            ...(restart ? { [annotationKeys.restart]: restart } : {}),
+          },
+        },
+        spec: withTemplate(podSpec, template, "broker"),
       },
       volumeClaimTemplates: [
         {
@@ -248,117 +240,13 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           spec: {
             accessModes: ["ReadWriteOnce"],
             ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
-            resources: { requests: { storage: storage.size } },
+            resources: { requests: { storage: input.claimSize ?? storage.size } },
           },
         },
       ],
     },
   };
 }
-
-const certManager = "cert-manager.io/v1";
-
-/**
- * Issuers and certificates. Without `spec.tls.issuerRef` the operator makes a private CA per
- * cluster: a self-signed Issuer signs the CA certificate, a CA Issuer signs the rest. `regions`
- * includes regions being removed: their nodes keep valid certificates until they are gone.
- */
-export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeObject[] {
-  const c = cluster.metadata.name;
-  const ns = cluster.metadata.namespace;
-  const objects: KubeObject[] = [];
-  let issuerRef: { name: string; kind: string; group: string };
-  if (cluster.spec.tls.issuerRef) {
-    const r = cluster.spec.tls.issuerRef;
-    issuerRef = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
-  } else {
-    objects.push({
-      apiVersion: certManager,
-      kind: "Issuer",
-      metadata: meta(cluster, names.selfSignedIssuer(c)),
-      spec: { selfSigned: {} },
-    });
-    objects.push({
-      apiVersion: certManager,
-      kind: "Certificate",
-      metadata: meta(cluster, names.caCertificate(c)),
-      spec: {
-        isCA: true,
-        commonName: `${c}.${ns} geobroker CA`,
-        secretName: names.caSecret(c),
-        duration: "87600h",
-        privateKey: { algorithm: "ECDSA", size: 256 },
-        issuerRef: { name: names.selfSignedIssuer(c), kind: "Issuer", group: "cert-manager.io" },
-      },
-    });
-    objects.push({
-      apiVersion: certManager,
-      kind: "Issuer",
-      metadata: meta(cluster, names.caIssuer(c)),
-      spec: { ca: { secretName: names.caSecret(c) } },
-    });
-    issuerRef = { name: names.caIssuer(c), kind: "Issuer", group: "cert-manager.io" };
-  }
-  const svc = (n: string) => [n, `${n}.${ns}`, `${n}.${ns}.svc`];
-  const certificate = (
-    name: string,
-    secretName: string,
-    usages: string[],
-    dnsNames: string[],
-    commonName: string,
-  ) => ({
-    apiVersion: certManager,
-    kind: "Certificate",
-    metadata: meta(cluster, name),
-    spec: {
-      secretName,
-      commonName,
-      dnsNames,
-      usages,
-      duration: "2160h",
-      renewBefore: "360h",
-      privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
-      issuerRef,
-    },
-  });
-  objects.push(
-    certificate(
-      names.peerCertificate(c),
-      names.peerSecret(c),
-      ["server auth", "client auth", "digital signature", "key encipherment"],
-      regions.flatMap((r) => [
-        `*.${names.peerService(c, r)}.${ns}.svc`,
-        `*.${names.peerService(c, r)}.${ns}.svc.cluster.local`,
-      ]),
-      `${c}-peer`,
-    ),
-    certificate(
-      names.clientCertificate(c),
-      names.clientSecret(c),
-      ["server auth", "digital signature", "key encipherment"],
-      [
-        ...svc(names.clusterService(c)),
-        ...regions.flatMap((r) => [
-          ...svc(names.regionService(c, r)),
-          `*.${names.peerService(c, r)}.${ns}.svc`,
-        ]),
-      ],
-      c,
-    ),
-    // The operator's admin calls authenticate with this client certificate (mTLS).
-    certificate(
-      names.operatorCertificate(c),
-      names.operatorSecret(c),
-      ["client auth", "digital signature", "key encipherment"],
-      [],
-      operatorIdentity,
-    ),
-  );
-  return objects;
-}
-
-/** The common name of the operator's client certificate: its identity on the brokers' client port. */
-export const operatorIdentity = "geobroker-operator";
 
 export interface UserEntry {
   name: string;

@@ -18,16 +18,30 @@ export const labelKeys = {
   managedBy: "app.kubernetes.io/managed-by",
   cluster: "geobroker.io/cluster",
   region: "geobroker.io/region",
+  /** On the per-region metrics Services: what the chart's ServiceMonitor selects. */
+  metrics: "geobroker.io/metrics",
 } as const;
 
 export const annotationKeys = {
   configHash: "geobroker.io/config-hash",
+  /** On the ConfigMap: the initial voters have formed the cluster (the broker listed its members). */
+  formed: "geobroker.io/formed",
+  /** On the ConfigMap: JSON {nodeId: claim uid} of the volume each member joined with. */
+  memberVolumes: "geobroker.io/member-volumes",
+  /** On the cluster, copied to the pod template: a new value restarts every pod, safely. */
+  restart: "geobroker.io/restart",
+  /** On a pod: restart this pod, safely (leaderships moved, quorum kept), as if it were outdated. */
+  manualRoll: "geobroker.io/manual-roll",
 } as const;
 
 export const names = {
   statefulSet: (cluster: string, region: string) => `${cluster}-${region}`,
   peerService: (cluster: string, region: string) => `${cluster}-${region}-peers`,
   regionService: (cluster: string, region: string) => `${cluster}-${region}`,
+  /** Port 9200 (/metrics) of a region's pods, for Prometheus (ServiceMonitor) to find. */
+  metricsService: (cluster: string, region: string) => `${cluster}-${region}-metrics`,
+  /** A region's listener for clients outside Kubernetes (LoadBalancer or NodePort). */
+  externalService: (cluster: string, region: string) => `${cluster}-${region}-external`,
   clusterService: (cluster: string) => cluster,
   configMap: (cluster: string) => `${cluster}-config`,
   usersSecret: (cluster: string) => `${cluster}-users`,

@@ -27,12 +27,18 @@ export interface ObservedPod {
   /** controller-revision-hash label: compared with the StatefulSet's updateRevision. */
   revision: string;
   terminating: boolean;
+  /** The pod carries geobroker.io/manual-roll: "true": restart it like an outdated pod. */
+  manualRoll?: boolean;
 }
 
 export interface ObservedPvc {
   name: string;
   region: string;
   ordinal: number;
+  /** spec.resources.requests.storage */
+  size?: string;
+  /** metadata.uid: a new uid under the same name is a replaced (empty) volume. */
+  uid?: string;
 }
 
 export type BrokerNodeState = "learner" | "voter" | "draining" | "drained" | "unknown";
@@ -53,7 +59,13 @@ export interface BrokerGroup {
 }
 
 export type ObservedBroker =
-  | { reachable: true; nodes: BrokerNode[]; groups: BrokerGroup[] }
+  | {
+      reachable: true;
+      nodes: BrokerNode[];
+      groups: BrokerGroup[];
+      /** Absent when the broker's topic list could not be read. */
+      topics?: { name: string; replicationFactor: number }[];
+    }
   | { reachable: false; error: string };
 
 export interface Observed {
@@ -62,6 +74,10 @@ export interface Observed {
   pvcs: ObservedPvc[];
   /** The frozen initial voters from the existing ConfigMap; undefined when there is none yet. */
   initialPeers?: PeerEntry[];
+  /** The ConfigMap records that the initial voters formed the cluster. */
+  formed?: boolean;
+  /** The ConfigMap's record of which volume claim (uid) each member joined with. */
+  memberVolumes?: Record<string, string>;
   broker: ObservedBroker;
   users: UserEntry[];
 }
