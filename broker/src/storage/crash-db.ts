@@ -188,31 +188,14 @@ export class CrashDb {
     return this.durable.get(hex(key));
   }
 
-  /** Durable rows in a range (what any crash keeps), for invariant checks. */
-  durableRows(range: { gte: Buffer; lt: Buffer }): [Buffer, Buffer][] {
-    return this.rowsIn(this.durable, range);
-  }
-
   /** Rows reads see now, for invariant checks. */
   visibleRows(range: { gte: Buffer; lt: Buffer }): [Buffer, Buffer][] {
-    return this.rowsIn(this.visible, range);
+    return this.rowsIn(range);
   }
 
-  private rowsIn(
-    rows: Rows,
-    range: { gte?: Buffer; lt?: Buffer },
-    limit = Number.POSITIVE_INFINITY,
-  ): [Buffer, Buffer][] {
-    const lo = range.gte ? hex(range.gte) : "";
-    const hi = range.lt ? hex(range.lt) : undefined;
-    const keys =
-      rows === this.visible
-        ? this.keysFrom(lo, hi, limit)
-        : [...rows.keys()]
-            .filter((k) => k >= lo && (hi === undefined || k < hi))
-            .sort()
-            .slice(0, limit);
-    return keys.map((k) => [Buffer.from(k, "hex"), rows.get(k)!]);
+  private rowsIn(range: { gte?: Buffer; lt?: Buffer }, limit = Number.POSITIVE_INFINITY): [Buffer, Buffer][] {
+    const keys = this.keysFrom(range.gte ? hex(range.gte) : "", range.lt ? hex(range.lt) : undefined, limit);
+    return keys.map((k) => [Buffer.from(k, "hex"), this.visible.get(k)!]);
   }
 
   private keysFrom(lo: string, hi: string | undefined, limit: number): string[] {
@@ -240,7 +223,7 @@ export class CrashDb {
       nextv: (size) =>
         later(() => {
           // The snapshot is taken at the first read, as the binding creates its iterator lazily.
-          rows ??= this.rowsIn(this.visible, range, limit);
+          rows ??= this.rowsIn(range, limit);
           const out = rows.slice(at, at + size);
           at += out.length;
           return out.map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as [Buffer, Buffer]);
