@@ -201,3 +201,11 @@ export const forwardedForHeader = "x-geobroker-forwarded-for";
 export function messageId(topic: string, partition: number, offset: number): string {
   return `${topic}/${partition}/${offset}`;
 }
+
+/** What a node counts as it serves (Prometheus in a broker; optional in tests). */
+export interface EngineObserver {
+  published(bytes: number, seconds: number): void;
+  delivered(lagSeconds: number): void;
+  /** Retention removed messages from a partition replica here. */
+  removed(messages: number, bytes: number): void;
+}

@@ -1,6 +1,8 @@
 import type { ConfState, GroupId } from "../raft/types.js";
+import { encodeRetentionEntry } from "./commands.js";
 import { unacknowledgedFloor } from "./consumer-records.js";
 import type { MetadataState } from "./metadata-state.js";
+import type { NodeContext } from "./node-context.js";
 import type { LogStorePort, PartitionLogPort } from "./ports.js";
 import { hasLimits, type RetentionEntry } from "./retention.js";
 
@@ -59,4 +61,39 @@ export async function retentionProposal(o: {
     (oldest !== undefined && oldest < entry.nowMicros - policy.maxAgeMs * 1000);
   if (!maybe || (policy.keepUnacknowledged && floor !== undefined && floor <= first)) return undefined;
   return entry;
+}
+
+/**
+ * Keeps each group's Raft log on this node bounded (compactIfDue); a failure is logged and the
+ * group tried again on the next round.
+ */
+export async function compactLogs(ctx: NodeContext, logStore: LogStorePort): Promise<void> {
+  for (const [groupId, runner] of ctx.groups.runners()) {
+    try {
+      await compactIfDue(logStore, groupId, runner.core, ctx.config.raft.keepLogEntries);
+    } catch (err) {
+      ctx.logger.warn("log compaction failed", { group: groupId, err: (err as Error).message });
+    }
+  }
+}
+
+/** Each partition this node leads gets a retention entry when its policy would remove something. */
+export async function proposeRetention(ctx: NodeContext, nowMicros: number): Promise<void> {
+  for (const [groupId, handle] of ctx.groups.partitionEntries()) {
+    if (!handle.runner.isLeader) continue;
+    const entry = await retentionProposal({
+      state: ctx.metadata(),
+      topic: handle.topic,
+      partition: handle.partition,
+      groupId,
+      store: ctx.store,
+      nowMicros,
+    });
+    if (!entry) continue;
+    try {
+      handle.runner.propose(encodeRetentionEntry(entry));
+    } catch {
+      // leadership moved; the new leader checks on its own schedule
+    }
+  }
 }
