@@ -10,7 +10,7 @@ import {
 } from "../../../gen/geobroker/v1/publish_pb.js";
 import { callContext, servedBy } from "./convert.js";
 import type { BrokerEngine, CallContext, PublishInput } from "./engine.js";
-import { invalidArgument, toConnectError } from "./errors.js";
+import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "./errors.js";
 import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";
 
 const maxMessageIdLength = 256;
@@ -101,7 +101,10 @@ export function publishService(
                 finish(
                   create(PublishStreamResponseSchema, {
                     sequence: item.sequence,
-                    result: { case: "error", value: { code: e.code, message: e.rawMessage } },
+                    result: {
+                      case: "error",
+                      value: { code: e.code, message: e.rawMessage, info: errorInfoOf(errorDetailsOf(e)) },
+                    },
                   }),
                 );
               },

@@ -7,6 +7,7 @@ import {
   type PublishStreamRequest,
   PublishStreamRequestSchema,
 } from "../../../gen/geobroker/v1/publish_pb.js";
+import { BrokerError, detailsOfInfo } from "../api/errors.js";
 
 /**
  * One pipelined PublishStream to a leader, carrying many forwarded publishes of one caller (one set
@@ -69,9 +70,10 @@ export class ForwardStream {
         if (res.result.case === "ack") p.resolve(res.result.value);
         else
           p.reject(
-            new ConnectError(
+            new BrokerError(
               res.result.value?.message ?? "publish failed",
               (res.result.value?.code ?? Code.Unknown) as Code,
+              detailsOfInfo(res.result.value?.info),
             ),
           );
       }

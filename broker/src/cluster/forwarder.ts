@@ -6,6 +6,7 @@ import type { PublishRequest, PublishResponse } from "../../../gen/geobroker/v1/
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { type CallContext, forwardedForHeader, forwardedHopsHeader } from "../api/engine.js";
+import { errorDetailsOf } from "../api/errors.js";
 import type { TlsFiles } from "../config/config.js";
 import { http2Settings } from "../transport/http2-windows.js";
 import { ForwardStream } from "./forward-stream.js";
@@ -118,19 +119,22 @@ export const forwardStreamIdleMs = 60_000;
 /** Forwarded publish streams kept at most (one per caller and leader); the oldest is closed first. */
 export const maxForwardStreams = 1024;
 
-const connectionRefused = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/;
+/** Socket errors (Node's `code`) that mean no connection to the target was ever made. */
+const noConnectionCodes = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
 
 /**
- * True when a forwarded call failed before any connection to the target existed, so the target cannot
- * have acted on it: retrying elsewhere cannot duplicate a message. A stream that broke after sending
- * is ambiguous and is not retried (the client decides; at-least-once with its message id for dedup).
+ * True when a forwarded call cannot have been acted on by its target, so retrying elsewhere cannot
+ * duplicate a message: the target said so (ErrorInfo.retry_safe), or no connection to it was ever
+ * made (the socket error's code, anywhere in the cause chain). A stream that broke after sending is
+ * ambiguous and is not retried (the client decides; at-least-once with its message id for dedup).
  */
 export function neverReachedTarget(err: unknown): boolean {
   if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return false;
+  if (errorDetailsOf(err).retrySafe) return true;
   let e: unknown = err;
   for (let depth = 0; e instanceof Error && depth < 5; depth++) {
-    if (connectionRefused.test(e.message) || connectionRefused.test(String((e as { code?: unknown }).code)))
-      return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && noConnectionCodes.has(code)) return true;
     e = e.cause;
   }
   return false;

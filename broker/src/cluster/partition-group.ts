@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { BrokerError } from "../api/errors.js";
 import type { ConfState, GroupId, NodeId, RaftStorage } from "../raft/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { encodePublishBatch, type PublishedMessage } from "./commands.js";
@@ -100,8 +101,8 @@ export class PartitionGroup {
 }
 
 /** A publish the leader refused before appending it (so it is safe to send again). */
-export class ProposalNotAccepted extends ConnectError {
+export class ProposalNotAccepted extends BrokerError {
   constructor(message: string) {
-    super(message, Code.Unavailable);
+    super(message, Code.Unavailable, { retrySafe: true });
   }
 }

@@ -1,4 +1,4 @@
-import { unavailable } from "../api/errors.js";
+import { errorDetailsOf, type LeaderHint, notLeader, unavailable } from "../api/errors.js";
 import { admitted } from "../raft/incarnation.js";
 import type { GroupId, NodeId } from "../raft/types.js";
 import {
@@ -76,7 +76,8 @@ export class PeerRequests {
       const reply = await this.transport.call(to, encodeInternal(request), timeoutMs);
       return decodeInternal<InternalReply>(reply);
     } catch (err) {
-      throw unavailable(`node ${to}: ${(err as Error).message}`);
+      // The remote refusal's details (a leader hint) survive the wrapping.
+      throw unavailable(`node ${to}: ${(err as Error).message}`, errorDetailsOf(err));
     }
   }
 
@@ -115,8 +116,8 @@ export class PeerRequests {
         return await this.internal(candidate, request);
       } catch (err) {
         lastError = err as Error;
-        const hinted = /leader: ([^)]+)\)/.exec(lastError.message)?.[1];
-        if (hinted && hinted !== "unknown" && !candidates.includes(hinted)) candidates.push(hinted);
+        const hinted = errorDetailsOf(err).leader?.nodeId;
+        if (hinted && !candidates.includes(hinted)) candidates.push(hinted);
       }
     }
     throw unavailable(`group ${groupId}: ${lastError.message}`);
@@ -134,8 +135,7 @@ export class PeerRequests {
         return { type: "formation", formed };
       }
       case "propose": {
-        if (!metadataRunner.isLeader)
-          throw new Error(`not the metadata leader (leader: ${metadataRunner.leader || "unknown"})`);
+        if (!metadataRunner.isLeader) throw notLeader("the metadata group", this.hint(metadataRunner.leader));
         return { type: "proposed", result: await this.metadataGroup.propose(request.command) };
       }
       case "transferLeadership": {
@@ -164,8 +164,13 @@ export class PeerRequests {
   /** The group's runner when this node leads it; otherwise a refusal naming the leader it knows. */
   private leaderOf(groupId: GroupId) {
     const runner = this.ctx.groups.runner(groupId);
-    if (!runner?.isLeader)
-      throw new Error(`not the leader of group ${groupId} (leader: ${runner?.leader || "unknown"})`);
+    if (!runner?.isLeader) throw notLeader(`group ${groupId}`, this.hint(runner?.leader));
     return runner;
+  }
+
+  private hint(leader: NodeId | undefined): LeaderHint | undefined {
+    if (!leader) return undefined;
+    const n = this.ctx.metadata().nodes[leader];
+    return { nodeId: leader, ...(n ? { region: n.region, clientAddress: n.clientAddress } : {}) };
   }
 }

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ErrorInfo } from "./errors_pb.js";
+import { file_geobroker_v1_errors } from "./errors_pb.js";
 import type { ServedBy } from "./common_pb.js";
 import { file_geobroker_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/v1/publish.proto.
  */
 export const file_geobroker_v1_publish: GenFile = /*@__PURE__*/
-  fileDesc("ChpnZW9icm9rZXIvdjEvcHVibGlzaC5wcm90bxIMZ2VvYnJva2VyLnYxIuABCg5QdWJsaXNoUmVxdWVzdBINCgV0b3BpYxgBIAEoCRILCgNrZXkYAiABKAwSDAoEYm9keRgDIAEoDBI6CgdoZWFkZXJzGAQgAygLMikuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0LkhlYWRlcnNFbnRyeRISCgptZXNzYWdlX2lkGAUgASgJEhYKCXBhcnRpdGlvbhgGIAEoDUgAiAEBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9wYXJ0aXRpb24ipwEKD1B1Ymxpc2hSZXNwb25zZRINCgV0b3BpYxgBIAEoCRIRCglwYXJ0aXRpb24YAiABKA0SDgoGb2Zmc2V0GAMgASgEEhgKEHRpbWVzdGFtcF9taWNyb3MYBCABKAMSCgoCaWQYBSABKAkSEQoJZHVwbGljYXRlGAYgASgIEikKCXNlcnZlZF9ieRgHIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSJXChRQdWJsaXNoU3RyZWFtUmVxdWVzdBIQCghzZXF1ZW5jZRgBIAEoBBItCgdyZXF1ZXN0GAIgASgLMhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Io4BChVQdWJsaXNoU3RyZWFtUmVzcG9uc2USEAoIc2VxdWVuY2UYASABKAQSLAoDYWNrGAIgASgLMh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZUgAEisKBWVycm9yGAMgASgLMhouZ2VvYnJva2VyLnYxLlB1Ymxpc2hFcnJvckgAQggKBnJlc3VsdCItCgxQdWJsaXNoRXJyb3ISDAoEY29kZRgBIAEoDRIPCgdtZXNzYWdlGAIgASgJMrYBCg5QdWJsaXNoU2VydmljZRJGCgdQdWJsaXNoEhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZRJcCg1QdWJsaXNoU3RyZWFtEiIuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiMuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_geobroker_v1_common]);
+  fileDesc("ChpnZW9icm9rZXIvdjEvcHVibGlzaC5wcm90bxIMZ2VvYnJva2VyLnYxIuABCg5QdWJsaXNoUmVxdWVzdBINCgV0b3BpYxgBIAEoCRILCgNrZXkYAiABKAwSDAoEYm9keRgDIAEoDBI6CgdoZWFkZXJzGAQgAygLMikuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0LkhlYWRlcnNFbnRyeRISCgptZXNzYWdlX2lkGAUgASgJEhYKCXBhcnRpdGlvbhgGIAEoDUgAiAEBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9wYXJ0aXRpb24ipwEKD1B1Ymxpc2hSZXNwb25zZRINCgV0b3BpYxgBIAEoCRIRCglwYXJ0aXRpb24YAiABKA0SDgoGb2Zmc2V0GAMgASgEEhgKEHRpbWVzdGFtcF9taWNyb3MYBCABKAMSCgoCaWQYBSABKAkSEQoJZHVwbGljYXRlGAYgASgIEikKCXNlcnZlZF9ieRgHIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSJXChRQdWJsaXNoU3RyZWFtUmVxdWVzdBIQCghzZXF1ZW5jZRgBIAEoBBItCgdyZXF1ZXN0GAIgASgLMhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Io4BChVQdWJsaXNoU3RyZWFtUmVzcG9uc2USEAoIc2VxdWVuY2UYASABKAQSLAoDYWNrGAIgASgLMh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZUgAEisKBWVycm9yGAMgASgLMhouZ2VvYnJva2VyLnYxLlB1Ymxpc2hFcnJvckgAQggKBnJlc3VsdCJUCgxQdWJsaXNoRXJyb3ISDAoEY29kZRgBIAEoDRIPCgdtZXNzYWdlGAIgASgJEiUKBGluZm8YAyABKAsyFy5nZW9icm9rZXIudjEuRXJyb3JJbmZvMrYBCg5QdWJsaXNoU2VydmljZRJGCgdQdWJsaXNoEhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZRJcCg1QdWJsaXNoU3RyZWFtEiIuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiMuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_geobroker_v1_errors, file_geobroker_v1_common]);
 
 /**
  * @generated from message geobroker.v1.PublishRequest
@@ -187,6 +189,13 @@ export type PublishError = Message<"geobroker.v1.PublishError"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * Typed details (retry safety, a leader hint), as a unary call's error carries them.
+   *
+   * @generated from field: geobroker.v1.ErrorInfo info = 3;
+   */
+  info?: ErrorInfo | undefined;
 };
 
 /**
