@@ -2,18 +2,21 @@ import { regionStorage, withDefaults } from "../api/defaults.js";
 import type { GeoBrokerCluster } from "../api/types.js";
 import { messages, type SpecProblem, specWarnings, validateSpec } from "../api/validate.js";
 import { brokerConfig, type PeerEntry, peerEntry, specPeers } from "../model/broker-config.js";
-import { configMap, podDisruptionBudget, statefulSet, usersSecret } from "../model/builders.js";
-import type { KubeObject, ObjectRef } from "../model/kube-object.js";
-import { finalizer, names } from "../model/names.js";
-import { compareQuantities } from "../model/quantity.js";
 import {
   clusterService,
+  configMap,
   externalService,
   metricsService,
   peerService,
+  podDisruptionBudget,
   regionService,
-} from "../model/services.js";
-import { tlsObjects } from "../model/tls.js";
+  statefulSet,
+  tlsObjects,
+  usersSecret,
+} from "../model/builders.js";
+import type { KubeObject, ObjectRef } from "../model/kube-object.js";
+import { finalizer, names } from "../model/names.js";
+import { compareQuantities } from "../model/quantity.js";
 import { decide } from "./decide.js";
 import type { Observed } from "./observed.js";
 import { buildStatus } from "./status.js";
