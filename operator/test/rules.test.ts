@@ -7,6 +7,7 @@ import { names } from "../src/model/names.js";
 import type { DecideInput } from "../src/plan/context.js";
 import { decide, rules } from "../src/plan/decide.js";
 import type { BrokerGroup, BrokerNode, Observed, ObservedPod } from "../src/plan/observed.js";
+import type { Decision } from "../src/plan/types.js";
 import { makeCluster } from "./world.js";
 
 // The rule chain of decide.ts: its order is the documented one, and each rule decides what it
@@ -89,6 +90,13 @@ function formed(
   return { cluster, input };
 }
 
+/** The decision on `input`, which `rule` must have made. */
+function decidedBy(rule: string, input: DecideInput): Decision {
+  const d = decide(input);
+  assert.equal(d.rule, rule);
+  return d;
+}
+
 function nodes(o: Observed): BrokerNode[] {
   assert.ok(o.broker.reachable);
   return o.broker.nodes;
@@ -120,8 +128,7 @@ describe("decide: the rule chain", () => {
 describe("decide: each rule", () => {
   it("creation: nothing exists yet, every region starts at its count", () => {
     const { input } = formed({ eu: 3, us: 1 }, {});
-    const d = decide({ ...input, bootstrap: true, formed: false });
-    assert.equal(d.rule, "creation");
+    const d = decidedBy("creation", { ...input, bootstrap: true, formed: false });
     assert.equal(d.step?.reason, "Creating");
     assert.deepEqual(Object.fromEntries(d.replicas), { eu: 3, us: 1 });
     assert.equal(d.events[0]?.reason, "Creating");
@@ -130,72 +137,61 @@ describe("decide: each rule", () => {
   it("formation: before the cluster formed, every initial voter's StatefulSet runs up to it", () => {
     const { cluster, input } = formed({ eu: 3, us: 2 }, { eu: 1 });
     const initialPeers = [0, 1, 2].map((i) => peerEntry(cluster, "eu", i));
-    const d = decide({ ...input, initialPeers, formed: false });
-    assert.equal(d.rule, "formation");
+    const d = decidedBy("formation", { ...input, initialPeers, formed: false });
     assert.deepEqual(Object.fromEntries(d.replicas), { eu: 3, us: 0 });
     assert.match(d.step?.message ?? "", /3 initial voter/);
   });
 
   it("membership-listed: an unreachable broker with every pod ready blocks", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
+    const unreachable = (o: Observed) => {
       o.broker = { reachable: false, error: "connection refused" };
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "membership-listed");
+    };
+    const d = decidedBy("membership-listed", formed({ eu: 3 }, { eu: 3 }, unreachable).input);
     assert.equal(d.blocked?.reason, "BrokerUnreachable");
   });
 
   it("replaced-volume: a voter on a new volume has its old entry drained", () => {
-    const { input } = formed({ eu: 3 });
-    const d = decide({ ...input, replaced: new Map([["demo-eu-1", { was: "a", now: "b" }]]) });
-    assert.equal(d.rule, "replaced-volume");
+    const replaced = new Map([["demo-eu-1", { was: "a", now: "b" }]]);
+    const d = decidedBy("replaced-volume", { ...formed({ eu: 3 }).input, replaced });
     assert.deepEqual(d.action, { kind: "DrainNode", nodeId: "demo-eu-1" });
     assert.equal(d.events[0]?.reason, "VolumeReplaced");
   });
 
   it("learner: a caught-up learner is promoted", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
+    const learner = (o: Observed) => {
       nodes(o)[2]!.state = "learner";
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "learner");
+    };
+    const d = decidedBy("learner", formed({ eu: 3 }, { eu: 3 }, learner).input);
     assert.deepEqual(d.action, { kind: "PromoteNode", nodeId: "demo-eu-2" });
   });
 
   it("leaving-node: a drained node the spec no longer wants is removed", () => {
-    const { input } = formed({ eu: 2 }, { eu: 3 }, (o) => {
+    const drained = (o: Observed) => {
       nodes(o)[2]!.state = "drained";
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "leaving-node");
+    };
+    const d = decidedBy("leaving-node", formed({ eu: 2 }, { eu: 3 }, drained).input);
     assert.deepEqual(d.action, { kind: "RemoveNode", nodeId: "demo-eu-2" });
   });
 
   it("join: a running pod that is no member is added as a learner", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
-      if (o.broker.reachable) o.broker.nodes.pop();
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "join");
+    const d = decidedBy("join", formed({ eu: 3 }, { eu: 3 }, (o) => void nodes(o).pop()).input);
     assert.equal(d.action?.kind, "AddNode");
   });
 
   it("statefulsets-observed: a change the StatefulSet controller has not seen is waited for", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
+    const unsettled = (o: Observed) => {
       o.statefulSets[0]!.settled = false;
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "statefulsets-observed");
+    };
+    const d = decidedBy("statefulsets-observed", formed({ eu: 3 }, { eu: 3 }, unsettled).input);
     assert.equal(d.step?.reason, "WaitingForStatefulSet");
   });
 
-  it("rolling-update: an outdated pod that leads nothing is restarted", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
+  it("rolling-update: the outdated pod's leadership moves before it restarts", () => {
+    const outdated = (o: Observed) => {
       o.statefulSets[0]!.updateRevision = "r2";
       for (const p of o.pods) if (p.ordinal > 0) p.revision = "r2";
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "rolling-update");
+    };
+    const d = decidedBy("rolling-update", formed({ eu: 3 }, { eu: 3 }, outdated).input);
     assert.deepEqual(d.action, {
       kind: "TransferLeadership",
       groupId: 0n,
@@ -205,41 +201,35 @@ describe("decide: each rule", () => {
   });
 
   it("scale-up: the first region short of its count gets one more pod", () => {
-    const d = decide(formed({ eu: 3, us: 2 }, { eu: 3, us: 1 }).input);
-    assert.equal(d.rule, "scale-up");
+    const d = decidedBy("scale-up", formed({ eu: 3, us: 2 }, { eu: 3, us: 1 }).input);
     assert.deepEqual(Object.fromEntries(d.replicas), { eu: 3, us: 2 });
   });
 
   it("scale-down: the highest ordinal of a region over its count is drained", () => {
-    const d = decide(formed({ eu: 2 }, { eu: 3 }).input);
-    assert.equal(d.rule, "scale-down");
+    const d = decidedBy("scale-down", formed({ eu: 2 }, { eu: 3 }).input);
     assert.deepEqual(d.action, { kind: "DrainNode", nodeId: "demo-eu-2" });
   });
 
   it("region-removal: a region out of the spec gives up its nodes, after the spec's regions", () => {
-    const d = decide(formed({ eu: 3 }, { eu: 3, us: 1 }).input);
-    assert.equal(d.rule, "region-removal");
+    const d = decidedBy("region-removal", formed({ eu: 3 }, { eu: 3, us: 1 }).input);
     assert.deepEqual(d.action, { kind: "DrainNode", nodeId: "demo-us-0" });
-    const both = decide(formed({ eu: 2 }, { eu: 3, us: 1 }).input);
-    assert.equal(both.rule, "scale-down");
+    decidedBy("scale-down", formed({ eu: 2 }, { eu: 3, us: 1 }).input);
   });
 
   it("region-removal: an unreachable node of a removed region waits for a confirmation", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3, us: 1 }, (o) => {
+    const lost = (o: Observed) => {
       nodes(o)[3]!.reachable = false;
       o.pods[3]!.ready = false;
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "region-removal");
+    };
+    const d = decidedBy("region-removal", formed({ eu: 3 }, { eu: 3, us: 1 }, lost).input);
     assert.equal(d.blocked?.reason, "ConfirmationRequired");
   });
 
   it("pods-ready: nothing else to do, but a pod is not ready yet", () => {
-    const { input } = formed({ eu: 3 }, { eu: 3 }, (o) => {
+    const notReady = (o: Observed) => {
       o.pods[1]!.ready = false;
-    });
-    const d = decide(input);
-    assert.equal(d.rule, "pods-ready");
+    };
+    const d = decidedBy("pods-ready", formed({ eu: 3 }, { eu: 3 }, notReady).input);
     assert.equal(d.step?.reason, "WaitingForPods");
   });
 });
