@@ -8,8 +8,8 @@ import { meta } from "./object-meta.js";
 
 /**
  * `formed` records on the ConfigMap that the initial voters formed the cluster: until then a
- * reconcile restarts creation (see decideFormation), afterwards never. An annotation, so that
- * it is no part of the config hash and rolls no pod.
+ * reconcile restarts creation (the formation rule of plan/decide.ts), afterwards never. An
+ * annotation, so that it is no part of the config hash and rolls no pod.
  */
 export function configMap(
   cluster: GeoBrokerCluster,
