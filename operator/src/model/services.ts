@@ -1,7 +1,7 @@
 import type { GeoBrokerCluster, RegionSpec } from "../api/types.js";
-import { meta } from "./builders.js";
 import type { KubeObject } from "./kube-object.js";
 import { labelKeys, names, ports, selectorLabels } from "./names.js";
+import { meta, regionMeta } from "./object-meta.js";
 
 // The Services of a cluster: peer DNS per region, region-local and cluster-wide clients, metrics
 // for Prometheus, and the external listeners that clients outside Kubernetes reach.
@@ -11,7 +11,7 @@ export function peerService(cluster: GeoBrokerCluster, region: string): KubeObje
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: meta(cluster, names.peerService(c, region), { [labelKeys.region]: region }),
+    metadata: regionMeta(cluster, names.peerService(c, region), region),
     spec: {
       clusterIP: "None",
       // Peers must resolve each other before they are ready: readiness needs a quorum.
@@ -27,7 +27,7 @@ export function peerService(cluster: GeoBrokerCluster, region: string): KubeObje
 
 export function regionService(cluster: GeoBrokerCluster, region: RegionSpec): KubeObject {
   const c = cluster.metadata.name;
-  const m = meta(cluster, names.regionService(c, region.name), { [labelKeys.region]: region.name });
+  const m = regionMeta(cluster, names.regionService(c, region.name), region.name);
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -45,10 +45,7 @@ export function metricsService(cluster: GeoBrokerCluster, region: string): KubeO
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: meta(cluster, names.metricsService(c, region), {
-      [labelKeys.region]: region,
-      [labelKeys.metrics]: "true",
-    }),
+    metadata: regionMeta(cluster, names.metricsService(c, region), region, { [labelKeys.metrics]: "true" }),
     spec: {
       type: "ClusterIP",
       // Scrape every pod, ready or not: a node that cannot become ready is the one to look at.
@@ -64,7 +61,7 @@ export function externalService(cluster: GeoBrokerCluster, region: RegionSpec): 
   const x = region.external;
   if (!x) return undefined;
   const c = cluster.metadata.name;
-  const m = meta(cluster, names.externalService(c, region.name), { [labelKeys.region]: region.name });
+  const m = regionMeta(cluster, names.externalService(c, region.name), region.name);
   return {
     apiVersion: "v1",
     kind: "Service",

@@ -1,8 +1,8 @@
 import { isIP } from "node:net";
 import type { GeoBrokerCluster } from "../api/types.js";
-import { meta } from "./builders.js";
 import type { KubeObject } from "./kube-object.js";
 import { names } from "./names.js";
+import { meta } from "./object-meta.js";
 
 const certManager = "cert-manager.io/v1";
 

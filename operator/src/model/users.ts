@@ -1,6 +1,6 @@
 import { createHash, scryptSync } from "node:crypto";
 import type { GeoBrokerUser } from "../api/types.js";
-import type { UserEntry } from "./builders.js";
+import type { UserEntry } from "./users-secret.js";
 
 // Password hashes for the brokers' users file, in the broker's format (scrypt$N$r$p$salt$hash,
 // broker/src/security/passwords.ts). The salt is derived from the user's identity and password

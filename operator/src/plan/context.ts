@@ -1,12 +1,30 @@
 import type { GeoBrokerCluster } from "../api/types.js";
+import type { PeerEntry } from "../model/broker-config.js";
 import { names, parsePodName } from "../model/names.js";
 import type { BrokerGroup, BrokerNode, Observed, ObservedPod } from "./observed.js";
-import type { Decision, Step } from "./types.js";
+import type { MembershipAction, Outcome, PlannedEvent, Step } from "./types.js";
 
-// What every step of a reconcile looks at, computed once: the counts, the pods, the members, and
-// which of them are lost (the broker cannot reach them and their pod does not run).
+// What every rule of a reconcile looks at, computed once: the counts, the pods, the members, and
+// which of them are lost (the broker cannot reach them and their pod does not run). Rules read it
+// and return an Outcome; none of them writes to it.
 
 export const forceRemoveAnnotation = "geobroker.io/force-remove";
+
+/** What the planner hands the rule chain, besides the spec and what was observed. */
+export interface DecideInput {
+  cluster: GeoBrokerCluster;
+  observed: Observed;
+  /** Regions with a StatefulSet and no longer in the spec: their count is 0. */
+  removed: string[];
+  /** Members whose volume claim was replaced since they joined. */
+  replaced?: Map<string, { was: string; now: string }>;
+  /** The initial voters: frozen in the ConfigMap, or what creation starts with. */
+  initialPeers: PeerEntry[];
+  /** Nothing exists yet: no StatefulSet and no ConfigMap. */
+  bootstrap: boolean;
+  /** The initial voters formed the cluster (recorded, or the broker lists members). */
+  formed: boolean;
+}
 
 export interface ExpectedPod {
   region: string;
@@ -18,6 +36,11 @@ export interface Ctx {
   cluster: GeoBrokerCluster;
   c: string;
   observed: Observed;
+  initialPeers: PeerEntry[];
+  bootstrap: boolean;
+  formed: boolean;
+  /** The broker answers and lists its members; without them `nodes` and `groups` are empty. */
+  listed: boolean;
   nodes: BrokerNode[];
   groups: BrokerGroup[];
   topics?: { name: string; replicationFactor: number }[];
@@ -34,22 +57,16 @@ export interface Ctx {
   lost: Set<string>;
   /** Members whose volume claim was replaced since they joined (they lost their data). */
   replaced: Map<string, { was: string; now: string }>;
-  decision: Decision;
 }
 
-export function makeContext(
-  cluster: GeoBrokerCluster,
-  observed: Observed,
-  broker: {
-    nodes: BrokerNode[];
-    groups: BrokerGroup[];
-    topics?: { name: string; replicationFactor: number }[];
-  },
-  decision: Decision,
-  desired: Map<string, number>,
-  replaced: Map<string, { was: string; now: string }> = new Map(),
-): Ctx {
+export function makeContext(input: DecideInput): Ctx {
+  const { cluster, observed } = input;
   const c = cluster.metadata.name;
+  const desired = new Map<string, number>(cluster.spec.regions.map((r) => [r.name, r.replicas]));
+  for (const region of input.removed) desired.set(region, 0);
+  const b = observed.broker;
+  const listed = b.reachable && b.nodes.length > 0;
+  const broker = listed ? b : { nodes: [], groups: [] };
   const current = new Map(observed.statefulSets.map((s) => [s.region, s.replicas]));
   const regionOrder = [...desired.keys()];
   const podByName = new Map(observed.pods.map((p) => [p.name, p]));
@@ -74,9 +91,13 @@ export function makeContext(
     cluster,
     c,
     observed,
+    initialPeers: input.initialPeers,
+    bootstrap: input.bootstrap,
+    formed: input.formed,
+    listed,
     nodes: broker.nodes,
     groups: broker.groups,
-    ...(broker.topics ? { topics: broker.topics } : {}),
+    ...("topics" in broker && broker.topics ? { topics: broker.topics } : {}),
     regionOrder,
     current,
     desired,
@@ -85,8 +106,7 @@ export function makeContext(
     expected,
     starting,
     lost,
-    replaced,
-    decision,
+    replaced: input.replaced ?? new Map(),
   };
 }
 
@@ -113,18 +133,24 @@ export function describePods(list: string[]): string {
   return `${list.slice(0, 3).join(", ")} and ${list.length - 3} more`;
 }
 
-export function progress(ctx: Ctx, reason: string, message: string): true {
-  ctx.decision.step = { reason, message };
-  return true;
+/** What goes with a rule's step: at most one action, its events, the StatefulSet counts it changes. */
+export interface Effects {
+  action?: MembershipAction;
+  events?: PlannedEvent[];
+  replicas?: Map<string, number>;
 }
 
-export function block(ctx: Ctx, blocked: Step, warn = false): true {
-  ctx.decision.blocked = blocked;
-  if (warn) ctx.decision.events.push({ type: "Warning", ...blocked });
-  return true;
+/** A rule's outcome with work under way (Progressing=True). */
+export function progress(reason: string, message: string, effects: Effects = {}): Outcome {
+  return { ...effects, step: { reason, message }, events: effects.events ?? [] };
+}
+
+/** A rule's outcome that cannot proceed safely (Degraded=True), with a Warning Event when `warn`. */
+export function block(blocked: Step, warn = false): Outcome {
+  return { blocked, events: warn ? [{ type: "Warning", ...blocked }] : [] };
 }
 
 /** A step that must wait for starting pods says which. */
-export function waitForStarting(ctx: Ctx, what: string): true {
-  return progress(ctx, "WaitingForPods", `${what} waits for ${describePods(ctx.starting)}`);
+export function waitForStarting(starting: string[], what: string): Outcome {
+  return progress("WaitingForPods", `${what} waits for ${describePods(starting)}`);
 }

@@ -1,28 +1,32 @@
-import type { GeoBrokerCluster } from "../api/types.js";
-import type { PeerEntry } from "../model/broker-config.js";
 import { names } from "../model/names.js";
-import { block, describePods, makeContext, progress } from "./context.js";
-import { finishUnderWay, joinStarted, replaceAmnesic } from "./membership.js";
-import type { Observed } from "./observed.js";
+import { block, type Ctx, type DecideInput, describePods, makeContext, progress } from "./context.js";
+import { finishLearner, finishLeaving, joinStarted, replaceAmnesic } from "./membership.js";
 import { rollingUpdate } from "./rolling.js";
-import { scaleDown, scaleUp } from "./scaling.js";
-import type { Decision } from "./types.js";
-import type { VolumeRecord } from "./volumes.js";
+import { removeRegions, scaleDown, scaleUp } from "./scaling.js";
+import type { Decision, Outcome } from "./types.js";
 
-type ReplacedVolumes = VolumeRecord["replaced"];
+// The reconcile chain, in the manner of Strimzi's reconcilers: an ordered list of named rules,
+// each a pure function of the context with one concern. The rules are asked in order and the
+// first one that returns an outcome decides: one step at a time for the whole cluster (quorum
+// spans regions). A rule that returns undefined has nothing to do and passes to the next. The
+// order is documented in docs/operator.md ("The rule chain") and checked by a test.
 
-// The order of steps, one at a time for the whole cluster (quorum spans regions): creation and
-// formation, then what the broker reports under way, joins, rolling update, scale up, scale down.
+export interface Rule {
+  /** Named in the Decision (`rule`), the docs and the tests. */
+  name: string;
+  decide: (ctx: Ctx) => Outcome | undefined;
+}
 
-export function decideBootstrap(cluster: GeoBrokerCluster): Decision {
-  const replicas = new Map(cluster.spec.regions.map((r) => [r.name, r.replicas]));
-  const total = cluster.spec.regions.reduce((n, r) => n + r.replicas, 0);
-  const message = `creating ${total} node(s) in ${cluster.spec.regions.length} region(s): ${cluster.spec.regions.map((r) => `${r.name}=${r.replicas}`).join(", ")}`;
-  return {
-    replicas,
-    step: { reason: "Creating", message },
+/** Nothing exists yet: every region starts at its spec count, the initial voters together. */
+function creation(ctx: Ctx): Outcome | undefined {
+  if (!ctx.bootstrap) return undefined;
+  const regions = ctx.cluster.spec.regions;
+  const total = regions.reduce((n, r) => n + r.replicas, 0);
+  const message = `creating ${total} node(s) in ${regions.length} region(s): ${regions.map((r) => `${r.name}=${r.replicas}`).join(", ")}`;
+  return progress("Creating", message, {
+    replicas: new Map(regions.map((r) => [r.name, r.replicas])),
     events: [{ type: "Normal", reason: "Creating", message }],
-  };
+  });
 }
 
 /**
@@ -30,68 +34,82 @@ export function decideBootstrap(cluster: GeoBrokerCluster): Decision {
  * half-failed first reconcile left behind (a ConfigMap and no StatefulSet, or only some of them):
  * a StatefulSet at 0 would keep its region's initial voters, and with them the majority, away.
  */
-export function decideFormation(
-  cluster: GeoBrokerCluster,
-  observed: Observed,
-  initialPeers: PeerEntry[],
-): Decision {
-  const replicas = new Map(observed.statefulSets.map((s) => [s.region, s.replicas]));
-  for (const p of initialPeers) {
-    const ordinal = Number(p.id.slice(names.statefulSet(cluster.metadata.name, p.region).length + 1));
-    if (Number.isInteger(ordinal)) replicas.set(p.region, Math.max(replicas.get(p.region) ?? 0, ordinal + 1));
+function formation(ctx: Ctx): Outcome | undefined {
+  if (ctx.formed) return undefined;
+  const replicas = new Map<string, number>();
+  for (const p of ctx.initialPeers) {
+    const ordinal = Number(p.id.slice(names.statefulSet(ctx.c, p.region).length + 1));
+    const have = replicas.get(p.region) ?? ctx.current.get(p.region) ?? 0;
+    if (Number.isInteger(ordinal)) replicas.set(p.region, Math.max(have, ordinal + 1));
   }
-  for (const r of cluster.spec.regions) if (!replicas.has(r.name)) replicas.set(r.name, 0);
-  return {
-    replicas,
-    step: {
-      reason: "Creating",
-      message: `waiting for the ${initialPeers.length} initial voter(s) to form the cluster`,
-    },
-    events: [],
-  };
+  return progress(
+    "Creating",
+    `waiting for the ${ctx.initialPeers.length} initial voter(s) to form the cluster`,
+    { replicas },
+  );
 }
 
-export function decide(
-  cluster: GeoBrokerCluster,
-  observed: Observed,
-  removed: string[],
-  replaced: ReplacedVolumes = new Map(),
-): Decision {
-  const current = new Map(observed.statefulSets.map((s) => [s.region, s.replicas]));
-  const desired = new Map<string, number>(cluster.spec.regions.map((r) => [r.name, r.replicas]));
-  for (const region of removed) desired.set(region, 0);
-  const replicas = new Map([...desired.keys()].map((r) => [r, current.get(r) ?? 0]));
-  const decision: Decision = { replicas, events: [] };
+/** Every later rule reads the broker's membership: without it, wait for the pods or say why. */
+function membershipListed(ctx: Ctx): Outcome | undefined {
+  const broker = ctx.observed.broker;
+  if (ctx.listed) return undefined;
+  // The admin API answers before the initial voters have elected a metadata leader; adding
+  // nodes now would add the initial voters a second time.
+  if (broker.reachable)
+    return progress("WaitingForPods", "the broker answers but lists no members yet; the cluster is forming");
+  if (ctx.starting.length > 0) return progress("WaitingForPods", `waiting for ${describePods(ctx.starting)}`);
+  return block({
+    reason: "BrokerUnreachable",
+    message: `every pod is ready but the broker admin API does not answer: ${broker.error}`,
+  });
+}
 
-  const broker = observed.broker;
-  if (!broker.reachable || broker.nodes.length === 0) {
-    const ctx = makeContext(cluster, observed, { nodes: [], groups: [] }, decision, desired, replaced);
-    if (broker.reachable)
-      // The admin API answers before the initial voters have elected a metadata leader; adding
-      // nodes now would add the initial voters a second time.
-      progress(ctx, "WaitingForPods", "the broker answers but lists no members yet; the cluster is forming");
-    else if (ctx.starting.length > 0)
-      progress(ctx, "WaitingForPods", `waiting for ${describePods(ctx.starting)}`);
-    else
-      block(ctx, {
-        reason: "BrokerUnreachable",
-        message: `every pod is ready but the broker admin API does not answer: ${broker.error}`,
-      });
-    return decision;
+/** A StatefulSet whose last change its controller has not observed yet: its pods say nothing yet. */
+function statefulSetsObserved(ctx: Ctx): Outcome | undefined {
+  const unsettled = ctx.observed.statefulSets.filter((s) => s.settled === false);
+  if (unsettled.length === 0) return undefined;
+  return progress(
+    "WaitingForStatefulSet",
+    `waiting for the StatefulSet controller to observe ${unsettled.map((s) => names.statefulSet(ctx.c, s.region)).join(", ")}`,
+  );
+}
+
+/** Nothing else to do, but pods still starting: the cluster is not converged yet. */
+function podsReady(ctx: Ctx): Outcome | undefined {
+  if (ctx.starting.length === 0) return undefined;
+  return progress("WaitingForPods", `waiting for ${describePods(ctx.starting)} to be ready`);
+}
+
+/** The chain, in the order it is asked. */
+export const rules: readonly Rule[] = [
+  { name: "creation", decide: creation },
+  { name: "formation", decide: formation },
+  { name: "membership-listed", decide: membershipListed },
+  { name: "replaced-volume", decide: replaceAmnesic },
+  { name: "learner", decide: finishLearner },
+  { name: "leaving-node", decide: finishLeaving },
+  { name: "join", decide: joinStarted },
+  { name: "statefulsets-observed", decide: statefulSetsObserved },
+  { name: "rolling-update", decide: rollingUpdate },
+  { name: "scale-up", decide: scaleUp },
+  { name: "scale-down", decide: scaleDown },
+  { name: "region-removal", decide: removeRegions },
+  { name: "pods-ready", decide: podsReady },
+];
+
+/**
+ * The first rule with an outcome decides. Every region's StatefulSet keeps its current count but
+ * for the ones the outcome changes; a removed region counts among them (it shrinks to 0).
+ */
+export function decide(input: DecideInput, chain: readonly Rule[] = rules): Decision {
+  const ctx = makeContext(input);
+  const replicas = new Map([...ctx.desired.keys()].map((r) => [r, ctx.current.get(r) ?? 0]));
+  for (const rule of chain) {
+    const outcome = rule.decide(ctx);
+    if (!outcome) continue;
+    const { replicas: changes, ...rest } = outcome;
+    for (const [region, n] of changes ?? []) replicas.set(region, n);
+    return { ...rest, replicas, rule: rule.name };
   }
-  const ctx = makeContext(cluster, observed, broker, decision, desired, replaced);
-  if (replaceAmnesic(ctx) || finishUnderWay(ctx) || joinStarted(ctx)) return decision;
-  const unsettled = observed.statefulSets.filter((s) => s.settled === false);
-  if (unsettled.length > 0) {
-    progress(
-      ctx,
-      "WaitingForStatefulSet",
-      `waiting for the StatefulSet controller to observe ${unsettled.map((s) => names.statefulSet(ctx.c, s.region)).join(", ")}`,
-    );
-    return decision;
-  }
-  if (rollingUpdate(ctx) || scaleUp(ctx) || scaleDown(ctx)) return decision;
-  if (ctx.starting.length > 0)
-    progress(ctx, "WaitingForPods", `waiting for ${describePods(ctx.starting)} to be ready`);
-  return decision;
+  return { replicas, events: [] };
 }

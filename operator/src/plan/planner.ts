@@ -2,19 +2,22 @@ import { regionStorage, withDefaults } from "../api/defaults.js";
 import type { GeoBrokerCluster } from "../api/types.js";
 import { messages, type SpecProblem, specWarnings, validateSpec } from "../api/validate.js";
 import { brokerConfig, type PeerEntry, peerEntry, specPeers } from "../model/broker-config.js";
-import { configMap, podDisruptionBudget, statefulSet, usersSecret } from "../model/builders.js";
-import type { KubeObject, ObjectRef } from "../model/kube-object.js";
-import { finalizer, names } from "../model/names.js";
-import { compareQuantities } from "../model/quantity.js";
 import {
   clusterService,
+  configMap,
   externalService,
   metricsService,
   peerService,
+  podDisruptionBudget,
   regionService,
-} from "../model/services.js";
-import { tlsObjects } from "../model/tls.js";
-import { decide, decideBootstrap, decideFormation } from "./decide.js";
+  statefulSet,
+  tlsObjects,
+  usersSecret,
+} from "../model/builders.js";
+import type { KubeObject, ObjectRef } from "../model/kube-object.js";
+import { finalizer, names } from "../model/names.js";
+import { compareQuantities } from "../model/quantity.js";
+import { decide } from "./decide.js";
 import type { Observed } from "./observed.js";
 import { buildStatus } from "./status.js";
 import { planTeardown } from "./teardown.js";
@@ -30,7 +33,7 @@ export { caughtUpLagEntries, pollMs, resyncMs } from "./types.js";
 // One step at a time across the whole cluster, since quorum spans regions. Nothing here is
 // remembered between calls: what step comes next is read from the StatefulSets, pods, the
 // ConfigMap and the broker's own membership, so an operator that crashed mid-step takes the same
-// step again (every broker admin call is idempotent). The steps live in decide.ts and its modules.
+// step again (every broker admin call is idempotent). The steps are the rule chain of decide.ts.
 
 export const pauseAnnotation = "geobroker.io/pause-reconcile";
 
@@ -53,11 +56,15 @@ export function plan(input: PlanInput): Plan {
   const config = brokerConfig(cluster, initialPeers);
   const removed = removedRegions(cluster, observed);
   const volumes = volumeRecord(cluster.metadata.name, observed);
-  const decision = bootstrap
-    ? decideBootstrap(cluster)
-    : formed
-      ? decide(cluster, observed, removed, volumes.replaced)
-      : decideFormation(cluster, observed, initialPeers);
+  const decision = decide({
+    cluster,
+    observed,
+    removed,
+    replaced: volumes.replaced,
+    initialPeers,
+    bootstrap,
+    formed,
+  });
 
   const certRegions = [...cluster.spec.regions.map((r) => r.name), ...removed];
   const apply: KubeObject[] = [

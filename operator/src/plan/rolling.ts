@@ -1,13 +1,13 @@
 import { block, type Ctx, describePods, progress } from "./context.js";
 import type { BrokerNode, ObservedPod } from "./observed.js";
 import { lagOf, majorityLoss } from "./quorum.js";
-import { rollCatchUpLagEntries } from "./types.js";
+import { type Outcome, rollCatchUpLagEntries } from "./types.js";
 
-// Step 3: a rolling update, one pod at a time: the pod restarted last must be ready and caught up,
+// The rolling-update rule: a rolling update, one pod at a time: the pod restarted last must be ready and caught up,
 // every group must have a leader, the restart must keep every group's majority, and the pod's
 // leaderships move off it first. Lost pods are skipped: they get the new template when they return.
 
-export function rollingUpdate(ctx: Ctx): boolean {
+export function rollingUpdate(ctx: Ctx): Outcome | undefined {
   const stsByRegion = new Map(ctx.observed.statefulSets.map((s) => [s.region, s]));
   const current = (p: ObservedPod) => {
     const rev = stsByRegion.get(p.region)?.updateRevision;
@@ -16,21 +16,20 @@ export function rollingUpdate(ctx: Ctx): boolean {
   const pods = ctx.expected.map((e) => ctx.podByName.get(e.name)).filter((p): p is ObservedPod => !!p);
   const outdated = pods.filter((p) => !p.terminating && (!current(p) || p.manualRoll));
   const runnable = outdated.filter((p) => !ctx.lost.has(p.name));
-  if (runnable.length === 0) return false;
+  if (runnable.length === 0) return undefined;
 
   // The pod restarted before (it has the new revision) must be back, not merely started; a
   // restarting broker does not answer either, so "lost" does not excuse a pod already restarted.
   const back = pods.filter((p) => current(p) && !p.manualRoll && (!p.ready || p.terminating));
   const waiting = [...new Set([...ctx.starting, ...back.map((p) => p.name)])];
   if (waiting.length > 0)
-    return progress(ctx, "WaitingForPods", `the rolling update waits for ${describePods(waiting)}`);
+    return progress("WaitingForPods", `the rolling update waits for ${describePods(waiting)}`);
   for (const p of pods.filter((x) => current(x) && !x.manualRoll)) {
     const node = ctx.nodeById.get(p.name);
     if (!node?.reachable) continue;
     const lag = lagOf(p.name, ctx.groups, "any");
     if (lag > rollCatchUpLagEntries)
       return progress(
-        ctx,
         "RollingUpdate",
         `waiting for ${p.name} to catch up (${lag} entries behind) before the next restart`,
       );
@@ -39,7 +38,6 @@ export function rollingUpdate(ctx: Ctx): boolean {
   if (leaderless.length > 0) {
     const g = leaderless[0]!;
     return progress(
-      ctx,
       "RollingUpdate",
       `waiting: group ${g.id} (${g.topic}) has no leader${leaderless.length > 1 ? ` (and ${leaderless.length - 1} more)` : ""}`,
     );
@@ -54,33 +52,35 @@ export function rollingUpdate(ctx: Ctx): boolean {
   )[0]!;
   const risk = majorityLoss(ctx.nodes, ctx.groups, candidate.name, "stop");
   if (risk)
-    return block(ctx, { reason: "QuorumAtRisk", message: `not restarting ${candidate.name}: ${risk}` }, true);
+    return block({ reason: "QuorumAtRisk", message: `not restarting ${candidate.name}: ${risk}` }, true);
 
   const led = leaderships(candidate.name);
   const stale = new Set(outdated.map((p) => p.name));
   for (const group of led) {
     const target = transferTarget(group.members, candidate, ctx.nodeById, stale);
     if (!target) continue;
-    ctx.decision.action = {
-      kind: "TransferLeadership",
-      groupId: group.id,
-      fromNodeId: candidate.name,
-      targetNodeId: target,
-    };
     const message = `moving leadership of group ${group.id} (${group.topic}) from ${candidate.name} to ${target} before restarting it`;
-    ctx.decision.events.push({ type: "Normal", reason: "TransferringLeadership", message });
-    return progress(ctx, "RollingUpdate", message);
+    return progress("RollingUpdate", message, {
+      action: {
+        kind: "TransferLeadership",
+        groupId: group.id,
+        fromNodeId: candidate.name,
+        targetNodeId: target,
+      },
+      events: [{ type: "Normal", reason: "TransferringLeadership", message }],
+    });
   }
   if (led.length > 0)
-    return block(ctx, {
+    return block({
       reason: "NoLeadershipTarget",
       message: `${candidate.name} leads ${led.length} group(s) and no other reachable voter can take them; not restarting it`,
     });
-  ctx.decision.action = { kind: "DeletePod", podName: candidate.name };
   const skipped = outdated.length - runnable.length;
   const message = `restarting ${candidate.name} with the new template (${runnable.length} pod(s) left${skipped > 0 ? `; ${skipped} lost pod(s) skipped` : ""})`;
-  ctx.decision.events.push({ type: "Normal", reason: "RestartingPod", message });
-  return progress(ctx, "RollingUpdate", message);
+  return progress("RollingUpdate", message, {
+    action: { kind: "DeletePod", podName: candidate.name },
+    events: [{ type: "Normal", reason: "RestartingPod", message }],
+  });
 }
 
 function transferTarget(

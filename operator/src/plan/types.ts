@@ -60,14 +60,23 @@ export interface Step {
   message: string;
 }
 
-export interface Decision {
-  replicas: Map<string, number>;
+/** What one rule of the chain decides (rules.ts): its step or its block, and what goes with it. */
+export interface Outcome {
+  /** Regions whose StatefulSet count changes; every other region keeps its current count. */
+  replicas?: Map<string, number>;
   action?: MembershipAction;
   /** Work under way (Progressing=True). */
   step?: Step;
   /** Cannot proceed safely (Degraded=True). */
   blocked?: Step;
   events: PlannedEvent[];
+}
+
+export interface Decision extends Omit<Outcome, "replicas"> {
+  /** Every region's StatefulSet count, removed regions included. */
+  replicas: Map<string, number>;
+  /** The name of the rule that decided; absent when no rule had anything to do (or outside the chain). */
+  rule?: string;
 }
 
 /** A learner this close to the leader's log is promoted. */

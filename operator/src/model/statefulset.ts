@@ -1,0 +1,185 @@
+import { regionStorage } from "../api/defaults.js";
+import type { GeoBrokerCluster, RegionSpec } from "../api/types.js";
+import { type BrokerConfig, configHash } from "./broker-config.js";
+import type { KubeObject } from "./kube-object.js";
+import {
+  annotationKeys,
+  configDir,
+  configFileName,
+  dataDir,
+  names,
+  ports,
+  selectorLabels,
+  tlsDir,
+  usersDir,
+} from "./names.js";
+import { regionLabels, regionMeta } from "./object-meta.js";
+import { withTemplate, zoneAffinity } from "./pod-template.js";
+
+// A region's StatefulSet: the broker pod, its volumes and its claim template.
+
+export const brokerUid = 10001;
+
+/** The preStop hook: POST /drain on the node's loopback admin port, waiting for the answer. */
+export const preStopDrain = [
+  "node",
+  "-e",
+  `fetch('http://127.0.0.1:${ports.admin}/drain',{method:'POST'}).then(r=>r.text()).then(t=>console.log(t),e=>console.error(String(e)))`,
+];
+
+export interface StatefulSetInput {
+  region: RegionSpec;
+  replicas: number;
+  config: BrokerConfig;
+  /**
+   * The running StatefulSet's claim size: a claim template cannot change, so a larger spec size
+   * grows the claims themselves (the planner's resize) and the template keeps what it had.
+   */
+  claimSize?: string;
+}
+
+export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput): KubeObject {
+  const c = cluster.metadata.name;
+  const { region } = input;
+  const labels = regionLabels(c, region.name);
+  const storage = regionStorage(cluster.spec, region);
+  const tlsSecrets = [
+    { name: "tls-peer", secret: names.peerSecret(c), path: `${tlsDir}/peer` },
+    { name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` },
+  ];
+  const podSpec: Record<string, unknown> = {
+    terminationGracePeriodSeconds: 60,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: brokerUid,
+      runAsGroup: brokerUid,
+      fsGroup: brokerUid,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    affinity: zoneAffinity(
+      region,
+      region.affinity ?? {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                topologyKey: "kubernetes.io/hostname",
+                labelSelector: { matchLabels: selectorLabels(c, region.name) },
+              },
+            },
+          ],
+        },
+      },
+    ),
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: "topology.kubernetes.io/zone",
+        whenUnsatisfiable: "ScheduleAnyway",
+        labelSelector: { matchLabels: selectorLabels(c, region.name) },
+      },
+    ],
+    containers: [
+      {
+        name: "broker",
+        image: cluster.spec.image,
+        imagePullPolicy: cluster.spec.imagePullPolicy ?? "IfNotPresent",
+        args: ["serve", "--config", `${configDir}/${configFileName}`],
+        env: [
+          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "GEOBROKER_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "GEOBROKER_REGION", value: region.name },
+          // The node's zone, on pods where the API server copies node topology labels onto them
+          // (PodTopologyLabelsAdmission); empty elsewhere.
+          {
+            name: "GEOBROKER_ZONE",
+            valueFrom: { fieldRef: { fieldPath: "metadata.labels['topology.kubernetes.io/zone']" } },
+          },
+          {
+            name: "GEOBROKER_ADVERTISE_HOST",
+            value: `$(POD_NAME).${names.peerService(c, region.name)}.${cluster.metadata.namespace}.svc`,
+          },
+          { name: "GEOBROKER_LOG_LEVEL", value: cluster.spec.logLevel },
+        ],
+        ports: [
+          { name: "client", containerPort: ports.client },
+          { name: "peer", containerPort: ports.peer },
+          { name: "http", containerPort: ports.http },
+        ],
+        readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
+        livenessProbe: {
+          httpGet: { path: "/healthz", port: "http" },
+          periodSeconds: 10,
+          failureThreshold: 6,
+        },
+        startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5, failureThreshold: 60 },
+        // An unplanned stop (node drain, eviction) still hands leaderships over before exiting.
+        // Through the loopback-only admin port: /drain on the http port needs an admin's credentials.
+        lifecycle: { preStop: { exec: { command: preStopDrain } } },
+        resources: region.resources ?? {},
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        },
+        volumeMounts: [
+          { name: "data", mountPath: dataDir },
+          { name: "config", mountPath: configDir, readOnly: true },
+          { name: "users", mountPath: usersDir, readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
+          ...tlsSecrets.map((t) => ({ name: t.name, mountPath: t.path, readOnly: true })),
+        ],
+      },
+    ],
+    volumes: [
+      { name: "config", configMap: { name: names.configMap(c) } },
+      { name: "users", secret: { secretName: names.usersSecret(c), optional: true } },
+      { name: "tmp", emptyDir: {} },
+      ...tlsSecrets.map((t) => ({ name: t.name, secret: { secretName: t.secret } })),
+    ],
+  };
+  if (region.nodeSelector) podSpec.nodeSelector = region.nodeSelector;
+  if (region.tolerations) podSpec.tolerations = region.tolerations;
+  const template = cluster.spec.template;
+  const restart = cluster.metadata.annotations?.[annotationKeys.restart];
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: regionMeta(cluster, names.statefulSet(c, region.name), region.name),
+    spec: {
+      replicas: input.replicas,
+      serviceName: names.peerService(c, region.name),
+      // The initial pods must start together to elect a leader; later growth is stepped by the operator.
+      podManagementPolicy: "Parallel",
+      // The operator restarts pods itself, one at a time, after moving their leaderships.
+      updateStrategy: { type: "OnDelete" },
+      // Volumes of removed nodes are handled by spec.storage.reclaimPolicy in the operator.
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+      selector: { matchLabels: selectorLabels(c, region.name) },
+      template: {
+        metadata: {
+          // The operator's labels last: the selector must keep matching.
+          labels: { ...(template?.labels ?? {}), ...labels },
+          annotations: {
+            ...(template?.annotations ?? {}),
+            [annotationKeys.configHash]: configHash(input.config),
+            // A new value rolls every pod, one at a time, the safe way (a manual restart).
+            ...(restart ? { [annotationKeys.restart]: restart } : {}),
+          },
+        },
+        spec: withTemplate(podSpec, template, "broker"),
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: "data", labels },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+            resources: { requests: { storage: input.claimSize ?? storage.size } },
+          },
+        },
+      ],
+    },
+  };
+}
