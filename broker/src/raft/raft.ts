@@ -1,8 +1,7 @@
-import { Admission } from "./admission.js";
-import { applyConfChange, decodeConfChange, hasConfChangeIn } from "./confchange.js";
 import type { RaftSettings } from "./config.js";
 import { ProposalDroppedError } from "./errors.js";
 import { Leadership } from "./leader.js";
+import { Membership } from "./membership.js";
 import { Outbox } from "./outbox.js";
 import { RaftLog } from "./raft-log.js";
 import { Replication } from "./replication.js";
@@ -58,14 +57,12 @@ export class Raft {
   #lead: NodeId | "" = "";
   #role: Role = "follower";
 
-  private readonly admission: Admission;
+  private readonly membership: Membership;
   private readonly replication: Replication;
   private readonly leadership: Leadership;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
-  /** Configuration entries up to here took effect when the node started (see the constructor). */
-  private confReplayedTo = 0;
   /** Proposals arrived since the last Ready: one Append per follower carries all of them. */
   private appendsPending = false;
 
@@ -77,10 +74,9 @@ export class Raft {
     this.groupId = settings.groupId;
     this.tracker = new ProgressTracker(settings.maxInflight);
     this.outbox = new Outbox(settings.id, settings.groupId, () => this.#term);
-    const self = { incarnation: settings.incarnation, original: settings.original };
-    this.admission = new Admission(settings.id, settings.groupId, self, this.tracker, settings.logger);
     const { hardState, confState } = storage.initialState();
     this.log = new RaftLog(storage, settings.applied ?? 0);
+    this.membership = new Membership(settings, this.tracker, this.log);
     const send = (m: Parameters<Outbox["send"]>[0]) => this.outbox.send(m);
     this.replication = new Replication(settings, this.log, this.tracker, send);
     this.leadership = new Leadership(
@@ -96,14 +92,7 @@ export class Raft {
     if (settings.applied !== undefined && settings.applied > this.log.committed) {
       throw new Error(`applied ${settings.applied} is past the commit index ${this.log.committed}`);
     }
-    // Committed configuration entries not yet applied (a new group's bootstrap entries, or those
-    // replayed after a restart) take effect now: they are committed, so the membership is known
-    // before the state machine catches up, and applying them again later changes nothing.
-    for (const e of this.log.slice(this.log.applied + 1, this.log.committed + 1)) {
-      if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
-    }
-    this.confReplayedTo = this.log.committed;
-    this.admission.note();
+    this.membership.replayCommitted();
     this.becomeFollower(hardState.term, "");
     this.#vote = hardState.vote;
   }
@@ -227,8 +216,8 @@ export class Raft {
 
   /** Starts an election now (when this node is a voter). */
   campaign(kind: "prevote" | "election" | "transfer" = this.settings.preVote ? "prevote" : "election"): void {
-    if (!this.promotable() || !this.admission.admitted()) return;
-    if (this.hasUnappliedConfChanges()) {
+    if (!this.promotable() || !this.membership.admitted()) return;
+    if (this.membership.hasUnappliedChanges()) {
       // Our configuration may be about to change (we may even be removed): wait until it applies,
       // as etcd's raft does, so that a leader never starts out with a stale membership.
       this.settings.logger?.(
@@ -266,11 +255,6 @@ export class Raft {
     }
   }
 
-  private hasUnappliedConfChanges(): boolean {
-    const lo = Math.max(this.log.applied + 1, this.confReplayedTo + 1, this.log.firstIndex());
-    return hasConfChangeIn(this.log, lo, this.log.committed + 1, this.settings.maxSizePerMsg);
-  }
-
   private handleVoteRequest(m: Message): void {
     const responseType = m.type === MessageType.Vote ? MessageType.VoteResponse : MessageType.PreVoteResponse;
     const canVote =
@@ -278,7 +262,7 @@ export class Raft {
       (this.#vote === "" && this.#lead === "") ||
       (m.type === MessageType.PreVote && m.term > this.#term);
     // Not a voter check: a voter that has not applied its promotion yet must still be able to vote.
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && this.admission.admitted()) {
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && this.membership.admitted()) {
       this.outbox.send({ type: responseType, to: m.from, term: m.term });
       if (m.type === MessageType.Vote) {
         this.electionElapsed = 0;
@@ -336,18 +320,12 @@ export class Raft {
     return this.tracker.confState();
   }
 
-  /**
-   * Applies a committed configuration change. `index` is the entry's: a change the constructor
-   * already took into effect at start (index <= confReplayedTo) is not applied again, or a restarted
-   * node replaying its backlog would pass through every older configuration on the way (a removed
-   * and re-added learner would be a voter for a while; a leader would count the wrong quorum).
-   */
+  /** Applies a committed configuration change; called by the I/O loop as the entry applies. */
   applyConfChange(cc: ConfChange, index?: number): ConfState {
-    if (index !== undefined && index <= this.confReplayedTo) return this.confState();
     const leading = this.#role === "leader";
-    applyConfChange(this.tracker, cc, leading ? this.log.lastIndex() + 1 : undefined);
+    if (!this.membership.apply(cc, index, leading ? this.log.lastIndex() + 1 : undefined))
+      return this.confState();
     if (cc.type === "remove") this.leadership.cancelTransfer(cc.nodeId);
-    this.admission.note();
     if (leading) {
       if (!this.promotable()) {
         this.settings.logger?.(`${this.id} was removed from group ${this.groupId} and steps down`);
@@ -370,8 +348,7 @@ export class Raft {
       return false;
     }
     this.log.restore(snap);
-    this.tracker.setConfState(snap.metadata.confState);
-    this.admission.note();
+    this.membership.restore(snap.metadata.confState);
     return true;
   }
 
