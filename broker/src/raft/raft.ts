@@ -43,8 +43,9 @@ function isTransfer(m: Message): boolean {
  * The Raft protocol for one group (etcd's raft.go): term, vote and role, elections, and how each
  * role steps a message. No I/O, no clock, no randomness but the injected source: what it produces
  * waits in the outbox (outbox.ts) until the raw node (raft-node.ts) hands it out as a Ready. The
- * leader's work is in leader.ts, log shipping in replication.ts, membership in tracker.ts and
- * confchange.ts. Term, vote, leader and role change only here, so that callers see them read-only.
+ * leader's work is in leader.ts, log shipping in replication.ts, membership in membership.ts (over
+ * tracker.ts and confchange.ts). Term, vote, leader and role change only here, so that callers see
+ * them read-only.
  */
 export class Raft {
   readonly id: NodeId;
@@ -77,8 +78,7 @@ export class Raft {
     const { hardState, confState } = storage.initialState();
     this.log = new RaftLog(storage, settings.applied ?? 0);
     this.membership = new Membership(settings, this.tracker, this.log);
-    const send = (m: Parameters<Outbox["send"]>[0]) => this.outbox.send(m);
-    this.replication = new Replication(settings, this.log, this.tracker, send);
+    this.replication = new Replication(settings, this.log, this.tracker, this.outbox);
     this.leadership = new Leadership(
       settings,
       this.log,
@@ -295,7 +295,7 @@ export class Raft {
 
   transferLeadership(to: NodeId): void {
     this.requireLeader();
-    // The transferee must be able to win: no election timeout runs out on us meanwhile.
+    // The transfer gets a whole election timeout before tickHeartbeat gives it up.
     if (this.leadership.transfer(to)) this.electionElapsed = 0;
   }
 

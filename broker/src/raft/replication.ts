@@ -1,6 +1,6 @@
 import type { RaftSettings } from "./config.js";
 import { SnapshotTemporarilyUnavailableError } from "./errors.js";
-import type { Outgoing } from "./outbox.js";
+import type { Outbox } from "./outbox.js";
 import type { Progress } from "./progress.js";
 import type { RaftLog } from "./raft-log.js";
 import type { ProgressTracker } from "./tracker.js";
@@ -23,7 +23,7 @@ export class Replication {
     private readonly settings: RaftSettings,
     private readonly log: RaftLog,
     private readonly tracker: ProgressTracker,
-    private readonly send: (m: Outgoing) => void,
+    private readonly outbox: Outbox,
   ) {}
 
   // ---- leader: sending ----
@@ -37,7 +37,7 @@ export class Replication {
     for (const pr of this.tracker.progresses) {
       const id = pr.id;
       if (id === this.settings.id) continue;
-      this.send({
+      this.outbox.send({
         type: MessageType.Heartbeat,
         to: id,
         // Not past the follower's match: it must not commit entries it may not hold.
@@ -64,7 +64,7 @@ export class Replication {
       return this.sendSnapshot(pr);
     }
     if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send({
+    this.outbox.send({
       type: MessageType.Append,
       to,
       index: pr.next - 1,
@@ -86,7 +86,7 @@ export class Replication {
       if (err instanceof SnapshotTemporarilyUnavailableError) return false;
       throw err;
     }
-    this.send({ type: MessageType.Snapshot, to: pr.id, snapshot });
+    this.outbox.send({ type: MessageType.Snapshot, to: pr.id, snapshot });
     pr.becomeSnapshot(snapshot.metadata.index);
     this.settings.logger?.(
       `${this.settings.id} sends snapshot at ${snapshot.metadata.index} to ${pr.id} in group ${this.settings.groupId}`,
@@ -134,17 +134,17 @@ export class Replication {
 
   acceptAppend(m: Message): void {
     if (m.index < this.log.committed) {
-      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.committed });
+      this.outbox.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.committed });
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      this.send({ type: MessageType.AppendResponse, to: m.from, index: lastNew });
+      this.outbox.send({ type: MessageType.AppendResponse, to: m.from, index: lastNew });
       return;
     }
     // A rejection says where our log could match, so the leader skips a whole term per round trip.
     const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.send({
+    this.outbox.send({
       type: MessageType.AppendResponse,
       to: m.from,
       index: m.index,
@@ -156,7 +156,7 @@ export class Replication {
 
   acceptHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({
+    this.outbox.send({
       type: MessageType.HeartbeatResponse,
       to: m.from,
       ...(m.context ? { context: m.context } : {}),
@@ -168,6 +168,6 @@ export class Replication {
     const snap = m.snapshot;
     if (!snap) return;
     const index = restore(snap) ? this.log.lastIndex() : this.log.committed;
-    this.send({ type: MessageType.AppendResponse, to: m.from, index });
+    this.outbox.send({ type: MessageType.AppendResponse, to: m.from, index });
   }
 }
