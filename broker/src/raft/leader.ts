@@ -12,13 +12,13 @@ const emptyBytes = new Uint8Array(0);
 
 /**
  * What only the leader does (the stepLeader half of etcd's raft.go): take proposals, commit what a
- * quorum holds, confirm reads, move leadership on request, and read its followers' answers. raft.ts
- * calls it only in the leader role, after checking the role, and resets it with every change of
- * term or role: its state belongs to one term's leadership.
+ * quorum holds, confirm reads, move leadership on request, and read its followers' answers. Its
+ * state belongs to one term's leadership: raft.ts resets it with every change of term or role, and
+ * calls it only while leading (but for `applied` and `cancelTransfer`, which are no-ops otherwise).
  */
 export class Leadership {
   private transferee: NodeId | "" = "";
-  /** No configuration change may be proposed until the log is applied past this index. */
+  /** No configuration change may be proposed until the log is applied up to this index (set by start). */
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readonly readOnly = new ReadOnly();
@@ -32,6 +32,7 @@ export class Leadership {
     private readonly term: () => number,
   ) {}
 
+  /** pendingConfIndex is left alone: only a leader reads it, and start() sets it anew. */
   reset(): void {
     this.transferee = "";
     this.readOnly.reset();

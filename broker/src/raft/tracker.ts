@@ -5,8 +5,9 @@ import type { ConfState, NodeId } from "./types.js";
 /**
  * Who the group's members are and, while this node leads, how far each has got (etcd's
  * tracker.ProgressTracker): the configuration (voters, learners, the incarnations it admitted), one
- * Progress per member on the leader, and the votes of the current campaign. Only confchange.ts
- * replaces the configuration, and only the role changes in raft.ts reset progress and votes.
+ * Progress per member on the leader, and the votes of the current campaign. The configuration is
+ * replaced by confchange.ts and membership.ts; progress is started by leader.ts, follows membership
+ * changes, and is dropped with the votes by every change of term or role in raft.ts.
  */
 export class ProgressTracker {
   // A group has a handful of members: plain arrays beat maps and sets at that size.
