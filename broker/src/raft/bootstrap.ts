@@ -1,4 +1,4 @@
-import { encodeConfChange } from "./raft-node.js";
+import { encodeConfChange } from "./confchange.js";
 import type { ConfState, Entry, HardState, NodeId } from "./types.js";
 import { EntryType } from "./types.js";
 

@@ -1,4 +1,7 @@
-import { decodeConfChange, type ReadState, type Ready, type SoftState } from "./raft-node.js";
+import { decodeConfChange } from "./confchange.js";
+import type { ReadState } from "./outbox.js";
+import type { SoftState } from "./raft.js";
+import type { Ready } from "./raft-node.js";
 import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from "./types.js";
 import { EntryType } from "./types.js";
 

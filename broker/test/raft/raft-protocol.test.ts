@@ -271,6 +271,28 @@ test("status: the leader reports each member's progress; followers report none",
   assert.equal(c.raft("b").status().progress.size, 0);
 });
 
+test("status: term, vote, leader and role are read-only; a status() snapshot is a copy", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  const raft = c.raft("a");
+  const term = raft.term;
+  // Only the core moves them: writing one is a compile error, and a TypeError at run time.
+  // @ts-expect-error term is a getter
+  assert.throws(() => (raft.term = term + 1), TypeError);
+  // @ts-expect-error role is a getter
+  assert.throws(() => (raft.role = "follower"), TypeError);
+  // @ts-expect-error lead is a getter
+  assert.throws(() => (raft.lead = "b"), TypeError);
+  // @ts-expect-error vote is a getter
+  assert.throws(() => (raft.vote = "b"), TypeError);
+  const s = raft.status();
+  s.term = term + 1;
+  s.role = "follower";
+  assert.equal(raft.term, term);
+  assert.equal(raft.role, "leader");
+  assert.equal(raft.status().term, term);
+});
+
 test("a new node that joins empty learns the membership from the log", () => {
   const c = new TestCluster(["a", "b", "c"]);
   c.elect("a");

@@ -1,23 +1,18 @@
 import { MemoryStorage } from "../memory-storage.js";
-import { RaftNode } from "../raft-node.js";
-import { handleReady } from "../ready-loop.js";
-import {
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  type NodeId,
-  type Snapshot,
-} from "../types.js";
+import { type ConfState, type Message, MessageType, type NodeId } from "../types.js";
+import { SafetyChecker, SafetyViolation } from "./checker.js";
+import { SimNetwork } from "./network.js";
 import { seededRandom } from "./prng.js";
+import { type SimEnv, SimNode } from "./sim-node.js";
+
+export { SafetyViolation } from "./checker.js";
 
 /**
  * A seeded, deterministic cluster: virtual time, a network that drops, delays, duplicates and
- * reorders, partitions, crashes and restarts, membership changes and transfers while clients propose.
- * Raft's safety properties are checked as it runs; a violation throws SafetyViolation.
+ * reorders (network.ts), partitions, crashes and restarts, membership changes and transfers while
+ * clients propose. Raft's safety properties are checked as it runs (checker.ts); a violation throws
+ * SafetyViolation. This file is the driver: the clock, the faults, the clients and the final checks;
+ * each node's disk, state machine and Ready loop are in sim-node.ts.
  */
 
 export interface SimOptions {
@@ -39,46 +34,6 @@ export interface SimOptions {
   verbose?: boolean;
 }
 
-export class SafetyViolation extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "SafetyViolation";
-  }
-}
-
-interface SimNode {
-  id: NodeId;
-  storage: MemoryStorage;
-  raft: RaftNode | undefined;
-  /** The state machine: applied normal entries by index (durable, like a partition store). */
-  applied: Map<number, string>;
-  appliedIndex: number;
-  conf: ConfState;
-  removed: boolean;
-  /** A Ready's write handed to the "disk" and not yet durable: it completes (and the Ready goes on) at doneAt. */
-  writing:
-    | {
-        update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot };
-        doneAt: number;
-        complete: () => void;
-      }
-    | undefined;
-  /** Commit index up to which this incarnation's log was checked against every other commit. */
-  checkedCommit: number;
-}
-
-/** A client proposal and where the leader put it: it must end committed there, or be overwritten. */
-interface Proposal {
-  index: number;
-  term: number;
-}
-
-interface InFlight {
-  at: number;
-  seq: number;
-  msg: Message;
-}
-
 export interface SimResult {
   seed: number;
   virtualMs: number;
@@ -98,36 +53,19 @@ export interface SimResult {
 
 const tickMs = 10;
 const electionTicks = 10;
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 export class Simulation {
   private readonly rand: () => number;
   private readonly nodes = new Map<NodeId, SimNode>();
-  private network: InFlight[] = [];
-  private seq = 0;
+  private readonly network: SimNetwork;
+  private readonly checker: SafetyChecker;
+  private readonly env: SimEnv;
   private now = 0;
-  private blocked = new Set<string>();
-  private readonly leaderOfTerm = new Map<number, NodeId>();
-  /** index -> "term:type:data" of every entry any node applied: all nodes must agree. */
-  private readonly appliedAt = new Map<number, string>();
-  /** index -> term of every entry any node has seen committed (committed entries never change). */
-  private readonly committedTerm: number[] = [];
-  private maxCommitted = 0;
-  /**
-   * "index/term" -> the entry's type and data and the term before it, for every entry ever persisted
-   * anywhere. One value per key is, by induction, the log matching property: same index and term,
-   * same entry and same history.
-   */
-  private readonly persistedEntries = new Map<string, { prev: number | undefined; body: string }>();
-  private readonly proposals = new Map<string, Proposal>();
   private nextNodeNumber: number;
   private readonly log: string[] = [];
   private readonly o: Required<SimOptions>;
   private readonly stats: SimResult;
-  /** Flow control varies by seed: one entry per Append and a window of one reach paths big batches hide. */
-  private readonly maxSizePerMsg: number;
-  private readonly maxInflightMsgs: number;
 
   constructor(options: SimOptions) {
     this.o = {
@@ -143,9 +81,15 @@ export class Simulation {
       ...options,
     };
     this.rand = seededRandom(options.seed);
-    // [bytes per Append, Appends in flight]; one-entry Appends with a window of one (50 entries/s
-    // here) could not keep up with the offered load, and no deployment would run them.
-    [this.maxSizePerMsg, this.maxInflightMsgs] = this.pick<[number, number]>([
+    this.network = new SimNetwork(this.rand, this.o);
+    this.checker = new SafetyChecker((id, term) => {
+      this.stats.leaderElections++;
+      this.trace(`${id} is leader of term ${term}`);
+    });
+    // Flow control varies by seed: one entry per Append and a window of one reach paths big batches
+    // hide. [bytes per Append, Appends in flight]; one-entry Appends with a window of one (50
+    // entries/s here) could not keep up with the offered load, and no deployment would run them.
+    const [maxSizePerMsg, maxInflightMsgs] = this.pick<[number, number]>([
       [1, 256],
       [64, 2],
       [64, 8],
@@ -153,7 +97,18 @@ export class Simulation {
       [4096, 8],
       [4096, 256],
     ])!;
-    this.trace(`flow control: ${this.maxSizePerMsg} bytes per Append, ${this.maxInflightMsgs} in flight`);
+    this.trace(`flow control: ${maxSizePerMsg} bytes per Append, ${maxInflightMsgs} in flight`);
+    this.env = {
+      rand: this.rand,
+      now: () => this.now,
+      send: (messages) => this.send(messages),
+      trace: (line) => this.trace(line),
+      checker: this.checker,
+      electionTicks,
+      maxSizePerMsg,
+      maxInflightMsgs,
+      maxDiskMs: this.o.maxDiskMs,
+    };
     this.stats = {
       seed: options.seed,
       virtualMs: 0,
@@ -187,37 +142,10 @@ export class Simulation {
   }
 
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
-    const node: SimNode = {
-      id,
-      storage,
-      raft: undefined,
-      applied: new Map(),
-      appliedIndex: 0,
-      conf: storage.initialState().confState,
-      removed: false,
-      writing: undefined,
-      checkedCommit: 0,
-    };
+    const node = new SimNode(id, storage, this.env);
     this.nodes.set(id, node);
-    this.boot(node);
+    node.boot();
     return node;
-  }
-
-  private boot(node: SimNode): void {
-    node.writing = undefined;
-    node.checkedCommit = 0;
-    node.raft = new RaftNode(
-      {
-        id: node.id,
-        groupId: 1,
-        electionTicks,
-        heartbeatTicks: 2,
-        random: this.rand,
-        maxSizePerMsg: this.maxSizePerMsg,
-        maxInflightMsgs: this.maxInflightMsgs,
-      },
-      node.storage,
-    );
   }
 
   run(): SimResult {
@@ -226,9 +154,9 @@ export class Simulation {
     this.heal();
     this.awaitLiveness();
     this.awaitProposalOutcomes();
-    this.checkLogMatching();
+    this.checker.checkLogMatching(this.alive());
     this.stats.virtualMs = this.now;
-    this.stats.committed = this.appliedAt.size;
+    this.stats.committed = this.checker.appliedCount;
     return this.stats;
   }
 
@@ -246,24 +174,18 @@ export class Simulation {
     if (this.now % tickMs === 0) for (const n of this.alive()) n.raft!.tick();
     if (faults) this.injectFaults();
     this.maybePropose(faults);
-    for (const n of this.alive()) this.processReady(n);
-    this.checkStep();
+    for (const n of this.alive()) n.processReady();
+    this.checker.checkStep(this.alive());
   }
 
   private deliver(): void {
-    if (this.network.length === 0) return;
-    const due: InFlight[] = [];
-    const later: InFlight[] = [];
-    for (const f of this.network) (f.at <= this.now ? due : later).push(f);
-    this.network = later;
-    due.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    for (const f of due) {
-      const to = this.nodes.get(f.msg.to);
+    for (const msg of this.network.takeDue(this.now)) {
+      const to = this.nodes.get(msg.to);
       const delivered = to?.raft !== undefined && !to.removed;
-      if (delivered) to.raft!.step(f.msg);
+      if (delivered) to.raft!.step(msg);
       // The transport tells the leader how a snapshot transfer ended, as the real one does.
-      if (f.msg.type === MessageType.Snapshot)
-        this.nodes.get(f.msg.from)?.raft?.reportSnapshot(f.msg.to, delivered);
+      if (msg.type === MessageType.Snapshot)
+        this.nodes.get(msg.from)?.raft?.reportSnapshot(msg.to, delivered);
     }
   }
 
@@ -271,215 +193,9 @@ export class Simulation {
     for (const m of messages) {
       const isSnapshot = m.type === MessageType.Snapshot;
       if (isSnapshot) this.stats.snapshotsSent++;
-      if (this.blocked.has(`${m.from}>${m.to}`) || this.rand() < this.o.dropRate) {
-        if (isSnapshot) this.nodes.get(m.from)?.raft?.reportSnapshot(m.to, false);
-        continue;
-      }
-      const copies = this.rand() < this.o.duplicateRate ? 2 : 1;
-      for (let i = 0; i < copies; i++) {
-        this.network.push({
-          at: this.now + 1 + Math.floor(this.rand() * this.o.maxDelayMs),
-          seq: this.seq++,
-          msg: m,
-        });
-      }
+      if (!this.network.send(m, this.now) && isSnapshot)
+        this.nodes.get(m.from)?.raft?.reportSnapshot(m.to, false);
     }
-  }
-
-  /**
-   * The I/O loop of the Ready contract, with MemoryStorage as the disk. A Ready with something to
-   * persist may take a few virtual ms to become durable; meanwhile the node goes on stepping and
-   * ticking (but gets no new Ready), exactly as group-runner.ts awaits its fsync.
-   */
-  private processReady(n: SimNode): void {
-    const raft = n.raft!;
-    if (n.writing) {
-      if (this.now < n.writing.doneAt) return;
-      const { complete } = n.writing;
-      n.writing = undefined;
-      complete();
-      if (n.raft !== raft || n.removed) return;
-    }
-    while (raft.hasReady()) {
-      const rd = raft.ready();
-      let deferred = false;
-      // The shared Ready loop; the virtual disk may take a few ms, during which the Ready waits.
-      handleReady(raft, rd, {
-        restore: (snapshot) => this.installSnapshot(n, snapshot),
-        persist: (update) => {
-          if (this.o.maxDiskMs > 0 && this.rand() < 0.5) {
-            deferred = true;
-            const doneAt = this.now + 1 + Math.floor(this.rand() * this.o.maxDiskMs);
-            return {
-              // biome-ignore lint/suspicious/noThenProperty: the virtual disk's completion is a thenable on purpose (ready-loop.ts)
-              then: (next: () => void) => {
-                n.writing = {
-                  update,
-                  doneAt,
-                  complete: () => {
-                    this.persist(n, update);
-                    next();
-                    this.maybeCompact(n);
-                  },
-                };
-              },
-            } as PromiseLike<void>;
-          }
-          this.persist(n, update);
-        },
-        send: (messages) => this.send(messages),
-        apply: (entries) => {
-          for (const e of entries) this.apply(n, e);
-        },
-        onConfChange: (conf, cc, e) => this.confChanged(n, conf, cc, e),
-      });
-      if (deferred) return;
-      this.maybeCompact(n);
-      if (n.removed) return;
-    }
-  }
-
-  private persist(
-    n: SimNode,
-    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
-  ): void {
-    if (update.snapshot) n.storage.applySnapshot(update.snapshot);
-    if (update.entries.length > 0) {
-      n.storage.append(update.entries);
-      this.recordPersisted(n, update.entries);
-    }
-    if (update.hardState) n.storage.setHardState(update.hardState);
-  }
-
-  /** Log matching, checked as entries reach a disk (see persistedEntries). */
-  private recordPersisted(n: SimNode, entries: Entry[]): void {
-    let prev: number | undefined;
-    try {
-      prev = n.storage.term(entries[0]!.index - 1);
-    } catch {
-      prev = undefined; // Compacted below the batch: nothing to compare with.
-    }
-    for (const e of entries) {
-      const key = `${e.index}/${e.term}`;
-      const body = `${e.type}/${decoder.decode(e.data)}`;
-      const seen = this.persistedEntries.get(key);
-      if (seen === undefined) this.persistedEntries.set(key, { prev, body });
-      else if (seen.body !== body || (seen.prev !== undefined && prev !== undefined && seen.prev !== prev)) {
-        throw new SafetyViolation(
-          `log matching: ${n.id} persisted entry ${key} after term ${prev} as "${body}", another node after term ${seen.prev} as "${seen.body}"`,
-        );
-      } else if (seen.prev === undefined) seen.prev = prev;
-      prev = e.term;
-    }
-  }
-
-  /** The invariants that must hold after every step. */
-  private checkStep(): void {
-    for (const n of this.alive()) {
-      const raft = n.raft!;
-      if (raft.role === "leader") this.checkLeader(n);
-      // Committed entries never change: every commit index any node reaches agrees with all others.
-      const committed = raft.log.committed;
-      if (committed > n.checkedCommit) {
-        for (let i = Math.max(n.checkedCommit + 1, raft.log.firstIndex()); i <= committed; i++) {
-          const term = raft.log.term(i);
-          const known = this.committedTerm[i];
-          if (known === undefined) this.committedTerm[i] = term;
-          else if (known !== term) {
-            throw new SafetyViolation(
-              `committed entry lost: ${n.id} committed index ${i} at term ${term}, another node at term ${known}`,
-            );
-          }
-        }
-        n.checkedCommit = committed;
-        if (committed > this.maxCommitted) this.maxCommitted = committed;
-      }
-    }
-  }
-
-  /** At most one leader per term, and it holds every entry committed so far (leader completeness). */
-  private checkLeader(n: SimNode): void {
-    const raft = n.raft!;
-    const previous = this.leaderOfTerm.get(raft.term);
-    if (previous === n.id) return;
-    if (previous !== undefined) {
-      throw new SafetyViolation(`two leaders in term ${raft.term}: ${previous} and ${n.id}`);
-    }
-    this.leaderOfTerm.set(raft.term, n.id);
-    this.stats.leaderElections++;
-    this.trace(`${n.id} is leader of term ${raft.term}`);
-    if (raft.log.lastIndex() < this.maxCommitted) {
-      throw new SafetyViolation(
-        `leader ${n.id} (term ${raft.term}) ends at ${raft.log.lastIndex()}, before the committed ${this.maxCommitted}`,
-      );
-    }
-    for (let i = raft.log.firstIndex(); i <= this.maxCommitted; i++) {
-      const term = this.committedTerm[i];
-      if (term !== undefined && raft.log.term(i) !== term) {
-        throw new SafetyViolation(
-          `leader ${n.id} (term ${raft.term}) lacks committed entry ${i} of term ${term}`,
-        );
-      }
-    }
-  }
-
-  /** A configuration entry the shared loop applied through the core (it skips what the core replayed at start). */
-  private confChanged(n: SimNode, conf: ConfState, cc: ConfChange, e: Entry): void {
-    n.conf = conf;
-    if (e.index <= n.appliedIndex) return; // replayed after a restart: the state machine has it
-    this.checkApplied(n, e);
-    this.trace(
-      `${n.id} applied ${cc.type} ${cc.nodeId} at ${e.index}: voters ${conf.voters.join(",")} learners ${conf.learners.join(",")}`,
-    );
-    if (cc.type === "remove" && cc.nodeId === n.id) n.removed = true;
-    n.appliedIndex = e.index;
-  }
-
-  /** State machine safety: every node applies the same entry at an index. */
-  private checkApplied(n: SimNode, e: Entry): void {
-    const value = `${e.term}:${e.type}:${decoder.decode(e.data)}`;
-    const seen = this.appliedAt.get(e.index);
-    if (seen !== undefined && seen !== value) {
-      throw new SafetyViolation(
-        `state machine safety: ${n.id} applied "${value}" at ${e.index}, another node applied "${seen}"`,
-      );
-    }
-    this.appliedAt.set(e.index, value);
-  }
-
-  private apply(n: SimNode, e: Entry): void {
-    if (e.index <= n.appliedIndex) return;
-    this.checkApplied(n, e);
-    if (e.type === EntryType.Normal) {
-      const payload = decoder.decode(e.data);
-      const proposal = this.proposals.get(payload);
-      if (proposal && (proposal.index !== e.index || proposal.term !== e.term)) {
-        throw new SafetyViolation(
-          `proposal ${payload} was placed at ${proposal.index} (term ${proposal.term}) but applied at ${e.index} (term ${e.term})`,
-        );
-      }
-      n.applied.set(e.index, payload);
-    }
-    n.appliedIndex = e.index;
-  }
-
-  private maybeCompact(n: SimNode): void {
-    const keep = 20;
-    if (n.appliedIndex - n.storage.firstIndex() < 60) return;
-    const index = n.appliedIndex - keep;
-    const image = encoder.encode(JSON.stringify({ index: n.appliedIndex, applied: [...n.applied] }));
-    // Snapshot at the applied index (the image is the state machine there), then drop old entries.
-    n.storage.createSnapshot(n.appliedIndex, n.conf, image);
-    n.storage.compact(index);
-  }
-
-  private installSnapshot(n: SimNode, snapshot: Snapshot): void {
-    const index = snapshot.metadata.index;
-    const image = JSON.parse(decoder.decode(snapshot.data)) as { index: number; applied: [number, string][] };
-    n.applied = new Map(image.applied);
-    n.appliedIndex = index;
-    n.conf = snapshot.metadata.confState;
-    this.trace(`${n.id} installed a snapshot at ${index}`);
   }
 
   /** A client proposal to the current leader; returns false when it was refused (the client retries). */
@@ -492,7 +208,7 @@ export class Simulation {
     } catch {
       return false; // Dropped (transfer or limits): a client would retry elsewhere.
     }
-    this.proposals.set(payload, { index: raft.log.lastIndex(), term: raft.term });
+    this.checker.recordProposal(payload, raft.log.lastIndex(), raft.term);
     this.stats.proposed++;
     return true;
   }
@@ -507,23 +223,17 @@ export class Simulation {
     const r = this.rand();
     const members = this.alive();
     if (r < 0.0015) {
-      // Crash a node: its RaftNode (memory) is lost, storage (disk) and state machine stay. A Ready
-      // being written is lost, or (the write reached the disk just before the crash) only persisted.
+      // Crash a node: its RaftNode (memory) is lost, storage (disk) and state machine stay.
       const victim = this.pick([...this.nodes.values()].filter((n) => n.raft && !n.removed));
       if (victim) {
-        if (victim.writing) {
-          this.stats.crashesMidWrite++;
-          if (this.rand() < 0.5) this.persist(victim, victim.writing.update);
-        }
-        victim.raft = undefined;
-        victim.writing = undefined;
+        if (victim.crash()) this.stats.crashesMidWrite++;
         this.stats.crashes++;
         this.trace(`crash ${victim.id}`);
       }
     } else if (r < 0.004) {
       const down = this.pick([...this.nodes.values()].filter((n) => !n.raft && !n.removed));
       if (down) {
-        this.boot(down);
+        down.boot();
         this.trace(`restart ${down.id}`);
       }
     } else if (r < 0.0052) {
@@ -531,8 +241,8 @@ export class Simulation {
       const b = this.pick(members.filter((n) => n !== a));
       if (a && b) {
         const oneWay = this.rand() < 0.3;
-        this.blocked.add(`${a.id}>${b.id}`);
-        if (!oneWay) this.blocked.add(`${b.id}>${a.id}`);
+        this.network.cut(a.id, b.id);
+        if (!oneWay) this.network.cut(b.id, a.id);
         this.stats.partitions++;
         this.trace(`partition ${a.id} ${oneWay ? "->" : "<->"} ${b.id}`);
       }
@@ -542,15 +252,14 @@ export class Simulation {
       if (leader) {
         for (const other of this.nodes.keys()) {
           if (other === leader.id) continue;
-          this.blocked.add(`${leader.id}>${other}`);
-          this.blocked.add(`${other}>${leader.id}`);
+          this.network.cut(leader.id, other);
+          this.network.cut(other, leader.id);
         }
         this.stats.partitions++;
         this.trace(`isolate leader ${leader.id}`);
       }
     } else if (r < 0.0085) {
-      if (this.blocked.size > 0) this.trace("heal partitions");
-      this.blocked.clear();
+      if (this.network.heal()) this.trace("heal partitions");
     } else if (r < 0.0095 && this.o.membershipChanges) {
       this.changeMembership();
     } else if (r < 0.0105) {
@@ -567,7 +276,6 @@ export class Simulation {
       }
     }
   }
-
   private changeMembership(): void {
     const leader = this.leaders()[0];
     if (!leader) return;
@@ -601,8 +309,8 @@ export class Simulation {
   }
 
   private heal(): void {
-    this.blocked.clear();
-    for (const n of this.nodes.values()) if (!n.raft && !n.removed) this.boot(n);
+    this.network.heal();
+    for (const n of this.nodes.values()) if (!n.raft && !n.removed) n.boot();
     this.trace("heal everything");
   }
 
@@ -624,7 +332,7 @@ export class Simulation {
           voters.length > 0 &&
           voters.every((v) => {
             const n = this.nodes.get(v);
-            const at = this.proposals.get(payload)!.index;
+            const at = this.checker.proposal(payload)!.index;
             return n?.raft !== undefined && n.applied.get(at) === payload;
           });
         if (done) return;
@@ -652,13 +360,13 @@ export class Simulation {
    */
   private awaitProposalOutcomes(): void {
     let highest = 0;
-    for (const p of this.proposals.values()) highest = Math.max(highest, p.index);
+    for (const p of this.checker.allProposals().values()) highest = Math.max(highest, p.index);
     const deadline = this.now + this.livenessBudgetMs;
     let filler = 0;
-    while (this.maxCommitted < highest || !this.allApplied(highest)) {
+    while (this.checker.maxCommitted < highest || !this.allApplied(highest)) {
       if (this.now >= deadline) {
         throw new SafetyViolation(
-          `liveness: commit index ${this.maxCommitted} did not reach the last proposal's index ${highest} within ${this.livenessBudgetMs} ms\n${this.describe()}`,
+          `liveness: commit index ${this.checker.maxCommitted} did not reach the last proposal's index ${highest} within ${this.livenessBudgetMs} ms\n${this.describe()}`,
         );
       }
       const leader = this.leaders()[0];
@@ -668,19 +376,18 @@ export class Simulation {
       }
       this.stepMs(false);
     }
-    for (const [payload, p] of this.proposals) {
-      const applied = this.appliedAt.get(p.index);
-      if (applied === undefined) {
+    for (const [payload, p] of this.checker.allProposals()) {
+      if (!this.checker.hasApplied(p.index)) {
         throw new SafetyViolation(`proposal ${payload} at ${p.index} is undecided: nothing applied there`);
       }
-      if (applied !== `${p.term}:${EntryType.Normal}:${payload}`) this.stats.proposalsLost++;
+      if (!this.checker.appliedAsProposed(payload, p)) this.stats.proposalsLost++;
     }
   }
 
   /** Some node applied this proposal. */
   private isApplied(payload: string): boolean {
-    const p = this.proposals.get(payload);
-    return p !== undefined && this.appliedAt.get(p.index) === `${p.term}:${EntryType.Normal}:${payload}`;
+    const p = this.checker.proposal(payload);
+    return p !== undefined && this.checker.appliedAsProposed(payload, p);
   }
 
   /** Some node applied every index up to `index`. */
@@ -691,39 +398,7 @@ export class Simulation {
 
   /** Every node's Raft status, for failure reports. */
   describe(): string {
-    return [...this.nodes.values()]
-      .map((n) => {
-        if (!n.raft) return `${n.id}: down${n.removed ? " (removed)" : ""}`;
-        const s = n.raft.status();
-        const progress = [...s.progress]
-          .map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}${p.recentActive ? "" : "!"}`)
-          .join(" ");
-        return `${n.id}: ${s.role} term ${s.term} lead ${s.leader || "-"} commit ${s.commit} applied ${s.applied} last ${s.lastIndex} first ${n.raft.log.firstIndex()} voters ${s.confState.voters.join(",")} learners ${s.confState.learners.join(",")}${n.removed ? " (removed)" : ""} ${progress}`;
-      })
-      .join("\n");
-  }
-
-  /** Log matching across whole logs at the end: where two logs agree on an entry, all before it agree. */
-  private checkLogMatching(): void {
-    const live = this.alive();
-    for (let i = 0; i < live.length; i++) {
-      for (let j = i + 1; j < live.length; j++) {
-        const a = live[i]!.raft!.log;
-        const b = live[j]!.raft!.log;
-        const lo = Math.max(a.firstIndex(), b.firstIndex());
-        const hi = Math.min(a.lastIndex(), b.lastIndex());
-        let matched = false;
-        for (let k = hi; k >= lo; k--) {
-          const same = a.term(k) === b.term(k);
-          if (matched && !same) {
-            throw new SafetyViolation(
-              `log matching: ${live[i]!.id} and ${live[j]!.id} agree at a later index but differ at ${k}`,
-            );
-          }
-          if (same) matched = true;
-        }
-      }
-    }
+    return [...this.nodes.values()].map((n) => n.describe()).join("\n");
   }
 }
 
