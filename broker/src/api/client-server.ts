@@ -14,6 +14,7 @@ import { AuthThrottle, type AuthThrottleOptions, rateLimited } from "../security
 import type { Authenticator } from "../security/authenticator.js";
 import { type Authorizer, allowAll } from "../security/authorization.js";
 import { certificateFingerprints, peerContextValues } from "../security/client-cert.js";
+import { fromNodeKey, principalKey } from "../security/context-keys.js";
 import { TlsFiles } from "../security/file-watch.js";
 import {
   clientStreamingPaths,
@@ -27,7 +28,7 @@ import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import type { BrokerEngine } from "./engine.js";
 import { healthService } from "./health-service.js";
-import { type CallObserver, fromNodeKey, metricsInterceptor, principalKey } from "./interceptors.js";
+import { type CallObserver, metricsInterceptor } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
 import type { InputLimits } from "./validate.js";

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Broker, MessageResponseSchema, PublishResponseSchema } from "../../../gen/broker/broker_pb.js";
 import { mergeAsyncIterables } from "../util/merge.js";
-import { callContext } from "./convert.js";
+import { callContext } from "./call-context.js";
 import { type BrokerEngine, messageId } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } from "./validate.js";

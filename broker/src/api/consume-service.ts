@@ -9,8 +9,9 @@ import {
 } from "../../../gen/geobroker/v1/consume_pb.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mergeAsyncIterables } from "../util/merge.js";
+import { callContext } from "./call-context.js";
 import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "./consume-convert.js";
-import { callContext, messageToWire, servedBy, startFromWire, statusToWire } from "./convert.js";
+import { messageToWire, servedBy, startFromWire, statusToWire } from "./convert.js";
 import type { BrokerEngine, ConsumeCommand } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkConsumerName, checkPartitionList, checkTopicName } from "./validate.js";

@@ -1,30 +1,7 @@
-import { ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import type { Principal } from "../security/authenticator.js";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { CallObserver } from "../observability/call-observer.js";
 
-/**
- * What the caller may do beyond what its method needs (a publish that would create its topic),
- * set by security/auth-interceptors.ts `authorizationInterceptor`.
- */
-export const mayKey = createContextKey<((action: "create", topic: string) => boolean) | undefined>(
-  undefined,
-  {
-    description: "caller's permissions",
-  },
-);
-
-/**
- * False when the call did not come from a cluster node, so its `geobroker-forwarded-hops` header is
- * the client's own and is ignored (set by the auth gate; unset: trusted, as on a port without TLS).
- */
-export const fromNodeKey = createContextKey<boolean | undefined>(undefined, { description: "from a node" });
-
-/** The authenticated caller, set by security/auth-interceptors.ts `connectionAuthInterceptor`. */
-export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "caller" });
-
-export interface CallObserver {
-  /** Called once per call when its response (or the first error) is known. */
-  observe(service: string, method: string, code: string, seconds: number): void;
-}
+export type { CallObserver } from "../observability/call-observer.js";
 
 /** Counts and times every call for /metrics. Streams are timed to their first response message. */
 export function metricsInterceptor(observer: CallObserver): Interceptor {

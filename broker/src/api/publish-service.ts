@@ -8,7 +8,8 @@ import {
   type PublishStreamResponse,
   PublishStreamResponseSchema,
 } from "../../../gen/geobroker/v1/publish_pb.js";
-import { callContext, servedBy } from "./convert.js";
+import { callContext } from "./call-context.js";
+import { servedBy } from "./convert.js";
 import type { BrokerEngine, CallContext, PublishInput } from "./engine.js";
 import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "./errors.js";
 import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { callContext, retentionFromWire, servedBy, topicToWire } from "./convert.js";
+import { callContext } from "./call-context.js";
+import { retentionFromWire, servedBy, topicToWire } from "./convert.js";
 import type { BrokerEngine } from "./engine.js";
 import { invalidArgument } from "./errors.js";
 import { checkTopicName } from "./validate.js";

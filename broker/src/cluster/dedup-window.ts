@@ -1,3 +1,7 @@
+import type { DedupChanges, DedupRecord } from "./ports.js";
+
+export type { DedupChanges, DedupRecord } from "./ports.js";
+
 /** How long, and how many, client message ids a partition remembers. */
 export interface DedupParams {
   windowMicros: number;
@@ -10,19 +14,6 @@ export interface DedupParams {
  * a node's configuration (which would differ between replicas).
  */
 export const legacyDedupParams: DedupParams = { windowMicros: 120_000_000, maxIds: 100_000 };
-
-/** A client message id first committed at an offset (a dedup row). */
-export interface DedupRecord {
-  messageId: string;
-  offset: number;
-  timestampMicros: number;
-}
-
-/** What one apply step changed in the window: rows to write, and offsets whose rows leave. */
-export interface DedupChanges {
-  put: DedupRecord[];
-  drop: number[];
-}
 
 /**
  * Client message ids seen recently in one partition, for publish deduplication. It is replicated

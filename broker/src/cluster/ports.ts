@@ -8,10 +8,22 @@ import type {
   RaftStorage,
   Snapshot,
 } from "../raft/types.js";
-import type { DedupChanges, DedupRecord } from "./dedup-window.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
 // them; tests can substitute in-memory versions.
+
+/** A client message id first committed at an offset (a dedup row). */
+export interface DedupRecord {
+  messageId: string;
+  offset: number;
+  timestampMicros: number;
+}
+
+/** What one apply step changed in the window: rows to write, and offsets whose rows leave. */
+export interface DedupChanges {
+  put: DedupRecord[];
+  drop: number[];
+}
 
 export interface StoredMessage {
   offset: number;

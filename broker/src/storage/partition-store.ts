@@ -1,5 +1,10 @@
-import type { DedupChanges, DedupRecord } from "../cluster/dedup-window.js";
-import type { MetadataStorePort, PartitionLogPort, StoredMessage } from "../cluster/ports.js";
+import type {
+  DedupChanges,
+  DedupRecord,
+  MetadataStorePort,
+  PartitionLogPort,
+  StoredMessage,
+} from "../cluster/ports.js";
 import type { GroupId } from "../raft/types.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";

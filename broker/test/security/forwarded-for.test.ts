@@ -7,7 +7,6 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
 import { forwardedForHeader } from "../../src/api/engine.js";
-import { principalKey } from "../../src/api/interceptors.js";
 import {
   connectionAuthInterceptor,
   type ForwardingNodes,
@@ -20,6 +19,7 @@ import {
   chainAuthenticators,
   peerContextValues,
 } from "../../src/security/client-cert.js";
+import { principalKey } from "../../src/security/context-keys.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { authority, leaf, makePki, type Pem, type Pki } from "./tls-fixtures.js";
 

@@ -4,10 +4,10 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { principalKey } from "../../src/api/interceptors.js";
 import { authorizationInterceptor, connectionAuthInterceptor } from "../../src/security/auth-interceptors.js";
 import type { Authenticator } from "../../src/security/authenticator.js";
 import { AccessPolicy, parseAcl } from "../../src/security/authorization.js";
+import { principalKey } from "../../src/security/context-keys.js";
 import { requirementsFor } from "../../src/security/method-permissions.js";
 
 const policy = new AccessPolicy(

@@ -7,7 +7,6 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
-import { principalKey } from "../../src/api/interceptors.js";
 import { createAudit } from "../../src/security/audit.js";
 import { authorizationInterceptor, connectionAuthInterceptor } from "../../src/security/auth-interceptors.js";
 import { type Authenticator, BasicAuthenticator } from "../../src/security/authenticator.js";
@@ -19,6 +18,7 @@ import {
   parseSubjectAltName,
   peerContextValues,
 } from "../../src/security/client-cert.js";
+import { principalKey } from "../../src/security/context-keys.js";
 import { JwtAuthenticator, loadJwtKey } from "../../src/security/jwt.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { makePki, type Pem, type Pki } from "./tls-fixtures.js";

@@ -1,5 +1,10 @@
-import type { DedupChanges, DedupRecord } from "../../src/cluster/dedup-window.js";
-import type { MetadataStorePort, PartitionLogPort, StoredMessage } from "../../src/cluster/ports.js";
+import type {
+  DedupChanges,
+  DedupRecord,
+  MetadataStorePort,
+  PartitionLogPort,
+  StoredMessage,
+} from "../../src/cluster/ports.js";
 import type { GroupId } from "../../src/raft/types.js";
 
 /** In-memory partition data, standing in for RocksDB in in-process cluster tests. */
