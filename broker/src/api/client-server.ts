@@ -33,6 +33,19 @@ import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
 import type { InputLimits } from "./validate.js";
 
+/**
+ * The client services over an engine: what a client port serves behind its security (also served
+ * in memory by in-process cluster tests, through the same service code).
+ */
+export function clientRoutes(engine: BrokerEngine, limits: InputLimits): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(Broker, compatBrokerService(engine, limits));
+    router.service(TopicService, topicService(engine));
+    router.service(PublishService, publishService(engine, limits));
+    router.service(ConsumeService, consumeService(engine));
+  };
+}
+
 export interface ClientServerOptions {
   host: string;
   port: number;
@@ -162,10 +175,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     // Unknown fields are skipped, not kept: 1 MiB of them would otherwise become ~90 MB of objects.
     binaryOptions: { readUnknownFields: false },
     routes: (router) => {
-      router.service(Broker, compatBrokerService(o.engine, o.limits));
-      router.service(TopicService, topicService(o.engine));
-      router.service(PublishService, publishService(o.engine, o.limits));
-      router.service(ConsumeService, consumeService(o.engine));
+      clientRoutes(o.engine, o.limits)(router);
       o.extraRoutes?.(router);
     },
   });

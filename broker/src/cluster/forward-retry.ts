@@ -24,10 +24,15 @@ export async function forwardUntilReached<T>(
       const left = deadline - performance.now();
       if (!neverReachedTarget(err) || left <= 0 || call.signal.aborted) throw err;
       ctx.logger.debug("forward target unreachable; waiting for another leader", { target: target.id });
-      // Wake on a leadership change; without one, try again shortly (the node may be restarting).
+      // Wake when another node leads; without one, try again shortly (the node may be restarting).
+      // "No leader" is not a change: waking on it resent to the same dead node in a loop of
+      // microtasks that starved every timer of the process (Raft ticks too) until the deadline.
       await ctx.changes
         .until(
-          () => currentLeader() !== target.id || undefined,
+          () => {
+            const now = currentLeader();
+            return (now !== undefined && now !== "" && now !== target.id) || undefined;
+          },
           Math.min(left, 250),
           call.signal,
           "a new leader",

@@ -1,0 +1,280 @@
+import { type Client, Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Broker } from "../../../gen/broker/broker_pb.js";
+import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
+import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
+import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
+import { clientRoutes } from "../../src/api/client-server.js";
+import { ClusterNode } from "../../src/cluster/cluster-node.js";
+import { type ForwardClients, Forwarder } from "../../src/cluster/forwarder.js";
+import type { PeerTransportPort } from "../../src/cluster/ports.js";
+import type { NodeConfig } from "../../src/config/config.js";
+import { resolveConfig } from "../../src/config/load.js";
+import type { Logger } from "../../src/observability/logger.js";
+import { RaftNode } from "../../src/raft/raft-node.js";
+import { type Message, MessageType, type NodeId } from "../../src/raft/types.js";
+import { CrashDb } from "../../src/storage/crash-db.js";
+import { PartitionStore } from "../../src/storage/partition-store.js";
+import { RaftLogStore } from "../../src/storage/raft-log-store.js";
+
+// A whole cluster in one process, built from the production parts: ClusterNode with its real
+// stores (RaftLogStore, PartitionStore) over a crash-faithful disk (CrashDb), peers over an
+// in-memory network, and the client API's own services (api/client-server.ts clientRoutes) over
+// in-memory Connect transports, for clients and for the nodes' forwarding alike. What it leaves
+// out is only the sockets: the peer transport and the HTTP/2 servers have their own tests.
+
+export interface InProcessNodeSpec {
+  id: NodeId;
+  region: string;
+}
+
+export interface InProcessOptions {
+  nodes: InProcessNodeSpec[];
+  /** Configuration layered over the defaults, for every node. */
+  config?: Record<string, unknown>;
+  /** Seeds the Raft cores' election jitter and the network's delays (so a run can be replayed). */
+  seed?: number;
+}
+
+/** A node's client API, as an application would call it. */
+export interface InProcessClients {
+  broker: Client<typeof Broker>;
+  publish: Client<typeof PublishService>;
+  topics: Client<typeof TopicService>;
+  consume: Client<typeof ConsumeService>;
+}
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
+
+/** Mulberry32: small, seedable, good enough for jitter. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The peers' network: Raft messages and internal requests between the nodes that run, minus cut links. */
+class MemoryNetwork {
+  readonly cut = new Set<string>();
+  private readonly messageHandlers = new Map<NodeId, (m: Message[]) => void>();
+  private readonly controlHandlers = new Map<NodeId, (body: Uint8Array) => Promise<Uint8Array>>();
+
+  constructor(
+    private readonly ids: NodeId[],
+    private readonly random: () => number,
+    private readonly onSnapshot: (from: NodeId, groupId: number, to: NodeId, ok: boolean) => void,
+  ) {}
+
+  /** A stopped node neither sends nor receives. */
+  private open(from: NodeId, to: NodeId): boolean {
+    return !this.cut.has(`${from}>${to}`) && this.messageHandlers.has(to) && this.messageHandlers.has(from);
+  }
+  sentAfterLeaving = 0;
+
+  port(self: NodeId): PeerTransportPort {
+    return {
+      send: (messages) => {
+        if (!this.messageHandlers.has(self)) this.sentAfterLeaving += messages.length;
+        for (const m of messages) {
+          const snapshot = m.type === MessageType.Snapshot;
+          if (!this.open(self, m.to)) {
+            if (snapshot) this.onSnapshot(self, m.groupId, m.to, false);
+            continue;
+          }
+          // Up to 2 ms, so messages on different links reorder as they do on a network.
+          setTimeout(
+            () => {
+              if (!this.open(self, m.to)) {
+                if (snapshot) this.onSnapshot(self, m.groupId, m.to, false);
+                return;
+              }
+              this.messageHandlers.get(m.to)?.([m]);
+              if (snapshot) this.onSnapshot(self, m.groupId, m.to, true);
+            },
+            Math.floor(this.random() * 3),
+          );
+        }
+      },
+      onMessages: (handler) => this.messageHandlers.set(self, handler),
+      setPeer: () => undefined,
+      removePeer: () => undefined,
+      onControl: (handler) => this.controlHandlers.set(self, handler),
+      call: async (to, body) => {
+        const handler = this.controlHandlers.get(to);
+        if (!handler || !this.open(self, to) || !this.open(to, self))
+          throw new Error(`peer ${to} not connected`);
+        return handler(body);
+      },
+      connectedPeers: () => this.ids.filter((id) => id !== self && this.open(self, id)),
+    };
+  }
+
+  leave(id: NodeId): void {
+    this.messageHandlers.delete(id);
+    this.controlHandlers.delete(id);
+  }
+}
+
+/** Forwarding between in-process nodes: the target's own client services, in memory. */
+class MemoryForwarder extends Forwarder {
+  constructor(private readonly clientsAt: (address: string) => ForwardClients) {
+    super(undefined);
+  }
+
+  override to(clientAddress: string): ForwardClients {
+    return this.clientsAt(clientAddress);
+  }
+}
+
+/** What a socket to a stopped node fails with: UNAVAILABLE, caused by a refused connection. */
+function refused(address: string): ConnectError {
+  const cause = Object.assign(new Error(`connect ECONNREFUSED ${address}`), { code: "ECONNREFUSED" });
+  return new ConnectError(cause.message, Code.Unavailable, undefined, undefined, cause);
+}
+
+interface Member {
+  spec: InProcessNodeSpec;
+  config: NodeConfig;
+  disk: CrashDb;
+  node: ClusterNode | undefined;
+}
+
+export class InProcessCluster {
+  private readonly members = new Map<NodeId, Member>();
+  private readonly network: MemoryNetwork;
+  private readonly random: () => number;
+  /** Set when a group hit a storage failure (the node would exit): a test fails on it. */
+  readonly fatal: Error[] = [];
+
+  private constructor(private readonly options: InProcessOptions) {
+    this.random = seeded(options.seed ?? 1);
+    const ids = options.nodes.map((n) => n.id);
+    this.network = new MemoryNetwork(ids, this.random, (from, groupId, to, ok) =>
+      this.members.get(from)?.node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
+    );
+    const peers = options.nodes.map((n) => ({
+      id: n.id,
+      region: n.region,
+      peerAddress: `${n.id}.peer:1`,
+      clientAddress: `${n.id}.client:1`,
+    }));
+    for (const spec of options.nodes) {
+      const config = resolveConfig([
+        {
+          nodeId: spec.id,
+          region: spec.region,
+          peers,
+          raft: { tickMs: 10, electionTicks: 10, heartbeatTicks: 2 },
+          auth: { mode: "none" },
+        },
+        ...(options.config ? [options.config as never] : []),
+      ]);
+      this.members.set(spec.id, { spec, config, disk: new CrashDb(), node: undefined });
+    }
+  }
+
+  static async start(options: InProcessOptions): Promise<InProcessCluster> {
+    const cluster = new InProcessCluster(options);
+    await Promise.all(options.nodes.map((n) => cluster.startNode(n.id)));
+    return cluster;
+  }
+
+  node(id: NodeId): ClusterNode {
+    const n = this.members.get(id)?.node;
+    if (!n) throw new Error(`node ${id} is not running`);
+    return n;
+  }
+
+  /** The client API of a node, over its real services (no authentication: the API tests cover it). */
+  clients(id: NodeId): InProcessClients {
+    const transport = createRouterTransport(clientRoutes(this.node(id), this.node(id).config.limits));
+    return {
+      broker: createClient(Broker, transport),
+      publish: createClient(PublishService, transport),
+      topics: createClient(TopicService, transport),
+      consume: createClient(ConsumeService, transport),
+    };
+  }
+
+  /** Blocks the link both ways (messages and internal requests). */
+  partition(a: NodeId, b: NodeId): void {
+    this.network.cut.add(`${a}>${b}`);
+    this.network.cut.add(`${b}>${a}`);
+  }
+
+  heal(): void {
+    this.network.cut.clear();
+  }
+
+  /** A power loss: the process stops, and the disk keeps only what was synced (and some of the rest). */
+  async crash(id: NodeId): Promise<void> {
+    const m = this.members.get(id)!;
+    const node = m.node;
+    m.node = undefined;
+    this.network.leave(id);
+    await node?.stop();
+    m.disk.crash(this.random);
+  }
+
+  async startNode(id: NodeId): Promise<ClusterNode> {
+    const m = this.members.get(id)!;
+    const db = m.disk.open();
+    const logStore = await RaftLogStore.open(db);
+    const partitions = await PartitionStore.open(db);
+    const random = this.random;
+    const forwarder = new MemoryForwarder((address) => {
+      // Client addresses are "<id>.client:1" (see the peers above).
+      const id = address.slice(0, address.indexOf(".client:"));
+      if (!this.members.get(id)?.node) throw refused(address);
+      const c = this.clients(id);
+      return { publish: c.publish, topics: c.topics, consume: c.consume };
+    });
+    const node = await ClusterNode.start({
+      config: m.config,
+      logger: quiet,
+      logStore,
+      partitions,
+      metadataStore: partitions,
+      transport: this.network.port(id),
+      forwarder,
+      createCore: ({ groupId, storage }) =>
+        new RaftNode(
+          {
+            id,
+            groupId,
+            electionTicks: m.config.raft.electionTicks,
+            heartbeatTicks: m.config.raft.heartbeatTicks,
+            random,
+          },
+          storage,
+        ),
+      onFatal: (err) => this.fatal.push(err),
+    });
+    m.node = node;
+    return node;
+  }
+
+  /** Resolves once every running node is ready (metadata leader known, every local group led). */
+  async ready(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = [...this.members.values()].filter((m) => m.node);
+      const waiting = running.filter((m) => !m.node!.readiness().ready);
+      if (waiting.length === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `not ready: ${waiting.map((m) => `${m.spec.id}: ${m.node!.readiness().reason}`).join("; ")}`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.members.values()].map((m) => m.node?.stop()));
+    for (const m of this.members.values()) m.node = undefined;
+  }
+}
