@@ -10,7 +10,15 @@ export type WriteFormat = "legacy" | "protobuf";
 
 export const writeFormats: readonly WriteFormat[] = ["legacy", "protobuf"];
 
-let current: WriteFormat = "legacy";
+const isWriteFormat = (v: unknown): v is WriteFormat => writeFormats.includes(v as WriteFormat);
+
+// The default of a process whose configuration names none; GEOBROKER_WRITE_FORMAT sets it for test
+// runs (the simulations and multi-process tests in the protobuf form).
+let current: WriteFormat = isWriteFormat(process.env.GEOBROKER_WRITE_FORMAT)
+  ? process.env.GEOBROKER_WRITE_FORMAT
+  : "legacy";
+
+export { isWriteFormat };
 
 export function writeFormat(): WriteFormat {
   return current;
