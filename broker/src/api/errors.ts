@@ -6,7 +6,9 @@ export const invalidArgument = (message: string) => new ConnectError(message, Co
 export const notFound = (message: string) => new ConnectError(message, Code.NotFound);
 export const alreadyExists = (message: string) => new ConnectError(message, Code.AlreadyExists);
 export const failedPrecondition = (message: string) => new ConnectError(message, Code.FailedPrecondition);
-export const unavailable = (message: string) => new ConnectError(message, Code.Unavailable);
+/** `cause`: what failed underneath, kept for callers that read it (a ControlError's leader hint). */
+export const unavailable = (message: string, cause?: unknown) =>
+  new ConnectError(message, Code.Unavailable, undefined, undefined, cause);
 export const resourceExhausted = (message: string) => new ConnectError(message, Code.ResourceExhausted);
 export const unauthenticated = (message: string) => new ConnectError(message, Code.Unauthenticated);
 export const permissionDenied = (message: string) => new ConnectError(message, Code.PermissionDenied);

@@ -34,11 +34,13 @@ import { Forwarder, neverReachedTarget } from "./forwarder.js";
 import type { GroupIo, GroupRunner, RaftCore } from "./group-runner.js";
 import { compactIfDue, retentionProposal } from "./housekeeping.js";
 import {
+  ControlError,
   decodeInternal,
   encodeInternal,
   type GroupView,
   type InternalReply,
   type InternalRequest,
+  leaderHintOf,
   type NodeView,
 } from "./internal-requests.js";
 import type { LogFeed } from "./log-feed.js";
@@ -911,7 +913,7 @@ export class ClusterNode implements BrokerEngine {
       const reply = await this.deps.transport.call(to, encodeInternal(request), timeoutMs);
       return decodeInternal<InternalReply>(reply);
     } catch (err) {
-      throw unavailable(`node ${to}: ${(err as Error).message}`);
+      throw unavailable(`node ${to}: ${(err as Error).message}`, err);
     }
   }
 
@@ -930,15 +932,13 @@ export class ClusterNode implements BrokerEngine {
       }
       case "propose": {
         if (!this.metadataRunner.isLeader)
-          throw new Error(`not the metadata leader (leader: ${this.metadataRunner.leader || "unknown"})`);
+          throw ControlError.notLeader("not the metadata leader", this.metadataRunner.leader);
         return { type: "proposed", result: await this.proposeLocally(request.command) };
       }
       case "transferLeadership": {
         const runner = this.groups.get(request.groupId);
         if (!runner?.isLeader)
-          throw new Error(
-            `not the leader of group ${request.groupId} (leader: ${runner?.leader || "unknown"})`,
-          );
+          throw ControlError.notLeader(`not the leader of group ${request.groupId}`, runner?.leader);
         if (runner.leader !== request.to) {
           runner.core.transferLeadership(request.to);
           runner.schedule();
@@ -956,9 +956,7 @@ export class ClusterNode implements BrokerEngine {
       case "confChange": {
         const runner = this.groups.get(request.groupId);
         if (!runner?.isLeader)
-          throw new Error(
-            `not the leader of group ${request.groupId} (leader: ${runner?.leader || "unknown"})`,
-          );
+          throw ControlError.notLeader(`not the leader of group ${request.groupId}`, runner?.leader);
         runner.proposeConfChange(request.change);
         return { type: "confChanged" };
       }
@@ -1011,7 +1009,7 @@ export class ClusterNode implements BrokerEngine {
         return await this.internal(candidate, request);
       } catch (err) {
         lastError = err as Error;
-        const hinted = /leader: ([^)]+)\)/.exec(lastError.message)?.[1];
+        const hinted = leaderHintOf(lastError);
         if (hinted && hinted !== "unknown" && !candidates.includes(hinted)) candidates.push(hinted);
       }
     }
