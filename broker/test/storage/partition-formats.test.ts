@@ -208,52 +208,52 @@ test("publish batch v3 (protobuf) fixture decodes, and the protobuf form still w
   );
 });
 
+/**
+ * A value with a legacy fixture `<name>-v<legacy>.bin` and a protobuf one `<name>-v<legacy + 1>.bin`:
+ * each form still writes its own, both decode to the value; returns the two fixtures.
+ */
+function bothForms<T>(
+  name: string,
+  legacyVersion: number,
+  encode: (value: T) => Uint8Array,
+  decode: (bytes: Buffer) => unknown,
+  value: T,
+  expected: unknown = value,
+): [Buffer, Buffer] {
+  const files = [`${name}-v${legacyVersion}.bin`, `${name}-v${legacyVersion + 1}.bin`] as const;
+  sameAsFixture(
+    files[0],
+    inFormat("legacy", () => encode(value)),
+  );
+  sameAsFixture(
+    files[1],
+    inFormat("protobuf", () => encode(value)),
+  );
+  const forms: [Buffer, Buffer] = [fixture(files[0]), fixture(files[1])];
+  for (const bytes of forms) assert.deepEqual(decode(bytes), expected);
+  return forms;
+}
+
 test("retention entry fixtures: v1 (JSON) and v2 (protobuf) decode, and each form still writes its own", () => {
-  sameAsFixture(
-    "retention-entry-v1.bin",
-    inFormat("legacy", () => encodeRetentionEntry(retention)),
-  );
-  sameAsFixture(
-    "retention-entry-v2.bin",
-    inFormat("protobuf", () => encodeRetentionEntry(retention)),
-  );
-  const v1 = fixture("retention-entry-v1.bin");
-  const v2 = fixture("retention-entry-v2.bin");
+  const [v1, v2] = bothForms("retention-entry", 1, encodeRetentionEntry, decodeRetentionEntry, retention);
   assert.deepEqual([commandKind(v1), commandKind(v2)], [CommandKind.Retention, CommandKind.RetentionProto]);
-  assert.deepEqual(decodeRetentionEntry(v1), retention);
-  assert.deepEqual(decodeRetentionEntry(v2), retention);
 });
 
 test("metadata entry fixtures: v1 (JSON) and v2 (protobuf envelope) decode, and each form still writes its own", () => {
-  sameAsFixture(
-    "metadata-entry-v1.bin",
-    inFormat("legacy", () => encodeMetadataCommand(envelope)),
-  );
-  sameAsFixture(
-    "metadata-entry-v2.bin",
-    inFormat("protobuf", () => encodeMetadataCommand(envelope)),
-  );
-  const v1 = fixture("metadata-entry-v1.bin");
-  const v2 = fixture("metadata-entry-v2.bin");
+  const [v1, v2] = bothForms("metadata-entry", 1, encodeMetadataCommand, decodeMetadataCommand, envelope);
   assert.deepEqual([commandKind(v1), commandKind(v2)], [CommandKind.Metadata, CommandKind.MetadataProto]);
-  assert.deepEqual(decodeMetadataCommand(v1), envelope);
-  assert.deepEqual(decodeMetadataCommand(v2), envelope);
 });
 
 test("message record fixtures: v1 (hand-written) and v2 (0xFF + StoredMessage) decode, and each form still writes its own", () => {
-  sameAsFixture(
-    "message-record-v1.bin",
-    inFormat("legacy", () => encodeMessage(record)),
+  const [, v2] = bothForms(
+    "message-record",
+    1,
+    encodeMessage,
+    (b) => plain(decodeMessage(12, b)),
+    record,
+    plain(record),
   );
-  sameAsFixture(
-    "message-record-v2.bin",
-    inFormat("protobuf", () => encodeMessage(record)),
-  );
-  const v1 = fixture("message-record-v1.bin");
-  const v2 = fixture("message-record-v2.bin");
   assert.equal(v2[0], messageRecordMarker);
-  assert.deepEqual(plain(decodeMessage(12, v1)), plain(record));
-  assert.deepEqual(plain(decodeMessage(12, v2)), plain(record));
 });
 
 test("new kind bytes and the record marker cannot be mistaken for a legacy first byte", () => {
