@@ -61,8 +61,8 @@ export function errorInfoOf(d: ErrorDetails): ErrorInfo | undefined {
 
 const make =
   (code: Code) =>
-  (message: string, details?: ErrorDetails): BrokerError =>
-    new BrokerError(message, code, details);
+  (message: string, details?: ErrorDetails, cause?: unknown): BrokerError =>
+    new BrokerError(message, code, details, cause);
 
 export const invalidArgument = make(Code.InvalidArgument);
 export const notFound = make(Code.NotFound);

@@ -20,6 +20,7 @@ import { type Db, openDb } from "../storage/db.js";
 import { hasRaftState, loadIdentity, saveIdentity } from "../storage/identity-store.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
+import { setWriteFormat } from "../storage/write-format.js";
 import { PeerTransport } from "../transport/peer-transport.js";
 import { ClusterAdmin } from "./cluster-admin.js";
 import { ClusterNode } from "./cluster-node.js";
@@ -52,6 +53,7 @@ export async function startBrokerProcess(
   hooks: TestHooks = {},
 ): Promise<BrokerProcess> {
   const metrics = new NodeMetrics({ node: config.nodeId, region: config.region });
+  if (config.storage.writeFormat) setWriteFormat(config.storage.writeFormat);
   mkdirSync(config.dataDir, { recursive: true });
   const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
   const logStore = await RaftLogStore.open(db, {

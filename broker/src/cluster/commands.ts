@@ -1,7 +1,17 @@
-// Payloads of Raft entries. Publishes are the hot path and use a compact binary layout; metadata
-// commands are rare and use JSON for readability in logs and snapshots.
+// Payloads of Raft entries: one kind byte, then the payload. The byte names the kind and its format
+// (proto/geobroker/storage/v1/entries.proto): kinds 1-4 are the hand-written layouts and JSON of
+// builds before docs/decisions/0026, still decoded; kinds 5-7 are protobuf messages, written when
+// storage.writeFormat is `protobuf` (storage/write-format.ts).
 
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  MetadataEntrySchema,
+  PublishBatchSchema,
+  RetentionEntrySchema,
+} from "../../../gen/geobroker/storage/v1/entries_pb.js";
+import { writeFormat } from "../storage/write-format.js";
 import type { DedupParams } from "./dedup-window.js";
+import type { MetadataEnvelope } from "./metadata-state-machine.js";
 import type { RetentionEntry } from "./retention.js";
 
 export interface PublishedMessage {
@@ -35,7 +45,21 @@ export enum CommandKind {
   Retention = 3,
   /** A publish batch, format v2: v1 with the proposer's dedup window in its header. */
   PublishBatchV2 = 4,
+  /** geobroker.storage.v1.PublishBatch. */
+  PublishBatchProto = 5,
+  /** geobroker.storage.v1.RetentionEntry. */
+  RetentionProto = 6,
+  /** geobroker.storage.v1.MetadataEntry. */
+  MetadataProto = 7,
 }
+
+/** Every kind byte a build before docs/decisions/0026 wrote. */
+export const legacyCommandKinds: readonly CommandKind[] = [
+  CommandKind.PublishBatch,
+  CommandKind.Metadata,
+  CommandKind.Retention,
+  CommandKind.PublishBatchV2,
+];
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -53,10 +77,30 @@ const dedupHeaderBytes = 8 + 4;
 
 export function isPublishBatch(data: Uint8Array): boolean {
   const kind = commandKind(data);
-  return kind === CommandKind.PublishBatch || kind === CommandKind.PublishBatchV2;
+  return (
+    kind === CommandKind.PublishBatch ||
+    kind === CommandKind.PublishBatchV2 ||
+    kind === CommandKind.PublishBatchProto
+  );
 }
 
+export function isRetentionEntry(data: Uint8Array): boolean {
+  const kind = commandKind(data);
+  return kind === CommandKind.Retention || kind === CommandKind.RetentionProto;
+}
+
+export function isMetadataCommand(data: Uint8Array): boolean {
+  const kind = commandKind(data);
+  return kind === CommandKind.Metadata || kind === CommandKind.MetadataProto;
+}
+
+/** A publish batch in this process's write format (always with its dedup window in protobuf). */
 export function encodePublishBatch(b: PublishBatch): Uint8Array {
+  return writeFormat() === "protobuf" ? encodePublishBatchProto(b) : encodeLegacyPublishBatch(b);
+}
+
+/** Layout v1 or v2 (v2 when the batch has its dedup window). */
+export function encodeLegacyPublishBatch(b: PublishBatch): Uint8Array {
   const proposer = textEncoder.encode(b.proposer);
   if (proposer.byteLength > 255) throw new Error("proposer id longer than 255 bytes");
   const parts = b.messages.map((m) => ({
@@ -105,6 +149,12 @@ export function encodePublishBatch(b: PublishBatch): Uint8Array {
 }
 
 export function decodePublishBatch(data: Uint8Array): PublishBatch {
+  return data[0] === CommandKind.PublishBatchProto
+    ? decodePublishBatchProto(data)
+    : decodeLegacyPublishBatch(data);
+}
+
+function decodeLegacyPublishBatch(data: Uint8Array): PublishBatch {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let at = 1;
   const proposerLength = data[at++]!;
@@ -151,23 +201,111 @@ export function decodePublishBatch(data: Uint8Array): PublishBatch {
   return { proposer, sequence, timestampMicros, ...(dedup ? { dedup } : {}), messages };
 }
 
-function encodeJson(kind: CommandKind, value: unknown): Uint8Array {
-  const json = textEncoder.encode(JSON.stringify(value));
-  const out = new Uint8Array(json.byteLength + 1);
+/** One kind byte followed by a payload. */
+function withKind(kind: CommandKind, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.byteLength + 1);
   out[0] = kind;
-  out.set(json, 1);
+  out.set(payload, 1);
   return out;
 }
 
-export function encodeMetadataCommand(command: unknown): Uint8Array {
-  return encodeJson(CommandKind.Metadata, command);
+const u64 = (n: number) => BigInt(n);
+const num = (n: bigint, what: string) => {
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`${what}: ${n} is out of range`);
+  return Number(n);
+};
+
+function encodePublishBatchProto(b: PublishBatch): Uint8Array {
+  return withKind(
+    CommandKind.PublishBatchProto,
+    toBinary(
+      PublishBatchSchema,
+      create(PublishBatchSchema, {
+        proposer: b.proposer,
+        sequence: u64(b.sequence),
+        timestampMicros: b.timestampMicros,
+        dedup: b.dedup,
+        messages: b.messages,
+      }),
+    ),
+  );
+}
+
+function decodePublishBatchProto(data: Uint8Array): PublishBatch {
+  const p = fromBinary(PublishBatchSchema, data.subarray(1));
+  return {
+    proposer: p.proposer,
+    sequence: num(p.sequence, "publish batch sequence"),
+    timestampMicros: p.timestampMicros,
+    ...(p.dedup ? { dedup: { windowMicros: p.dedup.windowMicros, maxIds: p.dedup.maxIds } } : {}),
+    messages: p.messages.map((m) => ({
+      key: m.key,
+      body: m.body,
+      headers: m.headers,
+      messageId: m.messageId,
+    })),
+  };
+}
+
+export function encodeMetadataCommand(envelope: MetadataEnvelope): Uint8Array {
+  if (writeFormat() === "legacy")
+    return withKind(CommandKind.Metadata, textEncoder.encode(JSON.stringify(envelope)));
+  const entry = create(MetadataEntrySchema, {
+    proposer: envelope.proposer,
+    sequence: u64(envelope.sequence),
+    commandJson: JSON.stringify(envelope.command),
+  });
+  return withKind(CommandKind.MetadataProto, toBinary(MetadataEntrySchema, entry));
+}
+
+export function decodeMetadataCommand(data: Uint8Array): MetadataEnvelope {
+  if (data[0] !== CommandKind.MetadataProto) return decodeJsonCommand<MetadataEnvelope>(data);
+  const e = fromBinary(MetadataEntrySchema, data.subarray(1));
+  return {
+    proposer: e.proposer,
+    sequence: num(e.sequence, "metadata entry sequence"),
+    command: JSON.parse(e.commandJson) as MetadataEnvelope["command"],
+  };
 }
 
 export function encodeRetentionEntry(entry: RetentionEntry): Uint8Array {
-  return encodeJson(CommandKind.Retention, entry);
+  if (writeFormat() === "legacy")
+    return withKind(CommandKind.Retention, textEncoder.encode(JSON.stringify(entry)));
+  const { policy } = entry;
+  const proto = create(RetentionEntrySchema, {
+    nowMicros: entry.nowMicros,
+    policy: {
+      maxAgeMs: u64(policy.maxAgeMs),
+      maxBytes: u64(policy.maxBytes),
+      maxMessages: u64(policy.maxMessages),
+      keepUnacknowledged: policy.keepUnacknowledged,
+    },
+    ...(entry.unacknowledgedFloor === undefined
+      ? {}
+      : { unacknowledgedFloor: u64(entry.unacknowledgedFloor) }),
+  });
+  return withKind(CommandKind.RetentionProto, toBinary(RetentionEntrySchema, proto));
 }
 
-/** The JSON payload of a metadata command or a retention entry. */
+export function decodeRetentionEntry(data: Uint8Array): RetentionEntry {
+  if (data[0] !== CommandKind.RetentionProto) return decodeJsonCommand<RetentionEntry>(data);
+  const e = fromBinary(RetentionEntrySchema, data.subarray(1));
+  const p = e.policy;
+  return {
+    nowMicros: e.nowMicros,
+    policy: {
+      maxAgeMs: num(p?.maxAgeMs ?? 0n, "retention maxAgeMs"),
+      maxBytes: num(p?.maxBytes ?? 0n, "retention maxBytes"),
+      maxMessages: num(p?.maxMessages ?? 0n, "retention maxMessages"),
+      keepUnacknowledged: p?.keepUnacknowledged ?? false,
+    },
+    ...(e.unacknowledgedFloor === undefined
+      ? {}
+      : { unacknowledgedFloor: num(e.unacknowledgedFloor, "retention floor") }),
+  };
+}
+
+/** The JSON payload of a legacy metadata command or retention entry (kinds 2 and 3). */
 export function decodeJsonCommand<T>(data: Uint8Array): T {
   return JSON.parse(textDecoder.decode(data.subarray(1))) as T;
 }

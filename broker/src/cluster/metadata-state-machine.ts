@@ -1,5 +1,5 @@
 import type { Entry, NodeId, Snapshot } from "../raft/types.js";
-import { CommandKind, commandKind, decodeJsonCommand } from "./commands.js";
+import { decodeMetadataCommand, isMetadataCommand } from "./commands.js";
 import type { GroupStateMachine } from "./group-runner.js";
 import {
   applyMetadataCommand,
@@ -62,8 +62,8 @@ export class MetadataStateMachine implements GroupStateMachine {
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
       this.appliedIndex = e.index;
-      if (commandKind(e.data) !== CommandKind.Metadata) continue;
-      const envelope = decodeJsonCommand<MetadataEnvelope>(e.data);
+      if (!isMetadataCommand(e.data)) continue;
+      const envelope = decodeMetadataCommand(e.data);
       const result = applyMetadataCommand(this.state, envelope.command);
       changed = true;
       if (envelope.proposer === this.tracker.proposer) results.push({ sequence: envelope.sequence, result });

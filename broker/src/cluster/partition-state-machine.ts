@@ -1,11 +1,5 @@
 import type { Entry, GroupId, NodeId, Snapshot } from "../raft/types.js";
-import {
-  CommandKind,
-  commandKind,
-  decodeJsonCommand,
-  decodePublishBatch,
-  isPublishBatch,
-} from "./commands.js";
+import { decodePublishBatch, decodeRetentionEntry, isPublishBatch, isRetentionEntry } from "./commands.js";
 import { type DedupParams, DedupWindow, legacyDedupParams } from "./dedup-window.js";
 import type { GroupStateMachine } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
@@ -75,11 +69,11 @@ export class PartitionStateMachine implements GroupStateMachine {
     for (const e of entries) {
       // Entries up to the applied index were stored before a restart: applying twice must not duplicate.
       if (e.index <= applied) continue;
-      if (commandKind(e.data) === CommandKind.Retention) {
+      if (isRetentionEntry(e.data)) {
         // What came before is written first (up to the entry before this one), so retention sees
         // the partition as the log has it, and commits its own outcome with its own index.
         await write();
-        await this.applyRetention(decodeJsonCommand<RetentionEntry>(e.data), e.index);
+        await this.applyRetention(decodeRetentionEntry(e.data), e.index);
         pending = e.index;
         continue;
       }

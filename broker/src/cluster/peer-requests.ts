@@ -7,6 +7,7 @@ import {
   type GroupView,
   type InternalReply,
   type InternalRequest,
+  leaderHintOf,
   type NodeView,
 } from "./internal-requests.js";
 import type { MetadataGroup } from "./metadata-group.js";
@@ -76,8 +77,13 @@ export class PeerRequests {
       const reply = await this.transport.call(to, encodeInternal(request), timeoutMs);
       return decodeInternal<InternalReply>(reply);
     } catch (err) {
-      // The remote refusal's details (a leader hint) survive the wrapping.
-      throw unavailable(`node ${to}: ${(err as Error).message}`, errorDetailsOf(err));
+      // The remote refusal's leader hint (a ControlError field) becomes this error's typed detail.
+      const hint = leaderHintOf(err);
+      throw unavailable(
+        `node ${to}: ${(err as Error).message}`,
+        { ...errorDetailsOf(err), ...(hint ? { leader: { nodeId: hint } } : {}) },
+        err,
+      );
     }
   }
 

@@ -2,6 +2,7 @@ import type { RetentionSpec } from "../api/engine.js";
 import type { InputLimits } from "../api/validate.js";
 import type { CertificateIdentity } from "../security/client-cert.js";
 import type { JwtAlgorithm } from "../security/jwt.js";
+import type { WriteFormat } from "../storage/write-format.js";
 
 /** A broker node's whole configuration. docs/configuration.md documents every field. */
 export interface PeerConfig {
@@ -154,7 +155,12 @@ export interface NodeConfig {
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };
   limits: InputLimits & { connections: ConnectionLimits; auth: AuthLimits; quotas: Quotas };
   consumers: ConsumerSettings;
-  storage: { memtableBudgetBytes: number };
+  /**
+   * `writeFormat`: the form of the Raft entries this node proposes and the message rows it stores
+   * (storage/write-format.ts); absent: `legacy`, which every build reads. Set `protobuf` only once
+   * every node runs a build that reads it (docs/decisions/0026).
+   */
+  storage: { memtableBudgetBytes: number; writeFormat?: WriteFormat };
   partitions: PartitionSettings;
   raft: { tickMs: number; electionTicks: number; heartbeatTicks: number; keepLogEntries: number };
   /** Simulated one-way delay on peer links to nodes of each region (milliseconds), for WAN tests. */

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { checkSecurityConfig } from "../security/security-config.js";
+import { isWriteFormat, writeFormats } from "../storage/write-format.js";
 import type { NodeConfig, PeerConfig } from "./config.js";
 import { defaultConfig } from "./defaults.js";
 
@@ -174,6 +175,10 @@ export function validateConfig(c: Json): NodeConfig {
   need(
     posInt(storage.memtableBudgetBytes) && (storage.memtableBudgetBytes as number) >= 4 * 1024 * 1024,
     "storage.memtableBudgetBytes: an integer >= 4194304 (4 MiB)",
+  );
+  need(
+    storage.writeFormat === undefined || isWriteFormat(storage.writeFormat),
+    `storage.writeFormat: one of ${writeFormats.join(", ")}`,
   );
   const consumers = (c.consumers ?? {}) as Json;
   for (const k of ["ackTimeoutMs", "maxInFlight", "readAhead", "readAheadBytes", "flushMs", "lingerMs"])

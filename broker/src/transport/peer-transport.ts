@@ -1,5 +1,12 @@
 import http2 from "node:http2";
 import type { PeerCertificate } from "node:tls";
+import {
+  encodeControlError,
+  fromLegacyJson,
+  isLegacyJson,
+  legacyFailure,
+  toLegacyJson,
+} from "../cluster/internal-requests.js";
 import type { PeerTlsFiles } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
@@ -14,6 +21,11 @@ import { installSnapshotPath, SnapshotAssembler, snapshotFrames } from "./snapsh
 const streamPath = "/geobroker.raft.v1.PeerService/Stream";
 /** Internal requests between nodes (metadata proposals, cluster views): trusted as peer traffic. */
 const controlPath = "/geobroker.raft.v1.PeerService/Control";
+/**
+ * On the response headers of Stream and Control: this node speaks the Control rpc in protobuf
+ * (raft.proto). A peer that has not said so is a build before docs/decisions/0026, and gets JSON.
+ */
+const controlFormatHeader = "geobroker-control";
 const nodeIdHeader = "geobroker-node-id";
 const peerAddressHeader = "geobroker-peer-address";
 const minBackoffMs = 50;
@@ -59,6 +71,8 @@ interface PeerStats {
   /** Links dropped because the peer stopped answering pings (a silently dead connection). */
   pingTimeouts: number;
   connected: boolean;
+  /** The peer said it speaks protobuf Control on this connection (controlFormatHeader). */
+  controlProto: boolean;
 }
 
 /** One outbound stream to one peer: batches queue while it (re)connects. */
@@ -81,6 +95,7 @@ class PeerLink {
     reconnects: 0,
     pingTimeouts: 0,
     connected: false,
+    controlProto: false,
   };
 
   constructor(
@@ -167,10 +182,16 @@ class PeerLink {
     pump();
   }
 
-  /** One internal request on the peer connection; rejects after timeoutMs or when the peer fails. */
+  /**
+   * One internal request (a ControlRequest) on the peer connection; resolves with the
+   * ControlResponse, rejects after timeoutMs or when the call itself fails. A peer that has not said
+   * it speaks protobuf Control gets the request as JSON, and its JSON answer or failure text comes
+   * back as the ControlResponse it means.
+   */
   call(body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (!this.ensureStream() || !this.session)
       return Promise.reject(new Error(`peer ${this.id} not connected`));
+    const legacy = !this.stats.controlProto;
     const stream = this.session.request({
       ":method": "POST",
       ":path": controlPath,
@@ -184,18 +205,24 @@ class PeerLink {
         reject(new Error(`peer ${this.id} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       let answer: Uint8Array | undefined;
+      stream.on("response", (headers) => this.noteControlFormat(headers));
       stream.on("data", (chunk: Buffer) => {
         for (const payload of reader.push(chunk)) answer = payload;
       });
       stream.on("trailers", (trailers) => {
         clearTimeout(timer);
-        if (trailers["grpc-status"] === "0" && answer) resolve(answer);
-        else
-          reject(
-            new Error(
-              decodeURIComponent(String(trailers["grpc-message"] ?? `peer ${this.id} refused the request`)),
-            ),
-          );
+        const status = trailers["grpc-status"];
+        const message = decodeURIComponent(
+          String(trailers["grpc-message"] ?? `peer ${this.id} refused the request`),
+        );
+        try {
+          if (status === "0" && answer) resolve(legacy ? fromLegacyJson(answer) : answer);
+          // An older build's handler failed: its text is the outcome (a leader hint in it).
+          else if (legacy && status === "9") resolve(legacyFailure(message));
+          else reject(new Error(message));
+        } catch (err) {
+          reject(err);
+        }
       });
       stream.on("error", (err) => {
         clearTimeout(timer);
@@ -205,8 +232,12 @@ class PeerLink {
         clearTimeout(timer);
         reject(new Error(`peer ${this.id} closed the request`));
       });
-      stream.end(frame(body));
+      stream.end(frame(legacy ? toLegacyJson(body) : body));
     });
+  }
+
+  private noteControlFormat(headers: http2.IncomingHttpHeaders): void {
+    if (headers[controlFormatHeader] === "proto") this.stats.controlProto = true;
   }
 
   private write(bytes: Uint8Array): void {
@@ -267,6 +298,7 @@ class PeerLink {
         [nodeIdHeader]: this.owner.nodeId,
         ...(this.owner.advertisedAddress ? { [peerAddressHeader]: this.owner.advertisedAddress } : {}),
       });
+      stream.on("response", (headers) => this.noteControlFormat(headers));
       stream.on("error", () => this.fail());
       stream.on("close", () => this.fail());
       stream.on("drain", () => this.drain());
@@ -327,6 +359,8 @@ class PeerLink {
     this.stream = undefined;
     this.session = undefined;
     this.stats.connected = false;
+    // The peer may come back as another build (a rollback): it says again what it speaks.
+    this.stats.controlProto = false;
     clearInterval(this.pingTimer);
     this.pingTimer = undefined;
     this.pingSentAt = undefined;
@@ -446,7 +480,10 @@ export class PeerTransport {
       const address = headers[peerAddressHeader];
       if (typeof from === "string" && typeof address === "string" && !this.knows(from))
         this.setPeer(from, address);
-      stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+      stream.respond(
+        { ":status": 200, "content-type": "application/grpc+proto", [controlFormatHeader]: "proto" },
+        { waitForTrailers: true },
+      );
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
       const reader = new FrameReader();
       stream.on("data", (chunk: Buffer) => {
@@ -516,7 +553,7 @@ export class PeerTransport {
       const reply = (status: string, body?: Uint8Array, message = "") => {
         if (stream.destroyed) return;
         stream.respond(
-          { ":status": 200, "content-type": "application/grpc+proto" },
+          { ":status": 200, "content-type": "application/grpc+proto", [controlFormatHeader]: "proto" },
           { waitForTrailers: true },
         );
         stream.on("wantTrailers", () =>
@@ -528,9 +565,23 @@ export class PeerTransport {
         stream.end(body ? frame(body) : undefined);
       };
       if (!request) return reply("3", undefined, "empty internal request");
-      this.controlHandler(request).then(
-        (answer) => reply("0", answer),
-        (err: Error) => reply("9", undefined, err.message),
+      // An older build sends JSON and reads JSON back, a failure as grpc-status 9 and its text.
+      const legacy = isLegacyJson(request);
+      let input: Uint8Array;
+      try {
+        input = legacy ? fromLegacyJson(request) : request;
+      } catch (err) {
+        return reply("3", undefined, `malformed internal request: ${(err as Error).message}`);
+      }
+      this.controlHandler(input).then(
+        (answer) => {
+          try {
+            reply("0", legacy ? toLegacyJson(answer) : answer);
+          } catch (err) {
+            reply("9", undefined, (err as Error).message);
+          }
+        },
+        (err: Error) => (legacy ? reply("9", undefined, err.message) : reply("0", encodeControlError(err))),
       );
     });
   }

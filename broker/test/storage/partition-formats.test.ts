@@ -1,26 +1,46 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { StoredMessageSchema } from "../../../gen/geobroker/storage/v1/partition_pb.js";
 import {
   CommandKind,
   commandKind,
+  decodeMetadataCommand,
   decodePublishBatch,
+  decodeRetentionEntry,
+  encodeMetadataCommand,
   encodePublishBatch,
+  encodeRetentionEntry,
+  legacyCommandKinds,
+  type PublishBatch,
 } from "../../src/cluster/commands.js";
+import type { MetadataEnvelope } from "../../src/cluster/metadata-state-machine.js";
+import type { StoredMessage } from "../../src/cluster/ports.js";
+import type { RetentionEntry } from "../../src/cluster/retention.js";
+import {
+  decodeMessage,
+  encodeLegacyMessage,
+  encodeMessage,
+  messageRecordMarker,
+} from "../../src/storage/codec.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { decodeDedupRow, decodeImage, encodeDedupRow } from "../../src/storage/partition-image.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
-import { group, publishEntry, Replica } from "./partition-replica.js";
+import { inFormat, inFormatAsync } from "../support/write-format.js";
+import { group, maxMessages, publishEntry, Replica, retentionEntry } from "./partition-replica.js";
 
 // Durable formats against committed fixtures (broker/test/fixtures/). A test here failing means a
 // format changed: give it a new version and keep decoding the old one. Regenerate the fixtures
-// (GEOBROKER_WRITE_FIXTURES=1) only for a deliberate new version, keeping the old files.
+// (GEOBROKER_WRITE_FIXTURES=1 node scripts/run-tests.mjs partition-formats; it writes only files
+// that do not exist yet) only for a deliberate new version, keeping the old files.
 
 const fixtureUrl = (name: string) => new URL(`../../../../broker/test/fixtures/${name}`, import.meta.url);
 const fixture = (name: string) => readFileSync(fixtureUrl(name));
 
 function sameAsFixture(name: string, bytes: Uint8Array): void {
-  if (process.env.GEOBROKER_WRITE_FIXTURES === "1") writeFileSync(fixtureUrl(name), bytes);
+  if (process.env.GEOBROKER_WRITE_FIXTURES === "1" && !existsSync(fixtureUrl(name)))
+    writeFileSync(fixtureUrl(name), bytes);
   assert.ok(
     Buffer.from(bytes).equals(fixture(name)),
     `${name}: this encoding no longer produces the committed bytes; a durable format changed`,
@@ -134,4 +154,208 @@ test("publish batch fixtures: v1 (no dedup header) and v2 (with it) decode, and 
   const d2 = decodePublishBatch(v2);
   assert.deepEqual(d2.dedup, dedup);
   assert.equal(d2.messages[0]!.messageId, "m");
+});
+
+// The versioned (protobuf) formats of docs/decisions/0026, and the legacy kinds they sit beside.
+
+const batch: PublishBatch = {
+  proposer: "eu-1",
+  sequence: 9,
+  timestampMicros: t0,
+  messages: [
+    { key: new Uint8Array([1]), body: new Uint8Array([2, 3]), headers: { a: "b" }, messageId: "m" },
+    { key: new Uint8Array(), body: new Uint8Array(), headers: {}, messageId: "" },
+  ],
+};
+const retention: RetentionEntry = {
+  nowMicros: t0,
+  policy: { maxAgeMs: 3_600_000, maxBytes: 1 << 20, maxMessages: 0, keepUnacknowledged: true },
+  unacknowledgedFloor: 17,
+};
+const envelope: MetadataEnvelope = {
+  proposer: "eu-0/5f1c",
+  sequence: 4,
+  command: { type: "deleteTopic", name: "orders" },
+};
+const record: StoredMessage = {
+  offset: 12,
+  timestampMicros: t0 + 5,
+  key: new TextEncoder().encode("k"),
+  body: new TextEncoder().encode("body"),
+  headers: { "content-type": "text/plain", z: "ü" },
+  messageId: "retry-7",
+};
+const plain = (m: StoredMessage) => ({ ...m, key: [...m.key], body: [...m.body] });
+
+test("publish batch v3 (protobuf) fixture decodes, and the protobuf form still writes it", () => {
+  sameAsFixture(
+    "publish-batch-v3.bin",
+    inFormat("protobuf", () => encodePublishBatch({ ...batch, dedup })),
+  );
+  const bytes = fixture("publish-batch-v3.bin");
+  assert.equal(commandKind(bytes), CommandKind.PublishBatchProto);
+  const d = decodePublishBatch(bytes);
+  assert.deepEqual(
+    { ...d, messages: d.messages.map((m) => ({ ...m, key: [...m.key], body: [...m.body] })) },
+    {
+      ...batch,
+      dedup,
+      messages: [
+        { key: [1], body: [2, 3], headers: { a: "b" }, messageId: "m" },
+        { key: [], body: [], headers: {}, messageId: "" },
+      ],
+    },
+  );
+});
+
+/**
+ * A value with a legacy fixture `<name>-v<legacy>.bin` and a protobuf one `<name>-v<legacy + 1>.bin`:
+ * each form still writes its own, both decode to the value; returns the two fixtures.
+ */
+function bothForms<T>(
+  name: string,
+  legacyVersion: number,
+  encode: (value: T) => Uint8Array,
+  decode: (bytes: Buffer) => unknown,
+  value: T,
+  expected: unknown = value,
+): [Buffer, Buffer] {
+  const files = [`${name}-v${legacyVersion}.bin`, `${name}-v${legacyVersion + 1}.bin`] as const;
+  sameAsFixture(
+    files[0],
+    inFormat("legacy", () => encode(value)),
+  );
+  sameAsFixture(
+    files[1],
+    inFormat("protobuf", () => encode(value)),
+  );
+  const forms: [Buffer, Buffer] = [fixture(files[0]), fixture(files[1])];
+  for (const bytes of forms) assert.deepEqual(decode(bytes), expected);
+  return forms;
+}
+
+test("retention entry fixtures: v1 (JSON) and v2 (protobuf) decode, and each form still writes its own", () => {
+  const [v1, v2] = bothForms("retention-entry", 1, encodeRetentionEntry, decodeRetentionEntry, retention);
+  assert.deepEqual([commandKind(v1), commandKind(v2)], [CommandKind.Retention, CommandKind.RetentionProto]);
+});
+
+test("metadata entry fixtures: v1 (JSON) and v2 (protobuf envelope) decode, and each form still writes its own", () => {
+  const [v1, v2] = bothForms("metadata-entry", 1, encodeMetadataCommand, decodeMetadataCommand, envelope);
+  assert.deepEqual([commandKind(v1), commandKind(v2)], [CommandKind.Metadata, CommandKind.MetadataProto]);
+});
+
+test("message record fixtures: v1 (hand-written) and v2 (0xFF + StoredMessage) decode, and each form still writes its own", () => {
+  const [, v2] = bothForms(
+    "message-record",
+    1,
+    encodeMessage,
+    (b) => plain(decodeMessage(12, b)),
+    record,
+    plain(record),
+  );
+  assert.equal(v2[0], messageRecordMarker);
+});
+
+test("new kind bytes and the record marker cannot be mistaken for a legacy first byte", () => {
+  // Raft entries: the legacy builds wrote kinds 1-4 (every legacy fixture starts with one of them).
+  const newKinds = [CommandKind.PublishBatchProto, CommandKind.RetentionProto, CommandKind.MetadataProto];
+  for (const kind of newKinds) assert.ok(!legacyCommandKinds.includes(kind), `kind ${kind} is a legacy kind`);
+  for (const name of [
+    "publish-batch-v1.bin",
+    "publish-batch-v2.bin",
+    "retention-entry-v1.bin",
+    "metadata-entry-v1.bin",
+  ])
+    assert.ok(legacyCommandKinds.includes(fixture(name)[0]!), `${name} starts with a legacy kind`);
+  for (const name of ["publish-batch-v3.bin", "retention-entry-v2.bin", "metadata-entry-v2.bin"])
+    assert.ok(newKinds.includes(fixture(name)[0]!), `${name} starts with a new kind`);
+  // Message rows: a legacy row starts with its timestamp, a double, big-endian; timestamps are never
+  // negative, so the sign bit is clear and the first byte is at most 0x7F, below the 0xFF marker.
+  for (const timestampMicros of [
+    0,
+    1,
+    t0,
+    Date.now() * 1000,
+    Number.MAX_SAFE_INTEGER,
+    Number.MAX_VALUE,
+    Infinity,
+  ]) {
+    const first = encodeLegacyMessage({ ...record, timestampMicros })[0]!;
+    assert.ok(
+      first <= 0x7f && first !== messageRecordMarker,
+      `timestamp ${timestampMicros}: first byte ${first}`,
+    );
+  }
+  // The records inside the committed image fixtures are legacy rows too, and still decode as such.
+  for (const name of ["partition-image-v0.bin", "partition-image-v1.bin"])
+    for (const m of decodeImage(fixture(name)).messages) {
+      assert.ok(m.record[0]! <= 0x7f, `${name}: offset ${m.offset}`);
+      assert.ok(decodeMessage(m.offset, m.record).body.byteLength > 0);
+    }
+});
+
+test("the hand-written message record codec is the StoredMessage of partition.proto, byte for byte", () => {
+  const cases: StoredMessage[] = [
+    record,
+    {
+      ...record,
+      timestampMicros: 0,
+      key: new Uint8Array(),
+      body: new Uint8Array(),
+      headers: {},
+      messageId: "",
+    },
+    {
+      ...record,
+      body: new Uint8Array(300_000).fill(9),
+      headers: { "": "", a: "" },
+      messageId: "日本".repeat(100),
+    },
+  ];
+  for (const m of cases) {
+    const ours = inFormat("protobuf", () => encodeMessage(m));
+    const theirs = toBinary(
+      StoredMessageSchema,
+      create(StoredMessageSchema, {
+        timestampMicros: m.timestampMicros,
+        key: m.key,
+        body: m.body,
+        headers: m.headers,
+        messageId: m.messageId,
+      }),
+    );
+    assert.ok(Buffer.from(ours.subarray(1)).equals(Buffer.from(theirs)), "encodings differ");
+    const withMarker = Buffer.concat([Buffer.from([messageRecordMarker]), theirs]);
+    assert.deepEqual(plain(decodeMessage(m.offset, withMarker)), plain(m));
+  }
+  // A field a later build adds is skipped; a truncated row is refused.
+  const later = Buffer.concat([
+    inFormat("protobuf", () => encodeMessage(record)),
+    Buffer.from([(9 << 3) | 0, 1, (10 << 3) | 2, 1, 0]),
+  ]);
+  assert.deepEqual(plain(decodeMessage(12, later)), plain(record));
+  const full = inFormat("protobuf", () => encodeMessage(record));
+  assert.throws(() => decodeMessage(12, full.subarray(0, full.byteLength - 3)), RangeError);
+});
+
+test("a partition written in the protobuf forms applies, exports and imports as one written in the legacy forms", async () => {
+  const run = (format: "legacy" | "protobuf") =>
+    inFormatAsync(format, async () => {
+      const replica = await Replica.open(new CrashDb());
+      await replica.apply([
+        publishEntry(1, t0, ["x1", "", "x2"], { dedup }),
+        publishEntry(2, t0 + second, ["x1", "x3"], { dedup }),
+        retentionEntry(3, maxMessages(3, t0 + 2 * second)),
+      ]);
+      const image = await replica.store.exportImage(group);
+      const store = await PartitionStore.open(new CrashDb().open());
+      await store.importImage(group, image, 3);
+      return {
+        next: store.nextOffset(group),
+        first: store.firstOffset(group),
+        messages: (await store.read(group, 0, 10, 1 << 20)).map(plain),
+        dedup: await store.dedupWindow(group),
+      };
+    });
+  assert.deepEqual(await run("protobuf"), await run("legacy"));
 });

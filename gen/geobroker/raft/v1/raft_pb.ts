@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file geobroker/raft/v1/raft.proto.
  */
 export const file_geobroker_raft_v1_raft: GenFile = /*@__PURE__*/
-  fileDesc("ChxnZW9icm9rZXIvcmFmdC92MS9yYWZ0LnByb3RvEhFnZW9icm9rZXIucmFmdC52MSJeCgVFbnRyeRIMCgR0ZXJtGAEgASgEEg0KBWluZGV4GAIgASgEEioKBHR5cGUYAyABKA4yHC5nZW9icm9rZXIucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCLBAQoJQ29uZlN0YXRlEg4KBnZvdGVycxgBIAMoCRIQCghsZWFybmVycxgCIAMoCRIXCg92b3RlcnNfb3V0Z29pbmcYAyADKAkSRAoMaW5jYXJuYXRpb25zGAQgAygLMi4uZ2VvYnJva2VyLnJhZnQudjEuQ29uZlN0YXRlLkluY2FybmF0aW9uc0VudHJ5GjMKEUluY2FybmF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiYQoQU25hcHNob3RNZXRhZGF0YRINCgVpbmRleBgBIAEoBBIMCgR0ZXJtGAIgASgEEjAKCmNvbmZfc3RhdGUYAyABKAsyHC5nZW9icm9rZXIucmFmdC52MS5Db25mU3RhdGUi0QIKB01lc3NhZ2USEAoIZ3JvdXBfaWQYASABKAQSLAoEdHlwZRgCIAEoDjIeLmdlb2Jyb2tlci5yYWZ0LnYxLk1lc3NhZ2VUeXBlEgwKBGZyb20YAyABKAkSCgoCdG8YBCABKAkSDAoEdGVybRgFIAEoBBIQCghsb2dfdGVybRgGIAEoBBINCgVpbmRleBgHIAEoBBIpCgdlbnRyaWVzGAggAygLMhguZ2VvYnJva2VyLnJhZnQudjEuRW50cnkSDgoGY29tbWl0GAkgASgEEg4KBnJlamVjdBgKIAEoCBITCgtyZWplY3RfaGludBgLIAEoBBI1CghzbmFwc2hvdBgMIAEoCzIjLmdlb2Jyb2tlci5yYWZ0LnYxLlNuYXBzaG90TWV0YWRhdGESDwoHY29udGV4dBgNIAEoDBIVCg1zbmFwc2hvdF9kYXRhGA4gASgMIlMKDVN0cmVhbVJlcXVlc3QSFAoMZnJvbV9ub2RlX2lkGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhouZ2VvYnJva2VyLnJhZnQudjEuTWVzc2FnZSIzCg5TdHJlYW1SZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhAKCG1lc3NhZ2VzGAIgASgEInAKFkluc3RhbGxTbmFwc2hvdFJlcXVlc3QSKgoGaGVhZGVyGAEgASgLMhouZ2VvYnJva2VyLnJhZnQudjEuTWVzc2FnZRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDBIMCgRsYXN0GAQgASgIIisKF0luc3RhbGxTbmFwc2hvdFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIKrsDCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNNRVNTQUdFX1RZUEVfQVBQRU5EEAESIAocTUVTU0FHRV9UWVBFX0FQUEVORF9SRVNQT05TRRACEhUKEU1FU1NBR0VfVFlQRV9WT1RFEAMSHgoaTUVTU0FHRV9UWVBFX1ZPVEVfUkVTUE9OU0UQBBIZChVNRVNTQUdFX1RZUEVfUFJFX1ZPVEUQBRIiCh5NRVNTQUdFX1RZUEVfUFJFX1ZPVEVfUkVTUE9OU0UQBhIaChZNRVNTQUdFX1RZUEVfSEVBUlRCRUFUEAcSIwofTUVTU0FHRV9UWVBFX0hFQVJUQkVBVF9SRVNQT05TRRAIEhkKFU1FU1NBR0VfVFlQRV9TTkFQU0hPVBAJEhwKGE1FU1NBR0VfVFlQRV9USU1FT1VUX05PVxAKEhsKF01FU1NBR0VfVFlQRV9SRUFEX0lOREVYEAsSJAogTUVTU0FHRV9UWVBFX1JFQURfSU5ERVhfUkVTUE9OU0UQDBIgChxNRVNTQUdFX1RZUEVfU05BUFNIT1RfU1RBVFVTEA0qcAoJRW50cnlUeXBlEhoKFkVOVFJZX1RZUEVfVU5TUEVDSUZJRUQQABIVChFFTlRSWV9UWVBFX05PUk1BTBABEhoKFkVOVFJZX1RZUEVfQ09ORl9DSEFOR0UQAhIUChBFTlRSWV9UWVBFX0VNUFRZEAMyygEKC1BlZXJTZXJ2aWNlEk8KBlN0cmVhbRIgLmdlb2Jyb2tlci5yYWZ0LnYxLlN0cmVhbVJlcXVlc3QaIS5nZW9icm9rZXIucmFmdC52MS5TdHJlYW1SZXNwb25zZSgBEmoKD0luc3RhbGxTbmFwc2hvdBIpLmdlb2Jyb2tlci5yYWZ0LnYxLkluc3RhbGxTbmFwc2hvdFJlcXVlc3QaKi5nZW9icm9rZXIucmFmdC52MS5JbnN0YWxsU25hcHNob3RSZXNwb25zZSgBYgZwcm90bzM");
+  fileDesc("ChxnZW9icm9rZXIvcmFmdC92MS9yYWZ0LnByb3RvEhFnZW9icm9rZXIucmFmdC52MSJeCgVFbnRyeRIMCgR0ZXJtGAEgASgEEg0KBWluZGV4GAIgASgEEioKBHR5cGUYAyABKA4yHC5nZW9icm9rZXIucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCLBAQoJQ29uZlN0YXRlEg4KBnZvdGVycxgBIAMoCRIQCghsZWFybmVycxgCIAMoCRIXCg92b3RlcnNfb3V0Z29pbmcYAyADKAkSRAoMaW5jYXJuYXRpb25zGAQgAygLMi4uZ2VvYnJva2VyLnJhZnQudjEuQ29uZlN0YXRlLkluY2FybmF0aW9uc0VudHJ5GjMKEUluY2FybmF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiYQoQU25hcHNob3RNZXRhZGF0YRINCgVpbmRleBgBIAEoBBIMCgR0ZXJtGAIgASgEEjAKCmNvbmZfc3RhdGUYAyABKAsyHC5nZW9icm9rZXIucmFmdC52MS5Db25mU3RhdGUi0QIKB01lc3NhZ2USEAoIZ3JvdXBfaWQYASABKAQSLAoEdHlwZRgCIAEoDjIeLmdlb2Jyb2tlci5yYWZ0LnYxLk1lc3NhZ2VUeXBlEgwKBGZyb20YAyABKAkSCgoCdG8YBCABKAkSDAoEdGVybRgFIAEoBBIQCghsb2dfdGVybRgGIAEoBBINCgVpbmRleBgHIAEoBBIpCgdlbnRyaWVzGAggAygLMhguZ2VvYnJva2VyLnJhZnQudjEuRW50cnkSDgoGY29tbWl0GAkgASgEEg4KBnJlamVjdBgKIAEoCBITCgtyZWplY3RfaGludBgLIAEoBBI1CghzbmFwc2hvdBgMIAEoCzIjLmdlb2Jyb2tlci5yYWZ0LnYxLlNuYXBzaG90TWV0YWRhdGESDwoHY29udGV4dBgNIAEoDBIVCg1zbmFwc2hvdF9kYXRhGA4gASgMIlMKDVN0cmVhbVJlcXVlc3QSFAoMZnJvbV9ub2RlX2lkGAEgASgJEiwKCG1lc3NhZ2VzGAIgAygLMhouZ2VvYnJva2VyLnJhZnQudjEuTWVzc2FnZSIzCg5TdHJlYW1SZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhAKCG1lc3NhZ2VzGAIgASgEInAKFkluc3RhbGxTbmFwc2hvdFJlcXVlc3QSKgoGaGVhZGVyGAEgASgLMhouZ2VvYnJva2VyLnJhZnQudjEuTWVzc2FnZRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDBIMCgRsYXN0GAQgASgIIisKF0luc3RhbGxTbmFwc2hvdFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIsUCCg5Db250cm9sUmVxdWVzdBI0Cgdwcm9wb3NlGAEgASgLMiEuZ2VvYnJva2VyLnJhZnQudjEuUHJvcG9zZVJlcXVlc3RIABIuCgR2aWV3GAIgASgLMh4uZ2VvYnJva2VyLnJhZnQudjEuVmlld1JlcXVlc3RIABJLChN0cmFuc2Zlcl9sZWFkZXJzaGlwGAMgASgLMiwuZ2VvYnJva2VyLnJhZnQudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdEgAEjsKC2NvbmZfY2hhbmdlGAQgASgLMiQuZ2VvYnJva2VyLnJhZnQudjEuQ29uZkNoYW5nZVJlcXVlc3RIABI4Cglmb3JtYXRpb24YBSABKAsyIy5nZW9icm9rZXIucmFmdC52MS5Gb3JtYXRpb25SZXF1ZXN0SABCCQoHcmVxdWVzdCL7AgoPQ29udHJvbFJlc3BvbnNlEjUKB3Byb3Bvc2UYECABKAsyIi5nZW9icm9rZXIucmFmdC52MS5Qcm9wb3NlUmVzcG9uc2VIABIvCgR2aWV3GBEgASgLMh8uZ2VvYnJva2VyLnJhZnQudjEuVmlld1Jlc3BvbnNlSAASTAoTdHJhbnNmZXJfbGVhZGVyc2hpcBgSIAEoCzItLmdlb2Jyb2tlci5yYWZ0LnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlSAASPAoLY29uZl9jaGFuZ2UYEyABKAsyJS5nZW9icm9rZXIucmFmdC52MS5Db25mQ2hhbmdlUmVzcG9uc2VIABI5Cglmb3JtYXRpb24YFCABKAsyJC5nZW9icm9rZXIucmFmdC52MS5Gb3JtYXRpb25SZXNwb25zZUgAEjAKBWVycm9yGBUgASgLMh8uZ2VvYnJva2VyLnJhZnQudjEuQ29udHJvbEVycm9ySABCBwoFcmVwbHkiJgoOUHJvcG9zZVJlcXVlc3QSFAoMY29tbWFuZF9qc29uGAEgASgJIiYKD1Byb3Bvc2VSZXNwb25zZRITCgtyZXN1bHRfanNvbhgBIAEoCSINCgtWaWV3UmVxdWVzdCI5CgxWaWV3UmVzcG9uc2USKQoEdmlldxgBIAEoCzIbLmdlb2Jyb2tlci5yYWZ0LnYxLk5vZGVWaWV3IqwBCghOb2RlVmlldxIPCgdub2RlX2lkGAEgASgJEiwKBmdyb3VwcxgCIAMoCzIcLmdlb2Jyb2tlci5yYWZ0LnYxLkdyb3VwVmlldxIRCgljb25uZWN0ZWQYAyADKAkSGAoLaW5jYXJuYXRpb24YBCABKAlIAIgBARIWCglyZWpvaW5pbmcYBSABKAhIAYgBAUIOCgxfaW5jYXJuYXRpb25CDAoKX3Jlam9pbmluZyLMAQoJR3JvdXBWaWV3EhAKCGdyb3VwX2lkGAEgASgEEg4KBmxlYWRlchgCIAEoCRIMCgR0ZXJtGAMgASgEEg4KBmNvbW1pdBgEIAEoBBIPCgdhcHBsaWVkGAUgASgEEhIKCmxhc3RfaW5kZXgYBiABKAQSKgoEY29uZhgHIAEoCzIcLmdlb2Jyb2tlci5yYWZ0LnYxLkNvbmZTdGF0ZRIuCgdtZW1iZXJzGAggAygLMh0uZ2VvYnJva2VyLnJhZnQudjEuTWVtYmVyVmlldyI9CgpNZW1iZXJWaWV3Eg8KB25vZGVfaWQYASABKAkSDwoHbGVhcm5lchgCIAEoCBINCgVtYXRjaBgDIAEoBCI5ChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgEEgoKAnRvGAIgASgJIiwKGlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEg4KBmxlYWRlchgBIAEoCSJUChFDb25mQ2hhbmdlUmVxdWVzdBIQCghncm91cF9pZBgBIAEoBBItCgZjaGFuZ2UYAiABKAsyHS5nZW9icm9rZXIucmFmdC52MS5Db25mQ2hhbmdlIhQKEkNvbmZDaGFuZ2VSZXNwb25zZSJ4CgpDb25mQ2hhbmdlEi8KBHR5cGUYASABKA4yIS5nZW9icm9rZXIucmFmdC52MS5Db25mQ2hhbmdlVHlwZRIPCgdub2RlX2lkGAIgASgJEhgKC2luY2FybmF0aW9uGAMgASgJSACIAQFCDgoMX2luY2FybmF0aW9uIhIKEEZvcm1hdGlvblJlcXVlc3QiIwoRRm9ybWF0aW9uUmVzcG9uc2USDgoGZm9ybWVkGAEgASgIInkKDENvbnRyb2xFcnJvchI1CgZyZWFzb24YASABKA4yJS5nZW9icm9rZXIucmFmdC52MS5Db250cm9sRXJyb3JSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRITCgtsZWFkZXJfaGludBgDIAEoCRIMCgRjb2RlGAQgASgNKrsDCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNNRVNTQUdFX1RZUEVfQVBQRU5EEAESIAocTUVTU0FHRV9UWVBFX0FQUEVORF9SRVNQT05TRRACEhUKEU1FU1NBR0VfVFlQRV9WT1RFEAMSHgoaTUVTU0FHRV9UWVBFX1ZPVEVfUkVTUE9OU0UQBBIZChVNRVNTQUdFX1RZUEVfUFJFX1ZPVEUQBRIiCh5NRVNTQUdFX1RZUEVfUFJFX1ZPVEVfUkVTUE9OU0UQBhIaChZNRVNTQUdFX1RZUEVfSEVBUlRCRUFUEAcSIwofTUVTU0FHRV9UWVBFX0hFQVJUQkVBVF9SRVNQT05TRRAIEhkKFU1FU1NBR0VfVFlQRV9TTkFQU0hPVBAJEhwKGE1FU1NBR0VfVFlQRV9USU1FT1VUX05PVxAKEhsKF01FU1NBR0VfVFlQRV9SRUFEX0lOREVYEAsSJAogTUVTU0FHRV9UWVBFX1JFQURfSU5ERVhfUkVTUE9OU0UQDBIgChxNRVNTQUdFX1RZUEVfU05BUFNIT1RfU1RBVFVTEA0qcAoJRW50cnlUeXBlEhoKFkVOVFJZX1RZUEVfVU5TUEVDSUZJRUQQABIVChFFTlRSWV9UWVBFX05PUk1BTBABEhoKFkVOVFJZX1RZUEVfQ09ORl9DSEFOR0UQAhIUChBFTlRSWV9UWVBFX0VNUFRZEAMqrwEKDkNvbmZDaGFuZ2VUeXBlEiAKHENPTkZfQ0hBTkdFX1RZUEVfVU5TUEVDSUZJRUQQABIeChpDT05GX0NIQU5HRV9UWVBFX0FERF9WT1RFUhABEiAKHENPTkZfQ0hBTkdFX1RZUEVfQUREX0xFQVJORVIQAhIcChhDT05GX0NIQU5HRV9UWVBFX1BST01PVEUQAxIbChdDT05GX0NIQU5HRV9UWVBFX1JFTU9WRRAEKl8KEkNvbnRyb2xFcnJvclJlYXNvbhIkCiBDT05UUk9MX0VSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0NPTlRST0xfRVJST1JfUkVBU09OX05PVF9MRUFERVIQATKcAgoLUGVlclNlcnZpY2USTwoGU3RyZWFtEiAuZ2VvYnJva2VyLnJhZnQudjEuU3RyZWFtUmVxdWVzdBohLmdlb2Jyb2tlci5yYWZ0LnYxLlN0cmVhbVJlc3BvbnNlKAESagoPSW5zdGFsbFNuYXBzaG90EikuZ2VvYnJva2VyLnJhZnQudjEuSW5zdGFsbFNuYXBzaG90UmVxdWVzdBoqLmdlb2Jyb2tlci5yYWZ0LnYxLkluc3RhbGxTbmFwc2hvdFJlc3BvbnNlKAESUAoHQ29udHJvbBIhLmdlb2Jyb2tlci5yYWZ0LnYxLkNvbnRyb2xSZXF1ZXN0GiIuZ2VvYnJva2VyLnJhZnQudjEuQ29udHJvbFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message geobroker.raft.v1.Entry
@@ -295,6 +295,487 @@ export const InstallSnapshotResponseSchema: GenMessage<InstallSnapshotResponse> 
   messageDesc(file_geobroker_raft_v1_raft, 7);
 
 /**
+ * Field numbers of ControlRequest and ControlResponse are disjoint, so that a payload tells which
+ * of the two it is (broker/src/cluster/internal-requests.ts decodeInternal).
+ *
+ * @generated from message geobroker.raft.v1.ControlRequest
+ */
+export type ControlRequest = Message$1<"geobroker.raft.v1.ControlRequest"> & {
+  /**
+   * @generated from oneof geobroker.raft.v1.ControlRequest.request
+   */
+  request: {
+    /**
+     * @generated from field: geobroker.raft.v1.ProposeRequest propose = 1;
+     */
+    value: ProposeRequest;
+    case: "propose";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.ViewRequest view = 2;
+     */
+    value: ViewRequest;
+    case: "view";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.TransferLeadershipRequest transfer_leadership = 3;
+     */
+    value: TransferLeadershipRequest;
+    case: "transferLeadership";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.ConfChangeRequest conf_change = 4;
+     */
+    value: ConfChangeRequest;
+    case: "confChange";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.FormationRequest formation = 5;
+     */
+    value: FormationRequest;
+    case: "formation";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ControlRequest.
+ * Use `create(ControlRequestSchema)` to create a new message.
+ */
+export const ControlRequestSchema: GenMessage<ControlRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 8);
+
+/**
+ * @generated from message geobroker.raft.v1.ControlResponse
+ */
+export type ControlResponse = Message$1<"geobroker.raft.v1.ControlResponse"> & {
+  /**
+   * @generated from oneof geobroker.raft.v1.ControlResponse.reply
+   */
+  reply: {
+    /**
+     * @generated from field: geobroker.raft.v1.ProposeResponse propose = 16;
+     */
+    value: ProposeResponse;
+    case: "propose";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.ViewResponse view = 17;
+     */
+    value: ViewResponse;
+    case: "view";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.TransferLeadershipResponse transfer_leadership = 18;
+     */
+    value: TransferLeadershipResponse;
+    case: "transferLeadership";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.ConfChangeResponse conf_change = 19;
+     */
+    value: ConfChangeResponse;
+    case: "confChange";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.FormationResponse formation = 20;
+     */
+    value: FormationResponse;
+    case: "formation";
+  } | {
+    /**
+     * @generated from field: geobroker.raft.v1.ControlError error = 21;
+     */
+    value: ControlError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ControlResponse.
+ * Use `create(ControlResponseSchema)` to create a new message.
+ */
+export const ControlResponseSchema: GenMessage<ControlResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 9);
+
+/**
+ * Propose a metadata command; only the metadata leader accepts.
+ *
+ * @generated from message geobroker.raft.v1.ProposeRequest
+ */
+export type ProposeRequest = Message$1<"geobroker.raft.v1.ProposeRequest"> & {
+  /**
+   * The MetadataCommand (broker/src/cluster/metadata-state.ts), JSON as in its Raft entry.
+   *
+   * @generated from field: string command_json = 1;
+   */
+  commandJson: string;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ProposeRequest.
+ * Use `create(ProposeRequestSchema)` to create a new message.
+ */
+export const ProposeRequestSchema: GenMessage<ProposeRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 10);
+
+/**
+ * @generated from message geobroker.raft.v1.ProposeResponse
+ */
+export type ProposeResponse = Message$1<"geobroker.raft.v1.ProposeResponse"> & {
+  /**
+   * The MetadataResult, JSON.
+   *
+   * @generated from field: string result_json = 1;
+   */
+  resultJson: string;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ProposeResponse.
+ * Use `create(ProposeResponseSchema)` to create a new message.
+ */
+export const ProposeResponseSchema: GenMessage<ProposeResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 11);
+
+/**
+ * The callee's view of the groups it runs.
+ *
+ * @generated from message geobroker.raft.v1.ViewRequest
+ */
+export type ViewRequest = Message$1<"geobroker.raft.v1.ViewRequest"> & {
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ViewRequest.
+ * Use `create(ViewRequestSchema)` to create a new message.
+ */
+export const ViewRequestSchema: GenMessage<ViewRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 12);
+
+/**
+ * @generated from message geobroker.raft.v1.ViewResponse
+ */
+export type ViewResponse = Message$1<"geobroker.raft.v1.ViewResponse"> & {
+  /**
+   * @generated from field: geobroker.raft.v1.NodeView view = 1;
+   */
+  view?: NodeView | undefined;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ViewResponse.
+ * Use `create(ViewResponseSchema)` to create a new message.
+ */
+export const ViewResponseSchema: GenMessage<ViewResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 13);
+
+/**
+ * @generated from message geobroker.raft.v1.NodeView
+ */
+export type NodeView = Message$1<"geobroker.raft.v1.NodeView"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: repeated geobroker.raft.v1.GroupView groups = 2;
+   */
+  groups: GroupView[];
+
+  /**
+   * Peers the node has a live connection to.
+   *
+   * @generated from field: repeated string connected = 3;
+   */
+  connected: string[];
+
+  /**
+   * The node's incarnation, when known.
+   *
+   * @generated from field: optional string incarnation = 4;
+   */
+  incarnation?: string | undefined;
+
+  /**
+   * Its state was lost: it waits to be re-admitted under this incarnation.
+   *
+   * @generated from field: optional bool rejoining = 5;
+   */
+  rejoining?: boolean | undefined;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.NodeView.
+ * Use `create(NodeViewSchema)` to create a new message.
+ */
+export const NodeViewSchema: GenMessage<NodeView> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 14);
+
+/**
+ * One group as one node sees it; the leader's view has every member's progress.
+ *
+ * @generated from message geobroker.raft.v1.GroupView
+ */
+export type GroupView = Message$1<"geobroker.raft.v1.GroupView"> & {
+  /**
+   * @generated from field: uint64 group_id = 1;
+   */
+  groupId: bigint;
+
+  /**
+   * @generated from field: string leader = 2;
+   */
+  leader: string;
+
+  /**
+   * @generated from field: uint64 term = 3;
+   */
+  term: bigint;
+
+  /**
+   * @generated from field: uint64 commit = 4;
+   */
+  commit: bigint;
+
+  /**
+   * @generated from field: uint64 applied = 5;
+   */
+  applied: bigint;
+
+  /**
+   * @generated from field: uint64 last_index = 6;
+   */
+  lastIndex: bigint;
+
+  /**
+   * @generated from field: geobroker.raft.v1.ConfState conf = 7;
+   */
+  conf?: ConfState | undefined;
+
+  /**
+   * Empty unless the node leads the group.
+   *
+   * @generated from field: repeated geobroker.raft.v1.MemberView members = 8;
+   */
+  members: MemberView[];
+};
+
+/**
+ * Describes the message geobroker.raft.v1.GroupView.
+ * Use `create(GroupViewSchema)` to create a new message.
+ */
+export const GroupViewSchema: GenMessage<GroupView> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 15);
+
+/**
+ * @generated from message geobroker.raft.v1.MemberView
+ */
+export type MemberView = Message$1<"geobroker.raft.v1.MemberView"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: bool learner = 2;
+   */
+  learner: boolean;
+
+  /**
+   * @generated from field: uint64 match = 3;
+   */
+  match: bigint;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.MemberView.
+ * Use `create(MemberViewSchema)` to create a new message.
+ */
+export const MemberViewSchema: GenMessage<MemberView> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 16);
+
+/**
+ * Hand leadership of a group the callee leads to another voter.
+ *
+ * @generated from message geobroker.raft.v1.TransferLeadershipRequest
+ */
+export type TransferLeadershipRequest = Message$1<"geobroker.raft.v1.TransferLeadershipRequest"> & {
+  /**
+   * @generated from field: uint64 group_id = 1;
+   */
+  groupId: bigint;
+
+  /**
+   * @generated from field: string to = 2;
+   */
+  to: string;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.TransferLeadershipRequest.
+ * Use `create(TransferLeadershipRequestSchema)` to create a new message.
+ */
+export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 17);
+
+/**
+ * @generated from message geobroker.raft.v1.TransferLeadershipResponse
+ */
+export type TransferLeadershipResponse = Message$1<"geobroker.raft.v1.TransferLeadershipResponse"> & {
+  /**
+   * The group's leader when the callee stopped waiting.
+   *
+   * @generated from field: string leader = 1;
+   */
+  leader: string;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.TransferLeadershipResponse.
+ * Use `create(TransferLeadershipResponseSchema)` to create a new message.
+ */
+export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 18);
+
+/**
+ * Propose a membership change to a group the callee leads.
+ *
+ * @generated from message geobroker.raft.v1.ConfChangeRequest
+ */
+export type ConfChangeRequest = Message$1<"geobroker.raft.v1.ConfChangeRequest"> & {
+  /**
+   * @generated from field: uint64 group_id = 1;
+   */
+  groupId: bigint;
+
+  /**
+   * @generated from field: geobroker.raft.v1.ConfChange change = 2;
+   */
+  change?: ConfChange | undefined;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ConfChangeRequest.
+ * Use `create(ConfChangeRequestSchema)` to create a new message.
+ */
+export const ConfChangeRequestSchema: GenMessage<ConfChangeRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 19);
+
+/**
+ * @generated from message geobroker.raft.v1.ConfChangeResponse
+ */
+export type ConfChangeResponse = Message$1<"geobroker.raft.v1.ConfChangeResponse"> & {
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ConfChangeResponse.
+ * Use `create(ConfChangeResponseSchema)` to create a new message.
+ */
+export const ConfChangeResponseSchema: GenMessage<ConfChangeResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 20);
+
+/**
+ * @generated from message geobroker.raft.v1.ConfChange
+ */
+export type ConfChange = Message$1<"geobroker.raft.v1.ConfChange"> & {
+  /**
+   * @generated from field: geobroker.raft.v1.ConfChangeType type = 1;
+   */
+  type: ConfChangeType;
+
+  /**
+   * @generated from field: string node_id = 2;
+   */
+  nodeId: string;
+
+  /**
+   * addLearner/addVoter: the incarnation of the node being admitted.
+   *
+   * @generated from field: optional string incarnation = 3;
+   */
+  incarnation?: string | undefined;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ConfChange.
+ * Use `create(ConfChangeSchema)` to create a new message.
+ */
+export const ConfChangeSchema: GenMessage<ConfChange> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 21);
+
+/**
+ * Whether the callee's metadata group has formed; answered before its groups start.
+ *
+ * @generated from message geobroker.raft.v1.FormationRequest
+ */
+export type FormationRequest = Message$1<"geobroker.raft.v1.FormationRequest"> & {
+};
+
+/**
+ * Describes the message geobroker.raft.v1.FormationRequest.
+ * Use `create(FormationRequestSchema)` to create a new message.
+ */
+export const FormationRequestSchema: GenMessage<FormationRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 22);
+
+/**
+ * @generated from message geobroker.raft.v1.FormationResponse
+ */
+export type FormationResponse = Message$1<"geobroker.raft.v1.FormationResponse"> & {
+  /**
+   * @generated from field: bool formed = 1;
+   */
+  formed: boolean;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.FormationResponse.
+ * Use `create(FormationResponseSchema)` to create a new message.
+ */
+export const FormationResponseSchema: GenMessage<FormationResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 23);
+
+/**
+ * An outcome the callee decided instead of a reply.
+ *
+ * @generated from message geobroker.raft.v1.ControlError
+ */
+export type ControlError = Message$1<"geobroker.raft.v1.ControlError"> & {
+  /**
+   * @generated from field: geobroker.raft.v1.ControlErrorReason reason = 1;
+   */
+  reason: ControlErrorReason;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * NOT_LEADER: the leader the callee knows; empty when it knows none.
+   *
+   * @generated from field: string leader_hint = 3;
+   */
+  leaderHint: string;
+
+  /**
+   * The gRPC status code of the failure when it had one (a metadata command refused: 3, 6, 9...);
+   * 0 when it had none.
+   *
+   * @generated from field: uint32 code = 4;
+   */
+  code: number;
+};
+
+/**
+ * Describes the message geobroker.raft.v1.ControlError.
+ * Use `create(ControlErrorSchema)` to create a new message.
+ */
+export const ControlErrorSchema: GenMessage<ControlError> = /*@__PURE__*/
+  messageDesc(file_geobroker_raft_v1_raft, 24);
+
+/**
  * @generated from enum geobroker.raft.v1.MessageType
  */
 export enum MessageType {
@@ -409,6 +890,67 @@ export const EntryTypeSchema: GenEnum<EntryType> = /*@__PURE__*/
   enumDesc(file_geobroker_raft_v1_raft, 1);
 
 /**
+ * @generated from enum geobroker.raft.v1.ConfChangeType
+ */
+export enum ConfChangeType {
+  /**
+   * @generated from enum value: CONF_CHANGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CONF_CHANGE_TYPE_ADD_VOTER = 1;
+   */
+  ADD_VOTER = 1,
+
+  /**
+   * @generated from enum value: CONF_CHANGE_TYPE_ADD_LEARNER = 2;
+   */
+  ADD_LEARNER = 2,
+
+  /**
+   * @generated from enum value: CONF_CHANGE_TYPE_PROMOTE = 3;
+   */
+  PROMOTE = 3,
+
+  /**
+   * @generated from enum value: CONF_CHANGE_TYPE_REMOVE = 4;
+   */
+  REMOVE = 4,
+}
+
+/**
+ * Describes the enum geobroker.raft.v1.ConfChangeType.
+ */
+export const ConfChangeTypeSchema: GenEnum<ConfChangeType> = /*@__PURE__*/
+  enumDesc(file_geobroker_raft_v1_raft, 2);
+
+/**
+ * @generated from enum geobroker.raft.v1.ControlErrorReason
+ */
+export enum ControlErrorReason {
+  /**
+   * Any other failure; `message` says what.
+   *
+   * @generated from enum value: CONTROL_ERROR_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The callee does not lead the group the request needs; `leader_hint` names the leader it knows.
+   *
+   * @generated from enum value: CONTROL_ERROR_REASON_NOT_LEADER = 1;
+   */
+  NOT_LEADER = 1,
+}
+
+/**
+ * Describes the enum geobroker.raft.v1.ControlErrorReason.
+ */
+export const ControlErrorReasonSchema: GenEnum<ControlErrorReason> = /*@__PURE__*/
+  enumDesc(file_geobroker_raft_v1_raft, 3);
+
+/**
  * Peer-to-peer Raft transport (mTLS only, on the peer port). One stream per peer pair carries
  * batches of messages for many groups.
  *
@@ -435,6 +977,22 @@ export const PeerService: GenService<{
     methodKind: "client_streaming";
     input: typeof InstallSnapshotRequestSchema;
     output: typeof InstallSnapshotResponseSchema;
+  },
+  /**
+   * A request one node makes of another for the cluster (broker/src/cluster/internal-requests.ts):
+   * metadata proposals, views, leadership transfers, membership changes, formation. Trusted as peer
+   * traffic, never on the client port. An outcome the callee decided (not the leader, not ready)
+   * is a ControlResponse with `error` set and grpc-status 0; a non-zero grpc-status is a failure of
+   * the call itself. Builds before docs/decisions/0026 sent and answered JSON on this path; this one
+   * still answers JSON requests in JSON, and sends JSON to a peer that has not advertised
+   * `geobroker-control: proto` in its response headers.
+   *
+   * @generated from rpc geobroker.raft.v1.PeerService.Control
+   */
+  control: {
+    methodKind: "unary";
+    input: typeof ControlRequestSchema;
+    output: typeof ControlResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_geobroker_raft_v1_raft, 0);

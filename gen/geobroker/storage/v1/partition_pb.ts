@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/storage/v1/partition.proto.
  */
 export const file_geobroker_storage_v1_partition: GenFile = /*@__PURE__*/
-  fileDesc("CiRnZW9icm9rZXIvc3RvcmFnZS92MS9wYXJ0aXRpb24ucHJvdG8SFGdlb2Jyb2tlci5zdG9yYWdlLnYxIsoBCg5QYXJ0aXRpb25JbWFnZRIWCg5mb3JtYXRfdmVyc2lvbhgBIAEoDRI5Cghjb3VudGVycxgCIAEoCzInLmdlb2Jyb2tlci5zdG9yYWdlLnYxLlBhcnRpdGlvbkNvdW50ZXJzEjQKCG1lc3NhZ2VzGAMgAygLMiIuZ2VvYnJva2VyLnN0b3JhZ2UudjEuSW1hZ2VNZXNzYWdlEi8KBWRlZHVwGAQgAygLMiAuZ2VvYnJva2VyLnN0b3JhZ2UudjEuRGVkdXBFbnRyeSKhAQoRUGFydGl0aW9uQ291bnRlcnMSFAoMZmlyc3Rfb2Zmc2V0GAEgASgEEhMKC25leHRfb2Zmc2V0GAIgASgEEhUKDWFwcGxpZWRfaW5kZXgYAyABKAQSHQoVbGFzdF90aW1lc3RhbXBfbWljcm9zGAQgASgBEhYKDnJldGFpbmVkX2J5dGVzGAUgASgEEhMKC3RvdGFsX2J5dGVzGAYgASgEIi4KDEltYWdlTWVzc2FnZRIOCgZvZmZzZXQYASABKAQSDgoGcmVjb3JkGAIgASgMIkkKCkRlZHVwRW50cnkSDgoGb2Zmc2V0GAEgASgEEisKA3JvdxgCIAEoCzIeLmdlb2Jyb2tlci5zdG9yYWdlLnYxLkRlZHVwUm93IjgKCERlZHVwUm93EhIKCm1lc3NhZ2VfaWQYASABKAkSGAoQdGltZXN0YW1wX21pY3JvcxgCIAEoAWIGcHJvdG8z");
+  fileDesc("CiRnZW9icm9rZXIvc3RvcmFnZS92MS9wYXJ0aXRpb24ucHJvdG8SFGdlb2Jyb2tlci5zdG9yYWdlLnYxIsoBCg5QYXJ0aXRpb25JbWFnZRIWCg5mb3JtYXRfdmVyc2lvbhgBIAEoDRI5Cghjb3VudGVycxgCIAEoCzInLmdlb2Jyb2tlci5zdG9yYWdlLnYxLlBhcnRpdGlvbkNvdW50ZXJzEjQKCG1lc3NhZ2VzGAMgAygLMiIuZ2VvYnJva2VyLnN0b3JhZ2UudjEuSW1hZ2VNZXNzYWdlEi8KBWRlZHVwGAQgAygLMiAuZ2VvYnJva2VyLnN0b3JhZ2UudjEuRGVkdXBFbnRyeSKhAQoRUGFydGl0aW9uQ291bnRlcnMSFAoMZmlyc3Rfb2Zmc2V0GAEgASgEEhMKC25leHRfb2Zmc2V0GAIgASgEEhUKDWFwcGxpZWRfaW5kZXgYAyABKAQSHQoVbGFzdF90aW1lc3RhbXBfbWljcm9zGAQgASgBEhYKDnJldGFpbmVkX2J5dGVzGAUgASgEEhMKC3RvdGFsX2J5dGVzGAYgASgEIi4KDEltYWdlTWVzc2FnZRIOCgZvZmZzZXQYASABKAQSDgoGcmVjb3JkGAIgASgMIkkKCkRlZHVwRW50cnkSDgoGb2Zmc2V0GAEgASgEEisKA3JvdxgCIAEoCzIeLmdlb2Jyb2tlci5zdG9yYWdlLnYxLkRlZHVwUm93IjgKCERlZHVwUm93EhIKCm1lc3NhZ2VfaWQYASABKAkSGAoQdGltZXN0YW1wX21pY3JvcxgCIAEoASLLAQoNU3RvcmVkTWVzc2FnZRIYChB0aW1lc3RhbXBfbWljcm9zGAEgASgBEgsKA2tleRgCIAEoDBIMCgRib2R5GAMgASgMEkEKB2hlYWRlcnMYBCADKAsyMC5nZW9icm9rZXIuc3RvcmFnZS52MS5TdG9yZWRNZXNzYWdlLkhlYWRlcnNFbnRyeRISCgptZXNzYWdlX2lkGAUgASgJGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBYgZwcm90bzM");
 
 /**
  * A partition's snapshot image (the Raft snapshot data of a data group). Stored and sent as the four
@@ -180,4 +180,51 @@ export type DedupRow = Message<"geobroker.storage.v1.DedupRow"> & {
  */
 export const DedupRowSchema: GenMessage<DedupRow> = /*@__PURE__*/
   messageDesc(file_geobroker_storage_v1_partition, 4);
+
+/**
+ * The value of a message row, key `D` group offset (the offset is in the key). Stored as the byte
+ * 0xFF followed by this message. A row without the marker is the hand-written layout of before
+ * (timestamp f64 BE | key len u32 | key | body len u32 | body | headers len u32 | JSON | id len u16 |
+ * id), which still decodes: its first byte is the high byte of a non-negative double, never above
+ * 0x7F.
+ *
+ * @generated from message geobroker.storage.v1.StoredMessage
+ */
+export type StoredMessage = Message<"geobroker.storage.v1.StoredMessage"> & {
+  /**
+   * Commit timestamp (unix micros).
+   *
+   * @generated from field: double timestamp_micros = 1;
+   */
+  timestampMicros: number;
+
+  /**
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+
+  /**
+   * @generated from field: bytes body = 3;
+   */
+  body: Uint8Array;
+
+  /**
+   * @generated from field: map<string, string> headers = 4;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Client id for deduplication; empty when not given.
+   *
+   * @generated from field: string message_id = 5;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message geobroker.storage.v1.StoredMessage.
+ * Use `create(StoredMessageSchema)` to create a new message.
+ */
+export const StoredMessageSchema: GenMessage<StoredMessage> = /*@__PURE__*/
+  messageDesc(file_geobroker_storage_v1_partition, 5);
 
