@@ -1,6 +1,6 @@
 import type { ContextValues } from "@connectrpc/connect";
+import { type CallContext, forwardedHopsHeader } from "../engine/engine.js";
 import { fromNodeKey, mayKey, principalKey } from "../security/context-keys.js";
-import { type CallContext, forwardedHopsHeader } from "./engine.js";
 
 /** The engine's view of a client call: cancellation, credentials to forward, forwarding hops. */
 export function callContext(ctx: {

@@ -6,6 +6,7 @@ import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
+import type { BrokerEngine } from "../engine/engine.js";
 import type { HealthSource } from "../observability/http-server.js";
 import type { Audit } from "../security/audit.js";
 import { createAuthGate } from "../security/auth-gate.js";
@@ -24,14 +25,13 @@ import {
   streamingPaths,
 } from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
+import type { InputLimits } from "../wire/validate.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
-import type { BrokerEngine } from "./engine.js";
 import { healthService } from "./health-service.js";
 import { type CallObserver, metricsInterceptor } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
 import { topicService } from "./topic-service.js";
-import type { InputLimits } from "./validate.js";
 
 /**
  * The client services over an engine: what a client port serves behind its security (also served

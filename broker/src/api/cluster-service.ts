@@ -5,12 +5,12 @@ import {
   NodeState,
   type Node as WireNode,
 } from "../../../gen/geobroker/v1/cluster_pb.js";
-import type { ClusterAdmin } from "../cluster/cluster-admin.js";
-import type { NodeInfo } from "../cluster/metadata-state.js";
-import { servedBy } from "./convert.js";
-import type { NodeIdentity } from "./engine.js";
-import { invalidArgument } from "./errors.js";
-import { checkNodeId } from "./validate.js";
+import type { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
+import type { NodeInfo } from "../cluster/state/metadata-state.js";
+import type { NodeIdentity } from "../engine/engine.js";
+import { invalidArgument } from "../engine/errors.js";
+import { servedBy } from "../wire/convert.js";
+import { checkNodeId } from "../wire/validate.js";
 
 const wireState: Record<NodeInfo["state"], NodeState> = {
   learner: NodeState.LEARNER,

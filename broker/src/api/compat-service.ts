@@ -1,11 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Broker, MessageResponseSchema, PublishResponseSchema } from "../../../gen/broker/broker_pb.js";
+import { type BrokerEngine, messageId } from "../engine/engine.js";
+import { invalidArgument } from "../engine/errors.js";
 import { mergeAsyncIterables } from "../util/merge.js";
+import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
-import { type BrokerEngine, messageId } from "./engine.js";
-import { invalidArgument } from "./errors.js";
-import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } from "./validate.js";
 
 /**
  * The original system's `broker.Broker` API (shared/design.md §3.1), unchanged for old clients:

@@ -7,14 +7,14 @@ import {
   type SubscribeResponse,
   SubscribeResponseSchema,
 } from "../../../gen/geobroker/v1/consume_pb.js";
+import type { BrokerEngine, ConsumeCommand } from "../engine/engine.js";
+import { invalidArgument } from "../engine/errors.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mergeAsyncIterables } from "../util/merge.js";
+import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "../wire/consume-convert.js";
+import { messageToWire, servedBy, startFromWire, statusToWire } from "../wire/convert.js";
+import { checkConsumerName, checkPartitionList, checkTopicName } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
-import { commandFromWire, consumerConfigFromWire, consumerInfoToWire } from "./consume-convert.js";
-import { messageToWire, servedBy, startFromWire, statusToWire } from "./convert.js";
-import type { BrokerEngine, ConsumeCommand } from "./engine.js";
-import { invalidArgument } from "./errors.js";
-import { checkConsumerName, checkPartitionList, checkTopicName } from "./validate.js";
 
 /** Reading: ephemeral subscriptions, and durable consumers with acks (at-least-once). */
 export function consumeService(engine: BrokerEngine): ServiceImpl<typeof ConsumeService> {

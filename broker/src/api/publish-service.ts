@@ -8,11 +8,11 @@ import {
   type PublishStreamResponse,
   PublishStreamResponseSchema,
 } from "../../../gen/geobroker/v1/publish_pb.js";
+import type { BrokerEngine, CallContext, PublishInput } from "../engine/engine.js";
+import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "../engine/errors.js";
+import { servedBy } from "../wire/convert.js";
+import { checkMessage, checkTopicName, type InputLimits } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
-import { servedBy } from "./convert.js";
-import type { BrokerEngine, CallContext, PublishInput } from "./engine.js";
-import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "./errors.js";
-import { checkMessage, checkTopicName, type InputLimits } from "./validate.js";
 
 const maxMessageIdLength = 256;
 /** Unacknowledged publishes one stream may have in flight before the server stops reading. */

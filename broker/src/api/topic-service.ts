@@ -1,10 +1,10 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
+import type { BrokerEngine } from "../engine/engine.js";
+import { invalidArgument } from "../engine/errors.js";
+import { retentionFromWire, servedBy, topicToWire } from "../wire/convert.js";
+import { checkTopicName } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
-import { retentionFromWire, servedBy, topicToWire } from "./convert.js";
-import type { BrokerEngine } from "./engine.js";
-import { invalidArgument } from "./errors.js";
-import { checkTopicName } from "./validate.js";
 
 const maxPartitions = 1024;
 const maxReplicationFactor = 7;

@@ -1,8 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { UserService } from "../../../gen/geobroker/v1/users_pb.js";
-import type { MetadataCommand, MetadataResult } from "../cluster/metadata-state.js";
-import type { SecurityState } from "../cluster/users-state.js";
-import { alreadyExists, invalidArgument, metadataError, notFound } from "./errors.js";
+import type { MetadataCommand, MetadataResult } from "../cluster/state/metadata-state.js";
+import type { SecurityState } from "../cluster/state/users-state.js";
+import { alreadyExists, invalidArgument, metadataError, notFound } from "../engine/errors.js";
 
 // Admin calls on the replicated users and grants (cluster/users-state.ts). Authorization (cluster
 // administration) is the interceptors' job: a method missing from method-permissions.ts needs it.

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { startBrokerProcess } from "../cluster/broker-process.js";
 import { ConfigError, fromEnv, nested, readConfigFile, resolveConfig } from "../config/load.js";
 import { createLogger } from "../observability/logger.js";
+import { startBrokerProcess } from "../server/broker-process.js";
 import type { Command } from "./command.js";
 
 const usage = `geobroker serve: run one broker node

@@ -1,3 +1,4 @@
+import type { NodeConfig } from "../config/config.js";
 import type {
   BrokerEngine,
   CallContext,
@@ -14,38 +15,42 @@ import type {
   SubscribeInput,
   TopicSpec,
   TopicState,
-} from "../api/engine.js";
-import type { NodeConfig } from "../config/config.js";
+} from "../engine/engine.js";
+import type {
+  LogStorePort,
+  MetadataStorePort,
+  PartitionLogPort,
+  PeerTransportPort,
+} from "../engine/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { GroupId, NodeId, RaftStorage } from "../raft/types.js";
-import { ConsumerHub } from "./consumer-hub.js";
-import { consumerPort } from "./consumer-port.js";
-import { Forwarder } from "./forwarder.js";
-import { confOf, GroupRegistry } from "./group-registry.js";
-import type { GroupRunner, RaftCore } from "./group-runner.js";
-import { compactLogs, proposeRetention } from "./housekeeping.js";
-import type { InternalReply, InternalRequest, NodeView } from "./internal-requests.js";
-import { drainLeadership } from "./leadership-drain.js";
-import { GroupMaintenance } from "./maintenance.js";
-import { MetadataGroup } from "./metadata-group.js";
+import { ConsumerHub } from "./consumers/consumer-hub.js";
+import { consumerPort } from "./consumers/consumer-port.js";
+import { Forwarder } from "./forwarding/forwarder.js";
+import { confOf, GroupRegistry } from "./groups/group-registry.js";
+import type { GroupRunner, RaftCore } from "./groups/group-runner.js";
+import { MetadataGroup } from "./groups/metadata-group.js";
+import { ChangeSignal, nowMicros } from "./groups/waiters.js";
+import { compactLogs, proposeRetention } from "./housekeeping/housekeeping.js";
+import { drainLeadership } from "./membership/leadership-drain.js";
+import { GroupMaintenance } from "./membership/maintenance.js";
+import type { NodeIncarnation } from "./membership/node-identity.js";
+import { type NodeContext, proposalTimeoutMs } from "./node-context.js";
+import type { InternalReply, InternalRequest, NodeView } from "./peers/internal-requests.js";
+import { PeerRequests } from "./peers/peer-requests.js";
+import { Publisher } from "./publish/publisher.js";
+import { PartitionReader } from "./read/partition-reader.js";
+import { ReadRouter } from "./read/read-router.js";
 import {
   type MetadataCommand,
   type MetadataResult,
   type MetadataState,
   metadataGroupId,
-} from "./metadata-state.js";
-import { type NodeContext, proposalTimeoutMs } from "./node-context.js";
-import type { NodeIncarnation } from "./node-identity.js";
-import { PartitionReader } from "./partition-reader.js";
-import { PeerRequests } from "./peer-requests.js";
-import type { LogStorePort, MetadataStorePort, PartitionLogPort, PeerTransportPort } from "./ports.js";
-import { Publisher } from "./publisher.js";
-import { ReadRouter } from "./read-router.js";
-import { TopicAdmin } from "./topic-admin.js";
-import type { SecurityState } from "./users-state.js";
-import { ChangeSignal, nowMicros } from "./waiters.js";
+} from "./state/metadata-state.js";
+import type { SecurityState } from "./state/users-state.js";
+import { TopicAdmin } from "./topics/topic-admin.js";
 
-export type { EngineObserver } from "../api/engine.js";
+export type { EngineObserver } from "../engine/engine.js";
 
 export interface ClusterNodeDeps {
   config: NodeConfig;

@@ -1,12 +1,12 @@
-import type { EngineObserver } from "../api/engine.js";
 import type { NodeConfig } from "../config/config.js";
+import type { EngineObserver } from "../engine/engine.js";
+import type { PartitionLogPort } from "../engine/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { NodeId } from "../raft/types.js";
-import type { Forwarder } from "./forwarder.js";
-import type { GroupRegistry } from "./group-registry.js";
-import type { MetadataState } from "./metadata-state.js";
-import type { PartitionLogPort } from "./ports.js";
-import type { ChangeSignal } from "./waiters.js";
+import type { Forwarder } from "./forwarding/forwarder.js";
+import type { GroupRegistry } from "./groups/group-registry.js";
+import type { ChangeSignal } from "./groups/waiters.js";
+import type { MetadataState } from "./state/metadata-state.js";
 
 // What the parts of a node (publish, read, topics, peer requests, leadership) share: who this node
 // is, its groups, the metadata it applied, and the signal that wakes waiters when any of it changes.

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { isWriteFormat, writeFormats } from "../engine/write-format.js";
 import { checkSecurityConfig } from "../security/security-config.js";
-import { isWriteFormat, writeFormats } from "../storage/write-format.js";
 import type { NodeConfig, PeerConfig } from "./config.js";
 import { defaultConfig } from "./defaults.js";
 

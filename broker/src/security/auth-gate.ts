@@ -1,7 +1,7 @@
 import type http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { forwardedForHeader } from "../api/engine.js";
-import { resourceExhausted } from "../api/errors.js";
+import { forwardedForHeader } from "../engine/engine.js";
+import { resourceExhausted } from "../engine/errors.js";
 import { type ForwardingNodes, forwardedPrincipal, forwardingNodeProblem } from "./auth-interceptors.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import type { Authenticator, Principal } from "./authenticator.js";

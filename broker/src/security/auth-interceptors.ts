@@ -1,7 +1,7 @@
 import type { DetailedPeerCertificate, PeerCertificate } from "node:tls";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { forwardedForHeader } from "../api/engine.js";
-import { permissionDenied, unauthenticated } from "../api/errors.js";
+import { forwardedForHeader } from "../engine/engine.js";
+import { permissionDenied, unauthenticated } from "../engine/errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import type { Authorizer } from "./authorization.js";
 import { peerCertificateKey } from "./client-cert.js";

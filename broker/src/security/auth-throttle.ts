@@ -1,4 +1,4 @@
-import { resourceExhausted } from "../api/errors.js";
+import { resourceExhausted } from "../engine/errors.js";
 import { defaultAuthLimits } from "./security-config.js";
 
 // What an unauthenticated client can make a node spend on credentials. scrypt costs tens of

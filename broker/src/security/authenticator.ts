@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
-import { unauthenticated } from "../api/errors.js";
+import { unauthenticated } from "../engine/errors.js";
 import { verifyPassword } from "./passwords.js";
 import type { Derive } from "./scrypt-workers.js";
 

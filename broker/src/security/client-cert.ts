@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
-import { unauthenticated } from "../api/errors.js";
+import { unauthenticated } from "../engine/errors.js";
 import type { AuthContext, Authenticator, Principal } from "./authenticator.js";
 
 // mTLS client identity: the TLS layer has already verified the chain against the client CA; here we

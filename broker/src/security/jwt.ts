@@ -7,7 +7,7 @@ import {
   verify,
 } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { unauthenticated } from "../api/errors.js";
+import { unauthenticated } from "../engine/errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 
 // Bearer tokens: compact JWS (RFC 7515/7519) verified with node:crypto only. The server decides the

@@ -1,4 +1,4 @@
-import { deadLetterTopicFor } from "../api/engine.js";
+import { deadLetterTopicFor } from "../engine/engine.js";
 import type { Action } from "./authorization.js";
 
 // What each RPC needs, as a pure function of the method and its request message. A method missing

@@ -1,5 +1,12 @@
 import type { PeerCertificate } from "node:tls";
-import type { NodeConfig, PeerTlsFiles } from "../config/config.js";
+import type { PeerTlsFiles } from "./security-config.js";
+
+/** What peer identities are decided from: the cluster's name and its nodes. */
+interface ClusterNames {
+  clusterId: string;
+  peers: { id: string }[];
+}
+
 import { parseSubjectAltName } from "./client-cert.js";
 
 // Which certificates count as a cluster node on the peer port. Chaining to the cluster CA is not
@@ -27,12 +34,14 @@ export function identityMatches(pattern: string, identity: string): boolean {
  * use CN=<node id>), `<clusterId>-peer` (the operator issues one peer certificate per cluster under
  * that CN) and `*.<clusterId>` (a DNS SAN per node under the cluster's name).
  */
-export function defaultPeerIdentities(config: Pick<NodeConfig, "clusterId" | "peers">): string[] {
+export function defaultPeerIdentities(config: ClusterNames): string[] {
   return [...config.peers.map((p) => p.id), `${config.clusterId}-peer`, `*.${config.clusterId}`];
 }
 
 /** `tls.peer` with allowedIdentities filled in from the defaults when the configuration has none. */
-export function peerTlsWithIdentities(config: NodeConfig): PeerTlsFiles & { allowedIdentities: string[] } {
+export function peerTlsWithIdentities(
+  config: ClusterNames & { tls: { peer?: PeerTlsFiles } },
+): PeerTlsFiles & { allowedIdentities: string[] } {
   const peer = config.tls.peer!;
   return { ...peer, allowedIdentities: peer.allowedIdentities ?? defaultPeerIdentities(config) };
 }

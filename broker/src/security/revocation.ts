@@ -1,5 +1,5 @@
 import type { ConnectError } from "@connectrpc/connect";
-import { permissionDenied, unauthenticated } from "../api/errors.js";
+import { permissionDenied, unauthenticated } from "../engine/errors.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import type { Authorizer } from "./authorization.js";
 import type { Requirement } from "./method-permissions.js";

@@ -1,5 +1,94 @@
-import type { AuthConfig, AuthLimits, AuthMode, ConnectionLimits, Quotas } from "../config/config.js";
+import type { CertificateIdentity } from "./client-cert.js";
+import type { JwtAlgorithm } from "./jwt.js";
 import { jwtAlgorithms } from "./jwt.js";
+
+// The security sections of a node's configuration (config/config.ts re-exports them).
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** The peer port's mTLS files and which certificate identities count as cluster nodes. */
+export interface PeerTlsFiles extends TlsFiles {
+  /**
+   * Identity patterns (CN or SAN; `*` matches any run of characters) a peer's certificate must
+   * carry besides chaining to `ca`. Default: every node id in `peers`, `<clusterId>-peer`, `*.<clusterId>`.
+   */
+  allowedIdentities?: string[];
+}
+
+/** How callers prove who they are on the client port (docs/security.md). */
+export type AuthMode = "basic" | "bearer" | "certificate" | "none";
+
+export interface JwtConfig {
+  algorithm: JwtAlgorithm;
+  /** PEM public key or certificate (RS256/ES256), raw secret (HS256). Reloaded on change. */
+  keyFile?: string;
+  /** A JWKS document (RS256/ES256): the token's `kid` selects the key. Reloaded on change. */
+  jwksFile?: string;
+  /** A JWKS URL (in-cluster IdP), fetched and cached; refreshed every jwksRefreshSeconds and on an unknown kid. */
+  jwksUrl?: string;
+  jwksRefreshSeconds?: number;
+  /** Longest token lifetime accepted (exp - iat), seconds. Default 86,400. */
+  maxLifetimeSeconds?: number;
+  issuer?: string;
+  audience?: string | string[];
+  leewaySeconds?: number;
+  nameClaim?: string;
+  rolesClaim?: string;
+}
+
+export interface AuthConfig {
+  /** Accepted modes; validateConfig fills it from the older `mode: basic|none`. */
+  modes: AuthMode[];
+  usersFile?: string;
+  /** Roles and grants (YAML). Without it every authenticated caller may do everything. */
+  aclFile?: string;
+  /** File holding the token /metrics then requires (`authorization: bearer <token>`); re-read on change. */
+  metricsTokenFile?: string;
+  /** Which certificate name is the principal in `certificate` mode. */
+  certificateIdentity: CertificateIdentity;
+  jwt?: JwtConfig;
+}
+
+/** Connection limits of the client port (security/limits.ts). */
+export interface ConnectionLimits {
+  maxSessionsPerAddress: number;
+  maxSessions: number;
+  idleSessionMs: number;
+  requestBodyMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS on the client port. */
+  maxConcurrentStreams: number;
+  /** Open streaming calls one principal may hold on a node. */
+  maxStreamsPerPrincipal: number;
+  /** A TLS handshake not finished within this is dropped (it holds a connection slot meanwhile). */
+  handshakeMs: number;
+}
+
+/**
+ * What one cluster may hold, checked where a topic or consumer is made (the node's view of the
+ * metadata): a caller cannot grow every node's metadata without bound.
+ */
+export interface Quotas {
+  maxTopics: number;
+  maxPartitionsPerTopic: number;
+  maxConsumersPerTopic: number;
+  /** Topics one principal may have created. */
+  maxTopicsPerPrincipal: number;
+  /** Partitions over the topics one principal created. */
+  maxPartitionsPerPrincipal: number;
+}
+
+/** Bounds on credential checks before authentication (security/auth-throttle.ts). */
+export interface AuthLimits {
+  maxConcurrent: number;
+  maxQueued: number;
+  maxFailures: number;
+  failureWindowMs: number;
+  lockoutMs: number;
+}
 
 // Validation of the security keys of a node's configuration (auth.*, tls.*, limits.connections),
 // kept apart from config/load.ts so the rules sit next to the code they configure. Pure: it reads a

@@ -1,9 +1,9 @@
-import type { GroupIo, GroupRunner } from "../cluster/group-runner.js";
-import { compactIfDue } from "../cluster/housekeeping.js";
-import { MetadataGroup } from "../cluster/metadata-group.js";
-import type { MetadataState, NodeAddress, PartitionPlacement } from "../cluster/metadata-state.js";
-import { PartitionGroup } from "../cluster/partition-group.js";
-import type { PartitionSettingsView } from "../cluster/partition-state-machine.js";
+import type { GroupIo, GroupRunner } from "../cluster/groups/group-runner.js";
+import { MetadataGroup } from "../cluster/groups/metadata-group.js";
+import { PartitionGroup } from "../cluster/groups/partition-group.js";
+import { compactIfDue } from "../cluster/housekeeping/housekeeping.js";
+import type { MetadataState, NodeAddress, PartitionPlacement } from "../cluster/state/metadata-state.js";
+import type { PartitionSettingsView } from "../cluster/state/partition-state-machine.js";
 import { RaftNode } from "../raft/raft-node.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
 import { CrashDb } from "../storage/crash-db.js";

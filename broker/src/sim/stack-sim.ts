@@ -1,6 +1,6 @@
-import { encodeRetentionEntry } from "../cluster/commands.js";
-import { retentionProposal } from "../cluster/housekeeping.js";
-import type { NodeAddress } from "../cluster/metadata-state.js";
+import { retentionProposal } from "../cluster/housekeeping/housekeeping.js";
+import { encodeRetentionEntry } from "../cluster/state/commands.js";
+import type { NodeAddress } from "../cluster/state/metadata-state.js";
 import { seededRandom } from "../raft/sim/prng.js";
 import type { GroupId, Message, NodeId } from "../raft/types.js";
 import { SimPublishers } from "./clients.js";

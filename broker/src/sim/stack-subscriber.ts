@@ -1,4 +1,4 @@
-import { PartitionReader } from "../cluster/partition-reader.js";
+import { PartitionReader } from "../cluster/read/partition-reader.js";
 import type { GroupId } from "../raft/types.js";
 import { StackViolation } from "./stack-checks.js";
 import type { NodeProcess, StackNode } from "./stack-node.js";

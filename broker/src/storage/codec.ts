@@ -1,6 +1,6 @@
-import type { StoredMessage } from "../cluster/ports.js";
+import type { StoredMessage } from "../engine/ports.js";
+import { writeFormat } from "../engine/write-format.js";
 import type { Entry, HardState } from "../raft/types.js";
-import { writeFormat } from "./write-format.js";
 
 // Compact binary records. Entries and messages are on the hot path: no JSON.
 

@@ -4,7 +4,7 @@ import {
   type PartitionCounters,
   PartitionImageSchema,
 } from "../../../gen/geobroker/storage/v1/partition_pb.js";
-import type { DedupRecord } from "../cluster/ports.js";
+import type { DedupRecord } from "../engine/ports.js";
 
 // The partition's durable formats other than the message record (codec.ts): the snapshot image and
 // the dedup rows, defined in proto/geobroker/storage/v1/partition.proto.

@@ -4,7 +4,7 @@ import type {
   MetadataStorePort,
   PartitionLogPort,
   StoredMessage,
-} from "../cluster/ports.js";
+} from "../engine/ports.js";
 import type { GroupId } from "../raft/types.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";

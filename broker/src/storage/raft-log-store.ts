@@ -1,4 +1,4 @@
-import type { LogStorePort } from "../cluster/ports.js";
+import type { LogStorePort } from "../engine/ports.js";
 import { SnapshotTemporarilyUnavailableError } from "../raft/errors.js";
 import { MemoryStorage } from "../raft/memory-storage.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";

@@ -1,12 +1,5 @@
 import http2 from "node:http2";
 import type { PeerCertificate } from "node:tls";
-import {
-  encodeControlError,
-  fromLegacyJson,
-  isLegacyJson,
-  legacyFailure,
-  toLegacyJson,
-} from "../cluster/internal-requests.js";
 import type { PeerTlsFiles } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
@@ -42,8 +35,22 @@ export const pingTimeoutMs = 6000;
 /** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
 const maxQueuedBytes = 64 * 1024 * 1024;
 
+/**
+ * What the transport needs to know of Control payloads, which it otherwise carries as bytes: how a
+ * failure becomes a reply, and how payloads translate for peers of builds that spoke JSON
+ * (cluster/peers/internal-requests.ts `controlCodec`; docs/decisions/0026).
+ */
+export interface ControlCodec {
+  encodeError(err: unknown): Uint8Array;
+  isLegacy(bytes: Uint8Array): boolean;
+  toLegacy(bytes: Uint8Array): Uint8Array;
+  fromLegacy(bytes: Uint8Array): Uint8Array;
+  legacyFailure(message: string): Uint8Array;
+}
+
 export interface PeerTransportOptions {
   nodeId: NodeId;
+  control: ControlCodec;
   listen: { host: string; port: number };
   peers: Map<NodeId, string>;
   /** host:port other nodes reach this node's peer port at: sent with every stream, so a node that
@@ -216,9 +223,9 @@ class PeerLink {
           String(trailers["grpc-message"] ?? `peer ${this.id} refused the request`),
         );
         try {
-          if (status === "0" && answer) resolve(legacy ? fromLegacyJson(answer) : answer);
+          if (status === "0" && answer) resolve(legacy ? this.owner.control.fromLegacy(answer) : answer);
           // An older build's handler failed: its text is the outcome (a leader hint in it).
-          else if (legacy && status === "9") resolve(legacyFailure(message));
+          else if (legacy && status === "9") resolve(this.owner.control.legacyFailure(message));
           else reject(new Error(message));
         } catch (err) {
           reject(err);
@@ -232,7 +239,7 @@ class PeerLink {
         clearTimeout(timer);
         reject(new Error(`peer ${this.id} closed the request`));
       });
-      stream.end(frame(legacy ? toLegacyJson(body) : body));
+      stream.end(frame(legacy ? this.owner.control.toLegacy(body) : body));
     });
   }
 
@@ -382,6 +389,7 @@ class PeerLink {
  */
 export class PeerTransport {
   readonly nodeId: NodeId;
+  readonly control: ControlCodec;
   readonly logger: Logger | undefined;
   private readonly links = new Map<NodeId, PeerLink>();
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
@@ -395,6 +403,7 @@ export class PeerTransport {
 
   constructor(private readonly o: PeerTransportOptions) {
     this.nodeId = o.nodeId;
+    this.control = o.control;
     this.logger = o.logger;
     this.tlsFiles = o.tls
       ? new WatchedTlsFiles(o.tls, {
@@ -566,22 +575,23 @@ export class PeerTransport {
       };
       if (!request) return reply("3", undefined, "empty internal request");
       // An older build sends JSON and reads JSON back, a failure as grpc-status 9 and its text.
-      const legacy = isLegacyJson(request);
+      const legacy = this.o.control.isLegacy(request);
       let input: Uint8Array;
       try {
-        input = legacy ? fromLegacyJson(request) : request;
+        input = legacy ? this.o.control.fromLegacy(request) : request;
       } catch (err) {
         return reply("3", undefined, `malformed internal request: ${(err as Error).message}`);
       }
       this.controlHandler(input).then(
         (answer) => {
           try {
-            reply("0", legacy ? toLegacyJson(answer) : answer);
+            reply("0", legacy ? this.o.control.toLegacy(answer) : answer);
           } catch (err) {
             reply("9", undefined, (err as Error).message);
           }
         },
-        (err: Error) => (legacy ? reply("9", undefined, err.message) : reply("0", encodeControlError(err))),
+        (err: Error) =>
+          legacy ? reply("9", undefined, err.message) : reply("0", this.o.control.encodeError(err)),
       );
     });
   }

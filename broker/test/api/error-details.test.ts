@@ -6,9 +6,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
-import { BrokerError, errorDetailsOf, errorInfoOf, notLeader, unavailable } from "../../src/api/errors.js";
-import { Forwarder, neverReachedTarget } from "../../src/cluster/forwarder.js";
-import { ProposalNotAccepted } from "../../src/cluster/partition-group.js";
+import { Forwarder, neverReachedTarget } from "../../src/cluster/forwarding/forwarder.js";
+import { ProposalNotAccepted } from "../../src/cluster/groups/partition-group.js";
+import { BrokerError, errorDetailsOf, errorInfoOf, notLeader, unavailable } from "../../src/engine/errors.js";
 
 // Issue 18: retry safety was decided by matching ECONNREFUSED in error text and the leader hint was
 // parsed out of message text with a regex. Both are typed now (geobroker.v1.ErrorInfo) and must

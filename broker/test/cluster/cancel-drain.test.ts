@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type AdminNode, ClusterAdmin } from "../../src/cluster/cluster-admin.js";
-import { applyMetadataCommand, initialMetadataState } from "../../src/cluster/metadata-state.js";
+import { type AdminNode, ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
+import { applyMetadataCommand, initialMetadataState } from "../../src/cluster/state/metadata-state.js";
 
 // ClusterService.CancelDrain (used by the operator when a scale-down is reverted), against the
 // real metadata state machine; the rest of the node is not needed for a state change.

@@ -14,7 +14,7 @@ import {
   isPublishBatch,
   isRetentionEntry,
   type PublishBatch,
-} from "../../src/cluster/commands.js";
+} from "../../src/cluster/state/commands.js";
 import { inFormat } from "../support/write-format.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AckCursor, DeliveryTracker } from "../../src/cluster/consumer-cursor.js";
-import { DedupWindow } from "../../src/cluster/dedup-window.js";
+import { AckCursor, DeliveryTracker } from "../../src/cluster/consumers/consumer-cursor.js";
+import { DedupWindow } from "../../src/cluster/state/dedup-window.js";
 
 test("the ack floor advances over contiguous acks, out-of-order acks wait above it", () => {
   const c = new AckCursor(0);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { PartitionSettingsView } from "../../src/cluster/partition-state-machine.js";
+import type { PartitionSettingsView } from "../../src/cluster/state/partition-state-machine.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import {
   forEveryCrashPoint,

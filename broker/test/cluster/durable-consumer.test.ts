@@ -3,8 +3,8 @@
 // queue sharing with per-partition order, and the in-flight bound.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ConsumerConfigInput } from "../../src/api/engine.js";
-import { deadLetterHeaders } from "../../src/cluster/consumer-hub.js";
+import { deadLetterHeaders } from "../../src/cluster/consumers/consumer-hub.js";
+import type { ConsumerConfigInput } from "../../src/engine/engine.js";
 import { ConsumerDriver } from "../support/consumer-driver.js";
 import { MemoryEngine } from "../support/memory-engine.js";
 

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { TopicSpec } from "../../src/api/engine.js";
 import {
   applyMetadataCommand,
   initialMetadataState,
   type NodeAddress,
-} from "../../src/cluster/metadata-state.js";
-import { placeReplicas } from "../../src/cluster/placement.js";
+} from "../../src/cluster/state/metadata-state.js";
+import { placeReplicas } from "../../src/cluster/state/placement.js";
+import type { TopicSpec } from "../../src/engine/engine.js";
 
 const node = (id: string, region: string, zone = "a"): NodeAddress => ({
   id,

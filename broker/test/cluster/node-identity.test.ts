@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type IdentityPorts, isFormed, resolveIdentity } from "../../src/cluster/node-identity.js";
+import { type IdentityPorts, isFormed, resolveIdentity } from "../../src/cluster/membership/node-identity.js";
 import type { StoredIdentity } from "../../src/storage/identity-store.js";
 
 type Answer = boolean | "silent";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { GroupRunner, type RaftCore } from "../../src/cluster/group-runner.js";
+import { GroupRunner, type RaftCore } from "../../src/cluster/groups/group-runner.js";
 import type { Ready as CoreReady } from "../../src/raft/raft-node.js";
 import { type Entry, EntryType } from "../../src/raft/types.js";
 

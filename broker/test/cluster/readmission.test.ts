@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextMembershipStep } from "../../src/cluster/group-membership.js";
+import { nextMembershipStep } from "../../src/cluster/groups/group-membership.js";
+import {
+  isStale,
+  nextMetadataReadmission,
+  type Registration,
+} from "../../src/cluster/membership/readmission.js";
 import {
   applyMetadataCommand,
   initialMetadataState,
   type NodeInfo,
-} from "../../src/cluster/metadata-state.js";
-import { isStale, nextMetadataReadmission, type Registration } from "../../src/cluster/readmission.js";
+} from "../../src/cluster/state/metadata-state.js";
 import type { ConfState } from "../../src/raft/types.js";
 
 const conf = (

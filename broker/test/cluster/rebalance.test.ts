@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { TopicSpec } from "../../src/api/engine.js";
-import { nextMembershipStep, preferredLeader } from "../../src/cluster/group-membership.js";
+import { nextMembershipStep, preferredLeader } from "../../src/cluster/groups/group-membership.js";
+import { planMoves, planPreferredLeaders, stuckOn } from "../../src/cluster/membership/rebalance.js";
 import {
   applyMetadataCommand,
   groupsOnNode,
   initialMetadataState,
   type MetadataState,
   type NodeAddress,
-} from "../../src/cluster/metadata-state.js";
-import { planMoves, planPreferredLeaders, stuckOn } from "../../src/cluster/rebalance.js";
+} from "../../src/cluster/state/metadata-state.js";
+import type { TopicSpec } from "../../src/engine/engine.js";
 
 const node = (id: string): NodeAddress => ({
   id,

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type PartitionExtent, type RetentionEntry, retentionCut } from "../../src/cluster/retention.js";
+import {
+  type PartitionExtent,
+  type RetentionEntry,
+  retentionCut,
+} from "../../src/cluster/state/retention.js";
 
 const entry = (
   over: Partial<{ maxAgeMs: number; maxBytes: number; maxMessages: number; keepUnacknowledged: boolean }>,

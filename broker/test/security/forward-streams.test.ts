@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
-import { Forwarder, forwardStreamIdleMs } from "../../src/cluster/forwarder.js";
+import { Forwarder, forwardStreamIdleMs } from "../../src/cluster/forwarding/forwarder.js";
 
 // Issue #19: forwarded publish streams were never evicted: one per distinct authorization header, so
 // a client cycling credentials grew every node's stream table (and the leader's open streams) forever.

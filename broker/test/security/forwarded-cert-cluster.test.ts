@@ -7,7 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { stringify } from "yaml";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { forwardedForHeader } from "../../src/api/engine.js";
+import { forwardedForHeader } from "../../src/engine/engine.js";
 import { eventually } from "../support/eventually.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { authority, leaf, makePki, type Pem, type Pki } from "./tls-fixtures.js";

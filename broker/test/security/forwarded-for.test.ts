@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
-import { forwardedForHeader } from "../../src/api/engine.js";
+import { forwardedForHeader } from "../../src/engine/engine.js";
 import {
   connectionAuthInterceptor,
   type ForwardingNodes,

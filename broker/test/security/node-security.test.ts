@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { resolveConfig } from "../../src/config/load.js";
-import { buildNodeSecurity } from "../../src/security/node-security.js";
 import { hashPassword } from "../../src/security/passwords.js";
+import { buildNodeSecurity } from "../../src/server/node-security.js";
 
 const dir = mkdtempSync(join(tmpdir(), "geobroker-node-security-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { type Message, MessageType } from "../../src/raft/types.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
@@ -42,6 +43,7 @@ describe("peer port mTLS with expected identities", () => {
   const transport = (id: string, cert: Pem, ca = pki.ca.certFile, logger?: Logger) => {
     const peers = new Map([...ports].map(([p, port]) => [p, `127.0.0.1:${port}`]));
     const t = new PeerTransport({
+      control: controlCodec,
       nodeId: id,
       listen: { host: "127.0.0.1", port: ports.get(id)! },
       peers,

@@ -4,9 +4,9 @@ import {
   applyMetadataCommand,
   initialMetadataState,
   type MetadataCommand,
-} from "../../src/cluster/metadata-state.js";
+} from "../../src/cluster/state/metadata-state.js";
 import { AccessPolicy, type AclState } from "../../src/security/authorization.js";
-import { ReplicatedSecurity } from "../../src/security/replicated-security.js";
+import { ReplicatedSecurity } from "../../src/server/replicated-security.js";
 
 // Issue #19: the ACL and users were per node, from files: nodes could disagree on who may do what.
 // Now they are metadata-group state; files feed it through the leader.

@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NodeIdentitySchema } from "../../../gen/geobroker/storage/v1/identity_pb.js";
-import { resolveIdentity } from "../../src/cluster/node-identity.js";
+import { resolveIdentity } from "../../src/cluster/membership/node-identity.js";
 import { openDb } from "../../src/storage/db.js";
 import {
   decodeIdentity,

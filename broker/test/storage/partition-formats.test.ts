@@ -14,10 +14,10 @@ import {
   encodeRetentionEntry,
   legacyCommandKinds,
   type PublishBatch,
-} from "../../src/cluster/commands.js";
-import type { MetadataEnvelope } from "../../src/cluster/metadata-state-machine.js";
-import type { StoredMessage } from "../../src/cluster/ports.js";
-import type { RetentionEntry } from "../../src/cluster/retention.js";
+} from "../../src/cluster/state/commands.js";
+import type { MetadataEnvelope } from "../../src/cluster/state/metadata-state-machine.js";
+import type { RetentionEntry } from "../../src/cluster/state/retention.js";
+import type { StoredMessage } from "../../src/engine/ports.js";
 import {
   decodeMessage,
   encodeLegacyMessage,

@@ -1,12 +1,16 @@
-import { encodePublishBatch, encodeRetentionEntry, type PublishBatch } from "../../src/cluster/commands.js";
-import { LogFeed } from "../../src/cluster/log-feed.js";
+import { LogFeed } from "../../src/cluster/groups/log-feed.js";
+import type { ProposalTracker } from "../../src/cluster/groups/proposal-tracker.js";
+import type { BatchedResult } from "../../src/cluster/groups/publish-batcher.js";
+import {
+  encodePublishBatch,
+  encodeRetentionEntry,
+  type PublishBatch,
+} from "../../src/cluster/state/commands.js";
 import {
   type PartitionSettingsView,
   PartitionStateMachine,
-} from "../../src/cluster/partition-state-machine.js";
-import type { ProposalTracker } from "../../src/cluster/proposal-tracker.js";
-import type { BatchedResult } from "../../src/cluster/publish-batcher.js";
-import type { RetentionEntry } from "../../src/cluster/retention.js";
+} from "../../src/cluster/state/partition-state-machine.js";
+import type { RetentionEntry } from "../../src/cluster/state/retention.js";
 import { seededRandom } from "../../src/raft/sim/prng.js";
 import { type Entry, EntryType } from "../../src/raft/types.js";
 import { CrashDb } from "../../src/storage/crash-db.js";

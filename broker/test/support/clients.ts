@@ -8,9 +8,9 @@ import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { ConsumeRequestSchema, ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { commandToWire, consumerConfigToWire, eventFromWire } from "../../src/api/consume-convert.js";
-import type { ConsumeEvent, ConsumerConfigInput } from "../../src/api/engine.js";
+import type { ConsumeEvent, ConsumerConfigInput } from "../../src/engine/engine.js";
 import { projectRoot } from "../../src/util/project-root.js";
+import { commandToWire, consumerConfigToWire, eventFromWire } from "../../src/wire/consume-convert.js";
 import { ConsumerDriver } from "./consumer-driver.js";
 import { testUser } from "./process-cluster.js";
 

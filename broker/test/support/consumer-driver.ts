@@ -1,4 +1,4 @@
-import type { ConsumeCommand, ConsumeEvent } from "../../src/api/engine.js";
+import type { ConsumeCommand, ConsumeEvent } from "../../src/engine/engine.js";
 
 export interface Received {
   partition: number;

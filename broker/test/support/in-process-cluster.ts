@@ -5,10 +5,10 @@ import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { clientRoutes } from "../../src/api/client-server.js";
 import { ClusterNode } from "../../src/cluster/cluster-node.js";
-import { type ForwardClients, Forwarder } from "../../src/cluster/forwarder.js";
-import type { PeerTransportPort } from "../../src/cluster/ports.js";
+import { type ForwardClients, Forwarder } from "../../src/cluster/forwarding/forwarder.js";
 import type { NodeConfig } from "../../src/config/config.js";
 import { resolveConfig } from "../../src/config/load.js";
+import type { PeerTransportPort } from "../../src/engine/ports.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
 import { type Message, MessageType, type NodeId } from "../../src/raft/types.js";
@@ -150,7 +150,7 @@ export class InProcessCluster {
   /** Set when a group hit a storage failure (the node would exit): a test fails on it. */
   readonly fatal: Error[] = [];
 
-  private constructor(private readonly options: InProcessOptions) {
+  private constructor(options: InProcessOptions) {
     this.random = seeded(options.seed ?? 1);
     const ids = options.nodes.map((n) => n.id);
     this.network = new MemoryNetwork(ids, this.random, (from, groupId, to, ok) =>

@@ -1,3 +1,5 @@
+import { type ConsumerDefaults, ConsumerHub } from "../../src/cluster/consumers/consumer-hub.js";
+import { applyConsumerCommand, type ConsumerRecord } from "../../src/cluster/consumers/consumer-records.js";
 import type {
   BrokerEngine,
   CallContext,
@@ -7,10 +9,8 @@ import type {
   SubscribeInput,
   TopicSpec,
   TopicState,
-} from "../../src/api/engine.js";
-import { alreadyExists, notFound } from "../../src/api/errors.js";
-import { type ConsumerDefaults, ConsumerHub } from "../../src/cluster/consumer-hub.js";
-import { applyConsumerCommand, type ConsumerRecord } from "../../src/cluster/consumer-records.js";
+} from "../../src/engine/engine.js";
+import { alreadyExists, notFound } from "../../src/engine/errors.js";
 
 /**
  * A single-process engine for testing the API layer alone (validation, translation, auth, streaming).

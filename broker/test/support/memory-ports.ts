@@ -4,7 +4,7 @@ import type {
   MetadataStorePort,
   PartitionLogPort,
   StoredMessage,
-} from "../../src/cluster/ports.js";
+} from "../../src/engine/ports.js";
 import type { GroupId } from "../../src/raft/types.js";
 
 /** In-memory partition data, standing in for RocksDB in in-process cluster tests. */

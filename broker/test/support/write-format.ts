@@ -1,4 +1,4 @@
-import { setWriteFormat, type WriteFormat, writeFormat } from "../../src/storage/write-format.js";
+import { setWriteFormat, type WriteFormat, writeFormat } from "../../src/engine/write-format.js";
 
 /** Runs `fn` with this process writing durable values in `format`, then restores the previous one. */
 export function inFormat<T>(format: WriteFormat, fn: () => T): T {

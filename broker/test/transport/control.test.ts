@@ -4,13 +4,14 @@ import { test } from "node:test";
 import { ControlRequestSchema, ControlResponseSchema } from "../../../gen/geobroker/raft/v1/raft_pb.js";
 import {
   ControlError,
+  controlCodec,
   decodeInternal,
   encodeInternal,
   type InternalReply,
   type InternalRequest,
   isLegacyJson,
   leaderHintOf,
-} from "../../src/cluster/internal-requests.js";
+} from "../../src/cluster/peers/internal-requests.js";
 import { FrameReader, frame } from "../../src/transport/framing.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
 import { freePort } from "../support/process-cluster.js";
@@ -94,8 +95,18 @@ test("a failure travels as a typed ControlError: reason, leader hint as a field,
     ["a", `127.0.0.1:${pa}`],
     ["b", `127.0.0.1:${pb}`],
   ]);
-  const a = new PeerTransport({ nodeId: "a", listen: { host: "127.0.0.1", port: pa }, peers });
-  const b = new PeerTransport({ nodeId: "b", listen: { host: "127.0.0.1", port: pb }, peers });
+  const a = new PeerTransport({
+    control: controlCodec,
+    nodeId: "a",
+    listen: { host: "127.0.0.1", port: pa },
+    peers,
+  });
+  const b = new PeerTransport({
+    control: controlCodec,
+    nodeId: "b",
+    listen: { host: "127.0.0.1", port: pb },
+    peers,
+  });
   const seen: Uint8Array[] = [];
   b.onControl(async (request) => {
     seen.push(request);
@@ -183,7 +194,12 @@ test("to a peer of an older build the request goes as JSON, and its answers and 
     if (r.type === "confChange") throw new Error(`not the leader of group ${r.groupId} (leader: unknown)`);
     return { type: "formation", formed: true };
   });
-  const a = new PeerTransport({ nodeId: "a", listen: { host: "127.0.0.1", port: pa }, peers });
+  const a = new PeerTransport({
+    control: controlCodec,
+    nodeId: "a",
+    listen: { host: "127.0.0.1", port: pa },
+    peers,
+  });
   await a.start();
   try {
     const ask = async (request: InternalRequest) =>
@@ -210,7 +226,12 @@ test("to a peer of an older build the request goes as JSON, and its answers and 
 
 test("from a peer of an older build, a JSON request is answered in JSON, a failure as text with the hint it parses", async () => {
   const port = await freePort();
-  const b = new PeerTransport({ nodeId: "b", listen: { host: "127.0.0.1", port }, peers: new Map() });
+  const b = new PeerTransport({
+    control: controlCodec,
+    nodeId: "b",
+    listen: { host: "127.0.0.1", port },
+    peers: new Map(),
+  });
   b.onControl(async (request) => {
     const r = decodeInternal<InternalRequest>(request);
     if (r.type === "propose") throw ControlError.notLeader("not the metadata leader", "eu-4");

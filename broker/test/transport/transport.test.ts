@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import { EntryType, type Message, MessageType } from "../../src/raft/types.js";
 import { decodeBatch, encodeBatch } from "../../src/transport/convert.js";
 import { PeerTransport, pingIntervalMs, pingTimeoutMs } from "../../src/transport/peer-transport.js";
@@ -55,6 +56,7 @@ test("two transports: batches arrive in order, a 5 MiB snapshot arrives whole in
   ]);
   const statuses: boolean[] = [];
   const a = new PeerTransport({
+    control: controlCodec,
     nodeId: "a",
     listen: { host: "127.0.0.1", port: pa },
     peers,
@@ -62,7 +64,12 @@ test("two transports: batches arrive in order, a 5 MiB snapshot arrives whole in
   });
   const received: Message[] = [];
   const makeB = () => {
-    const b = new PeerTransport({ nodeId: "b", listen: { host: "127.0.0.1", port: pb }, peers });
+    const b = new PeerTransport({
+      control: controlCodec,
+      nodeId: "b",
+      listen: { host: "127.0.0.1", port: pb },
+      peers,
+    });
     b.onMessages((ms) => received.push(...ms));
     return b;
   };
@@ -125,8 +132,18 @@ test("a link whose peer goes silent (no FIN, no RST) is dropped after unanswered
     ["a", `127.0.0.1:${pa}`],
     ["b", proxy.address],
   ]);
-  const a = new PeerTransport({ nodeId: "a", listen: { host: "127.0.0.1", port: pa }, peers });
-  const b = new PeerTransport({ nodeId: "b", listen: { host: "127.0.0.1", port: pb }, peers });
+  const a = new PeerTransport({
+    control: controlCodec,
+    nodeId: "a",
+    listen: { host: "127.0.0.1", port: pa },
+    peers,
+  });
+  const b = new PeerTransport({
+    control: controlCodec,
+    nodeId: "b",
+    listen: { host: "127.0.0.1", port: pb },
+    peers,
+  });
   const received: number[] = [];
   b.onMessages((ms) => received.push(...ms.map((m) => m.index)));
   await a.start();

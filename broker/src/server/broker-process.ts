@@ -1,0 +1,287 @@
+import { mkdirSync } from "node:fs";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
+import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
+import { type ClientServer, startClientServer } from "../api/client-server.js";
+import { clusterService } from "../api/cluster-service.js";
+import { userService } from "../api/user-service.js";
+import { ClusterNode } from "../cluster/cluster-node.js";
+import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
+import {
+  bootstrapLength,
+  isFormed,
+  type NodeIncarnation,
+  resolveIdentity,
+} from "../cluster/membership/node-identity.js";
+import {
+  controlCodec,
+  decodeInternal,
+  encodeInternal,
+  type InternalReply,
+  type InternalRequest,
+} from "../cluster/peers/internal-requests.js";
+import { metadataGroupId } from "../cluster/state/metadata-state.js";
+import type { NodeConfig } from "../config/config.js";
+import { setWriteFormat } from "../engine/write-format.js";
+import { startAdminServer, startHttpServer } from "../observability/http-server.js";
+import type { Logger } from "../observability/logger.js";
+import { NodeMetrics } from "../observability/metrics.js";
+import { RaftNode } from "../raft/raft-node.js";
+import { createAudit } from "../security/audit.js";
+import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
+import { peerTlsWithIdentities } from "../security/peer-identity.js";
+import { type Db, openDb } from "../storage/db.js";
+import { hasRaftState, loadIdentity, saveIdentity } from "../storage/identity-store.js";
+import { PartitionStore } from "../storage/partition-store.js";
+import { RaftLogStore } from "../storage/raft-log-store.js";
+import { PeerTransport } from "../transport/peer-transport.js";
+import { buildNodeSecurity } from "./node-security.js";
+import { ReplicatedSecurity } from "./replicated-security.js";
+
+export interface BrokerProcess {
+  node: ClusterNode;
+  clientPort: number;
+  peerPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+export interface TestHooks {
+  /** Test only: slow every fsync by this much (chaos tests). */
+  slowSyncMs?: number;
+}
+
+/** Opens storage, joins the cluster and serves clients: one broker node, as `geobroker serve` runs it. */
+export async function startBrokerProcess(
+  config: NodeConfig,
+  logger: Logger,
+  hooks: TestHooks = {},
+): Promise<BrokerProcess> {
+  const metrics = new NodeMetrics({ node: config.nodeId, region: config.region });
+  if (config.storage.writeFormat) setWriteFormat(config.storage.writeFormat);
+  mkdirSync(config.dataDir, { recursive: true });
+  const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
+  const logStore = await RaftLogStore.open(db, {
+    ...(hooks.slowSyncMs ? { slowSyncMs: hooks.slowSyncMs } : {}),
+    onSync: (seconds, entries) => {
+      metrics.fsyncSeconds.observe(seconds);
+      metrics.fsyncEntries.observe(entries);
+    },
+  });
+  const partitions = await PartitionStore.open(db);
+  // Assigned below; until then (the identity check talks to peers first) the transport's callbacks find no groups.
+  let node: ClusterNode | undefined;
+  const regionOf = new Map(config.peers.map((p) => [p.id, p.region]));
+  const transport = new PeerTransport({
+    control: controlCodec,
+    nodeId: config.nodeId,
+    listen: { host: config.listenHost, port: config.ports.peer },
+    peers: new Map(config.peers.map((p) => [p.id, config.peerDialAddresses[p.id] ?? p.peerAddress])),
+    advertisedAddress:
+      config.peers.find((p) => p.id === config.nodeId)?.peerAddress ??
+      `${config.advertiseHost}:${config.ports.peer}`,
+    ...(config.tls.peer ? { tls: peerTlsWithIdentities(config) } : {}),
+    linkDelayMs: (to) => config.wanDelayMs[regionOf.get(to) ?? ""] ?? 0,
+    onSnapshotStatus: (groupId, to, ok) => node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
+    onUnreachable: (id) => {
+      for (const runner of node?.groupRunners().values() ?? []) runner.core.reportUnreachable(id);
+    },
+    logger,
+  });
+  const peerPort = await transport.start();
+  const incarnation = await openIdentity(config, db, logStore, transport, logger);
+  let fatal = false;
+  node = await ClusterNode.start({
+    config,
+    logger,
+    logStore,
+    partitions,
+    metadataStore: partitions,
+    transport,
+    incarnation,
+    observer: {
+      published: (bytes, seconds) => {
+        metrics.published.inc();
+        metrics.publishedBytes.inc(bytes);
+        metrics.publishSeconds.observe(seconds);
+      },
+      delivered: (lagSeconds) => {
+        metrics.delivered.inc();
+        metrics.deliverLagSeconds.observe(lagSeconds);
+      },
+      removed: (messages, bytes) => {
+        metrics.retentionDeletedMessages.inc(messages);
+        metrics.retentionDeletedBytes.inc(bytes);
+      },
+    },
+    createCore: ({ groupId, storage }) =>
+      new RaftNode(
+        {
+          id: config.nodeId,
+          groupId,
+          electionTicks: config.raft.electionTicks,
+          heartbeatTicks: config.raft.heartbeatTicks,
+          random: Math.random,
+          logger: (line) => logger.info(line, { group: groupId }),
+          incarnation: incarnation.incarnation,
+          original: incarnation.original,
+        },
+        storage,
+      ),
+    onFatal: (err) => {
+      // Memory and disk may disagree after a failed fsync: stop serving and exit, never acknowledge.
+      fatal = true;
+      logger.error("fatal storage error: exiting", { err: err.message });
+      setTimeout(() => process.exit(1), 100).unref();
+    },
+  });
+  const health = {
+    live: () => !fatal,
+    ready: () => (fatal ? { ready: false, reason: "storage failed" } : node!.readiness()),
+  };
+  const audit = createAudit(logger);
+  const security = buildNodeSecurity(config, { audit });
+  const clientServer: ClientServer = await startClientServer({
+    host: config.listenHost,
+    port: config.ports.client,
+    engine: node,
+    extraRoutes: (router) => {
+      router.service(ClusterService, clusterService(new ClusterAdmin(node), node.identity, config.clusterId));
+      router.service(UserService, userService(node));
+    },
+    limits: config.limits,
+    authenticator: security.authenticator,
+    authorizer: security.authorizer,
+    audit,
+    connections: config.limits.connections,
+    authThrottle: security.throttle,
+    health,
+    observer: metrics,
+    ...(config.tls.client
+      ? {
+          tls: {
+            ...config.tls.client,
+            // Also with peer TLS alone: forwarding nodes present their certificates, which is what
+            // lets this port believe their internal headers (hop counts) and nobody else's.
+            requestCert: security.requestClientCert || config.tls.peer !== undefined,
+            // Nodes forward calls to each other's client ports with their peer certificates.
+            ...(config.tls.peer ? { peerCa: config.tls.peer.ca } : {}),
+          },
+        }
+      : {}),
+    ...(config.tls.peer ? { nodeIdentities: peerTlsWithIdentities(config).allowedIdentities } : {}),
+    // Certificate callers' calls arrive forwarded under their name, from nodes only.
+    ...(config.tls.peer && security.requestClientCert
+      ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }
+      : {}),
+  });
+  const drain = () => node.drainLeadership();
+  const http: Server = await startHttpServer({
+    host: config.listenHost,
+    port: config.ports.http,
+    health,
+    registry: metrics.registry,
+    drain,
+    authorizeDrain: drainAuthorizer(security.authenticator, security.authorizer),
+    ...(config.auth.metricsTokenFile ? { metricsToken: metricsTokenFrom(config.auth.metricsTokenFile) } : {}),
+    onRefused: (path, address, status) => audit("auth.failure", { method: `HTTP ${path}`, address, status }),
+  });
+  const admin =
+    config.ports.admin !== undefined ? await startAdminServer(config.ports.admin, drain) : undefined;
+  // Users and grants: the files feed the metadata group, every node decides from what it applied.
+  const replicatedSecurity = new ReplicatedSecurity(node, security, (message) =>
+    audit("security.reload_failed", { what: "replicated users/acl", error: message }),
+  );
+  const securitySync = setInterval(() => replicatedSecurity.tick(), 500);
+  securitySync.unref();
+  const gauges = setInterval(() => {
+    const retained = node.retainedTotals();
+    metrics.retainedMessages.set(retained.messages);
+    metrics.retainedBytes.set(retained.bytes);
+    for (const [groupId, runner] of node.groupRunners()) {
+      const s = runner.core.status();
+      const group = String(groupId);
+      metrics.raftTerm.set({ group }, s.term);
+      metrics.raftCommit.set({ group }, s.commit);
+      metrics.raftApplied.set({ group }, s.applied);
+      metrics.raftLeader.set({ group }, runner.isLeader ? 1 : 0);
+      for (const [peer, p] of s.progress) {
+        if (peer !== config.nodeId)
+          metrics.peerLagEntries.set({ group, peer }, Math.max(0, s.lastIndex - p.match));
+      }
+    }
+  }, 1000);
+  gauges.unref();
+  const httpAddress = http.address();
+  logger.info("node started", {
+    clientPort: clientServer.port,
+    peerPort,
+    httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
+  });
+  return {
+    node,
+    clientPort: clientServer.port,
+    peerPort,
+    httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
+    async stop() {
+      clearInterval(gauges);
+      clearInterval(securitySync);
+      await node.stop();
+      await clientServer.close();
+      security.close();
+      await new Promise<void>((r) => http.close(() => r()));
+      if (admin) await new Promise<void>((r) => admin.close(() => r()));
+      await transport.stop();
+      await db.close();
+    },
+  };
+}
+
+/**
+ * Reads or decides this node's incarnation before any group starts (node-identity.ts). Meanwhile it
+ * answers other nodes' formation checks from its log on disk (an empty directory: not formed), so
+ * nodes of a new cluster starting together can each learn that none has formed yet.
+ */
+async function openIdentity(
+  config: NodeConfig,
+  db: Db,
+  logStore: RaftLogStore,
+  transport: PeerTransport,
+  logger: Logger,
+): Promise<NodeIncarnation> {
+  const initialPeers = config.peers.map((p) => p.id);
+  transport.onControl(async (request) => {
+    if (decodeInternal<InternalRequest>(request).type !== "formation")
+      throw new Error("starting: not ready for internal requests yet");
+    const hasLog = logStore.groups().includes(metadataGroupId);
+    const log = hasLog
+      ? logStore.open(metadataGroupId, { voters: [], learners: [], votersOutgoing: [] })
+      : undefined;
+    const formed = isFormed(
+      { term: log?.initialState().hardState.term ?? 0, lastIndex: log?.lastIndex() ?? 0 },
+      bootstrapLength(config.nodeId, initialPeers),
+    );
+    return encodeInternal({ type: "formation", formed });
+  });
+  const identity = await resolveIdentity(
+    { clusterId: config.clusterId, nodeId: config.nodeId, initialPeers },
+    {
+      load: () => loadIdentity(db),
+      save: (id) => saveIdentity(db, id),
+      hasRaftState: () => hasRaftState(db),
+      askFormed: async (peer) => {
+        const reply = decodeInternal<InternalReply>(
+          await transport.call(peer, encodeInternal({ type: "formation" }), 2000),
+        );
+        if (reply.type !== "formation") throw new Error(`unexpected reply from ${peer}`);
+        return reply.formed;
+      },
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      info: (message, fields) => logger.info(message, fields),
+      warn: (message, fields) => logger.warn(message, fields),
+    },
+  );
+  logger.info("node identity", { ...identity });
+  return identity;
+}
