@@ -74,6 +74,8 @@ class MemoryNetwork {
     return !this.cut.has(`${from}>${to}`) && this.messageHandlers.has(to) && this.messageHandlers.has(from);
   }
   sentAfterLeaving = 0;
+  /** Raft snapshots that reached their node (a catch-up that went through one). */
+  snapshotsDelivered = 0;
 
   port(self: NodeId): PeerTransportPort {
     return {
@@ -93,7 +95,10 @@ class MemoryNetwork {
                 return;
               }
               this.messageHandlers.get(m.to)?.([m]);
-              if (snapshot) this.onSnapshot(self, m.groupId, m.to, true);
+              if (snapshot) {
+                this.snapshotsDelivered++;
+                this.onSnapshot(self, m.groupId, m.to, true);
+              }
             },
             Math.floor(this.random() * 3),
           );
@@ -198,6 +203,11 @@ export class InProcessCluster {
       topics: createClient(TopicService, transport),
       consume: createClient(ConsumeService, transport),
     };
+  }
+
+  /** Raft snapshots delivered so far. */
+  get snapshotsDelivered(): number {
+    return this.network.snapshotsDelivered;
   }
 
   /** Blocks the link both ways (messages and internal requests). */
