@@ -8,20 +8,8 @@ import { clusterService } from "../api/cluster-service.js";
 import { userService } from "../api/user-service.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
-import {
-  bootstrapLength,
-  isFormed,
-  type NodeIncarnation,
-  resolveIdentity,
-} from "../cluster/membership/node-identity.js";
-import {
-  controlCodec,
-  decodeInternal,
-  encodeInternal,
-  type InternalReply,
-  type InternalRequest,
-} from "../cluster/peers/internal-requests.js";
-import { metadataGroupId } from "../cluster/state/metadata-state.js";
+import { openIdentity } from "../cluster/membership/identity-startup.js";
+import { controlCodec } from "../cluster/peers/internal-requests.js";
 import type { NodeConfig } from "../config/config.js";
 import { setWriteFormat } from "../engine/write-format.js";
 import { startAdminServer, startHttpServer } from "../observability/http-server.js";
@@ -32,7 +20,6 @@ import { createAudit } from "../security/audit.js";
 import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
-import { hasRaftState, loadIdentity, saveIdentity } from "../storage/identity-store.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
@@ -236,52 +223,4 @@ export async function startBrokerProcess(
       await db.close();
     },
   };
-}
-
-/**
- * Reads or decides this node's incarnation before any group starts (node-identity.ts). Meanwhile it
- * answers other nodes' formation checks from its log on disk (an empty directory: not formed), so
- * nodes of a new cluster starting together can each learn that none has formed yet.
- */
-async function openIdentity(
-  config: NodeConfig,
-  db: Db,
-  logStore: RaftLogStore,
-  transport: PeerTransport,
-  logger: Logger,
-): Promise<NodeIncarnation> {
-  const initialPeers = config.peers.map((p) => p.id);
-  transport.onControl(async (request) => {
-    if (decodeInternal<InternalRequest>(request).type !== "formation")
-      throw new Error("starting: not ready for internal requests yet");
-    const hasLog = logStore.groups().includes(metadataGroupId);
-    const log = hasLog
-      ? logStore.open(metadataGroupId, { voters: [], learners: [], votersOutgoing: [] })
-      : undefined;
-    const formed = isFormed(
-      { term: log?.initialState().hardState.term ?? 0, lastIndex: log?.lastIndex() ?? 0 },
-      bootstrapLength(config.nodeId, initialPeers),
-    );
-    return encodeInternal({ type: "formation", formed });
-  });
-  const identity = await resolveIdentity(
-    { clusterId: config.clusterId, nodeId: config.nodeId, initialPeers },
-    {
-      load: () => loadIdentity(db),
-      save: (id) => saveIdentity(db, id),
-      hasRaftState: () => hasRaftState(db),
-      askFormed: async (peer) => {
-        const reply = decodeInternal<InternalReply>(
-          await transport.call(peer, encodeInternal({ type: "formation" }), 2000),
-        );
-        if (reply.type !== "formation") throw new Error(`unexpected reply from ${peer}`);
-        return reply.formed;
-      },
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      info: (message, fields) => logger.info(message, fields),
-      warn: (message, fields) => logger.warn(message, fields),
-    },
-  );
-  logger.info("node identity", { ...identity });
-  return identity;
 }

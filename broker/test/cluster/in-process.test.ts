@@ -139,3 +139,62 @@ test("in process: concurrent first publishes to a new topic through every node a
     await cluster.stop();
   }
 });
+
+async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("in process: a node whose disk is lost rejoins as a learner, votes nowhere until re-admitted, and nothing acknowledged is lost", async () => {
+  const cluster = await InProcessCluster.start({ nodes, seed: 9 });
+  try {
+    await cluster.ready();
+    const writer = cluster.clients("eu-0").broker;
+    const sent: string[] = [];
+    const publish = async (text: string) => {
+      await writer.publish({ topic: "amnesia", body: body(text) });
+      sent.push(text);
+    };
+    for (let i = 0; i < 20; i++) await publish(`before-${i}`);
+    await cluster.wipe("us-0");
+    for (let i = 0; i < 20; i++) await publish(`while-down-${i}`);
+    const from = cluster.lines("us-0").length;
+    await cluster.startNode("us-0");
+    const lines = () => cluster.lines("us-0").slice(from);
+    // Re-admitted to the metadata group (0) and to the topic's group (1): removed, added back as a
+    // learner under the new incarnation, promoted.
+    await until("re-admission to groups 0 and 1", 20_000, () =>
+      [0, 1].every((g) => lines().some((x) => x.includes(`was admitted to group ${g} as incarnation`))),
+    );
+    for (let i = 0; i < 20; i++) await publish(`after-${i}`);
+    const m = lines();
+    assert.ok(
+      m.some((x) => /lost its state and rejoins its groups as a learner/.test(x)),
+      "it says it lost its state",
+    );
+    for (const g of [0, 1]) {
+      const refused = m.findIndex((x) => x.includes(`does not vote or campaign in group ${g}:`));
+      const admitted = m.findIndex((x) => x.includes(`was admitted to group ${g} as incarnation`));
+      assert.ok(refused >= 0 && refused < admitted, `group ${g}: it knew it may not vote, until admitted`);
+      const voted = m.findIndex((x) => x.includes("votes for") && x.includes(`in group ${g} `));
+      assert.ok(voted < 0 || voted > admitted, `group ${g}: it voted before it was re-admitted: ${m[voted]}`);
+    }
+    // Everything acknowledged, read back from the replica that lost its disk; then, with it holding
+    // a copy, the other two may lose power in turn without losing an acknowledged message.
+    assert.deepEqual(await readAll(cluster, "us-0", "amnesia", sent.length), sent);
+    await cluster.crash("eu-1");
+    await cluster.startNode("eu-1");
+    await cluster.ready();
+    await cluster.crash("eu-0");
+    await cluster.startNode("eu-0");
+    await cluster.ready();
+    for (const n of nodes)
+      assert.deepEqual(await readAll(cluster, n.id, "amnesia", sent.length), sent, `on ${n.id}`);
+    assert.deepEqual(cluster.fatal, []);
+  } finally {
+    await cluster.stop();
+  }
+});

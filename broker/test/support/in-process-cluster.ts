@@ -6,6 +6,7 @@ import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { clientRoutes } from "../../src/api/client-server.js";
 import { ClusterNode } from "../../src/cluster/cluster-node.js";
 import { type ForwardClients, Forwarder } from "../../src/cluster/forwarding/forwarder.js";
+import { openIdentity } from "../../src/cluster/membership/identity-startup.js";
 import type { NodeConfig } from "../../src/config/config.js";
 import { resolveConfig } from "../../src/config/load.js";
 import type { PeerTransportPort } from "../../src/engine/ports.js";
@@ -43,7 +44,13 @@ export interface InProcessClients {
   consume: Client<typeof ConsumeService>;
 }
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
+/** A logger that keeps each message's text (the fields are left out) in `lines`. */
+function recorder(lines: string[]): Logger {
+  const keep = (message: string) => {
+    lines.push(message);
+  };
+  return { debug: keep, info: keep, warn: keep, error: keep } as unknown as Logger;
+}
 
 /** Mulberry32: small, seedable, good enough for jitter. */
 function seeded(seed: number): () => number {
@@ -77,7 +84,9 @@ class MemoryNetwork {
   /** Raft snapshots that reached their node (a catch-up that went through one). */
   snapshotsDelivered = 0;
 
+  /** The node's port; it is on the network from now (its messages drop until it takes them). */
   port(self: NodeId): PeerTransportPort {
+    this.messageHandlers.set(self, () => undefined);
     return {
       send: (messages) => {
         if (!this.messageHandlers.has(self)) this.sentAfterLeaving += messages.length;
@@ -146,6 +155,8 @@ interface Member {
   config: NodeConfig;
   disk: CrashDb;
   node: ClusterNode | undefined;
+  /** The node's log messages (its Raft cores' too) over every process it ran, in order. */
+  lines: string[];
 }
 
 export class InProcessCluster {
@@ -178,7 +189,7 @@ export class InProcessCluster {
         },
         ...(options.config ? [options.config as never] : []),
       ]);
-      this.members.set(spec.id, { spec, config, disk: new CrashDb(), node: undefined });
+      this.members.set(spec.id, { spec, config, disk: new CrashDb(), node: undefined, lines: [] });
     }
   }
 
@@ -230,11 +241,26 @@ export class InProcessCluster {
     m.disk.crash(this.random);
   }
 
+  /** The disk is lost too: the node comes back empty (a new incarnation, to be re-admitted). */
+  async wipe(id: NodeId): Promise<void> {
+    await this.crash(id);
+    this.members.get(id)!.disk.wipe();
+  }
+
+  /** What the node's Raft cores said (elections, votes, admission), over all its processes. */
+  lines(id: NodeId): readonly string[] {
+    return this.members.get(id)!.lines;
+  }
+
   async startNode(id: NodeId): Promise<ClusterNode> {
     const m = this.members.get(id)!;
     const db = m.disk.open();
     const logStore = await RaftLogStore.open(db);
     const partitions = await PartitionStore.open(db);
+    const transport = this.network.port(id);
+    // As broker-process.ts does: the identity first, answering only formation questions meanwhile.
+    const logger = recorder(m.lines);
+    const incarnation = await openIdentity(m.config, db, logStore, transport, logger);
     const random = this.random;
     const forwarder = new MemoryForwarder((address) => {
       // Client addresses are "<id>.client:1" (see the peers above).
@@ -245,12 +271,13 @@ export class InProcessCluster {
     });
     const node = await ClusterNode.start({
       config: m.config,
-      logger: quiet,
+      logger,
       logStore,
       partitions,
       metadataStore: partitions,
-      transport: this.network.port(id),
+      transport,
       forwarder,
+      incarnation,
       createCore: ({ groupId, storage }) =>
         new RaftNode(
           {
@@ -259,6 +286,9 @@ export class InProcessCluster {
             electionTicks: m.config.raft.electionTicks,
             heartbeatTicks: m.config.raft.heartbeatTicks,
             random,
+            logger: (line) => m.lines.push(line),
+            incarnation: incarnation.incarnation,
+            original: incarnation.original,
           },
           storage,
         ),

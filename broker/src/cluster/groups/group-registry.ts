@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../../config/config.js";
 import type { EngineObserver } from "../../engine/engine.js";
+import { unavailable } from "../../engine/errors.js";
 import type { LogStorePort, PartitionLogPort, PeerTransportPort } from "../../engine/ports.js";
 import type { Logger } from "../../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../../raft/types.js";
@@ -21,6 +22,8 @@ export interface PartitionHandle {
   runner: GroupRunner;
   feed: LogFeed;
   batcher: PublishBatcher;
+  /** Proposals waiting here for their outcome (answered UNAVAILABLE when the node stops). */
+  tracker: { rejectAll(err: Error): void };
 }
 
 export interface GroupRegistryDeps {
@@ -143,8 +146,8 @@ export class GroupRegistry {
       onLeaderChange: (leader) => this.onLeaderChange(groupId, leader),
       onFatal: (err) => deps.onFatal(err),
     });
-    const { runner, feed, batcher } = group;
-    this.replicas.set(groupId, { topic, partition: placement.partition, runner, feed, batcher });
+    const { runner, feed, batcher, tracker } = group;
+    this.replicas.set(groupId, { topic, partition: placement.partition, runner, feed, batcher, tracker });
     this.groups.set(groupId, runner);
     // The preferred replica (first in placement, in the home region when there is one) stands for
     // election at once, so a new topic takes writes without waiting an election timeout.
@@ -152,9 +155,19 @@ export class GroupRegistry {
     runner.schedule();
   }
 
+  /**
+   * Stops every group. Publishes still waiting are answered at once (a stopping process must not
+   * leave callers waiting out their timeout): UNAVAILABLE, ambiguous, since one may have committed.
+   */
   stop(): void {
     for (const runner of this.groups.values()) runner.stop();
-    for (const h of this.replicas.values()) h.feed.wakeAll();
+    const stopping = unavailable(
+      "this node is stopping; the publish may or may not have been committed: retry, with a message id to stay exactly-once",
+    );
+    for (const h of this.replicas.values()) {
+      h.feed.wakeAll();
+      h.tracker.rejectAll(stopping);
+    }
   }
 }
 
