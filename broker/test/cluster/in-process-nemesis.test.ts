@@ -66,6 +66,7 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
   const { nemesis: random, publishers: pick } = streams(seed);
   const cluster = await InProcessCluster.start({ nodes, seed });
   const faults: string[] = [];
+  let stop = false;
   try {
     await cluster.ready();
     await cluster
@@ -74,7 +75,6 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
     await settle(cluster, 10_000);
     const acked: string[] = [];
     const failures = new Map<string, number>();
-    let stop = false;
     let next = 0;
     // Eight publishers through random running nodes; a failed publish is simply not acknowledged.
     const publisher = async () => {
@@ -86,6 +86,7 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
             return false;
           }
         });
+        if (up.length === 0) break;
         const at = up[Math.floor(pick() * up.length)]!.id;
         const payload = `m${next++}`;
         try {
@@ -108,7 +109,11 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
       else await cluster.crash(victim);
       await new Promise((r) => setTimeout(r, Math.floor(random() * 300)));
       await cluster.startNode(victim);
-      await settle(cluster, 20_000);
+      try {
+        await settle(cluster, 20_000);
+      } catch (err) {
+        throw new Error(`seed ${seed}, after ${faults.join(", ")}: ${(err as Error).message}`);
+      }
     }
     stop = true;
     await Promise.all(publishers);
@@ -132,6 +137,7 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
     assert.equal(new Set(reference).size, reference.length, "no message stored twice");
     return { acked: acked.length, faults, failures: [...failures].map(([r, n]) => `${n}x ${r}`) };
   } finally {
+    stop = true;
     await cluster.stop();
   }
 }

@@ -1,4 +1,11 @@
-import { type Client, Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  createClient,
+  createRouterTransport,
+  type Interceptor,
+} from "@connectrpc/connect";
 import { Broker } from "../../../gen/broker/broker_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
@@ -157,6 +164,8 @@ interface Member {
   node: ClusterNode | undefined;
   /** The node's log messages (its Raft cores' too) over every process it ran, in order. */
   lines: string[];
+  /** Aborted when the running process crashes: its connections break. */
+  alive: AbortController;
 }
 
 export class InProcessCluster {
@@ -189,7 +198,14 @@ export class InProcessCluster {
         },
         ...(options.config ? [options.config as never] : []),
       ]);
-      this.members.set(spec.id, { spec, config, disk: new CrashDb(), node: undefined, lines: [] });
+      this.members.set(spec.id, {
+        spec,
+        config,
+        disk: new CrashDb(),
+        node: undefined,
+        lines: [],
+        alive: new AbortController(),
+      });
     }
   }
 
@@ -207,7 +223,18 @@ export class InProcessCluster {
 
   /** The client API of a node, over its real services (no authentication: the API tests cover it). */
   clients(id: NodeId): InProcessClients {
-    const transport = createRouterTransport(clientRoutes(this.node(id), this.node(id).config.limits));
+    const node = this.node(id);
+    const member = this.members.get(id)!;
+    const process = member.alive;
+    // Calls reach this process only while it runs: once it crashed, new calls are refused and calls
+    // in flight (a forwarding stream above all) break, as a connection to a dead process does.
+    const alive: Interceptor = (next) => async (req) => {
+      if (member.node !== node || process.signal.aborted) throw refused(`${id}.client:1`);
+      return next({ ...req, signal: AbortSignal.any([req.signal, process.signal]) });
+    };
+    const transport = createRouterTransport(clientRoutes(node, node.config.limits), {
+      transport: { interceptors: [alive] },
+    });
     return {
       broker: createClient(Broker, transport),
       publish: createClient(PublishService, transport),
@@ -236,6 +263,7 @@ export class InProcessCluster {
     const m = this.members.get(id)!;
     const node = m.node;
     m.node = undefined;
+    m.alive.abort();
     this.network.leave(id);
     await node?.stop();
     m.disk.crash(this.random);
@@ -254,6 +282,7 @@ export class InProcessCluster {
 
   async startNode(id: NodeId): Promise<ClusterNode> {
     const m = this.members.get(id)!;
+    m.alive = new AbortController();
     const db = m.disk.open();
     const logStore = await RaftLogStore.open(db);
     const partitions = await PartitionStore.open(db);
