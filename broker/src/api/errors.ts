@@ -1,6 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
-// One place that turns a failure into a code a client can act on (shared/design.md §3.2).
+// One place that turns a failure into a standard gRPC code a client can act on: INVALID_ARGUMENT
+// (bad topic name, oversized message), NOT_FOUND, ALREADY_EXISTS, UNAUTHENTICATED,
+// PERMISSION_DENIED, UNAVAILABLE (no quorum: retryable), RESOURCE_EXHAUSTED (limits),
+// FAILED_PRECONDITION.
 
 export const invalidArgument = (message: string) => new ConnectError(message, Code.InvalidArgument);
 export const notFound = (message: string) => new ConnectError(message, Code.NotFound);
