@@ -29,7 +29,6 @@ need("go", "builds the control plane from the Go module proxy");
 need("ip", "iproute2: network namespaces and veth pairs for pods");
 need("setpriv", "util-linux: runs pods as their runAsUser");
 need("unshare", "util-linux: gives each pod its own hostname");
-need("openssl", "makes the control plane's certificates");
 
 const ip = (...args) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
 

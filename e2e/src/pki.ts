@@ -1,8 +1,8 @@
-// The control plane's certificates, made with the openssl CLI through the same helpers the broker's
-// TLS tests use. One CA signs everything: the apiserver's serving certificate, a client
+// The control plane's certificates, made with node:crypto through the same helpers the broker's
+// TLS tests use (no openssl binary). One CA signs everything: the apiserver's serving certificate, a client
 // certificate per component (its CN/O is the identity RBAC sees), and, through the
 // controller-manager's signer, any CertificateSigningRequest.
-import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { authority, leaf, type Pem } from "../../broker/test/security/tls-fixtures.js";
@@ -59,10 +59,14 @@ export function makeControlPlanePki(dir: string): ControlPlanePki {
   // Service-account tokens are signed RS256 by default; an RSA key keeps every consumer happy.
   const serviceAccountKey = join(dir, "sa.key");
   const serviceAccountPub = join(dir, "sa.pub");
-  execFileSync("openssl", ["genrsa", "-out", serviceAccountKey, "2048"], { stdio: "pipe" });
-  execFileSync("openssl", ["rsa", "-in", serviceAccountKey, "-pubout", "-out", serviceAccountPub], {
-    stdio: "pipe",
+  // PKCS#8 and SPKI PEM, what `openssl genrsa` and `openssl rsa -pubout` write.
+  const rsa = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
   });
+  writeFileSync(serviceAccountKey, rsa.privateKey, { mode: 0o600 });
+  writeFileSync(serviceAccountPub, rsa.publicKey);
   return { dir, ca, apiserver, clients, serviceAccountKey, serviceAccountPub };
 }
 

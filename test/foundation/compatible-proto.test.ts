@@ -6,7 +6,7 @@ import protoLoader from "@grpc/proto-loader";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { file_broker_broker } from "../../gen/broker/broker_pb.js";
 
-// The original system's contract (shared/design.md §3.1). Every number here is frozen.
+// The original system's contract (proto/broker/broker.proto). Every number here is frozen.
 const expectedMessages: Record<string, Array<[name: string, number: number, kind: string]>> = {
   PublishRequest: [
     ["topic", 1, "string"],

@@ -8,7 +8,7 @@ import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } fr
 import { callContext } from "./call-context.js";
 
 /**
- * The original system's `broker.Broker` API (shared/design.md §3.1), unchanged for old clients:
+ * The original system's `broker.Broker` API (proto/broker/broker.proto), unchanged for old clients:
  * Publish answers after commit; Subscribe replays each topic from its start timestamp (unix
  * microseconds), then streams live messages in commit order until the client cancels.
  */

@@ -113,8 +113,8 @@ export const localCommand: Command = {
     say(`  details  ${join(rel, "cluster.json")}`);
     say("");
     say("Try it (the CLI reads cluster.json):");
-    say(`  npx geobroker pub orders "hello" --region ${first.name}`);
-    say(`  npx geobroker sub orders --from earliest --region ${file.regions.at(-1)!.name}`);
+    say(`  bin/geobroker pub orders "hello" --region ${first.name}`);
+    say(`  bin/geobroker sub orders --from earliest --region ${file.regions.at(-1)!.name}`);
     say("Ctrl-C stops the cluster; the next start keeps its data.");
     await stopped;
     return 0;

@@ -57,9 +57,10 @@ export interface PeerTransportOptions {
 }
 
 /**
- * Raft messages between nodes on the peer port (shared/design.md §3.3): one long-lived HTTP/2 stream
- * per peer pair, gRPC-framed `StreamRequest` batches, mTLS when configured. Sending never blocks and
- * never throws: a dead peer's queue is capped and Raft retransmits what is lost.
+ * Raft messages between nodes on the peer port (proto/geobroker/raft/v1/raft.proto; its TLS in
+ * docs/security.md, "Peer port"): one long-lived HTTP/2 stream per peer pair, gRPC-framed
+ * `StreamRequest` batches, mTLS when configured. Sending never blocks and never throws: a dead
+ * peer's queue is capped and Raft retransmits what is lost.
  */
 export class PeerTransport {
   readonly nodeId: NodeId;
