@@ -30,12 +30,23 @@ function rng(seed: number): () => number {
   };
 }
 
+/**
+ * Until every node is ready, re-admitted, and a voter again in every group. The next fault must wait
+ * for that: a node wiped while another is still a learner leaves a group with two voters, one of
+ * them amnesiac, which rightly elects nobody (a majority lost its state).
+ */
 async function settle(cluster: InProcessCluster, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await cluster.ready(Math.max(1, deadline - Date.now()));
-    if (nodes.every((n) => !cluster.node(n.id).localView().rejoining)) return;
-    if (Date.now() > deadline) throw new Error("a node was not re-admitted in time");
+    const views = nodes.map((n) => cluster.node(n.id).localView());
+    const whole = views.every(
+      (v) =>
+        !v.rejoining &&
+        v.groups.every((g) => g.conf.voters.length === nodes.length && g.conf.learners.length === 0),
+    );
+    if (whole) return;
+    if (Date.now() > deadline) throw new Error("a node was not re-admitted and promoted in time");
     await new Promise((r) => setTimeout(r, 20));
   }
 }
