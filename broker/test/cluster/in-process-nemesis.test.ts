@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { seededRandom } from "../../src/raft/sim/prng.js";
 import { InProcessCluster } from "../support/in-process-cluster.js";
 
 // Seeded faults on the production cluster layer in one process (test/support/in-process-cluster.ts):
@@ -10,7 +11,10 @@ import { InProcessCluster } from "../support/in-process-cluster.js";
 // (timing is real, so a replay follows the same choices, not the same interleaving).
 
 /** Two streams, so the nemesis makes the same choices whatever the publishers do. */
-const streams = (seed: number) => ({ nemesis: rng(seed), publishers: rng(seed ^ 0x5bd1e995) });
+const streams = (seed: number) => ({
+  nemesis: seededRandom(seed),
+  publishers: seededRandom(seed ^ 0x5bd1e995),
+});
 
 const nodes = [
   { id: "eu-0", region: "eu" },
@@ -18,17 +22,6 @@ const nodes = [
   { id: "us-0", region: "us" },
 ];
 const body = (s: string) => new TextEncoder().encode(s);
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Until every node is ready, re-admitted, and a voter again in every group. The next fault must wait
@@ -49,28 +42,6 @@ async function settle(cluster: InProcessCluster, timeoutMs: number): Promise<voi
     if (Date.now() > deadline) throw new Error("a node was not re-admitted and promoted in time");
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-async function readAll(cluster: InProcessCluster, at: string, count: number): Promise<string[]> {
-  const controller = new AbortController();
-  const out: string[] = [];
-  const timer = setTimeout(() => controller.abort(), 10_000);
-  try {
-    for await (const r of cluster
-      .clients(at)
-      .consume.subscribe(
-        { topic: "n", start: { position: { case: "earliest", value: true } } },
-        { signal: controller.signal },
-      )) {
-      if (r.message) out.push(text(r.message.body));
-      if (out.length >= count) break;
-    }
-  } catch (err) {
-    if (!controller.signal.aborted) throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
 }
 
 async function runSeed(seed: number): Promise<{ acked: number; faults: string[]; failures: string[] }> {
@@ -136,10 +107,10 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
     await settle(cluster, 20_000);
     const info = await cluster.clients("eu-0").topics.getTopic({ name: "n" });
     const end = Number(info.topic!.partitionInfo[0]!.nextOffset);
-    const reference = await readAll(cluster, "eu-0", end);
+    const reference = await cluster.readAll("eu-0", "n", end);
     assert.equal(reference.length, end, "eu-0 reads its whole log");
     for (const n of nodes) {
-      const got = n.id === "eu-0" ? reference : await readAll(cluster, n.id, reference.length);
+      const got = n.id === "eu-0" ? reference : await cluster.readAll(n.id, "n", reference.length);
       assert.deepEqual(got, reference, `node ${n.id} agrees with eu-0`);
     }
     const present = new Set(reference);

@@ -11,34 +11,6 @@ const nodes = [
   { id: "us-0", region: "us" },
 ];
 const body = (s: string) => new TextEncoder().encode(s);
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-async function readAll(
-  cluster: InProcessCluster,
-  at: string,
-  topic: string,
-  count: number,
-): Promise<string[]> {
-  const controller = new AbortController();
-  const out: string[] = [];
-  const timer = setTimeout(() => controller.abort(), 10_000);
-  try {
-    for await (const r of cluster
-      .clients(at)
-      .consume.subscribe(
-        { topic, start: { position: { case: "earliest", value: true } } },
-        { signal: controller.signal },
-      )) {
-      if (r.message) out.push(text(r.message.body));
-      if (out.length >= count) break;
-    }
-  } catch (err) {
-    if (!controller.signal.aborted) throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
-}
 
 test("in process: a publish through any node is forwarded to the leader and read on every node", async () => {
   const cluster = await InProcessCluster.start({ nodes, seed: 7 });
@@ -53,8 +25,7 @@ test("in process: a publish through any node is forwarded to the leader and read
       assert.equal(Number(r.offset), i, "offsets are assigned in commit order, without gaps");
       sent.push(`m${i}`);
     }
-    for (const at of ["eu-0", "eu-1", "us-0"])
-      assert.deepEqual(await readAll(cluster, at, "orders", 5), sent);
+    for (const at of ["eu-0", "eu-1", "us-0"]) assert.deepEqual(await cluster.readAll(at, "orders", 5), sent);
     assert.deepEqual(cluster.fatal, []);
   } finally {
     await cluster.stop();
@@ -86,7 +57,7 @@ test("in process: the partition leader loses power; no acknowledged message is l
     await cluster.startNode(leader);
     await cluster.ready();
     for (const n of nodes)
-      assert.deepEqual(await readAll(cluster, n.id, "t", acked.length), acked, `on ${n.id}`);
+      assert.deepEqual(await cluster.readAll(n.id, "t", acked.length), acked, `on ${n.id}`);
     assert.deepEqual(cluster.fatal, []);
   } finally {
     await cluster.stop();
@@ -111,7 +82,7 @@ test("in process: a node that missed more than the kept log catches up from a sn
     const before = cluster.snapshotsDelivered;
     await cluster.startNode("us-0");
     await cluster.ready();
-    assert.deepEqual(await readAll(cluster, "us-0", "snap", sent.length), sent);
+    assert.deepEqual(await cluster.readAll("us-0", "snap", sent.length), sent);
     assert.ok(cluster.snapshotsDelivered > before, "the catch-up went through a snapshot, not the log");
     assert.deepEqual(cluster.fatal, []);
   } finally {
@@ -184,7 +155,7 @@ test("in process: a node whose disk is lost rejoins as a learner, votes nowhere 
     }
     // Everything acknowledged, read back from the replica that lost its disk; then, with it holding
     // a copy, the other two may lose power in turn without losing an acknowledged message.
-    assert.deepEqual(await readAll(cluster, "us-0", "amnesia", sent.length), sent);
+    assert.deepEqual(await cluster.readAll("us-0", "amnesia", sent.length), sent);
     await cluster.crash("eu-1");
     await cluster.startNode("eu-1");
     await cluster.ready();
@@ -192,7 +163,7 @@ test("in process: a node whose disk is lost rejoins as a learner, votes nowhere 
     await cluster.startNode("eu-0");
     await cluster.ready();
     for (const n of nodes)
-      assert.deepEqual(await readAll(cluster, n.id, "amnesia", sent.length), sent, `on ${n.id}`);
+      assert.deepEqual(await cluster.readAll(n.id, "amnesia", sent.length), sent, `on ${n.id}`);
     assert.deepEqual(cluster.fatal, []);
   } finally {
     await cluster.stop();

@@ -19,6 +19,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import type { PeerTransportPort } from "../../src/engine/ports.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
+import { seededRandom } from "../../src/raft/sim/prng.js";
 import { type Message, MessageType, type NodeId } from "../../src/raft/types.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
@@ -57,18 +58,6 @@ function recorder(lines: string[]): Logger {
     lines.push(message);
   };
   return { debug: keep, info: keep, warn: keep, error: keep } as unknown as Logger;
-}
-
-/** Mulberry32: small, seedable, good enough for jitter. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The peers' network: Raft messages and internal requests between the nodes that run, minus cut links. */
@@ -176,7 +165,7 @@ export class InProcessCluster {
   readonly fatal: Error[] = [];
 
   private constructor(options: InProcessOptions) {
-    this.random = seeded(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     const ids = options.nodes.map((n) => n.id);
     this.network = new MemoryNetwork(ids, this.random, (from, groupId, to, ok) =>
       this.members.get(from)?.node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
@@ -340,6 +329,30 @@ export class InProcessCluster {
         );
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /**
+   * A topic's messages (bodies as text) read through a node from the earliest on, until `count`
+   * arrived or 10 s passed (then what arrived).
+   */
+  async readAll(at: NodeId, topic: string, count: number): Promise<string[]> {
+    const controller = new AbortController();
+    const out: string[] = [];
+    const timer = setTimeout(() => controller.abort(), 10_000);
+    try {
+      for await (const r of this.clients(at).consume.subscribe(
+        { topic, start: { position: { case: "earliest", value: true } } },
+        { signal: controller.signal },
+      )) {
+        if (r.message) out.push(new TextDecoder().decode(r.message.body));
+        if (out.length >= count) break;
+      }
+    } catch (err) {
+      if (!controller.signal.aborted) throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
