@@ -332,10 +332,16 @@ export class InProcessCluster {
   }
 
   /**
-   * A topic's messages (bodies as text) read through a node from the earliest on, until `count`
-   * arrived or 10 s passed (then what arrived).
+   * A topic's messages (bodies as text, every partition) read through a node from the earliest on,
+   * until `count` arrived (or `count` says the bodies so far are enough), or 10 s passed (then what
+   * arrived).
    */
-  async readAll(at: NodeId, topic: string, count: number): Promise<string[]> {
+  async readAll(
+    at: NodeId,
+    topic: string,
+    count: number | ((bodies: string[]) => boolean),
+  ): Promise<string[]> {
+    const enough = typeof count === "number" ? (b: string[]) => b.length >= count : count;
     const controller = new AbortController();
     const out: string[] = [];
     const timer = setTimeout(() => controller.abort(), 10_000);
@@ -345,7 +351,7 @@ export class InProcessCluster {
         { signal: controller.signal },
       )) {
         if (r.message) out.push(new TextDecoder().decode(r.message.body));
-        if (out.length >= count) break;
+        if (enough(out)) break;
       }
     } catch (err) {
       if (!controller.signal.aborted) throw err;
