@@ -9,19 +9,41 @@ export interface LoadResult {
   lastError?: string;
 }
 
-/** Publishes `first`, `first + 1`, ... one at a time until stopped; after a failed publish it goes on with the next number. */
+/**
+ * The message numbers of one topic, over every load and scenario: each is used once. A failed
+ * publish uses its number up too; a later load that reused it (numbering from the count of acked
+ * ones) would ack it after higher numbers were stored, which the order check reads as a broker
+ * storing acknowledged messages out of order.
+ */
+export class MessageNumbers {
+  private next: number;
+
+  constructor(first = 1) {
+    this.next = first;
+  }
+
+  take(): number {
+    return this.next++;
+  }
+
+  /** Numbers below `n` were used elsewhere (a scenario that published its own). */
+  usedBelow(n: number): void {
+    this.next = Math.max(this.next, n);
+  }
+}
+
+/** Publishes the next numbers one at a time until stopped; after a failed publish it goes on with the next number. */
 export function startLoad(
   topic: string,
-  first: number,
+  numbers: MessageNumbers,
   connect: () => Promise<RegionClient>,
 ): { stop(): Promise<LoadResult>; progress(): LoadResult } {
   const result: LoadResult = { acked: [], errors: 0 };
   let running = true;
   const loop = (async () => {
     let client: RegionClient | undefined;
-    let seq = first - 1;
     while (running) {
-      seq += 1;
+      const seq = numbers.take();
       try {
         client ??= await connect();
         await client.broker.publish({ topic, body: Buffer.from(String(seq)) }, { timeoutMs: 10_000 });

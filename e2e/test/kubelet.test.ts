@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { RegionClient } from "../src/broker-client.js";
 import type { KubeObject } from "../src/kube-rest.js";
 import { expand, fieldValue } from "../src/kubelet/env.js";
 import { parseDockerfile, resolveImage } from "../src/kubelet/image.js";
 import { launchScript } from "../src/kubelet/launcher.js";
 import { ProbeTracker, probeSettings, resolvePort } from "../src/kubelet/probes.js";
 import { AddressPool } from "../src/kubelet/sandbox.js";
-import { checkDelivered } from "../src/load.js";
+import { checkDelivered, MessageNumbers, startLoad } from "../src/load.js";
 import { repoRoot } from "../src/paths.js";
 
 // The process kubelet's pure parts, where they are cheapest to test: the e2e scenarios
@@ -124,5 +125,35 @@ describe("process kubelet", () => {
     // messages is what the broker promises; an unacknowledged one may land anywhere.
     assert.deepEqual(checkDelivered([4, 6, 5, 7], [4, 6, 7]), { missing: [], outOfOrder: 0, duplicates: 0 });
     assert.equal(checkDelivered([4, 7, 6], [4, 6, 7]).outOfOrder, 1);
+  });
+
+  it("two loads in a row never reuse a number a failed publish took (it read as out of order)", async () => {
+    // The broker stores what it acknowledges; the first load's third publish fails without being
+    // stored. Numbering the second load from the count of acked messages reused that number, and its
+    // ack then came after higher numbers were stored: the e2e lost-region scenario's "out of order".
+    const log: number[] = [];
+    let calls = 0;
+    const fake = async (): Promise<RegionClient> => ({
+      address: "fake",
+      close() {},
+      broker: {
+        async publish(req: { body: Uint8Array }) {
+          calls++;
+          if (calls === 3) throw new Error("unavailable: leader lost");
+          log.push(Number(Buffer.from(req.body).toString()));
+          await new Promise((r) => setTimeout(r, 1));
+          return { id: `t/0/${log.length - 1}` };
+        },
+      } as unknown as RegionClient["broker"],
+    });
+    const numbers = new MessageNumbers();
+    const acked: number[] = [];
+    for (let load = 0; load < 2; load++) {
+      const l = startLoad("t", numbers, fake);
+      while (l.progress().acked.length + l.progress().errors < 6) await new Promise((r) => setTimeout(r, 5));
+      acked.push(...(await l.stop()).acked);
+    }
+    assert.equal(new Set(log).size, log.length, "no number was published twice");
+    assert.deepEqual(checkDelivered(log, acked), { missing: [], outOfOrder: 0, duplicates: 0 });
   });
 });
