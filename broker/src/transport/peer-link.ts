@@ -1,10 +1,12 @@
 import http2 from "node:http2";
+import type { PeerCertificate } from "node:tls";
+import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { MessageType } from "../raft/types.js";
+import type { ControlCodec } from "./control-codec.js";
 import { encodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
 import { http2Settings, widenWindow } from "./http2-windows.js";
-import type { PeerTransport } from "./peer-transport.js";
 import { installSnapshotPath, snapshotFrames } from "./snapshot-stream.js";
 
 // One node's outbound side of the peer port: a link per peer that batches Raft messages onto one
@@ -33,6 +35,19 @@ export const pingIntervalMs = 1000;
 export const pingTimeoutMs = 6000;
 /** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
 export const maxQueuedBytes = 64 * 1024 * 1024;
+
+/** What a link needs from the transport that owns it (PeerTransport). */
+export interface LinkOwner {
+  readonly nodeId: NodeId;
+  readonly logger: Logger | undefined;
+  readonly control: ControlCodec;
+  readonly advertisedAddress: string | undefined;
+  readonly tlsMaterial: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+  readonly checkPeerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  delayTo(id: NodeId): number;
+  reportUnreachable(id: NodeId): void;
+  snapshotStatus(groupId: number, to: NodeId, ok: boolean): void;
+}
 
 export interface PeerStats {
   sentBatches: number;
@@ -72,7 +87,7 @@ export class PeerLink {
   constructor(
     private readonly id: NodeId,
     private address: string,
-    private readonly owner: PeerTransport,
+    private readonly owner: LinkOwner,
   ) {}
 
   setAddress(address: string): void {

@@ -5,6 +5,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { TlsFiles as WatchedTlsFiles } from "../security/file-watch.js";
 import { peerIdentityProblem } from "../security/peer-identity.js";
+import type { ControlCodec } from "./control-codec.js";
 import { decodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
 import { http2Settings, widenWindow } from "./http2-windows.js";
@@ -19,20 +20,8 @@ import {
 } from "./peer-link.js";
 import { installSnapshotPath, SnapshotAssembler } from "./snapshot-stream.js";
 
+export type { ControlCodec } from "./control-codec.js";
 export { pingIntervalMs, pingTimeoutMs } from "./peer-link.js";
-
-/**
- * What the transport needs to know of Control payloads, which it otherwise carries as bytes: how a
- * failure becomes a reply, and how payloads translate for peers of builds that spoke JSON
- * (cluster/peers/internal-requests.ts `controlCodec`; docs/decisions/0026).
- */
-export interface ControlCodec {
-  encodeError(err: unknown): Uint8Array;
-  isLegacy(bytes: Uint8Array): boolean;
-  toLegacy(bytes: Uint8Array): Uint8Array;
-  fromLegacy(bytes: Uint8Array): Uint8Array;
-  legacyFailure(message: string): Uint8Array;
-}
 
 export interface PeerTransportOptions {
   nodeId: NodeId;

@@ -1,43 +1,18 @@
 import { admitted } from "../../raft/incarnation.js";
 import type { ConfState, NodeId } from "../../raft/types.js";
-import type { MetadataResult, NodeInfo } from "../state/metadata-state.js";
+import type { Registration } from "../state/incarnations.js";
+import type { NodeInfo } from "../state/metadata-state.js";
+
+export {
+  applyRegisterIncarnation,
+  type RegisterIncarnation,
+  type Registration,
+} from "../state/incarnations.js";
 
 // Re-admission of a node that lost its state (docs/raft.md, "A node that lost its disk"). Each node
 // registers its current incarnation in the metadata state; a group leader that finds a member whose
 // configuration entry is not that incarnation removes it and adds it back as a learner under it,
 // then promotes it once caught up. Pure: the steps are decided here, carried out by maintenance.ts.
-
-/** What the metadata state records of a node's current incarnation (registerIncarnation). */
-export interface Registration {
-  incarnation: string;
-  original: boolean;
-}
-
-export type RegisterIncarnation = {
-  type: "registerIncarnation";
-  nodeId: string;
-  incarnation: string;
-  original: boolean;
-};
-
-/** Records a node's current incarnation on its NodeInfo. */
-export function applyRegisterIncarnation(
-  nodes: Record<string, NodeInfo>,
-  cmd: RegisterIncarnation,
-): MetadataResult {
-  const node = nodes[cmd.nodeId];
-  if (!node)
-    return {
-      ok: false,
-      error: {
-        code: "not_found",
-        message: `node ${cmd.nodeId} is not a member yet: it registers once added`,
-      },
-    };
-  node.incarnation = cmd.incarnation;
-  node.original = cmd.original;
-  return { ok: true };
-}
 
 export function registrationOf(node: NodeInfo | undefined): Registration | undefined {
   return node?.incarnation === undefined

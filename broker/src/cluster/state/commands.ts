@@ -11,7 +11,7 @@ import {
 } from "../../../../gen/geobroker/storage/v1/entries_pb.js";
 import { writeFormat } from "../../engine/write-format.js";
 import type { DedupParams } from "./dedup-window.js";
-import type { MetadataEnvelope } from "./metadata-state-machine.js";
+import type { MetadataCommand } from "./metadata-state.js";
 import type { RetentionEntry } from "./retention.js";
 
 export interface PublishedMessage {
@@ -199,6 +199,14 @@ function decodeLegacyPublishBatch(data: Uint8Array): PublishBatch {
     };
   }
   return { proposer, sequence, timestampMicros, ...(dedup ? { dedup } : {}), messages };
+}
+
+/** A metadata command as proposed: who proposed it (ProposalTracker.proposer) and its sequence there. */
+export interface MetadataEnvelope {
+  /** The proposing tracker (ProposalTracker.proposer: node id and process nonce). */
+  proposer: string;
+  sequence: number;
+  command: MetadataCommand;
 }
 
 /** One kind byte followed by a payload. */

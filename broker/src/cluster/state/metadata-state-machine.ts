@@ -6,19 +6,13 @@ import { decodeMetadataCommand, isMetadataCommand } from "./commands.js";
 import {
   applyMetadataCommand,
   initialMetadataState,
-  type MetadataCommand,
   type MetadataResult,
   type MetadataState,
   type NodeAddress,
 } from "./metadata-state.js";
 
 /** A metadata command as it travels in the log: who proposed it, to route the result back. */
-export interface MetadataEnvelope {
-  /** The proposing tracker (ProposalTracker.proposer: node id and process nonce). */
-  proposer: string;
-  sequence: number;
-  command: MetadataCommand;
-}
+export type { MetadataEnvelope } from "./commands.js";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();

@@ -5,7 +5,7 @@ import {
   type ConsumerRecord,
   dropConsumersOf,
 } from "../consumers/consumer-records.js";
-import { applyRegisterIncarnation, type RegisterIncarnation } from "../membership/readmission.js";
+import { applyRegisterIncarnation, type RegisterIncarnation } from "./incarnations.js";
 import { placeReplicas } from "./placement.js";
 import { applySecurityCommand, type SecurityCommand, type SecurityState } from "./users-state.js";
 

@@ -9,7 +9,6 @@ import {
   withRole,
   withUser,
 } from "../../security/authorization.js";
-import type { MetadataResult } from "./metadata-state.js";
 
 // Users and grants as replicated cluster state, in the metadata group: every node authenticates and
 // authorizes from the same applied state, so nodes can no longer disagree on who may do what. Pure
@@ -62,7 +61,12 @@ const maxHashChars = 256;
 
 export const emptySecurity = (): SecurityState => ({ users: {}, acl: emptyAcl, version: 0 });
 
-const fail = (message: string): MetadataResult => ({
+/** A security command's outcome (a MetadataResult; named here so metadata-state.ts can import this file without a cycle). */
+export type SecurityOutcome =
+  | { ok: true }
+  | { ok: false; error: { code: "not_found" | "failed_precondition"; message: string } };
+
+const fail = (message: string): SecurityOutcome => ({
   ok: false,
   error: { code: "failed_precondition", message },
 });
@@ -85,7 +89,7 @@ export function userProblem(u: StoredUser): string | undefined {
 export function applySecurityCommand(
   holder: { security?: SecurityState },
   cmd: SecurityCommand,
-): MetadataResult {
+): SecurityOutcome {
   const s = holder.security ?? emptySecurity();
   let next: { users: Record<string, StoredUser>; acl: AclState };
   let source = s.sourceFingerprint;
