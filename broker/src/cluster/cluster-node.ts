@@ -50,8 +50,6 @@ import {
 import type { SecurityState } from "./state/users-state.js";
 import { TopicAdmin } from "./topics/topic-admin.js";
 
-export type { EngineObserver } from "../engine/engine.js";
-
 export interface ClusterNodeDeps {
   config: NodeConfig;
   logger: Logger;

@@ -20,9 +20,6 @@ import {
 } from "./peer-link.js";
 import { installSnapshotPath, SnapshotAssembler } from "./snapshot-stream.js";
 
-export type { ControlCodec } from "./control-codec.js";
-export { pingIntervalMs, pingTimeoutMs } from "./peer-link.js";
-
 export interface PeerTransportOptions {
   nodeId: NodeId;
   control: ControlCodec;

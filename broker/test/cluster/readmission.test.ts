@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { nextMembershipStep } from "../../src/cluster/groups/group-membership.js";
-import {
-  isStale,
-  nextMetadataReadmission,
-  type Registration,
-} from "../../src/cluster/membership/readmission.js";
+import { isStale, nextMetadataReadmission } from "../../src/cluster/membership/readmission.js";
+import type { Registration } from "../../src/cluster/state/incarnations.js";
 import {
   applyMetadataCommand,
   initialMetadataState,

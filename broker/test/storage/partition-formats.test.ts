@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StoredMessageSchema } from "../../../gen/geobroker/storage/v1/partition_pb.js";
+import type { MetadataEnvelope } from "../../src/cluster/state/commands.js";
 import {
   CommandKind,
   commandKind,
@@ -15,7 +16,6 @@ import {
   legacyCommandKinds,
   type PublishBatch,
 } from "../../src/cluster/state/commands.js";
-import type { MetadataEnvelope } from "../../src/cluster/state/metadata-state-machine.js";
 import type { RetentionEntry } from "../../src/cluster/state/retention.js";
 import type { StoredMessage } from "../../src/engine/ports.js";
 import {

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import { EntryType, type Message, MessageType } from "../../src/raft/types.js";
 import { decodeBatch, encodeBatch } from "../../src/transport/convert.js";
-import { PeerTransport, pingIntervalMs, pingTimeoutMs } from "../../src/transport/peer-transport.js";
+import { pingIntervalMs, pingTimeoutMs } from "../../src/transport/peer-link.js";
+import { PeerTransport } from "../../src/transport/peer-transport.js";
 import { freePort } from "../support/process-cluster.js";
 
 const msg = (over: Partial<Message>): Message => ({

@@ -1,5 +1,6 @@
 import type { ConfState, NodeId } from "../../raft/types.js";
-import { isStale, type Registration, staleToRemove } from "../membership/readmission.js";
+import { isStale, staleToRemove } from "../membership/readmission.js";
+import type { Registration } from "../state/incarnations.js";
 
 // What a data group's leader does next to make its Raft configuration match the placement the
 // metadata group decided. Pure: one step per call, in the only safe order (add as learner, promote

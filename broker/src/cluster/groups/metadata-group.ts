@@ -2,6 +2,7 @@ import { unavailable } from "../../engine/errors.js";
 import type { LogStorePort, MetadataStorePort } from "../../engine/ports.js";
 import type { ConfState, GroupId, NodeId, RaftStorage } from "../../raft/types.js";
 import { type Clock, systemClock } from "../../util/clock.js";
+import type { MetadataEnvelope } from "../state/commands.js";
 import { encodeMetadataCommand } from "../state/commands.js";
 import {
   type MetadataCommand,
@@ -10,7 +11,7 @@ import {
   metadataGroupId,
   type NodeAddress,
 } from "../state/metadata-state.js";
-import { type MetadataEnvelope, MetadataStateMachine } from "../state/metadata-state-machine.js";
+import { MetadataStateMachine } from "../state/metadata-state-machine.js";
 import { type GroupIo, GroupRunner, type RaftCore } from "./group-runner.js";
 import { ProposalTracker } from "./proposal-tracker.js";
 

@@ -3,12 +3,6 @@ import type { ConfState, NodeId } from "../../raft/types.js";
 import type { Registration } from "../state/incarnations.js";
 import type { NodeInfo } from "../state/metadata-state.js";
 
-export {
-  applyRegisterIncarnation,
-  type RegisterIncarnation,
-  type Registration,
-} from "../state/incarnations.js";
-
 // Re-admission of a node that lost its state (docs/raft.md, "A node that lost its disk"). Each node
 // registers its current incarnation in the metadata state; a group leader that finds a member whose
 // configuration entry is not that incarnation removes it and adds it back as a learner under it,

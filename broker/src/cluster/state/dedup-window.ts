@@ -1,7 +1,5 @@
 import type { DedupChanges, DedupRecord } from "../../engine/ports.js";
 
-export type { DedupChanges, DedupRecord } from "../../engine/ports.js";
-
 /** How long, and how many, client message ids a partition remembers. */
 export interface DedupParams {
   windowMicros: number;

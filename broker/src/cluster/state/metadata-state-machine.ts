@@ -12,7 +12,6 @@ import {
 } from "./metadata-state.js";
 
 /** A metadata command as it travels in the log: who proposed it, to route the result back. */
-export type { MetadataEnvelope } from "./commands.js";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
