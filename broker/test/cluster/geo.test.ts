@@ -19,17 +19,23 @@ async function measure(
   count: number,
 ) {
   const latencies: Record<string, number[]> = {};
+  /** Bodies each subscriber got, so a shortfall names what was missing (the first: a start race; the last: a lost wakeup). */
+  const received: Record<string, Set<string>> = {};
   const ac = new AbortController();
   const sentAt = new Map<string, number>();
   const readers = Object.entries(subscribers).map(async ([name, c]) => {
     const list: number[] = [];
     latencies[name] = list;
+    const got = new Set<string>();
+    received[name] = got;
     try {
       for await (const r of c.consume.subscribe(
         { topic, start: { position: { case: "latest", value: true } } },
         { headers: c.headers, signal: ac.signal },
       )) {
-        const at = sentAt.get(new TextDecoder().decode(r.message!.body));
+        const body = new TextDecoder().decode(r.message!.body);
+        got.add(body);
+        const at = sentAt.get(body);
         if (at !== undefined) list.push(performance.now() - at);
         if (list.length === count) return;
       }
@@ -54,7 +60,11 @@ async function measure(
   return Object.fromEntries(
     Object.entries(latencies).map(([name, list]) => {
       const sorted = [...list].sort((a, b) => a - b);
-      return [name, { count: list.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }];
+      const missing = [...sentAt.keys()].filter((b) => !received[name]!.has(b));
+      return [
+        name,
+        { count: list.length, missing, p50: percentile(sorted, 50), p99: percentile(sorted, 99) },
+      ];
     }),
   );
 }
@@ -86,7 +96,8 @@ test("with a WAN between regions, a home-region publisher and subscriber pay one
         .map(([k, v]) => `${k} p50=${v.p50.toFixed(1)} p99=${v.p99.toFixed(1)} (n=${v.count})`)
         .join(", ")}`,
     );
-    for (const [name, v] of Object.entries(r)) assert.equal(v.count, 100, `${name} got every message`);
+    for (const [name, v] of Object.entries(r))
+      assert.equal(v.count, 100, `${name} got every message; missing: ${v.missing.join(", ")}`);
     // Commit needs the nearest other replica (us, RTT 40 ms), never the far one (ap, RTT 120 ms).
     assert.ok(r.eu!.p50 >= 40, `the WAN delay is real: eu p50 ${r.eu!.p50} >= one RTT to us (40)`);
     // Waiting for ap would put the median at 120 ms or more; the margin below that absorbs a loaded
