@@ -24,13 +24,14 @@ import type {
 } from "../engine/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { GroupId, NodeId, RaftStorage } from "../raft/types.js";
+import { type Clock, every, systemClock } from "../util/clock.js";
 import { ConsumerHub } from "./consumers/consumer-hub.js";
 import { consumerPort } from "./consumers/consumer-port.js";
 import { Forwarder } from "./forwarding/forwarder.js";
 import { confOf, GroupRegistry } from "./groups/group-registry.js";
 import type { GroupRunner, RaftCore } from "./groups/group-runner.js";
 import { MetadataGroup } from "./groups/metadata-group.js";
-import { ChangeSignal, nowMicros } from "./groups/waiters.js";
+import { ChangeSignal } from "./groups/waiters.js";
 import { compactLogs, proposeRetention } from "./housekeeping/housekeeping.js";
 import { drainLeadership } from "./membership/leadership-drain.js";
 import { GroupMaintenance } from "./membership/maintenance.js";
@@ -66,6 +67,8 @@ export interface ClusterNodeDeps {
   observer?: EngineObserver;
   /** This node's incarnation (node-identity.ts); absent: the original one, as before incarnations. */
   incarnation?: NodeIncarnation;
+  /** Time and timers for every part of the node; absent: the system's (tests pass a virtual one). */
+  clock?: Clock;
 }
 
 /** How often (in ticks) leaders reconcile group membership and leadership placement. */
@@ -81,7 +84,9 @@ const compactionTicks = 10;
  */
 export class ClusterNode implements BrokerEngine {
   readonly identity: NodeIdentity;
-  private readonly changes = new ChangeSignal();
+  /** The node's time and timers (the system's, or a test's virtual clock). */
+  readonly clock: Clock;
+  private readonly changes: ChangeSignal;
   private readonly registry: GroupRegistry;
   private readonly ctx: NodeContext;
   private readonly reader: PartitionReader;
@@ -92,12 +97,14 @@ export class ClusterNode implements BrokerEngine {
   private peers!: PeerRequests;
   private maintenance!: GroupMaintenance;
   private consumerHub!: ConsumerHub;
-  private ticker: NodeJS.Timeout | undefined;
+  private stopTicker: (() => void) | undefined;
   private stopped = false;
 
   private constructor(private readonly deps: ClusterNodeDeps) {
     const { config } = deps;
     this.identity = { nodeId: config.nodeId, region: config.region };
+    this.clock = deps.clock ?? systemClock;
+    this.changes = new ChangeSignal(this.clock);
     this.registry = new GroupRegistry({
       self: config.nodeId,
       config,
@@ -107,6 +114,7 @@ export class ClusterNode implements BrokerEngine {
       transport: deps.transport,
       createCore: deps.createCore,
       changes: this.changes,
+      clock: this.clock,
       ...(deps.observer ? { observer: deps.observer } : {}),
       proposalTimeoutMs,
       onFatal: (err) => this.fatal(err),
@@ -117,6 +125,7 @@ export class ClusterNode implements BrokerEngine {
       config,
       logger: deps.logger,
       changes: this.changes,
+      clock: this.clock,
       forwarder: deps.forwarder ?? new Forwarder(config.tls.client, config.tls.peer),
       groups: this.registry,
       store: deps.partitions,
@@ -127,6 +136,7 @@ export class ClusterNode implements BrokerEngine {
       store: deps.partitions,
       local: (groupId) => this.registry.partition(groupId),
       staleAfterMs: config.raft.electionTicks * config.raft.tickMs,
+      clock: this.clock,
       ...(deps.observer ? { delivered: (lag: number) => deps.observer?.delivered(lag) } : {}),
     });
   }
@@ -158,6 +168,7 @@ export class ClusterNode implements BrokerEngine {
       metadataStore: this.deps.metadataStore,
       createCore: this.deps.createCore,
       io: this.registry.io,
+      clock: this.clock,
       proposalTimeoutMs,
       onChange: (state) => this.onMetadataChange(state),
       onLeaderChange: (leader) => this.registry.onLeaderChange(metadataGroupId, leader),
@@ -184,12 +195,12 @@ export class ClusterNode implements BrokerEngine {
     const { config, logger } = this.deps;
     const retentionTicks = Math.max(1, Math.round(config.partitions.retentionCheckMs / config.raft.tickMs));
     let ticks = 0;
-    this.ticker = setInterval(() => {
+    this.stopTicker = every(this.clock, config.raft.tickMs, () => {
       this.registry.tick();
       ticks++;
       if (ticks % compactionTicks === 0) void compactLogs(this.ctx, this.deps.logStore);
       if (ticks % retentionTicks === 0)
-        void proposeRetention(this.ctx, nowMicros()).catch((err: Error) =>
+        void proposeRetention(this.ctx, this.clock.nowMicros()).catch((err: Error) =>
           logger.warn("retention check failed", { err: err.message }),
         );
       if (ticks % maintenanceTicks === 0) {
@@ -198,7 +209,7 @@ export class ClusterNode implements BrokerEngine {
           .run(ticks)
           .catch((err: Error) => logger.warn("group maintenance failed", { err: err.message }));
       }
-    }, config.raft.tickMs);
+    });
   }
 
   private onMetadataChange(state: MetadataState): void {
@@ -377,7 +388,7 @@ export class ClusterNode implements BrokerEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.consumerHub.stop().catch(() => undefined);
-    if (this.ticker) clearInterval(this.ticker);
+    this.stopTicker?.();
     this.registry.stop();
     this.changes.poke();
   }

@@ -3,6 +3,7 @@ import type { EngineObserver } from "../engine/engine.js";
 import type { PartitionLogPort } from "../engine/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { NodeId } from "../raft/types.js";
+import type { Clock } from "../util/clock.js";
 import type { Forwarder } from "./forwarding/forwarder.js";
 import type { GroupRegistry } from "./groups/group-registry.js";
 import type { ChangeSignal } from "./groups/waiters.js";
@@ -17,6 +18,8 @@ export interface NodeContext {
   readonly config: NodeConfig;
   readonly logger: Logger;
   readonly changes: ChangeSignal;
+  /** Every time and timer the node's parts use (a virtual one in simulations and in-process tests). */
+  readonly clock: Clock;
   readonly forwarder: Forwarder;
   readonly groups: GroupRegistry;
   /** This node's partition replicas' storage. */

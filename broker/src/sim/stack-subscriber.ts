@@ -54,6 +54,7 @@ export class StackSubscriber {
       // The group itself is the replica (it has runner and feed): the reader compares identities.
       local: (groupId) => process.partitions.get(groupId),
       staleAfterMs: 1000,
+      clock: process.clock,
     });
     const signal = this.abort.signal;
     void (async () => {

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminNode, ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
 import { applyMetadataCommand, initialMetadataState } from "../../src/cluster/state/metadata-state.js";
+import { systemClock } from "../../src/util/clock.js";
 
 // ClusterService.CancelDrain (used by the operator when a scale-down is reverted), against the
 // real metadata state machine; the rest of the node is not needed for a state change.
@@ -19,6 +20,7 @@ function admin() {
   );
   const node = {
     nodeId: "eu-0",
+    clock: systemClock,
     metadataState: () => state,
     proposeSystem: async (cmd: Parameters<typeof applyMetadataCommand>[1]) =>
       applyMetadataCommand(state, cmd),

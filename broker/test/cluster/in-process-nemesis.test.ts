@@ -7,8 +7,9 @@ import { InProcessCluster } from "../support/in-process-cluster.js";
 // while clients publish through random nodes, one node at a time loses power (the disk keeps what was
 // synced) or loses its disk entirely (amnesia: it must rejoin under a new incarnation and be
 // re-admitted before it votes), then comes back. Afterwards every node holds every acknowledged
-// message, once, in one order. A failure names its seed: GEOBROKER_NEMESIS_SEED=<seed> replays it
-// (timing is real, so a replay follows the same choices, not the same interleaving).
+// message, once, in one order. A failure names its seed: GEOBROKER_NEMESIS_SEED=<seed> replays it.
+// The cluster runs on virtual time, the waits below too, so a replay follows the same choices on the
+// same schedule (and the test reports a fingerprint of the run to show it).
 
 /** Two streams, so the nemesis makes the same choices whatever the publishers do. */
 const streams = (seed: number) => ({
@@ -29,9 +30,9 @@ const body = (s: string) => new TextEncoder().encode(s);
  * them amnesiac, which rightly elects nobody (a majority lost its state).
  */
 async function settle(cluster: InProcessCluster, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = cluster.now() + timeoutMs;
   for (;;) {
-    await cluster.ready(Math.max(1, deadline - Date.now()));
+    await cluster.ready(Math.max(1, deadline - cluster.now()));
     const views = nodes.map((n) => cluster.node(n.id).localView());
     const whole = views.every(
       (v) =>
@@ -39,8 +40,8 @@ async function settle(cluster: InProcessCluster, timeoutMs: number): Promise<voi
         v.groups.every((g) => g.conf.voters.length === nodes.length && g.conf.learners.length === 0),
     );
     if (whole) return;
-    if (Date.now() > deadline) throw new Error("a node was not re-admitted and promoted in time");
-    await new Promise((r) => setTimeout(r, 20));
+    if (cluster.now() > deadline) throw new Error("a node was not re-admitted and promoted in time");
+    await cluster.sleep(20);
   }
 }
 
@@ -74,22 +75,24 @@ async function runSeed(seed: number): Promise<{ acked: number; faults: string[];
         try {
           await cluster.clients(at).publish.publish({ topic: "n", body: body(payload) });
           acked.push(payload);
+          // Paced on virtual time: on it the CPU, not the clock, would bound an unpaced publisher.
+          await cluster.sleep(20);
         } catch (err) {
           const reason = String((err as Error).message).replace(/m\d+|\d+/g, "#");
           failures.set(reason, (failures.get(reason) ?? 0) + 1);
-          await new Promise((r) => setTimeout(r, 10));
+          await cluster.sleep(10);
         }
       }
     };
     const publishers = Array.from({ length: 8 }, () => publisher());
     for (let round = 0; round < 4; round++) {
-      await new Promise((r) => setTimeout(r, 100 + Math.floor(random() * 200)));
+      await cluster.sleep(100 + Math.floor(random() * 200));
       const victim = nodes[Math.floor(random() * nodes.length)]!.id;
       const amnesia = random() < 0.5;
       faults.push(`${amnesia ? "wipe" : "crash"} ${victim}`);
       if (amnesia) await cluster.wipe(victim);
       else await cluster.crash(victim);
-      await new Promise((r) => setTimeout(r, Math.floor(random() * 300)));
+      await cluster.sleep(Math.floor(random() * 300));
       await cluster.startNode(victim);
       try {
         await settle(cluster, 20_000);

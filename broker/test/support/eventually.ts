@@ -1,3 +1,14 @@
+/** Where a wait reads the time and sleeps: the wall clock, or an in-process cluster's virtual time. */
+export interface WaitTime {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realTime: WaitTime = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
 /**
  * Polls `probe` until it returns a value; errors count as "not yet" and the last one is reported
  * on timeout. The deadline is a safety net, not a measurement.
@@ -7,8 +18,9 @@ export async function eventually<T>(
   timeoutMs: number,
   probe: () => Promise<T | undefined>,
   intervalMs = 250,
+  time: WaitTime = realTime,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = time.now() + timeoutMs;
   let last = "";
   for (;;) {
     try {
@@ -17,7 +29,7 @@ export async function eventually<T>(
     } catch (err) {
       last = (err as Error).message;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} ${last}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (time.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} ${last}`);
+    await time.sleep(intervalMs);
   }
 }

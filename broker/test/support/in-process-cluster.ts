@@ -21,15 +21,22 @@ import type { Logger } from "../../src/observability/logger.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
 import { seededRandom } from "../../src/raft/sim/prng.js";
 import { type Message, MessageType, type NodeId } from "../../src/raft/types.js";
+import type { ProcessClock } from "../../src/sim/virtual-time.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
+import { RunningTime } from "./running-time.js";
 
 // A whole cluster in one process, built from the production parts: ClusterNode with its real
 // stores (RaftLogStore, PartitionStore) over a crash-faithful disk (CrashDb), peers over an
 // in-memory network, and the client API's own services (api/client-server.ts clientRoutes) over
 // in-memory Connect transports, for clients and for the nodes' forwarding alike. What it leaves
 // out is only the sockets: the peer transport and the HTTP/2 servers have their own tests.
+//
+// It runs on virtual time (running-time.ts): every node has its own clock (skewed when asked), and
+// the network's delays and the disks' completions are events of the same time, so a seed replays
+// the same run and a busy machine cannot make a time-out fire early. Tests wait with `sleep` and
+// `until`, which count virtual time too.
 
 export interface InProcessNodeSpec {
   id: NodeId;
@@ -40,8 +47,10 @@ export interface InProcessOptions {
   nodes: InProcessNodeSpec[];
   /** Configuration layered over the defaults, for every node. */
   config?: Record<string, unknown>;
-  /** Seeds the Raft cores' election jitter and the network's delays (so a run can be replayed). */
+  /** Seeds the Raft cores' election jitter, the network's and disks' delays, and the clock skews. */
   seed?: number;
+  /** Each node's clock is off true time by up to this much, either way (seeded); default 0. */
+  maxSkewMs?: number;
 }
 
 /** A node's client API, as an application would call it. */
@@ -69,6 +78,7 @@ class MemoryNetwork {
   constructor(
     private readonly ids: NodeId[],
     private readonly random: () => number,
+    private readonly after: (ms: number, fn: () => void) => void,
     private readonly onSnapshot: (from: NodeId, groupId: number, to: NodeId, ok: boolean) => void,
   ) {}
 
@@ -93,20 +103,17 @@ class MemoryNetwork {
             continue;
           }
           // Up to 2 ms, so messages on different links reorder as they do on a network.
-          setTimeout(
-            () => {
-              if (!this.open(self, m.to)) {
-                if (snapshot) this.onSnapshot(self, m.groupId, m.to, false);
-                return;
-              }
-              this.messageHandlers.get(m.to)?.([m]);
-              if (snapshot) {
-                this.snapshotsDelivered++;
-                this.onSnapshot(self, m.groupId, m.to, true);
-              }
-            },
-            Math.floor(this.random() * 3),
-          );
+          this.after(Math.floor(this.random() * 3), () => {
+            if (!this.open(self, m.to)) {
+              if (snapshot) this.onSnapshot(self, m.groupId, m.to, false);
+              return;
+            }
+            this.messageHandlers.get(m.to)?.([m]);
+            if (snapshot) {
+              this.snapshotsDelivered++;
+              this.onSnapshot(self, m.groupId, m.to, true);
+            }
+          });
         }
       },
       onMessages: (handler) => this.messageHandlers.set(self, handler),
@@ -131,8 +138,11 @@ class MemoryNetwork {
 
 /** Forwarding between in-process nodes: the target's own client services, in memory. */
 class MemoryForwarder extends Forwarder {
-  constructor(private readonly clientsAt: (address: string) => ForwardClients) {
-    super(undefined);
+  constructor(
+    private readonly clientsAt: (address: string) => ForwardClients,
+    clock: ProcessClock,
+  ) {
+    super(undefined, undefined, clock);
   }
 
   override to(clientAddress: string): ForwardClients {
@@ -151,6 +161,9 @@ interface Member {
   config: NodeConfig;
   disk: CrashDb;
   node: ClusterNode | undefined;
+  /** The running process's clock (dead once it crashed: its timers never fire again). */
+  clock: ProcessClock | undefined;
+  skewMicros: number;
   /** The node's log messages (its Raft cores' too) over every process it ran, in order. */
   lines: string[];
   /** Aborted when the running process crashes: its connections break. */
@@ -161,13 +174,16 @@ export class InProcessCluster {
   private readonly members = new Map<NodeId, Member>();
   private readonly network: MemoryNetwork;
   private readonly random: () => number;
+  /** The cluster's virtual time: every node's clock, the network and the disks run on it. */
+  readonly time = new RunningTime();
   /** Set when a group hit a storage failure (the node would exit): a test fails on it. */
   readonly fatal: Error[] = [];
 
   private constructor(options: InProcessOptions) {
     this.random = seededRandom(options.seed ?? 1);
     const ids = options.nodes.map((n) => n.id);
-    this.network = new MemoryNetwork(ids, this.random, (from, groupId, to, ok) =>
+    const after = (ms: number, fn: () => void) => this.time.after(ms, fn);
+    this.network = new MemoryNetwork(ids, this.random, after, (from, groupId, to, ok) =>
       this.members.get(from)?.node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
     );
     const peers = options.nodes.map((n) => ({
@@ -187,11 +203,15 @@ export class InProcessCluster {
         },
         ...(options.config ? [options.config as never] : []),
       ]);
+      const maxSkewMs = options.maxSkewMs ?? 0;
       this.members.set(spec.id, {
         spec,
         config,
-        disk: new CrashDb(),
+        // A disk operation completes within a millisecond, in an order the seed decides.
+        disk: new CrashDb({ schedule: (complete) => after(Math.floor(this.random() * 2), complete) }),
         node: undefined,
+        clock: undefined,
+        skewMicros: Math.round((this.random() * 2 - 1) * maxSkewMs * 1000),
         lines: [],
         alive: new AbortController(),
       });
@@ -243,6 +263,11 @@ export class InProcessCluster {
     this.network.cut.add(`${b}>${a}`);
   }
 
+  /** Cuts every link between `id` and the other nodes (its client port stays reachable). */
+  isolate(id: NodeId): void {
+    for (const other of this.members.keys()) if (other !== id) this.partition(id, other);
+  }
+
   heal(): void {
     this.network.cut.clear();
   }
@@ -252,6 +277,7 @@ export class InProcessCluster {
     const m = this.members.get(id)!;
     const node = m.node;
     m.node = undefined;
+    if (m.clock) m.clock.alive = false;
     m.alive.abort();
     this.network.leave(id);
     await node?.stop();
@@ -272,13 +298,15 @@ export class InProcessCluster {
   async startNode(id: NodeId): Promise<ClusterNode> {
     const m = this.members.get(id)!;
     m.alive = new AbortController();
+    const clock = this.time.clock(m.skewMicros);
+    m.clock = clock;
     const db = m.disk.open();
     const logStore = await RaftLogStore.open(db);
     const partitions = await PartitionStore.open(db);
     const transport = this.network.port(id);
     // As broker-process.ts does: the identity first, answering only formation questions meanwhile.
     const logger = recorder(m.lines);
-    const incarnation = await openIdentity(m.config, db, logStore, transport, logger);
+    const incarnation = await openIdentity(m.config, db, logStore, transport, logger, clock);
     const random = this.random;
     const forwarder = new MemoryForwarder((address) => {
       // Client addresses are "<id>.client:1" (see the peers above).
@@ -286,7 +314,7 @@ export class InProcessCluster {
       if (!this.members.get(id)?.node) throw refused(address);
       const c = this.clients(id);
       return { publish: c.publish, topics: c.topics, consume: c.consume };
-    });
+    }, clock);
     const node = await ClusterNode.start({
       config: m.config,
       logger,
@@ -296,6 +324,7 @@ export class InProcessCluster {
       transport,
       forwarder,
       incarnation,
+      clock,
       createCore: ({ groupId, storage }) =>
         new RaftNode(
           {
@@ -316,25 +345,45 @@ export class InProcessCluster {
     return node;
   }
 
+  /** Virtual milliseconds since the cluster started. */
+  now(): number {
+    return this.time.now;
+  }
+
+  /** Waits `ms` of the cluster's virtual time. */
+  sleep(ms: number): Promise<void> {
+    return this.time.sleep(ms);
+  }
+
+  /** Polls `check` on virtual time until it holds (fails after `timeoutMs` virtual ms). */
+  async until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+    await this.time.eventually(what, timeoutMs, async () => check() || undefined);
+  }
+
+  /** Polls `probe` on virtual time until it gives a value (fails after `timeoutMs` virtual ms). */
+  eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+    return this.time.eventually(what, timeoutMs, probe);
+  }
+
   /** Resolves once every running node is ready (metadata leader known, every local group led). */
   async ready(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.now() + timeoutMs;
     for (;;) {
       const running = [...this.members.values()].filter((m) => m.node);
       const waiting = running.filter((m) => !m.node!.readiness().ready);
       if (waiting.length === 0) return;
-      if (Date.now() > deadline)
+      if (this.now() > deadline)
         throw new Error(
           `not ready: ${waiting.map((m) => `${m.spec.id}: ${m.node!.readiness().reason}`).join("; ")}`,
         );
-      await new Promise((r) => setTimeout(r, 20));
+      await this.sleep(20);
     }
   }
 
   /**
    * A topic's messages (bodies as text, every partition) read through a node from the earliest on,
-   * until `count` arrived (or `count` says the bodies so far are enough), or 10 s passed (then what
-   * arrived).
+   * until `count` arrived (or `count` says the bodies so far are enough), or 10 s of virtual time passed
+   * (then what arrived).
    */
   async readAll(
     at: NodeId,
@@ -344,7 +393,7 @@ export class InProcessCluster {
     const enough = typeof count === "number" ? (b: string[]) => b.length >= count : count;
     const controller = new AbortController();
     const out: string[] = [];
-    const timer = setTimeout(() => controller.abort(), 10_000);
+    this.time.after(10_000, () => controller.abort());
     try {
       for await (const r of this.clients(at).consume.subscribe(
         { topic, start: { position: { case: "earliest", value: true } } },
@@ -356,7 +405,7 @@ export class InProcessCluster {
     } catch (err) {
       if (!controller.signal.aborted) throw err;
     } finally {
-      clearTimeout(timer);
+      controller.abort();
     }
     return out;
   }
@@ -364,5 +413,6 @@ export class InProcessCluster {
   async stop(): Promise<void> {
     await Promise.all([...this.members.values()].map((m) => m.node?.stop()));
     for (const m of this.members.values()) m.node = undefined;
+    await this.time.stop();
   }
 }

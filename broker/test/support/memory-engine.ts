@@ -11,6 +11,7 @@ import type {
   TopicState,
 } from "../../src/engine/engine.js";
 import { alreadyExists, notFound } from "../../src/engine/errors.js";
+import { systemClock } from "../../src/util/clock.js";
 
 /**
  * A single-process engine for testing the API layer alone (validation, translation, auth, streaming).
@@ -46,6 +47,7 @@ export class MemoryEngine implements BrokerEngine {
         publish: (input) => this.publish(input),
         remote: () => undefined,
         warn: () => undefined,
+        clock: systemClock,
       },
       consumerDefaults,
     );

@@ -1,5 +1,6 @@
 import type { ConsumeCommand, DeliveredMessage, StartSpec } from "../../engine/engine.js";
 import { AsyncQueue } from "../../util/async-queue.js";
+import { type Clock, every, nowMs } from "../../util/clock.js";
 import { AckCursor, DeliveryTracker } from "./consumer-cursor.js";
 import type { ConsumerSpec, PartitionProgress } from "./consumer-records.js";
 
@@ -25,7 +26,8 @@ export interface DispatcherPort {
     deadLettered: number;
   }): Promise<void>;
   deadLetter(message: DeliveredMessage, deliveries: number): Promise<void>;
-  nowMs(): number;
+  /** Ack deadlines and the dispatcher's timers (the node's clock). */
+  clock: Clock;
   warn(message: string, fields: Record<string, unknown>): void;
 }
 
@@ -97,9 +99,9 @@ export class ConsumerDispatcher {
   private redelivered = 0;
   private deadLettered = 0;
   private flushing: Promise<void> | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private readonly dueTimer: NodeJS.Timeout;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private cancelFlush: (() => void) | undefined;
+  private readonly stopDueChecks: () => void;
+  private cancelLinger: (() => void) | undefined;
   private turn = 0;
   private partitionTurn = 0;
   private closed = false;
@@ -113,7 +115,9 @@ export class ConsumerDispatcher {
     for (const p of port.partitions)
       this.parts.set(p, new PartitionState(p, new DeliveryTracker(spec.ackTimeoutMs, spec.maxDeliveries)));
     for (const part of this.parts.values()) void this.readLoop(part);
-    this.dueTimer = setInterval(() => this.checkDue(), Math.min(100, Math.max(10, spec.ackTimeoutMs / 4)));
+    this.stopDueChecks = every(port.clock, Math.min(100, Math.max(10, spec.ackTimeoutMs / 4)), () =>
+      this.checkDue(),
+    );
   }
 
   get inFlight(): number {
@@ -127,8 +131,8 @@ export class ConsumerDispatcher {
   }
 
   attach(): ConsumerSession {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
+    this.cancelLinger?.();
+    this.cancelLinger = undefined;
     const session = new ConsumerSession();
     this.sessions.push(session);
     return session;
@@ -140,7 +144,7 @@ export class ConsumerDispatcher {
     if (at < 0) return;
     this.sessions.splice(at, 1);
     session.close();
-    const now = this.port.nowMs();
+    const now = nowMs(this.port.clock);
     for (const part of this.parts.values())
       for (const [offset, o] of part.outstanding)
         if (o.session === session) {
@@ -149,14 +153,14 @@ export class ConsumerDispatcher {
         }
     this.checkDue();
     if (this.sessions.length === 0)
-      this.lingerTimer = setTimeout(() => void this.close(), this.options.lingerMs);
+      this.cancelLinger = this.port.clock.after(this.options.lingerMs, () => void this.close());
   }
 
   handle(session: ConsumerSession, cmd: ConsumeCommand): void {
     if (cmd.kind === "credit") session.grant(cmd.credit);
     else if (cmd.kind === "ack") for (const r of cmd.refs) this.ackLocal(r.partition, r.offset);
     else {
-      const now = this.port.nowMs();
+      const now = nowMs(this.port.clock);
       for (const r of cmd.refs) this.parts.get(r.partition)?.tracker.nacked(r.offset, now, cmd.delayMs);
       if (cmd.delayMs === 0) this.checkDue();
     }
@@ -168,8 +172,8 @@ export class ConsumerDispatcher {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
-    clearInterval(this.dueTimer);
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.stopDueChecks();
+    this.cancelLinger?.();
     for (const s of [...this.sessions]) s.close();
     for (const part of this.parts.values()) part.space?.();
     this.onClosed();
@@ -255,7 +259,7 @@ export class ConsumerDispatcher {
   }
 
   private checkDue(): void {
-    const now = this.port.nowMs();
+    const now = nowMs(this.port.clock);
     for (const part of this.parts.values()) {
       const { redeliver, deadLetter } = part.tracker.due(now);
       for (const d of redeliver) {
@@ -301,7 +305,7 @@ export class ConsumerDispatcher {
       const next = this.nextMessage();
       if (!next) return;
       const { part, message } = next;
-      const deliveryCount = part.tracker.delivered(message.offset, this.port.nowMs());
+      const deliveryCount = part.tracker.delivered(message.offset, nowMs(this.port.clock));
       part.outstanding.set(message.offset, { message, session });
       session.credit--;
       session.push({ message, deliveryCount });
@@ -340,11 +344,11 @@ export class ConsumerDispatcher {
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
+    if (this.cancelFlush) return;
+    this.cancelFlush = this.port.clock.after(this.options.flushMs, () => {
+      this.cancelFlush = undefined;
       void this.flush();
-    }, this.options.flushMs);
+    });
   }
 
   private async commitNow(progress: PartitionProgress): Promise<void> {

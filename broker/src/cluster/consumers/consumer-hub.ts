@@ -12,6 +12,7 @@ import type {
 } from "../../engine/engine.js";
 import { deadLetterTopicFor } from "../../engine/engine.js";
 import { invalidArgument, metadataError, notFound } from "../../engine/errors.js";
+import type { Clock } from "../../util/clock.js";
 import { neverReachedTarget } from "../forwarding/forwarder.js";
 import { checkConsumerQuota } from "../state/quotas.js";
 import { ConsumerDispatcher, type DispatcherOptions } from "./consumer-dispatcher.js";
@@ -43,6 +44,8 @@ export interface ConsumerHubPort {
     call: CallContext,
   ): AsyncIterable<ConsumeEvent> | undefined;
   warn(message: string, fields: Record<string, unknown>): void;
+  /** The node's clock (creation times, ack deadlines, dispatcher timers). */
+  clock: Clock;
 }
 
 export interface ConsumerDefaults extends DispatcherOptions {
@@ -94,7 +97,7 @@ export class ConsumerHub implements ConsumerEngine {
         this.defaults.maxConsumersPerTopic,
       );
     const result = await this.port.propose(
-      { type: "createConsumer", spec: this.spec(config), atMicros: Date.now() * 1000, ifAbsent },
+      { type: "createConsumer", spec: this.spec(config), atMicros: this.port.clock.nowMicros(), ifAbsent },
       call,
     );
     if (!result.ok) throw metadataError(result.error);
@@ -216,7 +219,7 @@ export class ConsumerHub implements ConsumerEngine {
             internal,
           );
         },
-        nowMs: () => performance.now(),
+        clock: this.port.clock,
         warn: (message, fields) => this.port.warn(message, fields),
       },
       this.defaults,

@@ -50,6 +50,7 @@ export function consumerPort(ctx: NodeContext, engine: ConsumerPortEngine): Cons
       return forwardConsume(ctx, target, config, commands, call);
     },
     warn: (message, fields) => ctx.logger.warn(message, fields),
+    clock: ctx.clock,
   };
 }
 

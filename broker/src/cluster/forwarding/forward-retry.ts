@@ -1,4 +1,5 @@
 import type { CallContext } from "../../engine/engine.js";
+import { nowMs } from "../../util/clock.js";
 import { leaderWaitMs, type NodeContext } from "../node-context.js";
 import type { NodeInfo } from "../state/metadata-state.js";
 import { neverReachedTarget } from "./forwarder.js";
@@ -9,19 +10,19 @@ import { neverReachedTarget } from "./forwarder.js";
  * calls that never reached a node are retried, so a message is never forwarded twice.
  */
 export async function forwardUntilReached<T>(
-  ctx: Pick<NodeContext, "changes" | "logger">,
+  ctx: Pick<NodeContext, "changes" | "logger" | "clock">,
   pickTarget: () => NodeInfo,
   currentLeader: () => string | undefined,
   call: CallContext,
   send: (target: NodeInfo) => Promise<T>,
 ): Promise<T> {
-  const deadline = performance.now() + leaderWaitMs;
+  const deadline = nowMs(ctx.clock) + leaderWaitMs;
   for (;;) {
     const target = pickTarget();
     try {
       return await send(target);
     } catch (err) {
-      const left = deadline - performance.now();
+      const left = deadline - nowMs(ctx.clock);
       if (!neverReachedTarget(err) || left <= 0 || call.signal.aborted) throw err;
       ctx.logger.debug("forward target unreachable; waiting for another leader", { target: target.id });
       // Wake when another node leads; without one, try again shortly (the node may be restarting).

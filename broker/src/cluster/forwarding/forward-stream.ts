@@ -22,17 +22,23 @@ export class ForwardStream {
   >();
   private wake: (() => void) | undefined;
   private sequence = 0n;
-  private lastUsedMs = Date.now();
+  private lastUsedMs: number;
   closed = false;
 
-  constructor(client: Client<typeof PublishService>, headers: Record<string, string>) {
+  constructor(
+    client: Client<typeof PublishService>,
+    headers: Record<string, string>,
+    /** Milliseconds on the node's clock, for the idle check. */
+    private readonly nowMs: () => number,
+  ) {
+    this.lastUsedMs = nowMs();
     void this.run(client, headers);
   }
 
   publish(request: PublishRequest): Promise<PublishResponse> {
     if (this.closed) return Promise.reject(new ConnectError("forwarding stream closed", Code.Unavailable));
     const sequence = this.sequence++;
-    this.lastUsedMs = Date.now();
+    this.lastUsedMs = this.nowMs();
     return new Promise((resolve, reject) => {
       this.pending.set(sequence, { resolve, reject });
       this.queue.push(create(PublishStreamRequestSchema, { sequence, request }));
@@ -42,7 +48,7 @@ export class ForwardStream {
   }
 
   /** No publish in flight and none for `ms`: the forwarder closes it (a caller gone, credentials rotated). */
-  idleFor(ms: number, now = Date.now()): boolean {
+  idleFor(ms: number, now = this.nowMs()): boolean {
     return this.pending.size === 0 && now - this.lastUsedMs >= ms;
   }
 

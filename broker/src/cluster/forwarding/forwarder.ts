@@ -9,6 +9,7 @@ import type { TlsFiles } from "../../config/config.js";
 import { type CallContext, forwardedForHeader, forwardedHopsHeader } from "../../engine/engine.js";
 import { errorDetailsOf } from "../../engine/errors.js";
 import { http2Settings } from "../../transport/http2-windows.js";
+import { type Clock, nowMs, systemClock } from "../../util/clock.js";
 import { ForwardStream } from "./forward-stream.js";
 
 export interface ForwardClients {
@@ -33,7 +34,12 @@ export class Forwarder {
    * `peer`: the node's peer certificate, presented as this node's client certificate when set (else
    * the client port's certificate, as before peer TLS existed).
    */
-  constructor(tls: TlsFiles | undefined, peer?: TlsFiles) {
+  constructor(
+    tls: TlsFiles | undefined,
+    peer?: TlsFiles,
+    /** For idle-stream eviction (a virtual clock in tests). */
+    private readonly clock: Clock = systemClock,
+  ) {
     const identity = peer ?? tls;
     this.tlsOptions =
       tls && identity
@@ -72,7 +78,9 @@ export class Forwarder {
     this.sweep();
     let stream = this.streams.get(key);
     if (!stream || stream.closed) {
-      stream = new ForwardStream(this.to(clientAddress).publish, Forwarder.options(call).headers);
+      stream = new ForwardStream(this.to(clientAddress).publish, Forwarder.options(call).headers, () =>
+        nowMs(this.clock),
+      );
       this.streams.delete(key);
       this.streams.set(key, stream);
       while (this.streams.size > maxForwardStreams) {
@@ -90,7 +98,7 @@ export class Forwarder {
   }
 
   /** Closes streams idle for `forwardStreamIdleMs`, at most once a second. */
-  sweep(now = Date.now()): void {
+  sweep(now = nowMs(this.clock)): void {
     if (now - this.lastSweepMs < 1000) return;
     this.lastSweepMs = now;
     for (const [key, s] of this.streams) {

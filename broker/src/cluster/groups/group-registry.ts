@@ -4,6 +4,7 @@ import { unavailable } from "../../engine/errors.js";
 import type { LogStorePort, PartitionLogPort, PeerTransportPort } from "../../engine/ports.js";
 import type { Logger } from "../../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../../raft/types.js";
+import type { Clock } from "../../util/clock.js";
 import { findPartition, type MetadataState, type PartitionPlacement } from "../state/metadata-state.js";
 import type { GroupIo, GroupRunner, RaftCore } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
@@ -35,6 +36,7 @@ export interface GroupRegistryDeps {
   transport: PeerTransportPort;
   createCore(o: { groupId: GroupId; storage: RaftStorage }): RaftCore;
   changes: ChangeSignal;
+  clock: Clock;
   observer?: EngineObserver;
   proposalTimeoutMs: number;
   /** A group cannot go on (failed fsync): the process must stop. */
@@ -143,6 +145,7 @@ export class GroupRegistry {
       settings: deps.config.partitions,
       ...(deps.observer ? { observer: deps.observer } : {}),
       proposalTimeoutMs: deps.proposalTimeoutMs,
+      clock: deps.clock,
       onLeaderChange: (leader) => this.onLeaderChange(groupId, leader),
       onFatal: (err) => deps.onFatal(err),
     });

@@ -10,6 +10,7 @@ import type {
   NodeId,
   Snapshot,
 } from "../../raft/types.js";
+import { type Clock, nowMs, systemClock } from "../../util/clock.js";
 import { ReadIndexTracker } from "../read/read-index.js";
 
 /** The part of the Raft core a runner drives (etcd's RawNode shape). */
@@ -73,13 +74,9 @@ export class GroupRunner {
   leader: NodeId | "" = "";
   role = "follower";
   private failure: Error | undefined;
-  /** When this node last got a message from the group's leader (performance.now()); 0: never. */
+  /** When this node last got a message from the group's leader (nowMs of the clock); 0: never. */
   heardFromLeaderAt = 0;
-  private readonly reads = new ReadIndexTracker({
-    readIndex: (context) => this.core.readIndex(context),
-    applied: () => this.core.status().applied,
-    schedule: () => this.schedule(),
-  });
+  private readonly reads: ReadIndexTracker;
 
   constructor(
     readonly groupId: GroupId,
@@ -87,9 +84,18 @@ export class GroupRunner {
     private readonly io: GroupIo,
     private readonly sm: GroupStateMachine,
     private readonly onFatal: (err: Error) => void,
-    /** Where the next Ready round runs: a later turn of the event loop (a simulation's own clock). */
-    private readonly defer: (run: () => void) => void = setImmediate,
-  ) {}
+    /** Time and the turn of the loop where the next Ready round runs (a simulation's own clock). */
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.reads = new ReadIndexTracker(
+      {
+        readIndex: (context) => this.core.readIndex(context),
+        applied: () => this.core.status().applied,
+        schedule: () => this.schedule(),
+      },
+      clock,
+    );
+  }
 
   tick(): void {
     if (this.stopped) return;
@@ -99,7 +105,7 @@ export class GroupRunner {
 
   step(m: Message): void {
     if (this.stopped) return;
-    if (m.from === this.leader && m.from !== "") this.heardFromLeaderAt = performance.now();
+    if (m.from === this.leader && m.from !== "") this.heardFromLeaderAt = nowMs(this.clock);
     this.core.step(m);
     this.schedule();
   }
@@ -138,7 +144,7 @@ export class GroupRunner {
       return;
     }
     this.running = true;
-    this.defer(() => void this.drive());
+    this.clock.defer(() => void this.drive());
   }
 
   private async drive(): Promise<void> {

@@ -55,7 +55,7 @@ export class MetadataGroup {
     });
     const storage = o.logStore.open(metadataGroupId, o.bootstrap);
     const core = o.createCore({ groupId: metadataGroupId, storage });
-    const runner = new GroupRunner(metadataGroupId, core, o.io, sm, o.onFatal, clock.defer);
+    const runner = new GroupRunner(metadataGroupId, core, o.io, sm, o.onFatal, clock);
     o.logStore.setSnapshotBuilder(metadataGroupId, async () => {
       const index = sm.appliedIndex;
       return {

@@ -64,7 +64,7 @@ export class PartitionGroup {
       o.observer,
     );
     const core = o.createCore({ groupId: o.groupId, storage: this.storage });
-    const runner = new GroupRunner(o.groupId, core, o.io, sm, o.onFatal, clock.defer);
+    const runner = new GroupRunner(o.groupId, core, o.io, sm, o.onFatal, clock);
     this.runner = runner;
     const storage = this.storage;
     o.logStore.setSnapshotBuilder(o.groupId, async () => {

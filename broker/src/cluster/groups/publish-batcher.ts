@@ -26,7 +26,7 @@ export class PublishBatcher {
     private readonly propose: (messages: PublishedMessage[]) => Promise<BatchedResult>,
     private readonly maxBatchBytes = 1024 * 1024,
     /** Where the batch is cut: the end of this turn of the event loop (a simulation's own clock). */
-    private readonly defer: (run: () => void) => void = setImmediate,
+    private readonly defer: (run: () => void) => void,
   ) {}
 
   add(message: PublishedMessage): Promise<{ offset: number; timestampMicros: number; duplicate: boolean }> {

@@ -1,4 +1,5 @@
 import { unavailable } from "../../engine/errors.js";
+import type { Clock } from "../../util/clock.js";
 
 /**
  * Lets calls wait for the node's view to change (a leader elected, a topic applied) without polling:
@@ -7,24 +8,29 @@ import { unavailable } from "../../engine/errors.js";
 export class ChangeSignal {
   private readonly waiters = new Set<() => void>();
 
+  constructor(private readonly clock: Clock) {}
+
   poke(): void {
     for (const w of [...this.waiters]) w();
   }
 
-  /** Resolves with the first truthy value of `check`, or fails as UNAVAILABLE after timeoutMs. */
+  /**
+   * Resolves with the first truthy value of `check`, or fails as UNAVAILABLE after timeoutMs (on the
+   * node's clock) or once `signal` aborts (the caller went away).
+   */
   async until<T>(
     check: () => T | undefined | false,
     timeoutMs: number,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     what: string,
   ): Promise<T> {
     const first = check();
     if (first) return first;
     return new Promise<T>((resolve, reject) => {
       const cleanup = () => {
-        clearTimeout(timer);
+        cancelTimer();
         this.waiters.delete(onChange);
-        signal.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
       };
       const onChange = () => {
         const value = check();
@@ -37,16 +43,12 @@ export class ChangeSignal {
         cleanup();
         reject(unavailable(`cancelled while waiting for ${what}`));
       };
-      const timer = setTimeout(() => {
+      const cancelTimer = this.clock.after(timeoutMs, () => {
         cleanup();
         reject(unavailable(`timed out after ${timeoutMs} ms waiting for ${what}; retry`));
-      }, timeoutMs);
+      });
       this.waiters.add(onChange);
-      signal.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
-}
-
-export function nowMicros(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }

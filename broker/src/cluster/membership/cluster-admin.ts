@@ -1,5 +1,6 @@
 import { failedPrecondition, invalidArgument, notFound, unavailable } from "../../engine/errors.js";
 import type { ConfChange, GroupId, NodeId } from "../../raft/types.js";
+import { type Clock, nowMs, sleep, timeoutSignal } from "../../util/clock.js";
 import type { GroupRunner } from "../groups/group-runner.js";
 import type { GroupView, InternalReply, InternalRequest, NodeView } from "../peers/internal-requests.js";
 import {
@@ -18,6 +19,7 @@ import { stuckOn } from "./rebalance.js";
 /** What the admin calls need of the node that serves them. */
 export interface AdminNode {
   readonly nodeId: NodeId;
+  readonly clock: Clock;
   metadataState(): MetadataState;
   metadataGroup(): GroupRunner;
   localView(): NodeView;
@@ -86,7 +88,7 @@ export class ClusterAdmin {
    * of its changes is pending, this one waits its turn for a few seconds.
    */
   private async metadataConfChange(change: ConfChange): Promise<void> {
-    const deadline = Date.now() + 5000;
+    const deadline = nowMs(this.node.clock) + 5000;
     for (;;) {
       try {
         await this.node.toGroupLeader(metadataGroupId, {
@@ -99,15 +101,21 @@ export class ClusterAdmin {
         const message = (err as Error).message;
         // Removed already (this node had not applied that yet): a repeated call finds the work done.
         if (change.type === "remove" && message.includes(`${change.nodeId} is not a member`)) return;
-        if (!/configuration change is still pending/.test(message) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 200));
+        if (!/configuration change is still pending/.test(message) || nowMs(this.node.clock) > deadline)
+          throw err;
+        await sleep(this.node.clock, 200);
       }
     }
   }
 
   /** Waits until this node has applied what the metadata leader just committed. */
-  private settled<T>(check: () => T | undefined | false, what: string): Promise<T> {
-    return this.node.waitFor(check, 5000, AbortSignal.timeout(5000), what);
+  private async settled<T>(check: () => T | undefined | false, what: string): Promise<T> {
+    const timeout = timeoutSignal(this.node.clock, 5000);
+    try {
+      return await this.node.waitFor(check, 5000, timeout.signal, what);
+    } finally {
+      timeout.cancel();
+    }
   }
 
   async addNode(node: NodeAddress): Promise<NodeInfo> {
@@ -145,8 +153,8 @@ export class ClusterAdmin {
    * it); a node still starting gets a few seconds.
    */
   private async askIncarnation(id: string): Promise<string | undefined> {
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
+    const deadline = nowMs(this.node.clock) + 5000;
+    while (nowMs(this.node.clock) < deadline) {
       try {
         await this.settled(() => this.node.metadataState().nodes[id], `node ${id} to be added`);
         const reply = await this.node.internal(id, { type: "view" }, viewTimeoutMs);
@@ -154,7 +162,7 @@ export class ClusterAdmin {
       } catch {
         // not up yet
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(this.node.clock, 250);
     }
     return undefined;
   }

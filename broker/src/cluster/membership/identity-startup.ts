@@ -4,6 +4,7 @@ import type { Logger } from "../../observability/logger.js";
 import type { Db } from "../../storage/db.js";
 import { hasRaftState, loadIdentity, saveIdentity } from "../../storage/identity-store.js";
 import type { RaftLogStore } from "../../storage/raft-log-store.js";
+import { type Clock, sleep, systemClock } from "../../util/clock.js";
 import {
   decodeInternal,
   encodeInternal,
@@ -29,6 +30,7 @@ export async function openIdentity(
   logStore: RaftLogStore,
   transport: PeerTransportPort,
   logger: Logger,
+  clock: Clock = systemClock,
 ): Promise<NodeIncarnation> {
   const initialPeers = config.peers.map((p) => p.id);
   transport.onControl(async (request) => {
@@ -57,7 +59,7 @@ export async function openIdentity(
         if (reply.type !== "formation") throw new Error(`unexpected reply from ${peer}`);
         return reply.formed;
       },
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      sleep: (ms) => sleep(clock, ms),
       info: (message, fields) => logger.info(message, fields),
       warn: (message, fields) => logger.warn(message, fields),
     },

@@ -41,7 +41,7 @@ export async function drainLeadership(
     await ctx.changes.until(
       () => leading().length === 0 || undefined,
       timeoutMs,
-      AbortSignal.timeout(timeoutMs),
+      undefined,
       "leaderships to move",
     );
     return { done: true, detail: "this node leads no group" };

@@ -96,7 +96,7 @@ export class PeerRequests {
     const leader = await this.ctx.changes.until(
       () => runner.leader || undefined,
       leaderWaitMs,
-      AbortSignal.timeout(leaderWaitMs),
+      undefined,
       "a metadata leader",
     );
     if (leader === this.ctx.self) return this.metadataGroup.propose(command);
@@ -150,12 +150,7 @@ export class PeerRequests {
           runner.core.transferLeadership(request.to);
           runner.schedule();
           await ctx.changes
-            .until(
-              () => runner.leader === request.to || undefined,
-              3000,
-              AbortSignal.timeout(3000),
-              "the transfer",
-            )
+            .until(() => runner.leader === request.to || undefined, 3000, undefined, "the transfer")
             .catch(() => undefined);
         }
         return { type: "transferred", leader: runner.leader };

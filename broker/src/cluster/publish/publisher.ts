@@ -1,6 +1,7 @@
 import type { CallContext, PublishInput, PublishOutcome } from "../../engine/engine.js";
 import { messageId } from "../../engine/engine.js";
 import { invalidArgument, notFound, permissionDenied, unavailable } from "../../engine/errors.js";
+import { nowMs } from "../../util/clock.js";
 import { forwardUntilReached, nearestFirst } from "../forwarding/forward-retry.js";
 import type { PartitionHandle } from "../groups/group-registry.js";
 import { ProposalNotAccepted } from "../groups/partition-group.js";
@@ -24,11 +25,11 @@ export class Publisher {
   ) {}
 
   async publish(input: PublishInput, call: CallContext): Promise<PublishOutcome> {
-    const started = performance.now();
+    const started = nowMs(this.ctx.clock);
     const outcome = await this.publishOnce(input, call);
     // Counted where the client called, not again on the leader it was forwarded to.
     if (call.hops === 0)
-      this.ctx.observer?.published(input.body.byteLength, (performance.now() - started) / 1000);
+      this.ctx.observer?.published(input.body.byteLength, (nowMs(this.ctx.clock) - started) / 1000);
     return outcome;
   }
 
@@ -44,7 +45,7 @@ export class Publisher {
       headers: input.headers ?? {},
       messageId: input.messageId ?? "",
     };
-    const deadline = performance.now() + leaderWaitMs;
+    const deadline = nowMs(ctx.clock) + leaderWaitMs;
     while (handle) {
       const leader = await ctx.changes.until(
         () => handle.runner.leader || undefined,
@@ -63,7 +64,7 @@ export class Publisher {
           duplicate: r.duplicate,
         };
       } catch (err) {
-        if (!(err instanceof ProposalNotAccepted) || performance.now() > deadline || call.signal.aborted)
+        if (!(err instanceof ProposalNotAccepted) || nowMs(this.ctx.clock) > deadline || call.signal.aborted)
           throw err;
         // Never appended (leadership is moving, or just moved): wait for the outcome, then go again.
         await ctx.changes

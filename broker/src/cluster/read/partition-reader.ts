@@ -2,9 +2,9 @@ import type { DeliveredMessage, ReplicaStatus, StartSpec } from "../../engine/en
 import { unavailable } from "../../engine/errors.js";
 import type { PartitionLogPort } from "../../engine/ports.js";
 import type { GroupId } from "../../raft/types.js";
+import { type Clock, nowMs, timeoutSignal } from "../../util/clock.js";
 import type { GroupRunner } from "../groups/group-runner.js";
 import type { LogFeed } from "../groups/log-feed.js";
-import { nowMicros } from "../groups/waiters.js";
 
 // The read path on a replica: what a reader of a partition is guaranteed, and how the code keeps it
 // (docs/raft.md, "Read guarantees"). A reader gets the replica's committed prefix, gap-free, in
@@ -31,6 +31,7 @@ export interface PartitionReaderDeps {
   local(groupId: GroupId): LocalReplica | undefined;
   /** A replica that has not heard from its leader for longer is reported stale (one election timeout). */
   staleAfterMs: number;
+  clock: Clock;
   delivered?(lagSeconds: number): void;
 }
 
@@ -46,7 +47,7 @@ export class PartitionReader {
   status(groupId: GroupId, partition: number, replica: LocalReplica): ReplicaStatus {
     const { runner } = replica;
     const heard = runner.heardFromLeaderAt;
-    const age = runner.isLeader ? 0 : heard === 0 ? -1 : Math.round(performance.now() - heard);
+    const age = runner.isLeader ? 0 : heard === 0 ? -1 : Math.round(nowMs(this.deps.clock) - heard);
     return {
       partition,
       leaderContactAgeMs: age,
@@ -90,7 +91,7 @@ export class PartitionReader {
       const s = this.status(groupId, partition, replica);
       if (force || !reported || s.stale !== reported.stale) {
         reported = s;
-        reportedAt = performance.now();
+        reportedAt = nowMs(this.deps.clock);
         report(s);
       }
     };
@@ -106,13 +107,14 @@ export class PartitionReader {
           continue;
         }
         // While idle, wake at least once per bound so a replica cut off from its leader says so.
-        const idle = AbortSignal.any([signal, AbortSignal.timeout(this.deps.staleAfterMs)]);
-        await replica.feed.waitFor(next, idle);
-        maybeReport(performance.now() - reportedAt >= this.deps.staleAfterMs);
+        const idle = timeoutSignal(this.deps.clock, this.deps.staleAfterMs, signal);
+        await replica.feed.waitFor(next, idle.signal);
+        idle.cancel();
+        maybeReport(nowMs(this.deps.clock) - reportedAt >= this.deps.staleAfterMs);
         continue;
       }
       for (const m of batch) {
-        this.deps.delivered?.(Math.max(0, nowMicros() - m.timestampMicros) / 1e6);
+        this.deps.delivered?.(Math.max(0, this.deps.clock.nowMicros() - m.timestampMicros) / 1e6);
         yield {
           topic,
           partition,
@@ -140,8 +142,8 @@ export class PartitionReader {
     offset: number,
     signal: AbortSignal,
   ): Promise<void> {
-    const waited = AbortSignal.any([signal, AbortSignal.timeout(ownWriteWaitMs)]);
-    await replica.feed.waitFor(offset, waited);
+    const waited = timeoutSignal(this.deps.clock, ownWriteWaitMs, signal);
+    await replica.feed.waitFor(offset, waited.signal).finally(waited.cancel);
     if (offset < replica.feed.next || signal.aborted) return;
     throw unavailable(
       `published durably as ${id} (committed by the partition's leader), but this node's replica has ` +

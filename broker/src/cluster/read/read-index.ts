@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { unavailable } from "../../engine/errors.js";
+import { type Clock, nowMs, sleep } from "../../util/clock.js";
 
 // Linearizable reads for one Raft group (docs/raft.md, "Reads" and "Read guarantees"): the core
 // answers a read-index request with a ReadState once the leader has confirmed with a quorum that it
@@ -30,24 +31,27 @@ export class ReadIndexTracker {
   private sequence = 0;
   private readonly pending = new Map<string, Pending>();
 
-  constructor(private readonly core: ReadIndexCore) {}
+  constructor(
+    private readonly core: ReadIndexCore,
+    private readonly clock: Clock,
+  ) {}
 
   /**
    * Resolves with a read index once this replica has applied it: everything committed anywhere before
    * the call is then visible here. Fails UNAVAILABLE when no leader confirms within timeoutMs.
    */
   async read(signal: AbortSignal, timeoutMs: number): Promise<number> {
-    const deadline = performance.now() + timeoutMs;
+    const deadline = nowMs(this.clock) + timeoutMs;
     let lastError = "no leader answered";
     while (!signal.aborted) {
-      const left = deadline - performance.now();
+      const left = deadline - nowMs(this.clock);
       if (left <= 0) break;
       const key = `${this.prefix}/${++this.sequence}`;
       try {
         this.core.readIndex(new TextEncoder().encode(key));
       } catch (err) {
         lastError = (err as Error).message;
-        await sleep(Math.min(left, 100), signal);
+        await sleep(this.clock, Math.min(left, 100), signal);
         continue;
       }
       this.core.schedule();
@@ -71,7 +75,7 @@ export class ReadIndexTracker {
     return new Promise((resolve) => {
       const pending: Pending = { index: undefined, resolve: (index) => done(index) };
       const done = (index: number | undefined) => {
-        clearTimeout(timer);
+        cancelTimer();
         signal.removeEventListener("abort", onAbort);
         this.pending.delete(key);
         resolve(index);
@@ -80,9 +84,9 @@ export class ReadIndexTracker {
       // An answered request only waits for the local apply, up to the caller's whole deadline.
       const expire = () => {
         if (pending.index === undefined) return done(undefined);
-        timer = setTimeout(() => done(undefined), Math.max(0, deadline - performance.now()));
+        cancelTimer = this.clock.after(Math.max(0, deadline - nowMs(this.clock)), () => done(undefined));
       };
-      let timer = setTimeout(expire, ms);
+      let cancelTimer = this.clock.after(ms, expire);
       signal.addEventListener("abort", onAbort, { once: true });
       this.pending.set(key, pending);
     });
@@ -102,16 +106,4 @@ export class ReadIndexTracker {
     for (const p of [...this.pending.values()])
       if (p.index !== undefined && p.index <= applied) p.resolve(p.index);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

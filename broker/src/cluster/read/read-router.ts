@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext, DeliveredMessage, StartSpec, SubscribeInput } from "../../engine/engine.js";
 import { invalidArgument, notFound, unavailable } from "../../engine/errors.js";
+import { sleep } from "../../util/clock.js";
 import { mergeAsyncIterables } from "../../util/merge.js";
 import { messageFromWire, startToWire, statusFromWire } from "../../wire/convert.js";
 import { nearestFirst } from "../forwarding/forward-retry.js";
@@ -113,7 +114,7 @@ export class ReadRouter {
         const code = err instanceof ConnectError ? err.code : Code.Unavailable;
         if (code !== Code.Unavailable && code !== Code.FailedPrecondition && code !== Code.Canceled)
           throw err;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
+        await sleep(this.ctx.clock, Math.min(1000, 100 * (attempt + 1)), call.signal);
       }
     }
   }

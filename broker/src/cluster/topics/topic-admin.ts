@@ -10,7 +10,6 @@ import { metadataError, notFound, unavailable } from "../../engine/errors.js";
 import { forwardUntilReached } from "../forwarding/forward-retry.js";
 import { Forwarder } from "../forwarding/forwarder.js";
 import type { MetadataGroup } from "../groups/metadata-group.js";
-import { nowMicros } from "../groups/waiters.js";
 import { leaderWaitMs, maxForwardHops, type NodeContext, proposalTimeoutMs } from "../node-context.js";
 import type { MetadataCommand, MetadataResult, TopicRecord } from "../state/metadata-state.js";
 import { checkTopicQuota } from "../state/quotas.js";
@@ -52,7 +51,7 @@ export class TopicAdmin {
       {
         type: "createTopic",
         spec: full,
-        atMicros: nowMicros(),
+        atMicros: this.ctx.clock.nowMicros(),
         ifAbsent,
         ...(call.principal ? { owner: call.principal } : {}),
       },
