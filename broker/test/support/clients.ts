@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
@@ -12,6 +12,7 @@ import type { ConsumeEvent, ConsumerConfigInput } from "../../src/engine/engine.
 import { projectRoot } from "../../src/util/project-root.js";
 import { commandToWire, consumerConfigToWire, eventFromWire } from "../../src/wire/consume-convert.js";
 import { ConsumerDriver } from "./consumer-driver.js";
+import type { WaitTime } from "./eventually.js";
 import { testUser } from "./process-cluster.js";
 
 export const basicAuth = (user = testUser.name, password = testUser.password) =>
@@ -79,6 +80,17 @@ export function v1Clients(port: number) {
 /** A durable-consumer session over the wire (ConsumeService.Consume) at one node. */
 export function remoteConsumer(port: number, config: ConsumerConfigInput): ConsumerDriver {
   const c = v1Clients(port);
+  return consumerOn(c.consume, c.headers, config);
+}
+
+/** A durable-consumer session over a ConsumeService client (a process's port, or an in-process node's). */
+export function consumerOn(
+  consume: Client<typeof ConsumeService>,
+  headers: Record<string, string>,
+  config: ConsumerConfigInput,
+  time?: WaitTime,
+): ConsumerDriver {
+  const c = { consume, headers };
   return new ConsumerDriver((commands, signal) => {
     async function* requests() {
       yield create(ConsumeRequestSchema, { request: { case: "start", value: consumerConfigToWire(config) } });
@@ -91,7 +103,7 @@ export function remoteConsumer(port: number, config: ConsumerConfigInput): Consu
       }
     }
     return events();
-  });
+  }, time);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ConsumeCommand, ConsumeEvent } from "../../src/engine/engine.js";
+import { realTime, type WaitTime } from "./eventually.js";
 
 export interface Received {
   partition: number;
@@ -22,6 +23,8 @@ export class ConsumerDriver {
 
   constructor(
     open: (commands: AsyncIterable<ConsumeCommand>, signal: AbortSignal) => AsyncIterable<ConsumeEvent>,
+    /** Where `take` reads the time (an in-process cluster's virtual time, or the wall clock). */
+    private readonly time: WaitTime = realTime,
   ) {
     const self = this;
     async function* commands(): AsyncGenerator<ConsumeCommand> {
@@ -52,18 +55,15 @@ export class ConsumerDriver {
   /** Reads events until `n` deliveries arrived or `ms` passed. */
   async take(n: number, ms = 2000): Promise<Received[]> {
     const got: Received[] = [];
-    const deadline = Date.now() + ms;
+    const deadline = this.time.now() + ms;
     while (got.length < n) {
-      const left = deadline - Date.now();
+      const left = deadline - this.time.now();
       if (left <= 0) break;
       // A read that lost the race stays pending and is picked up by the next take: nothing is dropped.
       this.pendingRead ??= this.events.next();
       let r: IteratorResult<ConsumeEvent> | "timeout";
       try {
-        r = await Promise.race([
-          this.pendingRead,
-          new Promise<"timeout">((res) => setTimeout(() => res("timeout"), left)),
-        ]);
+        r = await Promise.race([this.pendingRead, this.time.sleep(left).then(() => "timeout" as const)]);
       } catch (err) {
         if (this.abort.signal.aborted) return got; // killed: the stream ends here
         throw err;

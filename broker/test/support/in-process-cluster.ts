@@ -25,6 +25,7 @@ import type { ProcessClock } from "../../src/sim/virtual-time.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
+import type { WaitTime } from "./eventually.js";
 import { RunningTime } from "./running-time.js";
 
 // A whole cluster in one process, built from the production parts: ClusterNode with its real
@@ -348,6 +349,11 @@ export class InProcessCluster {
   /** Virtual milliseconds since the cluster started. */
   now(): number {
     return this.time.now;
+  }
+
+  /** The cluster's virtual time, as test helpers that wait take it (support/eventually.ts). */
+  get waitTime(): WaitTime {
+    return { now: () => this.now(), sleep: (ms) => this.sleep(ms) };
   }
 
   /** Waits `ms` of the cluster's virtual time. */
