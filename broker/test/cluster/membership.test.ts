@@ -3,26 +3,34 @@ import { after, before, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type GetClusterInfoResponse, MemberRole, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { formatClusterInfo } from "../../src/cli/status.js";
-import { v1Clients } from "../support/clients.js";
-import { eventually } from "../support/eventually.js";
-import { ProcessCluster } from "../support/process-cluster.js";
+import { type InProcessClients, InProcessCluster } from "../support/in-process-cluster.js";
 
 // Growing and shrinking a running cluster through ClusterService while a client publishes: every
 // acknowledged message survives, in order, and the new node really takes replicas and leaderships.
+// On the production cluster layer in one process (test/support/in-process-cluster.ts), virtual time.
 
-let cluster: ProcessCluster;
+let cluster: InProcessCluster;
 const topic = "moves";
 const partitions = 4;
 
 before(async () => {
-  cluster = await ProcessCluster.start(["eu", "us", "ap"]);
+  cluster = await InProcessCluster.start({
+    nodes: [
+      { id: "eu-0", region: "eu" },
+      { id: "us-0", region: "us" },
+      { id: "ap-0", region: "ap" },
+    ],
+    joiners: [{ id: "eu-1", region: "eu" }],
+    seed: 29,
+  });
+  await cluster.ready();
 });
 
 after(async () => {
   await cluster?.stop();
 });
 
-type Clients = ReturnType<typeof v1Clients>;
+type Clients = InProcessClients;
 
 /** Publishes in the background, one message at a time per partition, recording what was acknowledged. */
 function startPublishing(c: Clients) {
@@ -35,14 +43,13 @@ function startPublishing(c: Clients) {
     for (let seq = 0; !stop; seq++) {
       const body = `p${partition}-${seq}`;
       try {
-        const r = await c.publish.publish(
-          { topic, partition, body: new TextEncoder().encode(body) },
-          { headers: c.headers, timeoutMs: 10_000 },
-        );
+        const r = await c.publish.publish({ topic, partition, body: new TextEncoder().encode(body) });
         list.push({ offset: r.offset, body });
+        // Paced on virtual time (unpaced, the CPU alone would bound the load).
+        await cluster.sleep(20);
       } catch {
         failures++; // a real client retries; an unacknowledged attempt may or may not have committed
-        await new Promise((r) => setTimeout(r, 50));
+        await cluster.sleep(50);
       }
     }
   });
@@ -60,12 +67,12 @@ function startPublishing(c: Clients) {
 
 async function readPartition(c: Clients, partition: number, count: number): Promise<string[]> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 20_000);
+  cluster.time.after(20_000, () => ac.abort());
   const out: string[] = [];
   try {
     for await (const r of c.consume.subscribe(
       { topic, partitions: [partition], start: { position: { case: "earliest", value: true } } },
-      { headers: c.headers, signal: ac.signal },
+      { signal: ac.signal },
     )) {
       out.push(new TextDecoder().decode(r.message!.body));
       if (out.length >= count) break;
@@ -73,7 +80,6 @@ async function readPartition(c: Clients, partition: number, count: number): Prom
   } catch {
     // aborted by the timer: the assertion shows what arrived
   } finally {
-    clearTimeout(timer);
     ac.abort();
   }
   return out;
@@ -85,23 +91,21 @@ const groupsWith = (info: GetClusterInfoResponse, nodeId: string, role = MemberR
   );
 
 test("a node joins (learner, promoted), takes replicas and leaderships, then drains and leaves: nothing lost", async () => {
-  const admin = v1Clients(cluster.nodes[0]!.clientPort);
-  await admin.topics.createTopic(
-    { topic: { name: topic, partitions, replicationFactor: 3 } },
-    { headers: admin.headers },
-  );
-  const publisher = startPublishing(v1Clients(cluster.nodes[1]!.clientPort));
+  const admin = cluster.clients("eu-0");
+  await admin.topics.createTopic({ topic: { name: topic, partitions, replicationFactor: 3 } });
+  const publisher = startPublishing(cluster.clients("us-0"));
 
-  const joining = await cluster.startJoiningNode("eu-1", "eu");
-  const added = await admin.cluster.addNode({ node: joining.address }, { headers: admin.headers });
+  await cluster.startNode("eu-1");
+  const address = cluster.address("eu-1");
+  const added = await admin.cluster.addNode({ node: address });
   assert.equal(added.node?.state, NodeState.LEARNER, "a new node starts as a learner");
-  const again = await admin.cluster.addNode({ node: joining.address }, { headers: admin.headers });
+  const again = await admin.cluster.addNode({ node: address });
   assert.equal(again.node?.id, "eu-1", "AddNode is idempotent");
-  await cluster.waitReady([joining.node]);
+  await cluster.ready();
 
-  const promoted = await eventually("promotion", 20_000, async () => {
+  const promoted = await cluster.eventually("promotion", 20_000, async () => {
     try {
-      return await admin.cluster.promoteNode({ nodeId: "eu-1" }, { headers: admin.headers });
+      return await admin.cluster.promoteNode({ nodeId: "eu-1" });
     } catch (err) {
       if (ConnectError.from(err).code === Code.FailedPrecondition) return undefined; // still catching up
       throw err;
@@ -110,8 +114,8 @@ test("a node joins (learner, promoted), takes replicas and leaderships, then dra
   assert.equal(promoted.node?.state, NodeState.VOTER);
 
   // Placement moves replicas onto the new voter; then leaderships follow (balancing).
-  const info = await eventually("replicas and a leadership on eu-1", 60_000, async () => {
-    const i = await admin.cluster.getClusterInfo({}, { headers: admin.headers });
+  const info = await cluster.eventually("replicas and a leadership on eu-1", 60_000, async () => {
+    const i = await admin.cluster.getClusterInfo({});
     const led = i.groups.filter((g) => g.topic === topic && g.leaderNodeId === "eu-1");
     return groupsWith(i, "eu-1").length >= 2 && led.length >= 1 ? i : undefined;
   });
@@ -129,21 +133,21 @@ test("a node joins (learner, promoted), takes replicas and leaderships, then dra
   }
 
   // Drain and remove it again, still under load.
-  const drained = await eventually("eu-1 drained", 90_000, async () => {
-    const r = await admin.cluster.drainNode({ nodeId: "eu-1" }, { headers: admin.headers });
+  const drained = await cluster.eventually("eu-1 drained", 90_000, async () => {
+    const r = await admin.cluster.drainNode({ nodeId: "eu-1" });
     return r.drained ? r : undefined;
   });
   assert.deepEqual(drained.remainingGroupIds, []);
-  await admin.cluster.removeNode({ nodeId: "eu-1" }, { headers: admin.headers });
-  await admin.cluster.removeNode({ nodeId: "eu-1" }, { headers: admin.headers }); // idempotent
-  const final = await admin.cluster.getClusterInfo({}, { headers: admin.headers });
+  await admin.cluster.removeNode({ nodeId: "eu-1" });
+  await admin.cluster.removeNode({ nodeId: "eu-1" }); // idempotent
+  const final = await admin.cluster.getClusterInfo({});
   assert.ok(!final.nodes.some((n) => n.id === "eu-1"), "eu-1 is no longer a member");
   assert.deepEqual(groupsWith(final, "eu-1"), [], "and holds no replica");
-  await cluster.kill(joining.node);
+  await cluster.crash("eu-1");
 
-  await new Promise((r) => setTimeout(r, 500));
+  await cluster.sleep(500);
   await publisher.stop();
-  const reader = v1Clients(cluster.nodes[2]!.clientPort);
+  const reader = cluster.clients("ap-0");
   let total = 0;
   for (const [partition, acked] of publisher.acked) {
     total += acked.length;

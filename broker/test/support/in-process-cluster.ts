@@ -7,12 +7,15 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { Broker } from "../../../gen/broker/broker_pb.js";
+import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { clientRoutes } from "../../src/api/client-server.js";
+import { clusterService } from "../../src/api/cluster-service.js";
 import { ClusterNode } from "../../src/cluster/cluster-node.js";
 import { type ForwardClients, Forwarder } from "../../src/cluster/forwarding/forwarder.js";
+import { ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
 import { openIdentity } from "../../src/cluster/membership/identity-startup.js";
 import type { NodeConfig } from "../../src/config/config.js";
 import { resolveConfig } from "../../src/config/load.js";
@@ -45,7 +48,13 @@ export interface InProcessNodeSpec {
 }
 
 export interface InProcessOptions {
+  /** The initial voters. */
   nodes: InProcessNodeSpec[];
+  /**
+   * Nodes that are not initial voters: started with `startNode`, they wait to be added
+   * (ClusterService.AddNode through `clients(..).cluster`) and learn everything from the leader.
+   */
+  joiners?: InProcessNodeSpec[];
   /** Configuration layered over the defaults, for every node. */
   config?: Record<string, unknown>;
   /** Seeds the Raft cores' election jitter, the network's and disks' delays, and the clock skews. */
@@ -60,6 +69,8 @@ export interface InProcessClients {
   publish: Client<typeof PublishService>;
   topics: Client<typeof TopicService>;
   consume: Client<typeof ConsumeService>;
+  /** ClusterService, as broker-process.ts serves it next to the client API. */
+  cluster: Client<typeof ClusterService>;
 }
 
 /** A logger that keeps each message's text (the fields are left out) in `lines`. */
@@ -182,7 +193,8 @@ export class InProcessCluster {
 
   private constructor(options: InProcessOptions) {
     this.random = seededRandom(options.seed ?? 1);
-    const ids = options.nodes.map((n) => n.id);
+    const everyNode = [...options.nodes, ...(options.joiners ?? [])];
+    const ids = everyNode.map((n) => n.id);
     const after = (ms: number, fn: () => void) => this.time.after(ms, fn);
     this.network = new MemoryNetwork(ids, this.random, after, (from, groupId, to, ok) =>
       this.members.get(from)?.node?.groupRunners().get(groupId)?.core.reportSnapshot(to, ok),
@@ -193,7 +205,7 @@ export class InProcessCluster {
       peerAddress: `${n.id}.peer:1`,
       clientAddress: `${n.id}.client:1`,
     }));
-    for (const spec of options.nodes) {
+    for (const spec of everyNode) {
       const config = resolveConfig([
         {
           nodeId: spec.id,
@@ -219,6 +231,24 @@ export class InProcessCluster {
     }
   }
 
+  /** A node's address as ClusterService.AddNode takes it. */
+  address(id: NodeId): {
+    id: string;
+    region: string;
+    zone: string;
+    peerAddress: string;
+    clientAddress: string;
+  } {
+    const { spec } = this.members.get(id)!;
+    return {
+      id,
+      region: spec.region,
+      zone: "",
+      peerAddress: `${id}.peer:1`,
+      clientAddress: `${id}.client:1`,
+    };
+  }
+
   static async start(options: InProcessOptions): Promise<InProcessCluster> {
     const cluster = new InProcessCluster(options);
     await Promise.all(options.nodes.map((n) => cluster.startNode(n.id)));
@@ -242,14 +272,23 @@ export class InProcessCluster {
       if (member.node !== node || process.signal.aborted) throw refused(`${id}.client:1`);
       return next({ ...req, signal: AbortSignal.any([req.signal, process.signal]) });
     };
-    const transport = createRouterTransport(clientRoutes(node, node.config.limits), {
-      transport: { interceptors: [alive] },
-    });
+    const routes = clientRoutes(node, node.config.limits);
+    const transport = createRouterTransport(
+      (router) => {
+        routes(router);
+        router.service(
+          ClusterService,
+          clusterService(new ClusterAdmin(node), node.identity, node.config.clusterId),
+        );
+      },
+      { transport: { interceptors: [alive] } },
+    );
     return {
       broker: createClient(Broker, transport),
       publish: createClient(PublishService, transport),
       topics: createClient(TopicService, transport),
       consume: createClient(ConsumeService, transport),
+      cluster: createClient(ClusterService, transport),
     };
   }
 
