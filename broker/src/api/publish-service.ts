@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type PublishRequest,
   type PublishResponse,
@@ -98,7 +98,7 @@ export function publishService(
                   }),
                 ),
               (err: unknown) => {
-                const e = err instanceof ConnectError ? err : toConnectError(err);
+                const e = toConnectError(err);
                 finish(
                   create(PublishStreamResponseSchema, {
                     sequence: item.sequence,

@@ -9,4 +9,6 @@ export interface ControlCodec {
   toLegacy(bytes: Uint8Array): Uint8Array;
   fromLegacy(bytes: Uint8Array): Uint8Array;
   legacyFailure(message: string): Uint8Array;
+  /** A handler's failure as the text an older build reads (its grpc-message), the leader hint in it. */
+  legacyFailureText(err: unknown): string;
 }

@@ -252,7 +252,9 @@ export class PeerTransport {
           }
         },
         (err: Error) =>
-          legacy ? reply("9", undefined, err.message) : reply("0", this.o.control.encodeError(err)),
+          legacy
+            ? reply("9", undefined, this.o.control.legacyFailureText(err))
+            : reply("0", this.o.control.encodeError(err)),
       );
     });
   }

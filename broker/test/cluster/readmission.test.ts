@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextMembershipStep } from "../../src/cluster/groups/group-membership.js";
 import { isStale, nextMetadataReadmission } from "../../src/cluster/membership/readmission.js";
 import type { Registration } from "../../src/cluster/state/incarnations.js";
 import {
@@ -9,6 +8,7 @@ import {
   type NodeInfo,
 } from "../../src/cluster/state/metadata-state.js";
 import type { ConfState } from "../../src/raft/types.js";
+import { membershipStep } from "../support/membership-step.js";
 
 const conf = (
   voters: string[],
@@ -24,23 +24,8 @@ const regs = (r: Record<string, Registration>) => new Map(Object.entries(r));
 const originals = { a: { incarnation: "a1", original: true }, b: { incarnation: "b1", original: true } };
 const amnesiac = { ...originals, c: { incarnation: "c2", original: false } };
 
-const step = (over: Partial<Parameters<typeof nextMembershipStep>[0]>) =>
-  nextMembershipStep({
-    self: "a",
-    conf: conf(["a", "b", "c"]),
-    desired: ["a", "b", "c"],
-    match: new Map([
-      ["a", 100],
-      ["b", 100],
-      ["c", 100],
-    ]),
-    lastIndex: 100,
-    moving: false,
-    maxLagToPromote: 20,
-    active: new Set(["a", "b", "c"]),
-    registrations: regs(amnesiac),
-    ...over,
-  });
+const step = (over: Parameters<typeof membershipStep>[0]) =>
+  membershipStep({ registrations: regs(amnesiac), ...over });
 
 test("re-admission: stale when the configuration does not admit the registered incarnation", () => {
   const reg = { incarnation: "c2", original: false };

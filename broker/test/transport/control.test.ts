@@ -4,7 +4,6 @@ import { test } from "node:test";
 import { ControlRequestSchema, ControlResponseSchema } from "../../../gen/geobroker/raft/v1/raft_pb.js";
 import {
   ControlError,
-  controlCodec,
   decodeInternal,
   encodeInternal,
   type InternalReply,
@@ -12,8 +11,9 @@ import {
   isLegacyJson,
   leaderHintOf,
 } from "../../src/cluster/peers/internal-requests.js";
+import { notLeader } from "../../src/engine/errors.js";
 import { FrameReader, frame } from "../../src/transport/framing.js";
-import { PeerTransport } from "../../src/transport/peer-transport.js";
+import { loopbackTransport } from "../support/loopback-transport.js";
 import { freePort } from "../support/process-cluster.js";
 
 // The Control rpc (raft.proto) and its JSON predecessor (docs/decisions/0026): both ways during a
@@ -95,24 +95,13 @@ test("a failure travels as a typed ControlError: reason, leader hint as a field,
     ["a", `127.0.0.1:${pa}`],
     ["b", `127.0.0.1:${pb}`],
   ]);
-  const a = new PeerTransport({
-    control: controlCodec,
-    nodeId: "a",
-    listen: { host: "127.0.0.1", port: pa },
-    peers,
-  });
-  const b = new PeerTransport({
-    control: controlCodec,
-    nodeId: "b",
-    listen: { host: "127.0.0.1", port: pb },
-    peers,
-  });
+  const a = loopbackTransport("a", pa, peers);
+  const b = loopbackTransport("b", pb, peers);
   const seen: Uint8Array[] = [];
   b.onControl(async (request) => {
     seen.push(request);
     const r = decodeInternal<InternalRequest>(request);
-    if (r.type === "transferLeadership")
-      throw ControlError.notLeader(`not the leader of group ${r.groupId}`, "c");
+    if (r.type === "transferLeadership") throw notLeader(`group ${r.groupId}`, { nodeId: "c" });
     if (r.type === "formation") throw new Error("starting");
     return encodeInternal({ type: "transferred", leader: "b" });
   });
@@ -128,7 +117,7 @@ test("a failure travels as a typed ControlError: reason, leader hint as a field,
         assert.equal(err.reason, "notLeader");
         assert.equal(err.leaderHint, "c");
         assert.equal(leaderHintOf(new Error("wrapped", { cause: err })), "c");
-        assert.equal(err.message, "not the leader of group 3 (leader: c)");
+        assert.equal(err.message, "this node is not the leader of group 3 (leader: c)");
         return true;
       });
       await assert.rejects(ask({ type: "formation" }), (err: Error) => {
@@ -194,12 +183,7 @@ test("to a peer of an older build the request goes as JSON, and its answers and 
     if (r.type === "confChange") throw new Error(`not the leader of group ${r.groupId} (leader: unknown)`);
     return { type: "formation", formed: true };
   });
-  const a = new PeerTransport({
-    control: controlCodec,
-    nodeId: "a",
-    listen: { host: "127.0.0.1", port: pa },
-    peers,
-  });
+  const a = loopbackTransport("a", pa, peers);
   await a.start();
   try {
     const ask = async (request: InternalRequest) =>
@@ -226,15 +210,10 @@ test("to a peer of an older build the request goes as JSON, and its answers and 
 
 test("from a peer of an older build, a JSON request is answered in JSON, a failure as text with the hint it parses", async () => {
   const port = await freePort();
-  const b = new PeerTransport({
-    control: controlCodec,
-    nodeId: "b",
-    listen: { host: "127.0.0.1", port },
-    peers: new Map(),
-  });
+  const b = loopbackTransport("b", port, new Map());
   b.onControl(async (request) => {
     const r = decodeInternal<InternalRequest>(request);
-    if (r.type === "propose") throw ControlError.notLeader("not the metadata leader", "eu-4");
+    if (r.type === "propose") throw notLeader("the metadata group", { nodeId: "eu-4" });
     return encodeInternal({ type: "view", view: { nodeId: "b", groups: [], connected: [] } });
   });
   await b.start();

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import { EntryType, type Message, MessageType } from "../../src/raft/types.js";
 import { decodeBatch, encodeBatch } from "../../src/transport/convert.js";
 import { pingIntervalMs, pingTimeoutMs } from "../../src/transport/peer-link.js";
-import { PeerTransport } from "../../src/transport/peer-transport.js";
+import { loopbackTransport } from "../support/loopback-transport.js";
 import { freePort } from "../support/process-cluster.js";
 
 const msg = (over: Partial<Message>): Message => ({
@@ -56,21 +55,10 @@ test("two transports: batches arrive in order, a 5 MiB snapshot arrives whole in
     ["b", `127.0.0.1:${pb}`],
   ]);
   const statuses: boolean[] = [];
-  const a = new PeerTransport({
-    control: controlCodec,
-    nodeId: "a",
-    listen: { host: "127.0.0.1", port: pa },
-    peers,
-    onSnapshotStatus: (_g, _to, ok) => statuses.push(ok),
-  });
+  const a = loopbackTransport("a", pa, peers, { onSnapshotStatus: (_g, _to, ok) => statuses.push(ok) });
   const received: Message[] = [];
   const makeB = () => {
-    const b = new PeerTransport({
-      control: controlCodec,
-      nodeId: "b",
-      listen: { host: "127.0.0.1", port: pb },
-      peers,
-    });
+    const b = loopbackTransport("b", pb, peers);
     b.onMessages((ms) => received.push(...ms));
     return b;
   };
@@ -133,18 +121,8 @@ test("a link whose peer goes silent (no FIN, no RST) is dropped after unanswered
     ["a", `127.0.0.1:${pa}`],
     ["b", proxy.address],
   ]);
-  const a = new PeerTransport({
-    control: controlCodec,
-    nodeId: "a",
-    listen: { host: "127.0.0.1", port: pa },
-    peers,
-  });
-  const b = new PeerTransport({
-    control: controlCodec,
-    nodeId: "b",
-    listen: { host: "127.0.0.1", port: pb },
-    peers,
-  });
+  const a = loopbackTransport("a", pa, peers);
+  const b = loopbackTransport("b", pb, peers);
   const received: number[] = [];
   b.onMessages((ms) => received.push(...ms.map((m) => m.index)));
   await a.start();

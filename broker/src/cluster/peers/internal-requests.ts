@@ -85,14 +85,6 @@ export class ControlError extends Error {
     super(message);
     this.name = "ControlError";
   }
-
-  /**
-   * This node does not lead what the request needs. The message keeps the form builds before
-   * decision 0026 parse for their hint: "<what> (leader: <id or unknown>)".
-   */
-  static notLeader(what: string, leader: string | undefined): ControlError {
-    return new ControlError(`${what} (leader: ${leader || "unknown"})`, "notLeader", leader || undefined);
-  }
 }
 
 /** The leader hint a failed internal request carries, on the error or any error it was the cause of. */
@@ -336,19 +328,21 @@ export function fromLegacyJson(bytes: Uint8Array): Uint8Array {
 
 /**
  * An older build's failure text as a ControlResponse: it names the leader it knows as
- * "(leader: <id>)" (what ControlError.notLeader still writes for them). Only for their replies.
+ * "(leader: <id>)" (the text engine/errors.ts notLeader still writes, for them). Only for their
+ * replies: a current build's refusal carries the hint as a field.
  */
 export function legacyFailure(message: string): Uint8Array {
   const hint = /\(leader: ([^)]+)\)/.exec(message)?.[1];
-  const notLeader = hint !== undefined;
   return encodeControlError(
-    notLeader
-      ? ControlError.notLeader(
-          message.replace(/ \(leader: [^)]+\)$/, ""),
-          hint === "unknown" ? undefined : hint,
-        )
+    hint !== undefined
+      ? new ControlError(message, "notLeader", hint === "unknown" ? undefined : hint)
       : new Error(message),
   );
+}
+
+/** A failure's text without the "[code]" prefix ConnectError.message adds: what an older build shows and parses. */
+export function legacyFailureText(err: unknown): string {
+  return err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
 }
 
 /** The Control payload rules the peer transport applies (transport/peer-transport.ts ControlCodec). */
@@ -358,4 +352,5 @@ export const controlCodec = {
   toLegacy: toLegacyJson,
   fromLegacy: fromLegacyJson,
   legacyFailure,
+  legacyFailureText,
 };
