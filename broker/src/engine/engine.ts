@@ -1,6 +1,8 @@
 // What the client API needs from a node. The cluster layer implements it; the API layer only
 // validates, authorizes and translates, so services are testable with an in-memory engine.
 
+import type { LogPosition, MessageContent } from "./message.js";
+
 export interface RetentionSpec {
   maxAgeMs: number;
   maxBytes: number;
@@ -32,11 +34,9 @@ export interface TopicState extends TopicSpec {
   partitionStates: PartitionState[];
 }
 
-export interface PublishInput {
+/** A publish as the engine takes it: the content (key and headers optional), where it goes, its id. */
+export interface PublishInput extends Pick<MessageContent, "body">, Partial<Omit<MessageContent, "body">> {
   topic: string;
-  key?: Uint8Array;
-  body: Uint8Array;
-  headers?: Record<string, string>;
   messageId?: string;
   partition?: number;
 }
@@ -49,14 +49,10 @@ export interface PublishOutcome {
   duplicate: boolean;
 }
 
-export interface DeliveredMessage {
+/** A message as a reader gets it: the content at its place, and which partition that is. */
+export interface DeliveredMessage extends MessageContent, LogPosition {
   topic: string;
   partition: number;
-  offset: number;
-  timestampMicros: number;
-  key: Uint8Array;
-  body: Uint8Array;
-  headers: Record<string, string>;
 }
 
 export type StartSpec =

@@ -8,6 +8,7 @@ import type {
   RaftStorage,
   Snapshot,
 } from "../raft/types.js";
+import type { StoredMessage } from "./message.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
 // them; tests can substitute in-memory versions.
@@ -23,15 +24,6 @@ export interface DedupRecord {
 export interface DedupChanges {
   put: DedupRecord[];
   drop: number[];
-}
-
-export interface StoredMessage {
-  offset: number;
-  timestampMicros: number;
-  key: Uint8Array;
-  body: Uint8Array;
-  headers: Record<string, string>;
-  messageId: string;
 }
 
 export interface PartitionLogPort {

@@ -1,4 +1,4 @@
-import type { StoredMessage } from "../engine/ports.js";
+import type { StoredMessage } from "../engine/message.js";
 import { writeFormat } from "../engine/write-format.js";
 import type { Entry, HardState } from "../raft/types.js";
 

@@ -1,10 +1,5 @@
-import type {
-  DedupChanges,
-  DedupRecord,
-  MetadataStorePort,
-  PartitionLogPort,
-  StoredMessage,
-} from "../engine/ports.js";
+import type { StoredMessage } from "../engine/message.js";
+import type { DedupChanges, DedupRecord, MetadataStorePort, PartitionLogPort } from "../engine/ports.js";
 import type { GroupId } from "../raft/types.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";

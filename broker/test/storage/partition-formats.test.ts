@@ -17,7 +17,7 @@ import {
   type PublishBatch,
 } from "../../src/cluster/state/commands.js";
 import type { RetentionEntry } from "../../src/cluster/state/retention.js";
-import type { StoredMessage } from "../../src/engine/ports.js";
+import type { StoredMessage } from "../../src/engine/message.js";
 import {
   decodeMessage,
   encodeLegacyMessage,

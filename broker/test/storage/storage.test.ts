@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { StoredMessage } from "../../src/engine/ports.js";
+import type { StoredMessage } from "../../src/engine/message.js";
 import { type Entry, EntryType } from "../../src/raft/types.js";
 import { openDb } from "../../src/storage/db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";

@@ -1,9 +1,10 @@
 import { Code } from "@connectrpc/connect";
 import { BrokerError } from "../../engine/errors.js";
+import type { PublishedMessage } from "../../engine/message.js";
 import type { LogStorePort, PartitionLogPort } from "../../engine/ports.js";
 import type { ConfState, GroupId, NodeId, RaftStorage } from "../../raft/types.js";
 import { type Clock, systemClock } from "../../util/clock.js";
-import { encodePublishBatch, type PublishedMessage } from "../state/commands.js";
+import { encodePublishBatch } from "../state/commands.js";
 import {
   type PartitionSettingsView,
   PartitionStateMachine,

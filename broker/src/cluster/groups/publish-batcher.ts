@@ -1,4 +1,4 @@
-import type { PublishedMessage } from "../state/commands.js";
+import type { PublishedMessage } from "../../engine/message.js";
 
 export interface BatchedResult {
   /** Offset of the first message of the batch; message i got firstOffset + i. */

@@ -1,13 +1,13 @@
 import type { CallContext, PublishInput, PublishOutcome } from "../../engine/engine.js";
 import { messageId } from "../../engine/engine.js";
 import { invalidArgument, notFound, permissionDenied, unavailable } from "../../engine/errors.js";
+import type { PublishedMessage } from "../../engine/message.js";
 import { nowMs } from "../../util/clock.js";
 import { forwardUntilReached, nearestFirst } from "../forwarding/forward-retry.js";
 import type { PartitionHandle } from "../groups/group-registry.js";
 import { ProposalNotAccepted } from "../groups/partition-group.js";
 import { leaderWaitMs, maxForwardHops, type NodeContext } from "../node-context.js";
 import type { PartitionReader } from "../read/partition-reader.js";
-import type { PublishedMessage } from "../state/commands.js";
 import type { NodeInfo, PartitionPlacement, TopicRecord } from "../state/metadata-state.js";
 import type { TopicAdmin } from "../topics/topic-admin.js";
 import { partitionFor } from "./partitioner.js";

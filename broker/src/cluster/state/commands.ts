@@ -9,18 +9,11 @@ import {
   PublishBatchSchema,
   RetentionEntrySchema,
 } from "../../../../gen/geobroker/storage/v1/entries_pb.js";
+import type { PublishedMessage } from "../../engine/message.js";
 import { writeFormat } from "../../engine/write-format.js";
 import type { DedupParams } from "./dedup-window.js";
 import type { MetadataCommand } from "./metadata-state.js";
 import type { RetentionEntry } from "./retention.js";
-
-export interface PublishedMessage {
-  key: Uint8Array;
-  body: Uint8Array;
-  headers: Record<string, string>;
-  /** Client id for deduplication; "" when not given. */
-  messageId: string;
-}
 
 /** One proposal to a data group: many publishes that arrived together, committed as one entry. */
 export interface PublishBatch {

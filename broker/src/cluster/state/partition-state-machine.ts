@@ -1,4 +1,5 @@
-import type { PartitionLogPort, StoredMessage } from "../../engine/ports.js";
+import type { StoredMessage } from "../../engine/message.js";
+import type { PartitionLogPort } from "../../engine/ports.js";
 import type { Entry, GroupId, NodeId, Snapshot } from "../../raft/types.js";
 import type { GroupStateMachine } from "../groups/group-runner.js";
 import type { LogFeed } from "../groups/log-feed.js";
