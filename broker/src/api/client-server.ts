@@ -7,6 +7,7 @@ import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import type { BrokerEngine } from "../engine/engine.js";
+import type { InputLimits } from "../engine/limits.js";
 import type { HealthSource } from "../observability/http-server.js";
 import type { Audit } from "../security/audit.js";
 import { createAuthGate } from "../security/auth-gate.js";
@@ -25,7 +26,6 @@ import {
   streamingPaths,
 } from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
-import type { InputLimits } from "../wire/validate.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import { healthService } from "./health-service.js";

@@ -3,8 +3,9 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { type Broker, MessageResponseSchema, PublishResponseSchema } from "../../../gen/broker/broker_pb.js";
 import { type BrokerEngine, messageId } from "../engine/engine.js";
 import { invalidArgument } from "../engine/errors.js";
+import { type InputLimits, maxSubscribeTopics } from "../engine/limits.js";
 import { mergeAsyncIterables } from "../util/merge.js";
-import { checkMessage, checkTopicName, type InputLimits, maxSubscribeTopics } from "../wire/validate.js";
+import { checkMessage, checkTopicName } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
 
 /**

@@ -10,8 +10,9 @@ import {
 } from "../../../gen/geobroker/v1/publish_pb.js";
 import type { BrokerEngine, CallContext, PublishInput } from "../engine/engine.js";
 import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "../engine/errors.js";
+import type { InputLimits } from "../engine/limits.js";
 import { servedBy } from "../wire/convert.js";
-import { checkMessage, checkTopicName, type InputLimits } from "../wire/validate.js";
+import { checkMessage, checkTopicName } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
 
 const maxMessageIdLength = 256;

@@ -1,4 +1,5 @@
 import type { RetentionSpec } from "../engine/engine.js";
+import type { InputLimits } from "../engine/limits.js";
 import type { WriteFormat } from "../engine/write-format.js";
 import type {
   AuthConfig,
@@ -8,7 +9,6 @@ import type {
   Quotas,
   TlsFiles,
 } from "../security/security-config.js";
-import type { InputLimits } from "../wire/validate.js";
 
 // The security sections' types live with the code that reads them (security/security-config.ts).
 export type {

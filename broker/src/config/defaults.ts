@@ -1,5 +1,5 @@
+import { defaultInputLimits } from "../engine/limits.js";
 import { defaultAuthLimits, defaultConnectionLimits, defaultQuotas } from "../security/security-config.js";
-import { defaultInputLimits } from "../wire/validate.js";
 import type { NodeConfig } from "./config.js";
 
 export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {

@@ -1,28 +1,5 @@
 import { invalidArgument } from "../engine/errors.js";
-
-/** Limits on client input, checked at the edge before anything reaches Raft. */
-export interface InputLimits {
-  maxMessageBytes: number;
-  maxKeyBytes: number;
-  maxHeaders: number;
-  maxHeaderBytes: number;
-}
-
-export const defaultInputLimits: InputLimits = {
-  maxMessageBytes: 1024 * 1024,
-  maxKeyBytes: 4096,
-  maxHeaders: 64,
-  maxHeaderBytes: 16 * 1024,
-};
-
-/**
- * Topics one compatible Subscribe may name: each is a reader (and, for a missing topic, a waiter),
- * so 100k of them were 100k readers held by one request.
- */
-export const maxSubscribeTopics = 256;
-
-/** Partitions one Subscribe may name (as many as a topic may have). */
-export const maxSubscribePartitions = 1024;
+import { type InputLimits, maxSubscribePartitions } from "../engine/limits.js";
 
 /** The partitions a Subscribe names, each once, or INVALID_ARGUMENT over the bound. */
 export function checkPartitionList(partitions: readonly number[]): number[] {

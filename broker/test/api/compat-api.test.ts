@@ -4,11 +4,11 @@ import { after, before, test } from "node:test";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
 import { type ClientServer, startClientServer } from "../../src/api/client-server.js";
+import { defaultInputLimits } from "../../src/engine/limits.js";
 import { NodeMetrics } from "../../src/observability/metrics.js";
 import { BasicAuthenticator } from "../../src/security/authenticator.js";
 import { hashPassword } from "../../src/security/passwords.js";
 import { projectRoot } from "../../src/util/project-root.js";
-import { defaultInputLimits } from "../../src/wire/validate.js";
 import { MemoryEngine } from "../support/memory-engine.js";
 
 // An old client of the original system: nothing but proto/broker/broker.proto and @grpc/grpc-js.

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect } from "node:tls";
 import { type ClientServer, startClientServer } from "../../src/api/client-server.js";
+import { defaultInputLimits } from "../../src/engine/limits.js";
 import { NodeMetrics } from "../../src/observability/metrics.js";
 import { BasicAuthenticator } from "../../src/security/authenticator.js";
-import { defaultInputLimits } from "../../src/wire/validate.js";
 import { MemoryEngine } from "../support/memory-engine.js";
 import { makePki, type Pki } from "./tls-fixtures.js";
 

@@ -6,7 +6,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
-import { defaultInputLimits } from "../../src/wire/validate.js";
+import { defaultInputLimits } from "../../src/engine/limits.js";
 import { type FuzzRequest, fuzzRequest, grpcFrame, Rng, templates } from "./fuzz-cases.js";
 import { type LiveNode, startLiveNode } from "./live-node.js";
 
