@@ -184,7 +184,7 @@ export class ClusterNode implements BrokerEngine {
     this.maintenance = new GroupMaintenance(this);
     this.consumerHub = new ConsumerHub(consumerPort(this.ctx, this), {
       ...config.consumers,
-      maxConsumersPerTopic: config.limits.quotas.maxConsumersPerTopic,
+      quotas: config.limits.quotas,
     });
     this.startTicker();
     this.metadataHome.runner.schedule();

@@ -79,6 +79,8 @@ export interface Quotas {
   maxTopicsPerPrincipal: number;
   /** Partitions over the topics one principal created. */
   maxPartitionsPerPrincipal: number;
+  /** Durable consumers one principal may have created, over all topics. */
+  maxConsumersPerPrincipal: number;
 }
 
 /** Bounds on credential checks before authentication (security/auth-throttle.ts). */
@@ -112,6 +114,7 @@ export const defaultQuotas: Quotas = {
   maxConsumersPerTopic: 256,
   maxTopicsPerPrincipal: 1000,
   maxPartitionsPerPrincipal: 4096,
+  maxConsumersPerPrincipal: 1024,
 };
 
 export const defaultAuthLimits: AuthLimits = {

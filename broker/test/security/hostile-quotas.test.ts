@@ -37,6 +37,7 @@ describe("hostile input: quotas on topics, partitions and consumers", () => {
             maxConsumersPerTopic: 2,
             maxTopicsPerPrincipal: 2,
             maxPartitionsPerPrincipal: 6,
+            maxConsumersPerPrincipal: 3,
           },
         },
       },
@@ -81,5 +82,22 @@ describe("hostile input: quotas on topics, partitions and consumers", () => {
       await create("eve", "q.g", 1),
       "ResourceExhausted: the cluster holds its limit of 5 topics (limits.quotas.maxTopics): delete some first",
     );
+  });
+
+  test("durable consumers per principal, over every topic", async () => {
+    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${node.clientPort}` });
+    const consume = createClient(ConsumeService, transport);
+    const make = (user: string, topic: string, name: string) =>
+      refusal(consume.createConsumer({ config: { topic, name } }, as(user)));
+    // ops made c1 and c2 on q.a above: one more anywhere, then none.
+    assert.equal(await make("ops", "q.b", "p1"), "ok");
+    assert.match(
+      await make("ops", "q.b", "p2"),
+      /^ResourceExhausted: user "ops" created 3 durable consumers, the limit per user \(limits\.quotas\.maxConsumersPerPrincipal\)/,
+    );
+    assert.match(await make("ops", "q.b", "p1"), /^AlreadyExists/, "one it has is not counted again");
+    assert.equal(await make("dev", "q.b", "p2"), "ok", "another principal has its own quota");
+    await consume.deleteConsumer({ topic: "q.b", name: "p1" }, as("ops"));
+    assert.equal(await make("ops", "q.b", "p3"), "ok", "room again after a delete");
   });
 });

@@ -14,7 +14,7 @@ import { deadLetterTopicFor } from "../../engine/engine.js";
 import { invalidArgument, metadataError, notFound } from "../../engine/errors.js";
 import type { Clock } from "../../util/clock.js";
 import { neverReachedTarget } from "../forwarding/forwarder.js";
-import { checkConsumerQuota } from "../state/quotas.js";
+import { type ConsumerQuotas, checkConsumerQuota } from "../state/quotas.js";
 import { ConsumerDispatcher, type DispatcherOptions } from "./consumer-dispatcher.js";
 import {
   type ConsumerCommand,
@@ -50,8 +50,8 @@ export interface ConsumerHubPort {
 
 export interface ConsumerDefaults extends DispatcherOptions {
   ackTimeoutMs: number;
-  /** Durable consumers one topic may have (limits.quotas); absent: no limit. */
-  maxConsumersPerTopic?: number;
+  /** Durable consumers one topic, and one principal, may have (limits.quotas); absent: no limit. */
+  quotas?: ConsumerQuotas;
 }
 
 /** Headers a dead-lettered message carries, so whoever reads the dead-letter topic knows its origin. */
@@ -89,15 +89,22 @@ export class ConsumerHub implements ConsumerEngine {
     ifAbsent: boolean,
   ): Promise<ConsumerRecord> {
     if (!this.port.partitionsOf(config.topic)) throw notFound(`topic ${config.topic} does not exist`);
-    if (this.defaults.maxConsumersPerTopic !== undefined)
+    if (this.defaults.quotas)
       checkConsumerQuota(
         this.port.consumers(),
         config.topic,
         config.name,
-        this.defaults.maxConsumersPerTopic,
+        this.defaults.quotas,
+        call.principal,
       );
     const result = await this.port.propose(
-      { type: "createConsumer", spec: this.spec(config), atMicros: this.port.clock.nowMicros(), ifAbsent },
+      {
+        type: "createConsumer",
+        spec: this.spec(config),
+        atMicros: this.port.clock.nowMicros(),
+        ifAbsent,
+        ...(call.principal ? { owner: call.principal } : {}),
+      },
       call,
     );
     if (!result.ok) throw metadataError(result.error);

@@ -12,6 +12,8 @@ export type ConsumerSpec = ConsumerConfigInput;
 export interface ConsumerRecord {
   spec: ConsumerSpec;
   createdAtMicros: number;
+  /** The principal that created it; absent when created before owners were recorded, or by the cluster. */
+  owner?: string;
   /** Per partition (decimal key): every offset below floor is acknowledged, plus `above`. */
   cursors: Record<string, { floor: number; above: number[] }>;
   redelivered: number;
@@ -29,7 +31,14 @@ export interface PartitionProgress {
 }
 
 export type ConsumerCommand =
-  | { type: "createConsumer"; spec: ConsumerSpec; atMicros: number; ifAbsent: boolean }
+  | {
+      type: "createConsumer";
+      spec: ConsumerSpec;
+      atMicros: number;
+      ifAbsent: boolean;
+      /** Who created it (for the per-principal quota); absent for the cluster's own. */
+      owner?: string;
+    }
   | { type: "deleteConsumer"; topic: string; name: string }
   | {
       type: "consumerProgress";
@@ -75,6 +84,7 @@ export function applyConsumerCommand(
       const record: ConsumerRecord = {
         spec: cmd.spec,
         createdAtMicros: cmd.atMicros,
+        ...(cmd.owner ? { owner: cmd.owner } : {}),
         cursors: {},
         redelivered: 0,
         deadLettered: 0,

@@ -42,18 +42,33 @@ export function checkTopicQuota(
     );
 }
 
+/** The quotas a new durable consumer is checked against. */
+export interface ConsumerQuotas {
+  maxConsumersPerTopic: number;
+  maxConsumersPerPrincipal: number;
+}
+
 export function checkConsumerQuota(
   consumers: MetadataState["consumers"],
   topic: string,
   name: string,
-  maxPerTopic: number,
+  quotas: ConsumerQuotas,
+  owner?: string,
 ): void {
   if (consumers[consumerKey(topic, name)]) return;
   const prefix = consumerKey(topic, "");
-  let count = 0;
-  for (const key of Object.keys(consumers)) if (key.startsWith(prefix)) count++;
-  if (count >= maxPerTopic)
+  let onTopic = 0;
+  let owned = 0;
+  for (const [key, record] of Object.entries(consumers)) {
+    if (key.startsWith(prefix)) onTopic++;
+    if (owner !== undefined && record.owner === owner) owned++;
+  }
+  if (onTopic >= quotas.maxConsumersPerTopic)
     throw resourceExhausted(
-      `topic ${topic} has its limit of ${maxPerTopic} durable consumers (limits.quotas.maxConsumersPerTopic): delete unused ones`,
+      `topic ${topic} has its limit of ${quotas.maxConsumersPerTopic} durable consumers (limits.quotas.maxConsumersPerTopic): delete unused ones`,
+    );
+  if (owner !== undefined && owned >= quotas.maxConsumersPerPrincipal)
+    throw resourceExhausted(
+      `user "${owner}" created ${owned} durable consumers, the limit per user (limits.quotas.maxConsumersPerPrincipal): delete unused ones`,
     );
 }
