@@ -1,5 +1,31 @@
 // gRPC length-prefixed framing: [compressed flag u8][length u32 BE][payload].
 
+/**
+ * The largest frame a peer port takes (a Raft batch, a Control request, a snapshot chunk). Without a
+ * bound, a header announcing 4 GiB made the reader buffer whatever the sender streamed after it: one
+ * connection to an unauthenticated peer port could take the node's memory. Senders cut their
+ * batches well below it (peer-link.ts `maxBatchFrameBytes`); a Raft message is at most about
+ * `maxSizePerMsg` (1 MiB) plus one entry, a snapshot chunk 1 MiB.
+ */
+export const maxFrameBytes = 64 * 1024 * 1024;
+
+/** Bytes buffered by the readers of one connection's streams together, and the most they may hold. */
+export interface BufferBudget {
+  used: number;
+  readonly limit: number;
+}
+
+/** A frame header announced more than the reader takes: the stream must be ended, not buffered. */
+export class FrameTooLargeError extends Error {
+  constructor(
+    readonly length: number,
+    readonly limit: number,
+  ) {
+    super(`a frame of ${length} bytes is over the limit of ${limit}`);
+    this.name = "FrameTooLargeError";
+  }
+}
+
 export function frame(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(5 + payload.byteLength);
   new DataView(out.buffer).setUint32(1, payload.byteLength);
@@ -16,7 +42,22 @@ export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  constructor(
+    private readonly limit = maxFrameBytes,
+    /** Shared with the other streams of the connection: many streams may not add up past it. */
+    private readonly budget?: BufferBudget,
+  ) {}
+
+  /**
+   * The whole frames `chunk` completes. Throws FrameTooLargeError on a header over the limit, or
+   * when the connection's streams together would buffer more than their budget.
+   */
   push(chunk: Buffer): Uint8Array[] {
+    if (this.budget) {
+      if (this.budget.used + chunk.byteLength > this.budget.limit)
+        throw new FrameTooLargeError(this.budget.used + chunk.byteLength, this.budget.limit);
+      this.budget.used += chunk.byteLength;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
     const out: Uint8Array[] = [];
@@ -24,11 +65,19 @@ export class FrameReader {
       if (this.buffered < 5) break;
       const head = this.peek(5);
       const length = head.readUInt32BE(1);
+      if (length > this.limit) throw new FrameTooLargeError(length, this.limit);
       if (this.buffered < 5 + length) break;
       const whole = this.take(5 + length);
       out.push(whole.subarray(5));
     }
     return out;
+  }
+
+  /** Drops what is buffered (its stream ended), giving it back to the connection's budget. */
+  release(): void {
+    if (this.budget) this.budget.used -= this.buffered;
+    this.chunks = [];
+    this.buffered = 0;
   }
 
   /** The first n buffered bytes (n <= buffered), joining only as many chunks as needed. */
@@ -44,6 +93,7 @@ export class FrameReader {
     if (first.byteLength === n) this.chunks.shift();
     else this.chunks[0] = first.subarray(n);
     this.buffered -= n;
+    if (this.budget) this.budget.used -= n;
     return taken;
   }
 

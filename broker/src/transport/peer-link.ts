@@ -113,9 +113,9 @@ export class PeerLink {
     const messages = this.outbox;
     this.outbox = [];
     if (messages.length === 0 || this.closed) return;
-    let bytes: Uint8Array;
+    let frames: Uint8Array[];
     try {
-      bytes = frame(encodeBatch(this.owner.nodeId, messages));
+      frames = batchFrames(this.owner.nodeId, messages);
     } catch (err) {
       // A message that cannot be encoded is a bug upstream; dropping it is safe (Raft retransmits),
       // crashing the node is not.
@@ -128,8 +128,10 @@ export class PeerLink {
     const delay = this.owner.delayTo(this.id);
     this.stats.sentMessages += messages.length;
     // Equal delays keep batch order: timers of one duration fire in the order they were set.
-    if (delay > 0) setTimeout(() => this.write(bytes), delay);
-    else this.write(bytes);
+    for (const bytes of frames) {
+      if (delay > 0) setTimeout(() => this.write(bytes), delay);
+      else this.write(bytes);
+    }
   }
 
   /** A snapshot goes on its own InstallSnapshot stream, in chunks, so it never blocks Raft traffic. */
@@ -359,4 +361,15 @@ export class PeerLink {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.teardown();
   }
+}
+
+/** A batch frame above this is cut in two: far below the receiver's bound (framing.ts maxFrameBytes). */
+export const maxBatchFrameBytes = 16 * 1024 * 1024;
+
+/** Messages to one peer as frames of at most maxBatchFrameBytes each (a lone larger message alone), in order. */
+export function batchFrames(from: string, messages: Message[]): Uint8Array[] {
+  const bytes = frame(encodeBatch(from, messages));
+  if (bytes.byteLength <= maxBatchFrameBytes || messages.length === 1) return [bytes];
+  const half = messages.length >> 1;
+  return [...batchFrames(from, messages.slice(0, half)), ...batchFrames(from, messages.slice(half))];
 }

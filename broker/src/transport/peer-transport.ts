@@ -7,7 +7,7 @@ import { TlsFiles as WatchedTlsFiles } from "../security/file-watch.js";
 import { peerIdentityProblem } from "../security/peer-identity.js";
 import type { ControlCodec } from "./control-codec.js";
 import { decodeBatch } from "./convert.js";
-import { FrameReader, frame } from "./framing.js";
+import { type BufferBudget, FrameReader, frame, maxFrameBytes } from "./framing.js";
 import { http2Settings, widenWindow } from "./http2-windows.js";
 import {
   controlFormatHeader,
@@ -19,6 +19,31 @@ import {
   streamPath,
 } from "./peer-link.js";
 import { installSnapshotPath, SnapshotAssembler } from "./snapshot-stream.js";
+
+/**
+ * The peer server's HTTP/2 settings: its flow-control windows, and a bound on concurrent streams
+ * (a peer holds one Raft stream, a snapshot stream at a time and its Control calls; an unbounded
+ * count let one connection open streams without end).
+ */
+const peerServerSettings: http2.Settings = { ...http2Settings, maxConcurrentStreams: 256 };
+
+/** What one peer connection's streams may buffer together (a few Raft batches in flight, a snapshot chunk). */
+const peerSessionBufferBytes = 128 * 1024 * 1024;
+/** A Control request or a snapshot chunk is small: 1 MiB chunks, requests of a few KiB. */
+const smallFrameBytes = 4 * 1024 * 1024;
+const budgets = new WeakMap<http2.Http2Session, BufferBudget>();
+
+/** A reader for a stream of the peer port, within its connection's budget, released when the stream closes. */
+function streamReader(stream: http2.ServerHttp2Stream, limit: number): FrameReader {
+  let budget = budgets.get(stream.session!);
+  if (!budget) {
+    budget = { used: 0, limit: peerSessionBufferBytes };
+    budgets.set(stream.session!, budget);
+  }
+  const reader = new FrameReader(limit, budget);
+  stream.on("close", () => reader.release());
+  return reader;
+}
 
 export interface PeerTransportOptions {
   nodeId: NodeId;
@@ -155,9 +180,17 @@ export class PeerTransport {
         { waitForTrailers: true },
       );
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-      const reader = new FrameReader();
+      const reader = streamReader(stream, maxFrameBytes);
       stream.on("data", (chunk: Buffer) => {
-        for (const payload of reader.push(chunk)) {
+        let payloads: Uint8Array[];
+        try {
+          payloads = reader.push(chunk);
+        } catch (err) {
+          this.o.logger?.warn("ending a peer stream: bad framing", { err: (err as Error).message });
+          stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+          return;
+        }
+        for (const payload of payloads) {
           try {
             const { messages } = decodeBatch(payload);
             this.receivedBatches++;
@@ -176,9 +209,9 @@ export class PeerTransport {
           ...tls,
           requestCert: true,
           rejectUnauthorized: true,
-          settings: http2Settings,
+          settings: peerServerSettings,
         })
-      : http2.createServer({ settings: http2Settings });
+      : http2.createServer({ settings: peerServerSettings });
     server.on("stream", onStream);
     if (tls) this.tlsFiles!.attach(server as http2.Http2SecureServer);
     server.on("session", (s) => {
@@ -209,7 +242,7 @@ export class PeerTransport {
   }
 
   private receiveControl(stream: http2.ServerHttp2Stream): void {
-    const reader = new FrameReader();
+    const reader = streamReader(stream, smallFrameBytes);
     let request: Uint8Array | undefined;
     stream.on("data", (chunk: Buffer) => {
       try {
@@ -263,7 +296,7 @@ export class PeerTransport {
     stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
     let status = "0";
     stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": status }));
-    const reader = new FrameReader();
+    const reader = streamReader(stream, smallFrameBytes);
     const assembler = new SnapshotAssembler();
     stream.on("data", (chunk: Buffer) => {
       try {
