@@ -74,6 +74,11 @@ export interface ProcessClusterOptions {
    * traffic, including publishes a node forwards to a leader's client port, is not proxied.
    */
   faultProxies?: boolean;
+  /**
+   * Users of a node's own users file besides `testUser`: nodes fed different files (as during a
+   * rollout of a changed Secret). Without it every node reads one shared file.
+   */
+  usersFor?: (nodeId: string) => { name: string; password: string }[];
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -117,6 +122,19 @@ export class ProcessCluster {
     return join(this.dir, "users.yaml");
   }
 
+  private usersFileOf(nodeId: string): string {
+    return join(this.dir, `users-${nodeId}.yaml`);
+  }
+
+  /** Writes a node's own users file (`usersFor`): the test user and that node's extra users. */
+  private async writeUsersOf(nodeId: string): Promise<void> {
+    const users = [testUser, ...(this.options.usersFor?.(nodeId) ?? [])];
+    const records = await Promise.all(
+      users.map(async (u) => ({ name: u.name, passwordHash: await hashPassword(u.password) })),
+    );
+    writeFileSync(this.usersFileOf(nodeId), stringify({ users: records }));
+  }
+
   private async newNode(id: string, region: string): Promise<ProcessNode> {
     const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
@@ -132,6 +150,7 @@ export class ProcessCluster {
       log: [],
     };
     this.nodes.push(n);
+    if (this.options.usersFor) await this.writeUsersOf(id);
     return n;
   }
 
@@ -153,7 +172,7 @@ export class ProcessCluster {
       ports: { client: n.clientPort, peer: n.peerPort, http: n.httpPort },
       dataDir: n.dataDir,
       peers: this.initialPeers,
-      auth: { mode: "basic", usersFile: this.usersFile },
+      auth: { mode: "basic", usersFile: this.options.usersFor ? this.usersFileOf(n.id) : this.usersFile },
       raft: {
         tickMs: 50,
         electionTicks: 10,
