@@ -4,6 +4,7 @@ import { unavailable } from "../../engine/errors.js";
 import type { LogStorePort, PartitionLogPort, PeerTransportPort } from "../../engine/ports.js";
 import type { Logger } from "../../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../../raft/types.js";
+import type { Clock } from "../../util/clock.js";
 import { findPartition, type MetadataState, type PartitionPlacement } from "../state/metadata-state.js";
 import type { GroupIo, GroupRunner, RaftCore } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
@@ -39,6 +40,8 @@ export interface GroupRegistryDeps {
   proposalTimeoutMs: number;
   /** A group cannot go on (failed fsync): the process must stop. */
   onFatal(err: Error): void;
+  /** Time for the data groups' runners and trackers (default: the system clock; the simulation's is virtual). */
+  clock?: Clock;
 }
 
 export class GroupRegistry {
@@ -110,8 +113,11 @@ export class GroupRegistry {
     const self = this.deps.self;
     const wanted = new Map<GroupId, { topic: string; placement: PartitionPlacement }>();
     for (const [name, topic] of Object.entries(state.topics)) {
+      // A replica moving away is a voter until the move settles (its leader removed it first): a
+      // node that restarts meanwhile must run it, or the group is a voter short (a quorum, at worst).
       for (const p of topic.partitions)
-        if (p.replicas.includes(self)) wanted.set(p.groupId, { topic: name, placement: p });
+        if (p.replicas.includes(self) || p.moving?.from === self)
+          wanted.set(p.groupId, { topic: name, placement: p });
     }
     for (const [groupId, w] of wanted)
       if (!this.replicas.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
@@ -145,6 +151,7 @@ export class GroupRegistry {
       proposalTimeoutMs: deps.proposalTimeoutMs,
       onLeaderChange: (leader) => this.onLeaderChange(groupId, leader),
       onFatal: (err) => deps.onFatal(err),
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
     const { runner, feed, batcher, tracker } = group;
     this.replicas.set(groupId, { topic, partition: placement.partition, runner, feed, batcher, tracker });
