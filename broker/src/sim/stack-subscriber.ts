@@ -38,7 +38,7 @@ export class StackSubscriber {
   maintain(nodes: StackNode[], pick: <T>(items: T[]) => T | undefined): void {
     if (this.process?.clock.alive) return;
     this.abort?.abort();
-    const candidates = nodes.filter((n) => n.process?.partitions.has(this.groupId));
+    const candidates = nodes.filter((n) => n.process?.groups.partition(this.groupId) !== undefined);
     const node = pick(candidates);
     if (!node) return;
     this.reconnects++;
@@ -51,8 +51,8 @@ export class StackSubscriber {
     this.abort = new AbortController();
     const reader = new PartitionReader({
       store: process.store,
-      // The group itself is the replica (it has runner and feed): the reader compares identities.
-      local: (groupId) => process.partitions.get(groupId),
+      // The registry's handle is the replica (it has runner and feed): the reader compares identities.
+      local: (groupId) => process.groups.partition(groupId),
       staleAfterMs: 1000,
     });
     const signal = this.abort.signal;
