@@ -23,6 +23,11 @@ export class StackSubscriber {
     private readonly fail: (err: Error) => void,
   ) {}
 
+  /** The offset this subscriber reads next (everything before it was delivered or retained away). */
+  get position(): number {
+    return this.next;
+  }
+
   /** Every delivered message is the one the replicas hold at its offset (a committed one). */
   verify(storedAt: (groupId: GroupId, offset: number) => string | undefined): void {
     for (const [offset, { body, from }] of this.seen) {
@@ -66,6 +71,8 @@ export class StackSubscriber {
       )) {
         this.check(node, process, m.offset, Buffer.from(m.body).toString("utf8"));
       }
+      // The replica here stopped (its replica moved away): read on elsewhere.
+      if (this.process === process) this.process = undefined;
     })().catch((err: Error) => {
       if (!signal.aborted) this.process = undefined; // a refused read: attach again elsewhere
       void err;
