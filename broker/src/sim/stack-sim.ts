@@ -412,7 +412,9 @@ export class StackSimulation {
       ]
         .slice(0, 3)
         .map((m) => m.id)
-        .join(", ")}), members not caught up or ${this.subscriberBehind() ?? "no subscriber behind"}:\n${this.describe()}`,
+        .join(
+          ", ",
+        )}), members not caught up or ${this.subscriberBehind() ?? "no subscriber behind"}:\n${this.describe()}`,
     );
   }
 

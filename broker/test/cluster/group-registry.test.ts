@@ -93,3 +93,17 @@ test("a node runs no group it neither holds nor is moving away from", async () =
   assert.equal(registry.partition(1), undefined);
   registry.stop();
 });
+
+// The same seed once that was fixed: n1, wiped while its replica moved away, restarted the group
+// and, the move settled, kept it for good because its own (bootstrap) configuration still listed
+// it; a subscriber reading there waited forever for messages that replica would never get.
+test("a node stops the group of a replica whose move away settled, though its own configuration still lists it", async () => {
+  const registry = await registryOn("b");
+  registry.reconcile(moving("b"));
+  assert.ok(registry.partition(1));
+  const settled = moving("b");
+  delete settled.topics.t!.partitions[0]!.moving;
+  registry.reconcile(settled);
+  assert.equal(registry.partition(1), undefined, "b stopped group 1 once the move settled");
+  registry.stop();
+});

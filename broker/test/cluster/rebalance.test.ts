@@ -128,6 +128,7 @@ const view = (over: Partial<Parameters<typeof nextMembershipStep>[0]>) =>
       ["d", 10],
     ]),
     lastIndex: 100,
+    confIndex: 0,
     moving: false,
     maxLagToPromote: 20,
     active: new Set(["a", "b", "c", "d"]),
