@@ -15,7 +15,7 @@ import {
 import type { NodeConfig } from "../config/config.js";
 import { defaultConfig } from "../config/defaults.js";
 import { unavailable } from "../engine/errors.js";
-import type { PeerTransportPort } from "../engine/ports.js";
+import { sendOnlyPeerPort } from "../engine/ports.js";
 import { silentLogger } from "../observability/logger.js";
 import { RaftNode } from "../raft/raft-node.js";
 import type { GroupId, Message, NodeId, RaftStorage } from "../raft/types.js";
@@ -141,7 +141,8 @@ export class StackNode {
       logger: silentLogger(),
       logStore,
       partitions: store,
-      transport: this.transport(),
+      // Requests between nodes go through world.call (proposeSystem, formation checks).
+      transport: sendOnlyPeerPort((messages) => w.send(messages)),
       createCore,
       changes: new ChangeSignal(),
       proposalTimeoutMs: w.proposalTimeoutMs,
@@ -231,19 +232,6 @@ export class StackNode {
       region: this.address.region,
       peers: this.world.initialNodes.map((n) => ({ ...n })),
       partitions: { ...defaultConfig.partitions, ...this.world.settings },
-    };
-  }
-
-  /** The peer port the groups send through; requests between nodes go through `world.call` instead. */
-  private transport(): PeerTransportPort {
-    return {
-      send: (messages) => this.world.send(messages),
-      onMessages: () => undefined,
-      setPeer: () => undefined,
-      removePeer: () => undefined,
-      onControl: () => undefined,
-      call: () => Promise.reject(new Error("the simulation routes requests through world.call")),
-      connectedPeers: () => [],
     };
   }
 

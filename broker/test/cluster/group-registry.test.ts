@@ -5,6 +5,7 @@ import { ChangeSignal } from "../../src/cluster/groups/waiters.js";
 import { initialMetadataState, type MetadataState } from "../../src/cluster/state/metadata-state.js";
 import type { NodeConfig } from "../../src/config/config.js";
 import { defaultConfig } from "../../src/config/defaults.js";
+import { sendOnlyPeerPort } from "../../src/engine/ports.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
@@ -36,15 +37,7 @@ async function registryOn(self: string) {
     logger: silentLogger(),
     logStore,
     partitions,
-    transport: {
-      send: () => undefined,
-      onMessages: () => undefined,
-      setPeer: () => undefined,
-      removePeer: () => undefined,
-      onControl: () => undefined,
-      call: () => Promise.reject(new Error("no peers in this test")),
-      connectedPeers: () => [],
-    },
+    transport: sendOnlyPeerPort(() => undefined),
     createCore: ({ groupId, storage }) =>
       new RaftNode({ id: self, groupId, electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 }, storage),
     changes: new ChangeSignal(),
