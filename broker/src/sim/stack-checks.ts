@@ -56,9 +56,8 @@ export class StackChecks {
     for (const n of this.nodes()) {
       const p = n.process;
       if (!p) continue;
-      for (const [groupId, core] of n.liveCores()) {
-        if (core.role !== "leader") continue;
-        this.membership.observe(groupId, core.confState());
+      for (const [groupId, core] of p.cores) {
+        if (core.role !== "leader" || p.groups.runner(groupId)?.core !== core) continue; // a stopped group's core
         const key = `${groupId}/${core.term}`;
         const seen = this.leaderOfTerm.get(key);
         this.durability(n, groupId, core);
@@ -87,6 +86,8 @@ export class StackChecks {
     const key = `${n.id}/${groupId}/${core.term}`;
     if (commit <= (this.checkedCommit.get(key) ?? 0)) return;
     this.checkedCommit.set(key, commit);
+    // Configurations change by committed entries, so looking when the commit index moves sees them all.
+    this.membership.observe(groupId, core.confState());
     const term = core.log.term(commit);
     const conf = core.confState();
     const voters = conf.voters;
