@@ -99,3 +99,19 @@ export interface PeerTransportPort {
   /** Peers with a live connection now. */
   connectedPeers(): NodeId[];
 }
+
+/**
+ * A peer port that only sends Raft messages: no requests, no peers to dial. For nodes run in one
+ * process that route requests between them some other way (the full-stack simulation, unit tests).
+ */
+export function sendOnlyPeerPort(send: (messages: Message[]) => void): PeerTransportPort {
+  return {
+    send,
+    onMessages: () => undefined,
+    setPeer: () => undefined,
+    removePeer: () => undefined,
+    onControl: () => undefined,
+    call: () => Promise.reject(new Error("this peer port only sends Raft messages")),
+    connectedPeers: () => [],
+  };
+}

@@ -32,6 +32,15 @@ export class Leadership {
     private readonly term: () => number,
   ) {}
 
+  /**
+   * The latest configuration change this leader proposed, or its own first entry (which follows
+   * every change before its term): a member holding this index knows the configuration that
+   * admitted it.
+   */
+  get confIndex(): number {
+    return this.pendingConfIndex;
+  }
+
   /** pendingConfIndex is left alone: only a leader reads it, and start() sets it anew. */
   reset(): void {
     this.transferee = "";

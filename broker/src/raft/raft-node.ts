@@ -57,6 +57,8 @@ export interface RaftStatus {
   role: Role;
   confState: ConfState;
   leadTransferee: NodeId | "";
+  /** On the leader: the index a member must hold to know its configuration (0 on other roles). */
+  confIndex: number;
   /** Per member, on the leader (empty on other roles). */
   progress: Map<NodeId, ProgressStatus>;
 }
@@ -248,6 +250,7 @@ export class RaftNode {
       role: raft.role,
       confState: raft.confState(),
       leadTransferee: raft.leadTransferee,
+      confIndex: raft.role === "leader" ? raft.confIndex : 0,
       progress,
     };
   }

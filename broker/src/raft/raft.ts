@@ -113,6 +113,11 @@ export class Raft {
     return this.#role;
   }
 
+  /** On a leader: the index a member must hold to know its configuration (leader.ts confIndex). */
+  get confIndex(): number {
+    return this.leadership.confIndex;
+  }
+
   get leadTransferee(): NodeId | "" {
     return this.leadership.leadTransferee;
   }

@@ -44,7 +44,7 @@ export class SimPublishers {
   private attempt(message: ClientMessage): void {
     message.attempts++;
     if (message.attempts > 1) this.retried++;
-    const leaders = this.nodes().filter((n) => n.process?.partitions.get(message.groupId)?.runner.isLeader);
+    const leaders = this.nodes().filter((n) => n.process?.groups.partition(message.groupId)?.runner.isLeader);
     const node = this.pick(leaders);
     const retry = () => {
       if (message.acked) return;
@@ -54,7 +54,7 @@ export class SimPublishers {
       retry();
       return;
     }
-    const group = node.process!.partitions.get(message.groupId)!;
+    const group = node.process!.groups.partition(message.groupId)!;
     let answered = false;
     this.time.after(2500, () => {
       if (answered) return;

@@ -7,7 +7,7 @@ import { addTotals, emptyTotals, runStackSeed } from "./stack-sim.js";
 // seeds with 5). full: the production stack (stack-sim.ts); it prints one line last,
 // `RESULT sim stack=full seeds=N crashes=C snapshots=S violations=V`, and exits 1 on any violation.
 const usage =
-  "usage: npm run sim -- [--stack core|full] [--seeds N] [--start S] | --seed S [--voters V] [--verbose] [--amnesia] [--fault-ms MS]";
+  "usage: npm run sim -- [--stack core|full] [--seeds N] [--start S] | --seed S [--voters V] [--verbose] [--no-amnesia] [--fault-ms MS]";
 
 let values: {
   stack: string;
@@ -16,7 +16,7 @@ let values: {
   seed?: string | undefined;
   verbose: boolean;
   voters: string;
-  amnesia: boolean;
+  "no-amnesia": boolean;
   "fault-ms"?: string | undefined;
 };
 try {
@@ -28,7 +28,8 @@ try {
       seed: { type: "string" },
       verbose: { type: "boolean", default: false },
       voters: { type: "string", default: "3" },
-      amnesia: { type: "boolean", default: false },
+      // Disk loss is on by default; this turns it off (Node 20's parseArgs has no --no- negation).
+      "no-amnesia": { type: "boolean", default: false },
       "fault-ms": { type: "string" },
     },
   }));
@@ -55,7 +56,7 @@ const faultMs =
   values["fault-ms"] !== undefined ? wholeNumber("fault-ms", values["fault-ms"], 100) : undefined;
 const stackOptions = (seed: number) => ({
   seed,
-  amnesia: values.amnesia,
+  amnesia: !values["no-amnesia"],
   ...(faultMs !== undefined ? { faultMs } : {}),
 });
 

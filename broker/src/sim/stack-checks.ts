@@ -1,7 +1,9 @@
+import { admitted } from "../raft/incarnation.js";
 import type { RaftNode } from "../raft/raft-node.js";
-import type { GroupId, NodeId } from "../raft/types.js";
+import { type GroupId, type Message, MessageType, type NodeId } from "../raft/types.js";
 import { decodeEntry, decodeHardState, decodeMessage } from "../storage/codec.js";
 import { groupKey, indexedKey, Prefix } from "../storage/keys.js";
+import { ConfHistory } from "./conf-history.js";
 import type { StackNode } from "./stack-node.js";
 
 export class StackViolation extends Error {
@@ -22,11 +24,14 @@ export interface Ack {
  * The invariants of the full-stack simulation, read from the nodes' disks (CrashDb) and cores, never
  * from what the code under test reports about itself:
  * - at most one leader per term in every group;
- * - an index a leader has committed is durable, at its term, on a majority of the leader's voters
- *   (in the Raft log, or below a durable snapshot point);
+ * - an index a leader has committed is durable, at its term, in every quorum of the leader's voters
+ *   that can elect (in the Raft log, or below a durable snapshot point);
  * - one offset of a partition holds one message on every replica, whoever stored it;
  * - after every restart: the state machines' applied index is at or past the snapshot point, the
  *   reloaded log's terms never decrease, and no group's durable term went backwards;
+ * - a node votes and campaigns only under a configuration that admitted the incarnation it runs as,
+ *   and one that lost its disk after the cluster formed never comes back as the original incarnation
+ *   (so its lost votes and acknowledgements never count again);
  * - (at the end) every acknowledged publish is stored at the offset it was given on every replica.
  */
 export class StackChecks {
@@ -40,6 +45,9 @@ export class StackChecks {
   /** node/group/term -> the leader's commit index already checked for durability. */
   private readonly checkedCommit = new Map<string, number>();
   readonly acks = new Map<string, Ack>();
+  readonly membership = new ConfHistory((id) => this.nodes().find((x) => x.id === id)?.identity?.original);
+  /** Nodes that lost their disk after the cluster had formed, until they start again. */
+  private readonly amnesiac = new Set<NodeId>();
 
   constructor(private readonly nodes: () => StackNode[]) {}
 
@@ -49,7 +57,7 @@ export class StackChecks {
       const p = n.process;
       if (!p) continue;
       for (const [groupId, core] of p.cores) {
-        if (core.role !== "leader") continue;
+        if (core.role !== "leader" || p.groups.runner(groupId)?.core !== core) continue; // a stopped group's core
         const key = `${groupId}/${core.term}`;
         const seen = this.leaderOfTerm.get(key);
         this.durability(n, groupId, core);
@@ -57,7 +65,7 @@ export class StackChecks {
         else if (seen !== n.id)
           throw new StackViolation(`two leaders in group ${groupId} term ${core.term}: ${seen} and ${n.id}`);
       }
-      for (const groupId of p.partitions.keys()) this.compareStored(n, groupId);
+      for (const [groupId] of p.groups.partitionEntries()) this.compareStored(n, groupId);
     }
   }
 
@@ -67,20 +75,32 @@ export class StackChecks {
    * quorum leaves out. That is what elections rely on (a new leader needs a quorum, so it meets a
    * holder). At the moment of commit it means a majority; an entry committed before a voter was
    * added may be on fewer than a majority of the larger configuration and still in all its quorums.
+   * A voter that lost its disk holds nothing and can elect nobody until re-admitted (it grants no
+   * vote under a configuration that does not admit its new incarnation), so only the voters admitted
+   * under the incarnation on their disk count, as holders and as members of electing quorums: an
+   * entry acknowledged by a voter that then lost its disk is safe while every quorum of the others
+   * meets a holder.
    */
   private durability(n: StackNode, groupId: GroupId, core: RaftNode): void {
     const commit = core.log.committed;
     const key = `${n.id}/${groupId}/${core.term}`;
     if (commit <= (this.checkedCommit.get(key) ?? 0)) return;
     this.checkedCommit.set(key, commit);
+    // Configurations change by committed entries, so looking when the commit index moves sees them all.
+    this.membership.observe(groupId, core.confState());
     const term = core.log.term(commit);
-    const voters = core.confState().voters;
-    const holders = voters.filter((id) => this.durableAt(id, groupId, commit, term));
+    const conf = core.confState();
+    const voters = conf.voters;
+    const electing = voters.filter((id) => {
+      const identity = this.nodes().find((x) => x.id === id)?.identity;
+      return identity !== undefined && admitted(conf.incarnations?.[id], identity);
+    });
+    const holders = electing.filter((id) => this.durableAt(id, groupId, commit, term));
     const quorum = Math.floor(voters.length / 2) + 1;
-    if (holders.length < voters.length - quorum + 1) {
+    if (holders.length < electing.length - quorum + 1) {
       const progress = [...core.status().progress].map(([id, p]) => `${id}:${p.match}`).join(" ");
       throw new StackViolation(
-        `group ${groupId}: leader ${n.id} (term ${core.term}) has ${commit}@${term} committed, but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably (matches ${progress})`,
+        `group ${groupId}: leader ${n.id} (term ${core.term}) has ${commit}@${term} committed, but only ${holders.join(",") || "no node"} of ${voters.join(",")} hold it durably (${electing.join(",")} can elect; matches ${progress})`,
       );
     }
   }
@@ -136,10 +156,36 @@ export class StackChecks {
     for (const key of [...this.compared.keys()]) if (key.startsWith(`${node}/`)) this.compared.delete(key);
   }
 
+  /**
+   * Every message a node sends: a vote request, or a vote granted, only from a node whose group
+   * configuration (as that node holds it) admitted the incarnation it runs as.
+   */
+  sent(messages: Message[]): void {
+    for (const m of messages) {
+      const asks = m.type === MessageType.Vote || m.type === MessageType.PreVote;
+      const grants =
+        (m.type === MessageType.VoteResponse || m.type === MessageType.PreVoteResponse) && !m.reject;
+      if (!asks && !grants) continue;
+      const node = this.nodes().find((x) => x.id === m.from);
+      const identity = node?.process?.identity;
+      const core = node?.liveCores().find(([g]) => g === m.groupId)?.[1];
+      if (!identity || !core) continue;
+      const recorded = core.confState().incarnations?.[m.from];
+      if (!admitted(recorded, identity))
+        throw new StackViolation(
+          `${m.from} (incarnation ${identity.incarnation}${identity.original ? ", original" : ""}) ${asks ? "asked for votes" : "granted a vote"} in group ${m.groupId} (term ${m.term}), whose configuration admits ${recorded ?? "only its original incarnation"}`,
+        );
+    }
+  }
+
   /** After a process started. */
   restarted(n: StackNode): void {
     this.forget(n.id);
     const p = n.process!;
+    if (this.amnesiac.delete(n.id) && p.identity.original)
+      throw new StackViolation(
+        `${n.id} lost its disk after the cluster formed but came back as the original incarnation (it could vote with what it forgot)`,
+      );
     for (const runner of n.runners()) {
       const groupId = runner.groupId;
       const storage = p.cores.get(groupId)!.log;
@@ -177,7 +223,8 @@ export class StackChecks {
   }
 
   /** The node lost its disk: nothing of it is to be compared with its past. */
-  wiped(n: StackNode): void {
+  wiped(n: StackNode, clusterFormed: boolean): void {
+    if (clusterFormed) this.amnesiac.add(n.id);
     this.forget(n.id);
     for (const key of [...this.durableTerm.keys()])
       if (key.startsWith(`${n.id}/`)) this.durableTerm.delete(key);

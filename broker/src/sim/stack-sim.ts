@@ -3,7 +3,9 @@ import { encodeRetentionEntry } from "../cluster/state/commands.js";
 import type { NodeAddress } from "../cluster/state/metadata-state.js";
 import { seededRandom } from "../raft/sim/prng.js";
 import type { GroupId, Message, NodeId } from "../raft/types.js";
+import type { Clock } from "../util/clock.js";
 import { SimPublishers } from "./clients.js";
+import { MembershipFaults } from "./membership-faults.js";
 import { SimNetwork } from "./network.js";
 import { StackChecks, StackViolation } from "./stack-checks.js";
 import { StackNode } from "./stack-node.js";
@@ -15,9 +17,11 @@ import { VirtualTime } from "./virtual-time.js";
  * time, a network that drops, delays, duplicates and partitions, power losses that keep only what
  * a crash-faithful disk keeps (a crash can land between any two awaits of the stack, since every
  * await of it is a disk operation, a timer or a message of this simulation), restarts, membership
- * changes (a spare added, promoted, removed, a removed id added again), skewed and jumping clocks,
- * compaction at a small log, retention, and clients that publish with message ids and retry with the
- * same id. stack-checks.ts holds the invariants, checked after every step.
+ * changes through the metadata group (membership-faults.ts: a spare added, replicas moved away and
+ * back, carried out by the leaders' production maintenance), disk loss (amnesia: the node resolves a
+ * new incarnation and is re-admitted), skewed and jumping clocks, compaction at a small log,
+ * retention, and clients that publish with message ids and retry with the same id. stack-checks.ts
+ * holds the invariants, checked after every step.
  */
 export interface StackSimOptions {
   seed: number;
@@ -29,7 +33,7 @@ export interface StackSimOptions {
   /** Virtual ms of faults, then the healing phase. */
   faultMs?: number;
   keepLogEntries?: number;
-  /** Wipe a node's disk now and then (needs the amnesia guard to be safe). */
+  /** Wipe a node's disk now and then (on by default: the node must be re-admitted as a new incarnation). */
   amnesia?: boolean;
   verbose?: boolean;
 }
@@ -44,6 +48,12 @@ export interface StackSimResult {
   wipes: number;
   snapshots: number;
   confChanges: number;
+  /** Members added to a group again after they had been removed from it. */
+  readded: number;
+  /** Members whose admitted incarnation changed (re-admitted after losing their disk). */
+  readmitted: number;
+  /** Replica moves the metadata accepted. */
+  moves: number;
   retentionEntries: number;
   published: number;
   acked: number;
@@ -65,6 +75,9 @@ export function emptyTotals(): StackTotals {
     wipes: 0,
     snapshots: 0,
     confChanges: 0,
+    readded: 0,
+    readmitted: 0,
+    moves: 0,
     retentionEntries: 0,
     published: 0,
     acked: 0,
@@ -91,6 +104,7 @@ export class StackSimulation {
   private faults = true;
   private readonly log: string[] = [];
   private readonly publishers: SimPublishers;
+  private readonly membership: MembershipFaults;
   private subscribers: StackSubscriber[] = [];
   private readonly stats: StackSimResult;
   /** The first violation found inside a callback of the code under test; the step loop throws it. */
@@ -103,24 +117,35 @@ export class StackSimulation {
       partitions: 2,
       faultMs: 3000,
       keepLogEntries: 6,
-      amnesia: false,
+      amnesia: true,
       verbose: false,
       ...options,
     };
     this.rand = seededRandom(options.seed);
     this.stats = { seed: options.seed, ...emptyTotals() };
-    const initial: NodeAddress[] = Array.from({ length: this.o.nodes }, (_, i) => ({
-      id: `n${i + 1}`,
+    const address = (id: string, i: number): NodeAddress => ({
+      id,
       region: ["eu", "us", "ap"][i % 3]!,
       zone: "",
-      peerAddress: `n${i + 1}:7100`,
-      clientAddress: `n${i + 1}:7000`,
-    }));
+      peerAddress: `${id}:7100`,
+      clientAddress: `${id}:7000`,
+    });
+    const initial = Array.from({ length: this.o.nodes }, (_, i) => address(`n${i + 1}`, i));
     const world = {
       time: this.time,
       random: this.rand,
+      clusterId: "sim",
       initialNodes: initial,
-      send: (messages: Message[]) => this.network.send(messages),
+      send: (messages: Message[]) => {
+        try {
+          this.checks.sent(messages);
+        } catch (err) {
+          this.fail(err as Error);
+        }
+        this.network.send(messages);
+      },
+      call: <T>(from: NodeId, to: NodeId, clock: Clock, handle: (node: StackNode) => T | Promise<T>) =>
+        this.network.call(from, to, clock, handle),
       keepLogEntries: this.o.keepLogEntries,
       maxDiskMs: 3,
       tickMs,
@@ -139,9 +164,17 @@ export class StackSimulation {
         }
       },
     };
-    for (const n of initial) this.nodes.push(new StackNode(n.id, world, true));
-    for (let i = 0; i < this.o.spares; i++) this.nodes.push(new StackNode(`s${i + 1}`, world, false));
+    for (const n of initial) this.nodes.push(new StackNode(n.id, n, world));
+    for (let i = 0; i < this.o.spares; i++)
+      this.nodes.push(new StackNode(`s${i + 1}`, address(`s${i + 1}`, i), world));
     this.checks = new StackChecks(() => this.nodes);
+    this.membership = new MembershipFaults({
+      nodes: () => this.nodes,
+      initial: initial.map((n) => n.id),
+      groupIds: () => this.groupIds(),
+      pick: (items) => this.pick(items),
+      trace: (line) => this.trace(line),
+    });
     this.publishers = new SimPublishers(
       this.time,
       (items) => this.pick(items),
@@ -211,6 +244,7 @@ export class StackSimulation {
     });
     this.every(15, () => this.nemesis());
     this.every(200, () => this.retention());
+    this.every(200, () => this.membership.addSpares());
     await this.time.runUntil(this.o.faultMs, this.afterStep);
     this.heal();
     await this.settle();
@@ -221,6 +255,10 @@ export class StackSimulation {
     this.stats.virtualMs = this.time.now;
     this.stats.steps = this.time.steps;
     this.stats.acked = this.checks.acks.size;
+    this.stats.confChanges = this.checks.membership.changes;
+    this.stats.readded = this.checks.membership.readded;
+    this.stats.readmitted = this.checks.membership.readmitted;
+    this.stats.moves = this.membership.movesAccepted;
     return this.stats;
   }
 
@@ -285,12 +323,12 @@ export class StackSimulation {
       this.trace(`power loss on ${victim.id} (${lostUnsynced} unsynced writes lost)`);
       this.time.after(50 + Math.floor(this.rand() * 400), () => this.start(victim));
     } else if (r < 0.08 && down.length === 0) {
-      // At most one node at a time is not running, so the initial members keep a quorum.
       const victim = this.pick(up);
       if (!victim) return;
-      if (this.o.amnesia && this.rand() < 0.3) {
+      if (this.o.amnesia && this.membership.mayWipe()) {
+        const formed = this.nodes.some((n) => n !== victim && n.formation?.() === true);
         victim.wipe();
-        this.checks.wiped(victim);
+        this.checks.wiped(victim, formed);
         this.stats.wipes++;
         this.trace(`${victim.id} lost its disk`);
         this.time.after(100 + Math.floor(this.rand() * 400), () => this.start(victim));
@@ -308,43 +346,10 @@ export class StackSimulation {
       const n = this.pick(this.nodes)!;
       n.skewMicros = Math.floor((this.rand() - 0.5) * 4_000_000);
       this.trace(`${n.id} clock now ${n.skewMicros / 1000} ms off`);
-    } else if (r < 0.27) {
-      this.membership();
-    } else if (r < 0.29) {
+    } else if (r < 0.22) {
+      this.membership.moveReplica();
+    } else if (r < 0.24) {
       this.network.dropRate = this.rand() * 0.1;
-    }
-  }
-
-  /** One membership step in a random data group, through its leader's runner. */
-  private membership(): void {
-    const groupId = this.pick(this.groupIds());
-    if (groupId === undefined) return;
-    const leader = this.nodes.find((n) => n.process?.partitions.get(groupId)?.runner.isLeader);
-    if (!leader) return;
-    const runner = leader.process!.partitions.get(groupId)!.runner;
-    const conf = runner.core.confState();
-    const status = runner.core.status();
-    const members = [...conf.voters, ...conf.learners];
-    const outside = this.nodes.filter((n) => !members.includes(n.id));
-    const learner = conf.learners[0];
-    let change: { type: "addLearner" | "promote" | "remove"; nodeId: NodeId } | undefined;
-    if (learner && (status.progress.get(learner)?.match ?? 0) >= status.lastIndex - 4)
-      change = { type: "promote", nodeId: learner };
-    else if (!learner && outside.length > 0 && conf.voters.length <= this.o.nodes) {
-      const joiner = this.pick(outside)!;
-      joiner.join(leader.process!.meta.state, groupId);
-      change = { type: "addLearner", nodeId: joiner.id };
-    } else if (conf.voters.length > this.o.nodes) {
-      const leaving = this.pick(conf.voters.filter((id) => id !== leader.id));
-      if (leaving) change = { type: "remove", nodeId: leaving };
-    }
-    if (!change) return;
-    try {
-      runner.proposeConfChange(change);
-      this.stats.confChanges++;
-      this.trace(`group ${groupId}: ${change.type} ${change.nodeId} proposed by ${leader.id}`);
-    } catch {
-      // a change still pending, or leadership moving: next round
     }
   }
 
@@ -353,7 +358,7 @@ export class StackSimulation {
     for (const n of this.nodes) {
       const p = n.process;
       if (!p) continue;
-      for (const [groupId, group] of p.partitions) {
+      for (const [groupId, group] of p.groups.partitionEntries()) {
         if (!group.runner.isLeader) continue;
         void retentionProposal({
           state: p.meta.state,
@@ -393,6 +398,7 @@ export class StackSimulation {
       await this.time.runUntil(this.time.now + 100, this.afterStep);
       if (this.publishers.pending.size > 0) continue;
       if (!this.caughtUp()) continue;
+      if (this.subscriberBehind()) continue;
       this.checks.final((groupId) => this.members(groupId));
       for (const sub of this.subscribers) {
         sub.verify((g, offset) => this.checks.storedAt(g, offset));
@@ -406,7 +412,9 @@ export class StackSimulation {
       ]
         .slice(0, 3)
         .map((m) => m.id)
-        .join(", ")}) or members not caught up:\n${this.describe()}`,
+        .join(
+          ", ",
+        )}), members not caught up or ${this.subscriberBehind() ?? "no subscriber behind"}:\n${this.describe()}`,
     );
   }
 
@@ -427,6 +435,18 @@ export class StackSimulation {
       }
     }
     return lines.join("\n");
+  }
+
+  /** A live subscriber that has not got every message the partition holds (what defect 8 of issue 17 was), if any. */
+  private subscriberBehind(): string | undefined {
+    for (const sub of this.subscribers) {
+      const leader = this.nodes.find((n) => n.runner(sub.groupId)?.isLeader);
+      const end = leader?.process?.store.nextOffset(sub.groupId);
+      if (end === undefined) return `group ${sub.groupId} has no leader`;
+      if (sub.position < end)
+        return `the subscriber of group ${sub.groupId} is at offset ${sub.position}, the partition ends at ${end}`;
+    }
+    return undefined;
   }
 
   private members(groupId: GroupId): NodeId[] {

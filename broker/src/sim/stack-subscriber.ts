@@ -23,6 +23,11 @@ export class StackSubscriber {
     private readonly fail: (err: Error) => void,
   ) {}
 
+  /** The offset this subscriber reads next (everything before it was delivered or retained away). */
+  get position(): number {
+    return this.next;
+  }
+
   /** Every delivered message is the one the replicas hold at its offset (a committed one). */
   verify(storedAt: (groupId: GroupId, offset: number) => string | undefined): void {
     for (const [offset, { body, from }] of this.seen) {
@@ -38,7 +43,7 @@ export class StackSubscriber {
   maintain(nodes: StackNode[], pick: <T>(items: T[]) => T | undefined): void {
     if (this.process?.clock.alive) return;
     this.abort?.abort();
-    const candidates = nodes.filter((n) => n.process?.partitions.has(this.groupId));
+    const candidates = nodes.filter((n) => n.process?.groups.partition(this.groupId) !== undefined);
     const node = pick(candidates);
     if (!node) return;
     this.reconnects++;
@@ -51,8 +56,8 @@ export class StackSubscriber {
     this.abort = new AbortController();
     const reader = new PartitionReader({
       store: process.store,
-      // The group itself is the replica (it has runner and feed): the reader compares identities.
-      local: (groupId) => process.partitions.get(groupId),
+      // The registry's handle is the replica (it has runner and feed): the reader compares identities.
+      local: (groupId) => process.groups.partition(groupId),
       staleAfterMs: 1000,
       clock: process.clock,
     });
@@ -67,6 +72,8 @@ export class StackSubscriber {
       )) {
         this.check(node, process, m.offset, Buffer.from(m.body).toString("utf8"));
       }
+      // The replica here stopped (its replica moved away): read on elsewhere.
+      if (this.process === process) this.process = undefined;
     })().catch((err: Error) => {
       if (!signal.aborted) this.process = undefined; // a refused read: attach again elsewhere
       void err;

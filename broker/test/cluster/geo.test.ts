@@ -23,17 +23,25 @@ async function measure(
   const received: Record<string, Set<string>> = {};
   const ac = new AbortController();
   const sentAt = new Map<string, number>();
+  // Each reader's first status report comes once its start (`latest`) is fixed (partition-reader.ts
+  // reports after evaluating it): publishing before that could miss the first message, which a fixed
+  // sleep did not rule out on a loaded machine.
+  const started: Promise<void>[] = [];
   const readers = Object.entries(subscribers).map(async ([name, c]) => {
+    let markStarted = () => {};
+    started.push(new Promise<void>((resolve) => (markStarted = resolve)));
     const list: number[] = [];
     latencies[name] = list;
     const got = new Set<string>();
     received[name] = got;
     try {
       for await (const r of c.consume.subscribe(
-        { topic, start: { position: { case: "latest", value: true } } },
+        { topic, start: { position: { case: "latest", value: true } }, reportStatus: true },
         { headers: c.headers, signal: ac.signal },
       )) {
-        const body = new TextDecoder().decode(r.message!.body);
+        if (r.status) markStarted();
+        if (!r.message) continue;
+        const body = new TextDecoder().decode(r.message.body);
         got.add(body);
         const at = sentAt.get(body);
         if (at !== undefined) list.push(performance.now() - at);
@@ -41,9 +49,11 @@ async function measure(
       }
     } catch {
       // aborted at the end
+    } finally {
+      markStarted(); // a reader that failed to start shows as missing everything, not as a hang
     }
   });
-  await new Promise((r) => setTimeout(r, 500)); // subscriptions open before the first publish
+  await Promise.all(started); // every subscription has fixed its start before the first publish
   for (let i = 0; i < count; i++) {
     const body = `m${i}`;
     sentAt.set(body, performance.now());

@@ -110,6 +110,7 @@ test("re-admission (metadata group): remove, add back under the incarnation, pro
         ["n", 100],
       ]),
       lastIndex: 100,
+      confIndex: 0,
       active: new Set(["b", "c", "n"]),
       maxLagToPromote: 20,
     });
@@ -152,4 +153,46 @@ test("re-admission: registerIncarnation is recorded on the node, survives a repe
     original: false,
   });
   assert.equal(r.ok, false);
+});
+
+// Found by the full-stack simulation (seed 900060 of `npm run sim -- --stack full`): a new node
+// joined the metadata group as a learner while n1 had lost its disk, and was promoted at once, its
+// match 0 being within the lag bound of a 14-entry log. It then crashed before it held any entry: a
+// voter that does not know its own admission grants no vote, n1 could not vote either, and two of
+// the four voters left no quorum, for good. Caught up now also means holding the latest
+// configuration change (so the entry that admitted it).
+test("re-admission: a learner is promoted only once it holds the latest configuration change, however short the log", () => {
+  const readded = conf(["a", "b"], ["c"], { c: "c2" });
+  const at = (match: number) =>
+    step({
+      conf: readded,
+      match: new Map([
+        ["a", 14],
+        ["b", 14],
+        ["c", match],
+      ]),
+      lastIndex: 14,
+      confIndex: 12,
+    });
+  assert.deepEqual(at(0), { kind: "none" }, "within the lag bound but holding nothing");
+  assert.deepEqual(at(11), { kind: "none" }, "short of the change that admitted it");
+  assert.deepEqual(at(12), { kind: "promote", node: "c" });
+
+  const nodes = { a: node("a", originals.a), b: node("b", originals.b), c: node("c", amnesiac.c) };
+  const meta = (match: number) =>
+    nextMetadataReadmission({
+      self: "a",
+      conf: readded,
+      nodes,
+      match: new Map([
+        ["b", 14],
+        ["c", match],
+      ]),
+      lastIndex: 14,
+      confIndex: 12,
+      active: new Set(["b", "c"]),
+      maxLagToPromote: 64,
+    });
+  assert.deepEqual(meta(0), { kind: "none" });
+  assert.deepEqual(meta(12), { kind: "promote", node: "c" });
 });

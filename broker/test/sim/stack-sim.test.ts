@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { addTotals, emptyTotals, runStackSeed } from "../../src/sim/stack-sim.js";
 
-// The production stack (runner, state machines, stores, tracker, read path) under power losses at
-// any await, membership churn, skewed clocks, retention and retried publishes. A failing seed
+// The production stack (runner, state machines, stores, tracker, read path, group registry and
+// maintenance) under power losses at any await, disk losses (re-admission under a new incarnation),
+// replica moves through the metadata, skewed clocks, retention and retried publishes. A failing seed
 // prints its trace and the command that replays it (npm run sim -- --stack full --seed N --verbose).
 // `npm run sim -- --stack full --seeds 500 --start 900001` is the long soak.
 const seeds = Number(process.env.GEOBROKER_STACK_SEEDS ?? 200);
 
-test(`${seeds} full-stack simulations: no acknowledged publish lost or moved, replicas agree, subscribers see no gap`, async () => {
+test(`${seeds} full-stack simulations: no acknowledged publish lost or moved, replicas agree, subscribers see no gap, no amnesiac votes`, async () => {
   const t = emptyTotals();
 
   for (let seed = 1; seed <= seeds; seed++) {
@@ -19,6 +20,9 @@ test(`${seeds} full-stack simulations: no acknowledged publish lost or moved, re
   assert.ok(t.lostWrites > seeds / 4, `power losses that lost unsynced writes ${t.lostWrites}`);
   assert.ok(t.snapshots > seeds, `snapshots installed ${t.snapshots}`);
   assert.ok(t.confChanges > seeds / 2, `membership changes ${t.confChanges}`);
+  assert.ok(t.readded > seeds / 4, `members added again after their removal ${t.readded}`);
+  assert.ok(t.wipes > seeds / 10, `disks lost ${t.wipes}`);
+  assert.ok(t.readmitted > seeds / 10, `members re-admitted under a new incarnation ${t.readmitted}`);
   assert.ok(t.retentionEntries > seeds, `retention entries ${t.retentionEntries}`);
   assert.ok(t.retried > seeds, `retried publishes ${t.retried}`);
   assert.ok(t.duplicatesAcked > 0, `retries answered by dedup ${t.duplicatesAcked}`);

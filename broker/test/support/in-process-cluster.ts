@@ -28,6 +28,7 @@ import type { ProcessClock } from "../../src/sim/virtual-time.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
+import { timeoutSignal } from "../../src/util/clock.js";
 import type { WaitTime } from "./eventually.js";
 import { RunningTime } from "./running-time.js";
 
@@ -160,6 +161,26 @@ class MemoryForwarder extends Forwarder {
   override to(clientAddress: string): ForwardClients {
     return this.clientsAt(clientAddress);
   }
+}
+
+/**
+ * The client with each call's `timeoutMs` counted on the cluster's virtual time. Connect would arm a
+ * real timer for it: on a machine too busy to run the cluster as fast as real time, a forwarded call
+ * then failed on the wall clock while little virtual time had passed.
+ */
+function deadlinesOn<C extends object>(client: C, clock: ProcessClock): C {
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      const method = Reflect.get(target, key, receiver);
+      if (typeof method !== "function") return method;
+      return (input: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}) => {
+        const { timeoutMs, ...rest } = options;
+        if (timeoutMs === undefined) return method.call(target, input, options);
+        const deadline = timeoutSignal(clock, timeoutMs, rest.signal);
+        return method.call(target, input, { ...rest, signal: deadline.signal });
+      };
+    },
+  });
 }
 
 /** What a socket to a stopped node fails with: UNAVAILABLE, caused by a refused connection. */
@@ -353,7 +374,11 @@ export class InProcessCluster {
       const id = address.slice(0, address.indexOf(".client:"));
       if (!this.members.get(id)?.node) throw refused(address);
       const c = this.clients(id);
-      return { publish: c.publish, topics: c.topics, consume: c.consume };
+      return {
+        publish: deadlinesOn(c.publish, clock),
+        topics: deadlinesOn(c.topics, clock),
+        consume: deadlinesOn(c.consume, clock),
+      };
     }, clock);
     const node = await ClusterNode.start({
       config: m.config,

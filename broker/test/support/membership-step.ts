@@ -17,6 +17,7 @@ export function membershipStep(over: Partial<StepInput>): ReturnType<typeof next
       ["c", 100],
     ]),
     lastIndex: 100,
+    confIndex: 0,
     moving: false,
     maxLagToPromote: 20,
     active: new Set(["a", "b", "c"]),

@@ -1,5 +1,5 @@
 import type { ConfState, NodeId } from "../../raft/types.js";
-import { isStale, staleToRemove } from "../membership/readmission.js";
+import { caughtUp, isStale, staleToRemove } from "../membership/readmission.js";
 import type { Registration } from "../state/incarnations.js";
 
 // What a data group's leader does next to make its Raft configuration match the placement the
@@ -22,6 +22,11 @@ export interface MembershipView {
   /** The leader's view of each member's log. */
   match: ReadonlyMap<NodeId, number>;
   lastIndex: number;
+  /**
+   * The index a learner must hold before it is promoted (the leader's latest configuration change,
+   * RaftStatus.confIndex): a voter that does not hold the entry that admitted it grants no vote.
+   */
+  confIndex: number;
   /** A move recorded in the metadata and not yet settled. */
   moving: boolean;
   /** A learner this many entries behind or closer counts as caught up. */
@@ -62,8 +67,7 @@ export function nextMembershipStep(v: MembershipView): MembershipStep {
   for (const l of learners) if (!wanted.has(l)) return { kind: "remove", node: l };
   // Caught up and alive: a learner that went silent would only shrink the quorum's margin.
   for (const d of v.desired)
-    if (learners.includes(d) && lagOf(v, d) <= v.maxLagToPromote && v.active.has(d))
-      return { kind: "promote", node: d };
+    if (learners.includes(d) && caughtUp(v, d) && v.active.has(d)) return { kind: "promote", node: d };
   if (v.desired.some((d) => learners.includes(d))) return { kind: "none" };
   const leaving = voters.filter((x) => !wanted.has(x));
   for (const x of leaving) {

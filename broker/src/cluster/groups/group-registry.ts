@@ -5,7 +5,7 @@ import type { LogStorePort, PartitionLogPort, PeerTransportPort } from "../../en
 import type { Logger } from "../../observability/logger.js";
 import type { ConfState, GroupId, Message, NodeId, RaftStorage } from "../../raft/types.js";
 import type { Clock } from "../../util/clock.js";
-import { findPartition, type MetadataState, type PartitionPlacement } from "../state/metadata-state.js";
+import type { MetadataState, PartitionPlacement } from "../state/metadata-state.js";
 import type { GroupIo, GroupRunner, RaftCore } from "./group-runner.js";
 import type { LogFeed } from "./log-feed.js";
 import { PartitionGroup } from "./partition-group.js";
@@ -36,6 +36,7 @@ export interface GroupRegistryDeps {
   transport: PeerTransportPort;
   createCore(o: { groupId: GroupId; storage: RaftStorage }): RaftCore;
   changes: ChangeSignal;
+  /** Time for the data groups' runners, trackers and batchers (a simulation's is virtual). */
   clock: Clock;
   observer?: EngineObserver;
   proposalTimeoutMs: number;
@@ -106,22 +107,25 @@ export class GroupRegistry {
 
   /**
    * Starts the data groups this node should replicate and stops those it no longer should: a
-   * replica moving away keeps running until its group's leader has removed it from the group.
+   * replica moving away runs until the move settles (its group's leader has removed it by then).
    */
   reconcile(state: MetadataState): void {
     const self = this.deps.self;
     const wanted = new Map<GroupId, { topic: string; placement: PartitionPlacement }>();
     for (const [name, topic] of Object.entries(state.topics)) {
+      // A replica moving away is a voter until the move settles (its leader removed it first): a
+      // node that restarts meanwhile must run it, or the group is a voter short (a quorum, at worst).
       for (const p of topic.partitions)
-        if (p.replicas.includes(self)) wanted.set(p.groupId, { topic: name, placement: p });
+        if (p.replicas.includes(self) || p.moving?.from === self)
+          wanted.set(p.groupId, { topic: name, placement: p });
     }
     for (const [groupId, w] of wanted)
       if (!this.replicas.has(groupId)) this.startPartition(groupId, w.topic, w.placement);
+    // Not wanted: the topic is gone, or the move away settled, which its leader records only once it
+    // has removed this replica. Its own configuration may still list it (a replica down or wiped
+    // when it was removed never learns of its removal), so that is no reason to keep it.
     for (const [groupId, handle] of this.replicas) {
       if (wanted.has(groupId)) continue;
-      const conf = handle.runner.core.confState();
-      const member = conf.voters.includes(self) || conf.learners.includes(self);
-      if (member && findPartition(state, groupId)) continue;
       handle.runner.stop();
       handle.feed.wakeAll();
       this.replicas.delete(groupId);

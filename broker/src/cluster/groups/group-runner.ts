@@ -32,6 +32,8 @@ export interface RaftCore {
     commit: number;
     term: number;
     lastIndex: number;
+    /** On the leader: the index a member must hold to know its configuration (raft-node.ts). */
+    confIndex?: number;
     /** Per member, as the leader sees it (empty on followers). */
     progress: ReadonlyMap<NodeId, { match: number; recentActive: boolean }>;
   };

@@ -1,6 +1,7 @@
 import type { NodeConfig } from "../../config/config.js";
 import type { PeerTransportPort } from "../../engine/ports.js";
 import type { Logger } from "../../observability/logger.js";
+import type { NodeId } from "../../raft/types.js";
 import type { Db } from "../../storage/db.js";
 import { hasRaftState, loadIdentity, saveIdentity } from "../../storage/identity-store.js";
 import type { RaftLogStore } from "../../storage/raft-log-store.js";
@@ -36,15 +37,7 @@ export async function openIdentity(
   transport.onControl(async (request) => {
     if (decodeInternal<InternalRequest>(request).type !== "formation")
       throw new Error("starting: not ready for internal requests yet");
-    const hasLog = logStore.groups().includes(metadataGroupId);
-    const log = hasLog
-      ? logStore.open(metadataGroupId, { voters: [], learners: [], votersOutgoing: [] })
-      : undefined;
-    const formed = isFormed(
-      { term: log?.initialState().hardState.term ?? 0, lastIndex: log?.lastIndex() ?? 0 },
-      bootstrapLength(config.nodeId, initialPeers),
-    );
-    return encodeInternal({ type: "formation", formed });
+    return encodeInternal({ type: "formation", formed: formedOnDisk(config.nodeId, initialPeers, logStore) });
   });
   const identity = await resolveIdentity(
     { clusterId: config.clusterId, nodeId: config.nodeId, initialPeers },
@@ -66,4 +59,19 @@ export async function openIdentity(
   );
   logger.info("node identity", { ...identity });
   return identity;
+}
+
+/**
+ * What a starting node answers a formation check: whether its metadata log on disk shows the cluster
+ * formed (an empty directory: not formed). The full-stack simulation's nodes answer with it too.
+ */
+export function formedOnDisk(self: NodeId, initialPeers: readonly NodeId[], logStore: RaftLogStore): boolean {
+  const hasLog = logStore.groups().includes(metadataGroupId);
+  const log = hasLog
+    ? logStore.open(metadataGroupId, { voters: [], learners: [], votersOutgoing: [] })
+    : undefined;
+  return isFormed(
+    { term: log?.initialState().hardState.term ?? 0, lastIndex: log?.lastIndex() ?? 0 },
+    bootstrapLength(self, initialPeers),
+  );
 }

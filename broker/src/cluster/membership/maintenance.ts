@@ -114,6 +114,7 @@ export class GroupMaintenance {
       desired: placement.replicas,
       match,
       lastIndex: status.lastIndex,
+      confIndex: status.confIndex ?? 0,
       moving: placement.moving !== undefined,
       maxLagToPromote,
       active,
@@ -214,6 +215,7 @@ export class GroupMaintenance {
       nodes: state.nodes,
       match: new Map([...status.progress].map(([id, p]) => [id, p.match])),
       lastIndex: status.lastIndex,
+      confIndex: status.confIndex ?? 0,
       active: activeMembers(status.progress),
       maxLagToPromote,
     });

@@ -54,6 +54,20 @@ export function staleToRemove(v: {
   return undefined;
 }
 
+/**
+ * Whether a learner may be promoted: within `maxLagToPromote` of the leader's log, and holding the
+ * leader's latest configuration change, `confIndex` (on a short log the lag bound alone passes a
+ * learner that holds nothing, and a voter that does not hold the entry that admitted it grants no
+ * vote: promoted, it only shrinks the group's margin until it catches up).
+ */
+export function caughtUp(
+  v: { match: ReadonlyMap<NodeId, number>; lastIndex: number; confIndex: number; maxLagToPromote: number },
+  node: NodeId,
+): boolean {
+  const match = v.match.get(node) ?? 0;
+  return v.lastIndex - match <= v.maxLagToPromote && match >= v.confIndex;
+}
+
 export type MetadataReadmissionStep =
   | { kind: "remove"; node: NodeId }
   | { kind: "addLearner"; node: NodeId; incarnation: string }
@@ -71,6 +85,8 @@ export function nextMetadataReadmission(v: {
   nodes: Record<string, NodeInfo>;
   match: ReadonlyMap<NodeId, number>;
   lastIndex: number;
+  /** See MembershipView.confIndex. */
+  confIndex: number;
   active: ReadonlySet<NodeId>;
   maxLagToPromote: number;
 }): MetadataReadmissionStep {
@@ -85,10 +101,9 @@ export function nextMetadataReadmission(v: {
   }
   for (const id of v.conf.learners) {
     const state = v.nodes[id]?.state;
-    const caughtUp = v.lastIndex - (v.match.get(id) ?? 0) <= v.maxLagToPromote;
     if (
       (state === "voter" || state === "draining") &&
-      caughtUp &&
+      caughtUp(v, id) &&
       v.active.has(id) &&
       !isStale(v.conf, id, regs.get(id))
     )
