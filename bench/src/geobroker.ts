@@ -99,10 +99,11 @@ export class GeobrokerSystem implements BenchSystem {
     const openedAt = performance.now();
     return {
       publish: (body) => publisher.publish(body),
-      note: async () => {
+      note: async (acked) => {
         if (!before) return undefined;
         const after = await metrics();
-        return `leader ${node.id}: ${fsyncNote(before, after, (performance.now() - openedAt) / 1000)}`;
+        const n = fsyncNote(before, after, (performance.now() - openedAt) / 1000, acked);
+        return { ...n, text: `leader ${node.id}: ${n.text}` };
       },
       close: async () => {
         await publisher.close();

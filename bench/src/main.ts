@@ -8,9 +8,10 @@ import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
+import { benchReport } from "./report.js";
 import { type CellResult, LatencyRecorder, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
-import { formatMs, formatSize, formatTable } from "./table.js";
+import { formatFsyncLine, formatMs, formatSize, formatTable } from "./table.js";
 import { runCell } from "./workload.js";
 
 const say = (line: string) => console.log(line);
@@ -35,7 +36,9 @@ async function main(argv: string[]): Promise<number> {
   const all: BenchSystem[] = options.systems.map((s) =>
     s === "geobroker"
       ? new GeobrokerSystem(join(runDir, "geobroker"))
-      : new NatsSystem(join(runDir, "nats"), options.natsSync === "always"),
+      : s === "nats"
+        ? new NatsSystem("nats", join(runDir, s), true, 14222)
+        : new NatsSystem("nats-default", join(runDir, s), false, 15222),
   );
   const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
   const runs = cells.length * all.length * options.rounds;
@@ -47,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   say(
     `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
-  say(`data under ${relative(process.cwd(), runDir)} (same disk for both systems)`);
+  say(`data under ${relative(process.cwd(), runDir)} (same disk for every system)`);
 
   let interrupted = false;
   const started: BenchSystem[] = [];
@@ -131,9 +134,11 @@ async function main(argv: string[]): Promise<number> {
   say(formatTable(results));
   say("");
   for (const s of all) say(`${s.name}: ${s.durability}`);
+  const fsyncs = formatFsyncLine(results);
+  if (fsyncs) say(fsyncs);
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${runId}.json`);
-  const report = {
+  const report = benchReport({
     runId,
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -141,7 +146,9 @@ async function main(argv: string[]): Promise<number> {
     options,
     systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
     results,
-  };
+  });
+  say("");
+  for (const line of report.resultLines) say(line);
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
   return results.some((r) => r.messages === 0) ? 1 : 0;

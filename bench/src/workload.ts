@@ -7,9 +7,18 @@ import { progressLine } from "./table.js";
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
 export interface CellPublisher {
   publish(body: Uint8Array): Promise<void>;
-  /** What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell. */
-  note?(): Promise<string | undefined>;
+  /**
+   * What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell; `acked`
+   * is every ack since the publisher opened (warm-up included), the window the servers counted.
+   */
+  note?(acked: number): Promise<CellNote | undefined>;
   close(): Promise<void>;
+}
+
+export interface CellNote {
+  text: string;
+  /** The leader's synced Raft log writes per acknowledged message over the cell (geobroker). */
+  fsyncsPerAck?: number;
 }
 
 export interface CellPlan {
@@ -35,6 +44,7 @@ export async function runCell(
   const measureFrom = start + plan.warmupS * 1000;
   const end = measureFrom + plan.durationS * 1000;
   let acked = 0;
+  let allAcked = 0;
   let intervalAcked = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -53,6 +63,7 @@ export async function runCell(
         continue;
       }
       const now = performance.now();
+      allAcked++;
       intervalAcked++;
       interval.recordMs(now - sent);
       // A cell counts the acks that arrive in its measured window, and their latencies.
@@ -89,9 +100,10 @@ export async function runCell(
   } finally {
     clearInterval(ticker);
   }
-  const note = await publisher.note?.().catch(() => undefined);
+  const note = await publisher.note?.(allAcked).catch(() => undefined);
   return {
-    ...(note ? { note } : {}),
+    ...(note ? { note: note.text } : {}),
+    ...(note?.fsyncsPerAck !== undefined ? { fsyncsPerAck: note.fsyncsPerAck } : {}),
     seconds: plan.durationS,
     messages: acked,
     errors,
