@@ -16,7 +16,8 @@ import { EntryType } from "./types.js";
  *    snapshot while the state machine still held its old image, and the entries in between would
  *    never be applied again.
  * 2. `persist` entries, hard state and the snapshot record (an fsync), before anything that tells
- *    another node about them.
+ *    another node about them. A Ready whose only change is the commit index (`mustSync` false) is
+ *    written without waiting for an fsync: the commit index is not needed for safety.
  * 3. `send` messages: votes and acknowledgements now stand for what is on disk.
  * 4. apply committed entries in order (configuration changes through the core as they come).
  * 5. `advance`.
@@ -26,10 +27,22 @@ import { EntryType } from "./types.js";
  * the next step runs when it settles. A step that never settles (a crashed node) ends the Ready
  * there, which is exactly what a crash at that point leaves behind.
  */
+/**
+ * What one Ready asks to persist. `mustSync` false (a hard state that only moved the commit index):
+ * the write may complete before it is durable, and may be folded into the next synced write.
+ */
+export interface PersistUpdate {
+  entries: Entry[];
+  hardState?: HardState;
+  snapshot?: Snapshot;
+  /** Absent means true: only the Ready loop, which knows, says a write need not be synced. */
+  mustSync?: boolean;
+}
+
 export interface ReadyIo {
   /** Makes the snapshot's image the state machine's state. */
   restore(snapshot: Snapshot): Step;
-  persist(update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }): Step;
+  persist(update: PersistUpdate): Step;
   send(messages: Message[]): void;
   /** Applies a run of entries other than configuration changes, in order (a new leader's Empty entry included: it moves the applied index). */
   apply(entries: Entry[]): Step;
@@ -63,6 +76,7 @@ export function handleReady(core: ReadyCore, rd: Ready, io: ReadyIo): Step {
             entries: rd.entries,
             ...(rd.hardState ? { hardState: rd.hardState } : {}),
             ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+            mustSync: rd.mustSync,
           })
         : undefined,
       () => {
