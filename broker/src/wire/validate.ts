@@ -1,4 +1,4 @@
-import { invalidArgument } from "../engine/errors.js";
+import { invalidArgument, resourceExhausted } from "../engine/errors.js";
 
 /** Limits on client input, checked at the edge before anything reaches Raft. */
 export interface InputLimits {
@@ -6,6 +6,10 @@ export interface InputLimits {
   maxKeyBytes: number;
   maxHeaders: number;
   maxHeaderBytes: number;
+  /** Messages one PublishBatch call or one PublishStream batch frame may carry. */
+  maxBatchMessages: number;
+  /** Bodies, keys and headers of one batch together, in bytes. */
+  maxBatchBytes: number;
 }
 
 export const defaultInputLimits: InputLimits = {
@@ -13,7 +17,42 @@ export const defaultInputLimits: InputLimits = {
   maxKeyBytes: 4096,
   maxHeaders: 64,
   maxHeaderBytes: 16 * 1024,
+  maxBatchMessages: 1000,
+  maxBatchBytes: 1024 * 1024,
 };
+
+/** The largest request message the client port reads: one message at its limits, or one batch. */
+export function maxRequestBytes(limits: InputLimits): number {
+  const one = limits.maxMessageBytes + limits.maxHeaderBytes + limits.maxKeyBytes;
+  // Framing per message of a batch: topic, message id, tags (bounded by the message count).
+  const batch = limits.maxBatchBytes + limits.maxBatchMessages * 512;
+  return Math.max(one, batch) + 64 * 1024;
+}
+
+/**
+ * A batch as a whole: at most maxBatchMessages (INVALID_ARGUMENT: a client's mistake) and
+ * maxBatchBytes of bodies, keys and headers (RESOURCE_EXHAUSTED, as for a request over the port's
+ * size limit). Each message is still checked on its own (checkMessage) and fails alone.
+ */
+export function checkBatch(
+  messages: readonly { body: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }[],
+  limits: InputLimits,
+): void {
+  if (messages.length === 0) throw invalidArgument("the batch is empty: send at least one message");
+  if (messages.length > limits.maxBatchMessages)
+    throw invalidArgument(
+      `the batch has ${messages.length} messages; the limit is ${limits.maxBatchMessages} (limits.maxBatchMessages)`,
+    );
+  let bytes = 0;
+  for (const m of messages) {
+    bytes += m.body.byteLength + (m.key?.byteLength ?? 0);
+    if (m.headers) for (const k in m.headers) bytes += k.length + m.headers[k]!.length;
+  }
+  if (bytes > limits.maxBatchBytes)
+    throw resourceExhausted(
+      `the batch is ${bytes} bytes of bodies, keys and headers; the limit is ${limits.maxBatchBytes} (limits.maxBatchBytes): split it`,
+    );
+}
 
 /**
  * Topics one compatible Subscribe may name: each is a reader (and, for a missing topic, a waiter),
