@@ -40,7 +40,14 @@ async function main(argv: string[]): Promise<number> {
         ? new NatsSystem("nats", join(runDir, s), true, 14222)
         : new NatsSystem("nats-default", join(runDir, s), false, 15222),
   );
-  const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
+  const cells = [
+    ...options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight, batch: 1 }))),
+    ...(options.batch > 1
+      ? options.sizes.flatMap((size) =>
+          options.batchInflight.map((inflight) => ({ size, inflight, batch: options.batch })),
+        )
+      : []),
+  ];
   const runs = cells.length * all.length * options.rounds;
   say(
     `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems x ${options.rounds} rounds, ` +
@@ -67,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const measured = new Map<string, Measurement[]>();
-  const keyOf = (system: string, size: number, inflight: number) => `${system}/${size}/${inflight}`;
+  const keyOf = (system: string, size: number, inflight: number, batch: number) =>
+    `${system}/${size}/${inflight}/${batch}`;
   const startedAt = new Date().toISOString();
   try {
     for (const s of all) {
@@ -77,21 +85,23 @@ async function main(argv: string[]): Promise<number> {
       say(`  ${s.describe()}`);
     }
     for (let round = 1; round <= options.rounds; round++) {
-      for (const { size, inflight } of cells) {
+      for (const { size, inflight, batch } of cells) {
         for (const s of all) {
           if (interrupted) return 130;
           const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
-          say(`${s.name}: ${formatSize(size)}, ${inflight} in flight${tag}`);
+          const what = batch > 1 ? `${inflight} batches of ${batch} in flight` : `${inflight} in flight`;
+          say(`${s.name}: ${formatSize(size)}, ${what}${tag}`);
           const plan = {
             system: s.name,
             size,
             inflight,
+            batch,
             warmupS: options.warmupS,
             durationS: options.durationS,
           };
           let m: Measurement;
           try {
-            const publisher = await s.openCell(`s${size}-k${inflight}-r${round}`);
+            const publisher = await s.openCell(`s${size}-k${inflight}-b${batch}-r${round}`);
             try {
               m = await runCell(plan, publisher, say);
             } finally {
@@ -107,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
               firstError: (err as Error).message,
             };
           }
-          const key = keyOf(s.name, size, inflight);
+          const key = keyOf(s.name, size, inflight, batch);
           measured.set(key, [...(measured.get(key) ?? []), m]);
           say(
             `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
@@ -124,10 +134,10 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const results: CellResult[] = [];
-  for (const { size, inflight } of cells) {
+  for (const { size, inflight, batch } of cells) {
     for (const s of all) {
-      const rounds = measured.get(keyOf(s.name, size, inflight));
-      if (rounds) results.push(summarize({ system: s.name, size, inflight }, rounds));
+      const rounds = measured.get(keyOf(s.name, size, inflight, batch));
+      if (rounds) results.push(summarize({ system: s.name, size, inflight, batch }, rounds));
     }
   }
   say("");

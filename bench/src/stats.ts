@@ -44,7 +44,10 @@ export class LatencyRecorder {
 export interface CellKey {
   system: string;
   size: number;
+  /** Publish calls in flight (each of `batch` messages). */
   inflight: number;
+  /** Messages per publish call: 1, or a batched cell (a frame of many messages; NATS: that many async publishes awaited together). */
+  batch: number;
 }
 
 export interface CellResult extends CellKey {

@@ -7,6 +7,8 @@ import { progressLine } from "./table.js";
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
 export interface CellPublisher {
   publish(body: Uint8Array): Promise<void>;
+  /** Publishes `count` messages of this body as one batch; resolves when every one is acknowledged. */
+  publishBatch(body: Uint8Array, count: number): Promise<void>;
   /**
    * What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell; `acked`
    * is every ack since the publisher opened (warm-up included), the window the servers counted.
@@ -25,6 +27,8 @@ export interface CellPlan {
   system: string;
   size: number;
   inflight: number;
+  /** Messages per publish call (1: single publishes). */
+  batch: number;
   warmupS: number;
   durationS: number;
 }
@@ -54,7 +58,8 @@ export async function runCell(
       const sent = performance.now();
       if (sent >= end) return;
       try {
-        await publisher.publish(body);
+        if (plan.batch > 1) await publisher.publishBatch(body, plan.batch);
+        else await publisher.publish(body);
       } catch (err) {
         const now = performance.now();
         if (now >= measureFrom && now <= end) errors++;
@@ -63,12 +68,13 @@ export async function runCell(
         continue;
       }
       const now = performance.now();
-      allAcked++;
-      intervalAcked++;
+      allAcked += plan.batch;
+      intervalAcked += plan.batch;
       interval.recordMs(now - sent);
-      // A cell counts the acks that arrive in its measured window, and their latencies.
+      // A cell counts the acks that arrive in its measured window, and their latencies (one per
+      // publish call: a batch's latency is its last message's).
       if (now >= measureFrom && now <= end) {
-        acked++;
+        acked += plan.batch;
         latency.recordMs(now - sent);
       }
     }
@@ -83,6 +89,7 @@ export async function runCell(
         system: plan.system,
         size: plan.size,
         inflight: plan.inflight,
+        batch: plan.batch,
         phase: measuring ? "measure" : "warm-up",
         elapsedS: measuring ? (now - measureFrom) / 1000 : (now - start) / 1000,
         totalS: measuring ? plan.durationS : plan.warmupS,

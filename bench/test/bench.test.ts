@@ -23,6 +23,8 @@ describe("bench options", () => {
       inflight: [1, 64],
       systems: ["geobroker", "nats", "nats-default"],
       rounds: 1,
+      batch: 100,
+      batchInflight: [8],
       outDir: "bench/results",
       keepData: false,
     });
@@ -62,6 +64,8 @@ describe("bench options", () => {
       [["--duration", "soon"], /--duration soon/],
       [["--sizes", ","], /--sizes: give at least one value/],
       [["--rounds", "0"], /--rounds 0/],
+      [["--batch", "1"], /--batch 1: 0 \(no batched cell\) or 2 to 1000/],
+      [["--batch-inflight", "0"], /--batch-inflight 0/],
       [["--nats-sync", "default"], /nats-sync/],
       [["--nope"], /nope/],
     ];
@@ -101,7 +105,7 @@ describe("bench statistics", () => {
   it("summarizes a cell: msg/s over the measured seconds, MB/s from the body size", () => {
     const latency = new LatencyRecorder();
     latency.recordMs(2);
-    const s = summarize({ system: "geobroker", size: 4096, inflight: 64 }, [
+    const s = summarize({ system: "geobroker", size: 4096, inflight: 64, batch: 1 }, [
       { seconds: 5, messages: 10_000, errors: 1, latency },
     ]);
     assert.equal(s.msgsPerSec, 2000);
@@ -117,7 +121,7 @@ describe("bench statistics", () => {
     for (let i = 0; i < 90; i++) fast.recordMs(1);
     const slow = new LatencyRecorder();
     for (let i = 0; i < 10; i++) slow.recordMs(100);
-    const s = summarize({ system: "nats", size: 256, inflight: 1 }, [
+    const s = summarize({ system: "nats", size: 256, inflight: 1, batch: 1 }, [
       { seconds: 2, messages: 90, errors: 0, latency: fast },
       { seconds: 2, messages: 10, errors: 3, latency: slow, firstError: "timeout" },
     ]);
@@ -174,12 +178,13 @@ describe("bench output", () => {
     msgsPerSec: number,
     p99: number,
     rounds = 1,
+    batch = 1,
   ) => {
     const latency = new LatencyRecorder();
     latency.recordMs(p99);
     const round = { seconds: 1, messages: msgsPerSec, errors: 0, latency };
     return summarize(
-      { system, size, inflight },
+      { system, size, inflight, batch },
       Array.from({ length: rounds }, () => round),
     );
   };
@@ -225,10 +230,25 @@ describe("bench output", () => {
     for (const l of lines) assert.match(l, shape);
   });
 
+  it("puts batched cells after the single ones, as `8 x 100`, with their own RESULT batched line", () => {
+    const results = [
+      cell("nats", 256, 8, 20000, 30, 1, 100),
+      cell("geobroker", 256, 8, 100000, 12, 1, 100),
+      cell("geobroker", 256, 64, 3000, 10),
+    ];
+    const lines = formatTable(results).split("\n");
+    assert.match(lines[2]!, /^\| 256 B \| 64 +\| geobroker /);
+    assert.match(lines[3]!, /^\| 256 B \| 8 x 100 +\| geobroker +\| +100,000 \|.*\| +5\.00x \| +0\.40x \|/);
+    assert.deepEqual(formatResultLines(results), [
+      "RESULT throughput size=256 inflight=64 geobroker=3000 nats_sync=na nats_default=na ratio_sync=na ratio_default=na p99_ratio_sync=na",
+      "RESULT batched size=256 inflight=8 batch=100 geobroker=100000 nats_sync=20000 nats_default=na ratio_sync=5.00 ratio_default=na p99_ratio_sync=0.40",
+    ]);
+  });
+
   it("tells geobroker's fsyncs per acked message, averaged over rounds", () => {
     const latency = new LatencyRecorder();
     latency.recordMs(1);
-    const r = summarize({ system: "geobroker", size: 256, inflight: 1 }, [
+    const r = summarize({ system: "geobroker", size: 256, inflight: 1, batch: 1 }, [
       { seconds: 1, messages: 10, errors: 0, latency, note: "a", fsyncsPerAck: 1 },
       { seconds: 1, messages: 10, errors: 0, latency, note: "b", fsyncsPerAck: 1.5 },
     ]);
@@ -303,6 +323,7 @@ describe("bench output", () => {
       system: "nats",
       size: 256,
       inflight: 64,
+      batch: 1,
       phase: "measure",
       elapsedS: 3,
       totalS: 5,
