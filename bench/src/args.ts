@@ -1,7 +1,8 @@
 // Command-line options of `npm run bench`: pure parsing, no I/O.
 import { parseArgs } from "node:util";
 
-export const systems = ["geobroker", "nats"] as const;
+/** `nats` fsyncs every write (sync_interval: always); `nats-default` runs nats-server's own default. */
+export const systems = ["geobroker", "nats", "nats-default"] as const;
 export type SystemName = (typeof systems)[number];
 
 export interface BenchOptions {
@@ -14,13 +15,14 @@ export interface BenchOptions {
   /** Publishes in flight per cell (a closed loop: each ack frees one slot). */
   inflight: number[];
   systems: SystemName[];
+  /**
+   * The batched cell: messages per publish call (0: none), sent `batchInflight` calls at a time, for
+   * each size. geobroker sends one PublishStream frame per batch; NATS that many async publishes.
+   */
+  batch: number;
+  batchInflight: number[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
-  /**
-   * NATS JetStream's fsync policy: "always" (sync_interval: always, every write fsynced before the
-   * ack: the comparable setting) or "default" (nats-server's own default: fsync every 2 minutes).
-   */
-  natsSync: "always" | "default";
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
   outDir: string;
   /** Keep the clusters' data folders after the run (they are deleted otherwise). */
@@ -38,11 +40,14 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --warmup S         warm-up seconds per cell, not measured (default 2; 1 with --quick)
   --sizes LIST       message sizes, e.g. 256,4KiB (default 256,4096)
   --inflight LIST    publishes in flight, e.g. 1,64 (default 1,64)
-  --systems LIST     geobroker,nats (default both)
+  --systems LIST     geobroker,nats,nats-default (default all three): nats fsyncs every write
+                     (sync_interval: always), as geobroker does before acking; nats-default runs
+                     nats-server's default (fsync every 2 min; its acks are not on disk)
+  --batch N          the batched cell: N messages per publish call (default 100; 0: none): one
+                     PublishStream frame on geobroker, N async publishes awaited together on NATS
+  --batch-inflight LIST  batches in flight in the batched cell (default 8)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
-  --nats-sync MODE   always (default): NATS fsyncs every write, as geobroker does before acking;
-                     default: nats-server's default (fsync every 2 min; acks are not on disk)
   --out DIR          folder for the JSON result (default bench/results)
   --keep-data        keep the clusters' data folders under bench/results/tmp
   --help             this text
@@ -92,7 +97,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         inflight: { type: "string", default: "1,64" },
         systems: { type: "string", default: systems.join(",") },
         rounds: { type: "string", default: "1" },
-        "nats-sync": { type: "string", default: "always" },
+        batch: { type: "string", default: "100" },
+        "batch-inflight": { type: "string", default: "8" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -106,12 +112,18 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   const durationS = parseSeconds(String(values.duration ?? (quick ? "3" : "10")), "--duration", 0.5);
   const warmupS = parseSeconds(String(values.warmup ?? (quick ? "1" : "2")), "--warmup", 0);
   const sizes = list(String(values.sizes), "--sizes", parseSize);
-  const inflight = list(String(values.inflight), "--inflight", (s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1 || n > 10_000)
-      throw new ArgsError(`--inflight ${s}: whole numbers from 1 to 10000`);
-    return n;
-  });
+  const inflightList = (flag: string, text: string) =>
+    list(text, flag, (s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000)
+        throw new ArgsError(`${flag} ${s}: whole numbers from 1 to 10000`);
+      return n;
+    });
+  const inflight = inflightList("--inflight", String(values.inflight));
+  const batchInflight = inflightList("--batch-inflight", String(values["batch-inflight"]));
+  const batch = Number(values.batch);
+  if (!Number.isInteger(batch) || batch < 0 || batch === 1 || batch > 1000)
+    throw new ArgsError(`--batch ${values.batch}: 0 (no batched cell) or 2 to 1000 messages`);
   const chosen = list(String(values.systems), "--systems", (s) => {
     if (!(systems as readonly string[]).includes(s))
       throw new ArgsError(`--systems ${s}: one of ${systems.join(", ")}`);
@@ -120,9 +132,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
-  const natsSync = String(values["nats-sync"]);
-  if (natsSync !== "always" && natsSync !== "default")
-    throw new ArgsError(`--nats-sync ${natsSync}: always or default`);
   return {
     durationS,
     warmupS,
@@ -130,7 +139,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     inflight,
     systems: chosen,
     rounds,
-    natsSync,
+    batch,
+    batchInflight,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

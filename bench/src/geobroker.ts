@@ -99,10 +99,12 @@ export class GeobrokerSystem implements BenchSystem {
     const openedAt = performance.now();
     return {
       publish: (body) => publisher.publish(body),
-      note: async () => {
+      publishBatch: (body, count) => publisher.publishBatch(body, count),
+      note: async (acked) => {
         if (!before) return undefined;
         const after = await metrics();
-        return `leader ${node.id}: ${fsyncNote(before, after, (performance.now() - openedAt) / 1000)}`;
+        const n = fsyncNote(before, after, (performance.now() - openedAt) / 1000, acked);
+        return { ...n, text: `leader ${node.id}: ${n.text}` };
       },
       close: async () => {
         await publisher.close();
@@ -140,11 +142,18 @@ class StreamPublisher {
         const waiter = this.pending.get(res.sequence);
         if (!waiter) continue;
         this.pending.delete(res.sequence);
-        if (res.result.case === "ack") waiter.resolve();
-        else
-          waiter.reject(
-            new Error(`publish failed: code ${res.result.value?.code} ${res.result.value?.message}`),
-          );
+        // A batch frame's answer: one result per message; the batch fails with its first error.
+        const failed =
+          res.batchResults.length > 0
+            ? res.batchResults.find((r) => r.result.case !== "ack")?.result
+            : res.result.case === "ack"
+              ? undefined
+              : res.result;
+        if (!failed) waiter.resolve();
+        else {
+          const e = failed.case === "error" ? failed.value : undefined;
+          waiter.reject(new Error(`publish failed: code ${e?.code} ${e?.message}`));
+        }
       }
     })().catch((err: Error) => {
       this.failure = err;
@@ -163,11 +172,25 @@ class StreamPublisher {
   }
 
   publish(body: Uint8Array): Promise<void> {
+    return this.send((sequence) =>
+      create(PublishStreamRequestSchema, { sequence, request: { topic: this.topic, body } }),
+    );
+  }
+
+  /** `count` messages in one frame (PublishStream's `batch`), answered by one response. */
+  publishBatch(body: Uint8Array, count: number): Promise<void> {
+    const message = { topic: this.topic, body };
+    return this.send((sequence) =>
+      create(PublishStreamRequestSchema, { sequence, batch: Array.from({ length: count }, () => message) }),
+    );
+  }
+
+  private send(frame: (sequence: bigint) => ReturnType<typeof create<typeof PublishStreamRequestSchema>>) {
     if (this.failure) return Promise.reject(this.failure);
     const sequence = this.next++;
-    return new Promise((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       this.pending.set(sequence, { resolve, reject });
-      this.queue.push(create(PublishStreamRequestSchema, { sequence, request: { topic: this.topic, body } }));
+      this.queue.push(frame(sequence));
       this.wake?.();
     });
   }

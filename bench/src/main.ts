@@ -8,9 +8,10 @@ import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
+import { benchReport } from "./report.js";
 import { type CellResult, LatencyRecorder, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
-import { formatMs, formatSize, formatTable } from "./table.js";
+import { formatFsyncLine, formatMs, formatSize, formatTable } from "./table.js";
 import { runCell } from "./workload.js";
 
 const say = (line: string) => console.log(line);
@@ -35,9 +36,18 @@ async function main(argv: string[]): Promise<number> {
   const all: BenchSystem[] = options.systems.map((s) =>
     s === "geobroker"
       ? new GeobrokerSystem(join(runDir, "geobroker"))
-      : new NatsSystem(join(runDir, "nats"), options.natsSync === "always"),
+      : s === "nats"
+        ? new NatsSystem("nats", join(runDir, s), true, 14222)
+        : new NatsSystem("nats-default", join(runDir, s), false, 15222),
   );
-  const cells = options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight })));
+  const cells = [
+    ...options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight, batch: 1 }))),
+    ...(options.batch > 1
+      ? options.sizes.flatMap((size) =>
+          options.batchInflight.map((inflight) => ({ size, inflight, batch: options.batch })),
+        )
+      : []),
+  ];
   const runs = cells.length * all.length * options.rounds;
   say(
     `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems x ${options.rounds} rounds, ` +
@@ -47,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   say(
     `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
-  say(`data under ${relative(process.cwd(), runDir)} (same disk for both systems)`);
+  say(`data under ${relative(process.cwd(), runDir)} (same disk for every system)`);
 
   let interrupted = false;
   const started: BenchSystem[] = [];
@@ -64,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const measured = new Map<string, Measurement[]>();
-  const keyOf = (system: string, size: number, inflight: number) => `${system}/${size}/${inflight}`;
+  const keyOf = (system: string, size: number, inflight: number, batch: number) =>
+    `${system}/${size}/${inflight}/${batch}`;
   const startedAt = new Date().toISOString();
   try {
     for (const s of all) {
@@ -74,21 +85,23 @@ async function main(argv: string[]): Promise<number> {
       say(`  ${s.describe()}`);
     }
     for (let round = 1; round <= options.rounds; round++) {
-      for (const { size, inflight } of cells) {
+      for (const { size, inflight, batch } of cells) {
         for (const s of all) {
           if (interrupted) return 130;
           const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
-          say(`${s.name}: ${formatSize(size)}, ${inflight} in flight${tag}`);
+          const what = batch > 1 ? `${inflight} batches of ${batch} in flight` : `${inflight} in flight`;
+          say(`${s.name}: ${formatSize(size)}, ${what}${tag}`);
           const plan = {
             system: s.name,
             size,
             inflight,
+            batch,
             warmupS: options.warmupS,
             durationS: options.durationS,
           };
           let m: Measurement;
           try {
-            const publisher = await s.openCell(`s${size}-k${inflight}-r${round}`);
+            const publisher = await s.openCell(`s${size}-k${inflight}-b${batch}-r${round}`);
             try {
               m = await runCell(plan, publisher, say);
             } finally {
@@ -104,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
               firstError: (err as Error).message,
             };
           }
-          const key = keyOf(s.name, size, inflight);
+          const key = keyOf(s.name, size, inflight, batch);
           measured.set(key, [...(measured.get(key) ?? []), m]);
           say(
             `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
@@ -121,19 +134,21 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const results: CellResult[] = [];
-  for (const { size, inflight } of cells) {
+  for (const { size, inflight, batch } of cells) {
     for (const s of all) {
-      const rounds = measured.get(keyOf(s.name, size, inflight));
-      if (rounds) results.push(summarize({ system: s.name, size, inflight }, rounds));
+      const rounds = measured.get(keyOf(s.name, size, inflight, batch));
+      if (rounds) results.push(summarize({ system: s.name, size, inflight, batch }, rounds));
     }
   }
   say("");
   say(formatTable(results));
   say("");
   for (const s of all) say(`${s.name}: ${s.durability}`);
+  const fsyncs = formatFsyncLine(results);
+  if (fsyncs) say(fsyncs);
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${runId}.json`);
-  const report = {
+  const report = benchReport({
     runId,
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -141,7 +156,9 @@ async function main(argv: string[]): Promise<number> {
     options,
     systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
     results,
-  };
+  });
+  say("");
+  for (const line of report.resultLines) say(line);
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
   return results.some((r) => r.messages === 0) ? 1 : 0;

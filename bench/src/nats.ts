@@ -57,7 +57,6 @@ export function natsConfig(node: NatsNode, all: NatsNode[], storeDir: string, sy
 }
 
 export class NatsSystem implements BenchSystem {
-  readonly name = "nats" as const;
   readonly durability: string;
   private readonly nodes: NatsNode[];
   private readonly children = new Map<string, ChildProcess>();
@@ -70,9 +69,11 @@ export class NatsSystem implements BenchSystem {
   private ready = false;
 
   constructor(
+    /** "nats" (fsync always) or "nats-default"; each runs its own cluster on its own ports. */
+    readonly name: "nats" | "nats-default",
     private readonly dir: string,
-    private readonly syncAlways = true,
-    basePort = 14222,
+    private readonly syncAlways: boolean,
+    basePort: number,
   ) {
     this.durability = natsDurability(syncAlways);
     this.nodes = [0, 1, 2].map((i) => ({
@@ -112,12 +113,12 @@ export class NatsSystem implements BenchSystem {
       this.lastLines.set(n.name, []);
       onLines(child, (line) => {
         keepLast(this.lastLines.get(n.name)!, line);
-        if (this.ready && /\[(ERR|FTL)\]/.test(line)) say(`  [nats ${n.name}] ${line}`);
+        if (this.ready && /\[(ERR|FTL)\]/.test(line)) say(`  [${this.name} ${n.name}] ${line}`);
       });
       child.on("exit", (code, signal) => {
         this.children.delete(n.name);
         if (!this.stopping) {
-          say(`  [nats ${n.name}] exited (${signal ?? `code ${code}`})`);
+          say(`  [${this.name} ${n.name}] exited (${signal ?? `code ${code}`})`);
           say(`    ${(this.lastLines.get(n.name) ?? []).join("\n    ")}`);
         }
       });
@@ -139,7 +140,9 @@ export class NatsSystem implements BenchSystem {
     await waitFor("JetStream meta leader", 60_000, async () => (await jsm.getAccountInfo()) && true);
     this.admin = { nc, jsm };
     this.ready = true;
-    say(`  nats cluster ready: ${this.nodes.map((n) => `${n.name} 127.0.0.1:${n.client}`).join(", ")}`);
+    say(
+      `  ${this.name} cluster ready: ${this.nodes.map((n) => `${n.name} 127.0.0.1:${n.client}`).join(", ")}`,
+    );
   }
 
   async openCell(cellId: string): Promise<CellPublisher> {
@@ -162,6 +165,10 @@ export class NatsSystem implements BenchSystem {
     return {
       publish: async (body) => {
         await js.publish(subject, body);
+      },
+      // NATS's fastest JetStream publish: async publishes, all in flight at once, acks awaited together.
+      publishBatch: async (body, count) => {
+        await Promise.all(Array.from({ length: count }, () => js.publish(subject, body)));
       },
       close: async () => {
         await nc.drain().catch(() => {});

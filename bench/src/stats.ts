@@ -44,7 +44,10 @@ export class LatencyRecorder {
 export interface CellKey {
   system: string;
   size: number;
+  /** Publish calls in flight (each of `batch` messages). */
   inflight: number;
+  /** Messages per publish call: 1, or a batched cell (a frame of many messages; NATS: that many async publishes awaited together). */
+  batch: number;
 }
 
 export interface CellResult extends CellKey {
@@ -63,6 +66,11 @@ export interface CellResult extends CellKey {
   firstError?: string;
   /** What the servers reported about the cell (e.g. fsyncs on the leader), one per round. */
   notes?: string[];
+  /**
+   * geobroker only: the leader's synced Raft log writes (geobroker_storage_fsync_seconds_count on
+   * its /metrics) per acknowledged message, over every round (warm-up included on both sides).
+   */
+  fsyncsPerAck?: number;
 }
 
 /** What one round of one cell measured. */
@@ -73,6 +81,7 @@ export interface Measurement {
   latency: LatencyRecorder;
   firstError?: string;
   note?: string;
+  fsyncsPerAck?: number;
 }
 
 /**
@@ -93,6 +102,7 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
     firstError ??= r.firstError;
   }
   const msgsPerSec = seconds > 0 ? messages / seconds : 0;
+  const perAck = rounds.map((r) => r.fsyncsPerAck).filter((x): x is number => x !== undefined);
   return {
     ...key,
     seconds,
@@ -108,6 +118,7 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
       max: latency.maxMs,
     },
     ...(rounds.some((r) => r.note) ? { notes: rounds.map((r) => r.note ?? "") } : {}),
+    ...(perAck.length > 0 ? { fsyncsPerAck: perAck.reduce((a, b) => a + b, 0) / perAck.length } : {}),
     roundsMsgsPerSec: rounds.map((r) => (r.seconds > 0 ? r.messages / r.seconds : 0)),
     ...(firstError !== undefined ? { firstError } : {}),
   };
@@ -139,16 +150,27 @@ export const fsyncSeries = [
   "geobroker_storage_fsync_entries_sum",
 ];
 
-/** "412 fsyncs (41/s), mean 3.2 ms, 24.1 Raft entries each" from two /metrics readings. */
+/**
+ * "412 fsyncs (41/s), mean 3.2 ms, 24.1 Raft entries each, 0.05 fsyncs per acked message (8240 acks)"
+ * from two /metrics readings. The count is the Raft log store's synced write batches (every group
+ * on the node; the metadata group's are a handful per cell).
+ */
 export function fsyncNote(
   before: Record<string, number>,
   after: Record<string, number>,
   seconds: number,
-): string {
+  acked: number,
+): { text: string; fsyncsPerAck?: number } {
   const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
   const count = d("geobroker_storage_fsync_seconds_count");
-  if (count <= 0) return "no fsync";
+  if (count <= 0) return { text: "no fsync" };
   const meanMs = (d("geobroker_storage_fsync_seconds_sum") / count) * 1000;
   const entries = d("geobroker_storage_fsync_entries_sum") / count;
-  return `${count} fsyncs (${Math.round(count / seconds)}/s), mean ${meanMs.toFixed(1)} ms, ${entries.toFixed(1)} Raft entries each`;
+  const perAck = acked > 0 ? count / acked : undefined;
+  return {
+    text:
+      `${count} fsyncs (${Math.round(count / seconds)}/s), mean ${meanMs.toFixed(1)} ms, ${entries.toFixed(1)} Raft entries each` +
+      (perAck !== undefined ? `, ${perAck.toFixed(2)} fsyncs per acked message (${acked} acks)` : ""),
+    ...(perAck !== undefined ? { fsyncsPerAck: perAck } : {}),
+  };
 }

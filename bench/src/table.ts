@@ -28,6 +28,7 @@ export function progressLine(o: {
   system: string;
   size: number;
   inflight: number;
+  batch: number;
   phase: "warm-up" | "measure";
   elapsedS: number;
   totalS: number;
@@ -36,12 +37,38 @@ export function progressLine(o: {
   errors: number;
 }): string {
   return (
-    `  ${o.system.padEnd(9)} ${formatSize(o.size).padStart(7)} x${String(o.inflight).padEnd(4)} ` +
+    `  ${o.system.padEnd(9)} ${formatSize(o.size).padStart(7)} x${inFlightText(o).padEnd(4)} ` +
     `${o.phase.padEnd(7)} ${o.elapsedS.toFixed(0).padStart(3)}/${o.totalS.toFixed(0)} s  ` +
     `${formatRate(o.msgsPerSec).padStart(8)} msg/s  p99 ${formatMs(o.p99Ms)} ms` +
     (o.errors > 0 ? `  errors ${o.errors}` : "")
   );
 }
+
+/** "64", or "8 x 100" for 8 batches of 100 messages in flight. */
+export function inFlightText(c: { inflight: number; batch: number }): string {
+  return c.batch > 1 ? `${c.inflight} x ${c.batch}` : String(c.inflight);
+}
+
+type Cell = { size: number; inflight: number; batch: number };
+
+/** The cells present in the results: single publishes first, then batched; smallest first. */
+function cellsOf(results: CellResult[]): Cell[] {
+  return [...new Set(results.map((r) => `${r.size}/${r.inflight}/${r.batch}`))]
+    .map((k) => {
+      const [size, inflight, batch] = k.split("/").map(Number) as [number, number, number];
+      return { size, inflight, batch };
+    })
+    .sort(
+      (a, b) =>
+        Number(a.batch > 1) - Number(b.batch > 1) ||
+        a.size - b.size ||
+        a.inflight - b.inflight ||
+        a.batch - b.batch,
+    );
+}
+
+const inCell = (r: CellResult, c: Cell) =>
+  r.size === c.size && r.inflight === c.inflight && r.batch === c.batch;
 
 /**
  * The side-by-side table, in Markdown: one row per (size, in flight, system), and for geobroker the
@@ -60,26 +87,26 @@ export function formatTable(results: CellResult[]): string {
     "errors",
     "msg/s vs NATS",
     "p99 vs NATS",
+    "msg/s vs NATS default",
   ];
   // With --rounds, each round's msg/s shows how steady the numbers were.
   const withRounds = results.some((r) => r.roundsMsgsPerSec.length > 1);
   if (withRounds) header.push("msg/s per round");
   const rows: string[][] = [];
-  const cells = [...new Set(results.map((r) => `${r.size}/${r.inflight}`))]
-    .map((k) => k.split("/").map(Number) as [number, number])
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (const [size, inflight] of cells) {
-    const here = results
-      .filter((r) => r.size === size && r.inflight === inflight)
-      .sort((a, b) => order(a.system) - order(b.system));
+  const cells = cellsOf(results);
+  for (const c of cells) {
+    const here = results.filter((r) => inCell(r, c)).sort((a, b) => order(a.system) - order(b.system));
     const nats = here.find((r) => r.system === "nats");
+    const natsDefault = here.find((r) => r.system === "nats-default");
     for (const r of here) {
-      const vs = r.system === "nats" ? undefined : nats;
+      const isNats = r.system === "nats" || r.system === "nats-default";
+      const vs = isNats ? undefined : nats;
       const t = ratio(r.msgsPerSec, vs?.msgsPerSec);
       const l = ratio(r.latencyMs.p99, vs?.latencyMs.p99);
+      const td = ratio(r.msgsPerSec, isNats ? undefined : natsDefault?.msgsPerSec);
       rows.push([
-        formatSize(size),
-        String(inflight),
+        formatSize(c.size),
+        inFlightText(c),
         r.system,
         formatRate(r.msgsPerSec),
         r.mbPerSec.toFixed(2),
@@ -89,14 +116,61 @@ export function formatTable(results: CellResult[]): string {
         String(r.errors),
         t === undefined ? "" : `${t.toFixed(2)}x`,
         l === undefined ? "" : `${l.toFixed(2)}x`,
+        td === undefined ? "" : `${td.toFixed(2)}x`,
         ...(withRounds ? [r.roundsMsgsPerSec.map((x) => Math.round(x)).join(" ")] : []),
       ]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const numeric = (i: number) => i >= 3 && i < 11;
+  const numeric = (i: number) => i >= 3 && i < 12;
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
   const rule = `| ${widths.map((w, i) => (numeric(i) ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
   return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+const cellNumber = (n: number | undefined, digits: number) =>
+  n === undefined || !Number.isFinite(n) ? "na" : digits === 0 ? String(Math.round(n)) : n.toFixed(digits);
+
+/**
+ * One machine-readable line per cell, after the table:
+ * `RESULT throughput size=256 inflight=64 geobroker=N nats_sync=M nats_default=K ratio_sync=X ratio_default=Y p99_ratio_sync=Z`
+ * (msg/s rounded; ratios geobroker over NATS, 2 decimals; `na` where a system did not run or had no
+ * ack). A batched cell's line starts `RESULT batched` and adds `batch=B` after `inflight`.
+ */
+export function formatResultLines(results: CellResult[]): string[] {
+  const cells = cellsOf(results);
+  return cells.map((c) => {
+    const { size, inflight, batch } = c;
+    const of = (system: string) => results.find((r) => r.system === system && inCell(r, c));
+    const g = of("geobroker");
+    const sync = of("nats");
+    const def = of("nats-default");
+    const rate = (r: CellResult | undefined) => (r && r.msgsPerSec > 0 ? r.msgsPerSec : undefined);
+    return [
+      batch > 1 ? "RESULT batched" : "RESULT throughput",
+      `size=${size}`,
+      `inflight=${inflight}`,
+      ...(batch > 1 ? [`batch=${batch}`] : []),
+      `geobroker=${cellNumber(rate(g), 0)}`,
+      `nats_sync=${cellNumber(rate(sync), 0)}`,
+      `nats_default=${cellNumber(rate(def), 0)}`,
+      `ratio_sync=${cellNumber(ratio(g?.msgsPerSec, sync?.msgsPerSec), 2)}`,
+      `ratio_default=${cellNumber(ratio(g?.msgsPerSec, def?.msgsPerSec), 2)}`,
+      `p99_ratio_sync=${cellNumber(ratio(g?.latencyMs.p99, sync?.latencyMs.p99), 2)}`,
+    ].join(" ");
+  });
+}
+
+/**
+ * "geobroker fsyncs per acked message (...): 256 B x1 1.01, 256 B x64 0.08", or nothing when no cell
+ * measured it. The count is the leader's synced Raft log writes over the cell, read from /metrics.
+ */
+export function formatFsyncLine(results: CellResult[]): string | undefined {
+  const measured = results.filter((r) => r.system === "geobroker" && r.fsyncsPerAck !== undefined);
+  if (measured.length === 0) return undefined;
+  const cells = measured
+    .sort((a, b) => a.batch - b.batch || a.size - b.size || a.inflight - b.inflight)
+    .map((r) => `${formatSize(r.size)} x${inFlightText(r)} ${r.fsyncsPerAck!.toFixed(2)}`);
+  return `geobroker fsyncs per acked message (the leader's synced Raft log writes / acks, warm-up included): ${cells.join(", ")}`;
 }

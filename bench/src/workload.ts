@@ -7,15 +7,28 @@ import { progressLine } from "./table.js";
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
 export interface CellPublisher {
   publish(body: Uint8Array): Promise<void>;
-  /** What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell. */
-  note?(): Promise<string | undefined>;
+  /** Publishes `count` messages of this body as one batch; resolves when every one is acknowledged. */
+  publishBatch(body: Uint8Array, count: number): Promise<void>;
+  /**
+   * What the servers say about the cell so far (e.g. fsyncs on the leader), if they tell; `acked`
+   * is every ack since the publisher opened (warm-up included), the window the servers counted.
+   */
+  note?(acked: number): Promise<CellNote | undefined>;
   close(): Promise<void>;
+}
+
+export interface CellNote {
+  text: string;
+  /** The leader's synced Raft log writes per acknowledged message over the cell (geobroker). */
+  fsyncsPerAck?: number;
 }
 
 export interface CellPlan {
   system: string;
   size: number;
   inflight: number;
+  /** Messages per publish call (1: single publishes). */
+  batch: number;
   warmupS: number;
   durationS: number;
 }
@@ -35,6 +48,7 @@ export async function runCell(
   const measureFrom = start + plan.warmupS * 1000;
   const end = measureFrom + plan.durationS * 1000;
   let acked = 0;
+  let allAcked = 0;
   let intervalAcked = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -44,7 +58,8 @@ export async function runCell(
       const sent = performance.now();
       if (sent >= end) return;
       try {
-        await publisher.publish(body);
+        if (plan.batch > 1) await publisher.publishBatch(body, plan.batch);
+        else await publisher.publish(body);
       } catch (err) {
         const now = performance.now();
         if (now >= measureFrom && now <= end) errors++;
@@ -53,11 +68,13 @@ export async function runCell(
         continue;
       }
       const now = performance.now();
-      intervalAcked++;
+      allAcked += plan.batch;
+      intervalAcked += plan.batch;
       interval.recordMs(now - sent);
-      // A cell counts the acks that arrive in its measured window, and their latencies.
+      // A cell counts the acks that arrive in its measured window, and their latencies (one per
+      // publish call: a batch's latency is its last message's).
       if (now >= measureFrom && now <= end) {
-        acked++;
+        acked += plan.batch;
         latency.recordMs(now - sent);
       }
     }
@@ -72,6 +89,7 @@ export async function runCell(
         system: plan.system,
         size: plan.size,
         inflight: plan.inflight,
+        batch: plan.batch,
         phase: measuring ? "measure" : "warm-up",
         elapsedS: measuring ? (now - measureFrom) / 1000 : (now - start) / 1000,
         totalS: measuring ? plan.durationS : plan.warmupS,
@@ -89,9 +107,10 @@ export async function runCell(
   } finally {
     clearInterval(ticker);
   }
-  const note = await publisher.note?.().catch(() => undefined);
+  const note = await publisher.note?.(allAcked).catch(() => undefined);
   return {
-    ...(note ? { note } : {}),
+    ...(note ? { note: note.text } : {}),
+    ...(note?.fsyncsPerAck !== undefined ? { fsyncsPerAck: note.fsyncsPerAck } : {}),
     seconds: plan.durationS,
     messages: acked,
     errors,

@@ -3,19 +3,28 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
 import { natsConfig } from "../src/nats.js";
+import { benchReport } from "../src/report.js";
 import { fsyncNote, fsyncSeries, LatencyRecorder, promValues, ratio, summarize } from "../src/stats.js";
-import { formatMs, formatSize, formatTable, progressLine } from "../src/table.js";
+import {
+  formatFsyncLine,
+  formatMs,
+  formatResultLines,
+  formatSize,
+  formatTable,
+  progressLine,
+} from "../src/table.js";
 
 describe("bench options", () => {
-  it("defaults to both systems, 256 B and 4 KiB, 1 and 64 in flight, 10 s cells", () => {
+  it("defaults to geobroker and NATS at both sync settings, 256 B and 4 KiB, 1 and 64 in flight, 10 s cells", () => {
     assert.deepEqual(parseBenchArgs([]), {
       durationS: 10,
       warmupS: 2,
       sizes: [256, 4096],
       inflight: [1, 64],
-      systems: ["geobroker", "nats"],
+      systems: ["geobroker", "nats", "nats-default"],
       rounds: 1,
-      natsSync: "always",
+      batch: 100,
+      batchInflight: [8],
       outDir: "bench/results",
       keepData: false,
     });
@@ -55,7 +64,9 @@ describe("bench options", () => {
       [["--duration", "soon"], /--duration soon/],
       [["--sizes", ","], /--sizes: give at least one value/],
       [["--rounds", "0"], /--rounds 0/],
-      [["--nats-sync", "never"], /--nats-sync never/],
+      [["--batch", "1"], /--batch 1: 0 \(no batched cell\) or 2 to 1000/],
+      [["--batch-inflight", "0"], /--batch-inflight 0/],
+      [["--nats-sync", "default"], /nats-sync/],
       [["--nope"], /nope/],
     ];
     for (const [argv, message] of bad) {
@@ -94,7 +105,7 @@ describe("bench statistics", () => {
   it("summarizes a cell: msg/s over the measured seconds, MB/s from the body size", () => {
     const latency = new LatencyRecorder();
     latency.recordMs(2);
-    const s = summarize({ system: "geobroker", size: 4096, inflight: 64 }, [
+    const s = summarize({ system: "geobroker", size: 4096, inflight: 64, batch: 1 }, [
       { seconds: 5, messages: 10_000, errors: 1, latency },
     ]);
     assert.equal(s.msgsPerSec, 2000);
@@ -110,7 +121,7 @@ describe("bench statistics", () => {
     for (let i = 0; i < 90; i++) fast.recordMs(1);
     const slow = new LatencyRecorder();
     for (let i = 0; i < 10; i++) slow.recordMs(100);
-    const s = summarize({ system: "nats", size: 256, inflight: 1 }, [
+    const s = summarize({ system: "nats", size: 256, inflight: 1, batch: 1 }, [
       { seconds: 2, messages: 90, errors: 0, latency: fast },
       { seconds: 2, messages: 10, errors: 3, latency: slow, firstError: "timeout" },
     ]);
@@ -141,8 +152,14 @@ describe("bench statistics", () => {
       geobroker_storage_fsync_entries_sum: 20,
     });
     const after = promValues(text(110, 0.35, 2020), fsyncSeries);
-    assert.equal(fsyncNote(before, after, 10), "100 fsyncs (10/s), mean 3.0 ms, 20.0 Raft entries each");
-    assert.equal(fsyncNote(before, before, 10), "no fsync");
+    assert.deepEqual(fsyncNote(before, after, 10, 400), {
+      text: "100 fsyncs (10/s), mean 3.0 ms, 20.0 Raft entries each, 0.25 fsyncs per acked message (400 acks)",
+      fsyncsPerAck: 0.25,
+    });
+    assert.deepEqual(fsyncNote(before, after, 10, 0), {
+      text: "100 fsyncs (10/s), mean 3.0 ms, 20.0 Raft entries each",
+    });
+    assert.deepEqual(fsyncNote(before, before, 10, 5), { text: "no fsync" });
   });
 
   it("ratio needs two positive numbers", () => {
@@ -161,33 +178,122 @@ describe("bench output", () => {
     msgsPerSec: number,
     p99: number,
     rounds = 1,
+    batch = 1,
   ) => {
     const latency = new LatencyRecorder();
     latency.recordMs(p99);
     const round = { seconds: 1, messages: msgsPerSec, errors: 0, latency };
     return summarize(
-      { system, size, inflight },
+      { system, size, inflight, batch },
       Array.from({ length: rounds }, () => round),
     );
   };
 
-  it("prints one row per system and cell, sorted, with geobroker relative to NATS", () => {
+  it("prints one row per system and cell, sorted, with geobroker relative to both NATS settings", () => {
     const table = formatTable([
       cell("nats", 4096, 1, 500, 4),
       cell("geobroker", 4096, 1, 1000, 2),
+      cell("nats-default", 256, 64, 6000, 5),
       cell("geobroker", 256, 64, 3000, 10),
       cell("nats", 256, 64, 1000, 20),
     ]);
     const lines = table.split("\n");
-    assert.equal(lines.length, 6);
-    assert.match(lines[0]!, /^\| size .*\| msg\/s vs NATS \| p99 vs NATS \|$/);
+    assert.equal(lines.length, 7);
+    assert.match(lines[0]!, /^\| size .*\| msg\/s vs NATS \| p99 vs NATS \| msg\/s vs NATS default \|$/);
     assert.match(
       lines[2]!,
-      /^\| 256 B \| 64 +\| geobroker \| +3,000 \| +0\.77 \| .* \| +3\.00x \| +0\.50x \|$/,
+      /^\| 256 B \| 64 +\| geobroker +\| +3,000 \| +0\.77 \| .* \| +3\.00x \| +0\.50x \| +0\.50x \|$/,
     );
-    assert.match(lines[3]!, /^\| 256 B \| 64 +\| nats +\| +1,000 \|/);
-    assert.match(lines[4]!, /^\| 4 KiB \| 1 +\| geobroker \| +1,000 \| +4\.10 \|.* 2\.00x \| +0\.50x \|$/);
+    assert.match(lines[3]!, /^\| 256 B \| 64 +\| nats +\| +1,000 \|.*\| +\| +\| +\|$/);
+    assert.match(lines[4]!, /^\| 256 B \| 64 +\| nats-default \| +6,000 \|.*\| +\| +\| +\|$/);
+    assert.match(
+      lines[5]!,
+      /^\| 4 KiB \| 1 +\| geobroker +\| +1,000 \| +4\.10 \|.* 2\.00x \| +0\.50x \| +\|$/,
+    );
     assert.ok(lines.every((l) => l.length === lines[0]!.length));
+  });
+
+  it("prints one RESULT line per cell, in the issue's exact shape, with na for what did not run", () => {
+    const lines = formatResultLines([
+      cell("geobroker", 256, 64, 3000, 10),
+      cell("nats", 256, 64, 1000, 20),
+      cell("nats-default", 256, 64, 6000, 5),
+      cell("geobroker", 256, 1, 400, 2.5),
+      cell("nats", 256, 1, 0, 1),
+    ]);
+    assert.deepEqual(lines, [
+      "RESULT throughput size=256 inflight=1 geobroker=400 nats_sync=na nats_default=na ratio_sync=na ratio_default=na p99_ratio_sync=2.50",
+      "RESULT throughput size=256 inflight=64 geobroker=3000 nats_sync=1000 nats_default=6000 ratio_sync=3.00 ratio_default=0.50 p99_ratio_sync=0.50",
+    ]);
+    const shape =
+      /^RESULT throughput size=\d+ inflight=\d+ geobroker=(\d+|na) nats_sync=(\d+|na) nats_default=(\d+|na) ratio_sync=(\d+\.\d\d|na) ratio_default=(\d+\.\d\d|na) p99_ratio_sync=(\d+\.\d\d|na)$/;
+    for (const l of lines) assert.match(l, shape);
+  });
+
+  it("puts batched cells after the single ones, as `8 x 100`, with their own RESULT batched line", () => {
+    const results = [
+      cell("nats", 256, 8, 20000, 30, 1, 100),
+      cell("geobroker", 256, 8, 100000, 12, 1, 100),
+      cell("geobroker", 256, 64, 3000, 10),
+    ];
+    const lines = formatTable(results).split("\n");
+    assert.match(lines[2]!, /^\| 256 B \| 64 +\| geobroker /);
+    assert.match(lines[3]!, /^\| 256 B \| 8 x 100 +\| geobroker +\| +100,000 \|.*\| +5\.00x \| +0\.40x \|/);
+    assert.deepEqual(formatResultLines(results), [
+      "RESULT throughput size=256 inflight=64 geobroker=3000 nats_sync=na nats_default=na ratio_sync=na ratio_default=na p99_ratio_sync=na",
+      "RESULT batched size=256 inflight=8 batch=100 geobroker=100000 nats_sync=20000 nats_default=na ratio_sync=5.00 ratio_default=na p99_ratio_sync=0.40",
+    ]);
+  });
+
+  it("tells geobroker's fsyncs per acked message, averaged over rounds", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(1);
+    const r = summarize({ system: "geobroker", size: 256, inflight: 1, batch: 1 }, [
+      { seconds: 1, messages: 10, errors: 0, latency, note: "a", fsyncsPerAck: 1 },
+      { seconds: 1, messages: 10, errors: 0, latency, note: "b", fsyncsPerAck: 1.5 },
+    ]);
+    assert.equal(r.fsyncsPerAck, 1.25);
+    assert.deepEqual(r.notes, ["a", "b"]);
+    assert.equal(
+      formatFsyncLine([r, cell("nats", 256, 1, 10, 1)]),
+      "geobroker fsyncs per acked message (the leader's synced Raft log writes / acks, warm-up included): 256 B x1 1.25",
+    );
+    assert.equal(formatFsyncLine([cell("geobroker", 256, 1, 10, 1)]), undefined);
+  });
+
+  it("writes the JSON with results[] named geobroker, nats and nats-default, and the RESULT lines", () => {
+    const options = parseBenchArgs(["--quick"]);
+    assert.ok(options !== "help");
+    const results = [
+      cell("geobroker", 256, 64, 3000, 10),
+      cell("nats", 256, 64, 1000, 20),
+      cell("nats-default", 256, 64, 6000, 5),
+    ];
+    const report = JSON.parse(
+      JSON.stringify(
+        benchReport({
+          runId: "r",
+          startedAt: "s",
+          finishedAt: "f",
+          machine: { cores: 2, cpu: "x", memoryBytes: 1, node: "v20" },
+          options,
+          systems: {},
+          results,
+        }),
+      ),
+    );
+    assert.deepEqual(
+      report.results.map((r: { system: string }) => r.system),
+      ["geobroker", "nats", "nats-default"],
+    );
+    for (const r of report.results) {
+      assert.equal(r.size, 256);
+      assert.equal(r.inflight, 64);
+      assert.equal(typeof r.msgsPerSec, "number");
+      assert.equal(typeof r.latencyMs.p99, "number");
+    }
+    assert.equal(report.results[0].msgsPerSec, 3000);
+    assert.deepEqual(report.resultLines, formatResultLines(results));
   });
 
   it("adds each round's msg/s when there were several rounds", () => {
@@ -217,6 +323,7 @@ describe("bench output", () => {
       system: "nats",
       size: 256,
       inflight: 64,
+      batch: 1,
       phase: "measure",
       elapsedS: 3,
       totalS: 5,

@@ -26,6 +26,7 @@ import {
   streamingPaths,
 } from "../security/limits.js";
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
+import { maxRequestBytes } from "../wire/validate.js";
 import { compatBrokerService } from "./compat-service.js";
 import { consumeService } from "./consume-service.js";
 import { healthService } from "./health-service.js";
@@ -171,7 +172,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       values.set(fromNodeKey, gate.fromNode(req));
       return values;
     },
-    readMaxBytes: o.limits.maxMessageBytes + o.limits.maxHeaderBytes + o.limits.maxKeyBytes + 64 * 1024,
+    readMaxBytes: maxRequestBytes(o.limits),
     // Unknown fields are skipped, not kept: 1 MiB of them would otherwise become ~90 MB of objects.
     binaryOptions: { readUnknownFields: false },
     routes: (router) => {

@@ -1,19 +1,22 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  PublishBatchResponseSchema,
   type PublishRequest,
   type PublishResponse,
   PublishResponseSchema,
   type PublishService,
+  type PublishStreamRequest,
   type PublishStreamResponse,
   PublishStreamResponseSchema,
 } from "../../../gen/geobroker/v1/publish_pb.js";
 import type { BrokerEngine, CallContext, PublishInput } from "../engine/engine.js";
-import { errorDetailsOf, errorInfoOf, invalidArgument, toConnectError } from "../engine/errors.js";
+import { invalidArgument, toConnectError } from "../engine/errors.js";
 import type { InputLimits } from "../engine/limits.js";
 import { servedBy } from "../wire/convert.js";
 import { checkMessage, checkTopicName } from "../wire/validate.js";
 import { callContext } from "./call-context.js";
+import { publishErrorOf, publishMany } from "./publish-batch.js";
 
 const maxMessageIdLength = 256;
 /** Unacknowledged publishes one stream may have in flight before the server stops reading. */
@@ -54,8 +57,33 @@ export function publishService(
     });
   };
 
+  /** One stream frame: a single message (`request`) or a batch, answered by one response frame. */
+  const publishFrame = (item: PublishStreamRequest, call: CallContext): Promise<PublishStreamResponse> => {
+    const answer = (r: MessageInitShape<typeof PublishStreamResponseSchema>) =>
+      create(PublishStreamResponseSchema, { ...r, sequence: item.sequence });
+    const failed = (err: unknown) => answer({ result: { case: "error", value: publishErrorOf(err) } });
+    if (item.batch.length > 0) {
+      if (item.request) return Promise.resolve(failed(invalidArgument("set request or batch, not both")));
+      return publishMany(item.batch, limits, (m) => publishOne(m, call)).then(
+        (batchResults) => answer({ batchResults }),
+        failed,
+      );
+    }
+    if (!item.request) return Promise.resolve(failed(invalidArgument("request is required")));
+    return publishOne(item.request, call).then(
+      (ack) => answer({ result: { case: "ack", value: ack } }),
+      failed,
+    );
+  };
+
   return {
     publish: (req, ctx) => publishOne(req, callContext(ctx)),
+
+    publishBatch: async (req, ctx) => {
+      const call = callContext(ctx);
+      const results = await publishMany(req.messages, limits, (m) => publishOne(m, call));
+      return create(PublishBatchResponseSchema, { results });
+    },
 
     // Pipelined: requests are started as they arrive and acknowledged as they commit. Acks of one
     // partition commit in order; acks across partitions may interleave.
@@ -69,8 +97,8 @@ export function publishService(
         wake?.();
         wake = undefined;
       };
-      const finish = (response: PublishStreamResponse) => {
-        inFlight--;
+      const finish = (response: PublishStreamResponse, slots: number) => {
+        inFlight -= slots;
         ready.push(response);
         notify();
       };
@@ -79,38 +107,10 @@ export function publishService(
       const reader = (async () => {
         try {
           for await (const item of requests) {
-            if (!item.request) {
-              ready.push(
-                create(PublishStreamResponseSchema, {
-                  sequence: item.sequence,
-                  result: { case: "error", value: { code: 3, message: "request is required" } },
-                }),
-              );
-              notify();
-              continue;
-            }
-            inFlight++;
-            publishOne(item.request, call).then(
-              (ack) =>
-                finish(
-                  create(PublishStreamResponseSchema, {
-                    sequence: item.sequence,
-                    result: { case: "ack", value: ack },
-                  }),
-                ),
-              (err: unknown) => {
-                const e = toConnectError(err);
-                finish(
-                  create(PublishStreamResponseSchema, {
-                    sequence: item.sequence,
-                    result: {
-                      case: "error",
-                      value: { code: e.code, message: e.rawMessage, info: errorInfoOf(errorDetailsOf(e)) },
-                    },
-                  }),
-                );
-              },
-            );
+            // A batch frame holds as many slots as it has messages: the bound is on messages.
+            const slots = Math.max(1, item.batch.length);
+            inFlight += slots;
+            void publishFrame(item, call).then((response) => finish(response, slots));
             if (inFlight >= maxInFlightPerStream) await new Promise<void>((r) => (resumeReading = r));
           }
         } catch (err) {

@@ -165,8 +165,13 @@ export function validateConfig(c: Json): NodeConfig {
   for (const k of ["maxAgeMs", "maxBytes", "maxMessages"])
     need(nonNegInt(retention[k]), `topicDefaults.retention.${k}: an integer >= 0 (0 = no limit)`);
   const limits = (c.limits ?? {}) as Json;
-  for (const k of ["maxMessageBytes", "maxKeyBytes", "maxHeaders", "maxHeaderBytes"])
+  for (const k of ["maxMessageBytes", "maxKeyBytes", "maxHeaders", "maxHeaderBytes", "maxBatchMessages"])
     need(posInt(limits[k]), `limits.${k}: a positive integer`);
+  need(
+    posInt(limits.maxBatchBytes) && (limits.maxBatchBytes as number) <= 64 * 1024 * 1024,
+    "limits.maxBatchBytes: a positive integer, at most 64 MiB",
+  );
+  need(((limits.maxBatchMessages as number) ?? 0) <= 100_000, "limits.maxBatchMessages: at most 100000");
   need(
     ((limits.maxMessageBytes as number) ?? 0) <= 16 * 1024 * 1024,
     "limits.maxMessageBytes: at most 16 MiB",

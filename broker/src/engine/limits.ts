@@ -8,6 +8,10 @@ export interface InputLimits {
   maxKeyBytes: number;
   maxHeaders: number;
   maxHeaderBytes: number;
+  /** Messages one PublishBatch call or one PublishStream batch frame may carry. */
+  maxBatchMessages: number;
+  /** Bodies, keys and headers of one batch together, in bytes. */
+  maxBatchBytes: number;
 }
 
 export const defaultInputLimits: InputLimits = {
@@ -15,6 +19,8 @@ export const defaultInputLimits: InputLimits = {
   maxKeyBytes: 4096,
   maxHeaders: 64,
   maxHeaderBytes: 16 * 1024,
+  maxBatchMessages: 1000,
+  maxBatchBytes: 1024 * 1024,
 };
 
 /**

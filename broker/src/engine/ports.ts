@@ -1,13 +1,5 @@
-import type {
-  ConfState,
-  Entry,
-  GroupId,
-  HardState,
-  Message,
-  NodeId,
-  RaftStorage,
-  Snapshot,
-} from "../raft/types.js";
+import type { PersistUpdate } from "../raft/ready-loop.js";
+import type { ConfState, GroupId, Message, NodeId, RaftStorage, Snapshot } from "../raft/types.js";
 import type { StoredMessage } from "./message.js";
 
 // What the cluster layer needs from storage, named by the cluster's needs. storage/ implements
@@ -75,11 +67,11 @@ export interface MetadataStorePort {
 export interface LogStorePort {
   /** The group's Raft storage; a group seen for the first time starts with `bootstrap` as its configuration. */
   open(groupId: GroupId, bootstrap: ConfState): RaftStorage;
-  /** Resolves once the update is fsynced. */
-  persist(
-    groupId: GroupId,
-    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
-  ): Promise<void>;
+  /**
+   * Resolves once the update is fsynced; with `mustSync: false` (a commit-only hard state) at once,
+   * the write queued in order behind every earlier one and made durable by the next synced write.
+   */
+  persist(groupId: GroupId, update: PersistUpdate): Promise<void>;
   /** How to build a snapshot of the group's state machine when a follower needs one. */
   setSnapshotBuilder(groupId: GroupId, builder: () => Promise<Snapshot>): void;
   /** Drops log entries up to and including index, recording the configuration there. */

@@ -63,8 +63,11 @@ export class LocalCluster {
 
   start(): void {
     const cli = join(projectRoot(), "dist", "broker", "src", "cli", "main.js");
+    // Extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a
+    // bench run (NODE_OPTIONS may not carry --cpu-prof).
+    const nodeArgs = (process.env.GEOBROKER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
     for (const n of this.file.nodes) {
-      const child = spawn(process.execPath, [cli, "serve", "--config", n.config], {
+      const child = spawn(process.execPath, [...nodeArgs, cli, "serve", "--config", n.config], {
         env: brokerEnv(),
         stdio: ["ignore", "pipe", "pipe"],
       });

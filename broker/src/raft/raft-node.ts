@@ -33,6 +33,13 @@ export interface Ready {
   committedEntries: Entry[];
   messages: Message[];
   readStates: ReadState[];
+  /**
+   * Whether persisting this Ready needs an fsync before its messages go out (etcd's MustSync): true
+   * when it carries entries, a snapshot, or a new term or vote. A hard state that only moved the
+   * commit index need not be durable: a lost commit index is learned again from the leader, and
+   * every applied entry is already fsynced in the log (docs/raft.md, "The write path").
+   */
+  mustSync: boolean;
 }
 
 /** A member as the leader sees it. */
@@ -69,6 +76,11 @@ function sameSoft(a: SoftState, b: SoftState): boolean {
 
 function sameHard(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+/** etcd's MustSync: entries, a snapshot, a new term or a new vote must be on disk before anything is sent. */
+export function mustSync(entries: number, snapshot: boolean, hard: HardState, prev: HardState): boolean {
+  return entries > 0 || snapshot || hard.term !== prev.term || hard.vote !== prev.vote;
 }
 
 /**
@@ -190,15 +202,18 @@ export class RaftNode {
     raft.flushProposals();
     const soft = raft.softState();
     const hard = raft.hardState();
+    const entries = raft.log.unstableEntries();
+    const snapshot = raft.log.unstableSnapshot;
     const rd: Ready = {
-      entries: raft.log.unstableEntries(),
+      entries,
       committedEntries: raft.log.nextCommitted(this.settings.maxSizePerMsg * 8),
       messages: raft.outbox.takeMessages(),
       readStates: raft.outbox.takeReadStates(),
+      mustSync: mustSync(entries.length, snapshot !== undefined, hard, this.prevHard),
     };
     if (!sameSoft(soft, this.prevSoft)) rd.softState = soft;
     if (!sameHard(hard, this.prevHard)) rd.hardState = hard;
-    if (raft.log.unstableSnapshot) rd.snapshot = raft.log.unstableSnapshot;
+    if (snapshot) rd.snapshot = snapshot;
     return rd;
   }
 

@@ -21,6 +21,11 @@ type Rule = (message: Message) => Requirement[];
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 const field = (m: Message, name: string): Message => m?.[name] as Message;
 const on = (action: Action, topic: unknown): Requirement[] => [{ anyOf: [action], topic: str(topic) }];
+/** The action on every distinct topic of a list of publish requests (a batch). */
+const onEachTopic = (action: Action, messages: unknown): Requirement[] =>
+  Array.isArray(messages)
+    ? [...new Set(messages.map((x) => str((x as Message)?.topic)))].flatMap((topic) => on(action, topic))
+    : [];
 const none: Rule = () => [];
 const clusterAdmin: Rule = () => [{ anyOf: ["admin"] }];
 
@@ -52,8 +57,13 @@ const table: Record<string, Rule> = {
     })),
 
   "geobroker.v1.PublishService/Publish": (m) => on("publish", m?.topic),
-  // Checked per message of the stream.
-  "geobroker.v1.PublishService/PublishStream": (m) => on("publish", field(m, "request")?.topic),
+  // Checked per message of the stream; a batch frame needs publish on every topic it names.
+  "geobroker.v1.PublishService/PublishStream": (m) => [
+    ...(field(m, "request") ? on("publish", field(m, "request")?.topic) : []),
+    ...onEachTopic("publish", m?.batch),
+  ],
+  // Every topic of the batch, each once: one topic refused refuses the call (as for a single publish).
+  "geobroker.v1.PublishService/PublishBatch": (m) => onEachTopic("publish", m?.messages),
 
   "geobroker.v1.ConsumeService/Subscribe": (m) => on("subscribe", m?.topic),
   // Only the first message (`start`) names a consumer; credit/ack/nack refer to what start opened.

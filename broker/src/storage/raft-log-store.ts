@@ -1,6 +1,7 @@
 import type { LogStorePort } from "../engine/ports.js";
 import { SnapshotTemporarilyUnavailableError } from "../raft/errors.js";
 import { MemoryStorage } from "../raft/memory-storage.js";
+import type { PersistUpdate } from "../raft/ready-loop.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
@@ -40,11 +41,15 @@ export interface LogStoreOptions {
   onSync?: (seconds: number, entries: number) => void;
 }
 
+const done: Promise<void> = Promise.resolve();
+
 /**
  * Every group's Raft log, hard state and snapshot metadata in RocksDB, with the log since the last
  * compaction mirrored in memory for the core's synchronous reads. `persist` resolves only once a
  * synced (fsync) write batch holds the update; all updates that arrive while one sync is in flight,
- * from any group, share the next one (group commit).
+ * from any group, share the next one (group commit). An update with `mustSync: false` (a hard state
+ * that only moved the commit index) resolves at once: its row joins the pending batch, in order,
+ * and is written by the next batch, synced or not (docs/raft.md, "The write path").
  */
 export class RaftLogStore implements LogStorePort {
   private readonly windows = new Map<GroupId, GroupWindow>();
@@ -53,9 +58,12 @@ export class RaftLogStore implements LogStorePort {
   private pendingOps: BatchOp[] = [];
   private pendingEntries = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  private syncing = false;
-  /** Counters for tests and metrics. */
+  private writing = false;
+  /** A failed write that nobody waited for (an unsynced one): the next persist reports it. */
+  private failure: Error | undefined;
+  /** Counters for tests and metrics: synced write batches, unsynced ones, persist calls. */
   syncs = 0;
+  unsyncedWrites = 0;
   persists = 0;
 
   private constructor(
@@ -161,12 +169,10 @@ export class RaftLogStore implements LogStorePort {
     if (w) w.builder = builder;
   }
 
-  persist(
-    groupId: GroupId,
-    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
-  ): Promise<void> {
+  persist(groupId: GroupId, update: PersistUpdate): Promise<void> {
     const w = this.windows.get(groupId);
     if (!w) return Promise.reject(new Error(`group ${groupId} is not open`));
+    if (this.failure) return Promise.reject(this.failure);
     this.persists++;
     if (update.snapshot) {
       const meta = update.snapshot.metadata;
@@ -205,34 +211,47 @@ export class RaftLogStore implements LogStorePort {
         value: encodeHardState(update.hardState),
       });
     }
+    const mustSync = update.mustSync !== false || update.entries.length > 0 || update.snapshot !== undefined;
+    if (!mustSync) {
+      if (!this.writing) void this.write();
+      return done;
+    }
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      if (!this.syncing) void this.sync();
+      if (!this.writing) void this.write();
     });
   }
 
-  private async sync(): Promise<void> {
-    this.syncing = true;
-    while (this.waiters.length > 0) {
+  /**
+   * Writes the pending batch, one at a time, in order: synced when someone waits for it, else
+   * without a sync (only commit-only hard states, or bootstrap rows, are pending then).
+   */
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.waiters.length > 0 || this.pendingOps.length > 0) {
       const ops = this.pendingOps;
       const waiters = this.waiters;
       const entries = this.pendingEntries;
+      const sync = waiters.length > 0;
       this.pendingOps = [];
       this.waiters = [];
       this.pendingEntries = 0;
       const started = process.hrtime.bigint();
       try {
         if (this.options.failWrites?.()) throw new Error("no space left on device (injected)");
-        if (this.options.slowSyncMs) await new Promise((r) => setTimeout(r, this.options.slowSyncMs));
-        await this.db.batch(ops, true);
-        this.syncs++;
-        this.options.onSync?.(Number(process.hrtime.bigint() - started) / 1e9, entries);
+        if (sync && this.options.slowSyncMs) await new Promise((r) => setTimeout(r, this.options.slowSyncMs));
+        await this.db.batch(ops, sync);
+        if (sync) {
+          this.syncs++;
+          this.options.onSync?.(Number(process.hrtime.bigint() - started) / 1e9, entries);
+        } else this.unsyncedWrites++;
         for (const w of waiters) w.resolve();
       } catch (err) {
+        if (!sync) this.failure = err as Error;
         for (const w of waiters) w.reject(err as Error);
       }
     }
-    this.syncing = false;
+    this.writing = false;
   }
 
   /**

@@ -1,5 +1,38 @@
-import { invalidArgument } from "../engine/errors.js";
+import { invalidArgument, resourceExhausted } from "../engine/errors.js";
 import { type InputLimits, maxSubscribePartitions } from "../engine/limits.js";
+
+/** The largest request message the client port reads: one message at its limits, or one batch. */
+export function maxRequestBytes(limits: InputLimits): number {
+  const one = limits.maxMessageBytes + limits.maxHeaderBytes + limits.maxKeyBytes;
+  // Framing per message of a batch: topic, message id, tags (bounded by the message count).
+  const batch = limits.maxBatchBytes + limits.maxBatchMessages * 512;
+  return Math.max(one, batch) + 64 * 1024;
+}
+
+/**
+ * A batch as a whole: at most maxBatchMessages (INVALID_ARGUMENT: a client's mistake) and
+ * maxBatchBytes of bodies, keys and headers (RESOURCE_EXHAUSTED, as for a request over the port's
+ * size limit). Each message is still checked on its own (checkMessage) and fails alone.
+ */
+export function checkBatch(
+  messages: readonly { body: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }[],
+  limits: InputLimits,
+): void {
+  if (messages.length === 0) throw invalidArgument("the batch is empty: send at least one message");
+  if (messages.length > limits.maxBatchMessages)
+    throw invalidArgument(
+      `the batch has ${messages.length} messages; the limit is ${limits.maxBatchMessages} (limits.maxBatchMessages)`,
+    );
+  let bytes = 0;
+  for (const m of messages) {
+    bytes += m.body.byteLength + (m.key?.byteLength ?? 0);
+    if (m.headers) for (const k in m.headers) bytes += k.length + m.headers[k]!.length;
+  }
+  if (bytes > limits.maxBatchBytes)
+    throw resourceExhausted(
+      `the batch is ${bytes} bytes of bodies, keys and headers; the limit is ${limits.maxBatchBytes} (limits.maxBatchBytes): split it`,
+    );
+}
 
 /** The partitions a Subscribe names, each once, or INVALID_ARGUMENT over the bound. */
 export function checkPartitionList(partitions: readonly number[]): number[] {

@@ -16,7 +16,14 @@ class FakeCore {
     this.requests.push(context);
   }
   queue(rd: Partial<CoreReady>): void {
-    this.readies.push({ entries: [], committedEntries: [], messages: [], readStates: [], ...rd });
+    this.readies.push({
+      entries: [],
+      committedEntries: [],
+      messages: [],
+      readStates: [],
+      mustSync: false,
+      ...rd,
+    });
   }
   hasReady(): boolean {
     return this.readies.length > 0;

@@ -89,6 +89,11 @@ describe("method permissions", () => {
         async *publishStream(requests) {
           for await (const r of requests) yield { sequence: r.sequence };
         },
+        async publishBatch(req) {
+          return {
+            results: req.messages.map((m) => ({ result: { case: "ack", value: { topic: m.topic } } })),
+          };
+        },
       });
       router.service(TopicService, {
         async createTopic(req, ctx) {
@@ -145,6 +150,48 @@ describe("method permissions", () => {
         d.includes('alice PublishStream: user "alice" is not allowed publish on topic "payments"'),
       ),
     );
+  });
+
+  test("a batch needs publish on every topic it names: one refused topic refuses the call, and a stream batch frame ends the stream", async () => {
+    assert.deepEqual(
+      requirementsFor("geobroker.v1.PublishService", "PublishBatch", {
+        messages: [{ topic: "a" }, { topic: "b" }, { topic: "a" }],
+      }),
+      [
+        { anyOf: ["publish"], topic: "a" },
+        { anyOf: ["publish"], topic: "b" },
+      ],
+    );
+    const client = createClient(PublishService, transport);
+    const ok = await client.publishBatch(
+      { messages: [{ topic: "orders.a" }, { topic: "orders.b" }] },
+      as("alice"),
+    );
+    assert.equal(ok.results.length, 2);
+    assert.equal(
+      await codeOf(
+        client.publishBatch({ messages: [{ topic: "orders.a" }, { topic: "payments" }] }, as("alice")),
+      ),
+      Code.PermissionDenied,
+    );
+    assert.ok(
+      denied.some((d) =>
+        d.includes('alice PublishBatch: user "alice" is not allowed publish on topic "payments"'),
+      ),
+    );
+    async function* frames() {
+      yield { sequence: 1n, batch: [{ topic: "orders.a" }, { topic: "orders.b" }] };
+      yield { sequence: 2n, batch: [{ topic: "orders.c" }, { topic: "payments" }] };
+      yield { sequence: 3n, request: { topic: "orders.d" } };
+    }
+    const answered: bigint[] = [];
+    const code = await codeOf(
+      (async () => {
+        for await (const r of client.publishStream(frames(), as("alice"))) answered.push(r.sequence);
+      })(),
+    );
+    assert.equal(code, Code.PermissionDenied);
+    assert.deepEqual(answered, [1n]);
   });
 
   test("topic administration needs admin on the topic; cluster administration needs admin on *", async () => {

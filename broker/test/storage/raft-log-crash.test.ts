@@ -110,3 +110,64 @@ test("a crash at any point of a snapshot's persist leaves either the old log or 
     }
   }
 });
+
+// Issue 23: a hard state that only moved the commit index is written without an fsync (etcd's
+// MustSync); it rides with the next synced batch, in order, and a crash before that may lose it.
+test("a commit-only hard state is not synced: it resolves at once and the next synced batch carries it", async () => {
+  const disk = new CrashDb();
+  let store = await RaftLogStore.open(disk.open());
+  store.open(5, conf);
+  await store.persist(5, { entries: range(4, 6, 2), hardState: { term: 2, vote: "a", commit: 4 } });
+  const syncs = disk.syncs;
+  await store.persist(5, { entries: [], hardState: { term: 2, vote: "a", commit: 6 }, mustSync: false });
+  assert.equal(disk.syncs, syncs, "no fsync for a commit-only hard state");
+  assert.equal(store.syncs, 1);
+  assert.equal(store.open(5, none).initialState().hardState.commit, 6, "memory has it at once");
+  // The next synced persist (an entry) makes the commit index durable with it.
+  await store.persist(5, { entries: [entry(7, 2)], mustSync: false });
+  assert.equal(disk.syncs, syncs + 1, "entries are synced whatever the caller says");
+  disk.crash(seededRandom(3));
+  store = await RaftLogStore.open(disk.open());
+  assert.deepEqual(store.open(5, none).initialState().hardState, { term: 2, vote: "a", commit: 6 });
+  assert.equal(store.open(5, none).lastIndex(), 7);
+});
+
+test("a crash right after a commit-only hard state may lose the commit index, never an entry or a vote", async () => {
+  const kept = new Set<number>();
+  for (let seed = 1; seed <= 30; seed++) {
+    const disk = new CrashDb();
+    let store = await RaftLogStore.open(disk.open());
+    store.open(5, conf);
+    await store.persist(5, { entries: range(4, 9, 3), hardState: { term: 3, vote: "b", commit: 5 } });
+    await store.persist(5, { entries: [], hardState: { term: 3, vote: "b", commit: 9 }, mustSync: false });
+    const rand = seededRandom(seed);
+    if (rand() < 0.5) await new Promise((r) => setImmediate(r)); // the unsynced write may be logged
+    disk.crash(rand);
+    store = await RaftLogStore.open(disk.open());
+    const hs = store.open(5, none).initialState().hardState;
+    assert.equal(hs.term, 3, `seed ${seed}`);
+    assert.equal(hs.vote, "b", `seed ${seed}`);
+    assert.ok(hs.commit === 5 || hs.commit === 9, `seed ${seed}: commit ${hs.commit}`);
+    assert.equal(store.open(5, none).lastIndex(), 9, `seed ${seed}: every synced entry survives`);
+    kept.add(hs.commit);
+  }
+  assert.deepEqual([...kept].sort(), [5, 9], "both outcomes occur over the seeds (the test can see a loss)");
+});
+
+test("an unsynced write that fails stops the store: the next persist reports the failure", async () => {
+  let failing = false;
+  const disk = new CrashDb({
+    beforeWrite: () => {
+      if (failing) throw new Error("EIO (injected)");
+    },
+  });
+  const store = await RaftLogStore.open(disk.open());
+  store.open(5, conf);
+  await store.persist(5, { entries: range(4, 5, 1), hardState: { term: 1, vote: "a", commit: 4 } });
+  failing = true;
+  await store.persist(5, { entries: [], hardState: { term: 1, vote: "a", commit: 5 }, mustSync: false });
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  failing = false;
+  await assert.rejects(store.persist(5, { entries: [entry(6, 1)] }), /EIO \(injected\)/);
+});

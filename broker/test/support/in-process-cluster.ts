@@ -313,6 +313,11 @@ export class InProcessCluster {
     };
   }
 
+  /** Synced write batches (fsyncs) the node's disk has taken so far, over all its processes. */
+  diskSyncs(id: NodeId): number {
+    return this.members.get(id)!.disk.syncs;
+  }
+
   /** Raft snapshots delivered so far. */
   get snapshotsDelivered(): number {
     return this.network.snapshotsDelivered;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/v1/publish.proto.
  */
 export const file_geobroker_v1_publish: GenFile = /*@__PURE__*/
-  fileDesc("ChpnZW9icm9rZXIvdjEvcHVibGlzaC5wcm90bxIMZ2VvYnJva2VyLnYxIuABCg5QdWJsaXNoUmVxdWVzdBINCgV0b3BpYxgBIAEoCRILCgNrZXkYAiABKAwSDAoEYm9keRgDIAEoDBI6CgdoZWFkZXJzGAQgAygLMikuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0LkhlYWRlcnNFbnRyeRISCgptZXNzYWdlX2lkGAUgASgJEhYKCXBhcnRpdGlvbhgGIAEoDUgAiAEBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9wYXJ0aXRpb24ipwEKD1B1Ymxpc2hSZXNwb25zZRINCgV0b3BpYxgBIAEoCRIRCglwYXJ0aXRpb24YAiABKA0SDgoGb2Zmc2V0GAMgASgEEhgKEHRpbWVzdGFtcF9taWNyb3MYBCABKAMSCgoCaWQYBSABKAkSEQoJZHVwbGljYXRlGAYgASgIEikKCXNlcnZlZF9ieRgHIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSJXChRQdWJsaXNoU3RyZWFtUmVxdWVzdBIQCghzZXF1ZW5jZRgBIAEoBBItCgdyZXF1ZXN0GAIgASgLMhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Io4BChVQdWJsaXNoU3RyZWFtUmVzcG9uc2USEAoIc2VxdWVuY2UYASABKAQSLAoDYWNrGAIgASgLMh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZUgAEisKBWVycm9yGAMgASgLMhouZ2VvYnJva2VyLnYxLlB1Ymxpc2hFcnJvckgAQggKBnJlc3VsdCJUCgxQdWJsaXNoRXJyb3ISDAoEY29kZRgBIAEoDRIPCgdtZXNzYWdlGAIgASgJEiUKBGluZm8YAyABKAsyFy5nZW9icm9rZXIudjEuRXJyb3JJbmZvMrYBCg5QdWJsaXNoU2VydmljZRJGCgdQdWJsaXNoEhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZRJcCg1QdWJsaXNoU3RyZWFtEiIuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiMuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_geobroker_v1_common, file_geobroker_v1_errors]);
+  fileDesc("ChpnZW9icm9rZXIvdjEvcHVibGlzaC5wcm90bxIMZ2VvYnJva2VyLnYxIuABCg5QdWJsaXNoUmVxdWVzdBINCgV0b3BpYxgBIAEoCRILCgNrZXkYAiABKAwSDAoEYm9keRgDIAEoDBI6CgdoZWFkZXJzGAQgAygLMikuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0LkhlYWRlcnNFbnRyeRISCgptZXNzYWdlX2lkGAUgASgJEhYKCXBhcnRpdGlvbhgGIAEoDUgAiAEBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9wYXJ0aXRpb24ipwEKD1B1Ymxpc2hSZXNwb25zZRINCgV0b3BpYxgBIAEoCRIRCglwYXJ0aXRpb24YAiABKA0SDgoGb2Zmc2V0GAMgASgEEhgKEHRpbWVzdGFtcF9taWNyb3MYBCABKAMSCgoCaWQYBSABKAkSEQoJZHVwbGljYXRlGAYgASgIEikKCXNlcnZlZF9ieRgHIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSKEAQoUUHVibGlzaFN0cmVhbVJlcXVlc3QSEAoIc2VxdWVuY2UYASABKAQSLQoHcmVxdWVzdBgCIAEoCzIcLmdlb2Jyb2tlci52MS5QdWJsaXNoUmVxdWVzdBIrCgViYXRjaBgDIAMoCzIcLmdlb2Jyb2tlci52MS5QdWJsaXNoUmVxdWVzdCLCAQoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEhAKCHNlcXVlbmNlGAEgASgEEiwKA2FjaxgCIAEoCzIdLmdlb2Jyb2tlci52MS5QdWJsaXNoUmVzcG9uc2VIABIrCgVlcnJvchgDIAEoCzIaLmdlb2Jyb2tlci52MS5QdWJsaXNoRXJyb3JIABIyCg1iYXRjaF9yZXN1bHRzGAQgAygLMhsuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXN1bHRCCAoGcmVzdWx0IkUKE1B1Ymxpc2hCYXRjaFJlcXVlc3QSLgoIbWVzc2FnZXMYASADKAsyHC5nZW9icm9rZXIudjEuUHVibGlzaFJlcXVlc3QiRAoUUHVibGlzaEJhdGNoUmVzcG9uc2USLAoHcmVzdWx0cxgBIAMoCzIbLmdlb2Jyb2tlci52MS5QdWJsaXNoUmVzdWx0InQKDVB1Ymxpc2hSZXN1bHQSLAoDYWNrGAEgASgLMh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZUgAEisKBWVycm9yGAIgASgLMhouZ2VvYnJva2VyLnYxLlB1Ymxpc2hFcnJvckgAQggKBnJlc3VsdCJUCgxQdWJsaXNoRXJyb3ISDAoEY29kZRgBIAEoDRIPCgdtZXNzYWdlGAIgASgJEiUKBGluZm8YAyABKAsyFy5nZW9icm9rZXIudjEuRXJyb3JJbmZvMo0CCg5QdWJsaXNoU2VydmljZRJGCgdQdWJsaXNoEhwuZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZRJcCg1QdWJsaXNoU3RyZWFtEiIuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiMuZ2VvYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAESVQoMUHVibGlzaEJhdGNoEiEuZ2VvYnJva2VyLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaIi5nZW9icm9rZXIudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_geobroker_v1_common, file_geobroker_v1_errors]);
 
 /**
  * @generated from message geobroker.v1.PublishRequest
@@ -126,9 +126,20 @@ export type PublishStreamRequest = Message<"geobroker.v1.PublishStreamRequest"> 
   sequence: bigint;
 
   /**
+   * One message; or, instead, `batch`.
+   *
    * @generated from field: geobroker.v1.PublishRequest request = 2;
    */
   request?: PublishRequest | undefined;
+
+  /**
+   * Many messages in one frame (set either this or `request`): one response with the same
+   * sequence answers the whole frame, with a result per message in `batch_results`, in order.
+   * Bounded as PublishBatch is.
+   *
+   * @generated from field: repeated geobroker.v1.PublishRequest batch = 3;
+   */
+  batch: PublishRequest[];
 };
 
 /**
@@ -148,6 +159,8 @@ export type PublishStreamResponse = Message<"geobroker.v1.PublishStreamResponse"
   sequence: bigint;
 
   /**
+   * The answer to a frame with `request` (or the frame's error, e.g. a batch over its bounds).
+   *
    * @generated from oneof geobroker.v1.PublishStreamResponse.result
    */
   result: {
@@ -163,6 +176,13 @@ export type PublishStreamResponse = Message<"geobroker.v1.PublishStreamResponse"
     value: PublishError;
     case: "error";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The answer to a frame with `batch`: one per message, in the frame's order.
+   *
+   * @generated from field: repeated geobroker.v1.PublishResult batch_results = 4;
+   */
+  batchResults: PublishResult[];
 };
 
 /**
@@ -171,6 +191,73 @@ export type PublishStreamResponse = Message<"geobroker.v1.PublishStreamResponse"
  */
 export const PublishStreamResponseSchema: GenMessage<PublishStreamResponse> = /*@__PURE__*/
   messageDesc(file_geobroker_v1_publish, 3);
+
+/**
+ * @generated from message geobroker.v1.PublishBatchRequest
+ */
+export type PublishBatchRequest = Message<"geobroker.v1.PublishBatchRequest"> & {
+  /**
+   * @generated from field: repeated geobroker.v1.PublishRequest messages = 1;
+   */
+  messages: PublishRequest[];
+};
+
+/**
+ * Describes the message geobroker.v1.PublishBatchRequest.
+ * Use `create(PublishBatchRequestSchema)` to create a new message.
+ */
+export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_publish, 4);
+
+/**
+ * @generated from message geobroker.v1.PublishBatchResponse
+ */
+export type PublishBatchResponse = Message<"geobroker.v1.PublishBatchResponse"> & {
+  /**
+   * One per request message, in the same order.
+   *
+   * @generated from field: repeated geobroker.v1.PublishResult results = 1;
+   */
+  results: PublishResult[];
+};
+
+/**
+ * Describes the message geobroker.v1.PublishBatchResponse.
+ * Use `create(PublishBatchResponseSchema)` to create a new message.
+ */
+export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_publish, 5);
+
+/**
+ * What became of one message of a batch.
+ *
+ * @generated from message geobroker.v1.PublishResult
+ */
+export type PublishResult = Message<"geobroker.v1.PublishResult"> & {
+  /**
+   * @generated from oneof geobroker.v1.PublishResult.result
+   */
+  result: {
+    /**
+     * @generated from field: geobroker.v1.PublishResponse ack = 1;
+     */
+    value: PublishResponse;
+    case: "ack";
+  } | {
+    /**
+     * @generated from field: geobroker.v1.PublishError error = 2;
+     */
+    value: PublishError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message geobroker.v1.PublishResult.
+ * Use `create(PublishResultSchema)` to create a new message.
+ */
+export const PublishResultSchema: GenMessage<PublishResult> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_publish, 6);
 
 /**
  * A per-message failure on a stream that otherwise goes on.
@@ -203,7 +290,7 @@ export type PublishError = Message<"geobroker.v1.PublishError"> & {
  * Use `create(PublishErrorSchema)` to create a new message.
  */
 export const PublishErrorSchema: GenMessage<PublishError> = /*@__PURE__*/
-  messageDesc(file_geobroker_v1_publish, 4);
+  messageDesc(file_geobroker_v1_publish, 7);
 
 /**
  * Publishing. A publish is acknowledged only after the message is durable on a majority of
@@ -229,6 +316,19 @@ export const PublishService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof PublishStreamRequestSchema;
     output: typeof PublishStreamResponseSchema;
+  },
+  /**
+   * Many messages in one call, to one topic or several: one result per message, in request order,
+   * each an ack or that message's own error. The call itself fails only when the batch as a whole
+   * is refused: over limits.maxBatchMessages (INVALID_ARGUMENT) or limits.maxBatchBytes
+   * (RESOURCE_EXHAUSTED), or a topic the caller may not publish to (PERMISSION_DENIED).
+   *
+   * @generated from rpc geobroker.v1.PublishService.PublishBatch
+   */
+  publishBatch: {
+    methodKind: "unary";
+    input: typeof PublishBatchRequestSchema;
+    output: typeof PublishBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_geobroker_v1_publish, 0);

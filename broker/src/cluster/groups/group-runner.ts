@@ -1,15 +1,6 @@
 import type { Ready } from "../../raft/raft-node.js";
-import { handleReady, type ReadyIo } from "../../raft/ready-loop.js";
-import type {
-  ConfChange,
-  ConfState,
-  Entry,
-  GroupId,
-  HardState,
-  Message,
-  NodeId,
-  Snapshot,
-} from "../../raft/types.js";
+import { handleReady, type PersistUpdate, type ReadyIo } from "../../raft/ready-loop.js";
+import type { ConfChange, ConfState, Entry, GroupId, Message, NodeId, Snapshot } from "../../raft/types.js";
 import { type Clock, nowMs, systemClock } from "../../util/clock.js";
 import { ReadIndexTracker } from "../read/read-index.js";
 
@@ -57,10 +48,7 @@ export interface GroupStateMachine {
 }
 
 export interface GroupIo {
-  persist(
-    groupId: GroupId,
-    update: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot },
-  ): Promise<void>;
+  persist(groupId: GroupId, update: PersistUpdate): Promise<void>;
   send(messages: Message[]): void;
 }
 

@@ -73,7 +73,19 @@ export class Publisher {
       }
     }
     if (call.hops >= maxForwardHops) {
-      throw unavailable(`leader of ${input.topic}/${partition} moved while the publish was forwarded; retry`);
+      // Nothing was appended on this path: the node that forwarded the call may send it again once
+      // it sees the new leader (forward-retry.ts), instead of failing the client's publish.
+      const leader = handle?.runner.leader;
+      const known = leader ? ctx.metadata().nodes[leader] : undefined;
+      throw unavailable(
+        `leader of ${input.topic}/${partition} moved while the publish was forwarded; retry`,
+        {
+          retrySafe: true,
+          ...(known
+            ? { leader: { nodeId: known.id, region: known.region, clientAddress: known.clientAddress } }
+            : {}),
+        },
+      );
     }
     const res = await forwardUntilReached(
       ctx,
