@@ -83,6 +83,7 @@ export class PeerLink {
   private pingTimer: NodeJS.Timeout | undefined;
   private pingSentAt: number | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private unansweredDials = 0;
   readonly stats: PeerStats = {
     sentBatches: 0,
     sentMessages: 0,
@@ -285,6 +286,7 @@ export class PeerLink {
       session.on("close", () => this.fail());
       session.on("connect", () => {
         clearTimeout(this.connectTimer);
+        this.unansweredDials = 0;
         this.backoffMs = minBackoffMs;
         this.stats.connected = true;
         this.startPings(session);
@@ -316,7 +318,9 @@ export class PeerLink {
     clearTimeout(this.connectTimer);
     this.connectTimer = setTimeout(() => {
       if (this.session !== session || this.stats.connected) return;
-      this.owner.logger?.warn("peer dial not connected in time; redialling", {
+      // Said once per outage: a lost peer is redialled every few seconds until it is removed.
+      const level = this.unansweredDials++ === 0 ? "warn" : "debug";
+      this.owner.logger?.[level]("peer dial not connected in time; redialling", {
         to: this.id,
         address: this.address,
         waitedMs: connectTimeoutMs,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { test } from "node:test";
 import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
+import type { Logger } from "../../src/observability/logger.js";
 import { type Message, MessageType } from "../../src/raft/types.js";
 import { connectTimeoutMs } from "../../src/transport/peer-link.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
@@ -44,6 +45,13 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
   const [pa, pb] = [await freePort(), await freePort()];
   const proxy = await FaultProxy.start({ host: "127.0.0.1", port: pb });
   proxy.setMode(blackhole); // before the first dial: the handshake itself goes unanswered
+  const warnings: string[] = [];
+  const logger = {
+    warn: (message: string) => warnings.push(message),
+    info: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+  } as unknown as Logger;
   const transport = (id: string, port: number, peers: Map<string, string>) => {
     const own = pki.issue(id, id, nodeExt);
     return new PeerTransport({
@@ -52,6 +60,7 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
       listen: { host: "127.0.0.1", port },
       peers,
       tls: { cert: own.certFile, key: own.keyFile, ca: pki.ca.certFile, allowedIdentities: ["a", "b"] },
+      logger,
     });
   };
   const a = transport(
@@ -78,6 +87,19 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
     const gaveUpMs = Date.now() - started;
     assert.ok(gaveUpMs >= connectTimeoutMs - 50, `not before connectTimeoutMs (${gaveUpMs} ms)`);
     assert.equal(received.length, 0, "nothing crossed the black hole");
+    await until(
+      () => {
+        a.send([heartbeat(3)]); // Raft keeps sending: each send after the backoff dials again
+        return (a.stats().get("b")?.connectTimeouts ?? 0) >= 2;
+      },
+      "the redial to be given up too",
+      connectTimeoutMs + 5_000,
+    );
+    assert.deepEqual(
+      warnings.filter((w) => w.startsWith("peer dial")),
+      ["peer dial not connected in time; redialling"],
+      "warned once per outage, not at every redial",
+    );
     // Healed without the proxy's courtesy reset: only a fresh dial can carry traffic now.
     proxy.mode = pass;
     await until(
