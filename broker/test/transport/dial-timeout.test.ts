@@ -3,12 +3,12 @@ import { rmSync } from "node:fs";
 import { test } from "node:test";
 import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import type { Logger } from "../../src/observability/logger.js";
-import { type Message, MessageType } from "../../src/raft/types.js";
 import { connectTimeoutMs } from "../../src/transport/peer-link.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
 import { makePki } from "../security/tls-fixtures.js";
 import { blackhole, FaultProxy, pass } from "../support/fault-proxy.js";
 import { freePort } from "../support/process-cluster.js";
+import { heartbeat } from "../support/raft-messages.js";
 
 // A dial that never completes must be given up and redialled: pings only watch a link that is up.
 // On Kubernetes a restarted peer's name can resolve to its old, vanished address for a moment; the
@@ -17,20 +17,6 @@ import { freePort } from "../support/process-cluster.js";
 // which without a bound on the dial would hang forever.
 
 const nodeExt = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
-
-const heartbeat = (index: number): Message => ({
-  groupId: 1,
-  type: MessageType.Heartbeat,
-  from: "a",
-  to: "b",
-  term: 1,
-  logTerm: 0,
-  index,
-  entries: [],
-  commit: 0,
-  reject: false,
-  rejectHint: 0,
-});
 
 async function until(check: () => boolean, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -78,7 +64,7 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
     await a.start();
     await b.start();
     const started = Date.now();
-    a.send([heartbeat(1)]);
+    a.send([heartbeat("a", "b", 1)]);
     await until(
       () => (a.stats().get("b")?.connectTimeouts ?? 0) >= 1,
       "the hung dial to be given up",
@@ -89,7 +75,7 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
     assert.equal(received.length, 0, "nothing crossed the black hole");
     await until(
       () => {
-        a.send([heartbeat(3)]); // Raft keeps sending: each send after the backoff dials again
+        a.send([heartbeat("a", "b", 3)]); // Raft keeps sending: each send after the backoff dials again
         return (a.stats().get("b")?.connectTimeouts ?? 0) >= 2;
       },
       "the redial to be given up too",
@@ -104,7 +90,7 @@ test("a dial whose connection is never up is given up after connectTimeoutMs and
     proxy.mode = pass;
     await until(
       () => {
-        a.send([heartbeat(2)]);
+        a.send([heartbeat("a", "b", 2)]);
         return received.includes(2);
       },
       "a message over the redialled link",
