@@ -423,10 +423,6 @@ describe("geobroker on a real Kubernetes control plane", () => {
 
   it("a rolling update (config change) under load restarts every pod once and loses nothing", {
     timeout: 12 * minute,
-    // Open in issue 21: on the merged main (exec preStop drain, incarnation re-admission) the roll
-    // stopped at 2 of 3 pods within 8 minutes (run of 2026-12-01, 22:49); it passed on the operator
-    // branch alone. Skipped so that CI stays a true signal until the cause is found.
-    skip: "open in issue 21: the roll stops at 2 of 3 pods on the merged main",
   }, async () => {
     const started = Date.now();
     const before = new Map((await podsOf()).map((p) => [p.metadata.name, p.metadata.uid]));

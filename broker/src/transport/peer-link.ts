@@ -33,6 +33,12 @@ export const maxBackoffMs = 2000;
  */
 export const pingIntervalMs = 1000;
 export const pingTimeoutMs = 6000;
+/**
+ * Pings watch a link that is up; a dial that never gets up needs its own bound. Redialled right after
+ * a peer's pod went away, its name may still resolve to the vanished address (headless Services
+ * publish not-ready addresses): TCP then retries the SYN for ~2 min (issue 21's rolling update).
+ */
+export const connectTimeoutMs = pingTimeoutMs;
 /** Per peer: beyond this many queued bytes the oldest batches are dropped (Raft retransmits). */
 export const maxQueuedBytes = 64 * 1024 * 1024;
 
@@ -56,6 +62,8 @@ export interface PeerStats {
   reconnects: number;
   /** Links dropped because the peer stopped answering pings (a silently dead connection). */
   pingTimeouts: number;
+  /** Dials given up because the connection (TCP and TLS handshake) was not up within connectTimeoutMs. */
+  connectTimeouts: number;
   connected: boolean;
   /** The peer said it speaks protobuf Control on this connection (controlFormatHeader). */
   controlProto: boolean;
@@ -74,12 +82,15 @@ export class PeerLink {
   private closed = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private pingSentAt: number | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private unansweredDials = 0;
   readonly stats: PeerStats = {
     sentBatches: 0,
     sentMessages: 0,
     droppedBatches: 0,
     reconnects: 0,
     pingTimeouts: 0,
+    connectTimeouts: 0,
     connected: false,
     controlProto: false,
   };
@@ -274,10 +285,13 @@ export class PeerLink {
       session.on("error", () => this.fail());
       session.on("close", () => this.fail());
       session.on("connect", () => {
+        clearTimeout(this.connectTimer);
+        this.unansweredDials = 0;
         this.backoffMs = minBackoffMs;
         this.stats.connected = true;
         this.startPings(session);
       });
+      this.watchConnect(session);
       const stream = session.request({
         ":method": "POST",
         ":path": streamPath,
@@ -298,6 +312,23 @@ export class PeerLink {
       this.fail();
       return undefined;
     }
+  }
+
+  private watchConnect(session: http2.ClientHttp2Session): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (this.session !== session || this.stats.connected) return;
+      // Said once per outage: a lost peer is redialled every few seconds until it is removed.
+      const level = this.unansweredDials++ === 0 ? "warn" : "debug";
+      this.owner.logger?.[level]("peer dial not connected in time; redialling", {
+        to: this.id,
+        address: this.address,
+        waitedMs: connectTimeoutMs,
+      });
+      this.stats.connectTimeouts++;
+      this.fail();
+    }, connectTimeoutMs);
+    this.connectTimer.unref();
   }
 
   private startPings(session: http2.ClientHttp2Session): void {
@@ -350,7 +381,9 @@ export class PeerLink {
     // The peer may come back as another build (a rollback): it says again what it speaks.
     this.stats.controlProto = false;
     clearInterval(this.pingTimer);
+    clearTimeout(this.connectTimer);
     this.pingTimer = undefined;
+    this.connectTimer = undefined;
     this.pingSentAt = undefined;
     stream?.destroy();
     session?.destroy();

@@ -20,7 +20,10 @@ before(async () => {
       { id: "us-0", region: "us" },
       { id: "ap-0", region: "ap" },
     ],
-    joiners: [{ id: "eu-1", region: "eu" }],
+    joiners: [
+      { id: "eu-1", region: "eu" },
+      { id: "eu-2", region: "eu" },
+    ],
     seed: 29,
   });
   await cluster.ready();
@@ -169,4 +172,54 @@ test("a node joins (learner, promoted), takes replicas and leaderships, then dra
     `published ${total} acknowledged messages during join and drain (${publisher.failures} retried)`,
   );
   assert.ok(total > 100, "the load ran through the whole change");
+});
+
+// Issue 21: after a scale-down the operator got "success" for RemoveNode demo-eu-1 again and again
+// while GetClusterInfo kept listing demo-eu-1. The operator's one HTTP/2 session reaches the
+// brokers through a Service and stays on whichever pod it reached, which can be the leaving node
+// itself. One way such a node keeps a stale view: it was cut off while the others committed its
+// removal. This case behaves (the node learns of its removal once the link heals); the test keeps
+// it so, and checks that the cut really left the node with the stale view.
+test("a node removed while cut off does not go on listing itself once the link heals", async () => {
+  const admin = cluster.clients("eu-0");
+  await cluster.ready();
+  await cluster.startNode("eu-2");
+  await admin.cluster.addNode({ node: cluster.address("eu-2") });
+  await cluster.eventually("eu-2 promoted", 20_000, async () => {
+    try {
+      return await admin.cluster.promoteNode({ nodeId: "eu-2" });
+    } catch (err) {
+      if (ConnectError.from(err).code === Code.FailedPrecondition) return undefined;
+      throw err;
+    }
+  });
+  await cluster.eventually("eu-2 drained", 90_000, async () => {
+    const r = await admin.cluster.drainNode({ nodeId: "eu-2" });
+    return r.drained ? r : undefined;
+  });
+  const leaving = cluster.clients("eu-2");
+  cluster.isolate("eu-2");
+  await admin.cluster.removeNode({ nodeId: "eu-2" });
+  const cutOff = await leaving.cluster.getClusterInfo({});
+  assert.equal(
+    cutOff.nodes.find((n) => n.id === "eu-2")?.state,
+    NodeState.DRAINED,
+    "while cut off, eu-2 still lists itself: the stale view this test is about",
+  );
+  cluster.heal();
+  await cluster.sleep(5_000);
+  assert.ok(!(await admin.cluster.getClusterInfo({})).nodes.some((n) => n.id === "eu-2"));
+  // Through eu-2 itself, as the operator's pinned session would ask.
+  const again = await leaving.cluster.removeNode({ nodeId: "eu-2" }).then(
+    () => "done",
+    (err: unknown) => Code[ConnectError.from(err).code],
+  );
+  assert.ok(again === "done" || again === "Unavailable", `RemoveNode through eu-2: ${again}`);
+  const seen = await leaving.cluster.getClusterInfo({});
+  assert.deepEqual(
+    seen.nodes.filter((n) => n.id === "eu-2").map((n) => NodeState[n.state]),
+    [],
+    "eu-2 answers with the membership as it is",
+  );
+  await cluster.crash("eu-2");
 });

@@ -3,9 +3,10 @@ import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { controlCodec } from "../../src/cluster/peers/internal-requests.js";
 import type { Logger } from "../../src/observability/logger.js";
-import { type Message, MessageType } from "../../src/raft/types.js";
+import type { Message } from "../../src/raft/types.js";
 import { PeerTransport } from "../../src/transport/peer-transport.js";
 import { freePort } from "../support/process-cluster.js";
+import { heartbeat } from "../support/raft-messages.js";
 import { makePki, type Pem, type Pki } from "./tls-fixtures.js";
 
 // The peer port with real sockets: a peer must present a certificate that chains to the cluster CA
@@ -13,20 +14,6 @@ import { makePki, type Pem, type Pki } from "./tls-fixtures.js";
 
 const nodeExt = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
 const allowedIdentities = ["eu-0", "us-0", "us-1", "us-2", "*.sectest"];
-
-const msg = (from: string, to: string, index: number): Message => ({
-  groupId: 1,
-  type: MessageType.Heartbeat,
-  from,
-  to,
-  term: 1,
-  logTerm: 0,
-  index,
-  entries: [],
-  commit: 0,
-  reject: false,
-  rejectHint: 0,
-});
 
 function recordingLogger(lines: string[]): Logger {
   const record = (message: string, meta?: object) => lines.push(`${message} ${JSON.stringify(meta ?? {})}`);
@@ -62,7 +49,7 @@ describe("peer port mTLS with expected identities", () => {
     const deadline = Date.now() + 15_000;
     for (let i = 0; (t.stats().get(to)?.reconnects ?? 0) < times; i++) {
       if (Date.now() > deadline) assert.fail(`${t.nodeId} -> ${to} was never refused`);
-      t.send([msg(t.nodeId, to, 1000 + i)]);
+      t.send([heartbeat(t.nodeId, to, 1000 + i)]);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -91,7 +78,7 @@ describe("peer port mTLS with expected identities", () => {
     const us2 = transport("us-2", pki.issue("us-2-alice", "alice", nodeExt));
     await us2.start();
 
-    us0.send([msg("us-0", "eu-0", 1)]);
+    us0.send([heartbeat("us-0", "eu-0", 1)]);
     const deadline = Date.now() + 10_000;
     while (!receivedBy.get("eu-0")!.some((m) => m.from === "us-0")) {
       if (Date.now() > deadline) assert.fail("us-0's message never arrived");

@@ -1,4 +1,3 @@
-import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { v1Clients } from "../support/clients.js";
