@@ -1,6 +1,7 @@
 import type { CallContext, PublishInput, PublishOutcome } from "../../engine/engine.js";
 import { messageId } from "../../engine/engine.js";
 import { invalidArgument, notFound, permissionDenied, unavailable } from "../../engine/errors.js";
+import { partitionFor } from "../../engine/partitioner.js";
 import { forwardUntilReached, nearestFirst } from "../forwarding/forward-retry.js";
 import type { PartitionHandle } from "../groups/group-registry.js";
 import { ProposalNotAccepted } from "../groups/partition-group.js";
@@ -9,7 +10,6 @@ import type { PartitionReader } from "../read/partition-reader.js";
 import type { PublishedMessage } from "../state/commands.js";
 import type { NodeInfo, PartitionPlacement, TopicRecord } from "../state/metadata-state.js";
 import type { TopicAdmin } from "../topics/topic-admin.js";
-import { partitionFor } from "./partitioner.js";
 
 // The publish path: choose the partition, wait for its leader, append through the leader's batcher
 // here or forward to the leader, and answer once this node's replica holds the message.

@@ -1,0 +1,122 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client, Interceptor, Transport } from "@connectrpc/connect";
+import { Admin } from "./admin.js";
+import { type Auth, Credentials } from "./auth.js";
+import { StreamBatchSender } from "./batch-sender.js";
+import { type ConsumerOptions, DurableConsumer } from "./consumer.js";
+import { type OutgoingMessage, Producer, type ProducerOptions, type PublishResult } from "./producer.js";
+import type { RetryOptions } from "./retry.js";
+import { Router } from "./router.js";
+import { StatusEmitter, type StatusEvent } from "./status.js";
+import { type SubscribeOptions, Subscription } from "./subscriber.js";
+
+export interface ClientOptions {
+  /** One or more nodes' client ports, "host:port"; the rest of the cluster is discovered from them. */
+  endpoints: string | string[];
+  /** This client's region: its nodes are preferred for reads and as the first hop. */
+  region?: string;
+  auth?: Auth;
+  retry?: RetryOptions;
+  /** Options of the producer behind `publish`. */
+  producer?: ProducerOptions;
+  /** A node that failed is tried last for this long. Default 5,000 ms. */
+  nodeDownMs?: number;
+}
+
+/** How an entry (Node, browser) builds the transport to one node, with the client's interceptors. */
+export type TransportBuilder = (address: string, interceptors: Interceptor[]) => Transport;
+
+/**
+ * A geobroker client: discovery and routing over the whole cluster, a producer, subscriptions,
+ * durable consumers, administration, and status events. Build it with `connect` from
+ * `geobroker/client` (Node) or `geobroker/client/web` (browsers).
+ */
+export class GeoBrokerClient {
+  readonly admin: Admin;
+  private readonly statusEvents = new StatusEmitter();
+  private readonly router: Router;
+  private defaultProducer: Producer | undefined;
+  private readonly producers = new Set<Producer>();
+  private readonly readers = new Set<{ close(): void | Promise<void> }>();
+
+  constructor(
+    private readonly o: ClientOptions,
+    transports: TransportBuilder,
+  ) {
+    const credentials = new Credentials(o.auth);
+    const interceptors = [credentials.interceptor()];
+    const endpoints = (Array.isArray(o.endpoints) ? o.endpoints : o.endpoints.split(","))
+      .map((e) => e.trim())
+      .filter((e) => e.length > 0);
+    this.router = new Router({
+      endpoints,
+      ...(o.region ? { region: o.region } : {}),
+      transports: (address) => transports(address, interceptors),
+      status: this.statusEvents,
+      ...(o.retry ? { retry: o.retry } : {}),
+      ...(o.nodeDownMs !== undefined ? { downMs: o.nodeDownMs } : {}),
+    });
+    this.admin = new Admin(this.router);
+  }
+
+  /** Resolves once the cluster's nodes and leaders are known (every call also waits for it). */
+  ready(signal?: AbortSignal): Promise<void> {
+    return this.router.ready(signal);
+  }
+
+  /** Status events until `signal` aborts: `for await (const e of client.status())`. */
+  status(signal?: AbortSignal): AsyncIterable<StatusEvent> {
+    return { [Symbol.asyncIterator]: () => this.statusEvents.iterate(signal) };
+  }
+
+  /** Calls `listener` for each status event; returns the function that stops it. */
+  onStatus(listener: (e: StatusEvent) => void): () => void {
+    return this.statusEvents.on(listener);
+  }
+
+  /** A producer with its own batching and in-flight window. */
+  producer(options: ProducerOptions = {}): Producer {
+    const p = new Producer(this.router, new StreamBatchSender(this.router), options);
+    this.producers.add(p);
+    void this.router.ready().catch(() => {});
+    return p;
+  }
+
+  /** Publishes one message through the client's default producer; resolves with its offset. */
+  publish(message: OutgoingMessage): Promise<PublishResult> {
+    this.defaultProducer ??= this.producer(this.o.producer);
+    return this.defaultProducer.send(message);
+  }
+
+  /** Waits until every message given to `publish` is settled. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.producers].map((p) => p.flush()));
+  }
+
+  subscribe(options: SubscribeOptions): Subscription {
+    const s = new Subscription(this.router, this.statusEvents, options);
+    this.readers.add(s);
+    return s;
+  }
+
+  consumer(options: ConsumerOptions): DurableConsumer {
+    const c = new DurableConsumer(this.router, options);
+    this.readers.add(c);
+    return c;
+  }
+
+  /**
+   * The generated client of any service at the best node for the client's region, for calls this
+   * API does not wrap (no failover: it is the plain generated client).
+   */
+  async service<S extends DescService>(service: S): Promise<Client<S>> {
+    await this.router.ready().catch(() => {});
+    return this.router.client(service, this.router.candidates()[0]!);
+  }
+
+  /** Flushes the producers, sends the consumers' last acks, then ends every stream. */
+  async close(): Promise<void> {
+    await Promise.all([...this.producers].map((p) => p.close()));
+    await Promise.all([...this.readers].map((r) => r.close()));
+  }
+}
