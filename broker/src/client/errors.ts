@@ -4,10 +4,13 @@ import { detailsOfInfo, type ErrorDetails, errorDetailsOf, type LeaderHint } fro
 
 export type { LeaderHint };
 
-// Codes after which the same call may succeed later or elsewhere (a refused or broken connection
-// arrives as UNAVAILABLE; UNKNOWN is a failure nobody classified, so it is not retried). What decides whether it may be
-// *sent again* is retrySafe (the broker did not act) or a message id (the broker deduplicates).
+// Codes after which the same call may succeed later or elsewhere. A refused connection arrives as
+// UNAVAILABLE; a node killed mid-stream as CANCELED ("http/2 stream closed with error code CANCEL"):
+// the client's own cancellations never reach this test (each caller checks its signal first).
+// UNKNOWN is a failure nobody classified, so it is not retried. Whether a call may be *sent again*
+// is decided by retrySafe (the broker did not act) or a message id (the broker deduplicates).
 const transientCodes = new Set<Code>([
+  Code.Canceled,
   Code.Unavailable,
   Code.DeadlineExceeded,
   Code.Aborted,

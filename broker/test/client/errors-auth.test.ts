@@ -75,3 +75,12 @@ test("an UNAUTHENTICATED answer refreshes the token and tries the call once more
   assert.equal(res.clusterId, "x");
   assert.deepEqual(seen, ["Bearer stale", "Bearer fresh"]);
 });
+
+test("a stream a killed node cancelled (CANCELED) is retryable; an unclassified failure is not", () => {
+  const killed = toGeoBrokerError(
+    new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled),
+  );
+  assert.equal(killed.retryable, true);
+  assert.equal(killed.retrySafe, false, "its outcome is unknown: only a message id makes a retry safe");
+  assert.equal(toGeoBrokerError(new ConnectError("?", Code.Unknown)).retryable, false);
+});
