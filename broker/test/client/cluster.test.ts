@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { GeoBrokerClient } from "../../src/client/client.js";
 import { connect } from "../../src/client/node.js";
 import type { StatusEvent } from "../../src/client/status.js";
+import { projectRoot } from "../../src/util/project-root.js";
 import { ProcessCluster, testUser } from "../support/process-cluster.js";
 
 // The library against real nodes: a node is killed mid-stream (the one every partition's leader and
@@ -136,4 +139,62 @@ test("a node killed mid-stream: every publish acknowledged once, the subscriber 
   assert.equal(consumed.size, total, "the consumer saw every message");
   await consumer.close();
   await consuming;
+});
+
+/** Runs the compiled CLI against the test cluster; resolves with its exit code and output. */
+function cli(args: string[], stdin = ""): Promise<{ code: number | null; out: string }> {
+  const n = cluster.nodes.find((x) => x.child)!;
+  const main = join(projectRoot(), "dist", "broker", "src", "cli", "main.js");
+  const child = spawn(
+    process.execPath,
+    [
+      main,
+      ...args,
+      "--endpoint",
+      `127.0.0.1:${n.clientPort}`,
+      "--user",
+      testUser.name,
+      "--password",
+      testUser.password,
+      // not the local cluster of this checkout, if one runs
+      "--cluster-file",
+      join(cluster.dir, "no-cluster.json"),
+    ],
+    { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, GEOBROKER_ENDPOINT: "" } },
+  );
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  child.stdin.end(stdin);
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
+}
+
+test("the CLI on the library: pub, consume with acks, consumers describe, users and acl", async () => {
+  const pub = await cli(["pub", "cli-topic", "one", "two", "three"]);
+  assert.equal(pub.code, 0, pub.out);
+  assert.match(pub.out, /cli-topic\/0\/2/);
+  const consume = await cli(["consume", "cli-topic", "cli-reader", "--count", "3", "--json"]);
+  assert.equal(consume.code, 0, consume.out);
+  const bodies = consume.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { body: string; deliveryCount: number });
+  assert.deepEqual(
+    bodies.map((b) => b.body),
+    ["one", "two", "three"],
+  );
+  const described = await cli(["consumers", "describe", "cli-topic", "cli-reader"]);
+  assert.equal(described.code, 0, described.out);
+  assert.match(described.out, /acked below 0:3/, "the acks were sent before the command exited");
+  const created = await cli(["users", "create", "cli-user", "--password-stdin"], "a-long-password-1\n");
+  assert.equal(created.code, 0, created.out);
+  const listed = await cli(["users", "list"]);
+  assert.match(listed.out, /cli-user {2}password/);
+  assert.equal((await cli(["users", "delete", "cli-user"])).code, 0);
+  const denied = await cli(["acl", "grant", "cli-user"]);
+  assert.equal(denied.code, 2, "a grant without roles is a usage error");
+  const bench = await cli(["bench", "cli-bench", "--msgs", "200", "--sub", "1"]);
+  assert.equal(bench.code, 0, bench.out);
+  assert.match(bench.out, /geobroker\/client: 200 acked, 0 errors/);
+  assert.match(bench.out, /subscriber 0: 200 messages/);
 });
