@@ -92,6 +92,7 @@ export class Producer {
   private readonly roomWaiters: (() => void)[] = [];
   private readonly settledWaiters: (() => void)[] = [];
   private closed = false;
+  private nextPartition = 0;
 
   constructor(
     private readonly router: Router,
@@ -179,13 +180,21 @@ export class Producer {
     this.sender.close();
   }
 
-  /** The partition a message goes to, when the client can tell (explicit, or a key and a known count). */
+  /**
+   * The partition a message goes to, when the client can tell (explicit, or a key and a known
+   * partition count), else undefined (the broker chooses). A keyless message with a message id is
+   * pinned here, written into the request: the broker deduplicates per partition, so a retry must
+   * land where the first attempt may have. While the topic's partition count is unknown (a topic
+   * being auto-created) that is partition 0, which every topic has.
+   */
   private partitionOf(r: PublishRequest): number | undefined {
     if (r.partition !== undefined) return r.partition;
     const count = this.router.partitionCount(r.topic);
-    if (count === undefined) return undefined;
     if (count === 1) return 0;
-    return r.key.byteLength > 0 ? partitionFor(r.key, count) : undefined;
+    if (r.key.byteLength > 0) return count === undefined ? undefined : partitionFor(r.key, count);
+    if (r.messageId === "") return undefined;
+    r.partition = count === undefined ? 0 : this.nextPartition++ % count;
+    return r.partition;
   }
 
   private settle(done: () => void): void {

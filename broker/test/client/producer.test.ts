@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
+import { GetClusterInfoResponseSchema } from "../../../gen/geobroker/v1/cluster_pb.js";
 import {
   type PublishRequest,
   type PublishService,
@@ -272,3 +273,26 @@ test("a node that is gone is skipped: the publish lands at the next node, only l
 });
 
 export type { FakeNode, PublishStreamResponse };
+
+test("keyless messages with ids are pinned to a partition (round robin), so a retry lands where the first try may have", async () => {
+  const sender = new HeldSender();
+  const r = router();
+  r.apply(
+    create(GetClusterInfoResponseSchema, {
+      nodes: [{ id: "a", region: "eu", clientAddress: "a:1", reachable: true }],
+      groups: [0, 1, 2].map((partition) => ({ topic: "t", partition, leaderNodeId: "a" })),
+    }),
+  );
+  const p = new Producer(r, sender, { lingerMs: 0 });
+  for (let i = 0; i < 4; i++) await p.queue({ topic: "t", body: `m${i}` });
+  await p.queue({ topic: "t", body: "keyed", key: "k" });
+  await p.queue({ topic: "unknown-yet", body: "new topic" });
+  const plain = new Producer(r, sender, { lingerMs: 0, idempotent: false });
+  await plain.queue({ topic: "t", body: "no id" });
+  assert.deepEqual(
+    sender.batches.flat().map((q) => q.partition),
+    [0, 1, 2, 0, undefined, 0, undefined],
+    "keyed: the broker hashes the key the same way every time; no id: the broker chooses",
+  );
+  sender.releaseAll();
+});
