@@ -9,6 +9,7 @@ import type { RetryOptions } from "./retry.js";
 import { Router } from "./router.js";
 import { StatusEmitter, type StatusEvent } from "./status.js";
 import { type SubscribeOptions, Subscription } from "./subscriber.js";
+import { type OpenTelemetryApi, Telemetry } from "./telemetry.js";
 
 export interface ClientOptions {
   /** One or more nodes' client ports, "host:port"; the rest of the cluster is discovered from them. */
@@ -21,6 +22,11 @@ export interface ClientOptions {
   producer?: ProducerOptions;
   /** A node that failed is tried last for this long. Default 5,000 ms. */
   nodeDownMs?: number;
+  /**
+   * `@opentelemetry/api` (the module: `await import("@opentelemetry/api")`): publish and receive
+   * spans, trace context carried in message headers. Left out: no tracing, and no import of it.
+   */
+  telemetry?: OpenTelemetryApi;
 }
 
 /** How an entry (Node, browser) builds the transport to one node, with the client's interceptors. */
@@ -35,6 +41,7 @@ export class GeoBrokerClient {
   readonly admin: Admin;
   private readonly statusEvents = new StatusEmitter();
   private readonly router: Router;
+  private readonly telemetry: Telemetry | undefined;
   private defaultProducer: Producer | undefined;
   private readonly producers = new Set<Producer>();
   private readonly readers = new Set<{ close(): void | Promise<void> }>();
@@ -57,6 +64,7 @@ export class GeoBrokerClient {
       ...(o.nodeDownMs !== undefined ? { downMs: o.nodeDownMs } : {}),
     });
     this.admin = new Admin(this.router);
+    this.telemetry = o.telemetry ? new Telemetry(o.telemetry) : undefined;
   }
 
   /** Resolves once the cluster's nodes and leaders are known (every call also waits for it). */
@@ -76,7 +84,7 @@ export class GeoBrokerClient {
 
   /** A producer with its own batching and in-flight window. */
   producer(options: ProducerOptions = {}): Producer {
-    const p = new Producer(this.router, new StreamBatchSender(this.router), options);
+    const p = new Producer(this.router, new StreamBatchSender(this.router), options, this.telemetry);
     this.producers.add(p);
     void this.router.ready().catch(() => {});
     return p;
@@ -94,13 +102,13 @@ export class GeoBrokerClient {
   }
 
   subscribe(options: SubscribeOptions): Subscription {
-    const s = new Subscription(this.router, this.statusEvents, options);
+    const s = new Subscription(this.router, this.statusEvents, options, this.telemetry);
     this.readers.add(s);
     return s;
   }
 
   consumer(options: ConsumerOptions): DurableConsumer {
-    const c = new DurableConsumer(this.router, options);
+    const c = new DurableConsumer(this.router, options, this.telemetry);
     this.readers.add(c);
     return c;
   }

@@ -16,6 +16,7 @@ import { toGeoBrokerError } from "./errors.js";
 import { type ReceivedMessage, receivedFromWire, type StartAt, startToWire } from "./messages.js";
 import { backoffMs, sleep } from "./retry.js";
 import type { Router } from "./router.js";
+import type { Telemetry } from "./telemetry.js";
 
 export interface ConsumerOptions {
   topic: string;
@@ -84,6 +85,7 @@ export class DurableConsumer implements AsyncIterable<ConsumedMessage> {
   constructor(
     private readonly router: Router,
     private readonly o: ConsumerOptions,
+    private readonly telemetry?: Telemetry,
   ) {
     this.window = o.maxAckPending ?? 256;
     if (!Number.isInteger(this.window) || this.window < 1 || this.window > 1_000_000)
@@ -194,6 +196,7 @@ export class DurableConsumer implements AsyncIterable<ConsumedMessage> {
           // The reader left (or close was called): keep reading until the broker ends the stream, so
           // the acks already queued are sent rather than cancelled; what arrives now is redelivered
           // to the next session.
+          this.telemetry?.received(message, "process");
           if (!(await this.channel.push(message))) void this.close();
         }
         if (signal.aborted || this.closing) return;

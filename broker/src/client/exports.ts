@@ -12,3 +12,4 @@ export { newMessageId } from "./producer.js";
 export type { RetryOptions } from "./retry.js";
 export type { StatusEvent } from "./status.js";
 export type { SubscribeOptions, Subscription } from "./subscriber.js";
+export type { OpenTelemetryApi } from "./telemetry.js";

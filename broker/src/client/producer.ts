@@ -6,6 +6,7 @@ import type { BatchSender, PublishOutcome } from "./batch-sender.js";
 import { closedError, GeoBrokerError, toGeoBrokerError } from "./errors.js";
 import { backoffMs, mayRetry, sleep } from "./retry.js";
 import type { Router } from "./router.js";
+import type { Telemetry } from "./telemetry.js";
 
 export interface ProducerOptions {
   /**
@@ -98,6 +99,7 @@ export class Producer {
     private readonly router: Router,
     private readonly sender: BatchSender,
     options: ProducerOptions = {},
+    private readonly telemetry?: Telemetry,
   ) {
     this.o = {
       idempotent: options.idempotent ?? true,
@@ -133,11 +135,13 @@ export class Producer {
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.closed) throw closedError("the producer");
     }
+    const headers = { ...message.headers };
+    const span = this.telemetry?.publish(message.topic, headers);
     const request = create(PublishRequestSchema, {
       topic: message.topic,
       body: bytesOf(message.body),
       key: bytesOf(message.key),
-      headers: message.headers ?? {},
+      headers,
       messageId: message.messageId ?? (this.o.idempotent ? newMessageId() : ""),
       ...(message.partition !== undefined ? { partition: message.partition } : {}),
     });
@@ -156,8 +160,8 @@ export class Producer {
       bytes: request.body.byteLength + request.key.byteLength + headerBytes,
       attempt: 0,
       firstSentAt: Date.now(),
-      resolve: (r) => this.settle(() => resolve(r)),
-      reject: (e) => this.settle(() => reject(e)),
+      resolve: (r) => this.settle(() => (span?.end(r), resolve(r))),
+      reject: (e) => this.settle(() => (span?.end(undefined, e), reject(e))),
     });
     return { messageId: request.messageId, result };
   }

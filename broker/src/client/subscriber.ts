@@ -6,6 +6,7 @@ import { type ReceivedMessage, receivedFromWire, type StartAt, startToWire } fro
 import { backoffMs, sleep } from "./retry.js";
 import type { Router } from "./router.js";
 import type { StatusEmitter } from "./status.js";
+import type { Telemetry } from "./telemetry.js";
 
 export interface SubscribeOptions {
   topic: string;
@@ -36,6 +37,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     private readonly router: Router,
     private readonly status: StatusEmitter,
     private readonly o: SubscribeOptions,
+    private readonly telemetry?: Telemetry,
   ) {
     this.channel = new Channel(o.bufferSize ?? 1000);
     o.signal?.addEventListener("abort", () => this.close(), { once: true });
@@ -126,7 +128,9 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
           // A reopened stream starts at the resume offset; anything before it was delivered already.
           if (expected !== undefined && m.offset < expected) continue;
           this.next.set(partition, m.offset + 1n);
-          if (!(await this.channel.push(receivedFromWire(m, res.servedBy)))) return;
+          const message = receivedFromWire(m, res.servedBy);
+          this.telemetry?.received(message, "receive");
+          if (!(await this.channel.push(message))) return;
         }
         if (signal.aborted) return;
         // The server ended the stream (a node shutting down): reopen like after a failure.
