@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { PublishStreamRequestSchema } from "../../../gen/geobroker/v1/publish_pb.js";
-import type { Clients } from "../client/connect.js";
+import { type Clients, connectClients } from "../client/connect.js";
 import { type GeoBrokerClient, newMessageId } from "../client/node.js";
 import { type CliContext, clientCommand, UsageError } from "./client-command.js";
 import { Latency } from "./latency.js";
@@ -157,7 +157,13 @@ async function runBench(c: CliContext, values: Record<string, unknown>, topic: s
   );
   // Create the topic (and learn its leaders) before the clock starts.
   await c.client.publish({ topic, body: "warm-up" });
-  await c.client.admin.clusterInfo();
+  const info = await c.client.admin.clusterInfo();
+  // The baseline talks to the node the library sends to (partition 0's leader), so that the
+  // difference is the client's own, not a forward hop more or less.
+  const leaderId = info.groups.find((g) => g.topic === topic && g.partition === 0)?.leaderNodeId;
+  const leader = info.nodes.find((n) => n.id === leaderId);
+  const raw = leader?.clientAddress ? connectClients({ ...c.target, endpoint: leader.clientAddress }) : c.raw;
+  const partitions = info.groups.filter((g) => g.topic === topic).length;
   const abort = new AbortController();
   const subscribers = await Promise.all(
     Array.from({ length: subs }, () => subscribeLoad(c.client, topic, spec.messages, abort.signal)),
@@ -167,7 +173,10 @@ async function runBench(c: CliContext, values: Record<string, unknown>, topic: s
     console.log(`  ${label} ${n}/${spec.messages} acknowledged`);
   const results: Record<string, LoadResult> = {};
   if (mode !== "library") {
-    results.raw = await rawLoad(c.raw, { ...spec, progress: progress("raw") });
+    console.log(
+      `  raw client at ${raw.target.endpoint} (${leaderId ?? "?"}, partition 0's leader; the topic has ${partitions} partitions)`,
+    );
+    results.raw = await rawLoad(raw, { ...spec, progress: progress("raw") });
     console.log(report("raw generated client", results.raw, spec.size));
   }
   if (mode !== "raw") {
