@@ -91,3 +91,25 @@ export class StreamBatchSender implements BatchSender {
     this.sessions.clear();
   }
 }
+
+/**
+ * For transports without request streaming (fetch in browsers: Connect-Web and gRPC-Web): each
+ * message of a batch is its own unary Publish, all in flight at once.
+ */
+export class UnaryBatchSender implements BatchSender {
+  constructor(private readonly router: Router) {}
+
+  send(address: string, batch: readonly PublishRequest[]): Promise<PublishOutcome[]> {
+    const client = this.router.client(PublishService, address);
+    return Promise.all(
+      batch.map((r) =>
+        client.publish(r).then(
+          (ack): PublishOutcome => ({ ok: true, ack }),
+          (err: unknown): PublishOutcome => ({ ok: false, error: toGeoBrokerError(err) }),
+        ),
+      ),
+    );
+  }
+
+  close(): void {}
+}

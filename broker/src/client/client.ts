@@ -1,9 +1,10 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { Client, Interceptor, Transport } from "@connectrpc/connect";
+import { type Client, Code, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Admin } from "./admin.js";
 import { type Auth, Credentials } from "./auth.js";
-import { StreamBatchSender } from "./batch-sender.js";
+import { StreamBatchSender, UnaryBatchSender } from "./batch-sender.js";
 import { type ConsumerOptions, DurableConsumer } from "./consumer.js";
+import { GeoBrokerError } from "./errors.js";
 import { type OutgoingMessage, Producer, type ProducerOptions, type PublishResult } from "./producer.js";
 import type { RetryOptions } from "./retry.js";
 import { Router } from "./router.js";
@@ -32,6 +33,11 @@ export interface ClientOptions {
 /** How an entry (Node, browser) builds the transport to one node, with the client's interceptors. */
 export type TransportBuilder = (address: string, interceptors: Interceptor[]) => Transport;
 
+/** What the entry's transports can do: fetch (browsers) cannot stream a request body. */
+export interface TransportAbilities {
+  requestStreaming: boolean;
+}
+
 /**
  * A geobroker client: discovery and routing over the whole cluster, a producer, subscriptions,
  * durable consumers, administration, and status events. Build it with `connect` from
@@ -49,6 +55,7 @@ export class GeoBrokerClient {
   constructor(
     private readonly o: ClientOptions,
     transports: TransportBuilder,
+    private readonly abilities: TransportAbilities = { requestStreaming: true },
   ) {
     const credentials = new Credentials(o.auth);
     const interceptors = [credentials.interceptor()];
@@ -84,7 +91,11 @@ export class GeoBrokerClient {
 
   /** A producer with its own batching and in-flight window. */
   producer(options: ProducerOptions = {}): Producer {
-    const p = new Producer(this.router, new StreamBatchSender(this.router), options, this.telemetry);
+    // Without request streaming each publish is a unary call (the producer is the same).
+    const sender = this.abilities.requestStreaming
+      ? new StreamBatchSender(this.router)
+      : new UnaryBatchSender(this.router);
+    const p = new Producer(this.router, sender, options, this.telemetry);
     this.producers.add(p);
     void this.router.ready().catch(() => {});
     return p;
@@ -107,7 +118,13 @@ export class GeoBrokerClient {
     return s;
   }
 
+  /** A durable consumer session (Consume is a bidirectional stream: not on the browser entry). */
   consumer(options: ConsumerOptions): DurableConsumer {
+    if (!this.abilities.requestStreaming)
+      throw new GeoBrokerError(
+        "durable consumers need a bidirectional stream, which fetch in browsers cannot make: consume on a server, or subscribe",
+        Code.Unimplemented,
+      );
     const c = new DurableConsumer(this.router, options, this.telemetry);
     this.readers.add(c);
     return c;

@@ -160,8 +160,16 @@ export class Producer {
       bytes: request.body.byteLength + request.key.byteLength + headerBytes,
       attempt: 0,
       firstSentAt: Date.now(),
-      resolve: (r) => this.settle(() => (span?.end(r), resolve(r))),
-      reject: (e) => this.settle(() => (span?.end(undefined, e), reject(e))),
+      resolve: (r) =>
+        this.settle(() => {
+          span?.end(r);
+          resolve(r);
+        }),
+      reject: (e) =>
+        this.settle(() => {
+          span?.end(undefined, e);
+          reject(e);
+        }),
     });
     return { messageId: request.messageId, result };
   }

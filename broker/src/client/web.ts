@@ -13,7 +13,9 @@ export interface WebClientOptions extends ClientOptions {
 
 /**
  * A client for browsers: fetch-based Connect or gRPC-Web to the nodes' client ports. The browser's
- * own TLS trust applies; client certificates are the browser's too.
+ * own TLS trust applies; client certificates are the browser's too. fetch cannot stream a request
+ * body, so each publish is a unary call and durable consumers (a bidirectional stream) are not
+ * available here; subscriptions (a server stream) are.
  */
 export function connect(options: WebClientOptions): GeoBrokerClient {
   const secure =
@@ -22,5 +24,5 @@ export function connect(options: WebClientOptions): GeoBrokerClient {
     const o = { baseUrl: `${secure ? "https" : "http"}://${address}`, interceptors };
     return options.protocol === "grpc-web" ? createGrpcWebTransport(o) : createConnectTransport(o);
   };
-  return new GeoBrokerClient(options, build);
+  return new GeoBrokerClient(options, build, { requestStreaming: false });
 }

@@ -69,6 +69,7 @@ export function fakeClient(
   nodes: FakeNode[],
   leaders: Leaders = {},
   options: Partial<ConstructorParameters<typeof GeoBrokerClient>[0]> = {},
+  abilities = { requestStreaming: true },
 ): GeoBrokerClient {
   return new GeoBrokerClient(
     {
@@ -78,5 +79,6 @@ export function fakeClient(
       ...options,
     },
     fakeTransports(nodes, leaders),
+    abilities,
   );
 }

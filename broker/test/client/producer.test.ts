@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { GetClusterInfoResponseSchema } from "../../../gen/geobroker/v1/cluster_pb.js";
 import {
   type PublishRequest,
@@ -295,4 +295,29 @@ test("keyless messages with ids are pinned to a partition (round robin), so a re
     "keyed: the broker hashes the key the same way every time; no id: the broker chooses",
   );
   sender.releaseAll();
+});
+
+test("without request streaming (the browser entry) each publish is a unary call, retried with its id; consumers are refused", async () => {
+  const ids: string[] = [];
+  let calls = 0;
+  const node = fakeNode("a", "eu", {
+    publish: {
+      async publish(r) {
+        ids.push(r.messageId);
+        if (++calls === 1) throw new ConnectError("node went away", Code.Unavailable);
+        return { topic: r.topic, partition: 0, offset: 7n, id: `${r.topic}/0/7` };
+      },
+    },
+  });
+  const client = fakeClient([node], { t: ["a"] }, {}, { requestStreaming: false });
+  const r = await client.publish({ topic: "t", body: "x" });
+  assert.equal(r.offset, 7n);
+  assert.equal(ids.length, 2);
+  assert.equal(ids[0], ids[1], "the retry carried the same message id");
+  assert.ok(!node.calls.includes("PublishStream"));
+  assert.throws(
+    () => client.consumer({ topic: "t", name: "c" }),
+    (e: unknown) => e instanceof GeoBrokerError && e.code === Code.Unimplemented,
+  );
+  await client.close();
 });

@@ -44,14 +44,22 @@ function recordingTracing(): Recorded[] {
       spans.push(r);
       const span = {
         spanContext: () => context,
-        setAttribute: (k: string, v: otel.AttributeValue) => ((r.attributes[k] = v), span),
-        setAttributes: (a: otel.Attributes) => (Object.assign(r.attributes, a), span),
+        setAttribute: (k: string, v: otel.AttributeValue) => {
+          r.attributes[k] = v;
+          return span;
+        },
+        setAttributes: (a: otel.Attributes) => {
+          Object.assign(r.attributes, a);
+          return span;
+        },
         addEvent: () => span,
         addLink: () => span,
         addLinks: () => span,
         setStatus: () => span,
         updateName: () => span,
-        end: () => void (r.ended = true),
+        end: () => {
+          r.ended = true;
+        },
         isRecording: () => true,
         recordException: () => {},
       };

@@ -10,12 +10,16 @@ function exchange(method: string, origin: string | undefined) {
   let ended = false;
   const req = { method, headers: origin ? { origin } : {} } as unknown as http2.Http2ServerRequest;
   const res = {
-    setHeader: (k: string, v: string) => void (headers[k] = v),
+    setHeader: (k: string, v: string) => {
+      headers[k] = v;
+    },
     writeHead: (s: number, h: Record<string, string>) => {
       status = s;
       Object.assign(headers, h);
     },
-    end: () => void (ended = true),
+    end: () => {
+      ended = true;
+    },
   } as unknown as http2.Http2ServerResponse;
   return { req, res, headers, result: () => ({ status, ended }) };
 }
