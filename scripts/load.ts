@@ -4,7 +4,8 @@
 // Reads the local cluster's .geobroker/local/cluster.json (npm start). The real side-by-side
 // benchmark is `npm run bench`; this is a quick check.
 import { parseArgs } from "node:util";
-import { connectClients, resolveTarget } from "../broker/src/client/connect.js";
+import { resolveTarget } from "../broker/src/cli/target.js";
+import { connectClients } from "../broker/src/client/connect.js";
 
 const { values } = parseArgs({
   options: {

@@ -17,6 +17,7 @@ import type { Authenticator } from "../security/authenticator.js";
 import { type Authorizer, allowAll } from "../security/authorization.js";
 import { certificateFingerprints, peerContextValues } from "../security/client-cert.js";
 import { fromNodeKey, principalKey } from "../security/context-keys.js";
+import { applyCors, type CorsPolicy } from "../security/cors.js";
 import { TlsFiles } from "../security/file-watch.js";
 import {
   clientStreamingPaths,
@@ -103,6 +104,8 @@ export interface ClientServerOptions {
   onAuthFailure?: (method: string, message: string) => void;
   /** Extra services (the cluster admin API) registered by the node. */
   extraRoutes?: (router: ConnectRouter) => void;
+  /** Browser origins allowed to call this port (CORS); left out: none. */
+  cors?: CorsPolicy;
 }
 
 /** Largest health request body: a service name, with room to spare. */
@@ -188,6 +191,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     routes: (router) => router.service(Health, healthService(o.health)),
   });
   const route = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (applyCors(o.cors, req, res)) return;
     if (req.url.startsWith(healthPathPrefix)) health(req, res);
     else gate.handle(req, res, authenticated);
   };

@@ -1,7 +1,16 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { type Clients, connectClients, explainError, resolveTarget } from "../client/connect.js";
+import { type Clients, connectClients } from "../client/connect.js";
+import type { GeoBrokerClient } from "../client/node.js";
 import type { Command } from "./command.js";
 import { connectionFrom, connectionOptions, connectionUsage } from "./connection-flags.js";
+import { type CliTarget, explainError, libraryClient, resolveTarget } from "./target.js";
+
+/** What a client command runs with: the library client, the plain generated clients, the target. */
+export interface CliContext {
+  client: GeoBrokerClient;
+  raw: Clients;
+  target: CliTarget;
+}
 
 /**
  * A CLI command that talks to a cluster: parses its flags plus the connection flags, connects, runs,
@@ -12,7 +21,7 @@ export function clientCommand(o: {
   summary: string;
   usage: string;
   options: ParseArgsConfig["options"];
-  run(clients: Clients, values: Record<string, unknown>, positionals: string[]): Promise<number>;
+  run(c: CliContext, values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }): Command {
   const usage = `${o.usage}\n\n${connectionUsage}`;
   return {
@@ -31,21 +40,22 @@ export function clientCommand(o: {
         console.error(`geobroker ${o.name}: ${(err as Error).message}\n\n${usage}`);
         return 2;
       }
-      let clients: Clients;
+      let ctx: CliContext;
       try {
-        clients = connectClients(resolveTarget(connectionFrom(parsed.values)));
+        const target = resolveTarget(connectionFrom(parsed.values));
+        ctx = { target, raw: connectClients(target), client: libraryClient(target) };
       } catch (err) {
         console.error(`geobroker ${o.name}: ${(err as Error).message}`);
         return 2;
       }
       try {
-        return await o.run(clients, parsed.values, parsed.positionals);
+        return await o.run(ctx, parsed.values, parsed.positionals);
       } catch (err) {
         if (err instanceof UsageError) {
           console.error(`geobroker ${o.name}: ${err.message}\n\n${usage}`);
           return 2;
         }
-        console.error(`geobroker ${o.name}: ${explainError(err, clients.target)}`);
+        console.error(`geobroker ${o.name}: ${explainError(err, ctx.target)}`);
         return 1;
       }
     },

@@ -1,4 +1,7 @@
+import { benchCommand } from "./bench.js";
 import type { Command } from "./command.js";
+import { consumeCommand } from "./consume.js";
+import { consumersCommand } from "./consumers.js";
 import { hashPasswordCommand } from "./hash-password.js";
 import { localCommand } from "./local.js";
 import { pubCommand } from "./pub.js";
@@ -6,6 +9,7 @@ import { serveCommand } from "./serve.js";
 import { statusCommand } from "./status.js";
 import { subCommand } from "./sub.js";
 import { topicsCommand } from "./topics.js";
+import { aclCommand, usersCommand } from "./users.js";
 import { geobrokerVersion } from "./version.js";
 
 const version: Command = {
@@ -24,7 +28,12 @@ export const commands: Command[] = [
   localCommand,
   pubCommand,
   subCommand,
+  consumeCommand,
+  consumersCommand,
   topicsCommand,
+  usersCommand,
+  aclCommand,
+  benchCommand,
   statusCommand,
   hashPasswordCommand,
   version,

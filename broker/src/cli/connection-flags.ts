@@ -15,7 +15,7 @@ export const connectionUsage = `Connection (default: the local cluster's .geobro
   --ca file              CA certificate for TLS      (GEOBROKER_CA)
   --user name            basic auth user             (GEOBROKER_USER)
   --password secret      basic auth password         (GEOBROKER_PASSWORD)
-  --region name          with cluster.json: connect to this region's node
+  --region name          prefer this region's nodes (GEOBROKER_REGION)
   --cluster-file path    another cluster.json`;
 
 const flagToField = {

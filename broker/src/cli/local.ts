@@ -10,12 +10,13 @@ const usage = `geobroker local: a multi-region cluster on this machine (what \`n
 
 Usage: geobroker local [--regions eu,us,ap] [--nodes-per-region 1] [--base-port 7000]
                        [--data-dir .geobroker/local] [--wan-delay 30ms | eu-us=40ms,eu-ap=80ms,us-ap=90ms]
-                       [--no-tls] [--reset]
+                       [--no-tls] [--cors-origin http://127.0.0.1:8080,...] [--reset]
 
 First start: generates a CA, node certificates and an admin user, and writes everything under the data
 folder; later starts reuse it and keep the data. Client ports are base-port+i, peer ports
 base-port+100+i, HTTP (/healthz /readyz /metrics) base-port+200+i. --wan-delay adds a one-way delay on
-peer links between regions. --reset deletes the folder first. Ctrl-C stops every node cleanly.`;
+peer links between regions. --cors-origin lets browser pages of these origins call the client ports
+(the browser example: npm run example:browser). --reset deletes the folder first. Ctrl-C stops every node cleanly.`;
 
 export const localCommand: Command = {
   name: "local",
@@ -33,6 +34,7 @@ export const localCommand: Command = {
           "data-dir": { type: "string", default: join(projectRoot(), ".geobroker", "local") },
           "wan-delay": { type: "string", default: "" },
           "no-tls": { type: "boolean", default: false },
+          "cors-origin": { type: "string", default: "" },
           reset: { type: "boolean", default: false },
         },
       }));
@@ -71,6 +73,10 @@ export const localCommand: Command = {
           dir,
           wanDelay: String(values["wan-delay"]),
           tls: !values["no-tls"],
+          corsOrigins: String(values["cors-origin"])
+            .split(",")
+            .map((x) => x.trim())
+            .filter(Boolean),
         },
         say,
       );

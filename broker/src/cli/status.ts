@@ -60,7 +60,7 @@ export const statusCommand = clientCommand({
   usage: "geobroker status [--json]",
   options: { json: { type: "boolean", default: false } },
   async run(c, values) {
-    const info = await c.cluster.getClusterInfo({});
+    const info = await c.raw.cluster.getClusterInfo({});
     if (values.json) {
       console.log(JSON.stringify(info, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
     } else {

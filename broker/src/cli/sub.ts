@@ -1,31 +1,13 @@
-import type { StartPosition } from "../../../gen/geobroker/v1/common_pb.js";
 import { clientCommand, UsageError } from "./client-command.js";
-
-const decoder = new TextDecoder();
-
-function startFrom(spec: string): StartPosition["position"] {
-  if (spec === "earliest") return { case: "earliest", value: true };
-  if (spec === "latest") return { case: "latest", value: true };
-  if (spec.startsWith("offset:")) {
-    const n = Number(spec.slice(7));
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--from ${spec}: offset must be a whole number`);
-    return { case: "offset", value: BigInt(n) };
-  }
-  if (spec.startsWith("time:")) {
-    const ms = Date.parse(spec.slice(5));
-    if (Number.isNaN(ms))
-      throw new UsageError(`--from ${spec}: not a date (use ISO 8601, e.g. time:2026-11-24T10:00:00Z)`);
-    return { case: "timestampMicros", value: BigInt(ms) * 1000n };
-  }
-  throw new UsageError(`--from ${spec}: use earliest, latest, offset:N or time:ISO`);
-}
+import { printMessage } from "./print-message.js";
+import { startFrom } from "./start-flag.js";
 
 export const subCommand = clientCommand({
   name: "sub",
   summary: "subscribe to a topic and print its messages",
   usage: `geobroker sub TOPIC [--from earliest|latest|offset:N|time:ISO] [--count N] [--json] [--compat]
 
-  --from     where to start (default latest)
+  --from     where to start (default latest); after a reconnect it resumes after the last message
   --count N  stop after N messages (default: until Ctrl-C)
   --json     one JSON object per line
   --compat   use the original broker.Broker API (starts from --from time:..., earliest otherwise)`,
@@ -42,43 +24,27 @@ export const subCommand = clientCommand({
     if (!(limit > 0)) throw new UsageError("--count takes a positive number");
     const abort = new AbortController();
     process.once("SIGINT", () => abort.abort());
-    const position = startFrom(String(values.from));
+    const start = startFrom(String(values.from));
+    const json = values.json === true;
     let seen = 0;
-    const print = (m: {
-      id: string;
-      topic: string;
-      timestampMicros: bigint;
-      body: Uint8Array;
-      key?: Uint8Array;
-    }) => {
-      const body = decoder.decode(m.body);
-      if (values.json) {
-        console.log(
-          JSON.stringify({
-            id: m.id,
-            topic: m.topic,
-            timestamp: new Date(Number(m.timestampMicros / 1000n)).toISOString(),
-            body,
-          }),
-        );
-      } else {
-        console.log(`${m.id}  ${body}`);
-      }
-    };
     try {
       if (values.compat) {
-        const startMicros = position?.case === "timestampMicros" ? position.value : 0n;
-        for await (const m of c.broker.subscribe(
+        const startMicros =
+          typeof start === "object" && "time" in start ? BigInt(start.time.getTime()) * 1000n : 0n;
+        for await (const m of c.raw.broker.subscribe(
           { topics: { [topic]: startMicros } },
           { signal: abort.signal },
         )) {
-          print({ id: m.id, topic: m.topic, timestampMicros: m.timestamp, body: m.body });
+          console.log(
+            json
+              ? JSON.stringify({ id: m.id, topic: m.topic, body: new TextDecoder().decode(m.body) })
+              : `${m.id}  ${new TextDecoder().decode(m.body)}`,
+          );
           if (++seen >= limit) break;
         }
       } else {
-        for await (const r of c.consume.subscribe({ topic, start: { position } }, { signal: abort.signal })) {
-          const m = r.message!;
-          print({ id: m.id, topic: m.topic, timestampMicros: m.timestampMicros, body: m.body });
+        for await (const m of c.client.subscribe({ topic, start, signal: abort.signal })) {
+          printMessage(m, json);
           if (++seen >= limit) break;
         }
       }

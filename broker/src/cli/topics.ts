@@ -63,16 +63,16 @@ geobroker topics delete NAME`,
     switch (verb) {
       case "list":
       case undefined: {
-        const res = await c.topics.listTopics({ prefix: String(values.prefix) });
+        const res = await c.raw.topics.listTopics({ prefix: String(values.prefix) });
         if (res.topics.length === 0) console.log("no topics");
         for (const t of res.topics) console.log(describe(t));
         return 0;
       }
       case "get":
-        console.log(describe((await c.topics.getTopic({ name: needName() })).topic!));
+        console.log(describe((await c.raw.topics.getTopic({ name: needName() })).topic!));
         return 0;
       case "create": {
-        const res = await c.topics.createTopic({
+        const res = await c.raw.topics.createTopic({
           topic: {
             name: needName(),
             partitions: count("partitions"),
@@ -85,7 +85,7 @@ geobroker topics delete NAME`,
         return 0;
       }
       case "update": {
-        const res = await c.topics.updateTopic({
+        const res = await c.raw.topics.updateTopic({
           name: needName(),
           retention: retention(),
           ...(values["home-region"] !== undefined ? { homeRegion: String(values["home-region"]) } : {}),
@@ -94,7 +94,7 @@ geobroker topics delete NAME`,
         return 0;
       }
       case "delete":
-        await c.topics.deleteTopic({ name: needName() });
+        await c.raw.topics.deleteTopic({ name: needName() });
         console.log(`deleted ${name}`);
         return 0;
       default:

@@ -103,4 +103,6 @@ export interface NodeConfig {
    */
   peerDialAddresses: Record<string, string>;
   log: { level: "error" | "warn" | "info" | "debug" };
+  /** Browser origins allowed to call the client port (CORS); empty: none. */
+  clientCors: { allowedOrigins: string[] };
 }

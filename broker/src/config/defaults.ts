@@ -38,5 +38,6 @@ export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
   raft: { tickMs: 100, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10_000 },
   wanDelayMs: {},
   peerDialAddresses: {},
+  clientCors: { allowedOrigins: [] },
   log: { level: "info" },
 };

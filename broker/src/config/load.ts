@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { isWriteFormat, writeFormats } from "../engine/write-format.js";
+import { corsOriginProblems } from "../security/cors.js";
 import { checkSecurityConfig } from "../security/security-config.js";
 import type { NodeConfig, PeerConfig } from "./config.js";
 import { defaultConfig } from "./defaults.js";
@@ -212,6 +213,7 @@ export function validateConfig(c: Json): NodeConfig {
     isObject(dial) && Object.values(dial).every((v) => typeof v === "string" && addressPattern.test(v)),
     "peerDialAddresses: a mapping of node id -> host:port",
   );
+  problems.push(...corsOriginProblems(((c.clientCors ?? {}) as Json).allowedOrigins ?? []));
   const log = (c.log ?? {}) as Json;
   need(
     ["error", "warn", "info", "debug"].includes(log.level as string),

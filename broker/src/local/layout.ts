@@ -20,6 +20,8 @@ export interface LocalOptions {
   dir: string;
   wanDelay: string;
   tls: boolean;
+  /** Browser origins the client ports allow (CORS), e.g. the browser example's page. */
+  corsOrigins?: string[];
 }
 
 export interface ClusterFile {
@@ -147,6 +149,7 @@ export async function prepareLocalCluster(
       auth: { modes: ["basic"], usersFile: join(o.dir, "users.yaml"), aclFile: aclPath },
       raft: { tickMs: 50, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10000 },
       wanDelayMs: wan.get(n.region) ?? {},
+      ...(o.corsOrigins?.length ? { clientCors: { allowedOrigins: o.corsOrigins } } : {}),
     };
     // Fail here, with the field named, rather than in a child process.
     resolveConfig([structuredClone(config) as unknown as Record<string, unknown>]);

@@ -142,6 +142,7 @@ export async function startBrokerProcess(
     authorizer: security.authorizer,
     audit,
     connections: config.limits.connections,
+    cors: config.clientCors,
     authThrottle: security.throttle,
     health,
     observer: metrics,

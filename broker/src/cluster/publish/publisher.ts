@@ -2,6 +2,7 @@ import type { CallContext, PublishInput, PublishOutcome } from "../../engine/eng
 import { messageId } from "../../engine/engine.js";
 import { invalidArgument, notFound, permissionDenied, unavailable } from "../../engine/errors.js";
 import type { PublishedMessage } from "../../engine/message.js";
+import { partitionFor } from "../../engine/partitioner.js";
 import { nowMs } from "../../util/clock.js";
 import { forwardUntilReached, nearestFirst } from "../forwarding/forward-retry.js";
 import type { PartitionHandle } from "../groups/group-registry.js";
@@ -10,7 +11,6 @@ import { leaderWaitMs, maxForwardHops, type NodeContext } from "../node-context.
 import type { PartitionReader } from "../read/partition-reader.js";
 import type { NodeInfo, PartitionPlacement, TopicRecord } from "../state/metadata-state.js";
 import type { TopicAdmin } from "../topics/topic-admin.js";
-import { partitionFor } from "./partitioner.js";
 
 // The publish path: choose the partition, wait for its leader, append through the leader's batcher
 // here or forward to the leader, and answer once this node's replica holds the message.
