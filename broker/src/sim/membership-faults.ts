@@ -93,8 +93,8 @@ export class MembershipFaults {
   /**
    * Whether a node may lose its disk now without the cluster losing a quorum's state: every node
    * runs, and in every group every voter is admitted under the incarnation it runs now, none is a
-   * learner and no replica is moving. (Two amnesiac voters of one group of three are a lost
-   * majority, which no protocol survives.)
+   * learner and no replica is moving, and every group has three voters or more. (Two amnesiac
+   * voters of one group of three, or one of two, are a lost majority, which no protocol survives.)
    */
   mayWipe(): boolean {
     const nodes = this.w.nodes();
@@ -103,7 +103,9 @@ export class MembershipFaults {
       const leader = nodes.find((n) => n.runner(groupId)?.isLeader);
       if (!leader) return false;
       const conf = leader.runner(groupId)!.core.confState();
-      if (conf.learners.length > 0 || conf.votersOutgoing.length > 0) return false;
+      // Three voters at least: a group shrunk to two while re-admitting a member (removed, not yet
+      // back) has no quorum once either loses its disk (seed 900309 reported exactly that).
+      if (conf.voters.length < 3 || conf.learners.length > 0 || conf.votersOutgoing.length > 0) return false;
       for (const id of conf.voters) {
         const identity = nodes.find((n) => n.id === id)?.process?.identity;
         if (!identity || !admitted(conf.incarnations?.[id], identity)) return false;
