@@ -242,7 +242,10 @@ test("the checker shares no code: its files import only each other and node: mod
       ...text.matchAll(/^(?:import|export)\b[^;]*?from\s+"([^"]+)"/gms),
       ...text.matchAll(/import\(\s*"([^"]+)"/g),
     ].map((m) => m[1]!);
-    assert.ok(specifiers.length > 0 || name === "events.ts", `${name}: no imports found (is the pattern right?)`);
+    assert.ok(
+      specifiers.length > 0 || name === "events.ts",
+      `${name}: no imports found (is the pattern right?)`,
+    );
     for (const s of specifiers) assert.ok(/^(node:|\.\/[\w-]+\.js$)/.test(s), `${name} imports ${s}`);
   }
 });

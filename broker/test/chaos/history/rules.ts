@@ -65,10 +65,10 @@ function finalReads(h: HistoryEvent[]): Map<number, Map<string, Set<string>>> {
   const out = new Map<number, Map<string, Set<string>>>();
   for (const d of of(h, "deliver")) {
     if (!d.final) continue;
-    let byReader = out.get(d.partition);
-    if (!byReader) out.set(d.partition, (byReader = new Map()));
-    let bodies = byReader.get(d.reader);
-    if (!bodies) byReader.set(d.reader, (bodies = new Set()));
+    const byReader = out.get(d.partition) ?? new Map<string, Set<string>>();
+    out.set(d.partition, byReader);
+    const bodies = byReader.get(d.reader) ?? new Set<string>();
+    byReader.set(d.reader, bodies);
     bodies.add(d.body);
   }
   return out;
