@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { delay, reset } from "../support/fault-proxy.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { checkText, describe, resultLine } from "./history/check.js";
+import { HistoryLog } from "./history-log.js";
+import { Subscribers } from "./subscribers.js";
 import {
   checkPartition,
   clientsOf,
@@ -24,6 +29,7 @@ import {
 //   GEOBROKER_CHAOS_SEED=<n>      the schedule to run (printed by every run)
 //   GEOBROKER_CHAOS_SECONDS=<s>   how long to keep injecting faults (default 30; `npm run chaos`: 600)
 //   GEOBROKER_CHAOS_NODES=<n>     nodes per region (default 2)
+//   GEOBROKER_CHAOS_NEMESES=a,b   only these fault kinds (default: all; `npm run chaos -- --nemesis a,b`)
 
 const env = process.env;
 const seed = env.GEOBROKER_CHAOS_SEED
@@ -38,9 +44,21 @@ const partitions = 3;
 const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
 /** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
-const requiredKinds = ["kill-leader", "partition-region", "isolate-leader"] as const;
-const extraKinds = ["flaky-leader", "slow-leader"] as const;
+const requiredKinds = ["kill-leader", "partition-region", "isolate-leader", "pause-leader"] as const;
+const extraKinds = ["flaky-leader", "slow-leader", "pause-follower"] as const;
 type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
+const allKinds: readonly FaultKind[] = [...requiredKinds, ...extraKinds];
+
+/** The kinds this run injects: GEOBROKER_CHAOS_NEMESES (comma-separated), or all of them. */
+const selectedKinds: FaultKind[] = (() => {
+  const names = (env.GEOBROKER_CHAOS_NEMESES ?? "").split(",").filter(Boolean);
+  if (names.length === 0) return [...allKinds];
+  const unknown = names.filter((n) => !allKinds.includes(n as FaultKind));
+  if (unknown.length)
+    throw new Error(`GEOBROKER_CHAOS_NEMESES: unknown ${unknown.join(", ")}; known: ${allKinds.join(", ")}`);
+  return names as FaultKind[];
+})();
+const firstKinds = requiredKinds.filter((k) => selectedKinds.includes(k));
 
 interface Fault {
   kind: FaultKind;
@@ -52,6 +70,10 @@ interface Fault {
   holdMs: number;
   /** One-way delay on the slow leader's links (slow-leader). */
   delayMs: number;
+  /** How long a paused node stays stopped (pause-leader, pause-follower): 1-10 s. */
+  pauseMs: number;
+  /** Which follower of the partition is paused (pause-follower), as a fraction of the followers. */
+  follower: number;
   /** Quiet time after the heal before the next fault. */
   settleMs: number;
 }
@@ -61,18 +83,19 @@ interface Fault {
  * time is up). The first faults cover every required kind once.
  */
 function* schedule(rand: () => number): Generator<Fault> {
-  const kinds: FaultKind[] = [...requiredKinds, ...extraKinds];
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
-  const firsts: FaultKind[] = [...requiredKinds].sort(() => rand() - 0.5);
+  const firsts: FaultKind[] = [...firstKinds].sort(() => rand() - 0.5);
   for (;;) {
     yield {
-      kind: firsts.shift() ?? pick(kinds),
+      kind: firsts.shift() ?? pick(selectedKinds),
       partition: between(0, partitions - 1),
       region: pick(regions),
       holdMs: between(1500, 4000),
       delayMs: between(50, 200),
       settleMs: between(1000, 2500),
+      pauseMs: between(1000, 10_000),
+      follower: rand(),
     };
   }
 }
@@ -113,20 +136,25 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   timeout: seconds * 1000 + 150_000,
 }, async () => {
   console.log(
-    `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
+    `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} nemeses=${selectedKinds.join(",")} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
   );
+  const history = new HistoryLog(seed);
+  console.log(`  history: ${history.path}`);
   const faults = schedule(seededRandom(seed));
   const cluster = await ProcessCluster.start(regions, { nodesPerRegion, faultProxies: true });
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
+  let subs: Subscribers | undefined;
   try {
     const admin = clientsOf(cluster.nodes[0]!);
     await admin.topics.createTopic(
       { topic: { name: topic, partitions, replicationFactor: 3 } },
       { headers: admin.headers },
     );
-    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs });
+    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs, history });
     pubs.start();
+    subs = new Subscribers(cluster, topic, partitions, history);
+    subs.start();
     const warm = await waitAllResumed(pubs, performance.now(), 20_000);
     assert.ok(
       warm.every((t) => t !== undefined),
@@ -136,8 +164,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
 
     const started = performance.now();
     for (const f of faults) {
-      if (performance.now() - started > seconds * 1000 && outcomes.length >= requiredKinds.length) break;
-      const o = await inject(cluster, pubs, f);
+      if (performance.now() - started > seconds * 1000 && outcomes.length >= firstKinds.length) break;
+      const o = await inject(cluster, pubs, f, history);
       outcomes.push(o);
       console.log(
         `  ${o.fault}: new leader after ${o.electedMs.map(fmt).join("/") || "-"} ms; publishes resumed after ${o.resumeMs.map(fmt).join("/")} ms, after the heal ${o.afterHealMs.map(fmt).join("/")} ms (per partition)`,
@@ -145,6 +173,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       await sleep(f.settleMs);
     }
 
+    const faultSeconds = (performance.now() - started) / 1000;
     // Everything back: every node running, every link passing, publishing everywhere.
     cluster.network!.heal();
     const down = cluster.nodes.filter((n) => !n.child);
@@ -153,17 +182,23 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await waitAllResumed(pubs, performance.now(), 20_000);
     await sleep(500);
     await pubs.stop();
+    await subs.stop();
 
     summarize(outcomes, pubs);
-    const history = cluster.network!.history;
-    console.log(`  network (last 12 of ${history.length} changes): ${history.slice(-12).join("; ")}`);
+    console.log(
+      `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
+    );
+    const changes = cluster.network!.history;
+    console.log(`  network (last 12 of ${changes.length} changes): ${changes.slice(-12).join("; ")}`);
 
     const problems: string[] = [];
     let dups = 0;
     for (let p = 0; p < partitions; p++) {
       const acked = pubs.acked[p]!;
       const upTo = acked.at(-1)?.offset ?? 0n;
-      const reads = await Promise.all(cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000)));
+      const reads = await Promise.all(
+        cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000, history)),
+      );
       reads.forEach((read, i) => {
         problems.push(...checkPartition(`${cluster.nodes[i]!.id} partition ${p}`, read, acked));
         // Beyond the promises: every replica holds the very same log, unacknowledged retries included.
@@ -181,6 +216,21 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     }
     console.log(
       `  checked ${partitions} partitions on ${cluster.nodes.length} nodes: ${problems.length} problems; ${dups} messages stored twice (must be 0: retries carry their message id)`,
+    );
+    // The independent checker, over the history as written to disk.
+    await history.close();
+    const report = checkText(readFileSync(history.path, "utf8"));
+    for (const line of describe(report)) console.log(`  ${line}`);
+    const result = resultLine(report, faultSeconds);
+    writeFileSync(
+      join(dirname(history.path), "latest.json"),
+      JSON.stringify({ seed, seconds: faultSeconds, history: history.path, result }),
+    );
+    console.log(result);
+    assert.deepEqual(
+      report.violations.map((v) => `${v.rule}: ${v.message}`).slice(0, 20),
+      [],
+      `the history checker found violations (${history.path})`,
     );
     assert.deepEqual(
       problems,
@@ -211,6 +261,9 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       assert.ok(net.droppedBytes > 0, "the partitions dropped peer traffic");
   } finally {
     await pubs?.stop();
+    await subs?.stop();
+    await history.close().catch(() => {});
+    for (const n of cluster.nodes) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
     await cluster.stop();
   }
 });
@@ -238,11 +291,16 @@ function summarize(outcomes: Outcome[], pubs: Publishers): void {
   );
 }
 
-async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Promise<Outcome> {
+async function inject(
+  cluster: ProcessCluster,
+  pubs: Publishers,
+  f: Fault,
+  history: HistoryLog,
+): Promise<Outcome> {
   const leaders = await Promise.all(
     Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)),
   );
-  const leader: ProcessNode | undefined = leaders[f.partition]
+  let leader: ProcessNode | undefined = leaders[f.partition]
     ? cluster.node(leaders[f.partition]!)
     : undefined;
   if (!leader && f.kind !== "partition-region") throw new Error(`partition ${f.partition} has no leader`);
@@ -281,13 +339,30 @@ async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Prom
       fault = `delay ${f.delayMs} ms each way on every peer link of ${leader!.id} (leads p${f.partition})`;
       start = () => cluster.network!.degrade([leader!.id], delay(f.delayMs));
       break;
+    case "pause-leader":
+    case "pause-follower": {
+      // SIGSTOP: the process keeps its sockets and its memory but runs nothing (a GC pause, a VM
+      // migration, a stalled disk); SIGCONT resumes it with stale timers and a stale view of the term.
+      if (f.kind === "pause-follower") {
+        const followers = cluster.nodes.filter((n) => n.child && n.id !== leader!.id);
+        leader = followers[Math.floor(f.follower * followers.length)]!;
+      }
+      const target = leader!;
+      cut = [target.id];
+      fault = `pause ${target.id} for ${f.pauseMs} ms (${f.kind === "pause-leader" ? "leads" : "follows"} p${f.partition})`;
+      start = () => void target.child?.kill("SIGSTOP");
+      heal = () => void target.child?.kill("SIGCONT");
+      f = { ...f, holdMs: f.pauseMs };
+      break;
+    }
   }
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
-  if (f.kind === "partition-region" || f.kind === "isolate-leader" || f.kind === "flaky-leader")
+  if (f.kind !== "kill-leader" && f.kind !== "slow-leader")
     fault += affected.length
       ? `, cuts off the leaders of ${affected.map((p) => `p${p}`).join(", ")}`
       : ", cuts off no leader";
   const at = performance.now();
+  history.record({ type: "nemesis", phase: "start", fault });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
   const [resumeMs, electedMs] = await Promise.all([
@@ -295,6 +370,7 @@ async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Prom
     Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
   ]);
   await sleep(Math.max(0, f.holdMs - (performance.now() - at)));
+  history.record({ type: "nemesis", phase: "heal", fault });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
   return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };
