@@ -4,7 +4,8 @@ import { MemoryStorage } from "../raft/memory-storage.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
-import { groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
+import { encodeMark, loadDbMark } from "./durability-mark.js";
+import { durableMarkKey, groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
 
 /**
  * A group's log window. Its snapshot is the state machine's image, built asynchronously when Raft
@@ -38,6 +39,8 @@ export interface LogStoreOptions {
   /** Test only: make synced writes fail as a full disk would. */
   failWrites?: () => boolean;
   onSync?: (seconds: number, entries: number) => void;
+  /** After each synced batch: how many the database now holds (durability-mark.ts). */
+  onDurable?: (syncedBatches: number) => void;
 }
 
 /**
@@ -57,6 +60,14 @@ export class RaftLogStore implements LogStorePort {
   /** Counters for tests and metrics. */
   syncs = 0;
   persists = 0;
+  /** Synced batches the database holds, this run's and every earlier one's (its durability mark). */
+  syncedBatches = 0;
+  /**
+   * Per group with a hole in its log: the last index loaded before it, and the first key after it.
+   * No write path leaves one (snapshots and conflicting appends delete the tail in the same synced
+   * batch, compaction and drops clear from the bottom up): RocksDB skipped a corrupt WAL block.
+   */
+  readonly holes = new Map<GroupId, { loadedTo: number; nextOnDisk: number }>();
 
   private constructor(
     private readonly db: Db,
@@ -70,6 +81,7 @@ export class RaftLogStore implements LogStorePort {
   }
 
   private async load(): Promise<void> {
+    this.syncedBatches = await loadDbMark(this.db);
     const snapshots = new Map<GroupId, SnapshotMetadata>();
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.Snapshot))) {
       snapshots.set(groupOf(k), JSON.parse(v.toString("utf8")) as SnapshotMetadata);
@@ -94,7 +106,11 @@ export class RaftLogStore implements LogStorePort {
       // it could make this node look less up to date than it is and grant a vote it must refuse.
       const last = list.at(-1);
       const expected = (last?.index ?? snapshot?.index ?? 0) + 1;
-      if (index !== expected) continue;
+      if (index !== expected) {
+        if (last && index > expected && !this.holes.has(group))
+          this.holes.set(group, { loadedTo: last.index, nextOnDisk: index });
+        continue;
+      }
       const entry = decodeEntry(index, Buffer.from(v));
       if (entry.term < (last?.term ?? snapshot?.term ?? 0)) continue;
       list.push(entry);
@@ -224,8 +240,13 @@ export class RaftLogStore implements LogStorePort {
       try {
         if (this.options.failWrites?.()) throw new Error("no space left on device (injected)");
         if (this.options.slowSyncMs) await new Promise((r) => setTimeout(r, this.options.slowSyncMs));
+        // Every synced batch carries the count it makes, so a database that lost one is short.
+        const count = this.syncedBatches + 1;
+        ops.push({ type: "put", key: durableMarkKey, value: Buffer.from(encodeMark(count)) });
         await this.db.batch(ops, true);
+        this.syncedBatches = count;
         this.syncs++;
+        this.options.onDurable?.(count);
         this.options.onSync?.(Number(process.hrtime.bigint() - started) / 1e9, entries);
         for (const w of waiters) w.resolve();
       } catch (err) {

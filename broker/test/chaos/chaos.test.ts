@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { delay, reset } from "../support/fault-proxy.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
+import { paused, plan } from "./nemeses.js";
+import { type Fault, type FaultKind, requiredKinds, schedule, selectKinds } from "./schedule.js";
 import { Subscribers } from "./subscribers.js";
 import {
   checkPartition,
@@ -40,65 +41,13 @@ const nodesPerRegion = Number(env.GEOBROKER_CHAOS_NODES ?? 2);
 const regions = ["eu", "us", "ap"];
 const topic = "chaos";
 const partitions = 3;
+/** The topic's retention by age: longer than any run, so no acknowledged message may expire. */
+const retentionMaxAgeMs = 3600_000;
 /** A publish attempt's deadline; after it the publisher retries (same message id) at another node. */
 const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
-/** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
-const requiredKinds = ["kill-leader", "partition-region", "isolate-leader", "pause-leader"] as const;
-const extraKinds = ["flaky-leader", "slow-leader", "pause-follower"] as const;
-type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
-const allKinds: readonly FaultKind[] = [...requiredKinds, ...extraKinds];
-
-/** The kinds this run injects: GEOBROKER_CHAOS_NEMESES (comma-separated), or all of them. */
-const selectedKinds: FaultKind[] = (() => {
-  const names = (env.GEOBROKER_CHAOS_NEMESES ?? "").split(",").filter(Boolean);
-  if (names.length === 0) return [...allKinds];
-  const unknown = names.filter((n) => !allKinds.includes(n as FaultKind));
-  if (unknown.length)
-    throw new Error(`GEOBROKER_CHAOS_NEMESES: unknown ${unknown.join(", ")}; known: ${allKinds.join(", ")}`);
-  return names as FaultKind[];
-})();
+const selectedKinds = selectKinds(env.GEOBROKER_CHAOS_NEMESES);
 const firstKinds = requiredKinds.filter((k) => selectedKinds.includes(k));
-
-interface Fault {
-  kind: FaultKind;
-  /** Whose leader is the target (every kind but partition-region). */
-  partition: number;
-  /** The region cut off (partition-region). */
-  region: string;
-  /** How long the fault lasts before the restart or heal. */
-  holdMs: number;
-  /** One-way delay on the slow leader's links (slow-leader). */
-  delayMs: number;
-  /** How long a paused node stays stopped (pause-leader, pause-follower): 1-10 s. */
-  pauseMs: number;
-  /** Which follower of the partition is paused (pause-follower), as a fraction of the followers. */
-  follower: number;
-  /** Quiet time after the heal before the next fault. */
-  settleMs: number;
-}
-
-/**
- * The fault schedule, endless: a function of the seed alone (the run takes faults from it until its
- * time is up). The first faults cover every required kind once.
- */
-function* schedule(rand: () => number): Generator<Fault> {
-  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
-  const firsts: FaultKind[] = [...firstKinds].sort(() => rand() - 0.5);
-  for (;;) {
-    yield {
-      kind: firsts.shift() ?? pick(selectedKinds),
-      partition: between(0, partitions - 1),
-      region: pick(regions),
-      holdMs: between(1500, 4000),
-      delayMs: between(50, 200),
-      settleMs: between(1000, 2500),
-      pauseMs: between(1000, 10_000),
-      follower: rand(),
-    };
-  }
-}
 
 interface Outcome {
   kind: FaultKind;
@@ -140,15 +89,28 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   );
   const history = new HistoryLog(seed);
   console.log(`  history: ${history.path}`);
-  const faults = schedule(seededRandom(seed));
-  const cluster = await ProcessCluster.start(regions, { nodesPerRegion, faultProxies: true });
+  const faults = schedule(seededRandom(seed), selectedKinds, { partitions, regions });
+  const cluster = await ProcessCluster.start(regions, {
+    nodesPerRegion,
+    faultProxies: true,
+    // Retention by age runs every second through every fault (clock-skew above all), against an
+    // age limit no run reaches: whatever it removes is a loss the checker reports.
+    config: { partitions: { dedupWindowMs: 120_000, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
+  });
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
   let subs: Subscribers | undefined;
   try {
     const admin = clientsOf(cluster.nodes[0]!);
     await admin.topics.createTopic(
-      { topic: { name: topic, partitions, replicationFactor: 3 } },
+      {
+        topic: {
+          name: topic,
+          partitions,
+          replicationFactor: 3,
+          retention: { maxAgeMs: BigInt(retentionMaxAgeMs), keepUnacknowledged: true },
+        },
+      },
       { headers: admin.headers },
     );
     pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs, history });
@@ -257,13 +219,13 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       `  proxies: ${net.accepted} connections, ${(net.forwardedBytes / 1e6).toFixed(1)} MB forwarded, ${(net.droppedBytes / 1e3).toFixed(1)} kB dropped, ${net.resets} resets`,
     );
     assert.ok(net.forwardedBytes > 0, "peer links go through the fault proxies");
-    if (outcomes.some((o) => o.kind !== "kill-leader"))
+    if (outcomes.some((o) => ["partition-region", "isolate-leader", "flaky-leader"].includes(o.kind)))
       assert.ok(net.droppedBytes > 0, "the partitions dropped peer traffic");
   } finally {
     await pubs?.stop();
     await subs?.stop();
     await history.close().catch(() => {});
-    for (const n of cluster.nodes) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
+    for (const n of paused) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
     await cluster.stop();
   }
 });
@@ -300,62 +262,12 @@ async function inject(
   const leaders = await Promise.all(
     Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)),
   );
-  let leader: ProcessNode | undefined = leaders[f.partition]
+  const leader: ProcessNode | undefined = leaders[f.partition]
     ? cluster.node(leaders[f.partition]!)
     : undefined;
   if (!leader && f.kind !== "partition-region") throw new Error(`partition ${f.partition} has no leader`);
-  /** The nodes the fault takes away from the rest. */
-  let cut: string[];
-  let fault: string;
-  let start: () => Promise<void> | void = () => cluster.network!.isolate(cut);
-  let heal: () => Promise<void> | void = () => cluster.network!.heal();
-  switch (f.kind) {
-    case "kill-leader":
-      cut = [leader!.id];
-      fault = `kill -9 ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.kill(leader!);
-      heal = async () => {
-        cluster.launch(leader!);
-        await cluster.waitReady([leader!]);
-      };
-      break;
-    case "partition-region":
-      cut = cluster.nodes.filter((n) => n.region === f.region).map((n) => n.id);
-      fault = `partition region ${f.region} [${cut.join(", ")}]`;
-      break;
-    case "isolate-leader":
-      cut = [leader!.id];
-      fault = `isolate ${leader!.id} (leads p${f.partition}) from the majority`;
-      break;
-    case "flaky-leader":
-      // Every connection to or from the leader is reset as soon as it is made.
-      cut = [leader!.id];
-      fault = `reset every peer connection of ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.network!.degrade(cut, reset);
-      break;
-    case "slow-leader":
-      // Slow, not cut: the leader keeps its quorum, publishes only get slower.
-      cut = [];
-      fault = `delay ${f.delayMs} ms each way on every peer link of ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.network!.degrade([leader!.id], delay(f.delayMs));
-      break;
-    case "pause-leader":
-    case "pause-follower": {
-      // SIGSTOP: the process keeps its sockets and its memory but runs nothing (a GC pause, a VM
-      // migration, a stalled disk); SIGCONT resumes it with stale timers and a stale view of the term.
-      if (f.kind === "pause-follower") {
-        const followers = cluster.nodes.filter((n) => n.child && n.id !== leader!.id);
-        leader = followers[Math.floor(f.follower * followers.length)]!;
-      }
-      const target = leader!;
-      cut = [target.id];
-      fault = `pause ${target.id} for ${f.pauseMs} ms (${f.kind === "pause-leader" ? "leads" : "follows"} p${f.partition})`;
-      start = () => void target.child?.kill("SIGSTOP");
-      heal = () => void target.child?.kill("SIGCONT");
-      f = { ...f, holdMs: f.pauseMs };
-      break;
-    }
-  }
+  const { fault: what, cut, start, heal, holdMs } = plan(cluster, f, leader);
+  let fault = what;
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
   if (f.kind !== "kill-leader" && f.kind !== "slow-leader")
     fault += affected.length
@@ -369,7 +281,7 @@ async function inject(
     waitAllResumed(pubs, at, 20_000),
     Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
   ]);
-  await sleep(Math.max(0, f.holdMs - (performance.now() - at)));
+  await sleep(Math.max(0, holdMs - (performance.now() - at)));
   history.record({ type: "nemesis", phase: "heal", fault });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
