@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
-import { paused, plan } from "./nemeses.js";
+import { damageOutcomes, paused, plan } from "./nemeses.js";
 import { type Fault, type FaultKind, requiredKinds, schedule, selectKinds } from "./schedule.js";
 import { Subscribers } from "./subscribers.js";
 import {
@@ -93,6 +93,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   const cluster = await ProcessCluster.start(regions, {
     nodesPerRegion,
     faultProxies: true,
+    readyTimeoutMs: 120_000, // six processes starting at once on a shared 2-core machine
     // Retention by age runs every second through every fault (clock-skew above all), against an
     // age limit no run reaches: whatever it removes is a loss the checker reports.
     config: { partitions: { dedupWindowMs: 120_000, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
@@ -147,6 +148,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await subs.stop();
 
     summarize(outcomes, pubs);
+    for (const d of damageOutcomes) console.log(`  disk damage: ${d}`);
     console.log(
       `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
     );
@@ -274,6 +276,7 @@ async function inject(
       ? `, cuts off the leaders of ${affected.map((p) => `p${p}`).join(", ")}`
       : ", cuts off no leader";
   const at = performance.now();
+  console.log(`  > ${fault}`); // before the wait, so that a fault that hangs the run is named
   history.record({ type: "nemesis", phase: "start", fault });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));

@@ -1,7 +1,8 @@
-import { existsSync } from "node:fs";
-import { jemallocPath } from "../../src/local/allocator.js";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { delay, reset } from "../support/fault-proxy.js";
 import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
+import { damage } from "./disk-damage.js";
 import type { Fault } from "./schedule.js";
 
 // What each fault kind does to the cluster: its description, the nodes it takes away from the rest,
@@ -16,6 +17,9 @@ export interface Plan {
   /** How long the fault lasts (the schedule's hold, or the pause). */
   holdMs: number;
 }
+
+/** What each corrupt-follower fault did and how the node took it, for the run's log. */
+export const damageOutcomes: string[] = [];
 
 /** Nodes that are SIGSTOPped now: they must be continued before anything else is sent to them. */
 export const paused = new Set<ProcessNode>();
@@ -94,6 +98,37 @@ export function plan(cluster: ProcessCluster, f: Fault, leader: ProcessNode | un
         holdMs: f.pauseMs,
       };
     }
+    case "corrupt-follower": {
+      // A minority node's disk goes bad while it is down: kill -9, damage one RocksDB file, restart.
+      // It must refuse (exit, saying why) or be sound; either way it is then wiped and restarted,
+      // and comes back as a new incarnation that the leaders re-admit (docs/raft.md).
+      const followers = cluster.nodes.filter((n) => n.child && n.id !== target.id);
+      const node = followers[Math.floor(f.follower * followers.length)]!;
+      const result = { what: "", refused: "" };
+      return {
+        fault: `${f.damage} on ${node.id} (follows ${p}), restarted`,
+        cut: [node.id],
+        start: async () => {
+          await cluster.kill(node);
+          result.what = damage(join(node.dataDir, "rocksdb"), f.damage, f.damageAt);
+          cluster.launch(node);
+        },
+        heal: async () => {
+          const exited = node.child?.exitCode !== null && node.child?.exitCode !== undefined;
+          result.refused = exited
+            ? (node.log.findLast((l) => /cannot start|Corruption|Assertion/.test(l)) ?? "exited")
+            : "";
+          damageOutcomes.push(
+            `${node.id} ${result.what}: ${exited ? `refused: ${result.refused.slice(0, 300)}` : "started"}`,
+          );
+          await cluster.kill(node);
+          rmSync(node.dataDir, { recursive: true, force: true });
+          mkdirSync(node.dataDir, { recursive: true });
+          await restart(node);
+        },
+        holdMs: hold,
+      };
+    }
     case "clock-skew": {
       // The leader restarts (kill -9) with its wall clock off by skewMs (libfaketime: Date.now and
       // performance.timeOrigin, so commit timestamps, the dedup window and retention by age; the
@@ -129,7 +164,8 @@ export function skewedClockEnv(offsetMs: number): Record<string, string> {
     throw new Error("clock-skew needs libfaketime (Debian: apt-get install faketime; .ci/run installs it)");
   const seconds = Math.round(offsetMs / 1000);
   return {
-    LD_PRELOAD: [jemallocPath(), lib].filter(Boolean).join(":"),
+    // Alone: with jemalloc preloaded too, libfaketime recurses into clock_gettime and gives up.
+    LD_PRELOAD: lib,
     FAKETIME: `${seconds < 0 ? "-" : "+"}${Math.abs(seconds)}s`,
     FAKETIME_DONT_FAKE_MONOTONIC: "1",
   };

@@ -1,8 +1,16 @@
+import { type DamageKind, damageKinds } from "./disk-damage.js";
+
 // The chaos suite's fault kinds and its seeded schedule (docs/fault-injection.md, "Scenarios").
 
 /** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
 export const requiredKinds = ["kill-leader", "partition-region", "isolate-leader", "pause-leader"] as const;
-export const extraKinds = ["flaky-leader", "slow-leader", "pause-follower", "clock-skew"] as const;
+export const extraKinds = [
+  "flaky-leader",
+  "slow-leader",
+  "pause-follower",
+  "clock-skew",
+  "corrupt-follower",
+] as const;
 export type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
 export const allKinds: readonly FaultKind[] = [...requiredKinds, ...extraKinds];
 
@@ -32,6 +40,9 @@ export interface Fault {
   follower: number;
   /** The skewed node's clock offset (clock-skew): ±5-100 s. */
   skewMs: number;
+  /** What is done to the follower's RocksDB files (corrupt-follower), and where in the file. */
+  damage: DamageKind;
+  damageAt: number;
   /** Quiet time after the heal before the next fault. */
   settleMs: number;
 }
@@ -60,6 +71,8 @@ export function* schedule(
       pauseMs: between(1000, 10_000),
       follower: rand(),
       skewMs: (rand() < 0.5 ? -1 : 1) * between(5, 100) * 1000,
+      damage: pick([...damageKinds]),
+      damageAt: rand(),
     };
   }
 }

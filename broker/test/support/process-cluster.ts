@@ -74,6 +74,8 @@ export interface ProcessClusterOptions {
    * traffic, including publishes a node forwards to a leader's client port, is not proxied.
    */
   faultProxies?: boolean;
+  /** How long `start` and `waitReady` wait for nodes to be ready (default 30 s; a loaded machine needs more). */
+  readyTimeoutMs?: number;
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -215,7 +217,10 @@ export class ProcessCluster {
     }
   }
 
-  async waitReady(nodes = this.nodes.filter((n) => n.child), timeoutMs = 30_000): Promise<void> {
+  async waitReady(
+    nodes = this.nodes.filter((n) => n.child),
+    timeoutMs = this.options.readyTimeoutMs ?? 30_000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const exited = nodes.find((n) => !n.child || n.child.exitCode !== null);
