@@ -28,14 +28,20 @@ const soak = spawnSync(process.execPath, [join(root, "scripts", "run-tests.mjs")
   env,
 });
 if (!existsSync(latest) || statSync(latest).mtimeMs < startedAt) {
-  console.error("the soak wrote no history (it failed before its checks); see its output above");
+  console.error("the soak wrote no history (it failed before it started); see its output above");
   process.exit(1);
 }
+// Written at the start (seed, history) and again at the end (with the fault seconds): a run that
+// failed half-way is still checked, over what it recorded.
 const run = JSON.parse(readFileSync(latest, "utf8"));
 console.log(`seed ${run.seed}: checking ${run.history}`);
 const checker = spawnSync(
   process.execPath,
-  [join(root, "dist", "broker", "test", "chaos", "history", "main.js"), run.history, String(run.seconds)],
+  [
+    join(root, "dist", "broker", "test", "chaos", "history", "main.js"),
+    run.history,
+    ...(run.seconds === undefined ? [] : [String(run.seconds)]),
+  ],
   { stdio: "inherit" },
 );
 process.exit(soak.status || checker.status || (soak.signal || checker.signal ? 1 : 0));

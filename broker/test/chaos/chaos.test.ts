@@ -89,6 +89,9 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   );
   const history = new HistoryLog(seed);
   console.log(`  history: ${history.path}`);
+  // Where `npm run chaos` finds the history to check, also when the run fails before its checks.
+  const latest = join(dirname(history.path), "latest.json");
+  writeFileSync(latest, JSON.stringify({ seed, history: history.path }));
   const faults = schedule(seededRandom(seed), selectedKinds, { partitions, regions });
   const cluster = await ProcessCluster.start(regions, {
     nodesPerRegion,
@@ -186,10 +189,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     const report = checkText(readFileSync(history.path, "utf8"));
     for (const line of describe(report)) console.log(`  ${line}`);
     const result = resultLine(report, faultSeconds);
-    writeFileSync(
-      join(dirname(history.path), "latest.json"),
-      JSON.stringify({ seed, seconds: faultSeconds, history: history.path, result }),
-    );
+    writeFileSync(latest, JSON.stringify({ seed, seconds: faultSeconds, history: history.path, result }));
     console.log(result);
     assert.deepEqual(
       report.violations.map((v) => `${v.rule}: ${v.message}`).slice(0, 20),
@@ -261,9 +261,12 @@ async function inject(
   f: Fault,
   history: HistoryLog,
 ): Promise<Outcome> {
-  const leaders = await Promise.all(
-    Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)),
-  );
+  // Every partition's leader; on a loaded machine a look-up can time out, so ask again for a while.
+  let leaders: string[] = [];
+  for (const deadline = performance.now() + 15_000; ; await sleep(200)) {
+    leaders = await Promise.all(Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)));
+    if (leaders.every(Boolean) || performance.now() > deadline) break;
+  }
   const leader: ProcessNode | undefined = leaders[f.partition]
     ? cluster.node(leaders[f.partition]!)
     : undefined;
