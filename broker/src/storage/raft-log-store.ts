@@ -90,6 +90,8 @@ export class RaftLogStore implements LogStorePort {
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.HardState)))
       hardStates.set(groupOf(k), decodeHardState(v));
     const entries = new Map<GroupId, Entry[]>();
+    /** Groups with a replaced tail from an older build (terms going down): keys after it are that tail. */
+    const staleTail = new Set<GroupId>();
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.Log))) {
       const group = groupOf(k);
       const index = indexOf(k);
@@ -107,12 +109,15 @@ export class RaftLogStore implements LogStorePort {
       const last = list.at(-1);
       const expected = (last?.index ?? snapshot?.index ?? 0) + 1;
       if (index !== expected) {
-        if (last && index > expected && !this.holes.has(group))
+        if (last && index > expected && !staleTail.has(group) && !this.holes.has(group))
           this.holes.set(group, { loadedTo: last.index, nextOnDisk: index });
         continue;
       }
       const entry = decodeEntry(index, Buffer.from(v));
-      if (entry.term < (last?.term ?? snapshot?.term ?? 0)) continue;
+      if (entry.term < (last?.term ?? snapshot?.term ?? 0)) {
+        staleTail.add(group); // what follows it is that tail, not a hole
+        continue;
+      }
       list.push(entry);
     }
     const groups = new Set([...snapshots.keys(), ...hardStates.keys(), ...entries.keys()]);

@@ -15,6 +15,7 @@ import { after, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { BrokerError } from "../../src/engine/errors.js";
 import { EntryType } from "../../src/raft/types.js";
+import { encodeEntry } from "../../src/storage/codec.js";
 import { openDb } from "../../src/storage/db.js";
 import {
   checkDurability,
@@ -24,6 +25,7 @@ import {
   encodeMark,
   loadDbMark,
 } from "../../src/storage/durability-mark.js";
+import { indexedKey, indexOf, Prefix } from "../../src/storage/keys.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
 import { projectRoot } from "../../src/util/project-root.js";
 
@@ -179,4 +181,26 @@ test("durability mark: the committed version-1 fixture decodes, and the encoder 
     () => decodeMark(Uint8Array.from([0x08, 0x02]), "x"),
     /x has version 2; this build reads version 1/,
   );
+});
+
+test("holes: a gap with entries after it is one; a replaced tail from an older build (terms going down) is not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "geobroker-durability-"));
+  dirs.push(dir);
+  const db = await openDb(join(dir, "rocksdb"));
+  const put = (index: number, term: number) => ({
+    type: "put" as const,
+    key: indexedKey(Prefix.Log, 1, index),
+    value: encodeEntry({ index, term, type: EntryType.Normal, data: new Uint8Array(1) }),
+  });
+  // Group 1: 1-3 at term 2, then 5 (4 is missing). Group 2: 1-3 at term 2, 4 at term 1 (a stale
+  // tail a snapshot replaced, as builds before the tail deletes left it), then 6.
+  await db.batch([put(1, 2), put(2, 2), put(3, 2), put(5, 2)], true);
+  const stale = [put(1, 2), put(2, 2), put(3, 2), put(4, 1), put(6, 1)].map((op) => ({
+    ...op,
+    key: indexedKey(Prefix.Log, 2, indexOf(op.key)),
+  }));
+  await db.batch(stale, true);
+  const store = await RaftLogStore.open(db);
+  assert.deepEqual([...store.holes], [[1, { loadedTo: 3, nextOnDisk: 5 }]]);
+  await db.close();
 });
