@@ -121,7 +121,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     pubs.start();
     subs = new Subscribers(cluster, topic, partitions, history);
     subs.start();
-    const warm = await waitAllResumed(pubs, performance.now(), 20_000);
+    // New groups on a loaded machine can take a while to take their first publishes.
+    const warm = await waitAllResumed(pubs, performance.now(), 60_000);
     assert.ok(
       warm.every((t) => t !== undefined),
       "every partition takes publishes before the faults",
