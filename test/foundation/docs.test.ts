@@ -33,7 +33,7 @@ test("docs/storage.md lists every key prefix of broker/src/storage/keys.ts", () 
   const letters = Object.values(Prefix)
     .filter((v): v is number => typeof v === "number")
     .map((v) => String.fromCharCode(v));
-  assert.equal(letters.length, 9);
+  assert.equal(letters.length, 10);
   for (const letter of letters)
     assert.match(
       storage,

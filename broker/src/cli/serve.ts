@@ -56,7 +56,14 @@ export const serveCommand: Command = {
     }
     const logger = createLogger(config.log.level, { node: config.nodeId, region: config.region });
     const slowSyncMs = Number(process.env.GEOBROKER_TEST_SLOW_FSYNC_MS ?? "0");
-    const broker = await startBrokerProcess(config, logger, slowSyncMs > 0 ? { slowSyncMs } : {});
+    let broker: Awaited<ReturnType<typeof startBrokerProcess>>;
+    try {
+      broker = await startBrokerProcess(config, logger, slowSyncMs > 0 ? { slowSyncMs } : {});
+    } catch (err) {
+      // Why the node will not serve (its storage refused, a port taken, ...), as its last log line.
+      logger.error("cannot start", { err: (err as Error).message });
+      return 1;
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info("stopping", { signal });

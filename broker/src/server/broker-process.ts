@@ -20,6 +20,7 @@ import { createAudit } from "../security/audit.js";
 import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
+import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/durability-mark.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
@@ -49,13 +50,31 @@ export async function startBrokerProcess(
   if (config.storage.writeFormat) setWriteFormat(config.storage.writeFormat);
   mkdirSync(config.dataDir, { recursive: true });
   const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
+  // Outside rocksdb/, so that whatever damages the database leaves the witness of what it synced.
+  const markFile = join(config.dataDir, "durable-mark");
+  try {
+    await checkDurability(db, markFile);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  let witness: DurabilityWitness | undefined;
   const logStore = await RaftLogStore.open(db, {
     ...(hooks.slowSyncMs ? { slowSyncMs: hooks.slowSyncMs } : {}),
     onSync: (seconds, entries) => {
       metrics.fsyncSeconds.observe(seconds);
       metrics.fsyncEntries.observe(entries);
     },
+    onDurable: (count) => witness?.confirm(count),
   });
+  try {
+    checkLogHoles(logStore);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  witness = new DurabilityWitness(markFile, logStore.syncedBatches);
+  witness.start();
   const partitions = await PartitionStore.open(db);
   // Assigned below; until then (the identity check talks to peers first) the transport's callbacks find no groups.
   let node: ClusterNode | undefined;
@@ -221,6 +240,7 @@ export async function startBrokerProcess(
       await new Promise<void>((r) => http.close(() => r()));
       if (admin) await new Promise<void>((r) => admin.close(() => r()));
       await transport.stop();
+      await witness.stop();
       await db.close();
     },
   };

@@ -11,6 +11,7 @@
 //   X|group|offset  a dedup row: the client message id first committed at that offset, kept while
 //                   it is inside the partition's dedup window (partition-image.ts)
 //   N               this node's identity: cluster, node id, incarnation (identity-store.ts)
+//   W               how many synced batches the Raft log store has made (durability-mark.ts)
 
 export enum Prefix {
   Log = 0x4c,
@@ -22,6 +23,7 @@ export enum Prefix {
   Metadata = 0x4d,
   Dedup = 0x58,
   Identity = 0x4e,
+  DurableMark = 0x57,
 }
 
 export function groupKey(prefix: Prefix, group: number): Buffer {
@@ -49,6 +51,7 @@ export function groupOf(key: Buffer): number {
 
 export const metadataKey = Buffer.from([Prefix.Metadata]);
 export const identityKey = Buffer.from([Prefix.Identity]);
+export const durableMarkKey = Buffer.from([Prefix.DurableMark]);
 
 /** [start, end) covering every key of one prefix. */
 export function prefixRange(prefix: Prefix): { gte: Buffer; lt: Buffer } {

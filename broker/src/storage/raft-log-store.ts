@@ -5,7 +5,8 @@ import type { PersistUpdate } from "../raft/ready-loop.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
-import { groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
+import { encodeMark, loadDbMark } from "./durability-mark.js";
+import { durableMarkKey, groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
 
 /**
  * A group's log window. Its snapshot is the state machine's image, built asynchronously when Raft
@@ -39,6 +40,8 @@ export interface LogStoreOptions {
   /** Test only: make synced writes fail as a full disk would. */
   failWrites?: () => boolean;
   onSync?: (seconds: number, entries: number) => void;
+  /** After each synced batch: how many the database now holds (durability-mark.ts). */
+  onDurable?: (syncedBatches: number) => void;
 }
 
 const done: Promise<void> = Promise.resolve();
@@ -65,6 +68,14 @@ export class RaftLogStore implements LogStorePort {
   syncs = 0;
   unsyncedWrites = 0;
   persists = 0;
+  /** Synced batches the database holds, this run's and every earlier one's (its durability mark). */
+  syncedBatches = 0;
+  /**
+   * Per group with a hole in its log: the last index loaded before it, and the first key after it.
+   * No write path leaves one (snapshots and conflicting appends delete the tail in the same synced
+   * batch, compaction and drops clear from the bottom up): RocksDB skipped a corrupt WAL block.
+   */
+  readonly holes = new Map<GroupId, { loadedTo: number; nextOnDisk: number }>();
 
   private constructor(
     private readonly db: Db,
@@ -78,6 +89,7 @@ export class RaftLogStore implements LogStorePort {
   }
 
   private async load(): Promise<void> {
+    this.syncedBatches = await loadDbMark(this.db);
     const snapshots = new Map<GroupId, SnapshotMetadata>();
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.Snapshot))) {
       snapshots.set(groupOf(k), JSON.parse(v.toString("utf8")) as SnapshotMetadata);
@@ -86,6 +98,8 @@ export class RaftLogStore implements LogStorePort {
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.HardState)))
       hardStates.set(groupOf(k), decodeHardState(v));
     const entries = new Map<GroupId, Entry[]>();
+    /** Groups with a replaced tail from an older build (terms going down): keys after it are that tail. */
+    const staleTail = new Set<GroupId>();
     for await (const [k, v] of scan(this.db, prefixRange(Prefix.Log))) {
       const group = groupOf(k);
       const index = indexOf(k);
@@ -102,9 +116,16 @@ export class RaftLogStore implements LogStorePort {
       // it could make this node look less up to date than it is and grant a vote it must refuse.
       const last = list.at(-1);
       const expected = (last?.index ?? snapshot?.index ?? 0) + 1;
-      if (index !== expected) continue;
+      if (index !== expected) {
+        if (last && index > expected && !staleTail.has(group) && !this.holes.has(group))
+          this.holes.set(group, { loadedTo: last.index, nextOnDisk: index });
+        continue;
+      }
       const entry = decodeEntry(index, Buffer.from(v));
-      if (entry.term < (last?.term ?? snapshot?.term ?? 0)) continue;
+      if (entry.term < (last?.term ?? snapshot?.term ?? 0)) {
+        staleTail.add(group); // what follows it is that tail, not a hole
+        continue;
+      }
       list.push(entry);
     }
     const groups = new Set([...snapshots.keys(), ...hardStates.keys(), ...entries.keys()]);
@@ -240,9 +261,14 @@ export class RaftLogStore implements LogStorePort {
       try {
         if (this.options.failWrites?.()) throw new Error("no space left on device (injected)");
         if (sync && this.options.slowSyncMs) await new Promise((r) => setTimeout(r, this.options.slowSyncMs));
+        // Every synced batch carries the count it makes, so a database that lost one is short.
+        const count = this.syncedBatches + 1;
+        if (sync) ops.push({ type: "put", key: durableMarkKey, value: Buffer.from(encodeMark(count)) });
         await this.db.batch(ops, sync);
         if (sync) {
+          this.syncedBatches = count;
           this.syncs++;
+          this.options.onDurable?.(count);
           this.options.onSync?.(Number(process.hrtime.bigint() - started) / 1e9, entries);
         } else this.unsyncedWrites++;
         for (const w of waiters) w.resolve();

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { delay, reset } from "../support/fault-proxy.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { checkText, describe, resultLine } from "./history/check.js";
+import { HistoryLog } from "./history-log.js";
+import { damageOutcomes, paused, plan } from "./nemeses.js";
+import { type Fault, type FaultKind, requiredKinds, schedule, selectKinds } from "./schedule.js";
+import { Subscribers } from "./subscribers.js";
 import {
   checkPartition,
   clientsOf,
@@ -24,6 +30,7 @@ import {
 //   GEOBROKER_CHAOS_SEED=<n>      the schedule to run (printed by every run)
 //   GEOBROKER_CHAOS_SECONDS=<s>   how long to keep injecting faults (default 30; `npm run chaos`: 600)
 //   GEOBROKER_CHAOS_NODES=<n>     nodes per region (default 2)
+//   GEOBROKER_CHAOS_NEMESES=a,b   only these fault kinds (default: all; `npm run chaos -- --nemesis a,b`)
 
 const env = process.env;
 const seed = env.GEOBROKER_CHAOS_SEED
@@ -34,48 +41,13 @@ const nodesPerRegion = Number(env.GEOBROKER_CHAOS_NODES ?? 2);
 const regions = ["eu", "us", "ap"];
 const topic = "chaos";
 const partitions = 3;
+/** The topic's retention by age: longer than any run, so no acknowledged message may expire. */
+const retentionMaxAgeMs = 3600_000;
 /** A publish attempt's deadline; after it the publisher retries (same message id) at another node. */
 const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
-/** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
-const requiredKinds = ["kill-leader", "partition-region", "isolate-leader"] as const;
-const extraKinds = ["flaky-leader", "slow-leader"] as const;
-type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
-
-interface Fault {
-  kind: FaultKind;
-  /** Whose leader is the target (every kind but partition-region). */
-  partition: number;
-  /** The region cut off (partition-region). */
-  region: string;
-  /** How long the fault lasts before the restart or heal. */
-  holdMs: number;
-  /** One-way delay on the slow leader's links (slow-leader). */
-  delayMs: number;
-  /** Quiet time after the heal before the next fault. */
-  settleMs: number;
-}
-
-/**
- * The fault schedule, endless: a function of the seed alone (the run takes faults from it until its
- * time is up). The first faults cover every required kind once.
- */
-function* schedule(rand: () => number): Generator<Fault> {
-  const kinds: FaultKind[] = [...requiredKinds, ...extraKinds];
-  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
-  const firsts: FaultKind[] = [...requiredKinds].sort(() => rand() - 0.5);
-  for (;;) {
-    yield {
-      kind: firsts.shift() ?? pick(kinds),
-      partition: between(0, partitions - 1),
-      region: pick(regions),
-      holdMs: between(1500, 4000),
-      delayMs: between(50, 200),
-      settleMs: between(1000, 2500),
-    };
-  }
-}
+const selectedKinds = selectKinds(env.GEOBROKER_CHAOS_NEMESES);
+const firstKinds = requiredKinds.filter((k) => selectedKinds.includes(k));
 
 interface Outcome {
   kind: FaultKind;
@@ -113,21 +85,44 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   timeout: seconds * 1000 + 150_000,
 }, async () => {
   console.log(
-    `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
+    `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} nemeses=${selectedKinds.join(",")} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
   );
-  const faults = schedule(seededRandom(seed));
-  const cluster = await ProcessCluster.start(regions, { nodesPerRegion, faultProxies: true });
+  const history = new HistoryLog(seed);
+  console.log(`  history: ${history.path}`);
+  // Where `npm run chaos` finds the history to check, also when the run fails before its checks.
+  const latest = join(dirname(history.path), "latest.json");
+  writeFileSync(latest, JSON.stringify({ seed, history: history.path }));
+  const faults = schedule(seededRandom(seed), selectedKinds, { partitions, regions });
+  const cluster = await ProcessCluster.start(regions, {
+    nodesPerRegion,
+    faultProxies: true,
+    readyTimeoutMs: 120_000, // six processes starting at once on a shared 2-core machine
+    // Retention by age runs every second through every fault (clock-skew above all), against an
+    // age limit no run reaches: whatever it removes is a loss the checker reports.
+    config: { partitions: { dedupWindowMs: 120_000, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
+  });
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
+  let subs: Subscribers | undefined;
   try {
     const admin = clientsOf(cluster.nodes[0]!);
     await admin.topics.createTopic(
-      { topic: { name: topic, partitions, replicationFactor: 3 } },
+      {
+        topic: {
+          name: topic,
+          partitions,
+          replicationFactor: 3,
+          retention: { maxAgeMs: BigInt(retentionMaxAgeMs), keepUnacknowledged: true },
+        },
+      },
       { headers: admin.headers },
     );
-    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs });
+    pubs = new Publishers(cluster, topic, partitions, { paceMs: 10, attemptTimeoutMs, history });
     pubs.start();
-    const warm = await waitAllResumed(pubs, performance.now(), 20_000);
+    subs = new Subscribers(cluster, topic, partitions, history);
+    subs.start();
+    // New groups on a loaded machine can take a while to take their first publishes.
+    const warm = await waitAllResumed(pubs, performance.now(), 60_000);
     assert.ok(
       warm.every((t) => t !== undefined),
       "every partition takes publishes before the faults",
@@ -136,8 +131,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
 
     const started = performance.now();
     for (const f of faults) {
-      if (performance.now() - started > seconds * 1000 && outcomes.length >= requiredKinds.length) break;
-      const o = await inject(cluster, pubs, f);
+      if (performance.now() - started > seconds * 1000 && outcomes.length >= firstKinds.length) break;
+      const o = await inject(cluster, pubs, f, history);
       outcomes.push(o);
       console.log(
         `  ${o.fault}: new leader after ${o.electedMs.map(fmt).join("/") || "-"} ms; publishes resumed after ${o.resumeMs.map(fmt).join("/")} ms, after the heal ${o.afterHealMs.map(fmt).join("/")} ms (per partition)`,
@@ -145,6 +140,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       await sleep(f.settleMs);
     }
 
+    const faultSeconds = (performance.now() - started) / 1000;
     // Everything back: every node running, every link passing, publishing everywhere.
     cluster.network!.heal();
     const down = cluster.nodes.filter((n) => !n.child);
@@ -153,17 +149,24 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await waitAllResumed(pubs, performance.now(), 20_000);
     await sleep(500);
     await pubs.stop();
+    await subs.stop();
 
     summarize(outcomes, pubs);
-    const history = cluster.network!.history;
-    console.log(`  network (last 12 of ${history.length} changes): ${history.slice(-12).join("; ")}`);
+    for (const d of damageOutcomes) console.log(`  disk damage: ${d}`);
+    console.log(
+      `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
+    );
+    const changes = cluster.network!.history;
+    console.log(`  network (last 12 of ${changes.length} changes): ${changes.slice(-12).join("; ")}`);
 
     const problems: string[] = [];
     let dups = 0;
     for (let p = 0; p < partitions; p++) {
       const acked = pubs.acked[p]!;
       const upTo = acked.at(-1)?.offset ?? 0n;
-      const reads = await Promise.all(cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000)));
+      const reads = await Promise.all(
+        cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000, history)),
+      );
       reads.forEach((read, i) => {
         problems.push(...checkPartition(`${cluster.nodes[i]!.id} partition ${p}`, read, acked));
         // Beyond the promises: every replica holds the very same log, unacknowledged retries included.
@@ -181,6 +184,18 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     }
     console.log(
       `  checked ${partitions} partitions on ${cluster.nodes.length} nodes: ${problems.length} problems; ${dups} messages stored twice (must be 0: retries carry their message id)`,
+    );
+    // The independent checker, over the history as written to disk.
+    await history.close();
+    const report = checkText(readFileSync(history.path, "utf8"));
+    for (const line of describe(report)) console.log(`  ${line}`);
+    const result = resultLine(report, faultSeconds);
+    writeFileSync(latest, JSON.stringify({ seed, seconds: faultSeconds, history: history.path, result }));
+    console.log(result);
+    assert.deepEqual(
+      report.violations.map((v) => `${v.rule}: ${v.message}`).slice(0, 20),
+      [],
+      `the history checker found violations (${history.path})`,
     );
     assert.deepEqual(
       problems,
@@ -207,10 +222,13 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       `  proxies: ${net.accepted} connections, ${(net.forwardedBytes / 1e6).toFixed(1)} MB forwarded, ${(net.droppedBytes / 1e3).toFixed(1)} kB dropped, ${net.resets} resets`,
     );
     assert.ok(net.forwardedBytes > 0, "peer links go through the fault proxies");
-    if (outcomes.some((o) => o.kind !== "kill-leader"))
+    if (outcomes.some((o) => ["partition-region", "isolate-leader", "flaky-leader"].includes(o.kind)))
       assert.ok(net.droppedBytes > 0, "the partitions dropped peer traffic");
   } finally {
     await pubs?.stop();
+    await subs?.stop();
+    await history.close().catch(() => {});
+    for (const n of paused) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
     await cluster.stop();
   }
 });
@@ -238,63 +256,40 @@ function summarize(outcomes: Outcome[], pubs: Publishers): void {
   );
 }
 
-async function inject(cluster: ProcessCluster, pubs: Publishers, f: Fault): Promise<Outcome> {
-  const leaders = await Promise.all(
-    Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)),
-  );
+async function inject(
+  cluster: ProcessCluster,
+  pubs: Publishers,
+  f: Fault,
+  history: HistoryLog,
+): Promise<Outcome> {
+  // Every partition's leader; on a loaded machine a look-up can time out, so ask again for a while.
+  let leaders: string[] = [];
+  for (const deadline = performance.now() + 15_000; ; await sleep(200)) {
+    leaders = await Promise.all(Array.from({ length: partitions }, (_, p) => leaderOf(cluster, topic, p)));
+    if (leaders.every(Boolean) || performance.now() > deadline) break;
+  }
   const leader: ProcessNode | undefined = leaders[f.partition]
     ? cluster.node(leaders[f.partition]!)
     : undefined;
   if (!leader && f.kind !== "partition-region") throw new Error(`partition ${f.partition} has no leader`);
-  /** The nodes the fault takes away from the rest. */
-  let cut: string[];
-  let fault: string;
-  let start: () => Promise<void> | void = () => cluster.network!.isolate(cut);
-  let heal: () => Promise<void> | void = () => cluster.network!.heal();
-  switch (f.kind) {
-    case "kill-leader":
-      cut = [leader!.id];
-      fault = `kill -9 ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.kill(leader!);
-      heal = async () => {
-        cluster.launch(leader!);
-        await cluster.waitReady([leader!]);
-      };
-      break;
-    case "partition-region":
-      cut = cluster.nodes.filter((n) => n.region === f.region).map((n) => n.id);
-      fault = `partition region ${f.region} [${cut.join(", ")}]`;
-      break;
-    case "isolate-leader":
-      cut = [leader!.id];
-      fault = `isolate ${leader!.id} (leads p${f.partition}) from the majority`;
-      break;
-    case "flaky-leader":
-      // Every connection to or from the leader is reset as soon as it is made.
-      cut = [leader!.id];
-      fault = `reset every peer connection of ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.network!.degrade(cut, reset);
-      break;
-    case "slow-leader":
-      // Slow, not cut: the leader keeps its quorum, publishes only get slower.
-      cut = [];
-      fault = `delay ${f.delayMs} ms each way on every peer link of ${leader!.id} (leads p${f.partition})`;
-      start = () => cluster.network!.degrade([leader!.id], delay(f.delayMs));
-      break;
-  }
+  const { fault: what, cut, start, heal, holdMs } = plan(cluster, f, leader);
+  let fault = what;
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
-  if (f.kind === "partition-region" || f.kind === "isolate-leader" || f.kind === "flaky-leader")
+  if (f.kind !== "kill-leader" && f.kind !== "slow-leader")
     fault += affected.length
       ? `, cuts off the leaders of ${affected.map((p) => `p${p}`).join(", ")}`
       : ", cuts off no leader";
   const at = performance.now();
+  console.log(`  > ${fault}`); // before the wait, so that a fault that hangs the run is named
+  history.record({ type: "nemesis", phase: "start", fault });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
   const [resumeMs, electedMs] = await Promise.all([
     waitAllResumed(pubs, at, 20_000),
     Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
   ]);
-  await sleep(Math.max(0, f.holdMs - (performance.now() - at)));
+  await sleep(Math.max(0, holdMs - (performance.now() - at)));
+  history.record({ type: "nemesis", phase: "heal", fault });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
   return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { v1Clients } from "../support/clients.js";
 import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
+import type { HistoryLog } from "./history-log.js";
 
 // The client side of the chaos suite: publishers that retry as a real client does, and a reader that
 // checks, on every node, what the publishers were promised.
@@ -44,7 +45,7 @@ export class Publishers {
     private readonly cluster: ProcessCluster,
     private readonly topic: string,
     partitions: number,
-    private readonly o: { paceMs: number; attemptTimeoutMs: number },
+    private readonly o: { paceMs: number; attemptTimeoutMs: number; history?: HistoryLog },
   ) {
     this.acked = Array.from({ length: partitions }, () => []);
   }
@@ -56,25 +57,32 @@ export class Publishers {
   private async run(partition: number): Promise<void> {
     const list = this.acked[partition]!;
     let nodeIndex = partition; // spread the publishers over the nodes
+    const process = `publisher-${partition}`;
+    const h = this.o.history;
     for (let seq = 0; !this.stopping; seq++) {
       const body = `p${partition}-${seq}`;
       for (;;) {
         const live = this.cluster.nodes.filter((n) => n.child);
         const node = live[nodeIndex % Math.max(1, live.length)];
         const startedAt = performance.now();
+        h?.record({ type: "invoke", process, partition, id: body, body });
         try {
-          if (!node) throw new ConnectError("no node running", Code.Unavailable);
+          if (!node) throw new ConnectError(notSent, Code.Unavailable);
           const c = clientsOf(node);
           const r = await c.publish.publish(
             { topic: this.topic, partition, body: new TextEncoder().encode(body), messageId: body },
             { headers: c.headers, timeoutMs: this.o.attemptTimeoutMs },
           );
+          h?.record({ type: "ok", process, partition, id: body, offset: Number(r.offset) });
           list.push({ seq, offset: r.offset, body, startedAt, at: performance.now() });
           break;
         } catch (err) {
           this.failures++;
           const e = ConnectError.from(err);
           const key = `${Code[e.code]}: ${e.rawMessage.replace(/\d+/g, "N").slice(0, 80)}`;
+          // Only an attempt that never reached a broker is known not to have committed.
+          const definite = e.rawMessage === notSent || /ECONNREFUSED/.test(e.rawMessage);
+          h?.record({ type: definite ? "fail" : "info", process, partition, id: body, error: key });
           this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
           nodeIndex++; // a real client tries another node of its region, or another region
           if (this.stopping) return; // stopped mid-retry: this message was never promised
@@ -124,6 +132,9 @@ export async function waitAllResumed(
   }
 }
 
+/** The error of an attempt that found no node to send to. */
+const notSent = "no node running";
+
 export interface PartitionRead {
   offsets: bigint[];
   bodies: string[];
@@ -136,6 +147,7 @@ export async function readPartition(
   partition: number,
   upTo: bigint,
   timeoutMs: number,
+  history?: HistoryLog,
 ): Promise<PartitionRead> {
   const c = clientsOf(node);
   const ac = new AbortController();
@@ -148,6 +160,14 @@ export async function readPartition(
     )) {
       out.offsets.push(r.message!.offset);
       out.bodies.push(new TextDecoder().decode(r.message!.body));
+      history?.record({
+        type: "deliver",
+        reader: `final:${node.id}`,
+        partition,
+        offset: Number(r.message!.offset),
+        body: out.bodies.at(-1)!,
+        final: true,
+      });
       if (r.message!.offset >= upTo) break;
     }
   } catch {

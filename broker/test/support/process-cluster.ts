@@ -79,6 +79,8 @@ export interface ProcessClusterOptions {
    * rollout of a changed Secret). Without it every node reads one shared file.
    */
   usersFor?: (nodeId: string) => { name: string; password: string }[];
+  /** How long `start` and `waitReady` wait for nodes to be ready (default 30 s; a loaded machine needs more). */
+  readyTimeoutMs?: number;
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -234,7 +236,10 @@ export class ProcessCluster {
     }
   }
 
-  async waitReady(nodes = this.nodes.filter((n) => n.child), timeoutMs = 30_000): Promise<void> {
+  async waitReady(
+    nodes = this.nodes.filter((n) => n.child),
+    timeoutMs = this.options.readyTimeoutMs ?? 30_000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const exited = nodes.find((n) => !n.child || n.child.exitCode !== null);

@@ -1,0 +1,251 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { check, checkText, resultLine } from "./check.js";
+import type { HistoryEvent } from "./events.js";
+import type { Rule } from "./rules.js";
+
+// Each rule over a hand-written history that breaks exactly that rule (and a clean one that breaks
+// none), so a rule that stopped looking would fail its test.
+
+let clock = 0;
+const at = () => (clock += 10);
+const pub = (process: string, id: string, ...outcomes: (number | "info" | "fail")[]): HistoryEvent[] =>
+  outcomes.flatMap((o): HistoryEvent[] => {
+    const invoke: HistoryEvent = { t: at(), type: "invoke", process, partition: 0, id, body: id };
+    if (o === "info" || o === "fail")
+      return [invoke, { t: at(), type: o, process, partition: 0, id, error: "DeadlineExceeded" }];
+    return [invoke, { t: at(), type: "ok", process, partition: 0, id, offset: o }];
+  });
+const sub = (reader: string, from?: number): HistoryEvent => ({
+  t: at(),
+  type: "subscribe",
+  reader,
+  partition: 0,
+  ...(from === undefined ? {} : { from }),
+});
+const deliver = (reader: string, ...bodies: [number, string][]): HistoryEvent[] =>
+  bodies.map(([offset, body]) => ({ t: at(), type: "deliver", reader, partition: 0, offset, body }));
+const finalRead = (node: string, ...bodies: string[]): HistoryEvent[] =>
+  bodies.map((body, offset) => ({
+    t: at(),
+    type: "deliver",
+    reader: `final:${node}`,
+    partition: 0,
+    offset,
+    body,
+    final: true,
+  }));
+const consume = (consumer: string, offset: number, body: string): HistoryEvent => ({
+  t: at(),
+  type: "consume",
+  consumer,
+  partition: 0,
+  offset,
+  body,
+});
+const floor = (consumer: string, f: number): HistoryEvent => ({
+  t: at(),
+  type: "consumer-floor",
+  consumer,
+  partition: 0,
+  floor: f,
+});
+const nemesis = (phase: "start" | "heal", fault = "kill -9 n1"): HistoryEvent => ({
+  t: at(),
+  type: "nemesis",
+  phase,
+  fault,
+});
+
+/** Two messages, the second retried after an unknown outcome, read everywhere, through one fault. */
+const clean = (): HistoryEvent[] => [
+  sub("sub-0", 0),
+  ...pub("pr0", "a", 0),
+  nemesis("start"),
+  ...pub("pr0", "b", "info", 1),
+  nemesis("heal"),
+  ...pub("pr0", "c", "fail", 2),
+  ...deliver("sub-0", [0, "a"], [1, "b"], [2, "c"]),
+  consume("cons", 0, "a"),
+  { t: at(), type: "ack", consumer: "cons", partition: 0, offset: 0 },
+  floor("cons", 1),
+  consume("cons", 1, "b"),
+  consume("cons", 1, "b"), // redelivery of an unacknowledged message is allowed
+  ...finalRead("n1", "a", "b", "c"),
+  ...finalRead("n2", "a", "b", "c"),
+];
+
+/** Asserts that the history breaks `rule` (`times` times) and no other. */
+function breaksOnly(h: HistoryEvent[], rule: Rule, times = 1): void {
+  const r = check(h);
+  const expected = Object.fromEntries(Object.keys(r.counts).map((k) => [k, k === rule ? times : 0]));
+  assert.deepEqual(r.counts, expected, r.violations.map((v) => `${v.rule}: ${v.message}`).join("\n"));
+}
+
+test("a clean history with retries, redeliveries and a fault breaks no rule", () => {
+  const r = check(clean());
+  assert.deepEqual(r.violations, []);
+  assert.equal(r.acked, 3);
+});
+
+test("lost: an acknowledged message missing from one node's final read", () => {
+  const h = clean().filter((e) => !(e.type === "deliver" && e.reader === "final:n2" && e.body === "c"));
+  breaksOnly(h, "lost");
+  assert.match(check(h).violations[0]!.message, /acknowledged c \(offset 2\) is missing from final:n2/);
+});
+
+test("duplicated: a retried message stored at two offsets", () => {
+  const h = [
+    ...pub("pr0", "a", 0),
+    ...pub("pr0", "b", "info", 2),
+    ...finalRead("n1", "a", "b", "b"),
+    ...finalRead("n2", "a", "b", "b"),
+  ];
+  breaksOnly(h, "duplicated");
+});
+
+test("divergent: two nodes hold different unacknowledged messages at one offset", () => {
+  const h = [
+    ...pub("pr0", "a", 0),
+    ...pub("pr1", "x", "info"),
+    ...pub("pr2", "y", "info"),
+    ...finalRead("n1", "a", "x"),
+    ...finalRead("n2", "a", "y"),
+  ];
+  breaksOnly(h, "divergent");
+});
+
+test("reordered: a message sent after another was acknowledged gets a lower offset", () => {
+  const h = [...pub("pr0", "a", 1), ...pub("pr0", "b", 0), ...finalRead("n1", "b", "a")];
+  breaksOnly(h, "reordered");
+});
+
+test("reordered is per producer: two producers may interleave in any order", () => {
+  const h = [...pub("pr0", "a", 1), ...pub("pr1", "b", 0), ...finalRead("n1", "b", "a")];
+  assert.deepEqual(check(h).violations, []);
+});
+
+test("backwards: a subscriber delivered an offset it had passed", () => {
+  const h = [...clean(), ...deliver("sub-0", [1, "b"])];
+  breaksOnly(h, "backwards");
+});
+
+test("backwards: a durable consumer delivered a message below its acknowledged floor", () => {
+  const h = [...clean(), floor("cons", 2), consume("cons", 0, "a")];
+  breaksOnly(h, "backwards");
+});
+
+test("backwards: a durable consumer's ack floor moved back", () => {
+  const h = [...clean(), floor("cons", 0)];
+  breaksOnly(h, "backwards");
+});
+
+test("gap: a subscription that skipped an offset", () => {
+  const h = [...pub("pr0", "a", 0), ...pub("pr0", "b", 1), ...pub("pr0", "c", 2)];
+  breaksOnly(
+    [...h, sub("s", 0), ...deliver("s", [0, "a"], [2, "c"]), ...finalRead("n1", "a", "b", "c")],
+    "gap",
+  );
+  // A resubscription must start where it asked to.
+  breaksOnly(
+    [
+      ...h,
+      sub("s", 0),
+      ...deliver("s", [0, "a"]),
+      sub("s", 1),
+      ...deliver("s", [2, "c"]),
+      ...finalRead("n1", "a", "b", "c"),
+    ],
+    "gap",
+  );
+});
+
+test("vanished: a subscriber read an unacknowledged message that no final read holds", () => {
+  const h = [
+    ...pub("pr0", "a", 0),
+    ...pub("pr0", "b", "info"),
+    sub("s", 0),
+    ...deliver("s", [0, "a"], [1, "b"]),
+    ...finalRead("n1", "a"),
+  ];
+  breaksOnly(h, "vanished");
+});
+
+test("an unacknowledged message that stayed is no violation", () => {
+  const h = [
+    ...pub("pr0", "a", 0),
+    ...pub("pr0", "b", "info"),
+    sub("s", 0),
+    ...deliver("s", [0, "a"], [1, "b"]),
+    ...finalRead("n1", "a", "b"),
+  ];
+  assert.deepEqual(check(h).violations, []);
+});
+
+test("unresumed: a producer never acknowledged again after a fault", () => {
+  const h = [
+    ...clean(),
+    nemesis("start", "pause n2"),
+    ...pub("pr0", "d", "info"),
+    nemesis("heal", "pause n2"),
+  ];
+  breaksOnly(h, "unresumed", 2);
+});
+
+test("resume times: from the fault's start and heal to the first ack of an attempt started after it", () => {
+  const h: HistoryEvent[] = [
+    { t: 0, type: "invoke", process: "p", partition: 0, id: "a", body: "a" },
+    { t: 5, type: "nemesis", phase: "start", fault: "f" },
+    // The attempt in flight at the fault is acknowledged late: it does not count as resumed.
+    { t: 900, type: "ok", process: "p", partition: 0, id: "a", offset: 0 },
+    { t: 1000, type: "invoke", process: "p", partition: 0, id: "b", body: "b" },
+    { t: 1005, type: "nemesis", phase: "heal", fault: "f" },
+    { t: 1200, type: "ok", process: "p", partition: 0, id: "b", offset: 1 },
+    { t: 1300, type: "invoke", process: "p", partition: 0, id: "c", body: "c" },
+    { t: 1350, type: "ok", process: "p", partition: 0, id: "c", offset: 2 },
+    ...finalRead("n", "a", "b", "c"),
+  ];
+  const r = check(h);
+  assert.deepEqual(r.violations, []);
+  assert.equal(r.faults[0]!.afterStartMs.get("p"), 1195);
+  assert.equal(r.faults[0]!.afterHealMs.get("p"), 345);
+  assert.equal(r.resumeP99Ms, 1195);
+  assert.equal(
+    resultLine(r, 12.4),
+    "RESULT chaos seconds=12 faults=1 acked=3 lost=0 duplicated=0 divergent=0 reordered=0 resume_p99_ms=1195",
+  );
+});
+
+test("the reader refuses a line it cannot understand, naming it", () => {
+  const good = '{"t":1,"type":"invoke","process":"p","partition":0,"id":"a","body":"a"}';
+  assert.equal(checkText(`${good}\n\n`).acked, 0);
+  assert.throws(() => checkText(`${good}\n{"t":2,"type":"ok"`), /line 2: not JSON/);
+  assert.throws(() => checkText('{"t":2,"type":"oops"}'), /line 1: unknown event type "oops"/);
+  assert.throws(
+    () => checkText('{"t":2,"type":"ok","process":"p","partition":0,"id":"a","offset":"3"}'),
+    /offset must be a number/,
+  );
+  assert.throws(() => checkText('{"type":"nemesis","phase":"start","fault":"f"}'), /t must be a number/);
+});
+
+test("the checker shares no code: its files import only each other and node: modules", () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/broker/test/chaos/history -> the sources
+  const src = resolve(here, "../../../../../broker/test/chaos/history");
+  for (const name of readdirSync(src).filter((n) => n.endsWith(".ts"))) {
+    const text = readFileSync(join(src, name), "utf8");
+    // Static imports and re-exports (at the start of a line), and dynamic imports anywhere.
+    const specifiers = [
+      ...text.matchAll(/^(?:import|export)\b[^;]*?from\s+"([^"]+)"/gms),
+      ...text.matchAll(/import\(\s*"([^"]+)"/g),
+    ].map((m) => m[1]!);
+    assert.ok(
+      specifiers.length > 0 || name === "events.ts",
+      `${name}: no imports found (is the pattern right?)`,
+    );
+    for (const s of specifiers) assert.ok(/^(node:|\.\/[\w-]+\.js$)/.test(s), `${name} imports ${s}`);
+  }
+});

@@ -1,0 +1,154 @@
+// The history format of the chaos suite: one JSON object per line, one line per client event, every
+// `t` from one monotonic clock (performance.now() of the test process, in ms). The checker in this
+// folder reads it and imports nothing outside this folder (not the broker, not the workload), so a
+// bug in the broker or in the test's own bookkeeping cannot hide itself from it.
+//
+// Offsets are JSON numbers (exact below 2^53). Message bodies are unique per published message (the
+// workload publishes `p<partition>-<seq>`); a body is what identifies a message in every read.
+
+/** A publish attempt started (a retry of the same message is another invoke with the same id). */
+export interface Invoke {
+  t: number;
+  type: "invoke";
+  process: string;
+  partition: number;
+  id: string;
+  body: string;
+}
+/** The attempt was acknowledged at `offset`. */
+export interface Ok {
+  t: number;
+  type: "ok";
+  process: string;
+  partition: number;
+  id: string;
+  offset: number;
+}
+/** The attempt definitely did not commit (the broker said so). */
+export interface Fail {
+  t: number;
+  type: "fail";
+  process: string;
+  partition: number;
+  id: string;
+  error: string;
+}
+/** The attempt's outcome is unknown (a deadline, a broken connection): it may have committed. */
+export interface Info {
+  t: number;
+  type: "info";
+  process: string;
+  partition: number;
+  id: string;
+  error: string;
+}
+/** A subscription (re)started; `from` is the offset it asked for, absent for "earliest". */
+export interface Subscribe {
+  t: number;
+  type: "subscribe";
+  reader: string;
+  partition: number;
+  from?: number;
+}
+/** A message delivered to a subscriber, or read by a final read (reader `final:<node>`). */
+export interface Deliver {
+  t: number;
+  type: "deliver";
+  reader: string;
+  partition: number;
+  offset: number;
+  body: string;
+  /** A final read: after every fault was healed, the node's whole log, read from the earliest. */
+  final?: boolean;
+}
+/** A message delivered to a durable consumer (redelivery of an unacknowledged one is allowed). */
+export interface Consume {
+  t: number;
+  type: "consume";
+  consumer: string;
+  partition: number;
+  offset: number;
+  body: string;
+}
+/** The consumer's acknowledgement of `offset` was accepted. */
+export interface Ack {
+  t: number;
+  type: "ack";
+  consumer: string;
+  partition: number;
+  offset: number;
+}
+/** The cluster reported the consumer's ack floor: every offset below `floor` is acknowledged. */
+export interface ConsumerFloor {
+  t: number;
+  type: "consumer-floor";
+  consumer: string;
+  partition: number;
+  floor: number;
+}
+/** A fault began (`start`) or was healed (`heal`). */
+export interface Nemesis {
+  t: number;
+  type: "nemesis";
+  phase: "start" | "heal";
+  fault: string;
+}
+
+export type HistoryEvent =
+  | Invoke
+  | Ok
+  | Fail
+  | Info
+  | Subscribe
+  | Deliver
+  | Consume
+  | Ack
+  | ConsumerFloor
+  | Nemesis;
+
+const fields: Record<HistoryEvent["type"], Record<string, "string" | "number" | "boolean" | "number?">> = {
+  invoke: { process: "string", partition: "number", id: "string", body: "string" },
+  ok: { process: "string", partition: "number", id: "string", offset: "number" },
+  fail: { process: "string", partition: "number", id: "string", error: "string" },
+  info: { process: "string", partition: "number", id: "string", error: "string" },
+  subscribe: { reader: "string", partition: "number", from: "number?" },
+  deliver: { reader: "string", partition: "number", offset: "number", body: "string" },
+  consume: { consumer: "string", partition: "number", offset: "number", body: "string" },
+  ack: { consumer: "string", partition: "number", offset: "number" },
+  "consumer-floor": { consumer: "string", partition: "number", floor: "number" },
+  nemesis: { phase: "string", fault: "string" },
+};
+
+/**
+ * Parses a history (JSON lines; blank lines skipped). A line that is not a known, well-formed event is
+ * an error naming its line number: a checker that skipped what it cannot read could pass anything.
+ */
+export function parseHistory(text: string): HistoryEvent[] {
+  const out: HistoryEvent[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    const where = `history line ${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new Error(`${where}: not JSON: ${line.slice(0, 120)}`);
+    }
+    if (typeof value !== "object" || value === null) throw new Error(`${where}: not an object`);
+    const e = value as Record<string, unknown>;
+    const spec = fields[e.type as HistoryEvent["type"]];
+    if (!spec) throw new Error(`${where}: unknown event type ${JSON.stringify(e.type)}`);
+    if (typeof e.t !== "number" || !Number.isFinite(e.t)) throw new Error(`${where}: t must be a number`);
+    for (const [name, kind] of Object.entries(spec)) {
+      const v = e[name];
+      if (kind === "number?" ? v !== undefined && typeof v !== "number" : typeof v !== kind)
+        throw new Error(`${where}: ${name} must be a ${kind.replace("?", "")}`);
+      if ((kind === "number" || kind === "number?") && v !== undefined && !Number.isSafeInteger(v))
+        throw new Error(`${where}: ${name} must be a safe integer`);
+    }
+    if (e.type === "nemesis" && e.phase !== "start" && e.phase !== "heal")
+      throw new Error(`${where}: phase must be start or heal`);
+    out.push(e as unknown as HistoryEvent);
+  });
+  return out;
+}
