@@ -221,9 +221,12 @@ async function replayable(seed: number): Promise<{ log: string[]; endMs: number;
     const info = await cluster.clients("eu-0").topics.getTopic({ name: "replay" });
     const end = Number(info.topic!.partitionInfo[0]!.nextOffset);
     const log = await cluster.readAll("eu-1", "replay", end);
-    // Incarnations are random by design (a node must never reuse one); everything else is the seed's.
-    const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
-    const lines = nodes.flatMap((n) => cluster.lines(n.id).map((l) => `${n.id}: ${l.replace(uuid, "<id>")}`));
+    // Incarnations are random by design (a node must never reuse one), and a node that starts after
+    // its peers formed the cluster takes a new one: everything else is the seed's.
+    const randomIds = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{16}\b/g;
+    const lines = nodes.flatMap((n) =>
+      cluster.lines(n.id).map((l) => `${n.id}: ${l.replace(randomIds, "<id>")}`),
+    );
     return { log, endMs: cluster.now(), lines };
   } finally {
     await cluster.stop();
