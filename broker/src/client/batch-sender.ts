@@ -6,6 +6,7 @@ import {
   PublishService,
   type PublishStreamRequest,
   PublishStreamRequestSchema,
+  type PublishStreamResponse,
 } from "../../../gen/geobroker/v1/publish_pb.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { fromPublishError, GeoBrokerError, toGeoBrokerError } from "./errors.js";
@@ -15,18 +16,21 @@ export type PublishOutcome = { ok: true; ack: PublishResponse } | { ok: false; e
 
 /**
  * Sends one batch of publishes to one node and answers one outcome per message, in order. The
- * producer depends only on this: today's sender writes one PublishStream frame per message; a
- * sender for batch frames (or a PublishBatch call) replaces it without touching the producer.
+ * producer depends only on this: the stream sender writes a batch as one PublishStream batch frame
+ * (one Raft entry per partition on the leader); the unary one, for browsers, a Publish per message.
  */
 export interface BatchSender {
   send(address: string, batch: readonly PublishRequest[]): Promise<PublishOutcome[]>;
   close(): void;
 }
 
-/** One open PublishStream to one node: frames out, acknowledgements matched back by sequence. */
+/** What answers one frame: a single message's outcome, or a batch frame's response. */
+type FrameWaiter = (answer: { response: PublishStreamResponse } | { error: GeoBrokerError }) => void;
+
+/** One open PublishStream to one node: frames out, answers matched back by sequence. */
 class StreamSession {
   private readonly out = new AsyncQueue<PublishStreamRequest>();
-  private readonly waiting = new Map<bigint, (o: PublishOutcome) => void>();
+  private readonly waiting = new Map<bigint, FrameWaiter>();
   private next = 1n;
   ended = false;
 
@@ -39,9 +43,7 @@ class StreamSession {
           const settle = this.waiting.get(res.sequence);
           if (!settle) continue;
           this.waiting.delete(res.sequence);
-          if (res.result.case === "ack") settle({ ok: true, ack: res.result.value });
-          else if (res.result.case === "error")
-            settle({ ok: false, error: fromPublishError(res.result.value) });
+          settle({ response: res });
         }
       } catch (err) {
         failure = toGeoBrokerError(err);
@@ -52,17 +54,45 @@ class StreamSession {
       // so the producer sends them again only with their message ids.
       const error =
         failure ?? new GeoBrokerError("publish stream ended with publishes unanswered", Code.Unavailable);
-      for (const settle of this.waiting.values()) settle({ ok: false, error });
+      for (const settle of this.waiting.values()) settle({ error });
       this.waiting.clear();
     })();
   }
 
-  publish(request: PublishRequest): Promise<PublishOutcome> {
+  /** Sends one frame; resolves with its answer (a response, or why the stream ended first). */
+  private frame(
+    fields: { request: PublishRequest } | { batch: PublishRequest[] },
+  ): Promise<{ response: PublishStreamResponse } | { error: GeoBrokerError }> {
     const sequence = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(sequence, resolve);
-      this.out.push(create(PublishStreamRequestSchema, { sequence, request }));
+      this.out.push(create(PublishStreamRequestSchema, { sequence, ...fields }));
     });
+  }
+
+  async publish(request: PublishRequest): Promise<PublishOutcome> {
+    const answer = await this.frame({ request });
+    if ("error" in answer) return { ok: false, error: answer.error };
+    return singleOutcome(answer.response);
+  }
+
+  /**
+   * The batch as one frame, a result per message. A frame refused whole (its bounds, a topic the
+   * caller may not publish to, a broker from before batch frames that asks for `request`) appended
+   * nothing: its messages are then sent one per frame, so each gets its own answer.
+   */
+  async publishBatch(batch: readonly PublishRequest[]): Promise<PublishOutcome[]> {
+    if (batch.length === 1) return [await this.publish(batch[0]!)];
+    const answer = await this.frame({ batch: [...batch] });
+    if ("error" in answer) return batch.map(() => ({ ok: false, error: answer.error }));
+    const results = answer.response.batchResults;
+    if (results.length === batch.length)
+      return results.map((r): PublishOutcome => {
+        if (r.result.case === "ack") return { ok: true, ack: r.result.value };
+        if (r.result.case === "error") return { ok: false, error: fromPublishError(r.result.value) };
+        return { ok: false, error: new GeoBrokerError("a batch result without an outcome", Code.Internal) };
+      });
+    return Promise.all(batch.map((r) => this.publish(r)));
   }
 
   close(): void {
@@ -70,7 +100,14 @@ class StreamSession {
   }
 }
 
-/** Today's sender: each message its own PublishStream frame, on one long-lived stream per node. */
+/** A single message's frame, answered by `ack` or `error`. */
+function singleOutcome(res: PublishStreamResponse): PublishOutcome {
+  if (res.result.case === "ack") return { ok: true, ack: res.result.value };
+  if (res.result.case === "error") return { ok: false, error: fromPublishError(res.result.value) };
+  return { ok: false, error: new GeoBrokerError("a publish answer without an outcome", Code.Internal) };
+}
+
+/** The sender for transports that stream requests: a batch is one frame on a long-lived stream per node. */
 export class StreamBatchSender implements BatchSender {
   private readonly sessions = new Map<string, StreamSession>();
 
@@ -82,8 +119,7 @@ export class StreamBatchSender implements BatchSender {
       s = new StreamSession(this.router, address);
       this.sessions.set(address, s);
     }
-    const session = s;
-    return Promise.all(batch.map((r) => session.publish(r)));
+    return s.publishBatch(batch);
   }
 
   close(): void {
