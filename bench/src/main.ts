@@ -4,12 +4,13 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
+import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
 import { benchReport } from "./report.js";
-import { type CellResult, LatencyRecorder, type Measurement, summarize } from "./stats.js";
+import { type CellResult, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
 import { formatFsyncLine, formatMs, formatSize, formatTable } from "./table.js";
 import { runCell } from "./workload.js";

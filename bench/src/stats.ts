@@ -1,45 +1,5 @@
 // Numbers of one benchmark cell: latency histogram and the summary written to the table and JSON.
-import * as hdr from "hdr-histogram-js";
-
-/** Publish->ack latencies, recorded in microseconds (1 us to 60 s, 3 significant digits). */
-export class LatencyRecorder {
-  private readonly histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-    autoResize: true,
-  });
-
-  recordMs(ms: number): void {
-    this.histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
-  }
-
-  get count(): number {
-    return this.histogram.totalCount;
-  }
-
-  /** The latency at percentile p (0-100), in milliseconds; NaN when nothing was recorded. */
-  percentileMs(p: number): number {
-    return this.count === 0 ? Number.NaN : this.histogram.getValueAtPercentile(p) / 1000;
-  }
-
-  get meanMs(): number {
-    return this.count === 0 ? Number.NaN : this.histogram.mean / 1000;
-  }
-
-  get maxMs(): number {
-    return this.count === 0 ? Number.NaN : this.histogram.maxValue / 1000;
-  }
-
-  /** Adds every value recorded by another recorder (rounds of one cell). */
-  add(other: LatencyRecorder): void {
-    this.histogram.add(other.histogram);
-  }
-
-  reset(): void {
-    this.histogram.reset();
-  }
-}
+import { LatencyRecorder } from "../../broker/src/util/latency.js";
 
 export interface CellKey {
   system: string;

@@ -1,7 +1,8 @@
 // The publish workload, the same for every system: a closed loop with K publishes in flight.
 // Each of K workers publishes, waits for the ack, records the latency and publishes again.
 import { randomFillSync } from "node:crypto";
-import { LatencyRecorder, type Measurement } from "./stats.js";
+import { LatencyRecorder } from "../../broker/src/util/latency.js";
+import type { Measurement } from "./stats.js";
 import { progressLine } from "./table.js";
 
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */

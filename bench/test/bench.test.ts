@@ -1,10 +1,11 @@
 // The pure parts of `npm run bench`: options, statistics, table. The bench itself is not run here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
 import { natsConfig } from "../src/nats.js";
 import { benchReport } from "../src/report.js";
-import { fsyncNote, fsyncSeries, LatencyRecorder, promValues, ratio, summarize } from "../src/stats.js";
+import { fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
 import {
   formatFsyncLine,
   formatMs,

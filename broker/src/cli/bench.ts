@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { PublishStreamRequestSchema } from "../../../gen/geobroker/v1/publish_pb.js";
 import { type Clients, connectClients } from "../client/connect.js";
 import { type GeoBrokerClient, newMessageId } from "../client/node.js";
+import { LatencyRecorder } from "../util/latency.js";
 import { type CliContext, clientCommand, UsageError } from "./client-command.js";
-import { Latency } from "./latency.js";
 import { wholeNumber } from "./start-flag.js";
 
 export interface LoadSpec {
@@ -24,19 +24,19 @@ export interface LoadResult {
   seconds: number;
   /** Client process CPU (user + system) while publishing, microseconds. */
   cpuMicros: number;
-  latency: Latency;
+  latency: LatencyRecorder;
 }
 
 function measure(spec: LoadSpec, run: (ack: (sentAt: number) => void, fail: () => void) => Promise<void>) {
   return async (): Promise<LoadResult> => {
-    const latency = new Latency();
+    const latency = new LatencyRecorder();
     let errors = 0;
     const cpu = process.cpuUsage();
     const started = performance.now();
     const timer = setInterval(() => spec.progress?.(latency.count + errors), 1000);
     try {
       await run(
-        (sentAt) => latency.record(performance.now() - sentAt),
+        (sentAt) => latency.recordMs(performance.now() - sentAt),
         () => errors++,
       );
     } finally {
@@ -114,7 +114,7 @@ export function rawLoad(raw: Clients, spec: LoadSpec): Promise<LoadResult> {
 
 /** Subscribes from now until `messages` bench messages arrived; end-to-end latency from their header. */
 async function subscribeLoad(client: GeoBrokerClient, topic: string, messages: number, signal: AbortSignal) {
-  const latency = new Latency();
+  const latency = new LatencyRecorder();
   let first = 0;
   const sub = client.subscribe({ topic, start: "latest", signal });
   const done = (async () => {
@@ -122,7 +122,7 @@ async function subscribeLoad(client: GeoBrokerClient, topic: string, messages: n
       const sent = Number(m.headers["bench-sent"]);
       if (!Number.isFinite(sent)) continue;
       if (first === 0) first = performance.now();
-      latency.record(Date.now() - sent);
+      latency.recordMs(Date.now() - sent);
       if (latency.count >= messages) break;
     }
     return { latency, seconds: (performance.now() - first) / 1000 };
