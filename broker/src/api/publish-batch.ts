@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
 import {
   type PublishError,
   PublishErrorSchema,
@@ -20,7 +19,7 @@ import { checkBatch } from "../wire/validate.js";
 
 /** A per-message failure as the wire carries it (the same details a unary call's error has). */
 export function publishErrorOf(err: unknown): PublishError {
-  const e = err instanceof ConnectError ? err : toConnectError(err);
+  const e = toConnectError(err);
   const info = errorInfoOf(errorDetailsOf(e));
   return create(PublishErrorSchema, { code: e.code, message: e.rawMessage, ...(info ? { info } : {}) });
 }
