@@ -20,8 +20,9 @@ export class FrameTooLargeError extends Error {
   constructor(
     readonly length: number,
     readonly limit: number,
+    what = "a frame of",
   ) {
-    super(`a frame of ${length} bytes is over the limit of ${limit}`);
+    super(`${what} ${length} bytes is over the limit of ${limit}`);
     this.name = "FrameTooLargeError";
   }
 }
@@ -55,7 +56,11 @@ export class FrameReader {
   push(chunk: Buffer): Uint8Array[] {
     if (this.budget) {
       if (this.budget.used + chunk.byteLength > this.budget.limit)
-        throw new FrameTooLargeError(this.budget.used + chunk.byteLength, this.budget.limit);
+        throw new FrameTooLargeError(
+          this.budget.used + chunk.byteLength,
+          this.budget.limit,
+          "what the connection's streams buffer together,",
+        );
       this.budget.used += chunk.byteLength;
     }
     this.chunks.push(chunk);
