@@ -83,9 +83,14 @@ export interface ClientServerOptions {
   /**
    * Node identity patterns (tls.peer.allowedIdentities): calls over a connection whose verified
    * certificate names a node and chains to the peer CA may carry internal headers (forwarding hops).
-   * Left out (no TLS): such headers are believed from anyone.
    */
   nodeIdentities?: readonly string[];
+  /**
+   * Without peer TLS: whether a connection's source address is a cluster node's
+   * (security/node-addresses.ts), whose internal headers are then believed. With neither this nor
+   * `nodeIdentities`, nobody's are.
+   */
+  nodeAddress?: (remoteAddress: string | undefined) => boolean;
   /** Connection limits (security/limits.ts); defaults apply when left out. */
   connections?: Omit<Http2GuardOptions, "clientStreamingPaths" | "onLimit"> & {
     /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open. Default 100. */
@@ -142,7 +147,9 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       : {}),
     ...(o.nodeIdentities
       ? { nodes: { allowedIdentities: o.nodeIdentities, issuers: () => peerCaFingerprints() } }
-      : {}),
+      : o.nodeAddress
+        ? { nodeAddress: o.nodeAddress }
+        : {}),
     maxStreamsPerPrincipal: o.connections?.maxStreamsPerPrincipal ?? 1000,
     streamingPaths: new Set(streamingPaths(services)),
     onFailure: (method, address, err) => {

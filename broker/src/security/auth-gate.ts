@@ -22,9 +22,14 @@ export interface AuthGateOptions {
   forwardingNodes?: ForwardingNodes;
   /**
    * How to recognise a cluster node's connection (its verified certificate), whose internal headers
-   * (`geobroker-forwarded-hops`) are believed. Absent (no TLS): every connection's are.
+   * (`geobroker-forwarded-hops`) are believed.
    */
   nodes?: ForwardingNodes;
+  /**
+   * Without TLS (no `nodes`): whether a connection from this source address is a node's
+   * (security/node-addresses.ts). Absent too: nobody's internal headers are believed.
+   */
+  nodeAddress?: (remoteAddress: string | undefined) => boolean;
   /** Open streaming calls one principal may hold on this node (server, client and bidi streams). */
   maxStreamsPerPrincipal: number;
   /** Paths of streaming methods: counted against maxStreamsPerPrincipal while open. */
@@ -91,7 +96,8 @@ export function createAuthGate(o: AuthGateOptions): AuthGate {
 
   return {
     principalOf: (req) => principals.get(req),
-    fromNode: (req) => !o.nodes || fromNodes.has(req),
+    fromNode: (req) =>
+      o.nodes ? fromNodes.has(req) : (o.nodeAddress?.((req as Request).socket?.remoteAddress) ?? false),
     openStreams: (name) => streams.get(name) ?? 0,
     handle(req, res, next) {
       const address = req.socket?.remoteAddress ?? "unknown";

@@ -18,6 +18,7 @@ import { NodeMetrics } from "../observability/metrics.js";
 import { RaftNode } from "../raft/raft-node.js";
 import { createAudit } from "../security/audit.js";
 import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
+import { NodeAddressBook } from "../security/node-addresses.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
 import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/durability-mark.js";
@@ -148,6 +149,16 @@ export async function startBrokerProcess(
   };
   const audit = createAudit(logger);
   const security = buildNodeSecurity(config, { audit });
+  // Without peer TLS, a node's forwarded calls are known by their source address (node-addresses.ts).
+  const nodeAddresses = new NodeAddressBook(
+    () => [
+      ...config.peers.flatMap((p) => [p.peerAddress, p.clientAddress]),
+      ...Object.values(node.metadataState().nodes).flatMap((n) => [n.peerAddress, n.clientAddress]),
+    ],
+    undefined,
+    (host, message) => logger.warn("cannot resolve a node's address", { host, err: message }),
+  );
+  if (!config.tls.peer) await nodeAddresses.refresh();
   const clientServer: ClientServer = await startClientServer({
     host: config.listenHost,
     port: config.ports.client,
@@ -177,7 +188,9 @@ export async function startBrokerProcess(
           },
         }
       : {}),
-    ...(config.tls.peer ? { nodeIdentities: peerTlsWithIdentities(config).allowedIdentities } : {}),
+    ...(config.tls.peer
+      ? { nodeIdentities: peerTlsWithIdentities(config).allowedIdentities }
+      : { nodeAddress: (address: string | undefined) => nodeAddresses.has(address) }),
     // Certificate callers' calls arrive forwarded under their name, from nodes only.
     ...(config.tls.peer && security.requestClientCert
       ? { forwardingNodes: { allowedIdentities: peerTlsWithIdentities(config).allowedIdentities } }
@@ -201,6 +214,8 @@ export async function startBrokerProcess(
     audit("security.reload_failed", { what: "replicated users/acl", error: message }),
   );
   const securitySync = setInterval(() => replicatedSecurity.tick(), 500);
+  const addressRefresh = config.tls.peer ? undefined : setInterval(() => void nodeAddresses.refresh(), 5000);
+  addressRefresh?.unref();
   securitySync.unref();
   const gauges = setInterval(() => {
     const retained = node.retainedTotals();
@@ -234,6 +249,7 @@ export async function startBrokerProcess(
     async stop() {
       clearInterval(gauges);
       clearInterval(securitySync);
+      if (addressRefresh) clearInterval(addressRefresh);
       await node.stop();
       await clientServer.close();
       security.close();

@@ -1,3 +1,4 @@
+import type http2 from "node:http2";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
@@ -65,8 +66,13 @@ export async function compatClient(port: number): Promise<CompatClient> {
 }
 
 /** The geobroker.v1 API through connect-node's gRPC transport. */
-export function v1Clients(port: number) {
-  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` });
+/** `from`: the local address to connect from (another 127.x address is another host to the node). */
+export function v1Clients(port: number, from?: { localAddress: string }) {
+  const transport = createGrpcTransport({
+    baseUrl: `http://127.0.0.1:${port}`,
+    // net.connect's localAddress reaches the socket; http2's option types leave it out.
+    ...(from ? { nodeOptions: from as http2.ClientSessionOptions } : {}),
+  });
   const headers = { authorization: basicAuth() };
   return {
     topics: createClient(TopicService, transport),
