@@ -16,8 +16,8 @@ export const mayKey = createContextKey<((action: "create", topic: string) => boo
 
 /**
  * False when the call did not come from a cluster node, so its `geobroker-forwarded-hops` header is
- * the client's own and is ignored (set by the auth gate from the connection's node certificate, or without TLS its source address;
- * unset, as in memory, trusted).
+ * the client's own and is ignored (set by the auth gate from the connection's node certificate, or
+ * without TLS from its source address; unset, as in memory: trusted).
  */
 export const fromNodeKey = createContextKey<boolean | undefined>(undefined, { description: "from a node" });
 
