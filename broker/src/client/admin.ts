@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ClusterService, type GetClusterInfoResponse } from "../../../gen/geobroker/v1/cluster_pb.js";
+import type { RetentionPolicySchema } from "../../../gen/geobroker/v1/common_pb.js";
 import { type ConsumerInfo, ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { type Topic, type TopicSchema, TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { type UserInfo, UserService } from "../../../gen/geobroker/v1/users_pb.js";
@@ -45,6 +46,18 @@ export class Admin {
   ): Promise<Topic | undefined> {
     return (
       await this.change((a, signal) => this.router.client(TopicService, a).createTopic({ topic }, { signal }))
+    ).topic;
+  }
+
+  /** New retention and/or home region (`homeRegion: ""` clears it; left out: unchanged). */
+  async updateTopic(
+    name: string,
+    change: { retention?: MessageInitShape<typeof RetentionPolicySchema>; homeRegion?: string },
+  ): Promise<Topic | undefined> {
+    return (
+      await this.change((a, signal) =>
+        this.router.client(TopicService, a).updateTopic({ name, ...change }, { signal }),
+      )
     ).topic;
   }
 

@@ -5,6 +5,7 @@ import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
+import { consoleAssets } from "../api/console-assets.js";
 import { userService } from "../api/user-service.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
@@ -24,6 +25,7 @@ import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/du
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
+import { projectRoot } from "../util/project-root.js";
 import { buildNodeSecurity } from "./node-security.js";
 import { ReplicatedSecurity } from "./replicated-security.js";
 
@@ -162,6 +164,9 @@ export async function startBrokerProcess(
     audit,
     connections: config.limits.connections,
     cors: config.clientCors,
+    ...(config.console.enabled
+      ? { console: consoleAssets(config.console.assetsDir || join(projectRoot(), "dist", "console")) }
+      : {}),
     authThrottle: security.throttle,
     health,
     observer: metrics,
