@@ -7,6 +7,7 @@ import {
   NodeState,
 } from "../../gen/geobroker/v1/cluster_pb.js";
 import { buildClusterMap } from "../../console/src/model/cluster-map.js";
+import { consumerLag, totalLag } from "../../console/src/model/consumers.js";
 import { codes, explainError } from "../../console/src/model/errors.js";
 import { formatBytes, formatRate, hexDump, maxShownBytes, renderBody } from "../../console/src/model/format.js";
 import {
@@ -171,4 +172,22 @@ test("series keep the last window per region", () => {
     [30_000, 60_000, 90_000],
   );
   assert.deepEqual(s.regions(), ["eu"]);
+});
+
+test("consumer lag per partition: next offset minus the ack floor, floors below retention count from the first offset", () => {
+  const lags = consumerLag({ 0: 5n, 1: 12n }, [
+    { partition: 1, firstOffset: 0n, nextOffset: 12n },
+    { partition: 0, firstOffset: 0n, nextOffset: 9n },
+    { partition: 2, firstOffset: 3n, nextOffset: 10n },
+  ]);
+  assert.deepEqual(
+    lags.map((l) => [l.partition, l.ackFloor, l.lag]),
+    [
+      [0, 5n, 4n],
+      [1, 12n, 0n],
+      [2, 3n, 7n],
+    ],
+  );
+  assert.equal(totalLag(lags), 11n);
+  assert.equal(consumerLag({ 0: 1n }, [{ partition: 0, firstOffset: 4n, nextOffset: 6n }])[0]!.lag, 2n);
 });

@@ -1,5 +1,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ClusterService, type GetClusterInfoResponse } from "../../../gen/geobroker/v1/cluster_pb.js";
+import {
+  ClusterService,
+  type GetClusterInfoResponse,
+  type GetClusterMetricsResponse,
+} from "../../../gen/geobroker/v1/cluster_pb.js";
 import type { RetentionPolicySchema } from "../../../gen/geobroker/v1/common_pb.js";
 import { type ConsumerInfo, ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { type Topic, type TopicSchema, TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
@@ -28,6 +32,11 @@ export class Admin {
       this.router.apply(info);
       return info;
     });
+  }
+
+  /** Every node's own counters and latency histograms (or only `nodeIds`), and the nodes that did not answer. */
+  clusterMetrics(nodeIds: string[] = []): Promise<GetClusterMetricsResponse> {
+    return this.read((a, signal) => this.router.client(ClusterService, a).getClusterMetrics({ nodeIds }, { signal }));
   }
 
   async listTopics(): Promise<Topic[]> {

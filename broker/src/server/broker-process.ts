@@ -13,6 +13,7 @@ import { openIdentity } from "../cluster/membership/identity-startup.js";
 import { controlCodec } from "../cluster/peers/internal-requests.js";
 import type { NodeConfig } from "../config/config.js";
 import { setWriteFormat } from "../engine/write-format.js";
+import { engineObserver } from "../observability/engine-observer.js";
 import { startAdminServer, startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { NodeMetrics } from "../observability/metrics.js";
@@ -108,21 +109,7 @@ export async function startBrokerProcess(
     metadataStore: partitions,
     transport,
     incarnation,
-    observer: {
-      published: (bytes, seconds) => {
-        metrics.published.inc();
-        metrics.publishedBytes.inc(bytes);
-        metrics.publishSeconds.observe(seconds);
-      },
-      delivered: (lagSeconds) => {
-        metrics.delivered.inc();
-        metrics.deliverLagSeconds.observe(lagSeconds);
-      },
-      removed: (messages, bytes) => {
-        metrics.retentionDeletedMessages.inc(messages);
-        metrics.retentionDeletedBytes.inc(bytes);
-      },
-    },
+    observer: engineObserver(metrics, { nodeId: config.nodeId, region: config.region }, Date.now),
     createCore: ({ groupId, storage }) =>
       new RaftNode(
         {

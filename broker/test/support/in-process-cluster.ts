@@ -27,8 +27,10 @@ import { type Message, MessageType, type NodeId } from "../../src/raft/types.js"
 import type { ProcessClock } from "../../src/sim/virtual-time.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
+import { engineObserver } from "../../src/observability/engine-observer.js";
+import { NodeMetrics } from "../../src/observability/metrics.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
-import { timeoutSignal } from "../../src/util/clock.js";
+import { nowMs, timeoutSignal } from "../../src/util/clock.js";
 import type { WaitTime } from "./eventually.js";
 import { RunningTime } from "./running-time.js";
 
@@ -395,6 +397,10 @@ export class InProcessCluster {
       forwarder,
       incarnation,
       clock,
+      // The node's own metrics, as broker-process.ts keeps them (GetClusterMetrics reads them).
+      observer: engineObserver(new NodeMetrics({ node: id }), { nodeId: id, region: m.config.region }, () =>
+        nowMs(clock),
+      ),
       createCore: ({ groupId, storage }) =>
         new RaftNode(
           {
