@@ -24,11 +24,19 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 
 /** A labelled form field: the label names the control for screen readers. */
 export function field(label: string, control: HTMLElement, help?: string): HTMLElement {
-  const id = control.id || `f-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${Math.random().toString(36).slice(2, 7)}`;
+  const id =
+    control.id ||
+    `f-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${Math.random().toString(36).slice(2, 7)}`;
   control.id = id;
   const helpId = help ? `${id}-help` : undefined;
   if (helpId) control.setAttribute("aria-describedby", helpId);
-  return h("div", { class: "field" }, h("label", { for: id }, label), control, help ? h("small", { id: helpId }, help) : null);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    control,
+    help ? h("small", { id: helpId }, help) : null,
+  );
 }
 
 /**
@@ -57,18 +65,37 @@ export function notice(slot: HTMLElement, text: string): void {
 }
 
 /** A table with a caption and header row; rows are arrays of cells. */
-export function table(caption: string, headers: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
+export function table(
+  caption: string,
+  headers: string[],
+  rows: Child[][],
+  attrs: Attrs = {},
+): HTMLTableElement {
   return h(
     "table",
     attrs,
     h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        headers.map((x) => h("th", { scope: "col" }, x)),
+      ),
+    ),
     h(
       "tbody",
       {},
       rows.length === 0
         ? h("tr", {}, h("td", { colspan: headers.length, class: "empty" }, "none"))
-        : rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))),
+        : rows.map((r) =>
+            h(
+              "tr",
+              {},
+              r.map((c) => h("td", {}, c)),
+            ),
+          ),
     ),
   );
 }

@@ -30,8 +30,17 @@ function signInForm(message?: unknown): void {
   closeView?.();
   closeView = undefined;
   const user = h("input", { name: "user", autocomplete: "username", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const status = h("div", { "aria-live": "assertive" }, message === undefined ? "" : errorBox(message, "Sign-in failed"));
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const status = h(
+    "div",
+    { "aria-live": "assertive" },
+    message === undefined ? "" : errorBox(message, "Sign-in failed"),
+  );
   const form = h(
     "form",
     { class: "signin", "aria-labelledby": "signin-title" },
@@ -57,7 +66,9 @@ function signInForm(message?: unknown): void {
 
 function shell(session: Session): void {
   const main = h("main", { id: "view", tabindex: "-1" });
-  const links = Object.entries(views).map(([name, v]) => h("a", { href: `#/${name}`, "data-view": name }, v.title));
+  const links = Object.entries(views).map(([name, v]) =>
+    h("a", { href: `#/${name}`, "data-view": name }, v.title),
+  );
   const signOut = h("button", { type: "button" }, "Sign out");
   signOut.addEventListener("click", () => {
     forgetCredentials();

@@ -54,8 +54,13 @@ export async function signIn(user: string, password: string): Promise<Session> {
 
 export function savedCredentials(): { user: string; password: string } | undefined {
   try {
-    const v = JSON.parse(sessionStorage.getItem(storageKey) ?? "null") as { user?: unknown; password?: unknown };
-    return typeof v?.user === "string" && typeof v.password === "string" ? { user: v.user, password: v.password } : undefined;
+    const v = JSON.parse(sessionStorage.getItem(storageKey) ?? "null") as {
+      user?: unknown;
+      password?: unknown;
+    };
+    return typeof v?.user === "string" && typeof v.password === "string"
+      ? { user: v.user, password: v.password }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import {
-  GetClusterInfoResponseSchema,
-  MemberRole,
-  NodeState,
-} from "../../gen/geobroker/v1/cluster_pb.js";
 import { buildClusterMap } from "../../console/src/model/cluster-map.js";
 import { consumerLag, totalLag } from "../../console/src/model/consumers.js";
 import { codes, explainError } from "../../console/src/model/errors.js";
-import { formatBytes, formatRate, hexDump, maxShownBytes, renderBody } from "../../console/src/model/format.js";
+import {
+  formatBytes,
+  formatRate,
+  hexDump,
+  maxShownBytes,
+  renderBody,
+} from "../../console/src/model/format.js";
 import {
   counterDelta,
   type Histogram,
@@ -18,6 +19,7 @@ import {
   RegionSeries,
   regionPoints,
 } from "../../console/src/model/rates.js";
+import { GetClusterInfoResponseSchema, MemberRole, NodeState } from "../../gen/geobroker/v1/cluster_pb.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -88,7 +90,10 @@ test("bodies: text, pretty JSON, hex; fallbacks say why; large bodies are cut wi
   });
   assert.deepEqual(renderBody(text("plain"), "json"), { text: "plain", note: "not JSON: shown as text" });
   const binary = new Uint8Array([0xff, 0x00, 0x41]);
-  assert.deepEqual(renderBody(binary, "text"), { text: hexDump(binary), note: "not UTF-8 text: shown as hex" });
+  assert.deepEqual(renderBody(binary, "text"), {
+    text: hexDump(binary),
+    note: "not UTF-8 text: shown as hex",
+  });
   assert.equal(
     hexDump(text("Hello, geobroker!")),
     "00000000  48 65 6c 6c 6f 2c 20 67 65 6f 62 72 6f 6b 65 72  |Hello, geobroker|\n00000010  21                                               |!|",
@@ -129,7 +134,13 @@ test("quantile interpolates within the bucket, as histogram_quantile does", () =
 
 test("region points: counter deltas per second, resets counted from zero, p99 of merged bucket deltas", () => {
   const bounds = [0.01, 0.1, 1];
-  const sample = (nodeId: string, region: string, atMs: number, published: number, commit: number[]): NodeSample => ({
+  const sample = (
+    nodeId: string,
+    region: string,
+    atMs: number,
+    published: number,
+    commit: number[],
+  ): NodeSample => ({
     nodeId,
     region,
     atMs,

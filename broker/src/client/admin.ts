@@ -36,7 +36,9 @@ export class Admin {
 
   /** Every node's own counters and latency histograms (or only `nodeIds`), and the nodes that did not answer. */
   clusterMetrics(nodeIds: string[] = []): Promise<GetClusterMetricsResponse> {
-    return this.read((a, signal) => this.router.client(ClusterService, a).getClusterMetrics({ nodeIds }, { signal }));
+    return this.read((a, signal) =>
+      this.router.client(ClusterService, a).getClusterMetrics({ nodeIds }, { signal }),
+    );
   }
 
   async listTopics(): Promise<Topic[]> {

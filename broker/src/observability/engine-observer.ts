@@ -45,13 +45,14 @@ export function engineObserver(
       metrics.retentionDeletedBytes.inc(bytes);
     },
     snapshot: async (): Promise<NodeMetricsSnapshot> => {
-      const [publishedMessages, publishedBytes, deliveredMessages, publishCommit, deliverLag] = await Promise.all([
-        counterValue(metrics.published),
-        counterValue(metrics.publishedBytes),
-        counterValue(metrics.delivered),
-        histogramSnapshot(metrics.publishSeconds),
-        histogramSnapshot(metrics.deliverLagSeconds),
-      ]);
+      const [publishedMessages, publishedBytes, deliveredMessages, publishCommit, deliverLag] =
+        await Promise.all([
+          counterValue(metrics.published),
+          counterValue(metrics.publishedBytes),
+          counterValue(metrics.delivered),
+          histogramSnapshot(metrics.publishSeconds),
+          histogramSnapshot(metrics.deliverLagSeconds),
+        ]);
       return {
         nodeId: identity.nodeId,
         region: identity.region,

@@ -1,5 +1,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { HistogramSnapshot as WireHistogram, NodeMetrics, NodeMetricsSchema } from "../../../gen/geobroker/v1/cluster_pb.js";
+import type {
+  NodeMetrics,
+  NodeMetricsSchema,
+  HistogramSnapshot as WireHistogram,
+} from "../../../gen/geobroker/v1/cluster_pb.js";
 import type { HistogramSnapshot, NodeMetricsSnapshot } from "../engine/node-metrics.js";
 
 // A node's metrics snapshot to and from geobroker.v1.NodeMetrics: the client API's answer and the

@@ -1,8 +1,4 @@
-import {
-  type GetClusterInfoResponse,
-  MemberRole,
-  NodeState,
-} from "../../../gen/geobroker/v1/cluster_pb.js";
+import { type GetClusterInfoResponse, MemberRole, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
 
 // The cluster map's content, computed from one GetClusterInfo answer (pure: the view only draws it).
 // Leaders are exactly the ones the answer names: the page shows what the admin API reports.

@@ -19,6 +19,7 @@ export function consumerLag(
     .map((p) => {
       // A partition the consumer has not acknowledged in starts at the oldest retained message.
       const floor = ackFloor[p.partition] ?? p.firstOffset;
+      // biome-ignore lint/complexity/useMathMinMax: bigints (Math.max takes numbers only)
       const effective = floor < p.firstOffset ? p.firstOffset : floor;
       return {
         partition: p.partition,

@@ -81,7 +81,9 @@ export function quantile(h: Histogram, q: number): number {
     const c = h.counts[i] ?? 0;
     if (c >= rank) {
       const inBucket = c - prevCount;
-      return inBucket <= 0 ? h.bounds[i]! : prevBound + (h.bounds[i]! - prevBound) * ((rank - prevCount) / inBucket);
+      return inBucket <= 0
+        ? h.bounds[i]!
+        : prevBound + (h.bounds[i]! - prevBound) * ((rank - prevCount) / inBucket);
     }
     prevBound = h.bounds[i]!;
     prevCount = c;

@@ -15,7 +15,13 @@ function lagCell(c: ConsumerInfo, topics: Map<string, Topic>): HTMLElement {
     "div",
     {},
     h("strong", {}, `${totalLag(lags)} total`),
-    h("ul", { class: "lags" }, lags.map((l) => h("li", {}, `p${l.partition}: ${l.lag} (acked below ${l.ackFloor}, end ${l.nextOffset})`))),
+    h(
+      "ul",
+      { class: "lags" },
+      lags.map((l) =>
+        h("li", {}, `p${l.partition}: ${l.lag} (acked below ${l.ackFloor}, end ${l.nextOffset})`),
+      ),
+    ),
   );
 }
 
@@ -26,16 +32,32 @@ function createForm(session: Session, status: HTMLElement, refresh: () => void):
     h("h2", { id: "create-consumer" }, "Create a durable consumer"),
     field("Topic", h("input", { name: "topic", required: true })),
     field("Name", h("input", { name: "name", required: true, maxlength: 249 })),
-    field("Start", h("select", { name: "start" }, h("option", { value: "earliest" }, "earliest retained"), h("option", { value: "latest" }, "new messages only"))),
-    field("Ack timeout (ms)", h("input", { name: "ackTimeoutMs", inputmode: "numeric", placeholder: "cluster default" })),
-    field("Max deliveries", h("input", { name: "maxDeliveries", inputmode: "numeric", placeholder: "unlimited" }), "then the message goes to the dead-letter topic"),
+    field(
+      "Start",
+      h(
+        "select",
+        { name: "start" },
+        h("option", { value: "earliest" }, "earliest retained"),
+        h("option", { value: "latest" }, "new messages only"),
+      ),
+    ),
+    field(
+      "Ack timeout (ms)",
+      h("input", { name: "ackTimeoutMs", inputmode: "numeric", placeholder: "cluster default" }),
+    ),
+    field(
+      "Max deliveries",
+      h("input", { name: "maxDeliveries", inputmode: "numeric", placeholder: "unlimited" }),
+      "then the message goes to the dead-letter topic",
+    ),
     field("Dead-letter topic", h("input", { name: "deadLetterTopic", placeholder: "<topic>.dlq" })),
     h("button", { type: "submit" }, "Create consumer"),
   );
   const whole = (v: FormDataEntryValue | null, label: string) => {
     const s = String(v ?? "").trim();
     if (s === "") return 0;
-    if (!/^\d+$/.test(s)) throw Object.assign(new Error(`${label}: a whole number of 0 or more`), { code: 3 });
+    if (!/^\d+$/.test(s))
+      throw Object.assign(new Error(`${label}: a whole number of 0 or more`), { code: 3 });
     return Number(s);
   };
   form.addEventListener("submit", async (e) => {
@@ -67,17 +89,35 @@ export const consumersView: View = {
     const listErrors = h("div");
     const list = h("div", { "aria-busy": "true" }, "loading...");
     let refresh = () => {};
-    root.append(createForm(session, status, () => refresh()), status, listErrors, list);
+    root.append(
+      createForm(session, status, () => refresh()),
+      status,
+      listErrors,
+      list,
+    );
     const load = async () => {
       try {
-        const [consumers, topics] = await Promise.all([session.client.admin.listConsumers(), session.client.admin.listTopics()]);
+        const [consumers, topics] = await Promise.all([
+          session.client.admin.listConsumers(),
+          session.client.admin.listTopics(),
+        ]);
         const byName = new Map(topics.map((t) => [t.name, t]));
         const rows = consumers.map((c) => {
           const topic = c.config?.topic ?? "";
           const name = c.config?.name ?? "";
-          const del = h("button", { type: "button", class: "danger", "aria-label": `Delete consumer ${name} of ${topic}` }, "Delete");
+          const del = h(
+            "button",
+            { type: "button", class: "danger", "aria-label": `Delete consumer ${name} of ${topic}` },
+            "Delete",
+          );
           del.addEventListener("click", async () => {
-            if (!(await confirmDialog(`Delete consumer ${name}?`, `Its position on ${topic} is forgotten; a new consumer by that name starts over.`, "Delete consumer")))
+            if (
+              !(await confirmDialog(
+                `Delete consumer ${name}?`,
+                `Its position on ${topic} is forgotten; a new consumer by that name starts over.`,
+                "Delete consumer",
+              ))
+            )
               return;
             try {
               await session.client.admin.deleteConsumer(topic, name);
@@ -98,7 +138,12 @@ export const consumersView: View = {
           ];
         });
         list.replaceChildren(
-          table("Durable consumers", ["name", "topic", "pending", "redelivered", "dead-lettered", "lag per partition", ""], rows, { class: "consumers" }),
+          table(
+            "Durable consumers",
+            ["name", "topic", "pending", "redelivered", "dead-lettered", "lag per partition", ""],
+            rows,
+            { class: "consumers" },
+          ),
         );
         list.setAttribute("aria-busy", "false");
         showError(listErrors, undefined);

@@ -69,7 +69,11 @@ function groupsTable(map: ClusterMap): HTMLElement {
       h("span", { "data-group": g.label }, g.label),
       g.homeRegion || "(none: balanced)",
       g.leader
-        ? h("span", { "data-leader": g.leader, class: g.leaderAway ? "away" : "" }, `${g.leader} (${g.leaderRegion})${g.leaderAway ? ", outside its home region" : ""}`)
+        ? h(
+            "span",
+            { "data-leader": g.leader, class: g.leaderAway ? "away" : "" },
+            `${g.leader} (${g.leaderRegion})${g.leaderAway ? ", outside its home region" : ""}`,
+          )
         : h("span", { class: "warn" }, "no leader"),
       String(g.term),
       String(g.commitIndex),
@@ -94,7 +98,11 @@ export const mapView: View = {
         summary.textContent = `${map.regions.length} regions, ${nodes} nodes, ${map.groups.length} groups; updated ${new Date().toLocaleTimeString()}`;
         content.replaceChildren(
           map.leaderless.length
-            ? h("p", { class: "warn", role: "alert" }, `No leader (writes fail until one is elected): ${map.leaderless.join(", ")}`)
+            ? h(
+                "p",
+                { class: "warn", role: "alert" },
+                `No leader (writes fail until one is elected): ${map.leaderless.join(", ")}`,
+              )
             : "",
           regionsView(map),
           groupsTable(map),

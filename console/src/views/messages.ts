@@ -11,7 +11,10 @@ const text = new TextDecoder();
 /** "k=v" lines as headers; a line without "=" is an error naming it. */
 export function parseHeaders(lines: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const line of lines.split("\n").map((l) => l.trim()).filter(Boolean)) {
+  for (const line of lines
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const i = line.indexOf("=");
     if (i <= 0) throw Object.assign(new Error(`header "${line}": write it as name=value`), { code: 3 });
     out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
@@ -58,7 +61,11 @@ function tailForm(session: Session, root: HTMLElement): { form: HTMLElement; sto
   let sub: Subscription | undefined;
   const status = h("div", { "aria-live": "polite" });
   const list = h("ol", { class: "messages", "aria-label": "Messages received", reversed: true });
-  const timeField = field("Time", h("input", { name: "time", type: "datetime-local", step: "1" }), "your local time");
+  const timeField = field(
+    "Time",
+    h("input", { name: "time", type: "datetime-local", step: "1" }),
+    "your local time",
+  );
   const offsetField = field("Offset", h("input", { name: "offset", inputmode: "numeric", value: "0" }));
   const form = h(
     "form",
@@ -81,7 +88,13 @@ function tailForm(session: Session, root: HTMLElement): { form: HTMLElement; sto
     timeField,
     field(
       "Show bodies as",
-      h("select", { name: "view" }, h("option", { value: "text" }, "text"), h("option", { value: "json" }, "JSON, pretty-printed"), h("option", { value: "hex" }, "hex")),
+      h(
+        "select",
+        { name: "view" },
+        h("option", { value: "text" }, "text"),
+        h("option", { value: "json" }, "JSON, pretty-printed"),
+        h("option", { value: "hex" }, "hex"),
+      ),
     ),
     h("button", { type: "submit" }, "Start reading"),
     h("button", { type: "button", name: "stop", onclick: () => stop() }, "Stop"),
@@ -145,7 +158,10 @@ function publishForm(session: Session): HTMLElement {
         headers: parseHeaders(String(data.get("headers"))),
         ...(key ? { key } : {}),
       });
-      notice(status, `Published ${r.id}${r.servedBy ? ` (committed, answered in ${r.servedBy.region} by ${r.servedBy.nodeId})` : ""}.`);
+      notice(
+        status,
+        `Published ${r.id}${r.servedBy ? ` (committed, answered in ${r.servedBy.region} by ${r.servedBy.nodeId})` : ""}.`,
+      );
     } catch (err) {
       showError(status, err, "The message was not published");
     }

@@ -33,9 +33,19 @@ function retentionFields(prefix: string, t?: Topic): HTMLElement[] {
   const r = t?.retention;
   const v = (x: bigint | undefined) => (x ? String(x) : "");
   return [
-    field("Max age (ms)", input(`${prefix}maxAgeMs`, { inputmode: "numeric", value: v(r?.maxAgeMs) }), "empty or 0: no limit"),
-    field("Max bytes per partition", input(`${prefix}maxBytes`, { inputmode: "numeric", value: v(r?.maxBytes) })),
-    field("Max messages per partition", input(`${prefix}maxMessages`, { inputmode: "numeric", value: v(r?.maxMessages) })),
+    field(
+      "Max age (ms)",
+      input(`${prefix}maxAgeMs`, { inputmode: "numeric", value: v(r?.maxAgeMs) }),
+      "empty or 0: no limit",
+    ),
+    field(
+      "Max bytes per partition",
+      input(`${prefix}maxBytes`, { inputmode: "numeric", value: v(r?.maxBytes) }),
+    ),
+    field(
+      "Max messages per partition",
+      input(`${prefix}maxMessages`, { inputmode: "numeric", value: v(r?.maxMessages) }),
+    ),
   ];
 }
 
@@ -76,7 +86,10 @@ function createForm(session: Session, status: HTMLElement, refresh: () => void):
     h("h2", { id: "create-topic" }, "Create a topic"),
     field("Name", input("name", { required: "true", maxlength: "249", pattern: "[a-zA-Z0-9._\\-]+" })),
     field("Partitions", input("partitions", { inputmode: "numeric", placeholder: "cluster default" })),
-    field("Replication factor", input("replication", { inputmode: "numeric", placeholder: "cluster default" })),
+    field(
+      "Replication factor",
+      input("replication", { inputmode: "numeric", placeholder: "cluster default" }),
+    ),
     ...retentionFields(""),
     field("Home region", home, "the region that keeps the partitions' leaders"),
     h("button", { type: "submit" }, "Create topic"),
@@ -113,7 +126,10 @@ function editRetention(session: Session, t: Topic, status: HTMLElement, refresh:
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const retention = { ...retentionFrom(new FormData(form), "edit-"), keepUnacknowledged: t.retention?.keepUnacknowledged ?? false };
+      const retention = {
+        ...retentionFrom(new FormData(form), "edit-"),
+        keepUnacknowledged: t.retention?.keepUnacknowledged ?? false,
+      };
       await session.client.admin.updateTopic(t.name, { retention });
       notice(status, `Saved the retention of ${t.name}.`);
       refresh();
@@ -136,10 +152,23 @@ export const topicsView: View = {
         const details = h("details", { "data-topic": t.name }, h("summary", {}, "partitions and retention"));
         details.open = open.has(t.name);
         details.addEventListener("toggle", () => (details.open ? open.add(t.name) : open.delete(t.name)));
-        details.append(partitionsTable(t), editRetention(session, t, status, () => refresh()));
-        const del = h("button", { type: "button", class: "danger", "aria-label": `Delete topic ${t.name}` }, "Delete");
+        details.append(
+          partitionsTable(t),
+          editRetention(session, t, status, () => refresh()),
+        );
+        const del = h(
+          "button",
+          { type: "button", class: "danger", "aria-label": `Delete topic ${t.name}` },
+          "Delete",
+        );
         del.addEventListener("click", async () => {
-          if (!(await confirmDialog(`Delete topic ${t.name}?`, "Its messages and durable consumers are removed on every node. This cannot be undone.", "Delete topic")))
+          if (
+            !(await confirmDialog(
+              `Delete topic ${t.name}?`,
+              "Its messages and durable consumers are removed on every node. This cannot be undone.",
+              "Delete topic",
+            ))
+          )
             return;
           try {
             await session.client.admin.deleteTopic(t.name);
@@ -160,17 +189,28 @@ export const topicsView: View = {
         ];
       });
       list.replaceChildren(
-        table("Topics", ["name", "partitions", "replication", "retention", "home region", "created", ""], rows, { class: "topics" }),
+        table(
+          "Topics",
+          ["name", "partitions", "replication", "retention", "home region", "created", ""],
+          rows,
+          { class: "topics" },
+        ),
       );
       list.setAttribute("aria-busy", "false");
     };
     const listErrors = h("div");
-    root.append(createForm(session, status, () => refresh()), status, listErrors, list);
+    root.append(
+      createForm(session, status, () => refresh()),
+      status,
+      listErrors,
+      list,
+    );
     const load = async () => {
       try {
         const topics = await session.client.admin.listTopics();
         // Not under someone's cursor: a redraw would throw away what they are typing.
-        if (document.activeElement instanceof HTMLInputElement && list.contains(document.activeElement)) return;
+        if (document.activeElement instanceof HTMLInputElement && list.contains(document.activeElement))
+          return;
         draw(topics);
         showError(listErrors, undefined);
       } catch (err) {

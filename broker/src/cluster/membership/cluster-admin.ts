@@ -278,7 +278,8 @@ export class ClusterAdmin {
         const region = nodes[nodeId]?.region ?? "";
         try {
           const reply = await this.node.internal(nodeId, { type: "metrics" }, viewTimeoutMs);
-          if (reply.type !== "metrics") return { nodeId, region, unavailable: `node ${nodeId} answered ${reply.type}` };
+          if (reply.type !== "metrics")
+            return { nodeId, region, unavailable: `node ${nodeId} answered ${reply.type}` };
           return { nodeId, region, metrics: reply.metrics };
         } catch (err) {
           return { nodeId, region, unavailable: err instanceof ConnectError ? err.rawMessage : String(err) };
