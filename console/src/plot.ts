@@ -63,8 +63,14 @@ export function linePlot(
       d += `${pen}${x(p.atMs).toFixed(1)},${y(p.value).toFixed(1)} `;
       pen = "L";
     }
-    if (d)
-      svg.append(el("path", { d, fill: "none", stroke: palette[i % palette.length]!, "stroke-width": 2 }));
+    const color = palette[i % palette.length]!;
+    if (d) svg.append(el("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
+    // The newest point as a dot: visible while a line has only one point.
+    const last = [...s.points].reverse().find((p) => Number.isFinite(p.value));
+    if (last)
+      svg.append(
+        el("circle", { cx: x(last.atMs).toFixed(1), cy: y(last.value).toFixed(1), r: 3, fill: color }),
+      );
   });
   const figure = document.createElement("figure");
   const caption = document.createElement("figcaption");
