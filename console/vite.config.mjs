@@ -1,4 +1,4 @@
-// The web console's build (docs/console.md): a static single-page app in dist/console/, served by
+// The web console's build (docs/console.md): a static single-page app in dist/console-app/, served by
 // the broker under /console/ (console.enabled). `npm run build` runs it after tsc, whose output
 // (dist/broker/src/client/web.js, the client SDK's browser entry) it bundles.
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,7 @@ export default defineConfig({
     alias: { "geobroker/client/web": `${root}dist/broker/src/client/web.js` },
   },
   build: {
-    outDir: `${root}dist/console`,
+    outDir: `${root}dist/console-app`,
     emptyOutDir: true,
     target: "es2022",
     sourcemap: true,

@@ -4,7 +4,7 @@
 // CLI clients in other regions, and a user without admin rights cannot delete a topic. Screenshots
 // of each view go to .browser-screenshots/ (git-ignored).
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -53,8 +53,12 @@ async function signIn(page, url, user, password) {
   await page.getByRole("navigation", { name: "Views" }).waitFor();
 }
 
+/** Where docs/console.md's pictures come from: GEOBROKER_CONSOLE_DOCS=docs/console also writes them. */
+const docsDir = process.env.GEOBROKER_CONSOLE_DOCS;
+
 async function shot(page, name) {
   await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+  if (docsDir) await page.screenshot({ path: join(root, docsDir, `${name}.png`) });
 }
 
 /** Group label -> leader, in label order: the same JSON for the same leaders. */
@@ -277,6 +281,8 @@ export async function testConsole({
   password,
   log = console.log,
 }) {
+  // Only this run's pictures (a failure.png of an earlier run would mislead).
+  rmSync(screenshotDir, { recursive: true, force: true });
   mkdirSync(screenshotDir, { recursive: true });
   const c = cli(clusterFile);
   const context = await browser.newContext({

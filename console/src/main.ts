@@ -94,7 +94,10 @@ function shell(session: Session): void {
     closeView?.();
     const name = route();
     const view = views[name]!;
-    for (const a of links) a.toggleAttribute("aria-current", a.dataset.view === name);
+    for (const a of links) {
+      if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
     const heading = h("h1", { tabindex: "-1" }, view.title);
     main.replaceChildren(heading);
     document.title = `${view.title} · geobroker`;

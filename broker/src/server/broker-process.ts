@@ -152,7 +152,7 @@ export async function startBrokerProcess(
     connections: config.limits.connections,
     cors: config.clientCors,
     ...(config.console.enabled
-      ? { console: consoleAssets(config.console.assetsDir || join(projectRoot(), "dist", "console")) }
+      ? { console: consoleAssets(config.console.assetsDir || join(projectRoot(), "dist", "console-app")) }
       : {}),
     authThrottle: security.throttle,
     health,

@@ -27,49 +27,44 @@ export interface Explained {
   signIn: boolean;
 }
 
+/** Title, what to do, and whether signing in again is the way out, by code. */
+const byCode: Record<number, [title: string, hint: string, signIn?: boolean]> = {
+  [codes.permissionDenied]: [
+    "No permission",
+    "Your user lacks the grant this needs; an administrator can add it (docs/security.md).",
+  ],
+  [codes.unauthenticated]: [
+    "Not signed in",
+    "The user name or password was refused, or has changed: sign in again.",
+    true,
+  ],
+  [codes.unavailable]: [
+    "Node unreachable or no quorum",
+    "The node serving this page cannot reach the group's leader, or too few replicas are up for a majority. It may pass: the page retries on its next refresh.",
+  ],
+  [codes.deadlineExceeded]: [
+    "Timed out",
+    "The cluster did not answer in time; it may be overloaded or partitioned. Try again.",
+  ],
+  [codes.notFound]: ["Not found", "It may have been deleted meanwhile: refresh the list."],
+  [codes.alreadyExists]: ["Already exists", "Pick another name, or edit the existing one."],
+  [codes.invalidArgument]: ["Invalid input", "Correct the field named above and submit again."],
+  [codes.failedPrecondition]: [
+    "Not possible now",
+    "The cluster's state does not allow it yet; the message says what is missing.",
+  ],
+  [codes.resourceExhausted]: [
+    "Limit reached",
+    "A limit of the cluster was hit; wait, or ask for a larger quota.",
+  ],
+  [codes.canceled]: ["Cancelled", "The call was cancelled (the connection dropped, or you left the view)."],
+};
+
 export function explainError(err: unknown): Explained {
-  const code =
-    typeof (err as { code?: unknown })?.code === "number" ? (err as { code: number }).code : codes.unknown;
-  const detail = err instanceof Error ? err.message : String(err);
-  const x = (title: string, hint: string, signIn = false): Explained => ({ title, detail, hint, signIn });
-  switch (code) {
-    case codes.permissionDenied:
-      return x(
-        "No permission",
-        "Your user lacks the grant this needs; an administrator can add it (docs/security.md).",
-      );
-    case codes.unauthenticated:
-      return x(
-        "Not signed in",
-        "The user name or password was refused, or has changed: sign in again.",
-        true,
-      );
-    case codes.unavailable:
-      return x(
-        "Node unreachable or no quorum",
-        "The node serving this page cannot reach the group's leader, or too few replicas are up for a majority. It may pass: the page retries on its next refresh.",
-      );
-    case codes.deadlineExceeded:
-      return x(
-        "Timed out",
-        "The cluster did not answer in time; it may be overloaded or partitioned. Try again.",
-      );
-    case codes.notFound:
-      return x("Not found", "It may have been deleted meanwhile: refresh the list.");
-    case codes.alreadyExists:
-      return x("Already exists", "Pick another name, or edit the existing one.");
-    case codes.invalidArgument:
-      return x("Invalid input", "Correct the field named above and submit again.");
-    case codes.failedPrecondition:
-      return x(
-        "Not possible now",
-        "The cluster's state does not allow it yet; the message says what is missing.",
-      );
-    case codes.resourceExhausted:
-      return x("Limit reached", "A limit of the cluster was hit; wait, or ask for a larger quota.");
-    case codes.canceled:
-      return x("Cancelled", "The call was cancelled (the connection dropped, or you left the view).");
-    default:
-      return x("Unexpected error", "See the browser console for details.");
-  }
+  const code = (err as { code?: unknown })?.code;
+  const [title, hint, signIn] = (typeof code === "number" ? byCode[code] : undefined) ?? [
+    "Unexpected error",
+    "See the browser console for details.",
+  ];
+  return { title, detail: err instanceof Error ? err.message : String(err), hint, signIn: signIn === true };
 }

@@ -1,8 +1,9 @@
 import type { ConsumerInfo } from "../../../gen/geobroker/v1/consume_pb.js";
 import type { Topic } from "../../../gen/geobroker/v1/topic_pb.js";
-import { confirmDialog, field, h, notice, showError, table } from "../dom.js";
+import { field, h, notice, showError, table } from "../dom.js";
 import { consumerLag, totalLag } from "../model/consumers.js";
-import { every, type Session, type View } from "../session.js";
+import type { Session, View } from "../session.js";
+import { deleteButton, type ListSlots, listView } from "./list-view.js";
 
 /** Pending and lag move with every ack: the list is asked again this often. */
 export const consumersRefreshMs = 3000;
@@ -85,73 +86,44 @@ function createForm(session: Session, status: HTMLElement, refresh: () => void):
 export const consumersView: View = {
   title: "Consumers",
   open(root, session) {
-    const status = h("div", { "aria-live": "polite" });
-    const listErrors = h("div");
-    const list = h("div", { "aria-busy": "true" }, "loading...");
-    let refresh = () => {};
-    root.append(
-      createForm(session, status, () => refresh()),
-      status,
-      listErrors,
-      list,
-    );
-    const load = async () => {
-      try {
+    const row = (c: ConsumerInfo, topics: Map<string, Topic>, slots: ListSlots) => {
+      const topic = c.config?.topic ?? "";
+      const name = c.config?.name ?? "";
+      return [
+        h("strong", {}, name),
+        topic,
+        String(c.pending),
+        String(c.redelivered),
+        String(c.deadLettered),
+        lagCell(c, topics),
+        deleteButton(slots, {
+          label: `Delete consumer ${name} of ${topic}`,
+          confirmTitle: `Delete consumer ${name}?`,
+          confirmText: `Its position on ${topic} is forgotten; a new consumer by that name starts over.`,
+          confirmLabel: "Delete consumer",
+          done: `Deleted consumer ${name} of ${topic}.`,
+          failure: `Consumer ${name} was not deleted`,
+          action: () => session.client.admin.deleteConsumer(topic, name),
+        }),
+      ];
+    };
+    return listView(root, {
+      everyMs: consumersRefreshMs,
+      failure: "The consumers could not be loaded",
+      form: (slots) => createForm(session, slots.status, slots.refresh),
+      load: async (slots) => {
         const [consumers, topics] = await Promise.all([
           session.client.admin.listConsumers(),
           session.client.admin.listTopics(),
         ]);
         const byName = new Map(topics.map((t) => [t.name, t]));
-        const rows = consumers.map((c) => {
-          const topic = c.config?.topic ?? "";
-          const name = c.config?.name ?? "";
-          const del = h(
-            "button",
-            { type: "button", class: "danger", "aria-label": `Delete consumer ${name} of ${topic}` },
-            "Delete",
-          );
-          del.addEventListener("click", async () => {
-            if (
-              !(await confirmDialog(
-                `Delete consumer ${name}?`,
-                `Its position on ${topic} is forgotten; a new consumer by that name starts over.`,
-                "Delete consumer",
-              ))
-            )
-              return;
-            try {
-              await session.client.admin.deleteConsumer(topic, name);
-              notice(status, `Deleted consumer ${name} of ${topic}.`);
-              refresh();
-            } catch (err) {
-              showError(status, err, `Consumer ${name} was not deleted`);
-            }
-          });
-          return [
-            h("strong", {}, name),
-            topic,
-            String(c.pending),
-            String(c.redelivered),
-            String(c.deadLettered),
-            lagCell(c, byName),
-            del,
-          ];
-        });
-        list.replaceChildren(
-          table(
-            "Durable consumers",
-            ["name", "topic", "pending", "redelivered", "dead-lettered", "lag per partition", ""],
-            rows,
-            { class: "consumers" },
-          ),
+        return table(
+          "Durable consumers",
+          ["name", "topic", "pending", "redelivered", "dead-lettered", "lag per partition", ""],
+          consumers.map((c) => row(c, byName, slots)),
+          { class: "consumers" },
         );
-        list.setAttribute("aria-busy", "false");
-        showError(listErrors, undefined);
-      } catch (err) {
-        showError(listErrors, err, "The consumers could not be loaded");
-      }
-    };
-    refresh = () => void load();
-    return every(consumersRefreshMs, load);
+      },
+    });
   },
 };

@@ -1,7 +1,8 @@
 import type { Topic } from "../../../gen/geobroker/v1/topic_pb.js";
-import { confirmDialog, field, h, notice, showError, table } from "../dom.js";
+import { field, h, notice, showError, table } from "../dom.js";
 import { formatBytes, formatMicros } from "../model/format.js";
-import { every, type Session, type View } from "../session.js";
+import type { Session, View } from "../session.js";
+import { deleteButton, type ListSlots, listView } from "./list-view.js";
 
 /** The list refreshes this often (offsets and sizes move while messages flow). */
 export const topicsRefreshMs = 5000;
@@ -143,81 +144,43 @@ function editRetention(session: Session, t: Topic, status: HTMLElement, refresh:
 export const topicsView: View = {
   title: "Topics",
   open(root, session) {
-    const status = h("div", { "aria-live": "polite", class: "status" });
-    const list = h("div", { "aria-busy": "true" }, "loading...");
+    // Which topics' details are open, kept across redraws.
     const open = new Set<string>();
-    let refresh: () => void = () => {};
-    const draw = (topics: Topic[]) => {
-      const rows = topics.map((t) => {
-        const details = h("details", { "data-topic": t.name }, h("summary", {}, "partitions and retention"));
-        details.open = open.has(t.name);
-        details.addEventListener("toggle", () => (details.open ? open.add(t.name) : open.delete(t.name)));
-        details.append(
-          partitionsTable(t),
-          editRetention(session, t, status, () => refresh()),
-        );
-        const del = h(
-          "button",
-          { type: "button", class: "danger", "aria-label": `Delete topic ${t.name}` },
-          "Delete",
-        );
-        del.addEventListener("click", async () => {
-          if (
-            !(await confirmDialog(
-              `Delete topic ${t.name}?`,
-              "Its messages and durable consumers are removed on every node. This cannot be undone.",
-              "Delete topic",
-            ))
-          )
-            return;
-          try {
-            await session.client.admin.deleteTopic(t.name);
-            notice(status, `Deleted topic ${t.name}.`);
-            refresh();
-          } catch (err) {
-            showError(status, err, `Topic ${t.name} was not deleted`);
-          }
-        });
-        return [
-          h("strong", { class: "topic-name" }, t.name),
-          String(t.partitions),
-          String(t.replicationFactor),
-          retentionText(t),
-          t.homeRegion || "(none)",
-          t.createdAtMicros ? formatMicros(t.createdAtMicros) : "",
-          h("div", {}, details, del),
-        ];
+    const row = (t: Topic, slots: ListSlots) => {
+      const details = h("details", { "data-topic": t.name }, h("summary", {}, "partitions and retention"));
+      details.open = open.has(t.name);
+      details.addEventListener("toggle", () => (details.open ? open.add(t.name) : open.delete(t.name)));
+      details.append(partitionsTable(t), editRetention(session, t, slots.status, slots.refresh));
+      const del = deleteButton(slots, {
+        label: `Delete topic ${t.name}`,
+        confirmTitle: `Delete topic ${t.name}?`,
+        confirmText: "Its messages and durable consumers are removed on every node. This cannot be undone.",
+        confirmLabel: "Delete topic",
+        done: `Deleted topic ${t.name}.`,
+        failure: `Topic ${t.name} was not deleted`,
+        action: () => session.client.admin.deleteTopic(t.name),
       });
-      list.replaceChildren(
+      return [
+        h("strong", { class: "topic-name" }, t.name),
+        String(t.partitions),
+        String(t.replicationFactor),
+        retentionText(t),
+        t.homeRegion || "(none)",
+        t.createdAtMicros ? formatMicros(t.createdAtMicros) : "",
+        h("div", {}, details, del),
+      ];
+    };
+    return listView(root, {
+      everyMs: topicsRefreshMs,
+      failure: "The topic list could not be loaded",
+      form: (slots) => createForm(session, slots.status, slots.refresh),
+      load: async (slots) =>
         table(
           "Topics",
           ["name", "partitions", "replication", "retention", "home region", "created", ""],
-          rows,
+          (await session.client.admin.listTopics()).map((t) => row(t, slots)),
           { class: "topics" },
         ),
-      );
-      list.setAttribute("aria-busy", "false");
-    };
-    const listErrors = h("div");
-    root.append(
-      createForm(session, status, () => refresh()),
-      status,
-      listErrors,
-      list,
-    );
-    const load = async () => {
-      try {
-        const topics = await session.client.admin.listTopics();
-        // Not under someone's cursor: a redraw would throw away what they are typing.
-        if (document.activeElement instanceof HTMLInputElement && list.contains(document.activeElement))
-          return;
-        draw(topics);
-        showError(listErrors, undefined);
-      } catch (err) {
-        showError(listErrors, err, "The topic list could not be loaded");
-      }
-    };
-    refresh = () => void load();
-    return every(topicsRefreshMs, load);
+    });
   },
 };
