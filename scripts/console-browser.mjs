@@ -236,11 +236,13 @@ async function metrics(page, c, topic, log) {
 }
 
 async function nonAdminCannotDelete(browser, url, c, topic, log) {
-  await c.call(["users", "create", "viewer", "--password-stdin"], "viewer-password\n");
+  // A name of its own per run: the script may run again on the same cluster.
+  const viewer = `viewer-${Date.now()}`;
+  await c.call(["users", "create", viewer, "--password-stdin"], "viewer-password\n");
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   // A user just created reaches every node through the replicated state within a moment.
-  await eventually("the viewer can sign in", 15_000, () => signIn(page, url, "viewer", "viewer-password"));
+  await eventually("the viewer can sign in", 15_000, () => signIn(page, url, viewer, "viewer-password"));
   await page.getByRole("link", { name: "Topics" }).click();
   await page.getByRole("button", { name: `Delete topic ${topic}` }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Delete topic" }).click();
@@ -270,6 +272,39 @@ async function adminDeletes(page, c, topic, log) {
   );
   assert(gone, "after the confirmed delete the CLI no longer finds the topic");
   log("console: delete asks for confirmation; cancel keeps the topic, confirm deletes it");
+}
+
+/** `geobroker console`: the same page from this machine, its calls passed on to a node. */
+async function viaConsoleCommand(browser, c, username, password, log) {
+  const port = 20_000 + (process.pid % 400) * 10 + 8;
+  const server = c.stream(["console", "--listen", `127.0.0.1:${port}`]);
+  try {
+    let out = "";
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`geobroker console did not start:\n${out}`)), 20_000);
+      const seen = (d) => {
+        out += d;
+        if (out.includes("/console/")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      server.stdout.on("data", seen);
+      server.stderr.on("data", seen);
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, `http://127.0.0.1:${port}/console/`, username, password);
+    await page.locator("section.region").nth(2).waitFor();
+    const who = await page.locator(".who").textContent();
+    await shot(page, "console-command");
+    await context.close();
+    log(
+      `console: geobroker console served the page on http://127.0.0.1:${port}/, three regions shown (${who?.trim()})`,
+    );
+  } finally {
+    server.kill("SIGTERM");
+  }
 }
 
 /** Runs every console check; throws on the first that fails (after a screenshot of the page). */
@@ -305,6 +340,7 @@ export async function testConsole({
     await metrics(page, c, topic, log);
     await nonAdminCannotDelete(browser, consoleUrl, c, topic, log);
     await adminDeletes(page, c, topic, log);
+    await viaConsoleCommand(browser, c, username, password, log);
     const unexpected = problems.filter((p) => !/net::ERR|Failed to load resource/.test(p));
     assert(unexpected.length === 0, `errors in the page: ${unexpected.join("\n")}`);
   } catch (err) {

@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import type http2 from "node:http2";
 import { extname, join, relative, sep } from "node:path";
 import { failedPrecondition } from "../engine/errors.js";
 
@@ -78,7 +77,18 @@ function listFiles(dir: string): Set<string> {
   return out;
 }
 
-export type ConsoleHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
+/** What the handler uses of a request and a response: node:http's and node:http2's both fit. */
+export interface AssetRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+}
+export interface AssetResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(): unknown;
+  end(body: Buffer | string): unknown;
+}
+
+export type ConsoleHandler = (req: AssetRequest, res: AssetResponse) => boolean;
 
 /**
  * The handler for /console on the client port; returns false for every other path. The folder is
@@ -92,7 +102,7 @@ export function consoleAssets(dir: string): ConsoleHandler {
   const files = listFiles(dir);
   const cache = new Map<string, Buffer>();
   return (req, res) => {
-    const answer = resolveConsoleRequest(req.method, req.url, files);
+    const answer = resolveConsoleRequest(req.method ?? "GET", req.url ?? "/", files);
     if (!answer) return false;
     if (answer.kind === "redirect") {
       res.writeHead(308, { location: answer.location, ...securityHeaders });
