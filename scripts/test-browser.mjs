@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// npm run test:browser: the browser entry of the client in headless Chromium (Debian's `chromium`,
-// driven by playwright-core). Starts a two-region local cluster (TLS, CORS for the page's origin) in
-// a temporary folder, serves examples/browser/, and checks that the page publishes in eu and
-// receives the message in us through the nodes' client ports. Not part of npm test: chromium is a
-// system package (.ci/run installs it).
+// npm run test:browser: the browser entry of the client and the web console in headless Chromium
+// (Debian's `chromium`, driven by playwright-core). Starts the local cluster `npm start` runs (three
+// regions, TLS, CORS for the example page's origin) in a temporary folder; serves examples/browser/
+// and checks that the page publishes in eu and receives the message in us through the nodes' client
+// ports; then drives the console each node serves under /console/ (scripts/console-browser.mjs;
+// screenshots in .browser-screenshots/). Not part of npm test: chromium is a system package (.ci/run
+// installs it).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startExampleServer } from "./browser-example.mjs";
+import { screenshotDir, testConsole } from "./console-browser.mjs";
 
 const chromiumPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 if (!chromiumPath) {
@@ -35,8 +38,6 @@ try {
     [
       join(root, "dist/broker/src/cli/main.js"),
       "local",
-      "--regions",
-      "eu,us",
       "--base-port",
       String(basePort),
       "--data-dir",
@@ -83,6 +84,15 @@ try {
   } else {
     console.log(`test:browser ok: published in eu, received in us (${result})`);
   }
+  const file = JSON.parse(readFileSync(join(dir, "cluster.json"), "utf8"));
+  await testConsole({
+    browser,
+    clusterFile: join(dir, "cluster.json"),
+    consoleUrl: file.console,
+    username: file.username,
+    password: file.password,
+  });
+  console.log(`test:browser ok: the web console (screenshots in ${screenshotDir})`);
 } catch (err) {
   failed = true;
   console.error(`test:browser: ${err.stack ?? err}`);

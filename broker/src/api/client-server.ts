@@ -29,6 +29,7 @@ import {
 import { http2Settings, widenWindow } from "../transport/http2-windows.js";
 import { maxRequestBytes } from "../wire/validate.js";
 import { compatBrokerService } from "./compat-service.js";
+import type { ConsoleHandler } from "./console-assets.js";
 import { consumeService } from "./consume-service.js";
 import { healthService } from "./health-service.js";
 import { type CallObserver, metricsInterceptor } from "./interceptors.js";
@@ -111,6 +112,8 @@ export interface ClientServerOptions {
   extraRoutes?: (router: ConnectRouter) => void;
   /** Browser origins allowed to call this port (CORS); left out: none. */
   cors?: CorsPolicy;
+  /** The web console's pages under /console (api/console-assets.ts); left out: not served. */
+  console?: ConsoleHandler;
 }
 
 /** Largest health request body: a service name, with room to spare. */
@@ -198,6 +201,8 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     routes: (router) => router.service(Health, healthService(o.health)),
   });
   const route = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    // Static and public: the page's data comes from calls that pass the gate like any other.
+    if (o.console?.(req, res)) return;
     if (applyCors(o.cors, req, res)) return;
     if (req.url.startsWith(healthPathPrefix)) health(req, res);
     else gate.handle(req, res, authenticated);

@@ -10,6 +10,7 @@ import type { NodeInfo } from "../cluster/state/metadata-state.js";
 import type { NodeIdentity } from "../engine/engine.js";
 import { invalidArgument } from "../engine/errors.js";
 import { servedBy } from "../wire/convert.js";
+import { nodeMetricsToWire } from "../wire/node-metrics.js";
 import { checkNodeId } from "../wire/validate.js";
 
 const wireState: Record<NodeInfo["state"], NodeState> = {
@@ -43,6 +44,9 @@ function nodeFromWire(n: WireNode | undefined) {
   };
 }
 
+/** GetClusterMetrics names at most this many nodes (each is one peer request). */
+export const maxMetricsNodeIds = 1000;
+
 /** geobroker.v1.ClusterService: the cluster's state and the membership calls the operator drives. */
 export function clusterService(
   admin: ClusterAdmin,
@@ -71,6 +75,20 @@ export function clusterService(
             lagEntries: BigInt(m.lag),
           })),
         })),
+        servedBy: servedBy(identity),
+      };
+    },
+
+    async getClusterMetrics(req) {
+      if (req.nodeIds.length > maxMetricsNodeIds)
+        throw invalidArgument(`node_ids: at most ${maxMetricsNodeIds} (got ${req.nodeIds.length})`);
+      for (const id of req.nodeIds) checkNodeId(id, "node_ids");
+      const results = await admin.clusterMetrics(req.nodeIds);
+      return {
+        nodes: results.flatMap((r) => ("metrics" in r ? [nodeMetricsToWire(r.metrics)] : [])),
+        unavailable: results.flatMap((r) =>
+          "unavailable" in r ? [{ nodeId: r.nodeId, region: r.region, reason: r.unavailable }] : [],
+        ),
         servedBy: servedBy(identity),
       };
     },

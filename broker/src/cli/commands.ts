@@ -1,5 +1,6 @@
 import { benchCommand } from "./bench.js";
 import type { Command } from "./command.js";
+import { consoleCommand } from "./console.js";
 import { consumeCommand } from "./consume.js";
 import { consumersCommand } from "./consumers.js";
 import { hashPasswordCommand } from "./hash-password.js";
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   aclCommand,
   benchCommand,
   statusCommand,
+  consoleCommand,
   hashPasswordCommand,
   version,
 ];

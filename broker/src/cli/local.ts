@@ -113,6 +113,11 @@ export const localCommand: Command = {
       `geobroker local cluster is ready (${file.nodes.length} nodes, ${file.regions.length} regions${file.tls ? ", TLS" : ""})`,
     );
     for (const r of file.regions) say(`  region ${r.name.padEnd(6)} ${r.endpoints.join(", ")}`);
+    say(
+      file.console
+        ? `  console  ${file.console} (every node serves it at /console/; the browser must trust the CA below)`
+        : "  console  off: browsers need TLS on the client port (started with --no-tls)",
+    );
     say(`  user     ${file.username}`);
     say(`  password ${file.password}`);
     if (file.tls) say(`  CA       ${relative(process.cwd(), file.caPath)}`);

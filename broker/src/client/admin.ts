@@ -1,5 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ClusterService, type GetClusterInfoResponse } from "../../../gen/geobroker/v1/cluster_pb.js";
+import {
+  ClusterService,
+  type GetClusterInfoResponse,
+  type GetClusterMetricsResponse,
+} from "../../../gen/geobroker/v1/cluster_pb.js";
+import type { RetentionPolicySchema } from "../../../gen/geobroker/v1/common_pb.js";
 import { type ConsumerInfo, ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { type Topic, type TopicSchema, TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { type UserInfo, UserService } from "../../../gen/geobroker/v1/users_pb.js";
@@ -29,6 +34,13 @@ export class Admin {
     });
   }
 
+  /** Every node's own counters and latency histograms (or only `nodeIds`), and the nodes that did not answer. */
+  clusterMetrics(nodeIds: string[] = []): Promise<GetClusterMetricsResponse> {
+    return this.read((a, signal) =>
+      this.router.client(ClusterService, a).getClusterMetrics({ nodeIds }, { signal }),
+    );
+  }
+
   async listTopics(): Promise<Topic[]> {
     return (await this.read((a, signal) => this.router.client(TopicService, a).listTopics({}, { signal })))
       .topics;
@@ -45,6 +57,18 @@ export class Admin {
   ): Promise<Topic | undefined> {
     return (
       await this.change((a, signal) => this.router.client(TopicService, a).createTopic({ topic }, { signal }))
+    ).topic;
+  }
+
+  /** New retention and/or home region (`homeRegion: ""` clears it; left out: unchanged). */
+  async updateTopic(
+    name: string,
+    change: { retention?: MessageInitShape<typeof RetentionPolicySchema>; homeRegion?: string },
+  ): Promise<Topic | undefined> {
+    return (
+      await this.change((a, signal) =>
+        this.router.client(TopicService, a).updateTopic({ name, ...change }, { signal }),
+      )
     ).topic;
   }
 

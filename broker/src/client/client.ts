@@ -24,6 +24,12 @@ export interface ClientOptions {
   /** A node that failed is tried last for this long. Default 5,000 ms. */
   nodeDownMs?: number;
   /**
+   * Call only `endpoints`, never the node addresses the cluster reports: for a client behind a
+   * load-balanced Service or a proxy, where those addresses cannot be reached (the web console).
+   * The endpoint's node forwards to leaders. Default false.
+   */
+  onlyEndpoints?: boolean;
+  /**
    * `@opentelemetry/api` (the module: `await import("@opentelemetry/api")`): publish and receive
    * spans, trace context carried in message headers. Left out: no tracing, and no import of it.
    */
@@ -69,6 +75,7 @@ export class GeoBrokerClient {
       status: this.statusEvents,
       ...(o.retry ? { retry: o.retry } : {}),
       ...(o.nodeDownMs !== undefined ? { downMs: o.nodeDownMs } : {}),
+      ...(o.onlyEndpoints ? { onlyEndpoints: true } : {}),
     });
     this.admin = new Admin(this.router);
     this.telemetry = o.telemetry ? new Telemetry(o.telemetry) : undefined;

@@ -25,6 +25,8 @@ export interface RouterOptions {
   retry?: RetryOptions;
   /** A node that failed is tried last for this long. Default 5,000 ms. */
   downMs?: number;
+  /** Only the endpoints are called; reported node addresses are not dialed (ClientOptions.onlyEndpoints). */
+  onlyEndpoints?: boolean;
   /** Each GetClusterInfo attempt is bounded by this. Default 5,000 ms. */
   discoveryTimeoutMs?: number;
   now?: () => number;
@@ -219,7 +221,9 @@ export class Router {
       if (!node) r += 1;
       return r + 2;
     };
-    const all = [...new Set([...[...this.nodes.values()].map((n) => n.address), ...this.seeds])];
+    const all = this.o.onlyEndpoints
+      ? this.seeds
+      : [...new Set([...[...this.nodes.values()].map((n) => n.address), ...this.seeds])];
     return all
       .map((address, i) => ({ address, r: rank(address), i }))
       .sort((a, b) => a.r - b.r || a.i - b.i)

@@ -105,4 +105,9 @@ export interface NodeConfig {
   log: { level: "error" | "warn" | "info" | "debug" };
   /** Browser origins allowed to call the client port (CORS); empty: none. */
   clientCors: { allowedOrigins: string[] };
+  /**
+   * The web console (docs/console.md): static pages served on the client port under /console/,
+   * which call this port with the user's own credentials. Off by default.
+   */
+  console: { enabled: boolean; assetsDir: string };
 }

@@ -39,5 +39,7 @@ export const defaultConfig: Omit<NodeConfig, "nodeId" | "region" | "peers"> = {
   wanDelayMs: {},
   peerDialAddresses: {},
   clientCors: { allowedOrigins: [] },
+  // assetsDir "": the console the build made (dist/console-app/ of this checkout or package).
+  console: { enabled: false, assetsDir: "" },
   log: { level: "info" },
 };

@@ -214,6 +214,12 @@ export function validateConfig(c: Json): NodeConfig {
     "peerDialAddresses: a mapping of node id -> host:port",
   );
   problems.push(...corsOriginProblems(((c.clientCors ?? {}) as Json).allowedOrigins ?? []));
+  const consoleConfig = (c.console ?? {}) as Json;
+  need(typeof consoleConfig.enabled === "boolean", "console.enabled: true or false");
+  need(
+    typeof consoleConfig.assetsDir === "string",
+    'console.assetsDir: a folder path ("": the built console)',
+  );
   const log = (c.log ?? {}) as Json;
   need(
     ["error", "warn", "info", "debug"].includes(log.level as string),

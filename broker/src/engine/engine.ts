@@ -2,6 +2,7 @@
 // validates, authorizes and translates, so services are testable with an in-memory engine.
 
 import type { LogPosition, MessageContent } from "./message.js";
+import type { NodeMetricsSnapshot } from "./node-metrics.js";
 
 export interface RetentionSpec {
   maxAgeMs: number;
@@ -204,4 +205,6 @@ export interface EngineObserver {
   delivered(lagSeconds: number): void;
   /** Retention removed messages from a partition replica here. */
   removed(messages: number, bytes: number): void;
+  /** What was counted so far (GetClusterMetrics); absent: this node keeps no metrics to report. */
+  snapshot?(): Promise<NodeMetricsSnapshot>;
 }

@@ -26,6 +26,8 @@ export interface LocalOptions {
 
 export interface ClusterFile {
   regions: { name: string; endpoints: string[] }[];
+  /** The web console's address on the first node (every node serves it); absent without TLS. */
+  console?: string;
   nodes: { id: string; region: string; client: string; peer: string; http: string; config: string }[];
   tls: boolean;
   caPath: string;
@@ -118,6 +120,7 @@ export async function prepareLocalCluster(
       http: `127.0.0.1:${o.basePort + 200 + i}`,
       config: join(o.dir, "nodes", `${n.id}.yaml`),
     })),
+    ...(o.tls ? { console: `https://${nodes[0]!.clientAddress}/console/` } : {}),
     tls: o.tls,
     caPath,
     username: "admin",
@@ -150,6 +153,8 @@ export async function prepareLocalCluster(
       raft: { tickMs: 50, electionTicks: 10, heartbeatTicks: 1, keepLogEntries: 10000 },
       wanDelayMs: wan.get(n.region) ?? {},
       ...(o.corsOrigins?.length ? { clientCors: { allowedOrigins: o.corsOrigins } } : {}),
+      // The web console on every client port; browsers speak HTTP/2 only over TLS, so only with it.
+      console: { enabled: o.tls, assetsDir: "" },
     };
     // Fail here, with the field named, rather than in a child process.
     resolveConfig([structuredClone(config) as unknown as Record<string, unknown>]);

@@ -3,7 +3,7 @@ import type { Action } from "./authorization.js";
 
 // What each RPC needs, as a pure function of the method and its request message. A method missing
 // from the table needs cluster administration: new methods are denied until someone decides. So every
-// geobroker.v1.ClusterService method except GetClusterInfo, present or added later, needs admin on *.
+// geobroker.v1.ClusterService method except GetClusterInfo and GetClusterMetrics, present or added later, needs admin on *.
 
 /**
  * Allowed when any one of the actions is granted on the topic (no topic: cluster administration);
@@ -89,6 +89,8 @@ const table: Record<string, Rule> = {
   "geobroker.v1.TopicService/ListTopics": none,
 
   "geobroker.v1.ClusterService/GetClusterInfo": none,
+  // Cluster-wide totals per node, naming no topic: as visible as the cluster's shape.
+  "geobroker.v1.ClusterService/GetClusterMetrics": none,
   "geobroker.v1.ClusterService/AddNode": clusterAdmin,
   "geobroker.v1.ClusterService/PromoteNode": clusterAdmin,
   "geobroker.v1.ClusterService/DrainNode": clusterAdmin,

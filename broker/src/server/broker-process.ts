@@ -5,6 +5,7 @@ import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
+import { consoleAssets } from "../api/console-assets.js";
 import { userService } from "../api/user-service.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
@@ -12,6 +13,7 @@ import { openIdentity } from "../cluster/membership/identity-startup.js";
 import { controlCodec } from "../cluster/peers/internal-requests.js";
 import type { NodeConfig } from "../config/config.js";
 import { setWriteFormat } from "../engine/write-format.js";
+import { engineObserver } from "../observability/engine-observer.js";
 import { startAdminServer, startHttpServer } from "../observability/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import { NodeMetrics } from "../observability/metrics.js";
@@ -25,6 +27,7 @@ import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/du
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
+import { projectRoot } from "../util/project-root.js";
 import { buildNodeSecurity } from "./node-security.js";
 import { ReplicatedSecurity } from "./replicated-security.js";
 
@@ -107,21 +110,7 @@ export async function startBrokerProcess(
     metadataStore: partitions,
     transport,
     incarnation,
-    observer: {
-      published: (bytes, seconds) => {
-        metrics.published.inc();
-        metrics.publishedBytes.inc(bytes);
-        metrics.publishSeconds.observe(seconds);
-      },
-      delivered: (lagSeconds) => {
-        metrics.delivered.inc();
-        metrics.deliverLagSeconds.observe(lagSeconds);
-      },
-      removed: (messages, bytes) => {
-        metrics.retentionDeletedMessages.inc(messages);
-        metrics.retentionDeletedBytes.inc(bytes);
-      },
-    },
+    observer: engineObserver(metrics, { nodeId: config.nodeId, region: config.region }, Date.now),
     createCore: ({ groupId, storage }) =>
       new RaftNode(
         {
@@ -173,6 +162,9 @@ export async function startBrokerProcess(
     audit,
     connections: config.limits.connections,
     cors: config.clientCors,
+    ...(config.console.enabled
+      ? { console: consoleAssets(config.console.assetsDir || join(projectRoot(), "dist", "console-app")) }
+      : {}),
     authThrottle: security.throttle,
     health,
     observer: metrics,

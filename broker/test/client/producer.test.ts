@@ -272,6 +272,21 @@ test("a node that is gone is skipped: the publish lands at the next node, only l
   await client.close();
 });
 
+test("onlyEndpoints: calls stay at the given endpoint (a Service), even for a partition led elsewhere", async () => {
+  const viaServiceLog = flakyLog(0, { code: Code.Unavailable });
+  const viaService = fakeNode("a", "eu", { publish: viaServiceLog.impl });
+  const leaderLog = flakyLog(0, { code: Code.Unavailable });
+  const leader = fakeNode("b", "us", { publish: leaderLog.impl });
+  const client = fakeClient([viaService, leader], { t: ["b"] }, { region: "us", onlyEndpoints: true });
+  await client.ready();
+  await client.publish({ topic: "t", key: "k", body: "1" });
+  await client.admin.clusterInfo();
+  assert.equal(viaServiceLog.seen.length, 1, "the publish went to the endpoint, which forwards");
+  assert.equal(leaderLog.seen.length, 0);
+  assert.deepEqual(leader.calls, [], "the reported leader's address was never dialed");
+  await client.close();
+});
+
 export type { FakeNode, PublishStreamResponse };
 
 test("keyless messages with ids are pinned to a partition (round robin), so a retry lands where the first try may have", async () => {

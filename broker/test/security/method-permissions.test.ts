@@ -76,6 +76,7 @@ describe("method permissions", () => {
     for (const method of ["AddNode", "RemoveNode", "DrainNode", "SomeMethodAddedLater"])
       assert.deepEqual(requirementsFor("geobroker.v1.ClusterService", method, {}), [{ anyOf: ["admin"] }]);
     assert.deepEqual(requirementsFor("geobroker.v1.ClusterService", "GetClusterInfo", {}), []);
+    assert.deepEqual(requirementsFor("geobroker.v1.ClusterService", "GetClusterMetrics", {}), []);
   });
 
   const denied: string[] = [];

@@ -20,7 +20,9 @@ import { openIdentity } from "../../src/cluster/membership/identity-startup.js";
 import type { NodeConfig } from "../../src/config/config.js";
 import { resolveConfig } from "../../src/config/load.js";
 import type { PeerTransportPort } from "../../src/engine/ports.js";
+import { engineObserver } from "../../src/observability/engine-observer.js";
 import type { Logger } from "../../src/observability/logger.js";
+import { NodeMetrics } from "../../src/observability/metrics.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
 import { seededRandom } from "../../src/raft/sim/prng.js";
 import { type Message, MessageType, type NodeId } from "../../src/raft/types.js";
@@ -28,7 +30,7 @@ import type { ProcessClock } from "../../src/sim/virtual-time.js";
 import { CrashDb } from "../../src/storage/crash-db.js";
 import { PartitionStore } from "../../src/storage/partition-store.js";
 import { RaftLogStore } from "../../src/storage/raft-log-store.js";
-import { timeoutSignal } from "../../src/util/clock.js";
+import { nowMs, timeoutSignal } from "../../src/util/clock.js";
 import type { WaitTime } from "./eventually.js";
 import { RunningTime } from "./running-time.js";
 
@@ -395,6 +397,10 @@ export class InProcessCluster {
       forwarder,
       incarnation,
       clock,
+      // The node's own metrics, as broker-process.ts keeps them (GetClusterMetrics reads them).
+      observer: engineObserver(new NodeMetrics({ node: id }), { nodeId: id, region: m.config.region }, () =>
+        nowMs(clock),
+      ),
       createCore: ({ groupId, storage }) =>
         new RaftNode(
           {

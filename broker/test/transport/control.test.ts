@@ -26,6 +26,7 @@ const requests: InternalRequest[] = [
   { type: "confChange", groupId: 0, change: { type: "addLearner", nodeId: "eu-3", incarnation: "9f3c" } },
   { type: "confChange", groupId: 4, change: { type: "remove", nodeId: "eu-1" } },
   { type: "formation" },
+  { type: "metrics" },
 ];
 const replies: InternalReply[] = [
   { type: "proposed", result: { ok: true } },
@@ -70,6 +71,19 @@ const replies: InternalReply[] = [
   { type: "confChanged" },
   { type: "formation", formed: true },
   { type: "formation", formed: false },
+  {
+    type: "metrics",
+    metrics: {
+      nodeId: "us-0",
+      region: "us",
+      atMs: 1_790_000_000_123,
+      publishedMessages: 42,
+      publishedBytes: 4200,
+      deliveredMessages: 84,
+      publishCommit: { bounds: [0.001, 0.01], counts: [40, 42], count: 42, sum: 0.125 },
+      deliverLag: { bounds: [0.001, 0.01], counts: [0, 80], count: 84, sum: 1.5 },
+    },
+  },
 ];
 
 test("every internal request and reply round-trips as a Control message, which never looks like JSON", () => {

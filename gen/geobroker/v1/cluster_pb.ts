@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file geobroker/v1/cluster.proto.
  */
 export const file_geobroker_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChpnZW9icm9rZXIvdjEvY2x1c3Rlci5wcm90bxIMZ2VvYnJva2VyLnYxIpkBCgROb2RlEgoKAmlkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIMCgR6b25lGAMgASgJEhQKDHBlZXJfYWRkcmVzcxgEIAEoCRIWCg5jbGllbnRfYWRkcmVzcxgFIAEoCRImCgVzdGF0ZRgGIAEoDjIXLmdlb2Jyb2tlci52MS5Ob2RlU3RhdGUSEQoJcmVhY2hhYmxlGAcgASgIInAKC0dyb3VwTWVtYmVyEg8KB25vZGVfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLmdlb2Jyb2tlci52MS5NZW1iZXJSb2xlEhMKC21hdGNoX2luZGV4GAMgASgEEhMKC2xhZ19lbnRyaWVzGAQgASgEIrIBCgVHcm91cBIKCgJpZBgBIAEoBBINCgV0b3BpYxgCIAEoCRIRCglwYXJ0aXRpb24YAyABKA0SKgoHbWVtYmVycxgEIAMoCzIZLmdlb2Jyb2tlci52MS5Hcm91cE1lbWJlchIWCg5sZWFkZXJfbm9kZV9pZBgFIAEoCRIMCgR0ZXJtGAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBITCgtob21lX3JlZ2lvbhgIIAEoCSIXChVHZXRDbHVzdGVySW5mb1JlcXVlc3QisAEKFkdldENsdXN0ZXJJbmZvUmVzcG9uc2USEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdyZWdpb25zGAIgAygJEiEKBW5vZGVzGAMgAygLMhIuZ2VvYnJva2VyLnYxLk5vZGUSIwoGZ3JvdXBzGAQgAygLMhMuZ2VvYnJva2VyLnYxLkdyb3VwEikKCXNlcnZlZF9ieRgFIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSIyCg5BZGROb2RlUmVxdWVzdBIgCgRub2RlGAEgASgLMhIuZ2VvYnJva2VyLnYxLk5vZGUiMwoPQWRkTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIlChJQcm9tb3RlTm9kZVJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNQcm9tb3RlTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIjChBEcmFpbk5vZGVSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkiUQoRRHJhaW5Ob2RlUmVzcG9uc2USGwoTcmVtYWluaW5nX2dyb3VwX2lkcxgBIAMoBBIPCgdkcmFpbmVkGAIgASgIEg4KBmRldGFpbBgDIAEoCSIlChJDYW5jZWxEcmFpblJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNDYW5jZWxEcmFpblJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIkChFSZW1vdmVOb2RlUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJIhQKElJlbW92ZU5vZGVSZXNwb25zZSJFChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgEEhYKDnRhcmdldF9ub2RlX2lkGAIgASgJIjQKGlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEhYKDmxlYWRlcl9ub2RlX2lkGAEgASgJKoYBCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk5PREVfU1RBVEVfTEVBUk5FUhABEhQKEE5PREVfU1RBVEVfVk9URVIQAhIXChNOT0RFX1NUQVRFX0RSQUlOSU5HEAMSFgoSTk9ERV9TVEFURV9EUkFJTkVEEAQqWQoKTWVtYmVyUm9sZRIbChdNRU1CRVJfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FTUJFUl9ST0xFX1ZPVEVSEAESFwoTTUVNQkVSX1JPTEVfTEVBUk5FUhACMuUECg5DbHVzdGVyU2VydmljZRJbCg5HZXRDbHVzdGVySW5mbxIjLmdlb2Jyb2tlci52MS5HZXRDbHVzdGVySW5mb1JlcXVlc3QaJC5nZW9icm9rZXIudjEuR2V0Q2x1c3RlckluZm9SZXNwb25zZRJGCgdBZGROb2RlEhwuZ2VvYnJva2VyLnYxLkFkZE5vZGVSZXF1ZXN0Gh0uZ2VvYnJva2VyLnYxLkFkZE5vZGVSZXNwb25zZRJSCgtQcm9tb3RlTm9kZRIgLmdlb2Jyb2tlci52MS5Qcm9tb3RlTm9kZVJlcXVlc3QaIS5nZW9icm9rZXIudjEuUHJvbW90ZU5vZGVSZXNwb25zZRJMCglEcmFpbk5vZGUSHi5nZW9icm9rZXIudjEuRHJhaW5Ob2RlUmVxdWVzdBofLmdlb2Jyb2tlci52MS5EcmFpbk5vZGVSZXNwb25zZRJSCgtDYW5jZWxEcmFpbhIgLmdlb2Jyb2tlci52MS5DYW5jZWxEcmFpblJlcXVlc3QaIS5nZW9icm9rZXIudjEuQ2FuY2VsRHJhaW5SZXNwb25zZRJPCgpSZW1vdmVOb2RlEh8uZ2VvYnJva2VyLnYxLlJlbW92ZU5vZGVSZXF1ZXN0GiAuZ2VvYnJva2VyLnYxLlJlbW92ZU5vZGVSZXNwb25zZRJnChJUcmFuc2ZlckxlYWRlcnNoaXASJy5nZW9icm9rZXIudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBooLmdlb2Jyb2tlci52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZWIGcHJvdG8z", [file_geobroker_v1_common]);
+  fileDesc("ChpnZW9icm9rZXIvdjEvY2x1c3Rlci5wcm90bxIMZ2VvYnJva2VyLnYxIpkBCgROb2RlEgoKAmlkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIMCgR6b25lGAMgASgJEhQKDHBlZXJfYWRkcmVzcxgEIAEoCRIWCg5jbGllbnRfYWRkcmVzcxgFIAEoCRImCgVzdGF0ZRgGIAEoDjIXLmdlb2Jyb2tlci52MS5Ob2RlU3RhdGUSEQoJcmVhY2hhYmxlGAcgASgIInAKC0dyb3VwTWVtYmVyEg8KB25vZGVfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLmdlb2Jyb2tlci52MS5NZW1iZXJSb2xlEhMKC21hdGNoX2luZGV4GAMgASgEEhMKC2xhZ19lbnRyaWVzGAQgASgEIrIBCgVHcm91cBIKCgJpZBgBIAEoBBINCgV0b3BpYxgCIAEoCRIRCglwYXJ0aXRpb24YAyABKA0SKgoHbWVtYmVycxgEIAMoCzIZLmdlb2Jyb2tlci52MS5Hcm91cE1lbWJlchIWCg5sZWFkZXJfbm9kZV9pZBgFIAEoCRIMCgR0ZXJtGAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBITCgtob21lX3JlZ2lvbhgIIAEoCSIXChVHZXRDbHVzdGVySW5mb1JlcXVlc3QisAEKFkdldENsdXN0ZXJJbmZvUmVzcG9uc2USEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdyZWdpb25zGAIgAygJEiEKBW5vZGVzGAMgAygLMhIuZ2VvYnJva2VyLnYxLk5vZGUSIwoGZ3JvdXBzGAQgAygLMhMuZ2VvYnJva2VyLnYxLkdyb3VwEikKCXNlcnZlZF9ieRgFIAEoCzIWLmdlb2Jyb2tlci52MS5TZXJ2ZWRCeSIyCg5BZGROb2RlUmVxdWVzdBIgCgRub2RlGAEgASgLMhIuZ2VvYnJva2VyLnYxLk5vZGUiMwoPQWRkTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIlChJQcm9tb3RlTm9kZVJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNQcm9tb3RlTm9kZVJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIjChBEcmFpbk5vZGVSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkiUQoRRHJhaW5Ob2RlUmVzcG9uc2USGwoTcmVtYWluaW5nX2dyb3VwX2lkcxgBIAMoBBIPCgdkcmFpbmVkGAIgASgIEg4KBmRldGFpbBgDIAEoCSIlChJDYW5jZWxEcmFpblJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCSI3ChNDYW5jZWxEcmFpblJlc3BvbnNlEiAKBG5vZGUYASABKAsyEi5nZW9icm9rZXIudjEuTm9kZSIkChFSZW1vdmVOb2RlUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJIhQKElJlbW92ZU5vZGVSZXNwb25zZSJFChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgEEhYKDnRhcmdldF9ub2RlX2lkGAIgASgJIjQKGlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEhYKDmxlYWRlcl9ub2RlX2lkGAEgASgJInAKEUhpc3RvZ3JhbVNuYXBzaG90EhwKFHVwcGVyX2JvdW5kc19zZWNvbmRzGAEgAygBEhkKEWN1bXVsYXRpdmVfY291bnRzGAIgAygEEg0KBWNvdW50GAMgASgEEhMKC3N1bV9zZWNvbmRzGAQgASgBIokCCgtOb2RlTWV0cmljcxIPCgdub2RlX2lkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIZChFzYW1wbGVkX2F0X21pY3JvcxgDIAEoAxIaChJwdWJsaXNoZWRfbWVzc2FnZXMYBCABKAQSFwoPcHVibGlzaGVkX2J5dGVzGAUgASgEEhoKEmRlbGl2ZXJlZF9tZXNzYWdlcxgGIAEoBBI3Cg5wdWJsaXNoX2NvbW1pdBgHIAEoCzIfLmdlb2Jyb2tlci52MS5IaXN0b2dyYW1TbmFwc2hvdBI0CgtkZWxpdmVyX2xhZxgIIAEoCzIfLmdlb2Jyb2tlci52MS5IaXN0b2dyYW1TbmFwc2hvdCIsChhHZXRDbHVzdGVyTWV0cmljc1JlcXVlc3QSEAoIbm9kZV9pZHMYASADKAkiSQoWTm9kZU1ldHJpY3NVbmF2YWlsYWJsZRIPCgdub2RlX2lkGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIOCgZyZWFzb24YAyABKAkiqwEKGUdldENsdXN0ZXJNZXRyaWNzUmVzcG9uc2USKAoFbm9kZXMYASADKAsyGS5nZW9icm9rZXIudjEuTm9kZU1ldHJpY3MSOQoLdW5hdmFpbGFibGUYAiADKAsyJC5nZW9icm9rZXIudjEuTm9kZU1ldHJpY3NVbmF2YWlsYWJsZRIpCglzZXJ2ZWRfYnkYAyABKAsyFi5nZW9icm9rZXIudjEuU2VydmVkQnkqhgEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9MRUFSTkVSEAESFAoQTk9ERV9TVEFURV9WT1RFUhACEhcKE05PREVfU1RBVEVfRFJBSU5JTkcQAxIWChJOT0RFX1NUQVRFX0RSQUlORUQQBCpZCgpNZW1iZXJSb2xlEhsKF01FTUJFUl9ST0xFX1VOU1BFQ0lGSUVEEAASFQoRTUVNQkVSX1JPTEVfVk9URVIQARIXChNNRU1CRVJfUk9MRV9MRUFSTkVSEAIyywUKDkNsdXN0ZXJTZXJ2aWNlElsKDkdldENsdXN0ZXJJbmZvEiMuZ2VvYnJva2VyLnYxLkdldENsdXN0ZXJJbmZvUmVxdWVzdBokLmdlb2Jyb2tlci52MS5HZXRDbHVzdGVySW5mb1Jlc3BvbnNlEkYKB0FkZE5vZGUSHC5nZW9icm9rZXIudjEuQWRkTm9kZVJlcXVlc3QaHS5nZW9icm9rZXIudjEuQWRkTm9kZVJlc3BvbnNlElIKC1Byb21vdGVOb2RlEiAuZ2VvYnJva2VyLnYxLlByb21vdGVOb2RlUmVxdWVzdBohLmdlb2Jyb2tlci52MS5Qcm9tb3RlTm9kZVJlc3BvbnNlEkwKCURyYWluTm9kZRIeLmdlb2Jyb2tlci52MS5EcmFpbk5vZGVSZXF1ZXN0Gh8uZ2VvYnJva2VyLnYxLkRyYWluTm9kZVJlc3BvbnNlElIKC0NhbmNlbERyYWluEiAuZ2VvYnJva2VyLnYxLkNhbmNlbERyYWluUmVxdWVzdBohLmdlb2Jyb2tlci52MS5DYW5jZWxEcmFpblJlc3BvbnNlEk8KClJlbW92ZU5vZGUSHy5nZW9icm9rZXIudjEuUmVtb3ZlTm9kZVJlcXVlc3QaIC5nZW9icm9rZXIudjEuUmVtb3ZlTm9kZVJlc3BvbnNlEmcKElRyYW5zZmVyTGVhZGVyc2hpcBInLmdlb2Jyb2tlci52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiguZ2VvYnJva2VyLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEmQKEUdldENsdXN0ZXJNZXRyaWNzEiYuZ2VvYnJva2VyLnYxLkdldENsdXN0ZXJNZXRyaWNzUmVxdWVzdBonLmdlb2Jyb2tlci52MS5HZXRDbHVzdGVyTWV0cmljc1Jlc3BvbnNlYgZwcm90bzM", [file_geobroker_v1_common]);
 
 /**
  * @generated from message geobroker.v1.Node
@@ -420,6 +420,179 @@ export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResp
   messageDesc(file_geobroker_v1_cluster, 16);
 
 /**
+ * A cumulative histogram (Prometheus style): counts[i] observations were <= upper_bounds[i].
+ *
+ * @generated from message geobroker.v1.HistogramSnapshot
+ */
+export type HistogramSnapshot = Message<"geobroker.v1.HistogramSnapshot"> & {
+  /**
+   * @generated from field: repeated double upper_bounds_seconds = 1;
+   */
+  upperBoundsSeconds: number[];
+
+  /**
+   * @generated from field: repeated uint64 cumulative_counts = 2;
+   */
+  cumulativeCounts: bigint[];
+
+  /**
+   * Every observation, the +Inf bucket.
+   *
+   * @generated from field: uint64 count = 3;
+   */
+  count: bigint;
+
+  /**
+   * @generated from field: double sum_seconds = 4;
+   */
+  sumSeconds: number;
+};
+
+/**
+ * Describes the message geobroker.v1.HistogramSnapshot.
+ * Use `create(HistogramSnapshotSchema)` to create a new message.
+ */
+export const HistogramSnapshotSchema: GenMessage<HistogramSnapshot> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 17);
+
+/**
+ * One node's counters since it started (they restart from zero with the process).
+ *
+ * @generated from message geobroker.v1.NodeMetrics
+ */
+export type NodeMetrics = Message<"geobroker.v1.NodeMetrics"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string region = 2;
+   */
+  region: string;
+
+  /**
+   * When the node read them, by its clock.
+   *
+   * @generated from field: int64 sampled_at_micros = 3;
+   */
+  sampledAtMicros: bigint;
+
+  /**
+   * @generated from field: uint64 published_messages = 4;
+   */
+  publishedMessages: bigint;
+
+  /**
+   * @generated from field: uint64 published_bytes = 5;
+   */
+  publishedBytes: bigint;
+
+  /**
+   * @generated from field: uint64 delivered_messages = 6;
+   */
+  deliveredMessages: bigint;
+
+  /**
+   * Publish to commit, for publishes this node served.
+   *
+   * @generated from field: geobroker.v1.HistogramSnapshot publish_commit = 7;
+   */
+  publishCommit?: HistogramSnapshot | undefined;
+
+  /**
+   * Commit timestamp to delivery, for subscribers of this node.
+   *
+   * @generated from field: geobroker.v1.HistogramSnapshot deliver_lag = 8;
+   */
+  deliverLag?: HistogramSnapshot | undefined;
+};
+
+/**
+ * Describes the message geobroker.v1.NodeMetrics.
+ * Use `create(NodeMetricsSchema)` to create a new message.
+ */
+export const NodeMetricsSchema: GenMessage<NodeMetrics> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 18);
+
+/**
+ * @generated from message geobroker.v1.GetClusterMetricsRequest
+ */
+export type GetClusterMetricsRequest = Message<"geobroker.v1.GetClusterMetricsRequest"> & {
+  /**
+   * Only these nodes (at most 1,000); empty: every node of the cluster.
+   *
+   * @generated from field: repeated string node_ids = 1;
+   */
+  nodeIds: string[];
+};
+
+/**
+ * Describes the message geobroker.v1.GetClusterMetricsRequest.
+ * Use `create(GetClusterMetricsRequestSchema)` to create a new message.
+ */
+export const GetClusterMetricsRequestSchema: GenMessage<GetClusterMetricsRequest> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 19);
+
+/**
+ * @generated from message geobroker.v1.NodeMetricsUnavailable
+ */
+export type NodeMetricsUnavailable = Message<"geobroker.v1.NodeMetricsUnavailable"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string region = 2;
+   */
+  region: string;
+
+  /**
+   * Why (unreachable, timed out, an older build without metrics), in the broker's words.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message geobroker.v1.NodeMetricsUnavailable.
+ * Use `create(NodeMetricsUnavailableSchema)` to create a new message.
+ */
+export const NodeMetricsUnavailableSchema: GenMessage<NodeMetricsUnavailable> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 20);
+
+/**
+ * @generated from message geobroker.v1.GetClusterMetricsResponse
+ */
+export type GetClusterMetricsResponse = Message<"geobroker.v1.GetClusterMetricsResponse"> & {
+  /**
+   * @generated from field: repeated geobroker.v1.NodeMetrics nodes = 1;
+   */
+  nodes: NodeMetrics[];
+
+  /**
+   * Nodes that did not answer in time: the others are still reported.
+   *
+   * @generated from field: repeated geobroker.v1.NodeMetricsUnavailable unavailable = 2;
+   */
+  unavailable: NodeMetricsUnavailable[];
+
+  /**
+   * @generated from field: geobroker.v1.ServedBy served_by = 3;
+   */
+  servedBy?: ServedBy | undefined;
+};
+
+/**
+ * Describes the message geobroker.v1.GetClusterMetricsResponse.
+ * Use `create(GetClusterMetricsResponseSchema)` to create a new message.
+ */
+export const GetClusterMetricsResponseSchema: GenMessage<GetClusterMetricsResponse> = /*@__PURE__*/
+  messageDesc(file_geobroker_v1_cluster, 21);
+
+/**
  * @generated from enum geobroker.v1.NodeState
  */
 export enum NodeState {
@@ -553,6 +726,18 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof TransferLeadershipRequestSchema;
     output: typeof TransferLeadershipResponseSchema;
+  },
+  /**
+   * Every node's own publish and delivery counters and latency histograms, as the node read them
+   * (the web console's throughput and latency plots). Any authenticated caller, as GetClusterInfo:
+   * the numbers are cluster-wide totals that name no topic.
+   *
+   * @generated from rpc geobroker.v1.ClusterService.GetClusterMetrics
+   */
+  getClusterMetrics: {
+    methodKind: "unary";
+    input: typeof GetClusterMetricsRequestSchema;
+    output: typeof GetClusterMetricsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_geobroker_v1_cluster, 0);

@@ -1,4 +1,6 @@
+import { ConnectError } from "@connectrpc/connect";
 import { failedPrecondition, invalidArgument, notFound, unavailable } from "../../engine/errors.js";
+import type { NodeMetricsResult } from "../../engine/node-metrics.js";
 import type { ConfChange, GroupId, NodeId } from "../../raft/types.js";
 import { type Clock, nowMs, sleep, timeoutSignal } from "../../util/clock.js";
 import type { GroupRunner } from "../groups/group-runner.js";
@@ -262,6 +264,30 @@ export class ClusterAdmin {
   }
 
   /** Every node's view, merged: a group's members and lag come from its leader's view. */
+  /**
+   * Every node's own metrics (or only `nodeIds`), asked of all at once, each bounded by the view
+   * timeout: a node that does not answer is reported with the reason, the others still are.
+   */
+  async clusterMetrics(nodeIds: readonly NodeId[] = []): Promise<NodeMetricsResult[]> {
+    const nodes = this.node.metadataState().nodes;
+    const unknown = nodeIds.filter((id) => !nodes[id]);
+    if (unknown.length > 0) throw notFound(`no node ${unknown.join(", ")} in this cluster`);
+    const ids = nodeIds.length > 0 ? [...new Set(nodeIds)] : Object.keys(nodes).sort();
+    return Promise.all(
+      ids.map(async (nodeId): Promise<NodeMetricsResult> => {
+        const region = nodes[nodeId]?.region ?? "";
+        try {
+          const reply = await this.node.internal(nodeId, { type: "metrics" }, viewTimeoutMs);
+          if (reply.type !== "metrics")
+            return { nodeId, region, unavailable: `node ${nodeId} answered ${reply.type}` };
+          return { nodeId, region, metrics: reply.metrics };
+        } catch (err) {
+          return { nodeId, region, unavailable: err instanceof ConnectError ? err.rawMessage : String(err) };
+        }
+      }),
+    );
+  }
+
   async clusterInfo(): Promise<ClusterInfo> {
     const state = this.node.metadataState();
     const ids = Object.keys(state.nodes);

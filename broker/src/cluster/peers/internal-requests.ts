@@ -11,7 +11,9 @@ import {
   type NodeView as WireNodeView,
 } from "../../../../gen/geobroker/raft/v1/raft_pb.js";
 import { errorDetailsOf } from "../../engine/errors.js";
+import type { NodeMetricsSnapshot } from "../../engine/node-metrics.js";
 import type { ConfChange, ConfChangeType, ConfState } from "../../raft/types.js";
+import { nodeMetricsFromWire, nodeMetricsToWire } from "../../wire/node-metrics.js";
 import type { MetadataCommand, MetadataResult } from "../state/metadata-state.js";
 
 // Requests nodes make of each other on the peer port (mutual TLS between nodes when configured),
@@ -30,7 +32,9 @@ export type InternalRequest =
   /** Propose a membership change to a group this node leads. */
   | { type: "confChange"; groupId: number; change: ConfChange }
   /** Whether this node's metadata group has formed (node-identity.ts); answered before its groups start. */
-  | { type: "formation" };
+  | { type: "formation" }
+  /** This node's own counters and latency histograms (GetClusterMetrics). */
+  | { type: "metrics" };
 
 export interface MemberView {
   nodeId: string;
@@ -67,7 +71,8 @@ export type InternalReply =
   | { type: "view"; view: NodeView }
   | { type: "transferred"; leader: string }
   | { type: "confChanged" }
-  | { type: "formation"; formed: boolean };
+  | { type: "formation"; formed: boolean }
+  | { type: "metrics"; metrics: NodeMetricsSnapshot };
 
 /**
  * A Control call's outcome decided by the callee instead of a reply (ControlError in raft.proto):
@@ -125,6 +130,8 @@ function requestToWire(r: InternalRequest): MessageInitShape<typeof ControlReque
       };
     case "formation":
       return { case: "formation", value: {} };
+    case "metrics":
+      return { case: "metrics", value: {} };
   }
 }
 
@@ -149,6 +156,8 @@ function requestFromWire(w: ControlRequest["request"]): InternalRequest {
     }
     case "formation":
       return { type: "formation" };
+    case "metrics":
+      return { type: "metrics" };
     default:
       throw new ConnectError("internal request of a kind this build does not know", Code.Unimplemented);
   }
@@ -223,6 +232,8 @@ function replyToWire(r: InternalReply): MessageInitShape<typeof ControlResponseS
       return { case: "confChange", value: {} };
     case "formation":
       return { case: "formation", value: { formed: r.formed } };
+    case "metrics":
+      return { case: "metrics", value: { metrics: nodeMetricsToWire(r.metrics) } };
   }
 }
 
@@ -238,6 +249,8 @@ function replyFromWire(w: ControlResponse["reply"]): InternalReply {
       return { type: "confChanged" };
     case "formation":
       return { type: "formation", formed: w.value.formed };
+    case "metrics":
+      return { type: "metrics", metrics: nodeMetricsFromWire(w.value.metrics) };
     case "error":
       throw new ControlError(
         w.value.message,
@@ -257,6 +270,8 @@ function isReply(value: InternalRequest | InternalReply): value is InternalReply
       return "view" in value;
     case "formation":
       return "formed" in value;
+    case "metrics":
+      return "metrics" in value;
     default:
       return value.type === "proposed" || value.type === "transferred" || value.type === "confChanged";
   }

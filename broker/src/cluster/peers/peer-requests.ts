@@ -1,4 +1,10 @@
-import { errorDetailsOf, type LeaderHint, notLeader, unavailable } from "../../engine/errors.js";
+import {
+  errorDetailsOf,
+  failedPrecondition,
+  type LeaderHint,
+  notLeader,
+  unavailable,
+} from "../../engine/errors.js";
 import type { PeerTransportPort } from "../../engine/ports.js";
 import { admitted } from "../../raft/incarnation.js";
 import type { GroupId, NodeId } from "../../raft/types.js";
@@ -158,6 +164,11 @@ export class PeerRequests {
       case "confChange": {
         this.leaderOf(request.groupId).proposeConfChange(request.change);
         return { type: "confChanged" };
+      }
+      case "metrics": {
+        const snapshot = ctx.observer?.snapshot;
+        if (!snapshot) throw failedPrecondition(`node ${ctx.self} keeps no metrics to report`);
+        return { type: "metrics", metrics: await snapshot.call(ctx.observer) };
       }
     }
   }
