@@ -13,7 +13,7 @@ import {
 } from "../../gen/geobroker/v1/cluster_pb.js";
 import type { GeoBrokerCluster } from "../src/api/types.js";
 import { adminTransport, ClusterServiceAdmin } from "../src/broker/admin-client.js";
-import { ClusterController } from "../src/controller/cluster-controller.js";
+import { ClusterController, type ClusterControllerDeps } from "../src/controller/cluster-controller.js";
 import { silentLogger } from "../src/controller/logger.js";
 import type { KubeObject } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
@@ -203,7 +203,7 @@ function lastDegraded(kube: FakeKube) {
 }
 
 /** A formed 3-region cluster (one pod each, all ready) behind a controller talking to the fake broker. */
-async function runningCluster() {
+async function runningCluster(adminAt?: ClusterControllerDeps["adminAt"]) {
   const kube = new FakeKube();
   const cluster = makeCluster({ regions: regions3(1) });
   kube.put(cluster as unknown as KubeObject);
@@ -211,6 +211,7 @@ async function runningCluster() {
     kube,
     log: silentLogger,
     admin: async () => new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl),
+    ...(adminAt ? { adminAt } : {}),
   });
   await controller.reconcile("msg/demo"); // bootstrap: StatefulSets and ConfigMap exist now
   for (const o of [...kube.objects.values()].filter((x) => x.kind === "StatefulSet")) {
@@ -296,6 +297,53 @@ describe("cluster controller", () => {
     assert.equal(degraded.reason, "QuorumAtRisk");
     assert.match(degraded.message, /not removing demo-us-1/);
     assert.equal(kube.events[0]?.reason, "QuorumAtRisk");
+  });
+
+  it("confirms a removal by reading the membership back from a metadata voter, not the cached session", async () => {
+    // The cached session answers RemoveNode with success; the metadata leader (another server)
+    // still lists the node: the removal is not taken as done, and is checked again soon.
+    const dialled: string[] = [];
+    let voterLists = true;
+    const voter = {
+      observe: async () => ({
+        reachable: true as const,
+        nodes: [
+          ...firstVoters(),
+          ...(voterLists ? [{ id: "demo-us-1", region: "us", state: NodeState.DRAINED }] : []),
+        ].map((n) => ({ id: n.id, region: n.region, state: "voter" as const, reachable: true })),
+        groups: [],
+      }),
+      execute: async () => ({ summary: "" }),
+      close: () => {},
+    };
+    const { kube, controller } = await runningCluster(async (_c, node) => {
+      dialled.push(node.id);
+      return voter;
+    });
+    broker.nodes = firstVoters();
+    broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINED, reachable: true });
+    broker.calls = [];
+    kube.events = [];
+    kube.statuses = [];
+    const r = await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, ["remove demo-us-1"]);
+    assert.deepEqual(dialled, ["demo-eu-0"], "confirmed through the metadata leader");
+    assert.equal(kube.events[0]?.reason, "RemovalUnconfirmed");
+    const status = kube.statuses.at(-1) as { currentStep: string };
+    assert.match(
+      status.currentStep,
+      /RemoveNode demo-us-1 answered success, but metadata voter demo-eu-0 still lists it/,
+    );
+    assert.equal(r.requeueAfterMs, 5_000);
+
+    voterLists = false;
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(
+      kube.events.filter((e) => e.reason === "RemovalUnconfirmed"),
+      [],
+      "confirmed once the voter no longer lists it",
+    );
   });
 
   it("reports a stuck drain as Degraded in the broker's own words, once", async () => {

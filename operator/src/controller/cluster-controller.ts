@@ -10,7 +10,13 @@ import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
 import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
-import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
+import type {
+  BrokerNode,
+  ObservedBroker,
+  ObservedPod,
+  ObservedPvc,
+  ObservedStatefulSet,
+} from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
 import { runAction } from "./act.js";
 import { recordEvent } from "./events.js";
@@ -46,6 +52,11 @@ export interface ClusterControllerDeps {
   kube: KubeClient;
   /** The admin client of a cluster (mTLS with the operator's certificate); undefined until it can be built. */
   admin(cluster: GeoBrokerCluster): Promise<BrokerAdmin | undefined>;
+  /**
+   * A fresh admin client dialing one node of the cluster directly, closed after use: what a
+   * removal is confirmed through (the cached session may sit on the removed node itself).
+   */
+  adminAt?(cluster: GeoBrokerCluster, node: BrokerNode): Promise<BrokerAdmin | undefined>;
   log: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
@@ -159,7 +170,13 @@ export class ClusterController {
 
     const outcome = p.action
       ? await runAction(
-          { kube, log, ...(metrics ? { metrics } : {}), now: () => this.now() },
+          {
+            kube,
+            log,
+            ...(metrics ? { metrics } : {}),
+            ...(this.deps.adminAt ? { adminAt: (n: BrokerNode) => this.deps.adminAt!(cluster, n) } : {}),
+            now: () => this.now(),
+          },
           cluster,
           p,
           p.action,
