@@ -5,6 +5,7 @@ import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
+import { advertisedAddress } from "../api/external-listener.js";
 import { userService } from "../api/user-service.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
@@ -162,6 +163,15 @@ export async function startBrokerProcess(
     audit,
     connections: config.limits.connections,
     cors: config.clientCors,
+    ...(config.external
+      ? {
+          external: {
+            port: config.external.port,
+            addressOf: (nodeId: string, region: string) =>
+              advertisedAddress(config.external!, nodeId, region),
+          },
+        }
+      : {}),
     authThrottle: security.throttle,
     health,
     observer: metrics,
