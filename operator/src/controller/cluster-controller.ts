@@ -85,7 +85,7 @@ export class ClusterController {
     const cluster = withNodePools(declared, pools);
 
     const selector = `${labelKeys.cluster}=${name}`;
-    const [stsList, podList, pvcList, configMap, users] = await Promise.all([
+    const [stsList, podList, pvcList, configMap, users, brokerServices] = await Promise.all([
       kube.list<Parameters<typeof observeStatefulSet>[0]>("apps/v1", "StatefulSet", namespace, selector),
       kube.list<Parameters<typeof observePod>[1]>("v1", "Pod", namespace, selector),
       kube.list<Parameters<typeof observePvc>[1]>("v1", "PersistentVolumeClaim", namespace, selector),
@@ -96,6 +96,12 @@ export class ClusterController {
         name: names.configMap(name),
       }),
       this.users(cluster),
+      kube.list<{ metadata: { name: string } }>(
+        "v1",
+        "Service",
+        namespace,
+        `${selector},${labelKeys.externalNode}`,
+      ),
     ]);
     const statefulSets = stsList.map(observeStatefulSet).filter((s): s is ObservedStatefulSet => !!s);
     const pods = podList.map((p) => observePod(name, p)).filter((p): p is ObservedPod => !!p);
@@ -126,6 +132,7 @@ export class ClusterController {
         ...(memberVolumes ? { memberVolumes } : {}),
         broker,
         users,
+        brokerServices: brokerServices.map((s) => s.metadata.name),
       },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });

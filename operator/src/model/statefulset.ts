@@ -1,6 +1,7 @@
 import { regionStorage } from "../api/defaults.js";
 import type { GeoBrokerCluster, RegionSpec } from "../api/types.js";
 import { type BrokerConfig, configHash } from "./broker-config.js";
+import { externalPort } from "./external.js";
 import type { KubeObject } from "./kube-object.js";
 import {
   annotationKeys,
@@ -106,6 +107,9 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "client", containerPort: ports.client },
           { name: "peer", containerPort: ports.peer },
           { name: "http", containerPort: ports.http },
+          ...(cluster.spec.regions.some((r) => r.external)
+            ? [{ name: "external", containerPort: externalPort }]
+            : []),
         ],
         readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
         livenessProbe: {

@@ -80,4 +80,6 @@ export interface Observed {
   memberVolumes?: Record<string, string>;
   broker: ObservedBroker;
   users: UserEntry[];
+  /** Names of the per-broker external Services that exist (label geobroker.io/external-node). */
+  brokerServices?: string[];
 }
