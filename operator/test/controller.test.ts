@@ -17,14 +17,14 @@ import { ClusterController, type ClusterControllerDeps } from "../src/controller
 import { silentLogger } from "../src/controller/logger.js";
 import type { KubeObject } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
-import { brokerPod, FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube, zoneNode } from "./fake-kube.js";
 import { makeCluster, regions3 } from "./world.js";
 
 // The thin layers against real wire formats: the admin client against an in-process gRPC
 // ClusterService on 127.0.0.1, the controller against an in-memory API server.
 
 interface FakeBroker {
-  nodes: { id: string; region: string; state: NodeState; reachable: boolean }[];
+  nodes: { id: string; region: string; state: NodeState; reachable: boolean; zone?: string }[];
   calls: string[];
   refuseDrain: boolean;
   drainDetail: string;
@@ -70,7 +70,13 @@ before(async () => {
           return { node: create(NodeSchema, { id: req.nodeId, state: NodeState.VOTER }) };
         },
         addNode: (req) => {
-          broker.calls.push(`add ${req.node?.id}`);
+          broker.calls.push(`add ${req.node?.id}${req.node?.zone ? ` zone=${req.node.zone}` : ""}`);
+          const known = broker.nodes.find((n) => n.id === req.node?.id);
+          if (known) {
+            // Adding a member again refreshes its addresses and zone (the broker's metadata state).
+            known.zone = req.node!.zone;
+            return { node: create(NodeSchema, known) };
+          }
           const node = {
             id: req.node!.id,
             region: req.node!.region,
@@ -344,6 +350,24 @@ describe("cluster controller", () => {
       [],
       "confirmed once the voter no longer lists it",
     );
+  });
+
+  it("records each member's zone from the topology label of the Kubernetes node its pod runs on", async () => {
+    const { kube, controller } = await runningCluster();
+    for (const r of ["eu", "us", "ap"]) kube.put(zoneNode(`kube-${r}-a`, `${r}-a`));
+    broker.nodes = firstVoters();
+    broker.calls = [];
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, ["add demo-eu-0 zone=eu-a"]);
+    await controller.reconcile("msg/demo");
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, [
+      "add demo-eu-0 zone=eu-a",
+      "add demo-us-0 zone=us-a",
+      "add demo-ap-0 zone=ap-a",
+    ]);
+    await controller.reconcile("msg/demo");
+    assert.equal(broker.calls.length, 3, "recorded zones are not recorded again");
   });
 
   it("reports a stuck drain as Degraded in the broker's own words, once", async () => {

@@ -59,10 +59,21 @@ export class FakeKube implements KubeClient {
 }
 
 /** A running, Ready broker pod `demo-<region>-0` of cluster demo in namespace msg, on `revision`. */
+/** A Kubernetes node in zone `zone` (cluster-scoped: no namespace). */
+export function zoneNode(name: string, zone: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name, namespace: "", labels: { "topology.kubernetes.io/zone": zone } },
+  } as KubeObject;
+}
+
+/** demo-<region>-0 on node kube-<region>-a, running and ready on `revision`. */
 export function brokerPod(region: string, revision: string): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
+    spec: { nodeName: `kube-${region}-a` },
     metadata: {
       name: `demo-${region}-0`,
       namespace: "msg",

@@ -29,6 +29,7 @@ import {
   observePvc,
   observeStatefulSet,
   usersOf,
+  zoneLabel,
 } from "./observe.js";
 
 function recordClusterMetrics(
@@ -104,7 +105,8 @@ export class ClusterController {
       ),
     ]);
     const statefulSets = stsList.map(observeStatefulSet).filter((s): s is ObservedStatefulSet => !!s);
-    const pods = podList.map((p) => observePod(name, p)).filter((p): p is ObservedPod => !!p);
+    const zones = await this.nodeZones(podList.map((p) => p.spec?.nodeName));
+    const pods = podList.map((p) => observePod(name, p, zones)).filter((p): p is ObservedPod => !!p);
     const pvcs = pvcList.map((p) => observePvc(name, p)).filter((p): p is ObservedPvc => !!p);
 
     let admin: BrokerAdmin | undefined;
@@ -224,6 +226,32 @@ export class ClusterController {
         nodePoolStatus(cluster, pool, status),
       );
     }
+  }
+
+  /**
+   * The zone label of the Kubernetes nodes the pods run on (cluster-scoped reads: `get nodes`). A
+   * node that cannot be read is left out: its pods' zones are unknown and nothing is recorded.
+   */
+  private async nodeZones(nodeNames: (string | undefined)[]): Promise<Map<string, string>> {
+    const zones = new Map<string, string>();
+    for (const name of new Set(nodeNames.filter((n): n is string => !!n))) {
+      try {
+        const node = await this.deps.kube.get<{ metadata: { labels?: Record<string, string> } }>({
+          apiVersion: "v1",
+          kind: "Node",
+          namespace: "",
+          name,
+        });
+        const zone = node?.metadata.labels?.[zoneLabel];
+        if (zone) zones.set(name, zone);
+      } catch (err) {
+        this.deps.log.debug("node not readable; its pods' zone is unknown", {
+          node: name,
+          error: describeApiError(err),
+        });
+      }
+    }
+    return zones;
   }
 
   private now(): string {

@@ -17,12 +17,12 @@ export interface PeerEntry {
   clientAddress: string;
 }
 
-export function peerEntry(cluster: GeoBrokerCluster, region: string, ordinal: number): PeerEntry {
+export function peerEntry(cluster: GeoBrokerCluster, region: string, ordinal: number, zone = ""): PeerEntry {
   const host = peerHost(cluster.metadata.name, cluster.metadata.namespace, region, ordinal);
   return {
     id: names.pod(cluster.metadata.name, region, ordinal),
     region,
-    zone: "",
+    zone,
     peerAddress: `${host}:${ports.peer}`,
     clientAddress: `${host}:${ports.client}`,
   };

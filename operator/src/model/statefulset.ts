@@ -92,7 +92,8 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "GEOBROKER_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
           { name: "GEOBROKER_REGION", value: region.name },
           // The node's zone, on pods where the API server copies node topology labels onto them
-          // (PodTopologyLabelsAdmission); empty elsewhere.
+          // (PodTopologyLabelsAdmission); empty elsewhere. Informational (logs): the zone placement
+          // uses is the one the operator records in the membership from the node's label (plan/zones.ts).
           {
             name: "GEOBROKER_ZONE",
             valueFrom: { fieldRef: { fieldPath: "metadata.labels['topology.kubernetes.io/zone']" } },
