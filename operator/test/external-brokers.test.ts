@@ -163,3 +163,18 @@ describe("per-broker external listeners", () => {
     );
   });
 });
+
+describe("the removal confirmation's direct connection", () => {
+  it("dials a node by a name its client certificate covers", async () => {
+    const { nodeEndpointOf } = await import("../src/runtime.js");
+    const c = makeCluster({ regions });
+    const host = new URL(nodeEndpointOf(c, { id: "demo-us-1", region: "us" })).hostname;
+    const { p } = planned(c);
+    const cert = p.apply.find((o) => o.kind === "Certificate" && o.metadata.name === "demo-client")!;
+    const names = (cert.spec as { dnsNames: string[] }).dnsNames;
+    const covered = names.some(
+      (n) => n === host || (n.startsWith("*.") && host.slice(host.indexOf(".")) === n.slice(1)),
+    );
+    assert.ok(covered, `${host} not covered by ${names.join(",")}`);
+  });
+});
