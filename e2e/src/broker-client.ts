@@ -1,6 +1,7 @@
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Broker } from "../../gen/broker/broker_pb.js";
+import { ClusterService } from "../../gen/geobroker/v1/cluster_pb.js";
 import { corePath, type Kube } from "./kube-rest.js";
 
 // A client of the original wire contract (package broker: Publish, Subscribe, basic auth), aimed
@@ -64,4 +65,30 @@ export async function regionClient(
   );
   const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
   return { broker: createClient(Broker, transport), address, close: () => sessionManager.abort() };
+}
+
+/**
+ * The ClusterService of one broker as a client outside Kubernetes sees it: `address:port` (its
+ * external listener), TLS verified for `servername` (the broker's advertised outside host, which
+ * must be in its certificate), authenticated by the operator's client certificate (an admin).
+ */
+export async function outsideAdmin(
+  kube: Kube,
+  namespace: string,
+  to: { address: string; port: number; servername: string },
+  operatorSecret: string,
+): Promise<{ cluster: Client<typeof ClusterService>; close(): void }> {
+  const secret = await kube.get(corePath(namespace, "secrets", operatorSecret));
+  const d = secret?.data as Record<string, string> | undefined;
+  if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"])
+    throw new Error(`secret ${operatorSecret} is not complete yet`);
+  const pem = (k: string) => Buffer.from(d[k]!, "base64");
+  const baseUrl = `https://${to.address}:${to.port}`;
+  const sessionManager = new Http2SessionManager(
+    baseUrl,
+    {},
+    { ca: pem("ca.crt"), cert: pem("tls.crt"), key: pem("tls.key"), servername: to.servername },
+  );
+  const transport = createGrpcTransport({ baseUrl, sessionManager });
+  return { cluster: createClient(ClusterService, transport), close: () => sessionManager.abort() };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../broker/test/support/eventually.js";
-import { regionClient } from "../src/broker-client.js";
+import { outsideAdmin, regionClient } from "../src/broker-client.js";
 import { type Environment, startEnvironment } from "../src/environment.js";
 import { corePath, type KubeObject } from "../src/kube-rest.js";
 import { checkDelivered, MessageNumbers, startLoad } from "../src/load.js";
@@ -38,6 +38,7 @@ function clusterResource(
         name: r.name,
         replicas: r.replicas,
         nodeSelector: { "topology.kubernetes.io/region": r.name },
+        ...(externalListeners[r.name] ? { external: externalListeners[r.name] } : {}),
       })),
       storage: { size: "1Gi", reclaimPolicy: "Delete" },
       replication: { factor: 3 },
@@ -46,6 +47,20 @@ function clusterResource(
     },
   };
 }
+
+/** Clients outside Kubernetes: one LoadBalancer per eu broker, one NodePort per us broker. */
+const externalListeners: Record<string, Record<string, unknown>> = {
+  eu: {
+    type: "LoadBalancer",
+    hosts: ["eu.example.test"],
+    brokers: { host: "{node}.eu.example.test", port: 443 },
+  },
+  us: {
+    type: "NodePort",
+    hosts: ["us.example.test"],
+    brokers: { host: "us.example.test", nodePortBase: 31000 },
+  },
+};
 
 let env: Environment;
 
@@ -306,6 +321,57 @@ describe("geobroker on a real Kubernetes control plane", () => {
     const stored = await readAll("us", acked.length, 30_000, acked);
     env.log(`published 50 via eu (${eu.address}), read ${stored.length} via us`);
     assert.deepEqual(checkDelivered(stored, acked), { missing: [], outOfOrder: 0, duplicates: 0 });
+  });
+
+  it("outside clients: every broker has its own Service and name, and its external listener answers with outside addresses and zones", {
+    timeout: 3 * minute,
+  }, async () => {
+    const object = await gbc();
+    assert.deepEqual(object.status.endpoints.brokers, {
+      "demo-eu-0": "demo-eu-0.eu.example.test:443",
+      "demo-us-0": "us.example.test:31000",
+    });
+    const eu0 = await env.kube.get(corePath(ns, "services", "demo-eu-0-external"));
+    assert.equal(eu0?.spec.type, "LoadBalancer");
+    assert.equal(eu0?.spec.selector["statefulset.kubernetes.io/pod-name"], "demo-eu-0");
+    assert.equal(eu0?.spec.ports[0].port, 443);
+    const us0 = await env.kube.get(corePath(ns, "services", "demo-us-0-external"));
+    assert.equal(us0?.spec.ports[0].nodePort, 31000);
+    // What the LoadBalancer would carry: demo-eu-0's external listener, verified for its outside name.
+    const pod = (await podsOf("eu")).find((p) => p.metadata.name === "demo-eu-0")!;
+    const zones = new Map<string, string>();
+    for (const p of await podsOf()) {
+      const node = await env.kube.get(`/api/v1/nodes/${p.spec.nodeName}`);
+      zones.set(p.metadata.name, String(node?.metadata.labels?.["topology.kubernetes.io/zone"] ?? ""));
+    }
+    const info = await eventually(
+      "the external listener lists the members at their outside addresses, with their zones",
+      2 * minute,
+      async () => {
+        const admin = await outsideAdmin(
+          env.kube,
+          ns,
+          { address: pod.status.podIP, port: 9002, servername: "demo-eu-0.eu.example.test" },
+          `${cluster}-operator-tls`,
+        );
+        try {
+          const r = await admin.cluster.getClusterInfo({}, { timeoutMs: 10_000 });
+          for (const n of r.nodes)
+            if (n.zone !== zones.get(n.id))
+              throw new Error(`${n.id} zone ${n.zone || "none"}, its node's ${zones.get(n.id)}`);
+          return r;
+        } finally {
+          admin.close();
+        }
+      },
+      2000,
+    );
+    assert.deepEqual(Object.fromEntries(info.nodes.map((n) => [n.id, n.clientAddress])), {
+      "demo-ap-0": "",
+      "demo-eu-0": "demo-eu-0.eu.example.test:443",
+      "demo-us-0": "us.example.test:31000",
+    });
+    env.log(`zones recorded: ${info.nodes.map((n) => `${n.id}=${n.zone}`).join(", ")}`);
   });
 
   it("scaling eu 1 -> 3 -> 1 under a publishing load loses no acknowledged message and keeps order", {

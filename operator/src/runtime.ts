@@ -77,6 +77,11 @@ export async function run(o: RuntimeOptions): Promise<void> {
       const t = await transports.get(c);
       return t ? new ClusterServiceAdmin(t, endpointOf(c)) : undefined;
     },
+    adminAt: async (c, node) => {
+      const url = nodeEndpointOf(c, node);
+      const t = await transports.direct(c, url);
+      return t ? new ClusterServiceAdmin(t, url) : undefined;
+    },
   });
   const topicController = new TopicController({ kube, log, transport: (c) => transports.get(c) });
 
@@ -209,6 +214,11 @@ export function endpointOf(c: GeoBrokerCluster): string {
   return `https://${names.clusterService(c.metadata.name)}.${c.metadata.namespace}.svc:${ports.client}`;
 }
 
+/** One node's client port by its own DNS name (covered by the client certificate's `*.<peers>` name). */
+export function nodeEndpointOf(c: GeoBrokerCluster, node: { id: string; region: string }): string {
+  return `https://${node.id}.${names.peerService(c.metadata.name, node.region)}.${c.metadata.namespace}.svc:${ports.client}`;
+}
+
 /** One HTTP/2 transport per cluster and certificate version, built from the operator's client Secret. */
 class TransportCache {
   private readonly cache = new Map<string, { version: string; transport: Transport }>();
@@ -218,7 +228,25 @@ class TransportCache {
     private readonly log: Logger,
   ) {}
 
+  /** A transport of its own to `baseUrl`, not cached: its one session ends when idle. */
+  async direct(c: GeoBrokerCluster, baseUrl: string): Promise<Transport | undefined> {
+    const tls = await this.operatorTls(c);
+    return tls ? adminTransport(baseUrl, tls.pem) : undefined;
+  }
+
   async get(c: GeoBrokerCluster): Promise<Transport | undefined> {
+    const tls = await this.operatorTls(c);
+    if (!tls) return undefined;
+    const key = `${c.metadata.namespace}/${c.metadata.name}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.version === tls.version) return hit.transport;
+    const transport = adminTransport(endpointOf(c), tls.pem);
+    this.cache.set(key, { version: tls.version, transport });
+    this.log.debug("admin transport ready", { cluster: key, certificateVersion: tls.version });
+    return transport;
+  }
+
+  private async operatorTls(c: GeoBrokerCluster) {
     const secret = await this.kube.get<{
       metadata: { resourceVersion?: string };
       data?: Record<string, string>;
@@ -230,18 +258,10 @@ class TransportCache {
     });
     const d = secret?.data;
     if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"]) return undefined;
-    const key = `${c.metadata.namespace}/${c.metadata.name}`;
-    const version = secret?.metadata.resourceVersion ?? "";
-    const hit = this.cache.get(key);
-    if (hit && hit.version === version) return hit.transport;
     const pem = (k: string) => Buffer.from(d[k]!, "base64").toString("utf8");
-    const transport = adminTransport(endpointOf(c), {
-      ca: pem("ca.crt"),
-      cert: pem("tls.crt"),
-      key: pem("tls.key"),
-    });
-    this.cache.set(key, { version, transport });
-    this.log.debug("admin transport ready", { cluster: key, certificateVersion: version });
-    return transport;
+    return {
+      version: secret?.metadata.resourceVersion ?? "",
+      pem: { ca: pem("ca.crt"), cert: pem("tls.crt"), key: pem("tls.key") },
+    };
   }
 }

@@ -195,7 +195,8 @@ describe("external listeners", () => {
     const eu = svc("demo-eu-external")!;
     assert.equal((eu.spec as { type: string }).type, "LoadBalancer");
     assert.deepEqual((eu.spec as { ports: unknown[] }).ports, [
-      { name: "client", port: 443, targetPort: "client" },
+      // The brokers' external listener, which answers with outside addresses.
+      { name: "client", port: 443, targetPort: "external" },
     ]);
     assert.equal(eu.metadata.annotations?.["service.beta.kubernetes.io/aws-load-balancer-type"], "nlb");
     assert.deepEqual(

@@ -13,18 +13,18 @@ import {
 } from "../../gen/geobroker/v1/cluster_pb.js";
 import type { GeoBrokerCluster } from "../src/api/types.js";
 import { adminTransport, ClusterServiceAdmin } from "../src/broker/admin-client.js";
-import { ClusterController } from "../src/controller/cluster-controller.js";
+import { ClusterController, type ClusterControllerDeps } from "../src/controller/cluster-controller.js";
 import { silentLogger } from "../src/controller/logger.js";
 import type { KubeObject } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
-import { brokerPod, FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube, zoneNode } from "./fake-kube.js";
 import { makeCluster, regions3 } from "./world.js";
 
 // The thin layers against real wire formats: the admin client against an in-process gRPC
 // ClusterService on 127.0.0.1, the controller against an in-memory API server.
 
 interface FakeBroker {
-  nodes: { id: string; region: string; state: NodeState; reachable: boolean }[];
+  nodes: { id: string; region: string; state: NodeState; reachable: boolean; zone?: string }[];
   calls: string[];
   refuseDrain: boolean;
   drainDetail: string;
@@ -70,7 +70,13 @@ before(async () => {
           return { node: create(NodeSchema, { id: req.nodeId, state: NodeState.VOTER }) };
         },
         addNode: (req) => {
-          broker.calls.push(`add ${req.node?.id}`);
+          broker.calls.push(`add ${req.node?.id}${req.node?.zone ? ` zone=${req.node.zone}` : ""}`);
+          const known = broker.nodes.find((n) => n.id === req.node?.id);
+          if (known) {
+            // Adding a member again refreshes its addresses and zone (the broker's metadata state).
+            known.zone = req.node!.zone;
+            return { node: create(NodeSchema, known) };
+          }
           const node = {
             id: req.node!.id,
             region: req.node!.region,
@@ -203,7 +209,7 @@ function lastDegraded(kube: FakeKube) {
 }
 
 /** A formed 3-region cluster (one pod each, all ready) behind a controller talking to the fake broker. */
-async function runningCluster() {
+async function runningCluster(adminAt?: ClusterControllerDeps["adminAt"]) {
   const kube = new FakeKube();
   const cluster = makeCluster({ regions: regions3(1) });
   kube.put(cluster as unknown as KubeObject);
@@ -211,6 +217,7 @@ async function runningCluster() {
     kube,
     log: silentLogger,
     admin: async () => new ClusterServiceAdmin(adminTransport(baseUrl), baseUrl),
+    ...(adminAt ? { adminAt } : {}),
   });
   await controller.reconcile("msg/demo"); // bootstrap: StatefulSets and ConfigMap exist now
   for (const o of [...kube.objects.values()].filter((x) => x.kind === "StatefulSet")) {
@@ -296,6 +303,71 @@ describe("cluster controller", () => {
     assert.equal(degraded.reason, "QuorumAtRisk");
     assert.match(degraded.message, /not removing demo-us-1/);
     assert.equal(kube.events[0]?.reason, "QuorumAtRisk");
+  });
+
+  it("confirms a removal by reading the membership back from a metadata voter, not the cached session", async () => {
+    // The cached session answers RemoveNode with success; the metadata leader (another server)
+    // still lists the node: the removal is not taken as done, and is checked again soon.
+    const dialled: string[] = [];
+    let voterLists = true;
+    const voter = {
+      observe: async () => ({
+        reachable: true as const,
+        nodes: [
+          ...firstVoters(),
+          ...(voterLists ? [{ id: "demo-us-1", region: "us", state: NodeState.DRAINED }] : []),
+        ].map((n) => ({ id: n.id, region: n.region, state: "voter" as const, reachable: true })),
+        groups: [],
+      }),
+      execute: async () => ({ summary: "" }),
+      close: () => {},
+    };
+    const { kube, controller } = await runningCluster(async (_c, node) => {
+      dialled.push(node.id);
+      return voter;
+    });
+    broker.nodes = firstVoters();
+    broker.nodes.push({ id: "demo-us-1", region: "us", state: NodeState.DRAINED, reachable: true });
+    broker.calls = [];
+    kube.events = [];
+    kube.statuses = [];
+    const r = await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, ["remove demo-us-1"]);
+    assert.deepEqual(dialled, ["demo-eu-0"], "confirmed through the metadata leader");
+    assert.equal(kube.events[0]?.reason, "RemovalUnconfirmed");
+    const status = kube.statuses.at(-1) as { currentStep: string };
+    assert.match(
+      status.currentStep,
+      /RemoveNode demo-us-1 answered success, but metadata voter demo-eu-0 still lists it/,
+    );
+    assert.equal(r.requeueAfterMs, 5_000);
+
+    voterLists = false;
+    kube.events = [];
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(
+      kube.events.filter((e) => e.reason === "RemovalUnconfirmed"),
+      [],
+      "confirmed once the voter no longer lists it",
+    );
+  });
+
+  it("records each member's zone from the topology label of the Kubernetes node its pod runs on", async () => {
+    const { kube, controller } = await runningCluster();
+    for (const r of ["eu", "us", "ap"]) kube.put(zoneNode(`kube-${r}-a`, `${r}-a`));
+    broker.nodes = firstVoters();
+    broker.calls = [];
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, ["add demo-eu-0 zone=eu-a"]);
+    await controller.reconcile("msg/demo");
+    await controller.reconcile("msg/demo");
+    assert.deepEqual(broker.calls, [
+      "add demo-eu-0 zone=eu-a",
+      "add demo-us-0 zone=us-a",
+      "add demo-ap-0 zone=ap-a",
+    ]);
+    await controller.reconcile("msg/demo");
+    assert.equal(broker.calls.length, 3, "recorded zones are not recorded again");
   });
 
   it("reports a stuck drain as Degraded in the broker's own words, once", async () => {

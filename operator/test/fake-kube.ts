@@ -36,9 +36,15 @@ export class FakeKube implements KubeClient {
     return this.objects.get(this.key(r)) as T | undefined;
   }
   async list<T>(_a: string, kind: string, ns: string, selector?: string) {
-    const [k, v] = (selector ?? "=").split("=");
+    // Comma-separated terms, each `key=value` or `key` (the label exists), as the API server reads them.
+    const terms = (selector ?? "")
+      .split(",")
+      .filter((t) => t !== "")
+      .map((t) => t.split("="));
+    const matches = (labels: Record<string, string> | undefined) =>
+      terms.every(([k, v]) => (v === undefined ? labels?.[k!] !== undefined : labels?.[k!] === v));
     return [...this.objects.values()].filter(
-      (o) => o.kind === kind && o.metadata.namespace === ns && (!k || o.metadata.labels?.[k] === v),
+      (o) => o.kind === kind && o.metadata.namespace === ns && matches(o.metadata.labels),
     ) as T[];
   }
   async patchStatus(_r: ObjectRef, status: unknown) {
@@ -53,10 +59,21 @@ export class FakeKube implements KubeClient {
 }
 
 /** A running, Ready broker pod `demo-<region>-0` of cluster demo in namespace msg, on `revision`. */
+/** A Kubernetes node in zone `zone` (cluster-scoped: no namespace). */
+export function zoneNode(name: string, zone: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name, namespace: "", labels: { "topology.kubernetes.io/zone": zone } },
+  } as KubeObject;
+}
+
+/** demo-<region>-0 on node kube-<region>-a, running and ready on `revision`. */
 export function brokerPod(region: string, revision: string): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
+    spec: { nodeName: `kube-${region}-a` },
     metadata: {
       name: `demo-${region}-0`,
       namespace: "msg",

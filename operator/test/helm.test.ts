@@ -16,7 +16,10 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
   it("renders the operator Deployment with leader election, probes and a non-root user", () => {
     const docs = template();
     assert.deepEqual(docs.map((d) => d.kind).sort(), [
+      // The operator's role, and the cluster-scoped node reads (zone labels).
       "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
       "Role",
@@ -76,10 +79,13 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
     const c = deploy.spec.template.spec.containers[0]!;
     assert.equal(c.image, "ghcr.io/geobroker/geobroker-operator:1.2.3");
     assert.deepEqual(c.args, ["--metrics-port=8080", "--log-level=debug", "--namespace=team-a,team-b"]);
-    // Namespaced mode: no cluster-wide binding, one RoleBinding per watched namespace, no lease Role.
-    assert.equal(
-      docs.some((d) => d.kind === "ClusterRoleBinding"),
-      false,
+    // Namespaced mode: one RoleBinding per watched namespace, no lease Role; the only cluster-wide
+    // binding is the node reads' (nodes are cluster-scoped; a RoleBinding cannot grant them).
+    assert.deepEqual(
+      docs
+        .filter((d) => d.kind === "ClusterRoleBinding")
+        .map((d) => (d as unknown as { roleRef: { name: string } }).roleRef.name),
+      ["gb-geobroker-operator-nodes"],
     );
     assert.deepEqual(
       docs

@@ -11,7 +11,7 @@ import type { KubeObject, ObjectRef } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
 import type { ObservedBroker } from "../src/plan/observed.js";
 import { watched } from "../src/runtime.js";
-import { brokerPod, FakeKube } from "./fake-kube.js";
+import { brokerPod, FakeKube, zoneNode } from "./fake-kube.js";
 import { fakeLeaseApi, startedLock } from "./fake-lease.js";
 import { type Rule, template } from "./helm-chart.js";
 import { makeCluster, regions3 } from "./world.js";
@@ -38,6 +38,7 @@ const resources: Record<string, { group: string; plural: string }> = {
   Issuer: { group: "cert-manager.io", plural: "issuers" },
   Certificate: { group: "cert-manager.io", plural: "certificates" },
   Lease: { group: "coordination.k8s.io", plural: "leases" },
+  Node: { group: "", plural: "nodes" },
 };
 
 const used = new Set<string>();
@@ -120,6 +121,7 @@ function formedWorld(kube: FakeKube) {
     });
     if (region === "sa") continue;
     kube.put(brokerPod(region, "r1"));
+    kube.put(zoneNode(`kube-${region}-a`, `${region}-a`));
     // A claim smaller than the spec (grown) and a claim of a removed node (reclaimPolicy Delete).
     for (const [ordinal, size] of [
       [0, "5Gi"],

@@ -232,4 +232,24 @@ describe("decide: each rule", () => {
     const d = decidedBy("pods-ready", formed({ eu: 3 }, { eu: 3 }, notReady).input);
     assert.equal(d.step?.reason, "WaitingForPods");
   });
+
+  it("zones: a member's zone is recorded from its Kubernetes node's label, once", () => {
+    const zoned = (recorded: string) => (o: Observed) => {
+      o.pods.forEach((p, i) => {
+        p.zone = `eu-${"abc"[i]}`;
+      });
+      nodes(o).forEach((n, i) => {
+        n.zone = i === 1 ? recorded : `eu-${"abc"[i]}`;
+      });
+    };
+    const d = decidedBy("zones", formed({ eu: 3 }, { eu: 3 }, zoned("")).input);
+    assert.equal(d.step?.reason, "RecordingZone");
+    assert.deepEqual(d.action, {
+      kind: "AddNode",
+      node: peerEntry(makeCluster({ regions: [] }), "eu", 1, "eu-b"),
+    });
+    // Recorded: converged; a pod whose node has no zone label records nothing either.
+    assert.equal(decide(formed({ eu: 3 }, { eu: 3 }, zoned("eu-b")).input).rule, undefined);
+    assert.equal(decide(formed({ eu: 3 }).input).rule, undefined);
+  });
 });

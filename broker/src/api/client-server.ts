@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import net from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
@@ -31,6 +32,7 @@ import { maxRequestBytes } from "../wire/validate.js";
 import { compatBrokerService } from "./compat-service.js";
 import type { ConsoleHandler } from "./console-assets.js";
 import { consumeService } from "./consume-service.js";
+import { type AddressOf, externalAddressesInterceptor, externalCallKey } from "./external-listener.js";
 import { healthService } from "./health-service.js";
 import { type CallObserver, metricsInterceptor } from "./interceptors.js";
 import { publishService } from "./publish-service.js";
@@ -114,6 +116,11 @@ export interface ClientServerOptions {
   cors?: CorsPolicy;
   /** The web console's pages under /console (api/console-assets.ts); left out: not served. */
   console?: ConsoleHandler;
+  /**
+   * A second port for clients outside the cluster network, served by the same server (the same
+   * limits, authentication and authorization); the node addresses it answers with are `addressOf`'s.
+   */
+  external?: { port: number; host?: string; addressOf: AddressOf };
 }
 
 /** Largest health request body: a service name, with room to spare. */
@@ -121,6 +128,8 @@ export const healthReadMaxBytes = 1024;
 
 export interface ClientServer {
   readonly port: number;
+  /** The external listener's port, when there is one. */
+  readonly externalPort?: number;
   close(): Promise<void>;
 }
 
@@ -175,7 +184,9 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
         audit("admin.action", { user: principal.name, method, ...(topic ? { topic } : {}) }),
       revocation: { authenticator: o.authenticator, everyMs: o.revocationCheckMs ?? 1000 },
     }),
+    ...(o.external ? [externalAddressesInterceptor(o.external.addressOf)] : []),
   ];
+  let externalPort: number | undefined;
   const authenticated = connectNodeAdapter({
     interceptors,
     contextValues: (req) => {
@@ -183,6 +194,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       const principal = gate.principalOf(req);
       if (principal) values.set(principalKey, principal);
       values.set(fromNodeKey, gate.fromNode(req));
+      values.set(externalCallKey, externalPort !== undefined && req.socket?.localPort === externalPort);
       return values;
     },
     readMaxBytes: maxRequestBytes(o.limits),
@@ -252,6 +264,17 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : o.port;
+  // The external port hands its connections to the same server; calls tell them apart by the
+  // local port of their connection (contextValues above).
+  const outside = o.external ? net.createServer((socket) => server.emit("connection", socket)) : undefined;
+  if (outside && o.external) {
+    await new Promise<void>((resolve, reject) => {
+      outside.once("error", reject);
+      outside.listen(o.external!.port, o.external!.host ?? o.host, () => resolve());
+    });
+    const a = outside.address();
+    externalPort = typeof a === "object" && a ? a.port : o.external.port;
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     widenWindow(s);
@@ -260,9 +283,11 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
   });
   return {
     port,
+    ...(externalPort !== undefined ? { externalPort } : {}),
     close: () =>
       new Promise<void>((resolve) => {
         tlsFiles?.close();
+        outside?.close();
         for (const s of sessions) s.close();
         server.close(() => resolve());
         setTimeout(() => {

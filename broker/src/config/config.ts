@@ -33,6 +33,23 @@ export interface PeerConfig {
   clientAddress: string;
 }
 
+/** How one region's nodes are reached from outside. docs/configuration.md "external". */
+export interface AdvertisedRegion {
+  /** Host name template: `{node}` is the node id, `{ordinal}` the number its id ends with. */
+  host: string;
+  /** One port for every node (one load balancer per node)... */
+  port?: number;
+  /** ...or `portBase + ordinal` (one NodePort per node). */
+  portBase?: number;
+}
+
+export interface ExternalListenerConfig {
+  /** The port outside clients connect to (the Services' target). */
+  port: number;
+  /** By region; a node of a region not listed has no outside address (hints leave it empty). */
+  advertised: Record<string, AdvertisedRegion>;
+}
+
 /** Durable consumers (cluster/consumer-dispatcher.ts); docs/configuration.md. */
 export interface ConsumerSettings {
   /** Redelivery after this long without an ack, when the consumer sets none. */
@@ -110,4 +127,6 @@ export interface NodeConfig {
    * which call this port with the user's own credentials. Off by default.
    */
   console: { enabled: boolean; assetsDir: string };
+  /** A listener for clients outside the cluster network, answering with outside addresses; absent: none. */
+  external?: ExternalListenerConfig;
 }

@@ -111,6 +111,7 @@ export function validateConfig(c: Json): NodeConfig {
   );
   const distinct = new Set([ports.client, ports.peer, ports.http]);
   need(distinct.size === 3, "ports: client, peer and http must be three different ports");
+  problems.push(...externalProblems(c.external, [ports.client, ports.peer, ports.http, ports.admin]));
   need(str(c.dataDir), "dataDir: required (a folder for RocksDB)");
   need(
     Array.isArray(c.peers) && c.peers.length > 0,
@@ -230,3 +231,27 @@ export function validateConfig(c: Json): NodeConfig {
 }
 
 export type { NodeConfig, PeerConfig };
+
+/** `external` (the listener for clients outside the cluster network): its problems, by field path. */
+function externalProblems(x: unknown, taken: unknown[]): string[] {
+  if (x === undefined) return [];
+  if (!isObject(x)) return ["external: a mapping {port, advertised: {<region>: {host, port | portBase}}}"];
+  const problems: string[] = [];
+  const port = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
+  if (!port(x.port) || taken.includes(x.port))
+    problems.push(`external.port: a port number 1-65535 no other port uses (got ${JSON.stringify(x.port)})`);
+  if (!isObject(x.advertised))
+    return [...problems, "external.advertised: a mapping of region to {host, port | portBase}"];
+  for (const [region, r] of Object.entries(x.advertised)) {
+    const at = `external.advertised.${region}`;
+    if (!isObject(r) || typeof r.host !== "string" || r.host === "") {
+      problems.push(`${at}.host: a host name template ({node}, {ordinal}) is required`);
+      continue;
+    }
+    if ((r.port === undefined) === (r.portBase === undefined))
+      problems.push(`${at}: set exactly one of port (every node the same) or portBase (portBase + ordinal)`);
+    if (r.port !== undefined && !port(r.port)) problems.push(`${at}.port: a port number 1-65535`);
+    if (r.portBase !== undefined && !port(r.portBase)) problems.push(`${at}.portBase: a port number 1-65535`);
+  }
+  return problems;
+}

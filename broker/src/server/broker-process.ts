@@ -6,6 +6,7 @@ import { UserService } from "../../../gen/geobroker/v1/users_pb.js";
 import { type ClientServer, startClientServer } from "../api/client-server.js";
 import { clusterService } from "../api/cluster-service.js";
 import { consoleAssets } from "../api/console-assets.js";
+import { advertisedAddress } from "../api/external-listener.js";
 import { userService } from "../api/user-service.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import { ClusterAdmin } from "../cluster/membership/cluster-admin.js";
@@ -164,6 +165,15 @@ export async function startBrokerProcess(
     cors: config.clientCors,
     ...(config.console.enabled
       ? { console: consoleAssets(config.console.assetsDir || join(projectRoot(), "dist", "console-app")) }
+      : {}),
+    ...(config.external
+      ? {
+          external: {
+            port: config.external.port,
+            addressOf: (nodeId: string, region: string) =>
+              advertisedAddress(config.external!, nodeId, region),
+          },
+        }
       : {}),
     authThrottle: security.throttle,
     health,

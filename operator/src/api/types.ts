@@ -61,6 +61,24 @@ export interface ExternalListener {
   port?: number;
   nodePort?: number;
   loadBalancerSourceRanges?: string[];
+  /** One Service per broker, each broker advertising its own outside address (as Strimzi's per-broker listeners). */
+  brokers?: BrokerListeners;
+}
+
+/**
+ * Per-broker external Services. Broker `n` of the region (pod `<cluster>-<region>-<n>`) is reached
+ * at `host` with `{node}` replaced by its pod name and `{ordinal}` by n, on `port` (LoadBalancer)
+ * or `nodePortBase + n` (NodePort). That address is in the client certificate, in
+ * status.endpoints.brokers and what the broker hands outside clients (leader hints, node lists).
+ */
+export interface BrokerListeners {
+  host: string;
+  /** LoadBalancer: every broker's Service port (default 9000). */
+  port?: number;
+  /** NodePort (required there): broker n's node port is nodePortBase + n. */
+  nodePortBase?: number;
+  /** On each broker's Service; `{node}` and `{ordinal}` are replaced (an external-dns hostname). */
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -140,7 +158,13 @@ export interface GeoBrokerClusterStatus {
   regionNames?: string;
   /** "ready/desired" nodes for `kubectl get` */
   readyNodes?: string;
-  endpoints?: { cluster: string; regions: Record<string, string>; external?: Record<string, string[]> };
+  endpoints?: {
+    cluster: string;
+    regions: Record<string, string>;
+    external?: Record<string, string[]>;
+    /** Each broker's own outside address (node id to host:port), for regions with `external.brokers`. */
+    brokers?: Record<string, string>;
+  };
   /** The step the operator is working on, for humans; never read back by the operator. */
   currentStep?: string;
   warnings?: string[];

@@ -18,6 +18,8 @@ export const messages = {
   ownedConfigKey: "is set by the operator and cannot be overridden in spec.config",
   ownedEnv: "is set by the operator (the node's identity): GEOBROKER_* and POD_NAME cannot be overridden",
   replicationFactor: "spec.replication.factor must be between 1 and 7",
+  nodePortBase:
+    "external.brokers with type NodePort needs nodePortBase: broker n's node port is nodePortBase + n",
 } as const;
 
 /**
@@ -33,6 +35,7 @@ export const ownedConfigKeys = [
   "peers",
   "seeds",
   "tls",
+  "external",
 ] as const;
 
 /** Environment variables the broker's identity comes from (see the StatefulSet builder). */
@@ -56,6 +59,9 @@ export function validateSpec(spec: GeoBrokerClusterSpec, old?: GeoBrokerClusterS
   spec.regions.forEach((r, i) => {
     if (!regionNamePattern.test(r.name))
       problems.push({ path: `spec.regions[${i}].name`, message: messages.regionName });
+    const x = r.external;
+    if (x?.brokers && x.type === "NodePort" && x.brokers.nodePortBase === undefined)
+      problems.push({ path: `spec.regions[${i}].external.brokers`, message: messages.nodePortBase });
     if (!Number.isInteger(r.replicas) || r.replicas < 1) {
       problems.push({ path: `spec.regions[${i}].replicas`, message: messages.replicasAtLeastOne });
     }

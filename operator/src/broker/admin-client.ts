@@ -75,6 +75,7 @@ export class ClusterServiceAdmin implements BrokerAdmin {
           region: n.region,
           state: nodeStates[n.state] ?? "unknown",
           reachable: n.reachable,
+          ...(n.zone ? { zone: n.zone } : {}),
         })),
         groups: info.groups.map((g) => ({
           id: g.id,

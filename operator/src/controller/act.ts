@@ -1,16 +1,20 @@
 import type { GeoBrokerCluster } from "../api/types.js";
 import { type BrokerAdmin, describeConnectError, isNotYet } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
+import type { BrokerNode } from "../plan/observed.js";
 import type { MembershipAction, Plan } from "../plan/planner.js";
+import type { Step } from "../plan/types.js";
 import type { Logger } from "./logger.js";
 import type { OperatorMetrics } from "./metrics.js";
-import { recheckRemoval, sameBlock, withBlock } from "./outcome.js";
+import { confirmRemoval, recheckRemoval, sameBlock, withBlock } from "./outcome.js";
 
 // Carrying out a plan's one membership action, and what it teaches the status: a removal the
 // re-check refuses, a drain the broker says is stuck, a call the broker answers "not yet".
 
 export interface ActDeps {
   kube: KubeClient;
+  /** A fresh admin client dialing one node directly (not the cached session through the Service). */
+  adminAt?(node: BrokerNode): Promise<BrokerAdmin | undefined>;
   log: Logger;
   metrics?: OperatorMetrics;
   now(): string;
@@ -42,13 +46,19 @@ export async function runAction(
       return ok;
     }
     if (!admin) throw new Error("no broker admin client");
-    const refused = a.kind === "RemoveNode" ? await recheckRemoval(admin, a.nodeId) : undefined;
-    if (refused) {
-      const status = withBlock(p.status, refused, deps.now(), cluster.status);
-      return { status, events: [{ type: "Warning", ...refused }], requeueSooner: true };
+    const recheck = a.kind === "RemoveNode" ? await recheckRemoval(admin, a.nodeId) : undefined;
+    if (recheck?.refused) {
+      const status = withBlock(p.status, recheck.refused, deps.now(), cluster.status);
+      return { status, events: [{ type: "Warning", ...recheck.refused }], requeueSooner: true };
     }
     const result = await admin.execute(a);
     log.info("membership action", { cluster: name, action: a.kind, result: result.summary });
+    if (a.kind === "RemoveNode" && recheck) {
+      const voter = recheck.voter;
+      const voterAdmin = voter ? await deps.adminAt?.(voter) : undefined;
+      const unconfirmed = await confirmRemoval(voterAdmin, voter, a.nodeId);
+      if (unconfirmed) return notYet(cluster, p, a, unconfirmed);
+    }
     if (!result.stuck) return ok;
     const stuck = {
       reason: "DrainStuck",
@@ -70,10 +80,33 @@ export async function runAction(
     if (a.kind === "DeletePod" || !isNotYet(err))
       return { ...ok, events: [warning], error: new Error(`${a.kind} for cluster ${ns}/${name}: ${why}`) };
     // Not yet (the broker is still moving data, a learner still catching up): the planner takes
-    // the same step at the next poll. The broker's words go into the status; the Warning is
-    // recorded when they change, not at every poll.
-    const currentStep = `${p.status.currentStep ?? a.kind}; the broker says: ${why}`;
-    const repeated = cluster.status?.currentStep === currentStep;
-    return { status: { ...p.status, currentStep }, events: repeated ? [] : [warning], requeueSooner: true };
+    // the same step at the next poll.
+    return notYet(
+      cluster,
+      p,
+      a,
+      { reason: warning.reason, message: warning.message },
+      `the broker says: ${why}`,
+    );
   }
+}
+
+/**
+ * A step to take again at the next poll. Its words go into the status; the Warning is recorded
+ * when they change, not at every poll.
+ */
+function notYet(
+  cluster: GeoBrokerCluster,
+  p: Plan,
+  a: MembershipAction,
+  warning: Step,
+  words = warning.message,
+): ActionOutcome {
+  const currentStep = `${p.status.currentStep ?? a.kind}; ${words}`;
+  const repeated = cluster.status?.currentStep === currentStep;
+  return {
+    status: { ...p.status, currentStep },
+    events: repeated ? [] : [{ type: "Warning", ...warning }],
+    requeueSooner: true,
+  };
 }

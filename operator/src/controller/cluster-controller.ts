@@ -10,7 +10,13 @@ import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
 import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
-import type { ObservedBroker, ObservedPod, ObservedPvc, ObservedStatefulSet } from "../plan/observed.js";
+import type {
+  BrokerNode,
+  ObservedBroker,
+  ObservedPod,
+  ObservedPvc,
+  ObservedStatefulSet,
+} from "../plan/observed.js";
 import { type Plan, plan, pollMs } from "../plan/planner.js";
 import { runAction } from "./act.js";
 import { recordEvent } from "./events.js";
@@ -23,6 +29,7 @@ import {
   observePvc,
   observeStatefulSet,
   usersOf,
+  zoneLabel,
 } from "./observe.js";
 
 function recordClusterMetrics(
@@ -46,6 +53,11 @@ export interface ClusterControllerDeps {
   kube: KubeClient;
   /** The admin client of a cluster (mTLS with the operator's certificate); undefined until it can be built. */
   admin(cluster: GeoBrokerCluster): Promise<BrokerAdmin | undefined>;
+  /**
+   * A fresh admin client dialing one node of the cluster directly, closed after use: what a
+   * removal is confirmed through (the cached session may sit on the removed node itself).
+   */
+  adminAt?(cluster: GeoBrokerCluster, node: BrokerNode): Promise<BrokerAdmin | undefined>;
   log: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
@@ -74,7 +86,7 @@ export class ClusterController {
     const cluster = withNodePools(declared, pools);
 
     const selector = `${labelKeys.cluster}=${name}`;
-    const [stsList, podList, pvcList, configMap, users] = await Promise.all([
+    const [stsList, podList, pvcList, configMap, users, brokerServices] = await Promise.all([
       kube.list<Parameters<typeof observeStatefulSet>[0]>("apps/v1", "StatefulSet", namespace, selector),
       kube.list<Parameters<typeof observePod>[1]>("v1", "Pod", namespace, selector),
       kube.list<Parameters<typeof observePvc>[1]>("v1", "PersistentVolumeClaim", namespace, selector),
@@ -85,9 +97,16 @@ export class ClusterController {
         name: names.configMap(name),
       }),
       this.users(cluster),
+      kube.list<{ metadata: { name: string } }>(
+        "v1",
+        "Service",
+        namespace,
+        `${selector},${labelKeys.externalNode}`,
+      ),
     ]);
     const statefulSets = stsList.map(observeStatefulSet).filter((s): s is ObservedStatefulSet => !!s);
-    const pods = podList.map((p) => observePod(name, p)).filter((p): p is ObservedPod => !!p);
+    const zones = await this.nodeZones(podList.map((p) => p.spec?.nodeName));
+    const pods = podList.map((p) => observePod(name, p, zones)).filter((p): p is ObservedPod => !!p);
     const pvcs = pvcList.map((p) => observePvc(name, p)).filter((p): p is ObservedPvc => !!p);
 
     let admin: BrokerAdmin | undefined;
@@ -115,6 +134,7 @@ export class ClusterController {
         ...(memberVolumes ? { memberVolumes } : {}),
         broker,
         users,
+        brokerServices: brokerServices.map((s) => s.metadata.name),
       },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
@@ -159,7 +179,13 @@ export class ClusterController {
 
     const outcome = p.action
       ? await runAction(
-          { kube, log, ...(metrics ? { metrics } : {}), now: () => this.now() },
+          {
+            kube,
+            log,
+            ...(metrics ? { metrics } : {}),
+            ...(this.deps.adminAt ? { adminAt: (n: BrokerNode) => this.deps.adminAt!(cluster, n) } : {}),
+            now: () => this.now(),
+          },
           cluster,
           p,
           p.action,
@@ -200,6 +226,32 @@ export class ClusterController {
         nodePoolStatus(cluster, pool, status),
       );
     }
+  }
+
+  /**
+   * The zone label of the Kubernetes nodes the pods run on (cluster-scoped reads: `get nodes`). A
+   * node that cannot be read is left out: its pods' zones are unknown and nothing is recorded.
+   */
+  private async nodeZones(nodeNames: (string | undefined)[]): Promise<Map<string, string>> {
+    const zones = new Map<string, string>();
+    for (const name of new Set(nodeNames.filter((n): n is string => !!n))) {
+      try {
+        const node = await this.deps.kube.get<{ metadata: { labels?: Record<string, string> } }>({
+          apiVersion: "v1",
+          kind: "Node",
+          namespace: "",
+          name,
+        });
+        const zone = node?.metadata.labels?.[zoneLabel];
+        if (zone) zones.set(name, zone);
+      } catch (err) {
+        this.deps.log.debug("node not readable; its pods' zone is unknown", {
+          node: name,
+          error: describeApiError(err),
+        });
+      }
+    }
+    return zones;
   }
 
   private now(): string {

@@ -32,6 +32,7 @@ interface K8sPod {
     annotations?: Record<string, string>;
     deletionTimestamp?: unknown;
   };
+  spec?: { nodeName?: string };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
@@ -55,7 +56,15 @@ export function observeStatefulSet(sts: K8sStatefulSet): ObservedStatefulSet | u
   };
 }
 
-export function observePod(cluster: string, pod: K8sPod): ObservedPod | undefined {
+/** The zone label of Kubernetes nodes (topology.kubernetes.io/zone). */
+export const zoneLabel = "topology.kubernetes.io/zone";
+
+/** `zones`: node name to its zone label, for the nodes that could be read. */
+export function observePod(
+  cluster: string,
+  pod: K8sPod,
+  zones: ReadonlyMap<string, string> = new Map(),
+): ObservedPod | undefined {
   const region = pod.metadata.labels?.[labelKeys.region];
   if (!region) return undefined;
   const ordinal = parsePodName(cluster, region, pod.metadata.name);
@@ -70,6 +79,7 @@ export function observePod(cluster: string, pod: K8sPod): ObservedPod | undefine
     revision: pod.metadata.labels?.["controller-revision-hash"] ?? "",
     terminating: !!pod.metadata.deletionTimestamp,
     ...(pod.metadata.annotations?.[annotationKeys.manualRoll] === "true" ? { manualRoll: true } : {}),
+    ...(pod.spec?.nodeName && zones.has(pod.spec.nodeName) ? { zone: zones.get(pod.spec.nodeName)! } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { GeoBrokerClusterStatus } from "../api/types.js";
 import type { BrokerAdmin } from "../broker/admin-client.js";
 import { condition } from "../plan/conditions.js";
+import type { BrokerGroup, BrokerNode } from "../plan/observed.js";
 import { majorityLoss } from "../plan/quorum.js";
 import type { Step } from "../plan/types.js";
 
@@ -11,15 +12,67 @@ import type { Step } from "../plan/types.js";
  * Seconds may pass between observing and acting; a node that stopped answering meanwhile could
  * make the removal cost a majority. So the broker is read again right before every RemoveNode.
  */
-export async function recheckRemoval(admin: BrokerAdmin, nodeId: string): Promise<Step | undefined> {
+export async function recheckRemoval(
+  admin: BrokerAdmin,
+  nodeId: string,
+): Promise<{ refused: Step } | { refused?: undefined; voter: BrokerNode | undefined }> {
   const now = await admin.observe();
   if (!now.reachable)
     return {
-      reason: "BrokerUnreachable",
-      message: `not removing ${nodeId}: the broker did not answer the re-check: ${now.error}`,
+      refused: {
+        reason: "BrokerUnreachable",
+        message: `not removing ${nodeId}: the broker did not answer the re-check: ${now.error}`,
+      },
     };
   const risk = majorityLoss(now.nodes, now.groups, nodeId, "remove");
-  return risk ? { reason: "QuorumAtRisk", message: `not removing ${nodeId}: ${risk}` } : undefined;
+  if (risk) return { refused: { reason: "QuorumAtRisk", message: `not removing ${nodeId}: ${risk}` } };
+  return { voter: metadataVoter(now.nodes, now.groups, nodeId) };
+}
+
+/**
+ * A reachable voter of the metadata group other than `except`, its leader first: the node whose
+ * membership list a removal is confirmed against. Not whatever pod the cached session reached:
+ * that can be the removed node itself, or one lagging behind the leader.
+ */
+export function metadataVoter(
+  nodes: BrokerNode[],
+  groups: BrokerGroup[],
+  except: string,
+): BrokerNode | undefined {
+  const metadata = groups.find((g) => g.topic === "metadata");
+  if (!metadata) return undefined;
+  const reachable = (id: string) => nodes.find((n) => n.id === id && n.reachable && id !== except);
+  const voters = metadata.members.filter((m) => m.role === "voter").map((m) => m.nodeId);
+  for (const id of [metadata.leader, ...voters]) {
+    const n = id ? reachable(id) : undefined;
+    if (n) return n;
+  }
+  return undefined;
+}
+
+/**
+ * After RemoveNode answered success: the membership read back from a metadata voter no longer
+ * lists the node. Undefined when confirmed; otherwise what is still to be seen, a step to retry.
+ */
+export async function confirmRemoval(
+  voterAdmin: BrokerAdmin | undefined,
+  voter: BrokerNode | undefined,
+  nodeId: string,
+): Promise<Step | undefined> {
+  const unconfirmed = (why: string) => ({
+    reason: "RemovalUnconfirmed",
+    message: `RemoveNode ${nodeId} answered success, but ${why}; checking again`,
+  });
+  if (!voter || !voterAdmin) return unconfirmed("no reachable metadata voter to read the membership from");
+  try {
+    const seen = await voterAdmin.observe();
+    if (!seen.reachable) return unconfirmed(`metadata voter ${voter.id} did not answer: ${seen.error}`);
+    return seen.nodes.some((n) => n.id === nodeId)
+      ? unconfirmed(`metadata voter ${voter.id} still lists it`)
+      : undefined;
+  } finally {
+    voterAdmin.close();
+  }
 }
 
 /**

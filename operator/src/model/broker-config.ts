@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { GeoBrokerCluster } from "../api/types.js";
+import { externalConfig } from "./external.js";
 import { dataDir, names, peerHost, ports, tlsDir, usersDir } from "./names.js";
 
 // The broker's config file, shared by every pod of a cluster through one ConfigMap. Values that
@@ -16,12 +17,12 @@ export interface PeerEntry {
   clientAddress: string;
 }
 
-export function peerEntry(cluster: GeoBrokerCluster, region: string, ordinal: number): PeerEntry {
+export function peerEntry(cluster: GeoBrokerCluster, region: string, ordinal: number, zone = ""): PeerEntry {
   const host = peerHost(cluster.metadata.name, cluster.metadata.namespace, region, ordinal);
   return {
     id: names.pod(cluster.metadata.name, region, ordinal),
     region,
-    zone: "",
+    zone,
     peerAddress: `${host}:${ports.peer}`,
     clientAddress: `${host}:${ports.client}`,
   };
@@ -79,6 +80,8 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
     },
     log: { level: spec.logLevel },
   };
+  const external = externalConfig(cluster);
+  if (external) base.external = external;
   return deepMerge(base, spec.config ?? {}) as BrokerConfig;
 }
 

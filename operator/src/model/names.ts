@@ -20,6 +20,8 @@ export const labelKeys = {
   region: "geobroker.io/region",
   /** On the per-region metrics Services: what the chart's ServiceMonitor selects. */
   metrics: "geobroker.io/metrics",
+  /** On a broker's own external Service: the pod (node id) it reaches. */
+  externalNode: "geobroker.io/external-node",
 } as const;
 
 export const annotationKeys = {
@@ -42,6 +44,9 @@ export const names = {
   metricsService: (cluster: string, region: string) => `${cluster}-${region}-metrics`,
   /** A region's listener for clients outside Kubernetes (LoadBalancer or NodePort). */
   externalService: (cluster: string, region: string) => `${cluster}-${region}-external`,
+  /** One broker's own external Service (per-broker listeners). */
+  brokerExternalService: (cluster: string, region: string, ordinal: number) =>
+    `${cluster}-${region}-${ordinal}-external`,
   clusterService: (cluster: string) => cluster,
   configMap: (cluster: string) => `${cluster}-config`,
   usersSecret: (cluster: string) => `${cluster}-users`,

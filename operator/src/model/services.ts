@@ -73,7 +73,8 @@ export function externalService(cluster: GeoBrokerCluster, region: RegionSpec): 
         {
           name: "client",
           port: x.port ?? ports.client,
-          targetPort: "client",
+          // The external listener: it answers with outside addresses (leader hints, node lists).
+          targetPort: "external",
           ...(x.type === "NodePort" && x.nodePort ? { nodePort: x.nodePort } : {}),
         },
       ],

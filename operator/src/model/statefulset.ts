@@ -1,6 +1,7 @@
 import { regionStorage } from "../api/defaults.js";
 import type { GeoBrokerCluster, RegionSpec } from "../api/types.js";
 import { type BrokerConfig, configHash } from "./broker-config.js";
+import { externalPort } from "./external.js";
 import type { KubeObject } from "./kube-object.js";
 import {
   annotationKeys,
@@ -91,7 +92,8 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "GEOBROKER_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
           { name: "GEOBROKER_REGION", value: region.name },
           // The node's zone, on pods where the API server copies node topology labels onto them
-          // (PodTopologyLabelsAdmission); empty elsewhere.
+          // (PodTopologyLabelsAdmission); empty elsewhere. Informational (logs): the zone placement
+          // uses is the one the operator records in the membership from the node's label (plan/zones.ts).
           {
             name: "GEOBROKER_ZONE",
             valueFrom: { fieldRef: { fieldPath: "metadata.labels['topology.kubernetes.io/zone']" } },
@@ -106,6 +108,9 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "client", containerPort: ports.client },
           { name: "peer", containerPort: ports.peer },
           { name: "http", containerPort: ports.http },
+          ...(cluster.spec.regions.some((r) => r.external)
+            ? [{ name: "external", containerPort: externalPort }]
+            : []),
         ],
         readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
         livenessProbe: {

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import type { GeoBrokerCluster } from "../api/types.js";
+import { externalNames } from "./external.js";
 import type { KubeObject } from "./kube-object.js";
 import { names } from "./names.js";
 import { meta } from "./object-meta.js";
@@ -95,8 +96,8 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
           ...svc(names.regionService(c, r)),
           `*.${names.peerService(c, r)}.${ns}.svc`,
         ]),
-        // Clients outside Kubernetes verify the names they dial.
-        ...new Set(cluster.spec.regions.flatMap((r) => r.external?.hosts ?? [])),
+        // Clients outside Kubernetes verify the names they dial: bootstrap and per-broker hosts.
+        ...externalNames(cluster),
       ],
       c,
     ),

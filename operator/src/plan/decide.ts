@@ -4,6 +4,7 @@ import { finishLearner, finishLeaving, joinStarted, replaceAmnesic } from "./mem
 import { rollingUpdate } from "./rolling.js";
 import { removeRegions, scaleDown, scaleUp } from "./scaling.js";
 import type { Decision, Outcome } from "./types.js";
+import { recordZones } from "./zones.js";
 
 // The reconcile chain, in the manner of Strimzi's reconcilers: an ordered list of named rules,
 // each a pure function of the context with one concern. The rules are asked in order and the
@@ -95,6 +96,7 @@ export const rules: readonly Rule[] = [
   { name: "scale-down", decide: scaleDown },
   { name: "region-removal", decide: removeRegions },
   { name: "pods-ready", decide: podsReady },
+  { name: "zones", decide: recordZones },
 ];
 
 /**

@@ -126,7 +126,7 @@ export function joinStarted(ctx: Ctx): Outcome | undefined {
     const pod = ctx.podByName.get(e.name);
     if (!pod?.running || pod.terminating) return progress("ScalingUp", `waiting for pod ${e.name} to start`);
     return progress("ScalingUp", `adding ${e.name} as a learner`, {
-      action: { kind: "AddNode", node: peerEntry(ctx.cluster, e.region, e.ordinal) },
+      action: { kind: "AddNode", node: peerEntry(ctx.cluster, e.region, e.ordinal, pod.zone ?? "") },
       events: [
         {
           type: "Normal",

@@ -29,6 +29,8 @@ export interface ObservedPod {
   terminating: boolean;
   /** The pod carries geobroker.io/manual-roll: "true": restart it like an outdated pod. */
   manualRoll?: boolean;
+  /** topology.kubernetes.io/zone of the Kubernetes node it runs on; undefined when unknown. */
+  zone?: string;
 }
 
 export interface ObservedPvc {
@@ -48,6 +50,8 @@ export interface BrokerNode {
   region: string;
   state: BrokerNodeState;
   reachable: boolean;
+  /** The zone the broker's membership records for it (replica placement spreads over zones). */
+  zone?: string;
 }
 
 export interface BrokerGroup {
@@ -80,4 +84,6 @@ export interface Observed {
   memberVolumes?: Record<string, string>;
   broker: ObservedBroker;
   users: UserEntry[];
+  /** Names of the per-broker external Services that exist (label geobroker.io/external-node). */
+  brokerServices?: string[];
 }

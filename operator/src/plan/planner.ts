@@ -14,6 +14,7 @@ import {
   tlsObjects,
   usersSecret,
 } from "../model/builders.js";
+import { brokerServices } from "../model/external.js";
 import type { KubeObject, ObjectRef } from "../model/kube-object.js";
 import { finalizer, names } from "../model/names.js";
 import { compareQuantities } from "../model/quantity.js";
@@ -83,6 +84,7 @@ export function plan(input: PlanInput): Plan {
     );
     const external = externalService(cluster, region);
     if (external) apply.push(external);
+    apply.push(...brokerServices(cluster, region, brokerServiceCount(observed, region.name, decision)));
     const claimSize = observed.statefulSets.find((s) => s.region === region.name)?.storageSize;
     apply.push(
       statefulSet(cluster, {
@@ -95,6 +97,7 @@ export function plan(input: PlanInput): Plan {
   }
 
   const { deletes, events: deleteEvents } = plannedDeletes(cluster, observed, decision, removed);
+  deletes.push(...unwantedBrokerServices(cluster, observed, apply));
   const scale = removedRegionScales(cluster, observed, decision, removed);
   const warnings = specWarnings(cluster.spec);
   const events = [
@@ -306,4 +309,22 @@ function planPaused(cluster: GeoBrokerCluster, input: PlanInput, hasFinalizer: b
     events: [],
   };
   return statusOnly(cluster, input, decision, hasFinalizer, resyncMs);
+}
+
+/** A broker's own Service exists while the spec wants the broker or its pod still runs. */
+function brokerServiceCount(observed: Observed, region: string, decision: Decision): number {
+  const pods = observed.pods.filter((p) => p.region === region).map((p) => p.ordinal + 1);
+  return Math.max(decision.replicas.get(region) ?? 0, ...pods);
+}
+
+/** Per-broker Services no longer built (a broker removed, a region's listener dropped). */
+function unwantedBrokerServices(
+  cluster: GeoBrokerCluster,
+  observed: Observed,
+  apply: KubeObject[],
+): ObjectRef[] {
+  const built = new Set(apply.filter((o) => o.kind === "Service").map((o) => o.metadata.name));
+  return (observed.brokerServices ?? [])
+    .filter((name) => !built.has(name))
+    .map((name) => ({ apiVersion: "v1", kind: "Service", namespace: cluster.metadata.namespace, name }));
 }

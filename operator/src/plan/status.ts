@@ -1,4 +1,5 @@
 import type { GeoBrokerCluster, GeoBrokerClusterStatus, MemberStatus, RegionStatus } from "../api/types.js";
+import { brokerEndpoints } from "../model/external.js";
 import { names, ports } from "../model/names.js";
 import { condition } from "./conditions.js";
 import type { Decision, PlanInput } from "./types.js";
@@ -71,6 +72,7 @@ export function buildStatus(
           decision.blocked?.message ?? decision.step?.message ?? `${ready}/${desiredTotal} nodes ready`,
       };
 
+  const brokers = brokerEndpoints(cluster);
   const endpoint = (svc: string) => `${svc}.${ns}.svc:${ports.client}`;
   return {
     ...(gen !== undefined ? { observedGeneration: gen } : {}),
@@ -90,6 +92,7 @@ export function buildStatus(
         cluster.spec.regions.map((r) => [r.name, endpoint(names.regionService(c, r.name))]),
       ),
       ...externalEndpoints(cluster),
+      ...(brokers ? { brokers } : {}),
     },
     ...(decision.step ? { currentStep: decision.step.message } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),

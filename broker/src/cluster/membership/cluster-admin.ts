@@ -17,6 +17,7 @@ import {
 } from "../state/metadata-state.js";
 import { isStale, registrationOf } from "./readmission.js";
 import { stuckOn } from "./rebalance.js";
+import { removedSelf } from "./removed-self.js";
 
 /** What the admin calls need of the node that serves them. */
 export interface AdminNode {
@@ -226,6 +227,8 @@ export class ClusterAdmin {
   }
 
   async removeNode(id: string): Promise<void> {
+    // Asked of the removed node itself, whose own state can never learn the removal: done.
+    if (id === this.node.nodeId && removedSelf(this.node.localView(), await this.peerViews())) return;
     const n = this.node.metadataState().nodes[id];
     const conf = this.metadataConf();
     const member = conf.voters.includes(id) || conf.learners.includes(id);
@@ -240,6 +243,27 @@ export class ClusterAdmin {
     // (readmission.ts), and a retry after a crash in between still finds the Raft member to remove.
     if (n) await this.propose({ type: "removeNode", id });
     if (member) await this.metadataConfChange({ type: "remove", nodeId: id });
+    // Both are committed at the leader; this node may not have applied them yet. Answering success
+    // now would let the caller read the node back from here, still listed.
+    try {
+      await this.settled(() => !this.listsNode(id), `node ${id} to leave this node's view of the membership`);
+    } catch {
+      throw unavailable(
+        `node ${id} is removed at the metadata leader, but ${this.node.nodeId} still lists it after 5 s (it lags the leader): retry RemoveNode, which finds the work done`,
+      );
+    }
+  }
+
+  /**
+   * This node's applied state (what GetClusterInfo lists) or its Raft configuration still has `id`.
+   * A removed node's own configuration is left out: the leader stops replicating to it once the
+   * removal applies, so it never learns that commit (the state's removeNode came before it does).
+   */
+  private listsNode(id: string): boolean {
+    if (this.node.metadataState().nodes[id] !== undefined) return true;
+    if (id === this.node.nodeId) return false;
+    const conf = this.metadataConf();
+    return conf.voters.includes(id) || conf.learners.includes(id);
   }
 
   async transferLeadership(groupId: number, to: string): Promise<string> {
@@ -263,7 +287,6 @@ export class ClusterAdmin {
     return reply.view;
   }
 
-  /** Every node's view, merged: a group's members and lag come from its leader's view. */
   /**
    * Every node's own metrics (or only `nodeIds`), asked of all at once, each bounded by the view
    * timeout: a node that does not answer is reported with the reason, the others still are.
@@ -288,11 +311,10 @@ export class ClusterAdmin {
     );
   }
 
-  async clusterInfo(): Promise<ClusterInfo> {
-    const state = this.node.metadataState();
-    const ids = Object.keys(state.nodes);
-    const views = await Promise.all(
-      ids.map(async (id) => {
+  /** The view of every node this node's state lists (this one included); undefined where none answered. */
+  private peerViews(): Promise<(NodeView | undefined)[]> {
+    return Promise.all(
+      Object.keys(this.node.metadataState().nodes).map(async (id) => {
         try {
           const reply = await this.node.internal(id, { type: "view" }, viewTimeoutMs);
           return reply.type === "view" ? reply.view : undefined;
@@ -301,6 +323,12 @@ export class ClusterAdmin {
         }
       }),
     );
+  }
+
+  /** Every node's view, merged: a group's members and lag come from its leader's view. */
+  async clusterInfo(): Promise<ClusterInfo> {
+    const state = this.node.metadataState();
+    const views = await this.peerViews();
     const answered = new Set(views.filter((v): v is NodeView => v !== undefined).map((v) => v.nodeId));
     const best = new Map<number, GroupView>();
     for (const view of views) {
@@ -344,7 +372,10 @@ export class ClusterAdmin {
           members,
         };
       });
+    // A removed node answers with the membership as it is, not its own stale entry.
+    const removed = removedSelf(this.node.localView(), views) ? this.node.nodeId : undefined;
     const nodes = Object.values(state.nodes)
+      .filter((n) => n.id !== removed)
       .sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))
       .map((n) => ({ ...n, reachable: answered.has(n.id) }));
     return { regions: [...new Set(nodes.map((n) => n.region))].sort(), nodes, groups };

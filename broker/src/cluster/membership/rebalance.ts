@@ -35,6 +35,19 @@ function loads(state: MetadataState, eligible: NodeInfo[]): Map<string, number> 
 const regionsOf = (replicas: string[], state: MetadataState) =>
   new Set(replicas.map((r) => state.nodes[r]?.region ?? `?${r}`));
 
+/** Region and zone of a node, the key replicas are spread over within a region. */
+const zoneOf = (id: string, state: MetadataState) => {
+  const n = state.nodes[id];
+  return n ? `${n.region}/${n.zone}` : `?${id}`;
+};
+const zonesOf = (replicas: string[], state: MetadataState) => new Set(replicas.map((r) => zoneOf(r, state)));
+
+/** A balance move leaves the group over as many zones as before (a drain may have to narrow it). */
+function keepsZones(c: Candidate, from: string, to: string, state: MetadataState): boolean {
+  const after = c.placement.replicas.map((r) => (r === from ? to : r));
+  return zonesOf(after, state).size >= zonesOf(c.placement.replicas, state).size;
+}
+
 /** A move keeps the group as spread over regions as before, and keeps a replica in its home region. */
 function keepsSpread(c: Candidate, from: string, to: string, state: MetadataState): boolean {
   const before = c.placement.replicas;
@@ -74,11 +87,18 @@ export function planMoves(state: MetadataState, maxInFlight: number): ReplicaMov
     const from = c.placement.replicas.find((r) => state.nodes[r]?.state !== "voter");
     if (!from) continue;
     const sourceRegion = state.nodes[from]?.region;
+    // Zones the group's other replicas are in: a target in a new one keeps it spread within the region.
+    const taken = zonesOf(
+      c.placement.replicas.filter((r) => r !== from),
+      state,
+    );
+    const newZone = (id: string) => Number(!taken.has(zoneOf(id, state)));
     const targets = eligible
       .filter((n) => !c.placement.replicas.includes(n.id) && keepsSpread(c, from, n.id, state))
       .sort(
         (a, b) =>
           Number(b.region === sourceRegion) - Number(a.region === sourceRegion) ||
+          newZone(b.id) - newZone(a.id) ||
           load.get(a.id)! - load.get(b.id)! ||
           a.id.localeCompare(b.id),
       );
@@ -98,7 +118,8 @@ export function planMoves(state: MetadataState, maxInFlight: number): ReplicaMov
             !busy.has(x.placement.groupId) &&
             x.placement.replicas.includes(heavy) &&
             !x.placement.replicas.includes(light) &&
-            keepsSpread(x, heavy, light, state),
+            keepsSpread(x, heavy, light, state) &&
+            keepsZones(x, heavy, light, state),
         );
         if (c) {
           apply(c, heavy, light, "balance");
