@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { DurableConsumer } from "./consumer.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
 import { damageOutcomes, paused, plan } from "./nemeses.js";
@@ -104,6 +105,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
   let subs: Subscribers | undefined;
+  let consumer: DurableConsumer | undefined;
   try {
     const admin = clientsOf(cluster.nodes[0]!);
     await admin.topics.createTopic(
@@ -121,6 +123,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     pubs.start();
     subs = new Subscribers(cluster, topic, partitions, history);
     subs.start();
+    consumer = new DurableConsumer(cluster, topic, history);
+    consumer.start();
     // New groups on a loaded machine can take a while to take their first publishes.
     const warm = await waitAllResumed(pubs, performance.now(), 60_000);
     assert.ok(
@@ -150,11 +154,18 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await sleep(500);
     await pubs.stop();
     await subs.stop();
+    // The durable consumer drains every acknowledged publish, then the cluster's final ack floors
+    // are recorded: the checker holds each acknowledged publish below them to have been consumed.
+    const upTo = new Map(pubs.acked.map((list, p) => [p, Number(list.at(-1)?.offset ?? -1n)]));
+    await consumer.drainAndStop(upTo, 60_000);
 
     summarize(outcomes, pubs);
     for (const d of damageOutcomes) console.log(`  disk damage: ${d}`);
     console.log(
       `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
+    );
+    console.log(
+      `  durable consumer: ${consumer.delivered} deliveries (${consumer.redelivered} redeliveries), ${consumer.sessions} sessions`,
     );
     const changes = cluster.network!.history;
     console.log(`  network (last 12 of ${changes.length} changes): ${changes.slice(-12).join("; ")}`);
@@ -227,6 +238,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   } finally {
     await pubs?.stop();
     await subs?.stop();
+    await consumer?.stop();
     await history.close().catch(() => {});
     for (const n of paused) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
     await cluster.stop();

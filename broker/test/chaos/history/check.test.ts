@@ -46,12 +46,13 @@ const consume = (consumer: string, offset: number, body: string): HistoryEvent =
   offset,
   body,
 });
-const floor = (consumer: string, f: number): HistoryEvent => ({
+const floor = (consumer: string, f: number, final?: true): HistoryEvent => ({
   t: at(),
   type: "consumer-floor",
   consumer,
   partition: 0,
   floor: f,
+  ...(final ? { final } : {}),
 });
 const nemesis = (phase: "start" | "heal", fault = "kill -9 n1"): HistoryEvent => ({
   t: at(),
@@ -74,6 +75,10 @@ const clean = (): HistoryEvent[] => [
   floor("cons", 1),
   consume("cons", 1, "b"),
   consume("cons", 1, "b"), // redelivery of an unacknowledged message is allowed
+  { t: at(), type: "ack", consumer: "cons", partition: 0, offset: 1 },
+  consume("cons", 1, "b"), // also after the client sent its ack: that ack may not have committed
+  consume("cons", 2, "c"),
+  floor("cons", 3, true),
   ...finalRead("n1", "a", "b", "c"),
   ...finalRead("n2", "a", "b", "c"),
 ];
@@ -133,9 +138,25 @@ test("backwards: a subscriber delivered an offset it had passed", () => {
   breaksOnly(h, "backwards");
 });
 
-test("backwards: a durable consumer delivered a message below its acknowledged floor", () => {
-  const h = [...clean(), floor("cons", 2), consume("cons", 0, "a")];
-  breaksOnly(h, "backwards");
+test("redelivered: a durable consumer delivered a message below its committed ack floor", () => {
+  const h = [...clean(), floor("cons", 3), consume("cons", 0, "a")];
+  breaksOnly(h, "redelivered");
+  assert.match(check(h).violations[0]!.message, /offset 0 \(a\) delivered again after its ack committed/);
+});
+
+test("consumer-lost: an acknowledged message below the final floor never delivered to the consumer", () => {
+  const h = clean().filter((e) => !(e.type === "consume" && e.body === "b"));
+  breaksOnly(h, "consumer-lost");
+  assert.match(
+    check(h).violations[0]!.message,
+    /b \(offset 1\) is below its ack floor 3 but was never delivered/,
+  );
+});
+
+test("consumer-lost: the consumer's final floor stops short of an acknowledged message", () => {
+  const h = clean().map((e) => (e.type === "consumer-floor" && e.final ? { ...e, floor: 2 } : e));
+  breaksOnly(h, "consumer-lost");
+  assert.match(check(h).violations[0]!.message, /c \(offset 2\) is above its final ack floor 2/);
 });
 
 test("backwards: a durable consumer's ack floor moved back", () => {
@@ -229,6 +250,10 @@ test("the reader refuses a line it cannot understand, naming it", () => {
     /offset must be a number/,
   );
   assert.throws(() => checkText('{"type":"nemesis","phase":"start","fault":"f"}'), /t must be a number/);
+  assert.throws(
+    () => checkText('{"t":2,"type":"consumer-floor","consumer":"c","partition":0,"floor":1,"final":"yes"}'),
+    /final must be a boolean/,
+  );
 });
 
 test("the checker shares no code: its files import only each other and node: modules", () => {

@@ -1,3 +1,4 @@
+import { consumerLost, redelivered } from "./consumer-rules.js";
 import { type HistoryEvent, parseHistory } from "./events.js";
 import { type FaultResume, resumeQuantile, resumeTimes, unresumed } from "./resume.js";
 import {
@@ -22,7 +23,17 @@ export interface Report {
   resumeP99Ms: number;
 }
 
-export const rules = { lost, duplicated, divergent, reordered, backwards, gap, vanished } as const;
+export const rules = {
+  lost,
+  duplicated,
+  divergent,
+  reordered,
+  backwards,
+  gap,
+  vanished,
+  "consumer-lost": consumerLost,
+  redelivered,
+} as const;
 
 export function check(history: HistoryEvent[]): Report {
   // One clock, but writers may interleave: judge events in time order (stable for equal times).
@@ -47,13 +58,14 @@ export function check(history: HistoryEvent[]): Report {
 export const checkText = (text: string): Report => check(parseHistory(text));
 
 /**
- * The soak's last line. `divergent` also counts gaps and vanished reads (a reader's view that is not
- * the log), `reordered` also counts readers moving backwards.
+ * The soak's last line. `lost` also counts acknowledged messages lost to the durable consumer,
+ * `duplicated` also redeliveries of messages whose ack had committed, `divergent` also gaps and
+ * vanished reads (a reader's view that is not the log), `reordered` also readers moving backwards.
  */
 export function resultLine(r: Report, seconds: number): string {
   const c = r.counts;
   const p99 = Number.isFinite(r.resumeP99Ms) ? Math.round(r.resumeP99Ms) : "never";
-  return `RESULT chaos seconds=${Math.round(seconds)} faults=${r.faults.length} acked=${r.acked} lost=${c.lost} duplicated=${c.duplicated} divergent=${c.divergent + c.gap + c.vanished} reordered=${c.reordered + c.backwards} resume_p99_ms=${p99}`;
+  return `RESULT chaos seconds=${Math.round(seconds)} faults=${r.faults.length} acked=${r.acked} lost=${c.lost + c["consumer-lost"]} duplicated=${c.duplicated + c.redelivered} divergent=${c.divergent + c.gap + c.vanished} reordered=${c.reordered + c.backwards} resume_p99_ms=${p99}`;
 }
 
 /** Every rule's count, and the first violations of each, for the log. */

@@ -70,7 +70,10 @@ export interface Consume {
   offset: number;
   body: string;
 }
-/** The consumer's acknowledgement of `offset` was accepted. */
+/**
+ * The consumer sent its acknowledgement of `offset` (the protocol answers no ack: a committed ack
+ * shows in the ack floor the cluster reports, `consumer-floor`).
+ */
 export interface Ack {
   t: number;
   type: "ack";
@@ -78,13 +81,21 @@ export interface Ack {
   partition: number;
   offset: number;
 }
-/** The cluster reported the consumer's ack floor: every offset below `floor` is acknowledged. */
+/**
+ * The cluster reported the consumer's ack floor: every offset below `floor` is acknowledged, and that
+ * acknowledgement committed (it is never delivered to the consumer again).
+ */
 export interface ConsumerFloor {
   t: number;
   type: "consumer-floor";
   consumer: string;
   partition: number;
   floor: number;
+  /**
+   * The floor after the run, once the consumer had drained every acknowledged publish: each of
+   * those below it must have been delivered to the consumer at least once.
+   */
+  final?: boolean;
 }
 /** A fault began (`start`) or was healed (`heal`). */
 export interface Nemesis {
@@ -106,16 +117,19 @@ export type HistoryEvent =
   | ConsumerFloor
   | Nemesis;
 
-const fields: Record<HistoryEvent["type"], Record<string, "string" | "number" | "boolean" | "number?">> = {
+const fields: Record<
+  HistoryEvent["type"],
+  Record<string, "string" | "number" | "boolean" | "number?" | "boolean?">
+> = {
   invoke: { process: "string", partition: "number", id: "string", body: "string" },
   ok: { process: "string", partition: "number", id: "string", offset: "number" },
   fail: { process: "string", partition: "number", id: "string", error: "string" },
   info: { process: "string", partition: "number", id: "string", error: "string" },
   subscribe: { reader: "string", partition: "number", from: "number?" },
-  deliver: { reader: "string", partition: "number", offset: "number", body: "string" },
+  deliver: { reader: "string", partition: "number", offset: "number", body: "string", final: "boolean?" },
   consume: { consumer: "string", partition: "number", offset: "number", body: "string" },
   ack: { consumer: "string", partition: "number", offset: "number" },
-  "consumer-floor": { consumer: "string", partition: "number", floor: "number" },
+  "consumer-floor": { consumer: "string", partition: "number", floor: "number", final: "boolean?" },
   nemesis: { phase: "string", fault: "string" },
 };
 
@@ -141,7 +155,8 @@ export function parseHistory(text: string): HistoryEvent[] {
     if (typeof e.t !== "number" || !Number.isFinite(e.t)) throw new Error(`${where}: t must be a number`);
     for (const [name, kind] of Object.entries(spec)) {
       const v = e[name];
-      if (kind === "number?" ? v !== undefined && typeof v !== "number" : typeof v !== kind)
+      const optional = kind.endsWith("?");
+      if (optional ? v !== undefined && typeof v !== kind.slice(0, -1) : typeof v !== kind)
         throw new Error(`${where}: ${name} must be a ${kind.replace("?", "")}`);
       if ((kind === "number" || kind === "number?") && v !== undefined && !Number.isSafeInteger(v))
         throw new Error(`${where}: ${name} must be a safe integer`);

@@ -11,6 +11,8 @@ export type Rule =
   | "backwards"
   | "gap"
   | "vanished"
+  | "consumer-lost"
+  | "redelivered"
   | "unresumed";
 
 export interface Violation {
@@ -158,7 +160,8 @@ export function reordered(h: HistoryEvent[]): Violation[] {
 
 /**
  * A reader moving backwards: a subscriber (or final read) delivered an offset at or below one it had
- * already delivered, or a durable consumer was delivered an offset below its acknowledged floor.
+ * already delivered, or a durable consumer's reported ack floor went down. (A consumer delivered
+ * below its floor is `redelivered`, consumer-rules.ts.)
  */
 export function backwards(h: HistoryEvent[]): Violation[] {
   const out: Violation[] = [];
@@ -183,13 +186,6 @@ export function backwards(h: HistoryEvent[]): Violation[] {
           message: `consumer ${e.consumer} p${e.partition}: ack floor went from ${prev} back to ${e.floor}`,
         });
       floors.set(k, Math.max(prev, e.floor));
-    } else if (e.type === "consume") {
-      const floor = floors.get(`${e.consumer}/${e.partition}`) ?? 0;
-      if (e.offset < floor)
-        out.push({
-          rule: "backwards",
-          message: `consumer ${e.consumer} p${e.partition}: offset ${e.offset} delivered below its ack floor ${floor}`,
-        });
     }
   }
   return out;
