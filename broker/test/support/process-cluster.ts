@@ -81,6 +81,12 @@ export interface ProcessClusterOptions {
   usersFor?: (nodeId: string) => { name: string; password: string }[];
   /** How long `start` and `waitReady` wait for nodes to be ready (default 30 s; a loaded machine needs more). */
   readyTimeoutMs?: number;
+  /**
+   * Nodes to add later (`joinSpare`): their ports, data directories and, with `faultProxies`, their
+   * peer links' proxies exist from the start (every node's `peerDialAddresses` names them), so the
+   * faults reach them once they join. They are not launched and not in `nodes` until they join.
+   */
+  spares?: { id: string; region: string }[];
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -93,7 +99,12 @@ const peerOf = (n: ProcessNode) => ({
 
 /** Real broker processes (`geobroker serve`) on 127.0.0.1, one per region, for multi-process tests. */
 export class ProcessCluster {
+  /** The members: the initial nodes and the spares that joined, less the retired ones. */
   readonly nodes: ProcessNode[] = [];
+  /** Spares not yet joined. */
+  readonly spares: ProcessNode[] = [];
+  /** Nodes removed from the cluster (`retire`): stopped, out of `nodes`. */
+  readonly retired: ProcessNode[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
   private initialPeers: ReturnType<typeof peerOf>[] = [];
   private options: ProcessClusterOptions = {};
@@ -110,9 +121,10 @@ export class ProcessCluster {
     for (const region of regions)
       for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
     c.initialPeers = c.nodes.map(peerOf);
+    for (const spare of options.spares ?? []) c.spares.push(await c.newNode(spare.id, spare.region, false));
     if (options.faultProxies)
       c.network = await Network.create(
-        c.nodes.map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
+        [...c.nodes, ...c.spares].map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
       );
     for (const n of c.nodes) c.writeConfig(n);
     for (const n of c.nodes) c.launch(n, options.env);
@@ -137,7 +149,7 @@ export class ProcessCluster {
     writeFileSync(this.usersFileOf(nodeId), stringify({ users: records }));
   }
 
-  private async newNode(id: string, region: string): Promise<ProcessNode> {
+  private async newNode(id: string, region: string, member = true): Promise<ProcessNode> {
     const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
     const n: ProcessNode = {
@@ -151,7 +163,7 @@ export class ProcessCluster {
       child: undefined,
       log: [],
     };
-    this.nodes.push(n);
+    if (member) this.nodes.push(n);
     if (this.options.usersFor) await this.writeUsersOf(id);
     return n;
   }
@@ -203,6 +215,28 @@ export class ProcessCluster {
     this.writeConfig(n);
     this.launch(n, this.options.env);
     return { node: n, address: peerOf(n) };
+  }
+
+  /**
+   * Starts the next spare of `region` (`spares`), as `startJoiningNode` starts a new node: it waits
+   * to be added (ClusterService.AddNode). Undefined when the region has no spare left.
+   */
+  joinSpare(region: string): { node: ProcessNode; address: ReturnType<typeof peerOf> } | undefined {
+    const i = this.spares.findIndex((n) => n.region === region);
+    if (i < 0) return undefined;
+    const [n] = this.spares.splice(i, 1) as [ProcessNode];
+    this.nodes.push(n);
+    this.writeConfig(n);
+    this.launch(n, this.options.env);
+    return { node: n, address: peerOf(n) };
+  }
+
+  /** A node removed from the cluster: stopped (kill -9) and no longer one of `nodes`. */
+  async retire(n: ProcessNode): Promise<void> {
+    await this.kill(n);
+    const i = this.nodes.indexOf(n);
+    if (i >= 0) this.nodes.splice(i, 1);
+    this.retired.push(n);
   }
 
   launch(n: ProcessNode, env: Record<string, string> = {}): void {

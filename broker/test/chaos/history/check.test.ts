@@ -240,6 +240,74 @@ test("resume times: from the fault's start and heal to the first ack of an attem
   );
 });
 
+const retention = (phase: "start" | "end"): HistoryEvent => ({
+  t: at(),
+  type: "retention",
+  phase,
+  maxAgeMs: 4000,
+});
+const retry = (id: string, offset: number): HistoryEvent[] => [
+  { t: at(), type: "invoke", process: "retrier-1", partition: 0, id, body: id, retry: true },
+  { t: at(), type: "ok", process: "retrier-1", partition: 0, id, offset },
+];
+
+/** a and b acknowledged, then a short retention window removes them; c after the window. */
+const retained = (): HistoryEvent[] => [
+  sub("sub-0", 0),
+  ...pub("pr0", "a", 0),
+  ...pub("pr0", "b", 1),
+  ...deliver("sub-0", [0, "a"]),
+  retention("start"),
+  ...retry("a", 0), // a retry of a message retention may have removed: answered from the dedup window
+  retention("end"),
+  ...pub("pr0", "c", 2),
+  sub("sub-0", 1), // resumed at another node after the cut: starts at the oldest retained message
+  ...deliver("sub-0", [2, "c"]),
+  ...[
+    ["n1", "n2"].map(
+      (node): HistoryEvent => ({
+        t: at(),
+        type: "deliver",
+        reader: `final:${node}`,
+        partition: 0,
+        offset: 2,
+        body: "c",
+        final: true,
+      }),
+    ),
+  ].flat(),
+];
+
+test("retention: a prefix acknowledged before the short window ended may be gone; a retry keeps its offset", () => {
+  const r = check(retained());
+  assert.deepEqual(r.violations, []);
+  assert.deepEqual([...r.faults], []);
+});
+
+test("lost: retention removed nothing that was acknowledged after its window ended", () => {
+  // The window ended before a and b were acknowledged: their absence is a loss again.
+  const h = [retention("start"), retention("end"), ...retained().filter((e) => e.type !== "retention")];
+  breaksOnly(h, "lost", 2);
+});
+
+test("lost: without a retention window a missing prefix is a loss, and so is a subscription's skip", () => {
+  const h = retained().filter((e) => e.type !== "retention");
+  const r = check(h);
+  assert.equal(r.counts.lost, 2);
+  assert.equal(r.counts.gap, 1);
+});
+
+test("duplicated: a retried message id stored again at a new offset (dedup failed)", () => {
+  const h = [...pub("pr0", "a", 0), ...retry("a", 1), ...finalRead("n1", "a", "a")];
+  breaksOnly(h, "duplicated");
+});
+
+test("a retrying process is no producer: it is not held to resume after later faults", () => {
+  const h = [...retained(), nemesis("start", "pause n2"), ...pub("pr0", "d", 3), nemesis("heal", "pause n2")];
+  const r = check(h);
+  assert.deepEqual([...r.faults[0]!.afterStartMs.keys()], ["pr0"]);
+});
+
 test("the reader refuses a line it cannot understand, naming it", () => {
   const good = '{"t":1,"type":"invoke","process":"p","partition":0,"id":"a","body":"a"}';
   assert.equal(checkText(`${good}\n\n`).acked, 0);

@@ -14,6 +14,11 @@ export interface Invoke {
   partition: number;
   id: string;
   body: string;
+  /**
+   * A deliberate retry of a message another process had published (its id and body): its ok must
+   * name the offset the message already has. Such a process is no producer for the resume times.
+   */
+  retry?: boolean;
 }
 /** The attempt was acknowledged at `offset`. */
 export interface Ok {
@@ -97,6 +102,18 @@ export interface ConsumerFloor {
    */
   final?: boolean;
 }
+/**
+ * The topic's retention by age was shortened to `maxAgeMs` (`start`) or given back its long limit
+ * (`end`). Between the two, retention may remove a prefix of each partition: an acknowledged message
+ * may then be missing below the first offset a final read holds, if it was acknowledged before the
+ * window ended; nothing else may be.
+ */
+export interface Retention {
+  t: number;
+  type: "retention";
+  phase: "start" | "end";
+  maxAgeMs: number;
+}
 /** A fault began (`start`) or was healed (`heal`). */
 export interface Nemesis {
   t: number;
@@ -115,13 +132,14 @@ export type HistoryEvent =
   | Consume
   | Ack
   | ConsumerFloor
+  | Retention
   | Nemesis;
 
 const fields: Record<
   HistoryEvent["type"],
   Record<string, "string" | "number" | "boolean" | "number?" | "boolean?">
 > = {
-  invoke: { process: "string", partition: "number", id: "string", body: "string" },
+  invoke: { process: "string", partition: "number", id: "string", body: "string", retry: "boolean?" },
   ok: { process: "string", partition: "number", id: "string", offset: "number" },
   fail: { process: "string", partition: "number", id: "string", error: "string" },
   info: { process: "string", partition: "number", id: "string", error: "string" },
@@ -130,6 +148,7 @@ const fields: Record<
   consume: { consumer: "string", partition: "number", offset: "number", body: "string" },
   ack: { consumer: "string", partition: "number", offset: "number" },
   "consumer-floor": { consumer: "string", partition: "number", floor: "number", final: "boolean?" },
+  retention: { phase: "string", maxAgeMs: "number" },
   nemesis: { phase: "string", fault: "string" },
 };
 
@@ -163,6 +182,8 @@ export function parseHistory(text: string): HistoryEvent[] {
     }
     if (e.type === "nemesis" && e.phase !== "start" && e.phase !== "heal")
       throw new Error(`${where}: phase must be start or heal`);
+    if (e.type === "retention" && e.phase !== "start" && e.phase !== "end")
+      throw new Error(`${where}: phase must be start or end`);
     out.push(e as unknown as HistoryEvent);
   });
   return out;

@@ -20,14 +20,17 @@ interface Acked {
   at: number;
 }
 
-/** Per producer: its acknowledgements in time order, each with the start of its acknowledged attempt. */
+/**
+ * Per producer: its acknowledgements in time order, each with the start of its acknowledged attempt.
+ * A process that only retries others' messages (`retry`) is no producer: it stops after its fault.
+ */
 function acksByProducer(h: HistoryEvent[]): Map<string, Acked[]> {
   const lastInvoke = new Map<string, number>();
   const out = new Map<string, Acked[]>();
   for (const e of h) {
     if (e.type === "invoke") {
       lastInvoke.set(`${e.process}/${e.id}`, e.t);
-      if (!out.has(e.process)) out.set(e.process, []);
+      if (!out.has(e.process) && !e.retry) out.set(e.process, []);
     } else if (e.type === "ok")
       out.get(e.process)?.push({ attemptStartedAt: lastInvoke.get(`${e.process}/${e.id}`) ?? e.t, at: e.t });
   }
