@@ -291,6 +291,23 @@ export class ProcessCluster {
     }
   }
 
+  /**
+   * SIGTERM, and SIGKILL if the node has not stopped within `graceMs`: a node that hangs on shutdown
+   * is reported (with its last log lines), never left to hang the test.
+   */
+  async stopNode(n: ProcessNode, graceMs = 15_000): Promise<void> {
+    const child = n.child;
+    if (!child || child.exitCode !== null) return;
+    const timer = setTimeout(() => {
+      console.log(
+        `${n.id} did not stop within ${graceMs} ms of SIGTERM; killed. Its last lines:\n  ${n.log.slice(-15).join("\n  ")}`,
+      );
+      child.kill("SIGKILL");
+    }, graceMs);
+    await this.kill(n, "SIGTERM");
+    clearTimeout(timer);
+  }
+
   /** kill -9 (or another signal); resolves when the process is gone. */
   async kill(n: ProcessNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = n.child;
@@ -302,7 +319,7 @@ export class ProcessCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.kill(n, "SIGTERM")));
+    await Promise.all(this.nodes.map((n) => this.stopNode(n)));
     await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
