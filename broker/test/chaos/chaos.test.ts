@@ -4,12 +4,14 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { DurableConsumer } from "./consumer.js";
+import { diskOutcomes } from "./disk-faults.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
+import { buildLossyfs, LossyDisks } from "./lossy-disk.js";
 import { churnOutcomes, damageOutcomes, paused, plan } from "./nemeses.js";
 import { unavailable } from "./requirements.js";
 import { retentionWindow, retryOutcomes } from "./retention-retry.js";
-import { type Fault, type FaultKind, schedule, selectKinds } from "./schedule.js";
+import { diskKinds, type Fault, type FaultKind, schedule, selectKinds } from "./schedule.js";
 import { Subscribers } from "./subscribers.js";
 import {
   checkPartition,
@@ -55,6 +57,8 @@ const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 const selectedKinds = selectKinds(env.GEOBROKER_CHAOS_NEMESES, unavailable);
 /** Every selected kind runs at least once, however short the run. */
 const firstKinds = selectedKinds;
+/** Every initial node runs on lossyfs when a disk fault is selected (built here when needed). */
+const disks = selectedKinds.some((k) => diskKinds.includes(k)) ? new LossyDisks() : undefined;
 
 interface Outcome {
   kind: FaultKind;
@@ -101,7 +105,9 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   const latest = join(dirname(history.path), "latest.json");
   writeFileSync(latest, JSON.stringify({ seed, history: history.path }));
   const faults = schedule(seededRandom(seed), selectedKinds, { partitions, regions });
+  if (disks) buildLossyfs();
   const cluster = await ProcessCluster.start(regions, {
+    ...(disks ? { disks } : {}),
     nodesPerRegion,
     faultProxies: true,
     readyTimeoutMs: 120_000, // six processes starting at once on a shared 2-core machine
@@ -174,6 +180,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     for (const d of damageOutcomes) console.log(`  disk damage: ${d}`);
     for (const c of churnOutcomes) console.log(`  membership churn: ${c}`);
     for (const r of retryOutcomes) console.log(`  retention-retry: ${r}`);
+    for (const d of diskOutcomes) console.log(`  disk fault: ${d}`);
     console.log(
       `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
     );
@@ -304,6 +311,7 @@ async function inject(
     retentionMaxAgeMs,
     acked: (p) => pubs.acked[p]!,
     dedupWindowMs,
+    disks,
   });
   let fault = what;
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));

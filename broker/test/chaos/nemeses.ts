@@ -4,6 +4,8 @@ import { delay, reset } from "../support/fault-proxy.js";
 import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
 import { churn } from "./churn.js";
 import { damage } from "./disk-damage.js";
+import { diskFault } from "./disk-faults.js";
+import type { LossyDisks } from "./lossy-disk.js";
 import { faketimeLib, unavailable } from "./requirements.js";
 import {
   type RetentionRun,
@@ -41,6 +43,8 @@ export const churnOutcomes: string[] = [];
 /** The run's shape, for the faults that need it. */
 export interface RunShape extends RetentionRun {
   nodesPerRegion: number;
+  /** The nodes' lossyfs mounts, when a disk kind is selected. */
+  disks: LossyDisks | undefined;
 }
 
 export function plan(
@@ -147,8 +151,12 @@ export function plan(
             `${node.id} ${result.what}: ${exited ? `refused: ${result.refused.slice(0, 300)}` : "started"}`,
           );
           await cluster.kill(node);
-          rmSync(node.dataDir, { recursive: true, force: true });
-          mkdirSync(node.dataDir, { recursive: true });
+          if (run.disks?.has(node))
+            run.disks.wipe(node); // keep the mount point
+          else {
+            rmSync(node.dataDir, { recursive: true, force: true });
+            mkdirSync(node.dataDir, { recursive: true });
+          }
           await restart(node);
         },
         holdMs: hold,
@@ -213,6 +221,10 @@ export function plan(
         holdMs: hold,
       };
     }
+    case "power-loss":
+    case "disk-full":
+    case "disk-eio":
+      return diskFault(cluster, f, target, run.disks!, restart);
     case "clock-skew": {
       // The leader restarts (kill -9) with its wall clock off by skewMs (libfaketime: Date.now and
       // performance.timeOrigin, so commit timestamps, the dedup window and retention by age; the

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import type { FaultKind } from "./schedule.js";
+import { lossyfsUnavailable } from "./lossy-disk.js";
+import { diskKinds, type FaultKind } from "./schedule.js";
 
 // What a fault kind needs of the machine, beyond Node and this repository, and where it is.
 
@@ -15,5 +16,6 @@ export const faketimeLib = (): string | undefined => faketimeLibs.find((l) => ex
 export function unavailable(kind: FaultKind): string | undefined {
   if (kind === "clock-skew" && !faketimeLib())
     return "needs libfaketime (Debian: apt-get install faketime; .ci/run installs it)";
+  if (diskKinds.includes(kind)) return lossyfsUnavailable();
   return undefined;
 }

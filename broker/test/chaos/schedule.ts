@@ -19,7 +19,9 @@ export const portableKinds = [
   "retention-retry",
 ] as const;
 /** Fault kinds that need something of the machine (requirements.ts): only when asked for. */
-export const machineKinds = ["clock-skew"] as const;
+export const machineKinds = ["clock-skew", "power-loss", "disk-full", "disk-eio"] as const;
+/** The kinds that run every node on lossyfs (lossy-disk.ts). */
+export const diskKinds: readonly FaultKind[] = ["power-loss", "disk-full", "disk-eio"];
 export type FaultKind = (typeof portableKinds)[number] | (typeof machineKinds)[number];
 export const allKinds: readonly FaultKind[] = [...portableKinds, ...machineKinds];
 

@@ -87,6 +87,11 @@ export interface ProcessClusterOptions {
    * faults reach them once they join. They are not launched and not in `nodes` until they join.
    */
   spares?: { id: string; region: string }[];
+  /**
+   * The file system under the initial nodes' data directories (the chaos suite's lossyfs): mounted
+   * before a node first starts, unmounted after every node stopped.
+   */
+  disks?: { mount(n: ProcessNode): Promise<void>; unmountAll(): Promise<void> };
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -127,6 +132,7 @@ export class ProcessCluster {
         [...c.nodes, ...c.spares].map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
       );
     for (const n of c.nodes) c.writeConfig(n);
+    for (const n of c.nodes) await options.disks?.mount(n);
     for (const n of c.nodes) c.launch(n, options.env);
     await c.waitReady();
     return c;
@@ -320,6 +326,7 @@ export class ProcessCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopNode(n)));
+    await this.options.disks?.unmountAll();
     await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
