@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
@@ -57,6 +57,8 @@ export interface ClientServerOptions {
   /** What each caller may do. Default: everything (no ACL configured). */
   authorizer?: Authorizer;
   health: HealthSource;
+  /** While this returns an error, every call is answered with it (a node whose storage failed). */
+  refuse?: () => ConnectError | undefined;
   observer: CallObserver;
   /**
    * TLS files, reloaded when they change. `requestCert` asks for a client certificate without
@@ -151,6 +153,11 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     },
     onLimit: (limit, address) => limitHit(`${limit} ${address}`, { limit, address }),
   });
+  const refusing: Interceptor = (next) => async (req) => {
+    const refused = o.refuse?.();
+    if (refused) throw refused;
+    return next(req);
+  };
   const interceptors: Interceptor[] = [
     metricsInterceptor(o.observer),
     // Calls arrive authenticated by the gate; this stays for calls that did not pass it.
@@ -165,6 +172,8 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
         audit("admin.action", { user: principal.name, method, ...(topic ? { topic } : {}) }),
       revocation: { authenticator: o.authenticator, everyMs: o.revocationCheckMs ?? 1000 },
     }),
+    // Last: only a caller that may make the call learns that this node cannot serve it now.
+    refusing,
   ];
   const authenticated = connectNodeAdapter({
     interceptors,

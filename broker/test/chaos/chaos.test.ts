@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { DurableConsumer } from "./consumer.js";
-import { diskOutcomes } from "./disk-faults.js";
+import { diskOutcomes, diskProblems } from "./disk-faults.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
 import { buildLossyfs, LossyDisks } from "./lossy-disk.js";
@@ -226,6 +226,11 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       problems,
       [],
       "every acknowledged message on every node, at its offset, in order, no gaps",
+    );
+    assert.deepEqual(
+      diskProblems,
+      [],
+      "a node with a full or failing disk refuses writes, saying why, and recovers",
     );
     for (const o of outcomes) {
       assert.ok(

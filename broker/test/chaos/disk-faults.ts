@@ -1,7 +1,9 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
 import type { LossyDisks } from "./lossy-disk.js";
 import type { Plan } from "./nemeses.js";
 import type { Fault } from "./schedule.js";
+import { clientsOf, sleep } from "./workload.js";
 
 // The nemeses on lossyfs (lossy-disk.ts):
 // - power-loss: kill -9 a partition's leader (alone, or with a node of another region: a coordinated
@@ -14,6 +16,27 @@ import type { Fault } from "./schedule.js";
 
 /** What each disk fault did and how the node took it, for the run's log. */
 export const diskOutcomes: string[] = [];
+/** What a node did wrong under disk-full or disk-eio (the test asserts there is nothing). */
+export const diskProblems: string[] = [];
+
+/**
+ * What a publish at the node with the failed disk is answered: it must be refused with UNAVAILABLE
+ * naming the storage failure (retry elsewhere), not hang, not be acknowledged, not find a dead port.
+ */
+async function refusal(n: ProcessNode, topic: string, partition: number): Promise<string | undefined> {
+  const c = clientsOf(n);
+  try {
+    await c.publish.publish(
+      { topic, partition, body: new TextEncoder().encode("disk-probe") },
+      { headers: c.headers, timeoutMs: 3000 },
+    );
+    return "a publish at it was acknowledged while its disk failed";
+  } catch (err) {
+    const e = ConnectError.from(err);
+    if (e.code === Code.Unavailable && /storage failed/.test(e.rawMessage)) return undefined;
+    return `a publish at it was answered ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
+  }
+}
 
 const exited = (n: ProcessNode) => n.child !== undefined && n.child.exitCode !== null;
 
@@ -23,6 +46,7 @@ export function diskFault(
   leader: ProcessNode,
   disks: LossyDisks,
   restart: (n: ProcessNode) => Promise<void>,
+  topic: string,
 ): Plan {
   const p = `p${f.partition}`;
   const mounted = cluster.nodes.filter((n) => n.child && disks.has(n));
@@ -59,12 +83,26 @@ export function diskFault(
       await disks.command(target, `${what} on`);
     },
     heal: async () => {
+      // Still failing: the node must be up and refuse, saying why (the publishers wrote to its
+      // partitions all along, so its storage has met the fault by now).
+      const problem = exited(target)
+        ? `exited (${target.child?.exitCode}) instead of refusing writes; its last lines:\n  ${target.log.slice(-12).join("\n  ")}`
+        : await refusal(target, topic, f.partition);
+      if (problem) diskProblems.push(`${target.id} under ${what}: ${problem}`);
       await disks.command(target, `${what} off`);
+      // Once the disk works again it must serve again: it restarts itself on its storage (exit
+      // 75), and its supervisor (here the test, in production Kubernetes) starts it.
+      for (const deadline = performance.now() + 10_000; !exited(target) && performance.now() < deadline; )
+        await sleep(100);
       const gone = exited(target);
       diskOutcomes.push(
         `${target.id} ${what}: ${gone ? `exited with ${target.child?.exitCode}` : "kept running"}; its log: ${said().slice(0, 300) || "(nothing about it)"}`,
       );
-      if (gone) await restart(target); // as its supervisor (Kubernetes) would
+      if (!gone) {
+        diskProblems.push(`${target.id} under ${what}: did not restart within 10 s of the disk's recovery`);
+        await cluster.kill(target);
+      }
+      await restart(target);
     },
     holdMs: f.holdMs,
   };

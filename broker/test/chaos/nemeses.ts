@@ -224,7 +224,7 @@ export function plan(
     case "power-loss":
     case "disk-full":
     case "disk-eio":
-      return diskFault(cluster, f, target, run.disks!, restart);
+      return diskFault(cluster, f, target, run.disks!, restart, run.topic);
     case "clock-skew": {
       // The leader restarts (kill -9) with its wall clock off by skewMs (libfaketime: Date.now and
       // performance.timeOrigin, so commit timestamps, the dedup window and retention by age; the

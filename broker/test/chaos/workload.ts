@@ -140,7 +140,11 @@ export interface PartitionRead {
   bodies: string[];
 }
 
-/** Reads a partition from the start at one node until offset `upTo` has arrived (or timeoutMs). */
+/**
+ * Reads a partition from the start at one node: until offset `upTo` (the last acknowledged one) has
+ * arrived, then on until no message came for `idleMs`, so that the read holds the whole log, with
+ * any unacknowledged retries after the last acknowledgement (or until timeoutMs).
+ */
 export async function readPartition(
   node: ProcessNode,
   topic: string,
@@ -152,6 +156,8 @@ export async function readPartition(
   const c = clientsOf(node);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const idleMs = 1000;
+  let idle: NodeJS.Timeout | undefined;
   const out: PartitionRead = { offsets: [], bodies: [] };
   try {
     for await (const r of c.consume.subscribe(
@@ -168,12 +174,16 @@ export async function readPartition(
         body: out.bodies.at(-1)!,
         final: true,
       });
-      if (r.message!.offset >= upTo) break;
+      if (r.message!.offset >= upTo) {
+        clearTimeout(idle);
+        idle = setTimeout(() => ac.abort(), idleMs);
+      }
     }
   } catch {
     // aborted by the timer: the checks report what is missing
   } finally {
     clearTimeout(timer);
+    clearTimeout(idle);
     ac.abort();
   }
   return out;
