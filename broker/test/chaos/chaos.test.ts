@@ -326,7 +326,7 @@ async function inject(
       : ", cuts off no leader";
   const at = performance.now();
   console.log(`  > ${fault}`); // before the wait, so that a fault that hangs the run is named
-  history.record({ type: "nemesis", phase: "start", fault });
+  history.record({ type: "nemesis", phase: "start", fault, kind: f.kind });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
   const [resumeMs, electedMs] = await Promise.all([
@@ -334,7 +334,7 @@ async function inject(
     Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
   ]);
   await sleep(Math.max(0, holdMs - (performance.now() - at)));
-  history.record({ type: "nemesis", phase: "heal", fault });
+  history.record({ type: "nemesis", phase: "heal", fault, kind: f.kind });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
   return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { check, checkText, resultLine } from "./check.js";
+import { check, checkText, describe, resultLine } from "./check.js";
 import type { HistoryEvent } from "./events.js";
 import type { Rule } from "./rules.js";
 
@@ -306,6 +306,25 @@ test("a retrying process is no producer: it is not held to resume after later fa
   const h = [...retained(), nemesis("start", "pause n2"), ...pub("pr0", "d", 3), nemesis("heal", "pause n2")];
   const r = check(h);
   assert.deepEqual([...r.faults[0]!.afterStartMs.keys()], ["pr0"]);
+});
+
+test("resume times per fault kind: median, p90 and max of each fault's worst producer", () => {
+  const fault = (kind: string, start: number, ack: number): HistoryEvent[] => [
+    { t: start, type: "nemesis", phase: "start", fault: `${kind}@${start}`, kind },
+    { t: start + 1, type: "invoke", process: "p", partition: 0, id: `m${start}`, body: `m${start}` },
+    { t: ack, type: "ok", process: "p", partition: 0, id: `m${start}`, offset: start },
+    { t: ack + 1, type: "nemesis", phase: "heal", fault: `${kind}@${start}`, kind },
+  ];
+  const h = [
+    ...fault("kill-leader", 100, 600),
+    ...fault("kill-leader", 1000, 2500),
+    ...fault("pause-leader", 5000, 5100),
+  ];
+  const lines = describe(check(h)).filter((l) => l.includes("resume after"));
+  assert.deepEqual(lines, [
+    "  resume after kill-leader (n=2): median 500 ms, p90 1500 ms, max 1500 ms",
+    "  resume after pause-leader (n=1): median 100 ms, p90 100 ms, max 100 ms",
+  ]);
 });
 
 test("the reader refuses a line it cannot understand, naming it", () => {

@@ -1,6 +1,6 @@
 import { consumerLost, redelivered } from "./consumer-rules.js";
 import { type HistoryEvent, parseHistory } from "./events.js";
-import { type FaultResume, resumeQuantile, resumeTimes, unresumed } from "./resume.js";
+import { type FaultResume, resumeByKind, resumeQuantile, resumeTimes, unresumed } from "./resume.js";
 import {
   backwards,
   divergent,
@@ -75,6 +75,11 @@ export function describe(r: Report, perRule = 5): string[] {
       .map(([k, n]) => `${k}=${n}`)
       .join(" ")}`,
   ];
+  const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}` : "never");
+  for (const k of resumeByKind(r.faults))
+    lines.push(
+      `  resume after ${k.kind} (n=${k.n}): median ${ms(k.medianMs)} ms, p90 ${ms(k.p90Ms)} ms, max ${ms(k.maxMs)} ms`,
+    );
   for (const rule of Object.keys(r.counts))
     lines.push(
       ...r.violations

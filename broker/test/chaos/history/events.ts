@@ -120,6 +120,8 @@ export interface Nemesis {
   type: "nemesis";
   phase: "start" | "heal";
   fault: string;
+  /** The fault's kind (kill-leader, pause-leader, ...), for resume times per kind. */
+  kind?: string;
 }
 
 export type HistoryEvent =
@@ -137,7 +139,7 @@ export type HistoryEvent =
 
 const fields: Record<
   HistoryEvent["type"],
-  Record<string, "string" | "number" | "boolean" | "number?" | "boolean?">
+  Record<string, "string" | "number" | "boolean" | "string?" | "number?" | "boolean?">
 > = {
   invoke: { process: "string", partition: "number", id: "string", body: "string", retry: "boolean?" },
   ok: { process: "string", partition: "number", id: "string", offset: "number" },
@@ -149,7 +151,7 @@ const fields: Record<
   ack: { consumer: "string", partition: "number", offset: "number" },
   "consumer-floor": { consumer: "string", partition: "number", floor: "number", final: "boolean?" },
   retention: { phase: "string", maxAgeMs: "number" },
-  nemesis: { phase: "string", fault: "string" },
+  nemesis: { phase: "string", fault: "string", kind: "string?" },
 };
 
 /**

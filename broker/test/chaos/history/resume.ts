@@ -7,6 +7,8 @@ import type { Violation } from "./rules.js";
 
 export interface FaultResume {
   fault: string;
+  /** Its kind, when the history names it. */
+  kind: string | undefined;
   startedAt: number;
   healedAt: number | undefined;
   /** Per producer: ms from the start until it was acknowledged again (undefined: never). */
@@ -50,6 +52,7 @@ export function resumeTimes(h: HistoryEvent[]): FaultResume[] {
     if (e.phase === "start") {
       faults.push({
         fault: e.fault,
+        kind: e.kind,
         startedAt: e.t,
         healedAt: undefined,
         afterStartMs: new Map([...acks].map(([p, list]) => [p, firstAfter(list, e.t)])),
@@ -91,4 +94,25 @@ export function resumeQuantile(faults: FaultResume[], q: number): number {
   if (faults.length === 0) return 0;
   const sorted = faults.map(worstResume).sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/**
+ * Per fault kind: how many faults, and the median, 90th percentile and maximum of the worst
+ * producer's time to resume after each (Infinity: one never resumed).
+ */
+export function resumeByKind(
+  faults: FaultResume[],
+): { kind: string; n: number; medianMs: number; p90Ms: number; maxMs: number }[] {
+  const kinds = new Map<string, number[]>();
+  for (const f of faults) {
+    const k = f.kind ?? "(unnamed)";
+    kinds.set(k, [...(kinds.get(k) ?? []), worstResume(f)]);
+  }
+  return [...kinds]
+    .map(([kind, times]) => {
+      const sorted = times.sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+      return { kind, n: sorted.length, medianMs: at(0.5), p90Ms: at(0.9), maxMs: sorted.at(-1)! };
+    })
+    .sort((a, b) => a.kind.localeCompare(b.kind));
 }
