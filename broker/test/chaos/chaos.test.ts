@@ -309,6 +309,7 @@ async function inject(
     start,
     heal,
     holdMs,
+    quorumLost = false,
   } = plan(cluster, f, leader, {
     topic,
     nodesPerRegion,
@@ -326,15 +327,32 @@ async function inject(
       : ", cuts off no leader";
   const at = performance.now();
   console.log(`  > ${fault}`); // before the wait, so that a fault that hangs the run is named
-  history.record({ type: "nemesis", phase: "start", fault, kind: f.kind });
+  history.record({
+    type: "nemesis",
+    phase: "start",
+    fault,
+    kind: f.kind,
+    ...(quorumLost ? { quorumLost } : {}),
+  });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
-  const [resumeMs, electedMs] = await Promise.all([
-    waitAllResumed(pubs, at, 20_000),
-    Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
-  ]);
+  // A majority lost: no new leader and no writes are due before the heal (only after it).
+  const [resumeMs, electedMs] = quorumLost
+    ? [[], []]
+    : await Promise.all([
+        waitAllResumed(pubs, at, 20_000),
+        Promise.all(
+          affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000)),
+        ),
+      ]);
   await sleep(Math.max(0, holdMs - (performance.now() - at)));
-  history.record({ type: "nemesis", phase: "heal", fault, kind: f.kind });
+  history.record({
+    type: "nemesis",
+    phase: "heal",
+    fault,
+    kind: f.kind,
+    ...(quorumLost ? { quorumLost } : {}),
+  });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
   return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };

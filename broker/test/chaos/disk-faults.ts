@@ -72,6 +72,7 @@ export function diskFault(
         diskOutcomes.push(`power loss: ${dropped.join("; ")}`);
       },
       holdMs: f.holdMs,
+      quorumLost: victims.length > 1, // one replica per region: a group on both lost its majority
     };
   }
   const what = f.kind === "disk-full" ? "enospc" : "eio";

@@ -29,6 +29,11 @@ export interface Plan {
   heal: () => Promise<void> | void;
   /** How long the fault lasts (the schedule's hold, or the pause). */
   holdMs: number;
+  /**
+   * The fault takes a majority of some group's replicas (a coordinated power loss): that group
+   * cannot elect or take writes until the heal, so its recovery is measured from the heal.
+   */
+  quorumLost?: boolean;
 }
 
 /** What each corrupt-follower fault did and how the node took it, for the run's log. */

@@ -327,6 +327,37 @@ test("resume times per fault kind: median, p90 and max of each fault's worst pro
   ]);
 });
 
+test("a quorum loss is due to resume only from its heal, and its resume time counts from there", () => {
+  const h: HistoryEvent[] = [
+    {
+      t: 0,
+      type: "nemesis",
+      phase: "start",
+      fault: "power loss of a and b",
+      kind: "power-loss",
+      quorumLost: true,
+    },
+    { t: 10, type: "invoke", process: "p", partition: 0, id: "a", body: "a" },
+    {
+      t: 20_000,
+      type: "nemesis",
+      phase: "heal",
+      fault: "power loss of a and b",
+      kind: "power-loss",
+      quorumLost: true,
+    },
+    { t: 20_100, type: "invoke", process: "p", partition: 0, id: "a", body: "a" }, // the retry
+    { t: 20_300, type: "ok", process: "p", partition: 0, id: "a", offset: 0 },
+    ...finalRead("n", "a"),
+  ];
+  const r = check(h);
+  assert.deepEqual(r.violations, []);
+  assert.equal(r.resumeP99Ms, 300);
+  // Without the mark the same history counts 20.3 s from the fault's start.
+  const plain = check(h.map((e) => (e.type === "nemesis" ? { ...e, quorumLost: false } : e)));
+  assert.equal(plain.resumeP99Ms, 20_300);
+});
+
 test("the reader refuses a line it cannot understand, naming it", () => {
   const good = '{"t":1,"type":"invoke","process":"p","partition":0,"id":"a","body":"a"}';
   assert.equal(checkText(`${good}\n\n`).acked, 0);

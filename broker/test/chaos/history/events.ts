@@ -122,6 +122,11 @@ export interface Nemesis {
   fault: string;
   /** The fault's kind (kill-leader, pause-leader, ...), for resume times per kind. */
   kind?: string;
+  /**
+   * The fault took a majority of some group's replicas: no producer is due to resume before the
+   * heal, and its resume time counts from the heal.
+   */
+  quorumLost?: boolean;
 }
 
 export type HistoryEvent =
@@ -151,7 +156,7 @@ const fields: Record<
   ack: { consumer: "string", partition: "number", offset: "number" },
   "consumer-floor": { consumer: "string", partition: "number", floor: "number", final: "boolean?" },
   retention: { phase: "string", maxAgeMs: "number" },
-  nemesis: { phase: "string", fault: "string", kind: "string?" },
+  nemesis: { phase: "string", fault: "string", kind: "string?", quorumLost: "boolean?" },
 };
 
 /**

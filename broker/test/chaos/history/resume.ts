@@ -9,6 +9,8 @@ export interface FaultResume {
   fault: string;
   /** Its kind, when the history names it. */
   kind: string | undefined;
+  /** It took a majority of some group: resume is due (and measured) from the heal. */
+  quorumLost: boolean;
   startedAt: number;
   healedAt: number | undefined;
   /** Per producer: ms from the start until it was acknowledged again (undefined: never). */
@@ -53,6 +55,7 @@ export function resumeTimes(h: HistoryEvent[]): FaultResume[] {
       faults.push({
         fault: e.fault,
         kind: e.kind,
+        quorumLost: e.quorumLost === true,
         startedAt: e.t,
         healedAt: undefined,
         afterStartMs: new Map([...acks].map(([p, list]) => [p, firstAfter(list, e.t)])),
@@ -73,7 +76,7 @@ export function unresumed(faults: FaultResume[]): Violation[] {
   const out: Violation[] = [];
   for (const f of faults)
     for (const [when, times] of [
-      ["its start", f.afterStartMs],
+      ["its start", f.quorumLost ? new Map<string, number | undefined>() : f.afterStartMs],
       ["its heal", f.afterHealMs],
     ] as const)
       for (const [producer, ms] of times)
@@ -85,9 +88,14 @@ export function unresumed(faults: FaultResume[]): Violation[] {
   return out;
 }
 
-/** The worst producer's time to resume after the fault's start (Infinity: one never resumed). */
+/** The worst producer's time to resume after the fault's start (after its heal, for a quorum loss; Infinity: one never resumed). */
 export const worstResume = (f: FaultResume): number =>
-  Math.max(0, ...[...f.afterStartMs.values()].map((ms) => ms ?? Number.POSITIVE_INFINITY));
+  Math.max(
+    0,
+    ...[...(f.quorumLost ? f.afterHealMs : f.afterStartMs).values()].map(
+      (ms) => ms ?? Number.POSITIVE_INFINITY,
+    ),
+  );
 
 /** The q-quantile (nearest rank) of the worst resume time per fault; 0 without faults. */
 export function resumeQuantile(faults: FaultResume[], q: number): number {
