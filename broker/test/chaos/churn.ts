@@ -74,7 +74,7 @@ async function moveLeadership(cluster: ProcessCluster, topic: string, f: Fault):
 
 /** Adds a spare node of the fault's region and promotes it to voter. */
 async function addNode(cluster: ProcessCluster, region: string): Promise<string> {
-  const joined = cluster.joinSpare(region);
+  const joined = await cluster.joinSpare(region);
   if (!joined) return `no spare left in ${region}`;
   const { node, address } = joined;
   await untilDone(cluster, `AddNode ${node.id}`, 60_000, (c, o) => c.cluster.addNode({ node: address }, o));

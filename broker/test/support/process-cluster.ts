@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -58,6 +58,18 @@ export async function freePort(): Promise<number> {
   }
 }
 
+/** Listens on `port` (so that no one else binds it) until released. */
+function hold(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(port, "127.0.0.1", () => resolve(s));
+  });
+}
+
+const release = (servers: Server[]) =>
+  Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+
 export const testUser = { name: "tester", password: "test-password-1" };
 
 export interface ProcessClusterOptions {
@@ -110,6 +122,12 @@ export class ProcessCluster {
   readonly spares: ProcessNode[] = [];
   /** Nodes removed from the cluster (`retire`): stopped, out of `nodes`. */
   readonly retired: ProcessNode[] = [];
+  /**
+   * A spare's ports are known long before it binds them (its proxies and every node's
+   * `peerDialAddresses` name them): held by placeholder listeners until it joins, so that nothing
+   * else on the machine takes one meanwhile.
+   */
+  private readonly held = new Map<string, Server[]>();
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
   private initialPeers: ReturnType<typeof peerOf>[] = [];
   private options: ProcessClusterOptions = {};
@@ -126,7 +144,11 @@ export class ProcessCluster {
     for (const region of regions)
       for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
     c.initialPeers = c.nodes.map(peerOf);
-    for (const spare of options.spares ?? []) c.spares.push(await c.newNode(spare.id, spare.region, false));
+    for (const spare of options.spares ?? []) {
+      const n = await c.newNode(spare.id, spare.region, false);
+      c.spares.push(n);
+      c.held.set(n.id, await Promise.all([n.clientPort, n.peerPort, n.httpPort].map(hold)));
+    }
     if (options.faultProxies)
       c.network = await Network.create(
         [...c.nodes, ...c.spares].map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
@@ -227,10 +249,14 @@ export class ProcessCluster {
    * Starts the next spare of `region` (`spares`), as `startJoiningNode` starts a new node: it waits
    * to be added (ClusterService.AddNode). Undefined when the region has no spare left.
    */
-  joinSpare(region: string): { node: ProcessNode; address: ReturnType<typeof peerOf> } | undefined {
+  async joinSpare(
+    region: string,
+  ): Promise<{ node: ProcessNode; address: ReturnType<typeof peerOf> } | undefined> {
     const i = this.spares.findIndex((n) => n.region === region);
     if (i < 0) return undefined;
     const [n] = this.spares.splice(i, 1) as [ProcessNode];
+    await release(this.held.get(n.id) ?? []);
+    this.held.delete(n.id);
     this.nodes.push(n);
     this.writeConfig(n);
     this.launch(n, this.options.env);
@@ -327,6 +353,7 @@ export class ProcessCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopNode(n)));
     await this.options.disks?.unmountAll();
+    await release([...this.held.values()].flat());
     await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
