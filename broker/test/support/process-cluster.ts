@@ -156,7 +156,12 @@ export class ProcessCluster {
     for (const n of c.nodes) c.writeConfig(n);
     for (const n of c.nodes) await options.disks?.mount(n);
     for (const n of c.nodes) c.launch(n, options.env);
-    await c.waitReady();
+    try {
+      await c.waitReady();
+    } catch (err) {
+      await c.stop(); // a node that failed to start must not leave the others running
+      throw err;
+    }
     return c;
   }
 
