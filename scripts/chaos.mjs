@@ -2,7 +2,8 @@
 // `npm run chaos`: the fault soak (broker/test/chaos/chaos.test.ts), then the independent history
 // checker over the history it wrote, in its own process, so that the RESULT line is the last line.
 // Usage: node scripts/chaos.mjs [--nemesis kill-leader,pause-leader] [--seed N]
-// (the same as GEOBROKER_CHAOS_NEMESES / GEOBROKER_CHAOS_SEED). Exits non-zero when the soak failed
+// (the same as GEOBROKER_CHAOS_NEMESES / GEOBROKER_CHAOS_SEED; without --nemesis: every kind, and a
+// kind this machine cannot run refuses the run with the reason). Exits non-zero when the soak failed
 // or the checker found any violation.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -20,6 +21,16 @@ for (let i = 0; i < args.length; i++) {
     console.error(`unknown argument ${args[i]}; usage: npm run chaos -- [--nemesis a,b] [--seed N]`);
     process.exit(2);
   }
+}
+env.GEOBROKER_CHAOS_NEMESES ||= "all";
+// Refuse up front, in one line, a fault kind this machine cannot run (never skip it silently).
+const { selectKinds } = await import(join(root, "dist", "broker", "test", "chaos", "schedule.js"));
+const { unavailable } = await import(join(root, "dist", "broker", "test", "chaos", "requirements.js"));
+try {
+  selectKinds(env.GEOBROKER_CHAOS_NEMESES, unavailable);
+} catch (err) {
+  console.error(`chaos: ${err.message}`);
+  process.exit(2);
 }
 const latest = join(root, ".geobroker", "chaos", "latest.json");
 const startedAt = Date.now();

@@ -1,6 +1,6 @@
 import http2 from "node:http2";
 import net from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
@@ -60,6 +60,8 @@ export interface ClientServerOptions {
   /** What each caller may do. Default: everything (no ACL configured). */
   authorizer?: Authorizer;
   health: HealthSource;
+  /** While this returns an error, every call is answered with it (a node whose storage failed). */
+  refuse?: () => ConnectError | undefined;
   observer: CallObserver;
   /**
    * TLS files, reloaded when they change. `requestCert` asks for a client certificate without
@@ -170,6 +172,11 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     },
     onLimit: (limit, address) => limitHit(`${limit} ${address}`, { limit, address }),
   });
+  const refusing: Interceptor = (next) => async (req) => {
+    const refused = o.refuse?.();
+    if (refused) throw refused;
+    return next(req);
+  };
   const interceptors: Interceptor[] = [
     metricsInterceptor(o.observer),
     // Calls arrive authenticated by the gate; this stays for calls that did not pass it.
@@ -185,6 +192,8 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       revocation: { authenticator: o.authenticator, everyMs: o.revocationCheckMs ?? 1000 },
     }),
     ...(o.external ? [externalAddressesInterceptor(o.external.addressOf)] : []),
+    // Last: only a caller that may make the call learns that this node cannot serve it now.
+    refusing,
   ];
   let externalPort: number | undefined;
   const authenticated = connectNodeAdapter({

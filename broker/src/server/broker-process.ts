@@ -31,6 +31,7 @@ import { PeerTransport } from "../transport/peer-transport.js";
 import { projectRoot } from "../util/project-root.js";
 import { buildNodeSecurity } from "./node-security.js";
 import { ReplicatedSecurity } from "./replicated-security.js";
+import { StorageFailure } from "./storage-failure.js";
 
 export interface BrokerProcess {
   node: ClusterNode;
@@ -63,6 +64,12 @@ export async function startBrokerProcess(
     await db.close();
     throw err;
   }
+  const storage = new StorageFailure({
+    nodeId: config.nodeId,
+    dataDir: config.dataDir,
+    logger,
+    exit: (code) => process.exit(code),
+  });
   let witness: DurabilityWitness | undefined;
   const logStore = await RaftLogStore.open(db, {
     ...(hooks.slowSyncMs ? { slowSyncMs: hooks.slowSyncMs } : {}),
@@ -78,7 +85,7 @@ export async function startBrokerProcess(
     await db.close();
     throw err;
   }
-  witness = new DurabilityWitness(markFile, logStore.syncedBatches);
+  witness = new DurabilityWitness(markFile, logStore.syncedBatches, 1000, (err) => storage.fail(err));
   witness.start();
   const partitions = await PartitionStore.open(db);
   // Assigned below; until then (the identity check talks to peers first) the transport's callbacks find no groups.
@@ -102,7 +109,6 @@ export async function startBrokerProcess(
   });
   const peerPort = await transport.start();
   const incarnation = await openIdentity(config, db, logStore, transport, logger);
-  let fatal = false;
   node = await ClusterNode.start({
     config,
     logger,
@@ -126,16 +132,14 @@ export async function startBrokerProcess(
         },
         storage,
       ),
-    onFatal: (err) => {
-      // Memory and disk may disagree after a failed fsync: stop serving and exit, never acknowledge.
-      fatal = true;
-      logger.error("fatal storage error: exiting", { err: err.message });
-      setTimeout(() => process.exit(1), 100).unref();
-    },
+    // Memory and disk may disagree after a failed write or fsync: the groups stopped, nothing more
+    // is acknowledged; the node refuses calls until its disk works, then restarts (storage-failure.ts).
+    onFatal: (err) => storage.fail(err),
   });
   const health = {
-    live: () => !fatal,
-    ready: () => (fatal ? { ready: false, reason: "storage failed" } : node!.readiness()),
+    // Live while failed: the process answers, and restarts itself once the disk works again.
+    live: () => true,
+    ready: () => (storage.reason ? { ready: false, reason: storage.reason } : node!.readiness()),
   };
   const audit = createAudit(logger);
   const security = buildNodeSecurity(config, { audit });
@@ -177,6 +181,7 @@ export async function startBrokerProcess(
       : {}),
     authThrottle: security.throttle,
     health,
+    refuse: () => storage.refusal(),
     observer: metrics,
     ...(config.tls.client
       ? {
@@ -249,6 +254,7 @@ export async function startBrokerProcess(
     peerPort,
     httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
     async stop() {
+      storage.stop();
       clearInterval(gauges);
       clearInterval(securitySync);
       if (addressRefresh) clearInterval(addressRefresh);

@@ -91,6 +91,11 @@ export class DurabilityWitness {
     private readonly path: string,
     initial: number,
     private readonly intervalMs = 1000,
+    /**
+     * A mark the disk would not take (ENOSPC, EIO): a storage failure like any other (the node
+     * stops acknowledging, server/storage-failure.ts). The next flush tries again.
+     */
+    private readonly onFailure: (err: Error) => void = () => {},
   ) {
     this.confirmed = initial;
     this.written = -1; // the first tick writes the file even when nothing changed since the check
@@ -111,8 +116,12 @@ export class DurabilityWitness {
     this.writing = this.writing.then(async () => {
       const count = this.confirmed;
       if (count === this.written) return;
-      await writeDurably(this.path, encodeMark(count));
-      this.written = count;
+      try {
+        await writeDurably(this.path, encodeMark(count));
+        this.written = count;
+      } catch (err) {
+        this.onFailure(err as Error);
+      }
     });
     return this.writing;
   }

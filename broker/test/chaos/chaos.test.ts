@@ -3,15 +3,21 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { DurableConsumer } from "./consumer.js";
+import { diskOutcomes, diskProblems } from "./disk-faults.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
-import { damageOutcomes, paused, plan } from "./nemeses.js";
-import { type Fault, type FaultKind, requiredKinds, schedule, selectKinds } from "./schedule.js";
+import { buildLossyfs, LossyDisks } from "./lossy-disk.js";
+import { churnOutcomes, damageOutcomes, paused, plan } from "./nemeses.js";
+import { unavailable } from "./requirements.js";
+import { retentionWindow, retryOutcomes } from "./retention-retry.js";
+import { diskKinds, type Fault, type FaultKind, schedule, selectKinds } from "./schedule.js";
 import { Subscribers } from "./subscribers.js";
 import {
   checkPartition,
   clientsOf,
   duplicates,
+  firstDifference,
   leaderOf,
   Publishers,
   readPartition,
@@ -43,11 +49,16 @@ const topic = "chaos";
 const partitions = 3;
 /** The topic's retention by age: longer than any run, so no acknowledged message may expire. */
 const retentionMaxAgeMs = 3600_000;
+/** How long a message id is remembered: a retry within it gets the first offset back. */
+const dedupWindowMs = 120_000;
 /** A publish attempt's deadline; after it the publisher retries (same message id) at another node. */
 const attemptTimeoutMs = Number(env.GEOBROKER_CHAOS_ATTEMPT_TIMEOUT_MS ?? 1000);
 
-const selectedKinds = selectKinds(env.GEOBROKER_CHAOS_NEMESES);
-const firstKinds = requiredKinds.filter((k) => selectedKinds.includes(k));
+const selectedKinds = selectKinds(env.GEOBROKER_CHAOS_NEMESES, unavailable);
+/** Every selected kind runs at least once, however short the run. */
+const firstKinds = selectedKinds;
+/** Every initial node runs on lossyfs when a disk fault is selected (built here when needed). */
+const disks = selectedKinds.some((k) => diskKinds.includes(k)) ? new LossyDisks() : undefined;
 
 interface Outcome {
   kind: FaultKind;
@@ -82,7 +93,8 @@ const worstOf = (xs: (number | undefined)[]) =>
   );
 
 test("chaos: seeded faults while publishing; no acknowledged message lost, order kept, service resumes", {
-  timeout: seconds * 1000 + 150_000,
+  // Every selected kind runs once however short the run (a membership change can take a minute).
+  timeout: (seconds + 60 * firstKinds.length) * 1000 + 150_000,
 }, async () => {
   console.log(
     `chaos seed=${seed} seconds=${seconds} nodesPerRegion=${nodesPerRegion} nemeses=${selectedKinds.join(",")} (GEOBROKER_CHAOS_SEED=${seed} replays this schedule)`,
@@ -93,17 +105,24 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   const latest = join(dirname(history.path), "latest.json");
   writeFileSync(latest, JSON.stringify({ seed, history: history.path }));
   const faults = schedule(seededRandom(seed), selectedKinds, { partitions, regions });
+  if (disks) buildLossyfs();
   const cluster = await ProcessCluster.start(regions, {
+    ...(disks ? { disks } : {}),
     nodesPerRegion,
     faultProxies: true,
     readyTimeoutMs: 120_000, // six processes starting at once on a shared 2-core machine
+    // Nodes membership-churn adds (three per region), proxied like the others from the start.
+    spares: regions.flatMap((region) =>
+      [0, 1, 2].map((k) => ({ id: `${region}-${nodesPerRegion + k}`, region })),
+    ),
     // Retention by age runs every second through every fault (clock-skew above all), against an
     // age limit no run reaches: whatever it removes is a loss the checker reports.
-    config: { partitions: { dedupWindowMs: 120_000, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
+    config: { partitions: { dedupWindowMs, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
   });
   const outcomes: Outcome[] = [];
   let pubs: Publishers | undefined;
   let subs: Subscribers | undefined;
+  let consumer: DurableConsumer | undefined;
   try {
     const admin = clientsOf(cluster.nodes[0]!);
     await admin.topics.createTopic(
@@ -121,6 +140,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     pubs.start();
     subs = new Subscribers(cluster, topic, partitions, history);
     subs.start();
+    consumer = new DurableConsumer(cluster, topic, history);
+    consumer.start();
     // New groups on a loaded machine can take a while to take their first publishes.
     const warm = await waitAllResumed(pubs, performance.now(), 60_000);
     assert.ok(
@@ -150,11 +171,21 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     await sleep(500);
     await pubs.stop();
     await subs.stop();
+    // The durable consumer drains every acknowledged publish, then the cluster's final ack floors
+    // are recorded: the checker holds each acknowledged publish below them to have been consumed.
+    const upTo = new Map(pubs.acked.map((list, p) => [p, Number(list.at(-1)?.offset ?? -1n)]));
+    await consumer.drainAndStop(upTo, 60_000);
 
     summarize(outcomes, pubs);
     for (const d of damageOutcomes) console.log(`  disk damage: ${d}`);
+    for (const c of churnOutcomes) console.log(`  membership churn: ${c}`);
+    for (const r of retryOutcomes) console.log(`  retention-retry: ${r}`);
+    for (const d of diskOutcomes) console.log(`  disk fault: ${d}`);
     console.log(
       `  subscribers: ${subs.delivered} deliveries, ${subs.resumed} streams resumed at another node`,
+    );
+    console.log(
+      `  durable consumer: ${consumer.delivered} deliveries (${consumer.redelivered} redeliveries), ${consumer.sessions} sessions`,
     );
     const changes = cluster.network!.history;
     console.log(`  network (last 12 of ${changes.length} changes): ${changes.slice(-12).join("; ")}`);
@@ -168,17 +199,11 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
         cluster.nodes.map((n) => readPartition(n, topic, p, upTo, 30_000, history)),
       );
       reads.forEach((read, i) => {
-        problems.push(...checkPartition(`${cluster.nodes[i]!.id} partition ${p}`, read, acked));
+        const where = `${cluster.nodes[i]!.id} partition ${p}`;
+        problems.push(...checkPartition(where, read, acked, retentionWindow.endedAt));
         // Beyond the promises: every replica holds the very same log, unacknowledged retries included.
-        const first = reads[0]!;
-        const n = Math.min(read.bodies.length, first.bodies.length);
-        for (let k = 0; k < n; k++)
-          if (read.bodies[k] !== first.bodies[k]) {
-            problems.push(
-              `partition ${p}: offset ${k} holds ${read.bodies[k]} at ${cluster.nodes[i]!.id} but ${first.bodies[k]} at ${cluster.nodes[0]!.id}`,
-            );
-            break;
-          }
+        const differs = firstDifference(read, reads[0]!);
+        if (differs) problems.push(`${where}: ${differs} at ${cluster.nodes[0]!.id}`);
       });
       dups += duplicates(reads[0]!);
     }
@@ -201,6 +226,11 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       problems,
       [],
       "every acknowledged message on every node, at its offset, in order, no gaps",
+    );
+    assert.deepEqual(
+      diskProblems,
+      [],
+      "a node with a full or failing disk refuses writes, saying why, and recovers",
     );
     for (const o of outcomes) {
       assert.ok(
@@ -227,6 +257,7 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
   } finally {
     await pubs?.stop();
     await subs?.stop();
+    await consumer?.stop();
     await history.close().catch(() => {});
     for (const n of paused) n.child?.kill("SIGCONT"); // a paused node would not take SIGTERM
     await cluster.stop();
@@ -272,7 +303,22 @@ async function inject(
     ? cluster.node(leaders[f.partition]!)
     : undefined;
   if (!leader && f.kind !== "partition-region") throw new Error(`partition ${f.partition} has no leader`);
-  const { fault: what, cut, start, heal, holdMs } = plan(cluster, f, leader);
+  const {
+    fault: what,
+    cut,
+    start,
+    heal,
+    holdMs,
+    quorumLost = false,
+  } = plan(cluster, f, leader, {
+    topic,
+    nodesPerRegion,
+    history,
+    retentionMaxAgeMs,
+    acked: (p) => pubs.acked[p]!,
+    dedupWindowMs,
+    disks,
+  });
   let fault = what;
   const affected = leaders.flatMap((l, p) => (cut.includes(l) ? [p] : []));
   if (f.kind !== "kill-leader" && f.kind !== "slow-leader")
@@ -281,15 +327,32 @@ async function inject(
       : ", cuts off no leader";
   const at = performance.now();
   console.log(`  > ${fault}`); // before the wait, so that a fault that hangs the run is named
-  history.record({ type: "nemesis", phase: "start", fault });
+  history.record({
+    type: "nemesis",
+    phase: "start",
+    fault,
+    kind: f.kind,
+    ...(quorumLost ? { quorumLost } : {}),
+  });
   await start();
   const observers = cluster.nodes.filter((n) => n.child && !cut.includes(n.id));
-  const [resumeMs, electedMs] = await Promise.all([
-    waitAllResumed(pubs, at, 20_000),
-    Promise.all(affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000))),
-  ]);
+  // A majority lost: no new leader and no writes are due before the heal (only after it).
+  const [resumeMs, electedMs] = quorumLost
+    ? [[], []]
+    : await Promise.all([
+        waitAllResumed(pubs, at, 20_000),
+        Promise.all(
+          affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000)),
+        ),
+      ]);
   await sleep(Math.max(0, holdMs - (performance.now() - at)));
-  history.record({ type: "nemesis", phase: "heal", fault });
+  history.record({
+    type: "nemesis",
+    phase: "heal",
+    fault,
+    kind: f.kind,
+    ...(quorumLost ? { quorumLost } : {}),
+  });
   await heal();
   const afterHealMs = await waitAllResumed(pubs, performance.now(), 20_000);
   return { kind: f.kind, fault, affected, electedMs, resumeMs, afterHealMs };

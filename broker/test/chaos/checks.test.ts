@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Ack, checkPartition, duplicates, seededRandom } from "./workload.js";
+import { type Ack, checkPartition, duplicates, firstDifference, seededRandom } from "./workload.js";
 
 // The chaos suite's checker must fail on exactly what it promises to catch.
 
@@ -39,6 +39,26 @@ test("a missing acknowledged message, a gap, a wrong body and an order break are
     checkPartition("n", read(["p0-0", "p0-1", "p0-2"]), [ack(0, 0), ack(1, 2), ack(2, 1)]).join(),
     /p0-2 acknowledged at offset 1, not after p0-1 at 2/,
   );
+});
+
+test("after a retention window, a removed prefix of old acknowledgements is no loss; a gap still is", () => {
+  const acked = [ack(0, 0), { ...ack(1, 1), at: 50 }, { ...ack(2, 2), at: 60 }];
+  const cut = read(["p0-1", "p0-2"], [1, 2]);
+  assert.deepEqual(checkPartition("n", cut, acked, 10), []);
+  // p0-1 was acknowledged after the window ended (at 50 > 10): retention had no right to it.
+  assert.match(checkPartition("n", read(["p0-2"], [2]), acked, 10).join(), /p0-1 \(offset 1\) is missing/);
+  assert.match(checkPartition("n", read(["p0-1"], [1]), acked, 100).join(), /p0-2 \(offset 2\) is missing/);
+  assert.match(
+    checkPartition("n", read(["p0-0", "p0-2"], [0, 2]), acked, 100).join(),
+    /offset 2 at position 1/,
+  );
+  // Without a window the log must start at 0.
+  assert.match(checkPartition("n", cut, acked).join(), /offset 1 at position 0/);
+});
+
+test("two copies of a partition are compared offset by offset, whatever their first offset", () => {
+  assert.equal(firstDifference(read(["b", "c"], [1, 2]), read(["a", "b", "c"])), undefined);
+  assert.equal(firstDifference(read(["b", "x"], [1, 2]), read(["a", "b", "c"])), "offset 2 holds x and c");
 });
 
 test("the schedule's random source depends on the seed alone", () => {

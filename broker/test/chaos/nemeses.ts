@@ -1,9 +1,22 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { delay, reset } from "../support/fault-proxy.js";
 import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js";
+import { churn } from "./churn.js";
 import { damage } from "./disk-damage.js";
+import { diskFault } from "./disk-faults.js";
+import type { LossyDisks } from "./lossy-disk.js";
+import { faketimeLib, unavailable } from "./requirements.js";
+import {
+  type RetentionRun,
+  retentionWindow,
+  retryAcked,
+  retryOutcomes,
+  setRetention,
+  shortRetentionMs,
+} from "./retention-retry.js";
 import type { Fault } from "./schedule.js";
+import { sleep as sleepMs } from "./workload.js";
 
 // What each fault kind does to the cluster: its description, the nodes it takes away from the rest,
 // and how it starts and heals (docs/fault-injection.md, "Scenarios").
@@ -16,6 +29,11 @@ export interface Plan {
   heal: () => Promise<void> | void;
   /** How long the fault lasts (the schedule's hold, or the pause). */
   holdMs: number;
+  /**
+   * The fault takes a majority of some group's replicas (a coordinated power loss): that group
+   * cannot elect or take writes until the heal, so its recovery is measured from the heal.
+   */
+  quorumLost?: boolean;
 }
 
 /** What each corrupt-follower fault did and how the node took it, for the run's log. */
@@ -24,10 +42,26 @@ export const damageOutcomes: string[] = [];
 /** Nodes that are SIGSTOPped now: they must be continued before anything else is sent to them. */
 export const paused = new Set<ProcessNode>();
 
-export function plan(cluster: ProcessCluster, f: Fault, leader: ProcessNode | undefined): Plan {
+/** What membership-churn did per fault, for the run's log. */
+export const churnOutcomes: string[] = [];
+
+/** The run's shape, for the faults that need it. */
+export interface RunShape extends RetentionRun {
+  nodesPerRegion: number;
+  /** The nodes' lossyfs mounts, when a disk kind is selected. */
+  disks: LossyDisks | undefined;
+}
+
+export function plan(
+  cluster: ProcessCluster,
+  f: Fault,
+  leader: ProcessNode | undefined,
+  run: RunShape,
+): Plan {
   const net = cluster.network!;
   const target = leader!;
   const restart = async (n: ProcessNode, env: Record<string, string> = {}) => {
+    if (cluster.retired.includes(n)) return; // removed from the cluster meanwhile (membership-churn)
     cluster.launch(n, env);
     await cluster.waitReady([n]);
   };
@@ -122,13 +156,80 @@ export function plan(cluster: ProcessCluster, f: Fault, leader: ProcessNode | un
             `${node.id} ${result.what}: ${exited ? `refused: ${result.refused.slice(0, 300)}` : "started"}`,
           );
           await cluster.kill(node);
-          rmSync(node.dataDir, { recursive: true, force: true });
-          mkdirSync(node.dataDir, { recursive: true });
+          if (run.disks?.has(node))
+            run.disks.wipe(node); // keep the mount point
+          else {
+            rmSync(node.dataDir, { recursive: true, force: true });
+            mkdirSync(node.dataDir, { recursive: true });
+          }
           await restart(node);
         },
         holdMs: hold,
       };
     }
+    case "membership-churn": {
+      // A membership change (churn.ts) while a leader is killed or a region is cut off: the fault
+      // lasts until the change is done or 10 s have passed, then heals, and the change must finish.
+      const withKill = f.churnWith < 0.5;
+      const cut = withKill
+        ? [target.id]
+        : cluster.nodes.filter((n) => n.region === f.region).map((n) => n.id);
+      let change: Promise<string> = Promise.resolve("");
+      return {
+        fault: `membership churn during ${withKill ? `kill -9 ${target.id} (leads ${p})` : `partition region ${f.region} [${cut.join(", ")}]`}`,
+        cut,
+        start: async () => {
+          if (withKill) await cluster.kill(target);
+          else net.isolate(cut);
+          change = churn(cluster, run.topic, f, run.nodesPerRegion);
+          change.catch(() => {}); // awaited at the heal
+        },
+        heal: async () => {
+          await Promise.race([change.catch(() => {}), sleepMs(10_000)]);
+          if (withKill) await restart(target);
+          else net.heal();
+          churnOutcomes.push(await change);
+        },
+        holdMs: hold,
+      };
+    }
+    case "retention-retry": {
+      // retention-retry.ts: a short age limit, the leader killed and restarted, retried publishes
+      // throughout (before, during and 1.5 s after the restart).
+      const stop = { done: false };
+      let retrying: ReturnType<typeof retryAcked> = Promise.resolve({ answered: 0, moved: 0 });
+      return {
+        fault: `retention ${shortRetentionMs} ms, kill -9 ${target.id} (leads ${p}), retried publishes`,
+        cut: [target.id],
+        start: async () => {
+          run.history.record({ type: "retention", phase: "start", maxAgeMs: shortRetentionMs });
+          retentionWindow.endedAt = Number.POSITIVE_INFINITY;
+          await setRetention(cluster, run.topic, shortRetentionMs);
+          retrying = retryAcked(cluster, run, f, stop);
+          await sleepMs(1500); // retention runs every second: let it cut before the kill
+          await cluster.kill(target);
+        },
+        heal: async () => {
+          await restart(target);
+          await sleepMs(1500);
+          stop.done = true;
+          const r = await retrying;
+          retryOutcomes.push(
+            `${p}: ${r.answered} retries answered, ${r.moved} at another offset than their own`,
+          );
+          await setRetention(cluster, run.topic, run.retentionMaxAgeMs);
+          // A node may apply the long limit a little later: the window ends once every node has it.
+          await sleepMs(2000);
+          run.history.record({ type: "retention", phase: "end", maxAgeMs: run.retentionMaxAgeMs });
+          retentionWindow.endedAt = performance.now();
+        },
+        holdMs: hold,
+      };
+    }
+    case "power-loss":
+    case "disk-full":
+    case "disk-eio":
+      return diskFault(cluster, f, target, run.disks!, restart, run.topic);
     case "clock-skew": {
       // The leader restarts (kill -9) with its wall clock off by skewMs (libfaketime: Date.now and
       // performance.timeOrigin, so commit timestamps, the dedup window and retention by age; the
@@ -152,16 +253,10 @@ export function plan(cluster: ProcessCluster, f: Fault, leader: ProcessNode | un
   }
 }
 
-const faketimeLibs = [
-  "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-  "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
-];
-
 /** The environment that runs a broker process with its wall clock `offsetMs` off (Debian: faketime). */
 export function skewedClockEnv(offsetMs: number): Record<string, string> {
-  const lib = faketimeLibs.find((l) => existsSync(l));
-  if (!lib)
-    throw new Error("clock-skew needs libfaketime (Debian: apt-get install faketime; .ci/run installs it)");
+  const lib = faketimeLib();
+  if (!lib) throw new Error(`clock-skew ${unavailable("clock-skew")}`);
   const seconds = Math.round(offsetMs / 1000);
   return {
     // Alone: with jemalloc preloaded too, libfaketime recurses into clock_gettime and gives up.

@@ -2,26 +2,53 @@ import { type DamageKind, damageKinds } from "./disk-damage.js";
 
 // The chaos suite's fault kinds and its seeded schedule (docs/fault-injection.md, "Scenarios").
 
-/** The faults every run starts with (in a seeded order), then the extra ones, picked at random too. */
-export const requiredKinds = ["kill-leader", "partition-region", "isolate-leader", "pause-leader"] as const;
-export const extraKinds = [
+/**
+ * Fault kinds that need nothing but Node and this repository: `npm test` runs each of them once.
+ * The first four are the classic ones (leader loss by kill, partition, isolation, pause).
+ */
+export const portableKinds = [
+  "kill-leader",
+  "partition-region",
+  "isolate-leader",
+  "pause-leader",
   "flaky-leader",
   "slow-leader",
   "pause-follower",
-  "clock-skew",
   "corrupt-follower",
+  "membership-churn",
+  "retention-retry",
 ] as const;
-export type FaultKind = (typeof requiredKinds)[number] | (typeof extraKinds)[number];
-export const allKinds: readonly FaultKind[] = [...requiredKinds, ...extraKinds];
+/** Fault kinds that need something of the machine (requirements.ts): only when asked for. */
+export const machineKinds = ["clock-skew", "power-loss", "disk-full", "disk-eio"] as const;
+/** The kinds that run every node on lossyfs (lossy-disk.ts). */
+export const diskKinds: readonly FaultKind[] = ["power-loss", "disk-full", "disk-eio"];
+export type FaultKind = (typeof portableKinds)[number] | (typeof machineKinds)[number];
+export const allKinds: readonly FaultKind[] = [...portableKinds, ...machineKinds];
 
-/** The kinds a run injects: a comma-separated list (GEOBROKER_CHAOS_NEMESES), or all when empty. */
-export function selectKinds(list: string | undefined): FaultKind[] {
+/**
+ * The kinds a run injects, from a comma-separated list (GEOBROKER_CHAOS_NEMESES): empty for the
+ * portable kinds (`npm test`), `all` for every kind (`npm run chaos`), or names. A kind the machine
+ * cannot run (`unavailable` gives the reason) refuses the run: a run never claims a fault it skipped.
+ */
+export function selectKinds(
+  list: string | undefined,
+  unavailable: (k: FaultKind) => string | undefined,
+): FaultKind[] {
   const names = (list ?? "").split(",").filter(Boolean);
-  if (names.length === 0) return [...allKinds];
-  const unknown = names.filter((n) => !allKinds.includes(n as FaultKind));
+  const kinds: FaultKind[] =
+    names.length === 0 ? [...portableKinds] : names.includes("all") ? [...allKinds] : (names as FaultKind[]);
+  const unknown = kinds.filter((n) => !allKinds.includes(n));
   if (unknown.length)
-    throw new Error(`GEOBROKER_CHAOS_NEMESES: unknown ${unknown.join(", ")}; known: ${allKinds.join(", ")}`);
-  return names as FaultKind[];
+    throw new Error(
+      `GEOBROKER_CHAOS_NEMESES: unknown ${unknown.join(", ")}; known: all, ${allKinds.join(", ")}`,
+    );
+  const refused = kinds.flatMap((k) => {
+    const why = unavailable(k);
+    return why ? [`${k}: ${why}`] : [];
+  });
+  if (refused.length)
+    throw new Error(`this machine cannot run ${refused.join("; ")} (pick others with --nemesis)`);
+  return kinds;
 }
 
 export interface Fault {
@@ -45,11 +72,17 @@ export interface Fault {
   damageAt: number;
   /** Quiet time after the heal before the next fault. */
   settleMs: number;
+  /**
+   * membership-churn: which fault runs during the membership change (below 0.5 a kill -9 of the
+   * partition's leader, else a region cut off) and which voter takes the leadership moved.
+   */
+  churnWith: number;
+  churnTarget: number;
 }
 
 /**
  * The fault schedule, endless: a function of the seed alone (the run takes faults from it until its
- * time is up). The first faults cover every selected required kind once. Every fault draws every
+ * time is up). The first faults cover every selected kind once. Every fault draws every
  * field, whatever its kind, so one seed gives the same schedule whichever kinds a field serves.
  */
 export function* schedule(
@@ -59,7 +92,7 @@ export function* schedule(
 ): Generator<Fault> {
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const between = (lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
-  const firsts = requiredKinds.filter((k) => kinds.includes(k)).sort(() => rand() - 0.5);
+  const firsts = [...kinds].sort(() => rand() - 0.5);
   for (;;) {
     yield {
       kind: firsts.shift() ?? pick(kinds),
@@ -73,6 +106,8 @@ export function* schedule(
       skewMs: (rand() < 0.5 ? -1 : 1) * between(5, 100) * 1000,
       damage: pick([...damageKinds]),
       damageAt: rand(),
+      churnWith: rand(),
+      churnTarget: rand(),
     };
   }
 }

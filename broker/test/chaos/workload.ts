@@ -140,7 +140,11 @@ export interface PartitionRead {
   bodies: string[];
 }
 
-/** Reads a partition from the start at one node until offset `upTo` has arrived (or timeoutMs). */
+/**
+ * Reads a partition from the start at one node: until offset `upTo` (the last acknowledged one) has
+ * arrived, then on until no message came for `idleMs`, so that the read holds the whole log, with
+ * any unacknowledged retries after the last acknowledgement (or until timeoutMs).
+ */
 export async function readPartition(
   node: ProcessNode,
   topic: string,
@@ -152,6 +156,8 @@ export async function readPartition(
   const c = clientsOf(node);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const idleMs = 1000;
+  let idle: NodeJS.Timeout | undefined;
   const out: PartitionRead = { offsets: [], bodies: [] };
   try {
     for await (const r of c.consume.subscribe(
@@ -168,12 +174,16 @@ export async function readPartition(
         body: out.bodies.at(-1)!,
         final: true,
       });
-      if (r.message!.offset >= upTo) break;
+      if (r.message!.offset >= upTo) {
+        clearTimeout(idle);
+        idle = setTimeout(() => ac.abort(), idleMs);
+      }
     }
   } catch {
     // aborted by the timer: the checks report what is missing
   } finally {
     clearTimeout(timer);
+    clearTimeout(idle);
     ac.abort();
   }
   return out;
@@ -181,13 +191,21 @@ export async function readPartition(
 
 /**
  * What one node's copy of a partition breaks of the promises, as readable sentences (empty: none):
- * offsets start at 0 with no gap, every acknowledged message is at its acknowledged offset, and the
- * acknowledged offsets grow in publish order.
+ * offsets run without a gap from 0 (or, when retention may have cut, from the first one held), every
+ * acknowledged message is at its acknowledged offset, and the acknowledged offsets grow in publish
+ * order. `retainedBefore`: messages acknowledged before then may be missing below the first offset
+ * (a short retention window ended then; retention-retry.ts).
  */
-export function checkPartition(where: string, read: PartitionRead, acked: Ack[]): string[] {
+export function checkPartition(
+  where: string,
+  read: PartitionRead,
+  acked: Ack[],
+  retainedBefore = Number.NEGATIVE_INFINITY,
+): string[] {
   const problems: string[] = [];
+  const first = retainedBefore > Number.NEGATIVE_INFINITY ? (read.offsets[0] ?? 0n) : 0n;
   read.offsets.forEach((o, i) => {
-    if (o !== BigInt(i)) problems.push(`${where}: offset ${o} at position ${i} (a gap or a reorder)`);
+    if (o !== first + BigInt(i)) problems.push(`${where}: offset ${o} at position ${i} (a gap or a reorder)`);
   });
   for (let i = 1; i < acked.length; i++)
     if (acked[i]!.offset <= acked[i - 1]!.offset)
@@ -195,12 +213,24 @@ export function checkPartition(where: string, read: PartitionRead, acked: Ack[])
         `${where}: ${acked[i]!.body} acknowledged at offset ${acked[i]!.offset}, not after ${acked[i - 1]!.body} at ${acked[i - 1]!.offset}`,
       );
   for (const a of acked) {
-    const got = read.bodies[Number(a.offset)];
+    if (a.offset < first && a.at < retainedBefore) continue; // removed by retention
+    const got = read.bodies[Number(a.offset - first)];
     if (got === undefined) problems.push(`${where}: acknowledged ${a.body} (offset ${a.offset}) is missing`);
     else if (got !== a.body)
       problems.push(`${where}: offset ${a.offset} holds ${got}, but ${a.body} was acknowledged there`);
   }
   return problems.slice(0, 20);
+}
+
+/** The first place two nodes' copies of a partition differ, compared by offset (undefined: none). */
+export function firstDifference(a: PartitionRead, b: PartitionRead): string | undefined {
+  const bodyAt = new Map(b.offsets.map((o, i) => [o, b.bodies[i]!]));
+  for (let i = 0; i < a.offsets.length; i++) {
+    const other = bodyAt.get(a.offsets[i]!);
+    if (other !== undefined && other !== a.bodies[i])
+      return `offset ${a.offsets[i]} holds ${a.bodies[i]} and ${other}`;
+  }
+  return undefined;
 }
 
 /** Bodies that appear more than once (a retried attempt that had committed after all). */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -203,4 +204,26 @@ test("holes: a gap with entries after it is one; a replaced tail from an older b
   const store = await RaftLogStore.open(db);
   assert.deepEqual([...store.holes], [[1, { loadedTo: 3, nextOnDisk: 5 }]]);
   await db.close();
+});
+
+test("a mark the disk cannot take (ENOSPC, EIO) is a storage failure reported once per failed write, never an unhandled rejection", async () => {
+  // Found by the chaos suite's disk-full and disk-eio nemeses (seed 7): the witness's timer wrote
+  // the mark unguarded, and a full disk crashed the process with an unhandled rejection.
+  const dir = mkdtempSync(join(tmpdir(), "mark-fail-"));
+  const failures: Error[] = [];
+  const w = new DurabilityWitness(join(dir, "missing", "durable-mark"), 4, 1000, (err) => failures.push(err));
+  try {
+    w.confirm(5);
+    await w.flush(); // resolves: the failure goes to the callback
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]!.message, /ENOENT/);
+    // The writer goes on: once the directory exists the next flush writes the mark.
+    mkdirSync(join(dir, "missing"));
+    await w.flush();
+    assert.equal(failures.length, 1);
+    assert.ok(existsSync(join(dir, "missing", "durable-mark")));
+  } finally {
+    await w.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

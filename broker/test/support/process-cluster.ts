@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -58,6 +58,18 @@ export async function freePort(): Promise<number> {
   }
 }
 
+/** Listens on `port` (so that no one else binds it) until released. */
+function hold(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(port, "127.0.0.1", () => resolve(s));
+  });
+}
+
+const release = (servers: Server[]) =>
+  Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+
 export const testUser = { name: "tester", password: "test-password-1" };
 
 export interface ProcessClusterOptions {
@@ -81,6 +93,17 @@ export interface ProcessClusterOptions {
   usersFor?: (nodeId: string) => { name: string; password: string }[];
   /** How long `start` and `waitReady` wait for nodes to be ready (default 30 s; a loaded machine needs more). */
   readyTimeoutMs?: number;
+  /**
+   * Nodes to add later (`joinSpare`): their ports, data directories and, with `faultProxies`, their
+   * peer links' proxies exist from the start (every node's `peerDialAddresses` names them), so the
+   * faults reach them once they join. They are not launched and not in `nodes` until they join.
+   */
+  spares?: { id: string; region: string }[];
+  /**
+   * The file system under the initial nodes' data directories (the chaos suite's lossyfs): mounted
+   * before a node first starts, unmounted after every node stopped.
+   */
+  disks?: { mount(n: ProcessNode): Promise<void>; unmountAll(): Promise<void> };
 }
 
 const peerOf = (n: ProcessNode) => ({
@@ -93,7 +116,18 @@ const peerOf = (n: ProcessNode) => ({
 
 /** Real broker processes (`geobroker serve`) on 127.0.0.1, one per region, for multi-process tests. */
 export class ProcessCluster {
+  /** The members: the initial nodes and the spares that joined, less the retired ones. */
   readonly nodes: ProcessNode[] = [];
+  /** Spares not yet joined. */
+  readonly spares: ProcessNode[] = [];
+  /** Nodes removed from the cluster (`retire`): stopped, out of `nodes`. */
+  readonly retired: ProcessNode[] = [];
+  /**
+   * A spare's ports are known long before it binds them (its proxies and every node's
+   * `peerDialAddresses` name them): held by placeholder listeners until it joins, so that nothing
+   * else on the machine takes one meanwhile.
+   */
+  private readonly held = new Map<string, Server[]>();
   readonly dir = mkdtempSync(join(tmpdir(), "geobroker-cluster-"));
   private initialPeers: ReturnType<typeof peerOf>[] = [];
   private options: ProcessClusterOptions = {};
@@ -110,13 +144,24 @@ export class ProcessCluster {
     for (const region of regions)
       for (let i = 0; i < (options.nodesPerRegion ?? 1); i++) await c.newNode(`${region}-${i}`, region);
     c.initialPeers = c.nodes.map(peerOf);
+    for (const spare of options.spares ?? []) {
+      const n = await c.newNode(spare.id, spare.region, false);
+      c.spares.push(n);
+      c.held.set(n.id, await Promise.all([n.clientPort, n.peerPort, n.httpPort].map(hold)));
+    }
     if (options.faultProxies)
       c.network = await Network.create(
-        c.nodes.map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
+        [...c.nodes, ...c.spares].map((n) => ({ id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` })),
       );
     for (const n of c.nodes) c.writeConfig(n);
+    for (const n of c.nodes) await options.disks?.mount(n);
     for (const n of c.nodes) c.launch(n, options.env);
-    await c.waitReady();
+    try {
+      await c.waitReady();
+    } catch (err) {
+      await c.stop(); // a node that failed to start must not leave the others running
+      throw err;
+    }
     return c;
   }
 
@@ -137,7 +182,7 @@ export class ProcessCluster {
     writeFileSync(this.usersFileOf(nodeId), stringify({ users: records }));
   }
 
-  private async newNode(id: string, region: string): Promise<ProcessNode> {
+  private async newNode(id: string, region: string, member = true): Promise<ProcessNode> {
     const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
     const n: ProcessNode = {
@@ -151,7 +196,7 @@ export class ProcessCluster {
       child: undefined,
       log: [],
     };
-    this.nodes.push(n);
+    if (member) this.nodes.push(n);
     if (this.options.usersFor) await this.writeUsersOf(id);
     return n;
   }
@@ -203,6 +248,32 @@ export class ProcessCluster {
     this.writeConfig(n);
     this.launch(n, this.options.env);
     return { node: n, address: peerOf(n) };
+  }
+
+  /**
+   * Starts the next spare of `region` (`spares`), as `startJoiningNode` starts a new node: it waits
+   * to be added (ClusterService.AddNode). Undefined when the region has no spare left.
+   */
+  async joinSpare(
+    region: string,
+  ): Promise<{ node: ProcessNode; address: ReturnType<typeof peerOf> } | undefined> {
+    const i = this.spares.findIndex((n) => n.region === region);
+    if (i < 0) return undefined;
+    const [n] = this.spares.splice(i, 1) as [ProcessNode];
+    await release(this.held.get(n.id) ?? []);
+    this.held.delete(n.id);
+    this.nodes.push(n);
+    this.writeConfig(n);
+    this.launch(n, this.options.env);
+    return { node: n, address: peerOf(n) };
+  }
+
+  /** A node removed from the cluster: stopped (kill -9) and no longer one of `nodes`. */
+  async retire(n: ProcessNode): Promise<void> {
+    await this.kill(n);
+    const i = this.nodes.indexOf(n);
+    if (i >= 0) this.nodes.splice(i, 1);
+    this.retired.push(n);
   }
 
   launch(n: ProcessNode, env: Record<string, string> = {}): void {
@@ -257,6 +328,23 @@ export class ProcessCluster {
     }
   }
 
+  /**
+   * SIGTERM, and SIGKILL if the node has not stopped within `graceMs`: a node that hangs on shutdown
+   * is reported (with its last log lines), never left to hang the test.
+   */
+  async stopNode(n: ProcessNode, graceMs = 15_000): Promise<void> {
+    const child = n.child;
+    if (!child || child.exitCode !== null) return;
+    const timer = setTimeout(() => {
+      console.log(
+        `${n.id} did not stop within ${graceMs} ms of SIGTERM; killed. Its last lines:\n  ${n.log.slice(-15).join("\n  ")}`,
+      );
+      child.kill("SIGKILL");
+    }, graceMs);
+    await this.kill(n, "SIGTERM");
+    clearTimeout(timer);
+  }
+
   /** kill -9 (or another signal); resolves when the process is gone. */
   async kill(n: ProcessNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = n.child;
@@ -268,7 +356,9 @@ export class ProcessCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.kill(n, "SIGTERM")));
+    await Promise.all(this.nodes.map((n) => this.stopNode(n)));
+    await this.options.disks?.unmountAll();
+    await release([...this.held.values()].flat());
     await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

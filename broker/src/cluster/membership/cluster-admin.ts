@@ -78,8 +78,21 @@ export class ClusterAdmin {
     return this.node.metadataGroup().core.confState();
   }
 
-  private requireNode(id: string): NodeInfo {
+  /**
+   * The node's record. A node this replica does not know may have been added at another node a
+   * moment ago (an AddNode this one has not applied yet): it says "not a member" only after a read
+   * index, when it has applied everything committed before the call.
+   */
+  private async requireNode(id: string): Promise<NodeInfo> {
     if (!id) throw invalidArgument("node_id is required");
+    const known = this.node.metadataState().nodes[id];
+    if (known) return known;
+    const timeout = timeoutSignal(this.node.clock, 5000);
+    try {
+      await this.node.metadataGroup().readIndex(timeout.signal, 5000);
+    } finally {
+      timeout.cancel();
+    }
     const n = this.node.metadataState().nodes[id];
     if (!n) throw notFound(`node ${id} is not a member of the cluster`);
     return n;
@@ -171,7 +184,7 @@ export class ClusterAdmin {
   }
 
   async promoteNode(id: string): Promise<NodeInfo> {
-    const n = this.requireNode(id);
+    const n = await this.requireNode(id);
     const conf = this.metadataConf();
     if (conf.learners.includes(id)) {
       if (
@@ -200,7 +213,7 @@ export class ClusterAdmin {
 
   /** Starts (or checks on) moving everything off a node; `drained` once nothing is left on it. */
   async drainNode(id: string): Promise<{ remaining: number[]; drained: boolean; detail: string }> {
-    const n = this.requireNode(id);
+    const n = await this.requireNode(id);
     if (n.state === "voter" || n.state === "learner")
       await this.propose({ type: "setNodeState", id, state: "draining" });
     const state = this.node.metadataState();
@@ -216,7 +229,7 @@ export class ClusterAdmin {
 
   /** Makes a draining (or drained, not yet removed) node a full voter again; idempotent. */
   async cancelDrain(id: string): Promise<NodeInfo> {
-    const n = this.requireNode(id);
+    const n = await this.requireNode(id);
     if (n.state === "learner")
       throw failedPrecondition(`node ${id} is a learner: promote it (PromoteNode) instead`);
     if (n.state !== "voter") await this.propose({ type: "setNodeState", id, state: "voter" });
@@ -267,7 +280,7 @@ export class ClusterAdmin {
   }
 
   async transferLeadership(groupId: number, to: string): Promise<string> {
-    this.requireNode(to);
+    await this.requireNode(to);
     if (groupId !== metadataGroupId && !findPartition(this.node.metadataState(), groupId))
       throw notFound(`group ${groupId} does not exist`);
     const reply = await this.node.toGroupLeader(groupId, { type: "transferLeadership", groupId, to });

@@ -1,5 +1,6 @@
+import { consumerLost, redelivered } from "./consumer-rules.js";
 import { type HistoryEvent, parseHistory } from "./events.js";
-import { type FaultResume, resumeQuantile, resumeTimes, unresumed } from "./resume.js";
+import { type FaultResume, resumeByKind, resumeQuantile, resumeTimes, unresumed } from "./resume.js";
 import {
   backwards,
   divergent,
@@ -22,7 +23,17 @@ export interface Report {
   resumeP99Ms: number;
 }
 
-export const rules = { lost, duplicated, divergent, reordered, backwards, gap, vanished } as const;
+export const rules = {
+  lost,
+  duplicated,
+  divergent,
+  reordered,
+  backwards,
+  gap,
+  vanished,
+  "consumer-lost": consumerLost,
+  redelivered,
+} as const;
 
 export function check(history: HistoryEvent[]): Report {
   // One clock, but writers may interleave: judge events in time order (stable for equal times).
@@ -47,13 +58,14 @@ export function check(history: HistoryEvent[]): Report {
 export const checkText = (text: string): Report => check(parseHistory(text));
 
 /**
- * The soak's last line. `divergent` also counts gaps and vanished reads (a reader's view that is not
- * the log), `reordered` also counts readers moving backwards.
+ * The soak's last line. `lost` also counts acknowledged messages lost to the durable consumer,
+ * `duplicated` also redeliveries of messages whose ack had committed, `divergent` also gaps and
+ * vanished reads (a reader's view that is not the log), `reordered` also readers moving backwards.
  */
 export function resultLine(r: Report, seconds: number): string {
   const c = r.counts;
   const p99 = Number.isFinite(r.resumeP99Ms) ? Math.round(r.resumeP99Ms) : "never";
-  return `RESULT chaos seconds=${Math.round(seconds)} faults=${r.faults.length} acked=${r.acked} lost=${c.lost} duplicated=${c.duplicated} divergent=${c.divergent + c.gap + c.vanished} reordered=${c.reordered + c.backwards} resume_p99_ms=${p99}`;
+  return `RESULT chaos seconds=${Math.round(seconds)} faults=${r.faults.length} acked=${r.acked} lost=${c.lost + c["consumer-lost"]} duplicated=${c.duplicated + c.redelivered} divergent=${c.divergent + c.gap + c.vanished} reordered=${c.reordered + c.backwards} resume_p99_ms=${p99}`;
 }
 
 /** Every rule's count, and the first violations of each, for the log. */
@@ -63,6 +75,11 @@ export function describe(r: Report, perRule = 5): string[] {
       .map(([k, n]) => `${k}=${n}`)
       .join(" ")}`,
   ];
+  const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}` : "never");
+  for (const k of resumeByKind(r.faults))
+    lines.push(
+      `  resume after ${k.kind} (n=${k.n}): median ${ms(k.medianMs)} ms, p90 ${ms(k.p90Ms)} ms, max ${ms(k.maxMs)} ms`,
+    );
   for (const rule of Object.keys(r.counts))
     lines.push(
       ...r.violations

@@ -14,6 +14,11 @@ export interface Invoke {
   partition: number;
   id: string;
   body: string;
+  /**
+   * A deliberate retry of a message another process had published (its id and body): its ok must
+   * name the offset the message already has. Such a process is no producer for the resume times.
+   */
+  retry?: boolean;
 }
 /** The attempt was acknowledged at `offset`. */
 export interface Ok {
@@ -70,7 +75,10 @@ export interface Consume {
   offset: number;
   body: string;
 }
-/** The consumer's acknowledgement of `offset` was accepted. */
+/**
+ * The consumer sent its acknowledgement of `offset` (the protocol answers no ack: a committed ack
+ * shows in the ack floor the cluster reports, `consumer-floor`).
+ */
 export interface Ack {
   t: number;
   type: "ack";
@@ -78,13 +86,33 @@ export interface Ack {
   partition: number;
   offset: number;
 }
-/** The cluster reported the consumer's ack floor: every offset below `floor` is acknowledged. */
+/**
+ * The cluster reported the consumer's ack floor: every offset below `floor` is acknowledged, and that
+ * acknowledgement committed (it is never delivered to the consumer again).
+ */
 export interface ConsumerFloor {
   t: number;
   type: "consumer-floor";
   consumer: string;
   partition: number;
   floor: number;
+  /**
+   * The floor after the run, once the consumer had drained every acknowledged publish: each of
+   * those below it must have been delivered to the consumer at least once.
+   */
+  final?: boolean;
+}
+/**
+ * The topic's retention by age was shortened to `maxAgeMs` (`start`) or given back its long limit
+ * (`end`). Between the two, retention may remove a prefix of each partition: an acknowledged message
+ * may then be missing below the first offset a final read holds, if it was acknowledged before the
+ * window ended; nothing else may be.
+ */
+export interface Retention {
+  t: number;
+  type: "retention";
+  phase: "start" | "end";
+  maxAgeMs: number;
 }
 /** A fault began (`start`) or was healed (`heal`). */
 export interface Nemesis {
@@ -92,6 +120,13 @@ export interface Nemesis {
   type: "nemesis";
   phase: "start" | "heal";
   fault: string;
+  /** The fault's kind (kill-leader, pause-leader, ...), for resume times per kind. */
+  kind?: string;
+  /**
+   * The fault took a majority of some group's replicas: no producer is due to resume before the
+   * heal, and its resume time counts from the heal.
+   */
+  quorumLost?: boolean;
 }
 
 export type HistoryEvent =
@@ -104,19 +139,24 @@ export type HistoryEvent =
   | Consume
   | Ack
   | ConsumerFloor
+  | Retention
   | Nemesis;
 
-const fields: Record<HistoryEvent["type"], Record<string, "string" | "number" | "boolean" | "number?">> = {
-  invoke: { process: "string", partition: "number", id: "string", body: "string" },
+const fields: Record<
+  HistoryEvent["type"],
+  Record<string, "string" | "number" | "boolean" | "string?" | "number?" | "boolean?">
+> = {
+  invoke: { process: "string", partition: "number", id: "string", body: "string", retry: "boolean?" },
   ok: { process: "string", partition: "number", id: "string", offset: "number" },
   fail: { process: "string", partition: "number", id: "string", error: "string" },
   info: { process: "string", partition: "number", id: "string", error: "string" },
   subscribe: { reader: "string", partition: "number", from: "number?" },
-  deliver: { reader: "string", partition: "number", offset: "number", body: "string" },
+  deliver: { reader: "string", partition: "number", offset: "number", body: "string", final: "boolean?" },
   consume: { consumer: "string", partition: "number", offset: "number", body: "string" },
   ack: { consumer: "string", partition: "number", offset: "number" },
-  "consumer-floor": { consumer: "string", partition: "number", floor: "number" },
-  nemesis: { phase: "string", fault: "string" },
+  "consumer-floor": { consumer: "string", partition: "number", floor: "number", final: "boolean?" },
+  retention: { phase: "string", maxAgeMs: "number" },
+  nemesis: { phase: "string", fault: "string", kind: "string?", quorumLost: "boolean?" },
 };
 
 /**
@@ -141,13 +181,16 @@ export function parseHistory(text: string): HistoryEvent[] {
     if (typeof e.t !== "number" || !Number.isFinite(e.t)) throw new Error(`${where}: t must be a number`);
     for (const [name, kind] of Object.entries(spec)) {
       const v = e[name];
-      if (kind === "number?" ? v !== undefined && typeof v !== "number" : typeof v !== kind)
+      const optional = kind.endsWith("?");
+      if (optional ? v !== undefined && typeof v !== kind.slice(0, -1) : typeof v !== kind)
         throw new Error(`${where}: ${name} must be a ${kind.replace("?", "")}`);
       if ((kind === "number" || kind === "number?") && v !== undefined && !Number.isSafeInteger(v))
         throw new Error(`${where}: ${name} must be a safe integer`);
     }
     if (e.type === "nemesis" && e.phase !== "start" && e.phase !== "heal")
       throw new Error(`${where}: phase must be start or heal`);
+    if (e.type === "retention" && e.phase !== "start" && e.phase !== "end")
+      throw new Error(`${where}: phase must be start or end`);
     out.push(e as unknown as HistoryEvent);
   });
   return out;

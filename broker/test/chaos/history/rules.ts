@@ -1,4 +1,5 @@
 import type { Consume, Deliver, HistoryEvent, Invoke, Ok } from "./events.js";
+import { removedByRetention, retentionCut, retentionView } from "./retention.js";
 
 // The checker's rules, one function each, every one over the whole history in time order. Each
 // returns its violations as sentences that name the partition, offset, message and reader involved.
@@ -11,6 +12,8 @@ export type Rule =
   | "backwards"
   | "gap"
   | "vanished"
+  | "consumer-lost"
+  | "redelivered"
   | "unresumed";
 
 export interface Violation {
@@ -74,11 +77,19 @@ function finalReads(h: HistoryEvent[]): Map<number, Map<string, Set<string>>> {
   return out;
 }
 
-/** An acknowledged message that a final read of its partition does not hold. */
+/**
+ * An acknowledged message that a final read of its partition does not hold (unless retention may
+ * have removed it, retention.ts).
+ */
 export function lost(h: HistoryEvent[]): Violation[] {
   const finals = finalReads(h);
+  const retention = retentionView(h);
   const out: Violation[] = [];
+  const judged = new Set<string>(); // a retry's ok names the same message again: judge it once
   for (const { ok, body } of acknowledged(h)) {
+    const key = `${ok.partition}/${ok.offset}/${body}`;
+    if (judged.has(key)) continue;
+    judged.add(key);
     const readers = finals.get(ok.partition);
     if (!readers || readers.size === 0) {
       out.push({
@@ -87,7 +98,12 @@ export function lost(h: HistoryEvent[]): Violation[] {
       });
       continue;
     }
-    const missing = [...readers].filter(([, bodies]) => !bodies.has(body)).map(([r]) => r);
+    const missing = [...readers]
+      .filter(
+        ([r, bodies]) =>
+          !bodies.has(body) && !removedByRetention(retention, ok.partition, ok.offset, r, ok.t),
+      )
+      .map(([r]) => r);
     if (missing.length)
       out.push({
         rule: "lost",
@@ -136,8 +152,10 @@ export function reordered(h: HistoryEvent[]): Violation[] {
   const highest = new Map<string, { offset: number; id: string }>();
   /** producer/id -> what was highest when its first attempt started. */
   const floorAtInvoke = new Map<string, { offset: number; id: string } | undefined>();
+  /** Deliberate retries of another process's message keep that message's offset, not a new one. */
+  const retried = new Set(of(h, "invoke").flatMap((i) => (i.retry ? [i.process] : [])));
   for (const e of h) {
-    if (e.type !== "invoke" && e.type !== "ok") continue;
+    if ((e.type !== "invoke" && e.type !== "ok") || retried.has(e.process)) continue;
     const stream = `${e.process}/${e.partition}`;
     const key = `${e.process}/${e.id}`;
     if (e.type === "invoke") {
@@ -158,7 +176,8 @@ export function reordered(h: HistoryEvent[]): Violation[] {
 
 /**
  * A reader moving backwards: a subscriber (or final read) delivered an offset at or below one it had
- * already delivered, or a durable consumer was delivered an offset below its acknowledged floor.
+ * already delivered, or a durable consumer's reported ack floor went down. (A consumer delivered
+ * below its floor is `redelivered`, consumer-rules.ts.)
  */
 export function backwards(h: HistoryEvent[]): Violation[] {
   const out: Violation[] = [];
@@ -183,13 +202,6 @@ export function backwards(h: HistoryEvent[]): Violation[] {
           message: `consumer ${e.consumer} p${e.partition}: ack floor went from ${prev} back to ${e.floor}`,
         });
       floors.set(k, Math.max(prev, e.floor));
-    } else if (e.type === "consume") {
-      const floor = floors.get(`${e.consumer}/${e.partition}`) ?? 0;
-      if (e.offset < floor)
-        out.push({
-          rule: "backwards",
-          message: `consumer ${e.consumer} p${e.partition}: offset ${e.offset} delivered below its ack floor ${floor}`,
-        });
     }
   }
   return out;
@@ -198,11 +210,12 @@ export function backwards(h: HistoryEvent[]): Violation[] {
 /**
  * A gap in a subscription: consecutive deliveries to one reader that skip an offset, or a first
  * delivery after a subscribe from offset f that is not f. (A subscription from "earliest" may start
- * anywhere: retention may have removed the head.)
+ * anywhere, and one that asked for an offset that retention removed starts at the cut.)
  */
 export function gap(h: HistoryEvent[]): Violation[] {
   const out: Violation[] = [];
   const expected = new Map<string, number>();
+  const retention = retentionView(h);
   for (const e of h) {
     const k = e.type === "subscribe" || e.type === "deliver" ? `${e.reader}/${e.partition}` : "";
     if (e.type === "subscribe") {
@@ -210,7 +223,9 @@ export function gap(h: HistoryEvent[]): Violation[] {
       else expected.set(k, e.from);
     } else if (e.type === "deliver") {
       const want = expected.get(k);
-      if (want !== undefined && e.offset > want)
+      // A reader that resumed below the retention cut starts at the oldest retained message.
+      const cutAway = e.t > retention.windowStart && e.offset <= retentionCut(retention, e.partition);
+      if (want !== undefined && e.offset > want && !cutAway)
         out.push({
           rule: "gap",
           message: `${e.reader} p${e.partition}: offset ${e.offset} delivered where ${want} was next (${e.offset - want} skipped)`,
@@ -222,12 +237,14 @@ export function gap(h: HistoryEvent[]): Violation[] {
 }
 
 /**
- * A read of a message that was never acknowledged and that no final read holds: the reader saw a
- * write that the cluster later undid (an aborted or dirty read).
+ * A read of a message that was never acknowledged and that some final read does not hold (below
+ * that read's retention cut excepted): the reader saw a write that the cluster later undid (an
+ * aborted or dirty read).
  */
 export function vanished(h: HistoryEvent[]): Violation[] {
   const acked = new Set(acknowledged(h).map(({ ok, body }) => `${ok.partition}/${body}`));
   const finals = finalReads(h);
+  const retention = retentionView(h);
   const out: Violation[] = [];
   const seen = new Set<string>();
   for (const e of h) {
@@ -237,7 +254,9 @@ export function vanished(h: HistoryEvent[]): Violation[] {
     const readers = finals.get(e.partition);
     if (!readers || readers.size === 0) continue; // nothing to judge by
     seen.add(k);
-    const holders = [...readers.values()].filter((bodies) => bodies.has(e.body)).length;
+    const holders = [...readers].filter(
+      ([r, bodies]) => bodies.has(e.body) || removedByRetention(retention, e.partition, e.offset, r),
+    ).length;
     if (holders < readers.size)
       out.push({
         rule: "vanished",
