@@ -21,6 +21,12 @@ export interface BenchOptions {
    */
   batch: number;
   batchInflight: number[];
+  /**
+   * The deliver cell: publishes at this fixed rate (msg/s, open loop) to the leader while a
+   * subscriber on another node receives; 0: no deliver cell. Its messages are `deliverSize` bytes.
+   */
+  deliverRate: number;
+  deliverSize: number;
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -46,6 +52,9 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --batch N          the batched cell: N messages per publish call (default 100; 0: none): one
                      PublishStream frame on geobroker, N async publishes awaited together on NATS
   --batch-inflight LIST  batches in flight in the batched cell (default 8)
+  --deliver-rate N   the deliver cell: publish N msg/s (open loop, default 5000; 0: none) to the
+                     leader, a subscriber on another node; publish->deliver p50/p99
+  --deliver-size S   message size of the deliver cell (default 256)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
@@ -99,6 +108,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         rounds: { type: "string", default: "1" },
         batch: { type: "string", default: "100" },
         "batch-inflight": { type: "string", default: "8" },
+        "deliver-rate": { type: "string", default: "5000" },
+        "deliver-size": { type: "string", default: "256" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -129,6 +140,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       throw new ArgsError(`--systems ${s}: one of ${systems.join(", ")}`);
     return s as SystemName;
   });
+  const deliverRate = Number(values["deliver-rate"]);
+  if (!Number.isInteger(deliverRate) || deliverRate < 0 || deliverRate > 100_000)
+    throw new ArgsError(`--deliver-rate ${values["deliver-rate"]}: 0 (no deliver cell) to 100000 msg/s`);
+  const deliverSize = parseSize(String(values["deliver-size"]));
+  if (deliverSize < 8)
+    throw new ArgsError(`--deliver-size ${values["deliver-size"]}: at least 8 bytes (the send time)`);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -141,6 +158,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     rounds,
     batch,
     batchInflight,
+    deliverRate,
+    deliverSize,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

@@ -5,7 +5,7 @@ import { type Clients, connectClients } from "../../broker/src/client/connect.js
 import { checkPorts, LocalCluster } from "../../broker/src/local/launcher.js";
 import { type ClusterFile, prepareLocalCluster } from "../../broker/src/local/layout.js";
 import { PublishStreamRequestSchema } from "../../gen/geobroker/v1/publish_pb.js";
-import { fsyncNote, fsyncSeries, promValues } from "./stats.js";
+import { cpuNote, cpuSeries, fsyncNote, fsyncSeries, promValues } from "./stats.js";
 import { type BenchSystem, waitFor } from "./system.js";
 import type { CellPublisher } from "./workload.js";
 
@@ -91,21 +91,34 @@ export class GeobrokerSystem implements BenchSystem {
     const publisher = new StreamPublisher(this.clientsFor(node.client), topic);
     // One acknowledged message before the clock starts: the stream and the leader are warm.
     await publisher.publish(new Uint8Array(8));
-    const metrics = async () => {
-      const res = await fetch(`http://${node.http}/metrics`, { signal: AbortSignal.timeout(2000) });
-      return promValues(await res.text(), fsyncSeries);
+    // The leader's fsyncs and CPU, and one follower's CPU, before and after the cell.
+    const follower = this.file!.nodes.find((n) => n.id !== leader)!;
+    const metrics = async (n: { http: string }) => {
+      const res = await fetch(`http://${n.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+      return promValues(await res.text(), [...fsyncSeries, ...cpuSeries]);
     };
-    const before = await metrics().catch(() => undefined);
+    const readings = async () => ({ leader: await metrics(node), follower: await metrics(follower) });
+    const before = await readings().catch(() => undefined);
     const openedAt = performance.now();
     return {
       publish: (body) => publisher.publish(body),
       publishBatch: (body, count) => publisher.publishBatch(body, count),
       note: async (acked) => {
         if (!before) return undefined;
-        const after = await metrics();
-        const n = fsyncNote(before, after, (performance.now() - openedAt) / 1000, acked);
-        return { ...n, text: `leader ${node.id}: ${n.text}` };
+        const after = await readings();
+        const n = fsyncNote(before.leader, after.leader, (performance.now() - openedAt) / 1000, acked);
+        const c = cpuNote(
+          { before: before.leader, after: after.leader },
+          { before: before.follower, after: after.follower },
+          acked,
+        );
+        return {
+          ...n,
+          ...(c.cpu ? { cpu: c.cpu } : {}),
+          text: `leader ${node.id}: ${n.text}; ${c.text} (follower ${follower.id})`,
+        };
       },
+      subscribe: (onBody) => subscribeOn(this.clientsFor(follower.client), topic, onBody),
       close: async () => {
         await publisher.close();
         const after = await admin.topics.getTopic({ name: topic }).catch(() => undefined);
@@ -121,6 +134,47 @@ export class GeobrokerSystem implements BenchSystem {
     await this.cluster?.stop();
     this.cluster = undefined;
   }
+}
+
+/**
+ * Subscribe from the latest message on, on the given node; resolves when the server's first
+ * status response says the subscription is live (report_status).
+ */
+async function subscribeOn(
+  clients: Clients,
+  topic: string,
+  onBody: (body: Uint8Array) => void,
+): Promise<{ close(): Promise<void> }> {
+  const abort = new AbortController();
+  let live: () => void = () => {};
+  const started = new Promise<void>((r) => (live = r));
+  const stream = clients.consume.subscribe(
+    {
+      topic,
+      start: { position: { case: "latest", value: true } },
+      linearizableStart: true,
+      reportStatus: true,
+    },
+    { signal: abort.signal },
+  );
+  const done = (async () => {
+    for await (const res of stream) {
+      live();
+      if (res.message) onBody(res.message.body);
+    }
+  })().catch(() => {});
+  await Promise.race([
+    started,
+    done.then(() => {
+      throw new Error(`subscription to ${topic} ended before it started`);
+    }),
+  ]);
+  return {
+    close: async () => {
+      abort.abort();
+      await done;
+    },
+  };
 }
 
 /** PublishStream as a promise per message: requests are queued, acks matched by sequence. */

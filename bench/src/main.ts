@@ -7,13 +7,22 @@ import { isAbsolute, join, relative } from "node:path";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
+import { runDeliverCell } from "./deliver.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
 import { benchReport } from "./report.js";
 import { type CellResult, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
-import { formatFsyncLine, formatMs, formatSize, formatTable } from "./table.js";
-import { runCell } from "./workload.js";
+import {
+  type DeliverResult,
+  formatCpuLine,
+  formatDeliver,
+  formatFsyncLine,
+  formatMs,
+  formatSize,
+  formatTable,
+} from "./table.js";
+import { type CellPublisher, runCell } from "./workload.js";
 
 const say = (line: string) => console.log(line);
 
@@ -75,8 +84,21 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const measured = new Map<string, Measurement[]>();
+  const delivered = new Map<string, Measurement[]>();
   const keyOf = (system: string, size: number, inflight: number, batch: number) =>
     `${system}/${size}/${inflight}/${batch}`;
+  const report = (m: Measurement) => {
+    say(
+      `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
+        `p99 ${formatMs(m.latency.percentileMs(99))} ms, p99.9 ${formatMs(m.latency.percentileMs(99.9))} ms, ` +
+        `errors ${m.errors}${m.firstError ? ` (first: ${m.firstError})` : ""}`,
+    );
+    if (m.note) say(`     ${m.note}`);
+    if (m.windowMonotonicUs)
+      say(
+        `     measured window (CLOCK_MONOTONIC µs, for bench/src/profile.ts): ${m.windowMonotonicUs.join("-")}`,
+      );
+  };
   const startedAt = new Date().toISOString();
   try {
     for (const s of all) {
@@ -86,10 +108,10 @@ async function main(argv: string[]): Promise<number> {
       say(`  ${s.describe()}`);
     }
     for (let round = 1; round <= options.rounds; round++) {
+      const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
       for (const { size, inflight, batch } of cells) {
         for (const s of all) {
           if (interrupted) return 130;
-          const tag = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
           const what = batch > 1 ? `${inflight} batches of ${batch} in flight` : `${inflight} in flight`;
           say(`${s.name}: ${formatSize(size)}, ${what}${tag}`);
           const plan = {
@@ -100,33 +122,25 @@ async function main(argv: string[]): Promise<number> {
             warmupS: options.warmupS,
             durationS: options.durationS,
           };
-          let m: Measurement;
-          try {
-            const publisher = await s.openCell(`s${size}-k${inflight}-b${batch}-r${round}`);
-            try {
-              m = await runCell(plan, publisher, say);
-            } finally {
-              await publisher.close();
-            }
-          } catch (err) {
-            // One failed cell does not end the run: it shows as 0 msg/s with its error.
-            m = {
-              seconds: options.durationS,
-              messages: 0,
-              errors: 1,
-              latency: new LatencyRecorder(),
-              firstError: (err as Error).message,
-            };
-          }
+          const m = await measure(s, `s${size}-k${inflight}-b${batch}-r${round}`, options.durationS, (p) =>
+            runCell(plan, p, say),
+          );
           const key = keyOf(s.name, size, inflight, batch);
           measured.set(key, [...(measured.get(key) ?? []), m]);
-          say(
-            `  => ${Math.round(m.messages / m.seconds)} msg/s, p50 ${formatMs(m.latency.percentileMs(50))} ms, ` +
-              `p99 ${formatMs(m.latency.percentileMs(99))} ms, p99.9 ${formatMs(m.latency.percentileMs(99.9))} ms, ` +
-              `errors ${m.errors}${m.firstError ? ` (first: ${m.firstError})` : ""}`,
-          );
-          if (m.note) say(`     ${m.note}`);
+          report(m);
         }
+      }
+      if (options.deliverRate === 0) continue;
+      for (const s of all) {
+        if (interrupted) return 130;
+        const { deliverRate: rate, deliverSize: size } = options;
+        say(`${s.name}: deliver, ${formatSize(size)} at ${rate} msg/s, subscriber on another node${tag}`);
+        const plan = { system: s.name, size, rate, warmupS: options.warmupS, durationS: options.durationS };
+        const m = await measure(s, `deliver-r${round}`, options.durationS, (p) =>
+          runDeliverCell(plan, p, say),
+        );
+        delivered.set(s.name, [...(delivered.get(s.name) ?? []), m]);
+        report(m);
       }
     }
   } finally {
@@ -141,15 +155,28 @@ async function main(argv: string[]): Promise<number> {
       if (rounds) results.push(summarize({ system: s.name, size, inflight, batch }, rounds));
     }
   }
+  // A deliver cell is an open loop: no publishes "in flight" by design, so its key says 0.
+  const deliver: DeliverResult[] = all.flatMap((s) => {
+    const rounds = delivered.get(s.name);
+    const key = { system: s.name, size: options.deliverSize, inflight: 0, batch: 1 };
+    return rounds ? [{ ...summarize(key, rounds), rate: options.deliverRate }] : [];
+  });
   say("");
   say(formatTable(results));
+  if (deliver.length > 0) {
+    say("");
+    say("publish->deliver at a fixed rate (open loop; from each message's scheduled send to its delivery):");
+    say(formatDeliver(deliver).table);
+  }
   say("");
   for (const s of all) say(`${s.name}: ${s.durability}`);
   const fsyncs = formatFsyncLine(results);
   if (fsyncs) say(fsyncs);
+  const cpu = formatCpuLine(results);
+  if (cpu) say(cpu);
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${runId}.json`);
-  const report = benchReport({
+  const json = benchReport({
     runId,
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -157,12 +184,38 @@ async function main(argv: string[]): Promise<number> {
     options,
     systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
     results,
+    deliver,
   });
   say("");
-  for (const line of report.resultLines) say(line);
-  writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  for (const line of json.resultLines) say(line);
+  writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
-  return results.some((r) => r.messages === 0) ? 1 : 0;
+  return [...results, ...deliver].some((r) => r.messages === 0) ? 1 : 0;
+}
+
+/** Opens a cell on `system` and runs it; a failed cell does not end the run: it shows as 0 msg/s with its error. */
+async function measure(
+  system: BenchSystem,
+  cellId: string,
+  durationS: number,
+  run: (publisher: CellPublisher) => Promise<Measurement>,
+): Promise<Measurement> {
+  try {
+    const publisher = await system.openCell(cellId);
+    try {
+      return await run(publisher);
+    } finally {
+      await publisher.close();
+    }
+  } catch (err) {
+    return {
+      seconds: durationS,
+      messages: 0,
+      errors: 1,
+      latency: new LatencyRecorder(),
+      firstError: (err as Error).message,
+    };
+  }
 }
 
 main(process.argv.slice(2)).then(

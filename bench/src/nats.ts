@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -169,6 +170,23 @@ export class NatsSystem implements BenchSystem {
       // NATS's fastest JetStream publish: async publishes, all in flight at once, acks awaited together.
       publishBatch: async (body, count) => {
         await Promise.all(Array.from({ length: count }, () => js.publish(subject, body)));
+      },
+      // An ordered consumer (JetStream delivers what its stream stored) on another server.
+      subscribe: async (onBody) => {
+        const other = this.nodes.find((n) => n.name !== leader)!;
+        const sc = await connect({ servers: `127.0.0.1:${other.client}` });
+        const consumer = await jetstream(sc).consumers.get(stream, { deliver_policy: DeliverPolicy.New });
+        const messages = await consumer.consume();
+        const done = (async () => {
+          for await (const m of messages) onBody(m.data);
+        })().catch(() => {});
+        return {
+          close: async () => {
+            await messages.close();
+            await done;
+            await sc.close();
+          },
+        };
       },
       close: async () => {
         await nc.drain().catch(() => {});

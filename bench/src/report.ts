@@ -4,7 +4,7 @@
 // lines printed after the table.
 import type { BenchOptions } from "./args.js";
 import type { CellResult } from "./stats.js";
-import { formatResultLines } from "./table.js";
+import { type DeliverResult, formatDeliver, formatResultLines } from "./table.js";
 
 export interface BenchReport {
   runId: string;
@@ -14,9 +14,11 @@ export interface BenchReport {
   options: BenchOptions;
   systems: Record<string, { setup: string; durability: string }>;
   results: CellResult[];
+  /** The deliver cells (publish->deliver latency at a fixed rate), apart from the throughput cells. */
+  deliver: DeliverResult[];
   resultLines: string[];
 }
 
 export function benchReport(o: Omit<BenchReport, "resultLines">): BenchReport {
-  return { ...o, resultLines: formatResultLines(o.results) };
+  return { ...o, resultLines: [...formatResultLines(o.results), ...formatDeliver(o.deliver).lines] };
 }

@@ -3,10 +3,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
+import { dueBy, stamped, stampOf } from "../src/deliver.js";
 import { natsConfig } from "../src/nats.js";
+import { breakdown, type CpuProfile, formatBreakdown } from "../src/profile-breakdown.js";
 import { benchReport } from "../src/report.js";
-import { fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
+import { cpuNote, cpuSeries, fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
 import {
+  formatCpuLine,
+  formatDeliver,
   formatFsyncLine,
   formatMs,
   formatResultLines,
@@ -26,6 +30,8 @@ describe("bench options", () => {
       rounds: 1,
       batch: 100,
       batchInflight: [8],
+      deliverRate: 5000,
+      deliverSize: 256,
       outDir: "bench/results",
       keepData: false,
     });
@@ -280,6 +286,7 @@ describe("bench output", () => {
           options,
           systems: {},
           results,
+          deliver: [],
         }),
       ),
     );
@@ -354,5 +361,142 @@ describe("nats-server configuration", () => {
       /routes: \[nats-route:\/\/127\.0\.0\.1:6222, nats-route:\/\/127\.0\.0\.1:6223, nats-route:\/\/127\.0\.0\.1:6224\]/,
     );
     assert.doesNotMatch(natsConfig(nodes[0]!, nodes, "/data/n0", false), /sync_interval/);
+  });
+});
+
+describe("CPU per message, deliver cells, profiles", () => {
+  const leader = (cpu: number, lag: number) => ({
+    geobroker_process_process_cpu_seconds_total: cpu,
+    geobroker_process_nodejs_eventloop_lag_p99_seconds: lag,
+  });
+
+  it("reads the process series and tells each node's CPU per acked message and the leader's loop delay", () => {
+    const text = [
+      "# HELP geobroker_process_process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+      'geobroker_process_process_cpu_seconds_total{node="eu-0"} 12.5',
+      'geobroker_process_nodejs_eventloop_lag_p99_seconds{node="eu-0"} 0.0123',
+    ].join("\n");
+    assert.deepEqual(promValues(text, cpuSeries), leader(12.5, 0.0123));
+    const n = cpuNote(
+      { before: leader(10, 0), after: leader(12, 0.0123) },
+      { before: leader(5, 0), after: leader(6, 0.5) },
+      10_000,
+    );
+    assert.deepEqual(n.cpu, { leaderUs: 200, followerUs: 100, leaderLoopDelayP99Ms: 12.3 });
+    assert.equal(n.text, "leader 200 µs CPU/msg, follower 100 µs, leader event loop p99 12.3 ms");
+    assert.equal(
+      cpuNote({ before: leader(1, 0), after: leader(2, 0) }, { before: {}, after: {} }, 0).cpu,
+      undefined,
+    );
+  });
+
+  it("averages CPU per message over rounds, keeps the worst loop delay, and prints one line", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(1);
+    const round = (leaderUs: number, lag: number) => ({
+      seconds: 1,
+      messages: 100,
+      errors: 0,
+      latency,
+      windowMonotonicUs: [1, 2] as [number, number],
+      cpu: { leaderUs, followerUs: leaderUs / 2, leaderLoopDelayP99Ms: lag },
+    });
+    const r = summarize({ system: "geobroker", size: 256, inflight: 64, batch: 1 }, [
+      round(100, 5),
+      round(300, 9),
+    ]);
+    assert.deepEqual(r.cpu, { leaderUs: 200, followerUs: 100, leaderLoopDelayP99Ms: 9 });
+    assert.deepEqual(r.windowsMonotonicUs, [
+      [1, 2],
+      [1, 2],
+    ]);
+    assert.equal(
+      formatCpuLine([r]),
+      "geobroker CPU per acked message (µs of user+system CPU, leader / follower, warm-up included; leader event loop delay p99): 256 B x64 200 / 100 (9.0 ms)",
+    );
+  });
+
+  it("deliver cells: a body carries its scheduled send time; the schedule is rate-exact", () => {
+    const template = new Uint8Array(256).fill(7);
+    const body = stamped(template, 1234.5);
+    assert.equal(stampOf(body), 1234.5);
+    assert.equal(body[8], 7, "the rest of the body is the template's");
+    assert.equal(
+      stampOf(template),
+      stampOf(new Uint8Array(256).fill(7)),
+      "the template itself is not stamped",
+    );
+    assert.equal(dueBy(-1, 5000), 0);
+    assert.equal(dueBy(0, 5000), 1);
+    assert.equal(dueBy(1000, 5000), 5001);
+    assert.equal(dueBy(0.5, 5000), 3);
+  });
+
+  it("deliver cells: a table and one RESULT deliver line per rate, na for what did not run", () => {
+    const at = (system: string, p99: number, delivered: number) => {
+      const latency = new LatencyRecorder();
+      latency.recordMs(p99);
+      const r = summarize({ system, size: 256, inflight: 0, batch: 1 }, [
+        { seconds: 1, messages: delivered, errors: 0, latency },
+      ]);
+      return { ...r, rate: 5000 };
+    };
+    const { table, lines } = formatDeliver([at("geobroker", 4, 5000), at("nats", 8, 4990)]);
+    assert.deepEqual(lines, [
+      "RESULT deliver rate=5000 size=256 geobroker_p50_ms=4.00 geobroker_p99_ms=4.00 nats_sync_p50_ms=8.00 nats_sync_p99_ms=8.00 nats_default_p50_ms=na nats_default_p99_ms=na p99_ratio_sync=0.50 p99_ratio_default=na geobroker_delivered=5000 nats_sync_delivered=4990 nats_default_delivered=na",
+    ]);
+    assert.equal(table.split("\n").length, 4);
+    assert.match(table.split("\n")[2]!, /^\| 256 B \| 5000 \| geobroker \| 5,000 \| 4\.00 \| 4\.00 \|/);
+  });
+
+  it("attributes a profile's samples in a window to components, natives to their caller", () => {
+    // root -> (idle); root -> publish (geobroker publish) -> writev (native, no url); root -> toBinary (protobuf)
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: "(root)", url: "" }, children: [2, 3, 5, 6] },
+        { id: 2, callFrame: { functionName: "(idle)", url: "" } },
+        {
+          id: 3,
+          callFrame: {
+            functionName: "publish",
+            url: "file:///r/dist/broker/src/cluster/publish/publisher.js",
+          },
+          children: [4],
+        },
+        { id: 4, callFrame: { functionName: "writev", url: "" } },
+        {
+          id: 5,
+          callFrame: {
+            functionName: "toBinary",
+            url: "file:///r/node_modules/@bufbuild/protobuf/dist/esm/to-binary.js",
+          },
+        },
+        { id: 6, callFrame: { functionName: "(garbage collector)", url: "" } },
+      ],
+      startTime: 1000,
+      endTime: 1100,
+      // samples at t = 1010, 1020, ... each standing for 10 µs until the next
+      samples: [2, 3, 4, 5, 6, 2, 5, 5, 2, 2],
+      timeDeltas: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
+    };
+    const all = breakdown(profile);
+    assert.deepEqual(all.components, [
+      { component: "idle", us: 30 },
+      { component: "protobuf (@bufbuild/protobuf)", us: 30 },
+      { component: "geobroker publish/forwarding", us: 20 },
+      { component: "gc", us: 10 },
+    ]);
+    assert.equal(all.busyUs, 60);
+    // The window [1030, 1060] holds the samples at 1030 (writev), 1040, 1050, 1060.
+    const cut = breakdown(profile, 1030, 1060);
+    assert.deepEqual(cut.components, [
+      { component: "geobroker publish/forwarding", us: 10 },
+      { component: "protobuf (@bufbuild/protobuf)", us: 10 },
+      { component: "gc", us: 10 },
+      { component: "idle", us: 10 },
+    ]);
+    const text = formatBreakdown("eu-0", cut, 2);
+    assert.match(text, /^eu-0: 2 messages in 0\.0 s sampled, busy 75%, idle 5\.0 µs\/msg/);
+    assert.match(text, /\| \*\*busy total\*\* \| \*\*15\.0\*\* \| 100% \|$/);
   });
 });

@@ -111,6 +111,14 @@ export interface ClientServerOptions {
 /** Largest health request body: a service name, with room to spare. */
 export const healthReadMaxBytes = 1024;
 
+/**
+ * Responses are never compressed (connect's default gzips every frame over 1 KiB for a client that
+ * accepts it): a batch's acks are a few KiB of varints, and gzip cost the leader ~10 µs of CPU per
+ * message in the batched bench cell; deliveries carry bodies the producer may have compressed
+ * already. Compressed requests are still accepted. Decision 0048.
+ */
+const responsesUncompressed = Number.MAX_SAFE_INTEGER;
+
 export interface ClientServer {
   readonly port: number;
   close(): Promise<void>;
@@ -176,6 +184,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       return values;
     },
     readMaxBytes: maxRequestBytes(o.limits),
+    compressMinBytes: responsesUncompressed,
     // Unknown fields are skipped, not kept: 1 MiB of them would otherwise become ~90 MB of objects.
     binaryOptions: { readUnknownFields: false },
     routes: (router) => {
