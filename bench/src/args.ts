@@ -1,5 +1,7 @@
 // Command-line options of `npm run bench`: pure parsing, no I/O.
 import { parseArgs } from "node:util";
+import { parseWanDelay } from "../../broker/src/local/wan-delay.js";
+import { defaultGeoDelays, geoRegions } from "./geo.js";
 
 /** `nats` fsyncs every write (sync_interval: always); `nats-default` runs nats-server's own default. */
 export const systems = ["geobroker", "nats", "nats-default"] as const;
@@ -27,6 +29,11 @@ export interface BenchOptions {
    */
   deliverRate: number;
   deliverSize: number;
+  /**
+   * The geo cells' simulated WAN (`npm start --wan-delay` syntax, one-way per region pair), or ""
+   * for no geo cells: a fourth cluster (geobroker) where every inter-region path is delayed.
+   */
+  geo: string;
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -55,6 +62,9 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --deliver-rate N   the deliver cell: publish N msg/s (open loop, default 5000; 0: none) to the
                      leader, a subscriber on another node; publish->deliver p50/p99
   --deliver-size S   message size of the deliver cell (default 256)
+  --geo DELAYS       the geo cells: geobroker under a simulated WAN, one-way delays per region pair
+                     (default eu-us=20ms,eu-ap=60ms,us-ap=60ms; off: none), 256 B, 1 in flight,
+                     from eu (the leader) and from ap (forwarded); p99 vs nearest-quorum RTT + 5 ms
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
@@ -110,6 +120,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         "batch-inflight": { type: "string", default: "8" },
         "deliver-rate": { type: "string", default: "5000" },
         "deliver-size": { type: "string", default: "256" },
+        geo: { type: "string", default: defaultGeoDelays },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -146,6 +157,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   const deliverSize = parseSize(String(values["deliver-size"]));
   if (deliverSize < 8)
     throw new ArgsError(`--deliver-size ${values["deliver-size"]}: at least 8 bytes (the send time)`);
+  const geo = values.geo === "off" ? "" : String(values.geo);
+  try {
+    if (geo) parseWanDelay(geo, geoRegions);
+  } catch (err) {
+    throw new ArgsError(`--geo ${geo}: ${(err as Error).message.replace(/^--wan-delay: /, "")} (or off)`);
+  }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -160,6 +177,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     batchInflight,
     deliverRate,
     deliverSize,
+    geo,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

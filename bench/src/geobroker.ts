@@ -23,10 +23,12 @@ export class GeobrokerSystem implements BenchSystem {
   constructor(
     private readonly dir: string,
     private readonly basePort = 17000,
+    /** The simulated WAN (`npm start --wan-delay` syntax), "" for none: the geo cells. */
+    private readonly wanDelay = "",
   ) {}
 
   describe(): string {
-    return "geobroker 3 nodes (eu, us, ap) on 127.0.0.1, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)";
+    return `geobroker 3 nodes (eu, us, ap) on 127.0.0.1${this.wanDelay ? ` with the simulated WAN ${this.wanDelay}` : ""}, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)`;
   }
 
   async start(say: (line: string) => void): Promise<void> {
@@ -37,7 +39,7 @@ export class GeobrokerSystem implements BenchSystem {
         nodesPerRegion: 1,
         basePort: this.basePort,
         dir: this.dir,
-        wanDelay: "",
+        wanDelay: this.wanDelay,
         tls: false,
       },
       () => {},
@@ -57,7 +59,7 @@ export class GeobrokerSystem implements BenchSystem {
     return connectClients({ endpoint, user: this.file!.username, password: this.file!.password });
   }
 
-  async openCell(cellId: string): Promise<CellPublisher> {
+  async openCell(cellId: string, via?: string): Promise<CellPublisher> {
     const admin = this.admin!;
     const topic = `bench-${cellId}`;
     await waitFor("create topic", 30_000, async () =>
@@ -88,7 +90,9 @@ export class GeobrokerSystem implements BenchSystem {
     });
     const node = this.file!.nodes.find((n) => n.id === leader);
     if (!node) throw new Error(`leader ${leader} of ${topic} is not a node of the cluster`);
-    const publisher = new StreamPublisher(this.clientsFor(node.client), topic);
+    const entry = via ? this.file!.nodes.find((n) => n.region === via) : node;
+    if (!entry) throw new Error(`no node in region ${via}`);
+    const publisher = new StreamPublisher(this.clientsFor(entry.client), topic);
     // One acknowledged message before the clock starts: the stream and the leader are warm.
     await publisher.publish(new Uint8Array(8));
     // The leader's fsyncs and CPU, and one follower's CPU, before and after the cell.

@@ -8,9 +8,10 @@ import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { ArgsError, type BenchOptions, parseBenchArgs, usage } from "./args.js";
 import { runDeliverCell } from "./deliver.js";
+import { geoCell } from "./geo.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
-import { benchReport } from "./report.js";
+import { benchReport, type GeoResult } from "./report.js";
 import { type CellResult, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
 import {
@@ -85,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
 
   const measured = new Map<string, Measurement[]>();
   const delivered = new Map<string, Measurement[]>();
+  const geo: GeoResult[] = [];
   const keyOf = (system: string, size: number, inflight: number, batch: number) =>
     `${system}/${size}/${inflight}/${batch}`;
   const report = (m: Measurement) => {
@@ -143,6 +145,21 @@ async function main(argv: string[]): Promise<number> {
         report(m);
       }
     }
+    if (options.geo) {
+      const system = new GeobrokerSystem(join(runDir, "geo"), 17500, options.geo);
+      say(`starting geobroker under the simulated WAN ${options.geo} (3 nodes)...`);
+      started.push(system);
+      await system.start(say);
+      const key = { system: system.name, size: 256, inflight: 1, batch: 1 };
+      for (const from of ["eu", "ap"]) {
+        if (interrupted) return 130;
+        say(`geobroker (geo): 256 B, 1 in flight, client on the ${from} node, leader in eu`);
+        const plan = { ...key, warmupS: options.warmupS, durationS: options.durationS };
+        const m = await measure(system, `geo-${from}`, options.durationS, (p) => runCell(plan, p, say), from);
+        report(m);
+        geo.push({ ...summarize(key, [m]), ...geoCell(options.geo, "eu", from) });
+      }
+    }
   } finally {
     await stopAll();
     if (!options.keepData) rmSync(runDir, { recursive: true, force: true });
@@ -168,6 +185,14 @@ async function main(argv: string[]): Promise<number> {
     say("publish->deliver at a fixed rate (open loop; from each message's scheduled send to its delivery):");
     say(formatDeliver(deliver).table);
   }
+  if (geo.length > 0) {
+    say("");
+    say(`geo cells (simulated WAN ${options.geo}; bound = nearest-quorum RTT + forwarding RTT + 5 ms):`);
+    for (const g of geo)
+      say(
+        `  from ${g.from}: ${Math.round(g.msgsPerSec)} msg/s, p50 ${formatMs(g.latencyMs.p50)} ms, p99 ${formatMs(g.latencyMs.p99)} ms, bound ${g.boundMs} ms`,
+      );
+  }
   say("");
   for (const s of all) say(`${s.name}: ${s.durability}`);
   const fsyncs = formatFsyncLine(results);
@@ -185,12 +210,13 @@ async function main(argv: string[]): Promise<number> {
     systems: Object.fromEntries(all.map((s) => [s.name, { setup: s.describe(), durability: s.durability }])),
     results,
     deliver,
+    geo,
   });
   say("");
   for (const line of json.resultLines) say(line);
   writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
-  return [...results, ...deliver].some((r) => r.messages === 0) ? 1 : 0;
+  return [...results, ...deliver, ...geo].some((r) => r.messages === 0) ? 1 : 0;
 }
 
 /** Opens a cell on `system` and runs it; a failed cell does not end the run: it shows as 0 msg/s with its error. */
@@ -199,9 +225,10 @@ async function measure(
   cellId: string,
   durationS: number,
   run: (publisher: CellPublisher) => Promise<Measurement>,
+  via?: string,
 ): Promise<Measurement> {
   try {
-    const publisher = await system.openCell(cellId);
+    const publisher = await system.openCell(cellId, via);
     try {
       return await run(publisher);
     } finally {

@@ -3,6 +3,7 @@
 // `size`, `inflight`, `msgsPerSec`, `latencyMs.p99` (and the rest of CellResult), plus the RESULT
 // lines printed after the table.
 import type { BenchOptions } from "./args.js";
+import { formatGeoLine, type GeoCell } from "./geo.js";
 import type { CellResult } from "./stats.js";
 import { type DeliverResult, formatDeliver, formatResultLines } from "./table.js";
 
@@ -16,9 +17,20 @@ export interface BenchReport {
   results: CellResult[];
   /** The deliver cells (publish->deliver latency at a fixed rate), apart from the throughput cells. */
   deliver: DeliverResult[];
+  /** The geo cells: publish->ack under the simulated WAN, with the bound each is held to. */
+  geo: GeoResult[];
   resultLines: string[];
 }
 
+export type GeoResult = CellResult & GeoCell;
+
 export function benchReport(o: Omit<BenchReport, "resultLines">): BenchReport {
-  return { ...o, resultLines: [...formatResultLines(o.results), ...formatDeliver(o.deliver).lines] };
+  return {
+    ...o,
+    resultLines: [
+      ...formatResultLines(o.results),
+      ...formatDeliver(o.deliver).lines,
+      ...o.geo.map((g) => formatGeoLine(g, g)),
+    ],
+  };
 }

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
 import { dueBy, stamped, stampOf } from "../src/deliver.js";
+import { formatGeoLine, geoCell } from "../src/geo.js";
 import { natsConfig } from "../src/nats.js";
 import { breakdown, type CpuProfile, formatBreakdown } from "../src/profile-breakdown.js";
 import { benchReport } from "../src/report.js";
@@ -32,6 +33,7 @@ describe("bench options", () => {
       batchInflight: [8],
       deliverRate: 5000,
       deliverSize: 256,
+      geo: "eu-us=20ms,eu-ap=60ms,us-ap=60ms",
       outDir: "bench/results",
       keepData: false,
     });
@@ -287,6 +289,7 @@ describe("bench output", () => {
           systems: {},
           results,
           deliver: [],
+          geo: [],
         }),
       ),
     );
@@ -498,5 +501,47 @@ describe("CPU per message, deliver cells, profiles", () => {
     const text = formatBreakdown("eu-0", cut, 2);
     assert.match(text, /^eu-0: 2 messages in 0\.0 s sampled, busy 75%, idle 5\.0 µs\/msg/);
     assert.match(text, /\| \*\*busy total\*\* \| \*\*15\.0\*\* \| 100% \|$/);
+  });
+});
+
+describe("geo cells", () => {
+  it("bounds p99 by the nearest-quorum RTT + 5 ms, plus the forwarding RTT for a far client", () => {
+    const delays = "eu-us=20ms,eu-ap=60ms,us-ap=60ms";
+    assert.deepEqual(geoCell(delays, "eu", "eu"), {
+      from: "eu",
+      leader: "eu",
+      quorumRttMs: 40,
+      forwardRttMs: 0,
+      boundMs: 45,
+    });
+    assert.deepEqual(geoCell(delays, "eu", "ap"), {
+      from: "ap",
+      leader: "eu",
+      quorumRttMs: 40,
+      forwardRttMs: 120,
+      boundMs: 165,
+    });
+    assert.equal(geoCell("30ms", "ap", "us").boundMs, 125);
+  });
+
+  it("prints one RESULT geo line per cell, within=yes only when p99 is at or under the bound", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(44);
+    const r = summarize({ system: "geobroker", size: 256, inflight: 1, batch: 1 }, [
+      { seconds: 1, messages: 20, errors: 0, latency },
+    ]);
+    const cell = geoCell("eu-us=20ms,eu-ap=60ms,us-ap=60ms", "eu", "eu");
+    assert.equal(
+      formatGeoLine(cell, r),
+      "RESULT geo size=256 inflight=1 from=eu leader=eu p50_ms=44.03 p99_ms=44.03 quorum_rtt_ms=40 forward_rtt_ms=0 bound_ms=45 within=yes",
+    );
+    assert.match(formatGeoLine({ ...cell, boundMs: 43 }, r), /within=no$/);
+    assert.match(formatGeoLine(cell, { ...r, messages: 0 }), /p50_ms=na p99_ms=na .* within=no$/);
+  });
+
+  it("reads --geo off and rejects a malformed WAN", () => {
+    const o = parseBenchArgs(["--geo", "off"]);
+    assert.ok(o !== "help" && o.geo === "");
+    assert.throws(() => parseBenchArgs(["--geo", "eu-mars=5ms"]), /--geo eu-mars=5ms: region mars/);
   });
 });
