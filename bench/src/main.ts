@@ -59,11 +59,17 @@ async function main(argv: string[]): Promise<number> {
         )
       : []),
   ];
-  const runs = cells.length * all.length * options.rounds;
+  // Each cell: warm-up + measured + ~2 s to open and close it; a deliver cell adds its 3 s drain;
+  // the geo cells' cluster takes ~20 s to start.
+  const cellS = options.warmupS + options.durationS + 2;
+  const seconds =
+    20 +
+    options.rounds * all.length * (cells.length * cellS + (options.deliverRate > 0 ? cellS + 3 : 0)) +
+    (options.geo ? 20 + 2 * cellS : 0);
   say(
-    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells x ${all.length} systems x ${options.rounds} rounds, ` +
-      `${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
-      `(about ${Math.ceil((runs * (options.warmupS + options.durationS + 2) + 20) / 60)} min)`,
+    `bench: ${options.systems.join(" vs ")}, ${cells.length} cells${options.deliverRate > 0 ? " + deliver" : ""} x ${all.length} systems x ${options.rounds} rounds` +
+      `${options.geo ? " + 2 geo cells" : ""}, ${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
+      `(about ${Math.ceil(seconds / 60)} min)`,
   );
   say(
     `machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,

@@ -122,22 +122,31 @@ export function breakdown(profile: CpuProfile, fromUs = -Infinity, toUs = Infini
 }
 
 /**
- * The breakdown as a Markdown table of µs per message: `messages` is the acks in the window. The
- * profile's sampled busy time is also shown per message, to compare with the /metrics CPU figure.
+ * The breakdown as a Markdown table of µs per message: `messages` is the acks in the window;
+ * `cpuUs`, when given, is the CPU per message the node's /metrics counted over the cell (the bench's
+ * CPU line), and adds a column of each component's share of it.
  */
-export function formatBreakdown(title: string, b: Breakdown, messages: number): string {
+export function formatBreakdown(title: string, b: Breakdown, messages: number, cpuUs?: number): string {
   const per = (us: number) => (messages > 0 ? (us / messages).toFixed(1) : "na");
-  const share = (us: number) => (b.busyUs > 0 ? `${((100 * us) / b.busyUs).toFixed(1)}%` : "");
+  const share = (us: number) => (b.busyUs > 0 ? us / b.busyUs : 0);
+  // V8 samples on wall time: on a loaded machine a thread waiting for a core is sampled in whatever
+  // it was doing, so the profile's busy time can exceed the CPU the process got. Scaled, each
+  // component is its share of the busy samples times the CPU /metrics counted per message.
+  const scaled = (us: number) => (cpuUs === undefined ? [] : [(share(us) * cpuUs).toFixed(1)]);
   const rows = b.components
     .filter((c) => c.component !== "idle")
-    .map((c) => `| ${c.component} | ${per(c.us)} | ${share(c.us)} |`);
+    .map(
+      (c) =>
+        `| ${[c.component, per(c.us), `${(100 * share(c.us)).toFixed(1)}%`, ...scaled(c.us)].join(" | ")} |`,
+    );
   const idle = b.components.find((c) => c.component === "idle")?.us ?? 0;
+  const extra = cpuUs === undefined ? [] : ["µs per message, scaled to the measured CPU"];
   return [
     `${title}: ${messages} messages in ${(b.windowUs / 1e6).toFixed(1)} s sampled, busy ${((100 * b.busyUs) / Math.max(1, b.windowUs)).toFixed(0)}%, idle ${per(idle)} µs/msg`,
     "",
-    "| component | µs per message | share of busy |",
-    "| --- | ---: | ---: |",
+    `| ${["component", "sampled µs per message", "share of busy", ...extra].join(" | ")} |`,
+    `| --- | ---: | ---: |${extra.map(() => " ---: |").join("")}`,
     ...rows,
-    `| **busy total** | **${per(b.busyUs)}** | 100% |`,
+    `| ${["**busy total**", `**${per(b.busyUs)}**`, "100%", ...(cpuUs === undefined ? [] : [`**${cpuUs.toFixed(1)}**`])].join(" | ")} |`,
   ].join("\n");
 }

@@ -11,13 +11,20 @@ const usage = `node dist/bench/src/profile.js --results RUN.json --cell SIZExINF
 
   --results FILE   the JSON a bench run wrote (bench/results/<timestamp>.json)
   --cell CELL      which geobroker cell: 256x64 (256 B, 64 in flight) or 256x8x100 (8 batches of 100)
+  --cpu-us N       the node's CPU per message from the bench's CPU line (leader or follower): adds
+                   a column of each component's share of it (profiles sample wall time)
   PROFILE          .cpuprofile files the nodes wrote (node --cpu-prof) during that run`;
 
 function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { results: { type: "string" }, cell: { type: "string" }, help: { type: "boolean" } },
+    options: {
+      results: { type: "string" },
+      cell: { type: "string" },
+      "cpu-us": { type: "string" },
+      help: { type: "boolean" },
+    },
   });
   const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(values.cell ?? "");
   if (values.help || !values.results || !m || positionals.length === 0) {
@@ -41,9 +48,9 @@ function main(argv: string[]): number {
       console.log(`${basename(file)}: does not cover the cell's window\n`);
       continue;
     }
-    console.log(
-      formatBreakdown(`${basename(file)}, cell ${values.cell}`, breakdown(profile, from, to), cell.messages),
-    );
+    const cpuUs = values["cpu-us"] === undefined ? undefined : Number(values["cpu-us"]);
+    const title = `${basename(file)}, cell ${values.cell}`;
+    console.log(formatBreakdown(title, breakdown(profile, from, to), cell.messages, cpuUs));
     console.log("");
   }
   return 0;

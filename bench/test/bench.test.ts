@@ -501,6 +501,10 @@ describe("CPU per message, deliver cells, profiles", () => {
     const text = formatBreakdown("eu-0", cut, 2);
     assert.match(text, /^eu-0: 2 messages in 0\.0 s sampled, busy 75%, idle 5\.0 µs\/msg/);
     assert.match(text, /\| \*\*busy total\*\* \| \*\*15\.0\*\* \| 100% \|$/);
+    // Scaled to a measured 6 µs of CPU per message: each third of the busy samples is 2 µs.
+    const scaled = formatBreakdown("eu-0", cut, 2, 6).split("\n");
+    assert.ok(scaled.includes("| geobroker publish/forwarding | 5.0 | 33.3% | 2.0 |"), scaled.join("\n"));
+    assert.equal(scaled.at(-1), "| **busy total** | **15.0** | 100% | **6.0** |");
   });
 });
 
