@@ -34,6 +34,11 @@ export interface BenchOptions {
    * for no geo cells: a fourth cluster (geobroker) where every inter-region path is delayed.
    */
   geo: string;
+  /**
+   * The scaling cells (geobroker): 256 B, 64 in flight, round-robin over a topic of each of these
+   * partition counts (all leaders on eu-0); [] for none.
+   */
+  partitions: number[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -65,6 +70,8 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --geo DELAYS       the geo cells: geobroker under a simulated WAN, one-way delays per region pair
                      (default eu-us=20ms,eu-ap=60ms,us-ap=60ms; off: none), 256 B, 1 in flight,
                      from eu (the leader) and from ap (forwarded); p99 vs nearest-quorum RTT + 5 ms
+  --partitions LIST  the scaling cells (geobroker): 256 B, 64 in flight over a topic of N
+                     partitions, for each N (default 1,4,16; off: none)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
@@ -121,6 +128,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         "deliver-rate": { type: "string", default: "5000" },
         "deliver-size": { type: "string", default: "256" },
         geo: { type: "string", default: defaultGeoDelays },
+        partitions: { type: "string", default: "1,4,16" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -163,6 +171,15 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   } catch (err) {
     throw new ArgsError(`--geo ${geo}: ${(err as Error).message.replace(/^--wan-delay: /, "")} (or off)`);
   }
+  const partitions =
+    values.partitions === "off"
+      ? []
+      : list(String(values.partitions), "--partitions", (p) => {
+          const n = Number(p);
+          if (!Number.isInteger(n) || n < 1 || n > 64)
+            throw new ArgsError(`--partitions ${p}: whole numbers from 1 to 64 (or off)`);
+          return n;
+        });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -178,6 +195,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     deliverRate,
     deliverSize,
     geo,
+    partitions,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

@@ -59,7 +59,7 @@ export class GeobrokerSystem implements BenchSystem {
     return connectClients({ endpoint, user: this.file!.username, password: this.file!.password });
   }
 
-  async openCell(cellId: string, via?: string): Promise<CellPublisher> {
+  async openCell(cellId: string, via?: string, partitions = 1): Promise<CellPublisher> {
     const admin = this.admin!;
     const topic = `bench-${cellId}`;
     await waitFor("create topic", 30_000, async () =>
@@ -67,7 +67,7 @@ export class GeobrokerSystem implements BenchSystem {
         .createTopic({
           topic: {
             name: topic,
-            partitions: 1,
+            partitions,
             replicationFactor: 3,
             homeRegion: this.file!.nodes[0]!.region,
           },
@@ -85,14 +85,17 @@ export class GeobrokerSystem implements BenchSystem {
     const home = this.file!.nodes[0]!;
     const leader = await waitFor(`partition leader on ${home.id}`, 30_000, async () => {
       const t = await admin.topics.getTopic({ name: topic });
-      const p = t.topic?.partitionInfo[0];
-      return p?.leaderNodeId === home.id && p.replicaNodeIds.length === 3 ? p.leaderNodeId : undefined;
+      const all = t.topic?.partitionInfo ?? [];
+      const settled =
+        all.length === partitions &&
+        all.every((p) => p.leaderNodeId === home.id && p.replicaNodeIds.length === 3);
+      return settled ? home.id : undefined;
     });
     const node = this.file!.nodes.find((n) => n.id === leader);
     if (!node) throw new Error(`leader ${leader} of ${topic} is not a node of the cluster`);
     const entry = via ? this.file!.nodes.find((n) => n.region === via) : node;
     if (!entry) throw new Error(`no node in region ${via}`);
-    const publisher = new StreamPublisher(this.clientsFor(entry.client), topic);
+    const publisher = new StreamPublisher(this.clientsFor(entry.client), topic, partitions);
     // One acknowledged message before the clock starts: the stream and the leader are warm.
     await publisher.publish(new Uint8Array(8));
     // The leader's fsyncs and CPU, and one follower's CPU, before and after the cell.
@@ -194,6 +197,8 @@ class StreamPublisher {
   constructor(
     clients: Clients,
     private readonly topic: string,
+    /** Single publishes go round-robin over this many partitions (the scaling cells). */
+    private readonly partitions = 1,
   ) {
     this.done = (async () => {
       for await (const res of clients.publish.publishStream(this.requests())) {
@@ -231,7 +236,14 @@ class StreamPublisher {
 
   publish(body: Uint8Array): Promise<void> {
     return this.send((sequence) =>
-      create(PublishStreamRequestSchema, { sequence, request: { topic: this.topic, body } }),
+      create(PublishStreamRequestSchema, {
+        sequence,
+        request: {
+          topic: this.topic,
+          body,
+          ...(this.partitions > 1 ? { partition: Number(sequence % BigInt(this.partitions)) } : {}),
+        },
+      }),
     );
   }
 

@@ -11,7 +11,7 @@ import { runDeliverCell } from "./deliver.js";
 import { geoCell } from "./geo.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
-import { benchReport, type GeoResult } from "./report.js";
+import { benchReport, type GeoResult, type ScalingResult } from "./report.js";
 import { type CellResult, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
 import {
@@ -65,10 +65,11 @@ async function main(argv: string[]): Promise<number> {
   const seconds =
     20 +
     options.rounds * all.length * (cells.length * cellS + (options.deliverRate > 0 ? cellS + 3 : 0)) +
+    (options.systems.includes("geobroker") ? options.partitions.length * (cellS + 3) : 0) +
     (options.geo ? 20 + 2 * cellS : 0);
   say(
     `bench: ${options.systems.join(" vs ")}, ${cells.length} cells${options.deliverRate > 0 ? " + deliver" : ""} x ${all.length} systems x ${options.rounds} rounds` +
-      `${options.geo ? " + 2 geo cells" : ""}, ${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
+      `${options.partitions.length > 0 ? ` + ${options.partitions.length} scaling cells` : ""}${options.geo ? " + 2 geo cells" : ""}, ${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
       `(about ${Math.ceil(seconds / 60)} min)`,
   );
   say(
@@ -93,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
   const measured = new Map<string, Measurement[]>();
   const delivered = new Map<string, Measurement[]>();
   const geo: GeoResult[] = [];
+  const scaling: ScalingResult[] = [];
   const keyOf = (system: string, size: number, inflight: number, batch: number) =>
     `${system}/${size}/${inflight}/${batch}`;
   const report = (m: Measurement) => {
@@ -151,6 +153,19 @@ async function main(argv: string[]): Promise<number> {
         report(m);
       }
     }
+    const gb = all.find((s) => s.name === "geobroker");
+    for (const partitions of gb ? options.partitions : []) {
+      if (interrupted) return 130;
+      say(
+        `geobroker: 256 B, 64 in flight over ${partitions} partition${partitions > 1 ? "s" : ""} (scaling)`,
+      );
+      const key = { system: "geobroker" as const, size: 256, inflight: 64, batch: 1 };
+      const plan = { ...key, warmupS: options.warmupS, durationS: options.durationS };
+      const run = (p: CellPublisher) => runCell(plan, p, say);
+      const m = await measure(gb!, `part${partitions}`, options.durationS, run, undefined, partitions);
+      report(m);
+      scaling.push({ ...summarize(key, [m]), partitions });
+    }
     if (options.geo) {
       const system = new GeobrokerSystem(join(runDir, "geo"), 17500, options.geo);
       say(`starting geobroker under the simulated WAN ${options.geo} (3 nodes)...`);
@@ -191,6 +206,16 @@ async function main(argv: string[]): Promise<number> {
     say("publish->deliver at a fixed rate (open loop; from each message's scheduled send to its delivery):");
     say(formatDeliver(deliver).table);
   }
+  if (scaling.length > 0) {
+    say("");
+    say(
+      "scaling cells (geobroker, 256 B, 64 in flight, round-robin over the partitions, all leaders on eu-0):",
+    );
+    for (const r of scaling)
+      say(
+        `  ${r.partitions} partitions: ${Math.round(r.msgsPerSec)} msg/s, p99 ${formatMs(r.latencyMs.p99)} ms`,
+      );
+  }
   if (geo.length > 0) {
     say("");
     say(`geo cells (simulated WAN ${options.geo}; bound = nearest-quorum RTT + forwarding RTT + 5 ms):`);
@@ -217,12 +242,13 @@ async function main(argv: string[]): Promise<number> {
     results,
     deliver,
     geo,
+    scaling,
   });
   say("");
   for (const line of json.resultLines) say(line);
   writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
-  return [...results, ...deliver, ...geo].some((r) => r.messages === 0) ? 1 : 0;
+  return [...results, ...deliver, ...geo, ...scaling].some((r) => r.messages === 0) ? 1 : 0;
 }
 
 /** Opens a cell on `system` and runs it; a failed cell does not end the run: it shows as 0 msg/s with its error. */
@@ -232,9 +258,10 @@ async function measure(
   durationS: number,
   run: (publisher: CellPublisher) => Promise<Measurement>,
   via?: string,
+  partitions?: number,
 ): Promise<Measurement> {
   try {
-    const publisher = await system.openCell(cellId, via);
+    const publisher = await system.openCell(cellId, via, partitions);
     try {
       return await run(publisher);
     } finally {

@@ -19,10 +19,38 @@ export interface BenchReport {
   deliver: DeliverResult[];
   /** The geo cells: publish->ack under the simulated WAN, with the bound each is held to. */
   geo: GeoResult[];
+  /** The scaling cells: one topic of `partitions` partitions per cell (geobroker). */
+  scaling: ScalingResult[];
   resultLines: string[];
 }
 
 export type GeoResult = CellResult & GeoCell;
+export type ScalingResult = CellResult & { partitions: number };
+
+/**
+ * `RESULT partitions size=256 inflight=64 p1=N p4=M p16=K speedup=X` (msg/s rounded; speedup: the
+ * most partitions over the fewest), or nothing without scaling cells.
+ */
+export function formatScalingLine(cells: ScalingResult[]): string[] {
+  if (cells.length === 0) return [];
+  const by = [...cells].sort((a, b) => a.partitions - b.partitions);
+  const rate = (r: ScalingResult) => (r.messages > 0 ? String(Math.round(r.msgsPerSec)) : "na");
+  const first = by[0]!;
+  const last = by.at(-1)!;
+  const speedup =
+    by.length > 1 && first.msgsPerSec > 0 && last.messages > 0
+      ? (last.msgsPerSec / first.msgsPerSec).toFixed(2)
+      : "na";
+  return [
+    [
+      "RESULT partitions",
+      `size=${first.size}`,
+      `inflight=${first.inflight}`,
+      ...by.map((r) => `p${r.partitions}=${rate(r)}`),
+      `speedup=${speedup}`,
+    ].join(" "),
+  ];
+}
 
 export function benchReport(o: Omit<BenchReport, "resultLines">): BenchReport {
   return {
@@ -30,6 +58,7 @@ export function benchReport(o: Omit<BenchReport, "resultLines">): BenchReport {
     resultLines: [
       ...formatResultLines(o.results),
       ...formatDeliver(o.deliver).lines,
+      ...formatScalingLine(o.scaling),
       ...o.geo.map((g) => formatGeoLine(g, g)),
     ],
   };

@@ -12,9 +12,10 @@ export interface BenchSystem {
   start(say: (line: string) => void): Promise<void>;
   /**
    * A fresh topic/stream with 3 replicas for one cell, and a publisher connected to its leader, or
-   * to the node of region `via` (geobroker's geo cells: the call is forwarded to the leader).
+   * to the node of region `via` (geobroker's geo cells: the call is forwarded to the leader);
+   * geobroker's scaling cells give the topic `partitions` partitions, published to round-robin.
    */
-  openCell(cellId: string, via?: string): Promise<CellPublisher>;
+  openCell(cellId: string, via?: string, partitions?: number): Promise<CellPublisher>;
   stop(): Promise<void>;
 }
 

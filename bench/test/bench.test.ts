@@ -7,7 +7,7 @@ import { dueBy, stamped, stampOf } from "../src/deliver.js";
 import { formatGeoLine, geoCell } from "../src/geo.js";
 import { natsConfig } from "../src/nats.js";
 import { breakdown, type CpuProfile, formatBreakdown } from "../src/profile-breakdown.js";
-import { benchReport } from "../src/report.js";
+import { benchReport, formatScalingLine } from "../src/report.js";
 import { cpuNote, cpuSeries, fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
 import {
   formatCpuLine,
@@ -34,6 +34,7 @@ describe("bench options", () => {
       deliverRate: 5000,
       deliverSize: 256,
       geo: "eu-us=20ms,eu-ap=60ms,us-ap=60ms",
+      partitions: [1, 4, 16],
       outDir: "bench/results",
       keepData: false,
     });
@@ -290,6 +291,7 @@ describe("bench output", () => {
           results,
           deliver: [],
           geo: [],
+          scaling: [],
         }),
       ),
     );
@@ -547,5 +549,28 @@ describe("geo cells", () => {
     const o = parseBenchArgs(["--geo", "off"]);
     assert.ok(o !== "help" && o.geo === "");
     assert.throws(() => parseBenchArgs(["--geo", "eu-mars=5ms"]), /--geo eu-mars=5ms: region mars/);
+  });
+});
+
+describe("scaling cells", () => {
+  it("prints one RESULT partitions line, sorted by partitions, with the speedup of the most over the fewest", () => {
+    const at = (partitions: number, msgs: number) => {
+      const latency = new LatencyRecorder();
+      latency.recordMs(10);
+      const r = summarize({ system: "geobroker", size: 256, inflight: 64, batch: 1 }, [
+        { seconds: 1, messages: msgs, errors: 0, latency },
+      ]);
+      return { ...r, partitions };
+    };
+    assert.deepEqual(formatScalingLine([at(4, 3000), at(1, 2000), at(16, 5000)]), [
+      "RESULT partitions size=256 inflight=64 p1=2000 p4=3000 p16=5000 speedup=2.50",
+    ]);
+    assert.deepEqual(formatScalingLine([at(1, 2000), at(16, 0)]), [
+      "RESULT partitions size=256 inflight=64 p1=2000 p16=na speedup=na",
+    ]);
+    assert.deepEqual(formatScalingLine([]), []);
+    const o = parseBenchArgs(["--partitions", "off"]);
+    assert.ok(o !== "help" && o.partitions.length === 0);
+    assert.throws(() => parseBenchArgs(["--partitions", "0"]), /--partitions 0: whole numbers from 1 to 64/);
   });
 });
