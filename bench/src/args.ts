@@ -1,5 +1,6 @@
 // Command-line options of `npm run bench`: pure parsing, no I/O.
 import { parseArgs } from "node:util";
+import { parseCpuSets } from "../../broker/src/local/cpu-sets.js";
 import { parseWanDelay } from "../../broker/src/local/wan-delay.js";
 import { defaultGeoDelays, geoRegions } from "./geo.js";
 
@@ -39,6 +40,11 @@ export interface BenchOptions {
    * partition counts (all leaders on eu-0); [] for none.
    */
   partitions: number[];
+  /**
+   * Per-node CPU caps: node i of every cluster runs under `taskset -c nodeCpus[i]` (cycling); []
+   * for none. broker/src/local/cpu-sets.ts.
+   */
+  nodeCpus: string[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -72,6 +78,8 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
                      from eu (the leader) and from ap (forwarded); p99 vs nearest-quorum RTT + 5 ms
   --partitions LIST  the scaling cells (geobroker): 256 B, 64 in flight over a topic of N
                      partitions, for each N (default 1,4,16; off: none)
+  --node-cpus SETS   pin node i of every cluster (both systems) to CPU set i with taskset, e.g.
+                     "0;1;0" (sets separated by ;, cycling; default: no caps; Linux, util-linux)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
@@ -129,6 +137,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         "deliver-size": { type: "string", default: "256" },
         geo: { type: "string", default: defaultGeoDelays },
         partitions: { type: "string", default: "1,4,16" },
+        "node-cpus": { type: "string", default: "" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -180,6 +189,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
             throw new ArgsError(`--partitions ${p}: whole numbers from 1 to 64 (or off)`);
           return n;
         });
+  let nodeCpus: string[];
+  try {
+    nodeCpus = parseCpuSets(String(values["node-cpus"]));
+  } catch (err) {
+    throw new ArgsError(`--node-cpus: ${(err as Error).message}`);
+  }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -196,6 +211,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     deliverSize,
     geo,
     partitions,
+    nodeCpus,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

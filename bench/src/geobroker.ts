@@ -25,10 +25,13 @@ export class GeobrokerSystem implements BenchSystem {
     private readonly basePort = 17000,
     /** The simulated WAN (`npm start --wan-delay` syntax), "" for none: the geo cells. */
     private readonly wanDelay = "",
+    /** Node i runs under `taskset -c cpuSets[i]` (--node-cpus). */
+    private readonly cpuSets: string[] = [],
   ) {}
 
   describe(): string {
-    return `geobroker 3 nodes (eu, us, ap) on 127.0.0.1${this.wanDelay ? ` with the simulated WAN ${this.wanDelay}` : ""}, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)`;
+    const caps = this.cpuSets.length > 0 ? `, nodes pinned to CPUs ${this.cpuSets.join(" / ")}` : "";
+    return `geobroker 3 nodes (eu, us, ap) on 127.0.0.1${this.wanDelay ? ` with the simulated WAN ${this.wanDelay}` : ""}${caps}, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)`;
   }
 
   async start(say: (line: string) => void): Promise<void> {
@@ -46,9 +49,13 @@ export class GeobrokerSystem implements BenchSystem {
     );
     await checkPorts(this.file);
     // Only warnings and errors of the nodes reach the console.
-    this.cluster = new LocalCluster(this.file, (line) => {
-      if (/^\[[^\]]+\] (warn|error)|exited/.test(line)) say(`  ${line}`);
-    });
+    this.cluster = new LocalCluster(
+      this.file,
+      (line) => {
+        if (/^\[[^\]]+\] (warn|error)|exited/.test(line)) say(`  ${line}`);
+      },
+      this.cpuSets,
+    );
     this.cluster.start();
     await this.cluster.waitReady(() => {});
     this.admin = this.clientsFor(this.file.nodes[0]!.client);

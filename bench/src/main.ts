@@ -46,10 +46,10 @@ async function main(argv: string[]): Promise<number> {
   const outDir = isAbsolute(options.outDir) ? options.outDir : join(root, options.outDir);
   const all: BenchSystem[] = options.systems.map((s) =>
     s === "geobroker"
-      ? new GeobrokerSystem(join(runDir, "geobroker"))
+      ? new GeobrokerSystem(join(runDir, "geobroker"), 17000, "", options.nodeCpus)
       : s === "nats"
-        ? new NatsSystem("nats", join(runDir, s), true, 14222)
-        : new NatsSystem("nats-default", join(runDir, s), false, 15222),
+        ? new NatsSystem("nats", join(runDir, s), true, 14222, options.nodeCpus)
+        : new NatsSystem("nats-default", join(runDir, s), false, 15222, options.nodeCpus),
   );
   const cells = [
     ...options.sizes.flatMap((size) => options.inflight.map((inflight) => ({ size, inflight, batch: 1 }))),
@@ -167,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
       scaling.push({ ...summarize(key, [m]), partitions });
     }
     if (options.geo) {
-      const system = new GeobrokerSystem(join(runDir, "geo"), 17500, options.geo);
+      const system = new GeobrokerSystem(join(runDir, "geo"), 17500, options.geo, options.nodeCpus);
       say(`starting geobroker under the simulated WAN ${options.geo} (3 nodes)...`);
       started.push(system);
       await system.start(say);

@@ -1,6 +1,7 @@
 // The pure parts of `npm run bench`: options, statistics, table. The bench itself is not run here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseCpuSets, pinnedCommand } from "../../broker/src/local/cpu-sets.js";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
 import { dueBy, stamped, stampOf } from "../src/deliver.js";
@@ -35,6 +36,7 @@ describe("bench options", () => {
       deliverSize: 256,
       geo: "eu-us=20ms,eu-ap=60ms,us-ap=60ms",
       partitions: [1, 4, 16],
+      nodeCpus: [],
       outDir: "bench/results",
       keepData: false,
     });
@@ -572,5 +574,21 @@ describe("scaling cells", () => {
     const o = parseBenchArgs(["--partitions", "off"]);
     assert.ok(o !== "help" && o.partitions.length === 0);
     assert.throws(() => parseBenchArgs(["--partitions", "0"]), /--partitions 0: whole numbers from 1 to 64/);
+  });
+});
+
+describe("per-node CPU caps", () => {
+  it("pins node i to CPU set i with taskset, cycling, and nothing without sets", () => {
+    assert.deepEqual(parseCpuSets(""), []);
+    assert.deepEqual(parseCpuSets("0;1;0-1"), ["0", "1", "0-1"]);
+    assert.throws(() => parseCpuSets("0;a"), /CPU set "a": use taskset's list syntax/);
+    assert.deepEqual(pinnedCommand(0, "node", ["x.js"], []), { command: "node", args: ["x.js"] });
+    assert.deepEqual(pinnedCommand(3, "node", ["x.js"], ["0", "1", "2,3"]), {
+      command: "taskset",
+      args: ["-c", "0", "node", "x.js"],
+    });
+    const o = parseBenchArgs(["--node-cpus", "0;1"]);
+    assert.ok(o !== "help" && o.nodeCpus.join("|") === "0|1");
+    assert.throws(() => parseBenchArgs(["--node-cpus", "zero"]), /--node-cpus: CPU set "zero"/);
   });
 });
