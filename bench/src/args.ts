@@ -45,6 +45,11 @@ export interface BenchOptions {
    * for none. broker/src/local/cpu-sets.ts.
    */
   nodeCpus: string[];
+  /**
+   * The node-scaling cells (geobroker): 256 B, 64 in flight over 16 partitions whose leaders are
+   * spread over the nodes, on a cluster of each of these sizes (3 or 6: 1 or 2 nodes per region).
+   */
+  nodes: number[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -78,6 +83,8 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
                      from eu (the leader) and from ap (forwarded); p99 vs nearest-quorum RTT + 5 ms
   --partitions LIST  the scaling cells (geobroker): 256 B, 64 in flight over a topic of N
                      partitions, for each N (default 1,4,16; off: none)
+  --nodes LIST       the node-scaling cells (geobroker): 256 B, 64 in flight over 16 partitions
+                     with leaders spread over every node, on 3 and/or 6 nodes (default 3,6; off)
   --node-cpus SETS   pin node i of every cluster (both systems) to CPU set i with taskset, e.g.
                      "0;1;0" (sets separated by ;, cycling; default: no caps; Linux, util-linux)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
@@ -138,6 +145,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         geo: { type: "string", default: defaultGeoDelays },
         partitions: { type: "string", default: "1,4,16" },
         "node-cpus": { type: "string", default: "" },
+        nodes: { type: "string", default: "3,6" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -195,6 +203,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   } catch (err) {
     throw new ArgsError(`--node-cpus: ${(err as Error).message}`);
   }
+  const nodes =
+    values.nodes === "off"
+      ? []
+      : list(String(values.nodes), "--nodes", (n) => {
+          if (n !== "3" && n !== "6") throw new ArgsError(`--nodes ${n}: 3 or 6 (or off)`);
+          return Number(n);
+        });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -212,6 +227,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     geo,
     partitions,
     nodeCpus,
+    nodes,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

@@ -27,11 +27,13 @@ export class GeobrokerSystem implements BenchSystem {
     private readonly wanDelay = "",
     /** Node i runs under `taskset -c cpuSets[i]` (--node-cpus). */
     private readonly cpuSets: string[] = [],
+    /** Nodes per region (eu, us, ap): 1 for the main cluster, 2 for the 6-node scaling cell. */
+    private readonly nodesPerRegion = 1,
   ) {}
 
   describe(): string {
     const caps = this.cpuSets.length > 0 ? `, nodes pinned to CPUs ${this.cpuSets.join(" / ")}` : "";
-    return `geobroker 3 nodes (eu, us, ap) on 127.0.0.1${this.wanDelay ? ` with the simulated WAN ${this.wanDelay}` : ""}${caps}, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)`;
+    return `geobroker ${3 * this.nodesPerRegion} nodes (eu, us, ap) on 127.0.0.1${this.wanDelay ? ` with the simulated WAN ${this.wanDelay}` : ""}${caps}, plaintext gRPC, PublishStream (pipelined) to the partition leader (topic home region eu, leader on eu-0)`;
   }
 
   async start(say: (line: string) => void): Promise<void> {
@@ -39,7 +41,7 @@ export class GeobrokerSystem implements BenchSystem {
     this.file = await prepareLocalCluster(
       {
         regions: ["eu", "us", "ap"],
-        nodesPerRegion: 1,
+        nodesPerRegion: this.nodesPerRegion,
         basePort: this.basePort,
         dir: this.dir,
         wanDelay: this.wanDelay,
@@ -144,6 +146,59 @@ export class GeobrokerSystem implements BenchSystem {
     };
   }
 
+  /**
+   * The node-scaling cell: a topic of `partitions` partitions with no home region, so the metadata
+   * leader spreads the partitions' leaders over every node, and a publisher per leader node; single
+   * publishes go round-robin over the partitions, each to its partition's leader.
+   */
+  async openSpreadCell(cellId: string, partitions: number): Promise<CellPublisher> {
+    const admin = this.admin!;
+    const topic = `bench-${cellId}`;
+    await waitFor("create topic", 30_000, async () =>
+      admin.topics.createTopic({ topic: { name: topic, partitions, replicationFactor: 3 } }).then(
+        () => true,
+        (err: { code?: number }) => {
+          if (err.code === 6) return true; // ALREADY_EXISTS
+          throw err;
+        },
+      ),
+    );
+    // Leaders move while the metadata leader balances them: wait for two equal readings in a row.
+    let last = "";
+    const leaders = await waitFor(`${partitions} partition leaders, settled`, 60_000, async () => {
+      const info = (await admin.topics.getTopic({ name: topic })).topic?.partitionInfo ?? [];
+      const now = info.map((p) => (p.replicaNodeIds.length === 3 ? p.leaderNodeId : "")).join(",");
+      const settled = info.length === partitions && !now.split(",").includes("") && now === last;
+      last = now;
+      if (settled) return now.split(",");
+      await new Promise((r) => setTimeout(r, 1000));
+      return undefined;
+    });
+    const byNode = new Map<string, StreamPublisher>();
+    for (const id of new Set(leaders)) {
+      const node = this.file!.nodes.find((n) => n.id === id);
+      if (!node) throw new Error(`leader ${id} of ${topic} is not a node of the cluster`);
+      byNode.set(id, new StreamPublisher(this.clientsFor(node.client), topic));
+    }
+    const publishers = leaders.map((id) => byNode.get(id)!);
+    let next = 0;
+    for (const [p, publisher] of publishers.entries()) await publisher.publish(new Uint8Array(8), p);
+    this.say(
+      `  partition leaders: ${[...byNode.keys()].map((id) => `${id} ${leaders.filter((l) => l === id).length}`).join(", ")}`,
+    );
+    return {
+      publish: (body) => {
+        const p = next++ % partitions;
+        return publishers[p]!.publish(body, p);
+      },
+      publishBatch: () => Promise.reject(new Error("the node-scaling cell publishes one by one")),
+      close: async () => {
+        for (const publisher of byNode.values()) await publisher.close();
+        await admin.topics.deleteTopic({ name: topic }).catch(() => {});
+      },
+    };
+  }
+
   async stop(): Promise<void> {
     await this.cluster?.stop();
     this.cluster = undefined;
@@ -241,17 +296,15 @@ class StreamPublisher {
     }
   }
 
-  publish(body: Uint8Array): Promise<void> {
-    return this.send((sequence) =>
-      create(PublishStreamRequestSchema, {
+  /** One message: to `partition`, or round-robin over the partitions (the key-less default with one). */
+  publish(body: Uint8Array, partition?: number): Promise<void> {
+    return this.send((sequence) => {
+      const p = partition ?? (this.partitions > 1 ? Number(sequence % BigInt(this.partitions)) : undefined);
+      return create(PublishStreamRequestSchema, {
         sequence,
-        request: {
-          topic: this.topic,
-          body,
-          ...(this.partitions > 1 ? { partition: Number(sequence % BigInt(this.partitions)) } : {}),
-        },
-      }),
-    );
+        request: { topic: this.topic, body, ...(p !== undefined ? { partition: p } : {}) },
+      });
+    });
   }
 
   /** `count` messages in one frame (PublishStream's `batch`), answered by one response. */

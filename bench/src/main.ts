@@ -11,7 +11,7 @@ import { runDeliverCell } from "./deliver.js";
 import { geoCell } from "./geo.js";
 import { GeobrokerSystem } from "./geobroker.js";
 import { NatsSystem } from "./nats.js";
-import { benchReport, type GeoResult, type ScalingResult } from "./report.js";
+import { benchReport, type GeoResult, type NodesResult, type ScalingResult } from "./report.js";
 import { type CellResult, type Measurement, summarize } from "./stats.js";
 import type { BenchSystem } from "./system.js";
 import {
@@ -66,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
     20 +
     options.rounds * all.length * (cells.length * cellS + (options.deliverRate > 0 ? cellS + 3 : 0)) +
     (options.systems.includes("geobroker") ? options.partitions.length * (cellS + 3) : 0) +
+    (options.systems.includes("geobroker")
+      ? options.nodes.length * (cellS + 5) + (options.nodes.includes(6) ? 25 : 0)
+      : 0) +
     (options.geo ? 20 + 2 * cellS : 0);
   say(
     `bench: ${options.systems.join(" vs ")}, ${cells.length} cells${options.deliverRate > 0 ? " + deliver" : ""} x ${all.length} systems x ${options.rounds} rounds` +
@@ -95,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
   const delivered = new Map<string, Measurement[]>();
   const geo: GeoResult[] = [];
   const scaling: ScalingResult[] = [];
+  const byNodes: NodesResult[] = [];
   const keyOf = (system: string, size: number, inflight: number, batch: number) =>
     `${system}/${size}/${inflight}/${batch}`;
   const report = (m: Measurement) => {
@@ -166,6 +170,33 @@ async function main(argv: string[]): Promise<number> {
       report(m);
       scaling.push({ ...summarize(key, [m]), partitions });
     }
+    const main3 = all.find((s): s is GeobrokerSystem => s instanceof GeobrokerSystem);
+    for (const nodes of main3 ? options.nodes : []) {
+      if (interrupted) return 130;
+      const system =
+        nodes === 3
+          ? main3!
+          : new GeobrokerSystem(join(runDir, "six"), 17300, "", options.nodeCpus, nodes / 3);
+      if (system !== main3) {
+        say(`starting geobroker (${nodes} nodes, 2 per region) for the node-scaling cell...`);
+        started.push(system);
+        await system.start(say);
+      }
+      say(`geobroker: 256 B, 64 in flight over 16 partitions, leaders spread over ${nodes} nodes (scaling)`);
+      const key = { system: "geobroker" as const, size: 256, inflight: 64, batch: 1 };
+      const plan = { ...key, warmupS: options.warmupS, durationS: options.durationS };
+      const m = await measureOpen(
+        () => system.openSpreadCell(`nodes${nodes}`, 16),
+        options.durationS,
+        (p) => runCell(plan, p, say),
+      );
+      report(m);
+      byNodes.push({ ...summarize(key, [m]), nodes, partitions: 16 });
+      if (system !== main3) {
+        await system.stop();
+        started.splice(started.indexOf(system), 1);
+      }
+    }
     if (options.geo) {
       const system = new GeobrokerSystem(join(runDir, "geo"), 17500, options.geo, options.nodeCpus);
       say(`starting geobroker under the simulated WAN ${options.geo} (3 nodes)...`);
@@ -216,6 +247,12 @@ async function main(argv: string[]): Promise<number> {
         `  ${r.partitions} partitions: ${Math.round(r.msgsPerSec)} msg/s, p99 ${formatMs(r.latencyMs.p99)} ms`,
       );
   }
+  if (byNodes.length > 0) {
+    say("");
+    say("node-scaling cells (geobroker, 256 B, 64 in flight over 16 partitions, leaders spread):");
+    for (const r of byNodes)
+      say(`  ${r.nodes} nodes: ${Math.round(r.msgsPerSec)} msg/s, p99 ${formatMs(r.latencyMs.p99)} ms`);
+  }
   if (geo.length > 0) {
     say("");
     say(`geo cells (simulated WAN ${options.geo}; bound = nearest-quorum RTT + forwarding RTT + 5 ms):`);
@@ -243,12 +280,13 @@ async function main(argv: string[]): Promise<number> {
     deliver,
     geo,
     scaling,
+    nodes: byNodes,
   });
   say("");
   for (const line of json.resultLines) say(line);
   writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
   say(`results: ${relative(process.cwd(), outFile)}`);
-  return [...results, ...deliver, ...geo, ...scaling].some((r) => r.messages === 0) ? 1 : 0;
+  return [...results, ...deliver, ...geo, ...scaling, ...byNodes].some((r) => r.messages === 0) ? 1 : 0;
 }
 
 /** Opens a cell on `system` and runs it; a failed cell does not end the run: it shows as 0 msg/s with its error. */
@@ -260,8 +298,17 @@ async function measure(
   via?: string,
   partitions?: number,
 ): Promise<Measurement> {
+  return measureOpen(() => system.openCell(cellId, via, partitions), durationS, run);
+}
+
+/** Opens a cell with `open` and runs it (see measure). */
+async function measureOpen(
+  open: () => Promise<CellPublisher>,
+  durationS: number,
+  run: (publisher: CellPublisher) => Promise<Measurement>,
+): Promise<Measurement> {
   try {
-    const publisher = await system.openCell(cellId, via, partitions);
+    const publisher = await open();
     try {
       return await run(publisher);
     } finally {

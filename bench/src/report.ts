@@ -21,20 +21,44 @@ export interface BenchReport {
   geo: GeoResult[];
   /** The scaling cells: one topic of `partitions` partitions per cell (geobroker). */
   scaling: ScalingResult[];
+  /** The node-scaling cells: 16 partitions, leaders spread, on 3 and 6 nodes (geobroker). */
+  nodes: NodesResult[];
   resultLines: string[];
 }
 
 export type GeoResult = CellResult & GeoCell;
 export type ScalingResult = CellResult & { partitions: number };
+export type NodesResult = CellResult & { partitions: number; nodes: number };
 
 /**
  * `RESULT partitions size=256 inflight=64 p1=N p4=M p16=K speedup=X` (msg/s rounded; speedup: the
  * most partitions over the fewest), or nothing without scaling cells.
  */
 export function formatScalingLine(cells: ScalingResult[]): string[] {
+  return scalingLine("partitions", "p", cells, (r) => r.partitions);
+}
+
+/** `RESULT nodes size=256 inflight=64 partitions=16 n3=N n6=M speedup=X`, or nothing. */
+export function formatNodesLine(cells: NodesResult[]): string[] {
+  return scalingLine(
+    "nodes",
+    "n",
+    cells,
+    (r) => r.nodes,
+    cells[0] ? [`partitions=${cells[0].partitions}`] : [],
+  );
+}
+
+function scalingLine<T extends CellResult>(
+  what: string,
+  prefix: string,
+  cells: T[],
+  count: (r: T) => number,
+  extra: string[] = [],
+): string[] {
   if (cells.length === 0) return [];
-  const by = [...cells].sort((a, b) => a.partitions - b.partitions);
-  const rate = (r: ScalingResult) => (r.messages > 0 ? String(Math.round(r.msgsPerSec)) : "na");
+  const by = [...cells].sort((a, b) => count(a) - count(b));
+  const rate = (r: T) => (r.messages > 0 ? String(Math.round(r.msgsPerSec)) : "na");
   const first = by[0]!;
   const last = by.at(-1)!;
   const speedup =
@@ -43,10 +67,11 @@ export function formatScalingLine(cells: ScalingResult[]): string[] {
       : "na";
   return [
     [
-      "RESULT partitions",
+      `RESULT ${what}`,
       `size=${first.size}`,
       `inflight=${first.inflight}`,
-      ...by.map((r) => `p${r.partitions}=${rate(r)}`),
+      ...extra,
+      ...by.map((r) => `${prefix}${count(r)}=${rate(r)}`),
       `speedup=${speedup}`,
     ].join(" "),
   ];
@@ -59,6 +84,7 @@ export function benchReport(o: Omit<BenchReport, "resultLines">): BenchReport {
       ...formatResultLines(o.results),
       ...formatDeliver(o.deliver).lines,
       ...formatScalingLine(o.scaling),
+      ...formatNodesLine(o.nodes),
       ...o.geo.map((g) => formatGeoLine(g, g)),
     ],
   };

@@ -8,7 +8,7 @@ import { dueBy, stamped, stampOf } from "../src/deliver.js";
 import { formatGeoLine, geoCell } from "../src/geo.js";
 import { natsConfig } from "../src/nats.js";
 import { breakdown, type CpuProfile, formatBreakdown } from "../src/profile-breakdown.js";
-import { benchReport, formatScalingLine } from "../src/report.js";
+import { benchReport, formatNodesLine, formatScalingLine } from "../src/report.js";
 import { cpuNote, cpuSeries, fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
 import {
   formatCpuLine,
@@ -37,6 +37,7 @@ describe("bench options", () => {
       geo: "eu-us=20ms,eu-ap=60ms,us-ap=60ms",
       partitions: [1, 4, 16],
       nodeCpus: [],
+      nodes: [3, 6],
       outDir: "bench/results",
       keepData: false,
     });
@@ -294,6 +295,7 @@ describe("bench output", () => {
           deliver: [],
           geo: [],
           scaling: [],
+          nodes: [],
         }),
       ),
     );
@@ -571,6 +573,11 @@ describe("scaling cells", () => {
       "RESULT partitions size=256 inflight=64 p1=2000 p16=na speedup=na",
     ]);
     assert.deepEqual(formatScalingLine([]), []);
+    const n = (nodes: number, msgs: number) => ({ ...at(16, msgs), nodes });
+    assert.deepEqual(formatNodesLine([n(6, 3000), n(3, 2000)]), [
+      "RESULT nodes size=256 inflight=64 partitions=16 n3=2000 n6=3000 speedup=1.50",
+    ]);
+    assert.throws(() => parseBenchArgs(["--nodes", "5"]), /--nodes 5: 3 or 6/);
     const o = parseBenchArgs(["--partitions", "off"]);
     assert.ok(o !== "help" && o.partitions.length === 0);
     assert.throws(() => parseBenchArgs(["--partitions", "0"]), /--partitions 0: whole numbers from 1 to 64/);
