@@ -25,6 +25,7 @@ describe("forwarded calls cross the simulated WAN", () => {
   let server: http2.Http2Server;
   let address: string;
   const sessions = new Set<http2.ServerHttp2Session>();
+  const arrivals: number[] = [];
   before(async () => {
     server = http2.createServer(
       connectNodeAdapter({
@@ -34,8 +35,10 @@ describe("forwarded calls cross the simulated WAN", () => {
               return { topic: r.topic, offset: 7n };
             },
             async *publishStream(requests) {
-              for await (const r of requests)
+              for await (const r of requests) {
+                arrivals.push(performance.now());
                 yield { sequence: r.sequence, result: { case: "ack", value: { offset: r.sequence } } };
+              }
             },
           }),
       }),
