@@ -72,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
     (options.geo ? 20 + 2 * cellS : 0);
   say(
     `bench: ${options.systems.join(" vs ")}, ${cells.length} cells${options.deliverRate > 0 ? " + deliver" : ""} x ${all.length} systems x ${options.rounds} rounds` +
-      `${options.partitions.length > 0 ? ` + ${options.partitions.length} scaling cells` : ""}${options.geo ? " + 2 geo cells" : ""}, ${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
+      `${options.partitions.length > 0 ? ` + ${options.partitions.length} partition cells` : ""}` +
+      `${options.nodes.length > 0 ? ` + ${options.nodes.length} node cells` : ""}${options.geo ? " + 2 geo cells" : ""}, ${options.warmupS} s warm-up + ${options.durationS} s measured each ` +
       `(about ${Math.ceil(seconds / 60)} min)`,
   );
   say(
