@@ -1,5 +1,8 @@
 // Command-line options of `npm run bench`: pure parsing, no I/O.
 import { parseArgs } from "node:util";
+import { parseCpuSets } from "../../broker/src/local/cpu-sets.js";
+import { parseWanDelay } from "../../broker/src/local/wan-delay.js";
+import { defaultGeoDelays, geoRegions } from "./geo.js";
 
 /** `nats` fsyncs every write (sync_interval: always); `nats-default` runs nats-server's own default. */
 export const systems = ["geobroker", "nats", "nats-default"] as const;
@@ -21,6 +24,32 @@ export interface BenchOptions {
    */
   batch: number;
   batchInflight: number[];
+  /**
+   * The deliver cell: publishes at this fixed rate (msg/s, open loop) to the leader while a
+   * subscriber on another node receives; 0: no deliver cell. Its messages are `deliverSize` bytes.
+   */
+  deliverRate: number;
+  deliverSize: number;
+  /**
+   * The geo cells' simulated WAN (`npm start --wan-delay` syntax, one-way per region pair), or ""
+   * for no geo cells: a fourth cluster (geobroker) where every inter-region path is delayed.
+   */
+  geo: string;
+  /**
+   * The scaling cells (geobroker): 256 B, 64 in flight, round-robin over a topic of each of these
+   * partition counts (all leaders on eu-0); [] for none.
+   */
+  partitions: number[];
+  /**
+   * Per-node CPU caps: node i of every cluster runs under `taskset -c nodeCpus[i]` (cycling); []
+   * for none. broker/src/local/cpu-sets.ts.
+   */
+  nodeCpus: string[];
+  /**
+   * The node-scaling cells (geobroker): 256 B, 64 in flight over 16 partitions whose leaders are
+   * spread over the nodes, on a cluster of each of these sizes (3 or 6: 1 or 2 nodes per region).
+   */
+  nodes: number[];
   /** Times every cell is run; rounds go through all cells in turn, so slow drifts hit every cell. */
   rounds: number;
   /** Where the JSON result goes (a folder; the file is <timestamp>.json). */
@@ -46,6 +75,18 @@ of publishes in flight and measures msg/s, MB/s and publish->ack latency (p50, p
   --batch N          the batched cell: N messages per publish call (default 100; 0: none): one
                      PublishStream frame on geobroker, N async publishes awaited together on NATS
   --batch-inflight LIST  batches in flight in the batched cell (default 8)
+  --deliver-rate N   the deliver cell: publish N msg/s (open loop, default 5000; 0: none) to the
+                     leader, a subscriber on another node; publish->deliver p50/p99
+  --deliver-size S   message size of the deliver cell (default 256)
+  --geo DELAYS       the geo cells: geobroker under a simulated WAN, one-way delays per region pair
+                     (default eu-us=20ms,eu-ap=60ms,us-ap=60ms; off: none), 256 B, 1 in flight,
+                     from eu (the leader) and from ap (forwarded); p99 vs nearest-quorum RTT + 5 ms
+  --partitions LIST  the scaling cells (geobroker): 256 B, 64 in flight over a topic of N
+                     partitions, for each N (default 1,4,16; off: none)
+  --nodes LIST       the node-scaling cells (geobroker): 256 B, 64 in flight over 16 partitions
+                     with leaders spread over every node, on 3 and/or 6 nodes (default 3,6; off)
+  --node-cpus SETS   pin node i of every cluster (both systems) to CPU set i with taskset, e.g.
+                     "0;1;0" (sets separated by ;, cycling; default: no caps; Linux, util-linux)
   --rounds N         run every cell N times, round after round (default 1); the table sums the
                      rounds and shows each round's msg/s
   --out DIR          folder for the JSON result (default bench/results)
@@ -99,6 +140,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
         rounds: { type: "string", default: "1" },
         batch: { type: "string", default: "100" },
         "batch-inflight": { type: "string", default: "8" },
+        "deliver-rate": { type: "string", default: "5000" },
+        "deliver-size": { type: "string", default: "256" },
+        geo: { type: "string", default: defaultGeoDelays },
+        partitions: { type: "string", default: "1,4,16" },
+        "node-cpus": { type: "string", default: "" },
+        nodes: { type: "string", default: "3,6" },
         out: { type: "string", default: "bench/results" },
         "keep-data": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -129,6 +176,40 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       throw new ArgsError(`--systems ${s}: one of ${systems.join(", ")}`);
     return s as SystemName;
   });
+  const deliverRate = Number(values["deliver-rate"]);
+  if (!Number.isInteger(deliverRate) || deliverRate < 0 || deliverRate > 100_000)
+    throw new ArgsError(`--deliver-rate ${values["deliver-rate"]}: 0 (no deliver cell) to 100000 msg/s`);
+  const deliverSize = parseSize(String(values["deliver-size"]));
+  if (deliverSize < 8)
+    throw new ArgsError(`--deliver-size ${values["deliver-size"]}: at least 8 bytes (the send time)`);
+  const geo = values.geo === "off" ? "" : String(values.geo);
+  try {
+    if (geo) parseWanDelay(geo, geoRegions);
+  } catch (err) {
+    throw new ArgsError(`--geo ${geo}: ${(err as Error).message.replace(/^--wan-delay: /, "")} (or off)`);
+  }
+  const partitions =
+    values.partitions === "off"
+      ? []
+      : list(String(values.partitions), "--partitions", (p) => {
+          const n = Number(p);
+          if (!Number.isInteger(n) || n < 1 || n > 64)
+            throw new ArgsError(`--partitions ${p}: whole numbers from 1 to 64 (or off)`);
+          return n;
+        });
+  let nodeCpus: string[];
+  try {
+    nodeCpus = parseCpuSets(String(values["node-cpus"]));
+  } catch (err) {
+    throw new ArgsError(`--node-cpus: ${(err as Error).message}`);
+  }
+  const nodes =
+    values.nodes === "off"
+      ? []
+      : list(String(values.nodes), "--nodes", (n) => {
+          if (n !== "3" && n !== "6") throw new ArgsError(`--nodes ${n}: 3 or 6 (or off)`);
+          return Number(n);
+        });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new ArgsError(`--rounds ${values.rounds}: whole numbers from 1 to 100`);
@@ -141,6 +222,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     rounds,
     batch,
     batchInflight,
+    deliverRate,
+    deliverSize,
+    geo,
+    partitions,
+    nodeCpus,
+    nodes,
     outDir: String(values.out),
     keepData: values["keep-data"] === true,
   };

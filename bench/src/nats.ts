@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -13,6 +14,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pinnedCommand } from "../../broker/src/local/cpu-sets.js";
 import { keepLast, onLines, stopChild } from "../../broker/src/util/child-lines.js";
 import { projectRoot } from "../../broker/src/util/project-root.js";
 import { type BenchSystem, waitFor } from "./system.js";
@@ -74,6 +76,8 @@ export class NatsSystem implements BenchSystem {
     private readonly dir: string,
     private readonly syncAlways: boolean,
     basePort: number,
+    /** Node i runs under `taskset -c cpuSets[i]` (--node-cpus). */
+    private readonly cpuSets: string[] = [],
   ) {
     this.durability = natsDurability(syncAlways);
     this.nodes = [0, 1, 2].map((i) => ({
@@ -85,7 +89,8 @@ export class NatsSystem implements BenchSystem {
   }
 
   describe(): string {
-    return `${this.version}, 3 nodes on 127.0.0.1, plaintext, JetStream publish (request/ack) to the stream leader`;
+    const caps = this.cpuSets.length > 0 ? `, nodes pinned to CPUs ${this.cpuSets.join(" / ")}` : "";
+    return `${this.version}, 3 nodes on 127.0.0.1, plaintext, JetStream publish (request/ack) to the stream leader${caps}`;
   }
 
   async start(say: (line: string) => void): Promise<void> {
@@ -103,12 +108,13 @@ export class NatsSystem implements BenchSystem {
         `${bin} not found: run bash scripts/install-nats-server.sh (needs Go), or set NATS_SERVER`,
       );
     this.version = execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
-    for (const n of this.nodes) {
+    for (const [i, n] of this.nodes.entries()) {
       const store = join(this.dir, n.name);
       mkdirSync(store, { recursive: true });
       const config = join(this.dir, `${n.name}.conf`);
       writeFileSync(config, natsConfig(n, this.nodes, store, this.syncAlways));
-      const child = spawn(bin, ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
+      const run = pinnedCommand(i, bin, ["-c", config], this.cpuSets);
+      const child = spawn(run.command, run.args, { stdio: ["ignore", "pipe", "pipe"] });
       this.children.set(n.name, child);
       this.lastLines.set(n.name, []);
       onLines(child, (line) => {
@@ -169,6 +175,23 @@ export class NatsSystem implements BenchSystem {
       // NATS's fastest JetStream publish: async publishes, all in flight at once, acks awaited together.
       publishBatch: async (body, count) => {
         await Promise.all(Array.from({ length: count }, () => js.publish(subject, body)));
+      },
+      // An ordered consumer (JetStream delivers what its stream stored) on another server.
+      subscribe: async (onBody) => {
+        const other = this.nodes.find((n) => n.name !== leader)!;
+        const sc = await connect({ servers: `127.0.0.1:${other.client}` });
+        const consumer = await jetstream(sc).consumers.get(stream, { deliver_policy: DeliverPolicy.New });
+        const messages = await consumer.consume();
+        const done = (async () => {
+          for await (const m of messages) onBody(m.data);
+        })().catch(() => {});
+        return {
+          close: async () => {
+            await messages.close();
+            await done;
+            await sc.close();
+          },
+        };
       },
       close: async () => {
         await nc.drain().catch(() => {});

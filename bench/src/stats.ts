@@ -24,6 +24,11 @@ export interface CellResult extends CellKey {
   roundsMsgsPerSec: number[];
   /** The first error message seen, if any. */
   firstError?: string;
+  /**
+   * Each round's measured window on CLOCK_MONOTONIC in µs (the clock of a node's --cpu-prof), to cut
+   * the cell out of a profile with bench/src/profile.ts.
+   */
+  windowsMonotonicUs: [number, number][];
   /** What the servers reported about the cell (e.g. fsyncs on the leader), one per round. */
   notes?: string[];
   /**
@@ -31,17 +36,32 @@ export interface CellResult extends CellKey {
    * its /metrics) per acknowledged message, over every round (warm-up included on both sides).
    */
   fsyncsPerAck?: number;
+  /**
+   * geobroker only: CPU seconds (user + system, `geobroker_process_process_cpu_seconds_total`) the
+   * leader and one follower spent per acknowledged message, in µs, averaged over the rounds; and
+   * the leader's event-loop delay p99 in ms over the cell (prom-client's monitorEventLoopDelay).
+   */
+  cpu?: CpuPerMessage;
+}
+
+export interface CpuPerMessage {
+  leaderUs: number;
+  followerUs: number;
+  leaderLoopDelayP99Ms: number;
 }
 
 /** What one round of one cell measured. */
 export interface Measurement {
   seconds: number;
+  /** The measured window on CLOCK_MONOTONIC, µs (absent when the cell failed before measuring). */
+  windowMonotonicUs?: [number, number];
   messages: number;
   errors: number;
   latency: LatencyRecorder;
   firstError?: string;
   note?: string;
   fsyncsPerAck?: number;
+  cpu?: CpuPerMessage;
 }
 
 /**
@@ -63,6 +83,8 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
   }
   const msgsPerSec = seconds > 0 ? messages / seconds : 0;
   const perAck = rounds.map((r) => r.fsyncsPerAck).filter((x): x is number => x !== undefined);
+  const cpu = rounds.map((r) => r.cpu).filter((x): x is CpuPerMessage => x !== undefined);
+  const mean = (f: (c: CpuPerMessage) => number) => cpu.reduce((a, c) => a + f(c), 0) / cpu.length;
   return {
     ...key,
     seconds,
@@ -79,6 +101,16 @@ export function summarize(key: CellKey, rounds: Measurement[]): CellResult {
     },
     ...(rounds.some((r) => r.note) ? { notes: rounds.map((r) => r.note ?? "") } : {}),
     ...(perAck.length > 0 ? { fsyncsPerAck: perAck.reduce((a, b) => a + b, 0) / perAck.length } : {}),
+    ...(cpu.length > 0
+      ? {
+          cpu: {
+            leaderUs: mean((c) => c.leaderUs),
+            followerUs: mean((c) => c.followerUs),
+            leaderLoopDelayP99Ms: Math.max(...cpu.map((c) => c.leaderLoopDelayP99Ms)),
+          },
+        }
+      : {}),
+    windowsMonotonicUs: rounds.flatMap((r) => (r.windowMonotonicUs ? [r.windowMonotonicUs] : [])),
     roundsMsgsPerSec: rounds.map((r) => (r.seconds > 0 ? r.messages / r.seconds : 0)),
     ...(firstError !== undefined ? { firstError } : {}),
   };
@@ -132,5 +164,37 @@ export function fsyncNote(
       `${count} fsyncs (${Math.round(count / seconds)}/s), mean ${meanMs.toFixed(1)} ms, ${entries.toFixed(1)} Raft entries each` +
       (perAck !== undefined ? `, ${perAck.toFixed(2)} fsyncs per acked message (${acked} acks)` : ""),
     ...(perAck !== undefined ? { fsyncsPerAck: perAck } : {}),
+  };
+}
+
+/** The process series a node's /metrics carries (prom-client's defaults, prefixed geobroker_process_). */
+export const cpuSeries = [
+  "geobroker_process_process_cpu_seconds_total",
+  "geobroker_process_nodejs_eventloop_lag_p99_seconds",
+];
+
+/**
+ * "leader 61 µs CPU/msg, follower 33 µs, leader event loop p99 12.3 ms" from /metrics readings of the
+ * leader and one follower before and after a cell; `acked` is every ack in that window. CPU per
+ * message is the number to compare across runs on a loaded machine: throughput moves with the
+ * other jobs on the cores, the CPU one message costs much less.
+ */
+export function cpuNote(
+  leader: { before: Record<string, number>; after: Record<string, number> },
+  follower: { before: Record<string, number>; after: Record<string, number> },
+  acked: number,
+): { text: string; cpu?: CpuPerMessage } {
+  if (!(acked > 0)) return { text: "no acks: no CPU per message" };
+  const cpuUs = (r: { before: Record<string, number>; after: Record<string, number> }) =>
+    (((r.after[cpuSeries[0]!] ?? 0) - (r.before[cpuSeries[0]!] ?? 0)) * 1e6) / acked;
+  const cpu = {
+    leaderUs: cpuUs(leader),
+    followerUs: cpuUs(follower),
+    // prom-client resets the loop-delay histogram at each scrape: the "after" reading covers the cell.
+    leaderLoopDelayP99Ms: (leader.after[cpuSeries[1]!] ?? 0) * 1000,
+  };
+  return {
+    text: `leader ${cpu.leaderUs.toFixed(0)} µs CPU/msg, follower ${cpu.followerUs.toFixed(0)} µs, leader event loop p99 ${cpu.leaderLoopDelayP99Ms.toFixed(1)} ms`,
+    cpu,
   };
 }

@@ -10,8 +10,12 @@ export interface BenchSystem {
   /** Server version and setup (nodes, transport), filled in by start(). */
   describe(): string;
   start(say: (line: string) => void): Promise<void>;
-  /** A fresh topic/stream with 3 replicas for one cell, and a publisher connected to its leader. */
-  openCell(cellId: string): Promise<CellPublisher>;
+  /**
+   * A fresh topic/stream with 3 replicas for one cell, and a publisher connected to its leader, or
+   * to the node of region `via` (geobroker's geo cells: the call is forwarded to the leader);
+   * geobroker's scaling cells give the topic `partitions` partitions, published to round-robin.
+   */
+  openCell(cellId: string, via?: string, partitions?: number): Promise<CellPublisher>;
   stop(): Promise<void>;
 }
 

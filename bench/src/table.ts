@@ -174,3 +174,67 @@ export function formatFsyncLine(results: CellResult[]): string | undefined {
     .map((r) => `${formatSize(r.size)} x${inFlightText(r)} ${r.fsyncsPerAck!.toFixed(2)}`);
   return `geobroker fsyncs per acked message (the leader's synced Raft log writes / acks, warm-up included): ${cells.join(", ")}`;
 }
+
+/**
+ * "geobroker CPU per acked message (µs, leader / follower; leader event loop p99): 256 B x1 410 / 230
+ * (3.1 ms), ..." or nothing when no cell measured it.
+ */
+export function formatCpuLine(results: CellResult[]): string | undefined {
+  const measured = results.filter((r) => r.system === "geobroker" && r.cpu !== undefined);
+  if (measured.length === 0) return undefined;
+  const cells = measured
+    .sort((a, b) => a.batch - b.batch || a.size - b.size || a.inflight - b.inflight)
+    .map(
+      (r) =>
+        `${formatSize(r.size)} x${inFlightText(r)} ${r.cpu!.leaderUs.toFixed(0)} / ${r.cpu!.followerUs.toFixed(0)} (${r.cpu!.leaderLoopDelayP99Ms.toFixed(1)} ms)`,
+    );
+  return `geobroker CPU per acked message (µs of user+system CPU, leader / follower, warm-up included; leader event loop delay p99): ${cells.join(", ")}`;
+}
+
+/** A deliver cell's result: a CellResult whose latency is publish->deliver, at a fixed rate. */
+export type DeliverResult = CellResult & { rate: number };
+
+/**
+ * The deliver cells as a small table, and their one RESULT line per rate:
+ * `RESULT deliver rate=5000 size=256 geobroker_p50_ms=A geobroker_p99_ms=B nats_sync_p50_ms=C
+ * nats_sync_p99_ms=D nats_default_p50_ms=E nats_default_p99_ms=F p99_ratio_sync=X p99_ratio_default=Y
+ * geobroker_delivered=N nats_sync_delivered=M nats_default_delivered=K` (delivered: msg/s counted
+ * in the window, which is the rate when a system keeps up; `na` where a system did not run).
+ */
+export function formatDeliver(results: DeliverResult[]): { table: string; lines: string[] } {
+  const rows = results.map(
+    (r) =>
+      `| ${formatSize(r.size)} | ${r.rate} | ${r.system} | ${formatRate(r.msgsPerSec)} | ${formatMs(r.latencyMs.p50)} | ${formatMs(r.latencyMs.p99)} | ${formatMs(r.latencyMs.p999)} | ${r.errors} |`,
+  );
+  const table = [
+    "| size | rate msg/s | system | delivered msg/s | deliver p50 ms | deliver p99 ms | p99.9 ms | errors |",
+    "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows,
+  ].join("\n");
+  const rates = [...new Set(results.map((r) => `${r.rate}/${r.size}`))];
+  const lines = rates.map((key) => {
+    const here = results.filter((r) => `${r.rate}/${r.size}` === key);
+    const of = (s: string) => here.find((r) => r.system === s && r.messages > 0);
+    const g = of("geobroker");
+    const n = of("nats");
+    const d = of("nats-default");
+    const ms = (r: CellResult | undefined, p: "p50" | "p99") => cellNumber(r?.latencyMs[p], 2);
+    return [
+      "RESULT deliver",
+      `rate=${here[0]!.rate}`,
+      `size=${here[0]!.size}`,
+      `geobroker_p50_ms=${ms(g, "p50")}`,
+      `geobroker_p99_ms=${ms(g, "p99")}`,
+      `nats_sync_p50_ms=${ms(n, "p50")}`,
+      `nats_sync_p99_ms=${ms(n, "p99")}`,
+      `nats_default_p50_ms=${ms(d, "p50")}`,
+      `nats_default_p99_ms=${ms(d, "p99")}`,
+      `p99_ratio_sync=${cellNumber(ratio(g?.latencyMs.p99, n?.latencyMs.p99), 2)}`,
+      `p99_ratio_default=${cellNumber(ratio(g?.latencyMs.p99, d?.latencyMs.p99), 2)}`,
+      `geobroker_delivered=${cellNumber(g?.msgsPerSec, 0)}`,
+      `nats_sync_delivered=${cellNumber(n?.msgsPerSec, 0)}`,
+      `nats_default_delivered=${cellNumber(d?.msgsPerSec, 0)}`,
+    ].join(" ");
+  });
+  return { table, lines };
+}

@@ -2,7 +2,7 @@
 // Each of K workers publishes, waits for the ack, records the latency and publishes again.
 import { randomFillSync } from "node:crypto";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
-import type { Measurement } from "./stats.js";
+import type { CpuPerMessage, Measurement } from "./stats.js";
 import { progressLine } from "./table.js";
 
 /** One system's publisher for one cell: resolves when the message is acknowledged as durable. */
@@ -15,6 +15,11 @@ export interface CellPublisher {
    * is every ack since the publisher opened (warm-up included), the window the servers counted.
    */
   note?(acked: number): Promise<CellNote | undefined>;
+  /**
+   * A subscriber to the cell's topic on a node other than the leader, from the latest message on:
+   * resolves once it is live; `onBody` gets every delivered body (the deliver cell, bench/src/deliver.ts).
+   */
+  subscribe?(onBody: (body: Uint8Array) => void): Promise<{ close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -22,6 +27,8 @@ export interface CellNote {
   text: string;
   /** The leader's synced Raft log writes per acknowledged message over the cell (geobroker). */
   fsyncsPerAck?: number;
+  /** The leader's and a follower's CPU per acknowledged message (geobroker). */
+  cpu?: CpuPerMessage;
 }
 
 export interface CellPlan {
@@ -46,6 +53,9 @@ export async function runCell(
   const latency = new LatencyRecorder();
   const interval = new LatencyRecorder();
   const start = performance.now();
+  // The same instant on CLOCK_MONOTONIC, the clock V8's --cpu-prof timestamps use: the measured
+  // window of a cell can be cut out of a node's profile (bench/src/profile.ts).
+  const startMonotonicUs = Number(process.hrtime.bigint() / 1000n);
   const measureFrom = start + plan.warmupS * 1000;
   const end = measureFrom + plan.durationS * 1000;
   let acked = 0;
@@ -112,7 +122,12 @@ export async function runCell(
   return {
     ...(note ? { note: note.text } : {}),
     ...(note?.fsyncsPerAck !== undefined ? { fsyncsPerAck: note.fsyncsPerAck } : {}),
+    ...(note?.cpu ? { cpu: note.cpu } : {}),
     seconds: plan.durationS,
+    windowMonotonicUs: [
+      startMonotonicUs + Math.round((measureFrom - start) * 1000),
+      startMonotonicUs + Math.round((end - start) * 1000),
+    ],
     messages: acked,
     errors,
     latency,

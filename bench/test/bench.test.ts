@@ -1,12 +1,18 @@
 // The pure parts of `npm run bench`: options, statistics, table. The bench itself is not run here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseCpuSets, pinnedCommand } from "../../broker/src/local/cpu-sets.js";
 import { LatencyRecorder } from "../../broker/src/util/latency.js";
 import { ArgsError, parseBenchArgs, parseSeconds, parseSize } from "../src/args.js";
+import { dueBy, stamped, stampOf } from "../src/deliver.js";
+import { formatGeoLine, geoCell } from "../src/geo.js";
 import { natsConfig } from "../src/nats.js";
-import { benchReport } from "../src/report.js";
-import { fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
+import { breakdown, type CpuProfile, formatBreakdown } from "../src/profile-breakdown.js";
+import { benchReport, formatNodesLine, formatScalingLine } from "../src/report.js";
+import { cpuNote, cpuSeries, fsyncNote, fsyncSeries, promValues, ratio, summarize } from "../src/stats.js";
 import {
+  formatCpuLine,
+  formatDeliver,
   formatFsyncLine,
   formatMs,
   formatResultLines,
@@ -26,6 +32,12 @@ describe("bench options", () => {
       rounds: 1,
       batch: 100,
       batchInflight: [8],
+      deliverRate: 5000,
+      deliverSize: 256,
+      geo: "eu-us=20ms,eu-ap=60ms,us-ap=60ms",
+      partitions: [1, 4, 16],
+      nodeCpus: [],
+      nodes: [3, 6],
       outDir: "bench/results",
       keepData: false,
     });
@@ -280,6 +292,10 @@ describe("bench output", () => {
           options,
           systems: {},
           results,
+          deliver: [],
+          geo: [],
+          scaling: [],
+          nodes: [],
         }),
       ),
     );
@@ -354,5 +370,232 @@ describe("nats-server configuration", () => {
       /routes: \[nats-route:\/\/127\.0\.0\.1:6222, nats-route:\/\/127\.0\.0\.1:6223, nats-route:\/\/127\.0\.0\.1:6224\]/,
     );
     assert.doesNotMatch(natsConfig(nodes[0]!, nodes, "/data/n0", false), /sync_interval/);
+  });
+});
+
+describe("CPU per message, deliver cells, profiles", () => {
+  const leader = (cpu: number, lag: number) => ({
+    geobroker_process_process_cpu_seconds_total: cpu,
+    geobroker_process_nodejs_eventloop_lag_p99_seconds: lag,
+  });
+
+  it("reads the process series and tells each node's CPU per acked message and the leader's loop delay", () => {
+    const text = [
+      "# HELP geobroker_process_process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+      'geobroker_process_process_cpu_seconds_total{node="eu-0"} 12.5',
+      'geobroker_process_nodejs_eventloop_lag_p99_seconds{node="eu-0"} 0.0123',
+    ].join("\n");
+    assert.deepEqual(promValues(text, cpuSeries), leader(12.5, 0.0123));
+    const n = cpuNote(
+      { before: leader(10, 0), after: leader(12, 0.0123) },
+      { before: leader(5, 0), after: leader(6, 0.5) },
+      10_000,
+    );
+    assert.deepEqual(n.cpu, { leaderUs: 200, followerUs: 100, leaderLoopDelayP99Ms: 12.3 });
+    assert.equal(n.text, "leader 200 µs CPU/msg, follower 100 µs, leader event loop p99 12.3 ms");
+    assert.equal(
+      cpuNote({ before: leader(1, 0), after: leader(2, 0) }, { before: {}, after: {} }, 0).cpu,
+      undefined,
+    );
+  });
+
+  it("averages CPU per message over rounds, keeps the worst loop delay, and prints one line", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(1);
+    const round = (leaderUs: number, lag: number) => ({
+      seconds: 1,
+      messages: 100,
+      errors: 0,
+      latency,
+      windowMonotonicUs: [1, 2] as [number, number],
+      cpu: { leaderUs, followerUs: leaderUs / 2, leaderLoopDelayP99Ms: lag },
+    });
+    const r = summarize({ system: "geobroker", size: 256, inflight: 64, batch: 1 }, [
+      round(100, 5),
+      round(300, 9),
+    ]);
+    assert.deepEqual(r.cpu, { leaderUs: 200, followerUs: 100, leaderLoopDelayP99Ms: 9 });
+    assert.deepEqual(r.windowsMonotonicUs, [
+      [1, 2],
+      [1, 2],
+    ]);
+    assert.equal(
+      formatCpuLine([r]),
+      "geobroker CPU per acked message (µs of user+system CPU, leader / follower, warm-up included; leader event loop delay p99): 256 B x64 200 / 100 (9.0 ms)",
+    );
+  });
+
+  it("deliver cells: a body carries its scheduled send time; the schedule is rate-exact", () => {
+    const template = new Uint8Array(256).fill(7);
+    const body = stamped(template, 1234.5);
+    assert.equal(stampOf(body), 1234.5);
+    assert.equal(body[8], 7, "the rest of the body is the template's");
+    assert.equal(
+      stampOf(template),
+      stampOf(new Uint8Array(256).fill(7)),
+      "the template itself is not stamped",
+    );
+    assert.equal(dueBy(-1, 5000), 0);
+    assert.equal(dueBy(0, 5000), 1);
+    assert.equal(dueBy(1000, 5000), 5001);
+    assert.equal(dueBy(0.5, 5000), 3);
+  });
+
+  it("deliver cells: a table and one RESULT deliver line per rate, na for what did not run", () => {
+    const at = (system: string, p99: number, delivered: number) => {
+      const latency = new LatencyRecorder();
+      latency.recordMs(p99);
+      const r = summarize({ system, size: 256, inflight: 0, batch: 1 }, [
+        { seconds: 1, messages: delivered, errors: 0, latency },
+      ]);
+      return { ...r, rate: 5000 };
+    };
+    const { table, lines } = formatDeliver([at("geobroker", 4, 5000), at("nats", 8, 4990)]);
+    assert.deepEqual(lines, [
+      "RESULT deliver rate=5000 size=256 geobroker_p50_ms=4.00 geobroker_p99_ms=4.00 nats_sync_p50_ms=8.00 nats_sync_p99_ms=8.00 nats_default_p50_ms=na nats_default_p99_ms=na p99_ratio_sync=0.50 p99_ratio_default=na geobroker_delivered=5000 nats_sync_delivered=4990 nats_default_delivered=na",
+    ]);
+    assert.equal(table.split("\n").length, 4);
+    assert.match(table.split("\n")[2]!, /^\| 256 B \| 5000 \| geobroker \| 5,000 \| 4\.00 \| 4\.00 \|/);
+  });
+
+  it("attributes a profile's samples in a window to components, natives to their caller", () => {
+    // root -> (idle); root -> publish (geobroker publish) -> writev (native, no url); root -> toBinary (protobuf)
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: "(root)", url: "" }, children: [2, 3, 5, 6] },
+        { id: 2, callFrame: { functionName: "(idle)", url: "" } },
+        {
+          id: 3,
+          callFrame: {
+            functionName: "publish",
+            url: "file:///r/dist/broker/src/cluster/publish/publisher.js",
+          },
+          children: [4],
+        },
+        { id: 4, callFrame: { functionName: "writev", url: "" } },
+        {
+          id: 5,
+          callFrame: {
+            functionName: "toBinary",
+            url: "file:///r/node_modules/@bufbuild/protobuf/dist/esm/to-binary.js",
+          },
+        },
+        { id: 6, callFrame: { functionName: "(garbage collector)", url: "" } },
+      ],
+      startTime: 1000,
+      endTime: 1100,
+      // samples at t = 1010, 1020, ... each standing for 10 µs until the next
+      samples: [2, 3, 4, 5, 6, 2, 5, 5, 2, 2],
+      timeDeltas: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10],
+    };
+    const all = breakdown(profile);
+    assert.deepEqual(all.components, [
+      { component: "idle", us: 30 },
+      { component: "protobuf (@bufbuild/protobuf)", us: 30 },
+      { component: "geobroker publish/forwarding", us: 20 },
+      { component: "gc", us: 10 },
+    ]);
+    assert.equal(all.busyUs, 60);
+    // The window [1030, 1060] holds the samples at 1030 (writev), 1040, 1050, 1060.
+    const cut = breakdown(profile, 1030, 1060);
+    assert.deepEqual(cut.components, [
+      { component: "geobroker publish/forwarding", us: 10 },
+      { component: "protobuf (@bufbuild/protobuf)", us: 10 },
+      { component: "gc", us: 10 },
+      { component: "idle", us: 10 },
+    ]);
+    const text = formatBreakdown("eu-0", cut, 2);
+    assert.match(text, /^eu-0: 2 messages in 0\.0 s sampled, busy 75%, idle 5\.0 µs\/msg/);
+    assert.match(text, /\| \*\*busy total\*\* \| \*\*15\.0\*\* \| 100% \|$/);
+    // Scaled to a measured 6 µs of CPU per message: each third of the busy samples is 2 µs.
+    const scaled = formatBreakdown("eu-0", cut, 2, 6).split("\n");
+    assert.ok(scaled.includes("| geobroker publish/forwarding | 5.0 | 33.3% | 2.0 |"), scaled.join("\n"));
+    assert.equal(scaled.at(-1), "| **busy total** | **15.0** | 100% | **6.0** |");
+  });
+});
+
+describe("geo cells", () => {
+  it("bounds p99 by the nearest-quorum RTT + 5 ms, plus the forwarding RTT for a far client", () => {
+    const delays = "eu-us=20ms,eu-ap=60ms,us-ap=60ms";
+    assert.deepEqual(geoCell(delays, "eu", "eu"), {
+      from: "eu",
+      leader: "eu",
+      quorumRttMs: 40,
+      forwardRttMs: 0,
+      boundMs: 45,
+    });
+    assert.deepEqual(geoCell(delays, "eu", "ap"), {
+      from: "ap",
+      leader: "eu",
+      quorumRttMs: 40,
+      forwardRttMs: 120,
+      boundMs: 165,
+    });
+    assert.equal(geoCell("30ms", "ap", "us").boundMs, 125);
+  });
+
+  it("prints one RESULT geo line per cell, within=yes only when p99 is at or under the bound", () => {
+    const latency = new LatencyRecorder();
+    latency.recordMs(44);
+    const r = summarize({ system: "geobroker", size: 256, inflight: 1, batch: 1 }, [
+      { seconds: 1, messages: 20, errors: 0, latency },
+    ]);
+    const cell = geoCell("eu-us=20ms,eu-ap=60ms,us-ap=60ms", "eu", "eu");
+    assert.equal(
+      formatGeoLine(cell, r),
+      "RESULT geo size=256 inflight=1 from=eu leader=eu p50_ms=44.03 p99_ms=44.03 quorum_rtt_ms=40 forward_rtt_ms=0 bound_ms=45 within=yes",
+    );
+    assert.match(formatGeoLine({ ...cell, boundMs: 43 }, r), /within=no$/);
+    assert.match(formatGeoLine(cell, { ...r, messages: 0 }), /p50_ms=na p99_ms=na .* within=no$/);
+  });
+
+  it("reads --geo off and rejects a malformed WAN", () => {
+    const o = parseBenchArgs(["--geo", "off"]);
+    assert.ok(o !== "help" && o.geo === "");
+    assert.throws(() => parseBenchArgs(["--geo", "eu-mars=5ms"]), /--geo eu-mars=5ms: region mars/);
+  });
+});
+
+describe("scaling cells", () => {
+  it("prints one RESULT partitions line, sorted by partitions, with the speedup of the most over the fewest", () => {
+    const at = (partitions: number, msgs: number) => {
+      const latency = new LatencyRecorder();
+      latency.recordMs(10);
+      const r = summarize({ system: "geobroker", size: 256, inflight: 64, batch: 1 }, [
+        { seconds: 1, messages: msgs, errors: 0, latency },
+      ]);
+      return { ...r, partitions };
+    };
+    assert.deepEqual(formatScalingLine([at(4, 3000), at(1, 2000), at(16, 5000)]), [
+      "RESULT partitions size=256 inflight=64 p1=2000 p4=3000 p16=5000 speedup=2.50",
+    ]);
+    assert.deepEqual(formatScalingLine([at(1, 2000), at(16, 0)]), [
+      "RESULT partitions size=256 inflight=64 p1=2000 p16=na speedup=na",
+    ]);
+    assert.deepEqual(formatScalingLine([]), []);
+    const n = (nodes: number, msgs: number) => ({ ...at(16, msgs), nodes });
+    assert.deepEqual(formatNodesLine([n(6, 3000), n(3, 2000)]), [
+      "RESULT nodes size=256 inflight=64 partitions=16 n3=2000 n6=3000 speedup=1.50",
+    ]);
+    assert.throws(() => parseBenchArgs(["--nodes", "5"]), /--nodes 5: 3 or 6/);
+    const o = parseBenchArgs(["--partitions", "off"]);
+    assert.ok(o !== "help" && o.partitions.length === 0);
+    assert.throws(() => parseBenchArgs(["--partitions", "0"]), /--partitions 0: whole numbers from 1 to 64/);
+  });
+});
+
+describe("per-node CPU caps", () => {
+  it("pins node i to CPU set i with taskset, cycling, and nothing without sets", () => {
+    assert.deepEqual(parseCpuSets(""), []);
+    assert.deepEqual(parseCpuSets("0;1;0-1"), ["0", "1", "0-1"]);
+    assert.throws(() => parseCpuSets("0;a"), /CPU set "a": use taskset's list syntax/);
+    assert.deepEqual(pinnedCommand(0, "node", ["x.js"], []), { command: "node", args: ["x.js"] });
+    assert.deepEqual(pinnedCommand(3, "node", ["x.js"], ["0", "1", "2,3"]), {
+      command: "taskset",
+      args: ["-c", "0", "node", "x.js"],
+    });
+    const o = parseBenchArgs(["--node-cpus", "0;1"]);
+    assert.ok(o !== "help" && o.nodeCpus.join("|") === "0|1");
+    assert.throws(() => parseBenchArgs(["--node-cpus", "zero"]), /--node-cpus: CPU set "zero"/);
   });
 });

@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../../../gen/broker/broker_pb.js";
 import { ConsumeService } from "../../../gen/geobroker/v1/consume_pb.js";
 import { PublishService } from "../../../gen/geobroker/v1/publish_pb.js";
@@ -128,6 +128,16 @@ export interface ClientServerOptions {
 /** Largest health request body: a service name, with room to spare. */
 export const healthReadMaxBytes = 1024;
 
+/**
+ * PublishService's responses are never compressed (connect's default gzips every frame over 1 KiB
+ * for a client that accepts it): a batch's acks are a few KiB of varints, and gzip was ~9% of the
+ * leader's sampled CPU in the batched bench cell. Deliveries (ConsumeService, the compatible API)
+ * keep connect's default: their pacing against slow readers was measured with it (the 1 GiB
+ * slow-consumer test). Compressed requests are still accepted. Decision 0048.
+ */
+const publishResponsesUncompressed = Number.MAX_SAFE_INTEGER;
+const publishPathPrefix = `/${PublishService.typeName}/`;
+
 export interface ClientServer {
   readonly port: number;
   /** The external listener's port, when there is one. */
@@ -196,7 +206,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     refusing,
   ];
   let externalPort: number | undefined;
-  const authenticated = connectNodeAdapter({
+  const adapter: ConnectNodeAdapterOptions = {
     interceptors,
     contextValues: (req) => {
       const values = peerContextValues(req);
@@ -213,7 +223,10 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       clientRoutes(o.engine, o.limits)(router);
       o.extraRoutes?.(router);
     },
-  });
+  };
+  const authenticated = connectNodeAdapter(adapter);
+  // The same services, answering without compression: what PublishService's calls go to.
+  const publishing = connectNodeAdapter({ ...adapter, compressMinBytes: publishResponsesUncompressed });
   // Unauthenticated, so as small as its messages: a HealthCheckRequest is a service name. The
   // limit bounds the compressed envelope and, through zlib's maxOutputLength, what it inflates to.
   const health = connectNodeAdapter({
@@ -226,7 +239,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     if (o.console?.(req, res)) return;
     if (applyCors(o.cors, req, res)) return;
     if (req.url.startsWith(healthPathPrefix)) health(req, res);
-    else gate.handle(req, res, authenticated);
+    else gate.handle(req, res, req.url.startsWith(publishPathPrefix) ? publishing : authenticated);
   };
   const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
   const tlsFiles = o.tls

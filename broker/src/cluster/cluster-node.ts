@@ -28,6 +28,7 @@ import { type Clock, every, systemClock } from "../util/clock.js";
 import { ConsumerHub } from "./consumers/consumer-hub.js";
 import { consumerPort } from "./consumers/consumer-port.js";
 import { Forwarder } from "./forwarding/forwarder.js";
+import { wanDelayTo } from "./forwarding/wan-delay.js";
 import { confOf, GroupRegistry } from "./groups/group-registry.js";
 import type { GroupRunner, RaftCore } from "./groups/group-runner.js";
 import { MetadataGroup } from "./groups/metadata-group.js";
@@ -126,7 +127,8 @@ export class ClusterNode implements BrokerEngine {
       logger: deps.logger,
       changes: this.changes,
       clock: this.clock,
-      forwarder: deps.forwarder ?? new Forwarder(config.tls.client, config.tls.peer),
+      forwarder:
+        deps.forwarder ?? new Forwarder(config.tls.client, config.tls.peer, this.clock, wanDelayTo(config)),
       groups: this.registry,
       store: deps.partitions,
       ...(deps.observer ? { observer: deps.observer } : {}),

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { keepLast, onLines, stopChild } from "../util/child-lines.js";
 import { projectRoot } from "../util/project-root.js";
 import { brokerEnv } from "./allocator.js";
+import { parseCpuSets, pinnedCommand } from "./cpu-sets.js";
 import type { ClusterFile } from "./layout.js";
 
 const readyTimeoutMs = 60_000;
@@ -59,6 +60,8 @@ export class LocalCluster {
   constructor(
     private readonly file: ClusterFile,
     private readonly out: (line: string) => void,
+    /** Node i runs under `taskset -c cpuSets[i]` (cpu-sets.ts); from GEOBROKER_NODE_CPUS unless given. */
+    private readonly cpuSets: string[] = parseCpuSets(process.env.GEOBROKER_NODE_CPUS ?? ""),
   ) {}
 
   start(): void {
@@ -66,8 +69,14 @@ export class LocalCluster {
     // Extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a
     // bench run (NODE_OPTIONS may not carry --cpu-prof).
     const nodeArgs = (process.env.GEOBROKER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-    for (const n of this.file.nodes) {
-      const child = spawn(process.execPath, [...nodeArgs, cli, "serve", "--config", n.config], {
+    for (const [i, n] of this.file.nodes.entries()) {
+      const run = pinnedCommand(
+        i,
+        process.execPath,
+        [...nodeArgs, cli, "serve", "--config", n.config],
+        this.cpuSets,
+      );
+      const child = spawn(run.command, run.args, {
         env: brokerEnv(),
         stdio: ["ignore", "pipe", "pipe"],
       });

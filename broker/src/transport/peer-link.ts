@@ -3,6 +3,7 @@ import type { PeerCertificate } from "node:tls";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { MessageType } from "../raft/types.js";
+import { canEncodeDirectly, encodeFramedBatch } from "./batch-encoder.js";
 import type { ControlCodec } from "./control-codec.js";
 import { encodeBatch } from "./convert.js";
 import { FrameReader, frame } from "./framing.js";
@@ -401,7 +402,9 @@ export const maxBatchFrameBytes = 16 * 1024 * 1024;
 
 /** Messages to one peer as frames of at most maxBatchFrameBytes each (a lone larger message alone), in order. */
 export function batchFrames(from: string, messages: Message[]): Uint8Array[] {
-  const bytes = frame(encodeBatch(from, messages));
+  const bytes = canEncodeDirectly(messages)
+    ? encodeFramedBatch(from, messages)
+    : frame(encodeBatch(from, messages));
   if (bytes.byteLength <= maxBatchFrameBytes || messages.length === 1) return [bytes];
   const half = messages.length >> 1;
   return [...batchFrames(from, messages.slice(0, half)), ...batchFrames(from, messages.slice(half))];

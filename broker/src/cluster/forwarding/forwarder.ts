@@ -11,6 +11,7 @@ import { errorDetailsOf } from "../../engine/errors.js";
 import { http2Settings } from "../../transport/http2-windows.js";
 import { type Clock, nowMs, systemClock } from "../../util/clock.js";
 import { ForwardStream } from "./forward-stream.js";
+import { wanDelayInterceptor } from "./wan-delay.js";
 
 export interface ForwardClients {
   publish: Client<typeof PublishService>;
@@ -37,8 +38,13 @@ export class Forwarder {
   constructor(
     tls: TlsFiles | undefined,
     peer?: TlsFiles,
-    /** For idle-stream eviction (a virtual clock in tests). */
+    /** For idle-stream eviction and the simulated WAN (a virtual clock in tests). */
     private readonly clock: Clock = systemClock,
+    /**
+     * The simulated one-way WAN delay to a client address (config wanDelayMs by the target's
+     * region; 0 for none): every message of a forwarded call waits it, each way (wan-delay.ts).
+     */
+    private readonly delayMsTo: (clientAddress: string) => number = () => 0,
   ) {
     const identity = peer ?? tls;
     this.tlsOptions =
@@ -54,6 +60,7 @@ export class Forwarder {
         baseUrl: `${this.tlsOptions ? "https" : "http"}://${clientAddress}`,
         nodeOptions: { ...(this.tlsOptions ?? {}), settings: http2Settings },
         idleConnectionTimeoutMs: 60_000,
+        interceptors: [wanDelayInterceptor(this.delayMsTo(clientAddress), this.clock)],
       });
       c = {
         publish: createClient(PublishService, transport),
