@@ -14,9 +14,15 @@ export interface TlsFiles {
 export interface PeerTlsFiles extends TlsFiles {
   /**
    * Identity patterns (CN or SAN; `*` matches any run of characters) a peer's certificate must
-   * carry besides chaining to `ca`. Default: every node id in `peers`, `<clusterId>-peer`, `*.<clusterId>`.
+   * carry besides chaining to `ca`. Default: every node id in `peers` and `*.<clusterId>`.
    */
   allowedIdentities?: string[];
+  /**
+   * Identity patterns of a certificate that several nodes share (the operator's `<clusterId>-peer`).
+   * Such a connection is bound to no node id: its Raft messages may name any sender. Default: none,
+   * so every peer connection is bound to its certificate's CN (docs/security.md, "Peer port").
+   */
+  sharedIdentities?: string[];
 }
 
 /** How callers prove who they are on the client port (docs/security.md). */
@@ -211,6 +217,13 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
     need(
       Array.isArray(ids) && ids.length > 0 && ids.every(str),
       "tls.peer.allowedIdentities: a non-empty list of identity patterns (node ids, DNS names, `*` wildcards)",
+    );
+  }
+  if (isObject(peer) && peer.sharedIdentities !== undefined) {
+    const ids = peer.sharedIdentities;
+    need(
+      Array.isArray(ids) && ids.every(str) && !ids.includes("*"),
+      "tls.peer.sharedIdentities: a list of the identities of certificates all nodes share (e.g. <clusterId>-peer); not `*`, which would unbind every node certificate",
     );
   }
 

@@ -48,7 +48,13 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
             ca: pki.ca.certFile,
             requireClientCert: false,
           },
-          peer: { cert: peer.certFile, key: peer.keyFile, ca: join(pki.dir, "peer-ca.crt") },
+          // A shared certificate is accepted only where configured (peer-binding.ts), as the operator does.
+          peer: {
+            cert: peer.certFile,
+            key: peer.keyFile,
+            ca: join(pki.dir, "peer-ca.crt"),
+            sharedIdentities: [`${clusterId}-peer`],
+          },
         },
         auth: { modes: ["certificate"], aclFile },
       },
