@@ -143,4 +143,25 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
       }
     }
   });
+
+  test("a peer-CA certificate is no client: named geobroker-operator, it still gets no identity", async () => {
+    // Whoever can have the peer issuer sign (a namespace's cert-manager user) must not mint the
+    // operator's admin identity: the client port trusts the peer CA for forwarding nodes only.
+    const forged = leaf(pki.dir, "peer-ca", "forged-operator", "geobroker-operator", clientExt);
+    for (const n of cluster.nodes) {
+      try {
+        await clientsOf(n, forged).topics.createTopic(
+          { topic: { name: "forged.admin" } },
+          { timeoutMs: 10_000 },
+        );
+        assert.fail(`${n.id} accepted a peer-CA certificate as the operator`);
+      } catch (err) {
+        const e = ConnectError.from(err);
+        assert.equal(e.code, Code.Unauthenticated, e.message);
+      }
+    }
+    // The same name from the client CA is the operator (admin): the ACL is not what refused.
+    const listed = await clientsOf(cluster.nodes[0]!, operator).topics.listTopics({}, { timeoutMs: 10_000 });
+    assert.ok(listed.topics.some((t) => t.name === "fwd.orders"));
+  });
 });
