@@ -10,6 +10,18 @@ export interface TlsFiles {
   ca: string;
 }
 
+/** The client port's TLS files. */
+export interface ClientTlsFiles extends TlsFiles {
+  /** `ca` verifies client certificates; with it, every client must present one. */
+  requireClientCert: boolean;
+  /**
+   * The CA the client ports' server certificates chain to, when it is not `ca` (the operator keeps
+   * server and client certificates under separate CAs): what a node verifies another node's client
+   * port against when it forwards a call. Default: `ca`.
+   */
+  serverCa?: string;
+}
+
 /** The peer port's mTLS files and which certificate identities count as cluster nodes. */
 export interface PeerTlsFiles extends TlsFiles {
   /**

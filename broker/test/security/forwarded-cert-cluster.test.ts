@@ -10,13 +10,15 @@ import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { forwardedForHeader } from "../../src/engine/engine.js";
 import { eventually } from "../support/eventually.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
-import { authority, leaf, makePki, type Pem, type Pki } from "./tls-fixtures.js";
+import { authority, leaf, makePki, type Pem, type Pki, serverExt } from "./tls-fixtures.js";
 
 // The Kubernetes operator's case: a caller authenticated ONLY by its client certificate (no
 // authorization header) calls nodes that do not lead the group its call needs. The node forwards the
 // call to the leader's client port with its peer certificate and the caller's name in
 // x-geobroker-forwarded-for; the leader authorizes the caller by that name. The peer CA differs from
-// the client CA, so the client port must trust both.
+// the client CA, so the client port must trust both. As the operator lays it out, the client ports'
+// server certificates come from a third CA (tls.client.serverCa), which a forwarding node verifies
+// the leader against.
 
 const clusterId = "fwdtest";
 const nodeExt = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
@@ -26,10 +28,13 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
   let pki: Pki;
   let cluster: ProcessCluster;
   let operator: Pem;
+  let serverCa: Pem;
 
   before(async () => {
     pki = makePki();
     authority(pki.dir, "peer-ca", "geobroker peer CA");
+    serverCa = authority(pki.dir, "server-ca", "geobroker server CA");
+    const server = leaf(pki.dir, "server-ca", "client-port", "fwdtest", serverExt);
     // One peer certificate for the cluster, named as the operator issues it: CN=<clusterId>-peer.
     const peer = leaf(pki.dir, "peer-ca", "peer", `${clusterId}-peer`, nodeExt);
     operator = leaf(pki.dir, "ca", "operator", "geobroker-operator", clientExt);
@@ -43,9 +48,10 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
         clusterId,
         tls: {
           client: {
-            cert: pki.server.certFile,
-            key: pki.server.keyFile,
+            cert: server.certFile,
+            key: server.keyFile,
             ca: pki.ca.certFile,
+            serverCa: serverCa.certFile,
             requireClientCert: false,
           },
           // A shared certificate is accepted only where configured (peer-binding.ts), as the operator does.
@@ -69,8 +75,8 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
     const transport = createGrpcTransport({
       baseUrl: `https://127.0.0.1:${n.clientPort}`,
       nodeOptions: identity
-        ? { ca: pki.ca.cert, cert: identity.cert, key: identity.key }
-        : { ca: pki.ca.cert },
+        ? { ca: serverCa.cert, cert: identity.cert, key: identity.key }
+        : { ca: serverCa.cert },
     });
     return {
       topics: createClient(TopicService, transport),
