@@ -26,6 +26,7 @@ import { WorkQueue } from "./controller/work-queue.js";
 import { startHttpServer } from "./http/server.js";
 import { ApiServerClient, describeApiError } from "./kube/client.js";
 import { fieldManager, labelKeys, names, ports } from "./model/names.js";
+import { IdentityKeeper } from "./pki/identity-keeper.js";
 
 // Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
 
@@ -68,11 +69,13 @@ export async function run(o: RuntimeOptions): Promise<void> {
     metricsPort: o.metricsPort,
   });
 
-  const transports = new TransportCache(kube, log);
+  const identities = new IdentityKeeper();
+  const transports = new TransportCache(kube, identities, log);
   const clusterController = new ClusterController({
     kube,
     log,
     metrics,
+    operatorCa: () => identities.trustBundle(),
     admin: async (c) => {
       const t = await transports.get(c);
       return t ? new ClusterServiceAdmin(t, endpointOf(c)) : undefined;
@@ -209,12 +212,17 @@ export function endpointOf(c: GeoBrokerCluster): string {
   return `https://${names.clusterService(c.metadata.name)}.${c.metadata.namespace}.svc:${ports.client}`;
 }
 
-/** One HTTP/2 transport per cluster and certificate version, built from the operator's client Secret. */
+/**
+ * One HTTP/2 transport per cluster, server CA version and operator identity: the operator's own
+ * certificate (pki/identity-keeper.ts), the broker verified against the client port's server CA
+ * (`ca.crt` of the server certificate's Secret).
+ */
 class TransportCache {
   private readonly cache = new Map<string, { version: string; transport: Transport }>();
 
   constructor(
     private readonly kube: ApiServerClient,
+    private readonly identities: IdentityKeeper,
     private readonly log: Logger,
   ) {}
 
@@ -226,22 +234,26 @@ class TransportCache {
       apiVersion: "v1",
       kind: "Secret",
       namespace: c.metadata.namespace,
-      name: names.operatorSecret(c.metadata.name),
+      name: names.clientSecret(c.metadata.name),
     });
-    const d = secret?.data;
-    if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"]) return undefined;
+    const serverCa = secret?.data?.["ca.crt"];
+    if (!serverCa) return undefined;
+    const identity = await this.identities.identity();
     const key = `${c.metadata.namespace}/${c.metadata.name}`;
-    const version = secret?.metadata.resourceVersion ?? "";
+    const version = `${secret?.metadata.resourceVersion ?? ""}/${identity.cert}`;
     const hit = this.cache.get(key);
     if (hit && hit.version === version) return hit.transport;
-    const pem = (k: string) => Buffer.from(d[k]!, "base64").toString("utf8");
     const transport = adminTransport(endpointOf(c), {
-      ca: pem("ca.crt"),
-      cert: pem("tls.crt"),
-      key: pem("tls.key"),
+      ca: Buffer.from(serverCa, "base64").toString("utf8"),
+      cert: identity.cert,
+      key: identity.key,
     });
     this.cache.set(key, { version, transport });
-    this.log.debug("admin transport ready", { cluster: key, certificateVersion: version });
+    this.log.debug("admin transport ready", {
+      cluster: key,
+      serverCaVersion: secret?.metadata.resourceVersion,
+      identityExpires: identity.notAfter.toISOString(),
+    });
     return transport;
   }
 }

@@ -46,6 +46,11 @@ export interface ClusterControllerDeps {
   kube: KubeClient;
   /** The admin client of a cluster (mTLS with the operator's certificate); undefined until it can be built. */
   admin(cluster: GeoBrokerCluster): Promise<BrokerAdmin | undefined>;
+  /**
+   * The CA certificates (PEM) of the operator's own identity (pki/identity-keeper.ts), written to
+   * each cluster's client-ca ConfigMap. Absent: that ConfigMap is not managed (tests of other parts).
+   */
+  operatorCa?: () => Promise<string>;
   log: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
@@ -98,9 +103,10 @@ export class ClusterController {
         ? await admin.observe()
         : {
             reachable: false,
-            error: `waiting for the operator's client certificate (Secret ${names.operatorSecret(name)})`,
+            error: `waiting for the client port's server CA (Secret ${names.clientSecret(name)}, issued by cert-manager)`,
           };
     }
+    const operatorCa = await this.deps.operatorCa?.();
     const initialPeers = initialPeersOf(configMap);
     const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
     const memberVolumes = memberVolumesOf(configMap);
@@ -115,6 +121,7 @@ export class ClusterController {
         ...(memberVolumes ? { memberVolumes } : {}),
         broker,
         users,
+        ...(operatorCa !== undefined ? { operatorCa } : {}),
       },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });

@@ -80,4 +80,9 @@ export interface Observed {
   memberVolumes?: Record<string, string>;
   broker: ObservedBroker;
   users: UserEntry[];
+  /**
+   * The CA certificates (PEM) of the operator's own admin identity, which the brokers must trust for
+   * client certificates (model/client-ca.ts). Undefined: the `<cluster>-client-ca` ConfigMap is left as it is.
+   */
+  operatorCa?: string;
 }
