@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   type Informer,
   KubeConfig,
@@ -243,11 +243,26 @@ class TransportCache {
     const version = `${secret?.metadata.resourceVersion ?? ""}/${identity.cert}`;
     const hit = this.cache.get(key);
     if (hit && hit.version === version) return hit.transport;
-    const transport = adminTransport(endpointOf(c), {
-      ca: Buffer.from(serverCa, "base64").toString("utf8"),
-      cert: identity.cert,
-      key: identity.key,
-    });
+    // A connection opened before the brokers had this identity's CA (a new operator process: the
+    // client-ca ConfigMap takes a kubelet sync to arrive) stays unauthenticated for its whole life,
+    // as TLS verified the certificate once: drop the transport, so the next reconcile dials again.
+    const forgetIfRefused: Interceptor = (next) => async (req) => {
+      try {
+        return await next(req);
+      } catch (err) {
+        if (
+          ConnectError.from(err).code === Code.Unauthenticated &&
+          this.cache.get(key)?.transport === transport
+        )
+          this.cache.delete(key);
+        throw err;
+      }
+    };
+    const transport: Transport = adminTransport(
+      endpointOf(c),
+      { ca: Buffer.from(serverCa, "base64").toString("utf8"), cert: identity.cert, key: identity.key },
+      [forgetIfRefused],
+    );
     this.cache.set(key, { version, transport });
     this.log.debug("admin transport ready", {
       cluster: key,
