@@ -292,6 +292,36 @@ describe("geobroker on a real Kubernetes control plane", () => {
     });
   });
 
+  it("trust is split per purpose: peer CA, server CA, and the operator's own identity under no Issuer", {
+    timeout: 2 * minute,
+  }, async () => {
+    const caOf = async (secret: string) => {
+      const data = (await env.kube.get(corePath(ns, "secrets", secret)))?.data ?? {};
+      return Buffer.from(data["ca.crt"] ?? "", "base64").toString();
+    };
+    const peerCa = await caOf(`${cluster}-peer-tls`);
+    const serverCa = await caOf(`${cluster}-client-tls`);
+    assert.ok(peerCa.includes("BEGIN CERTIFICATE") && serverCa.includes("BEGIN CERTIFICATE"));
+    assert.notEqual(peerCa, serverCa, "the peer and the client port's server certificates have separate CAs");
+    // The brokers' client CA: certificates only, none of them a cert-manager CA of the namespace.
+    const clientCa =
+      (await env.kube.get(corePath(ns, "configmaps", `${cluster}-client-ca`)))?.data?.["ca.crt"] ?? "";
+    assert.ok(clientCa.includes("BEGIN CERTIFICATE") && !clientCa.includes("PRIVATE KEY"), clientCa);
+    assert.ok(!clientCa.includes(peerCa.trim()) && !clientCa.includes(serverCa.trim()));
+    const certificates = (await env.kube.list(`/apis/cert-manager.io/v1/namespaces/${ns}/certificates`))
+      .items;
+    assert.deepEqual(
+      certificates.filter((c) => c.spec?.commonName === "geobroker-operator").map((c) => c.metadata.name),
+      [],
+      "no Certificate in the namespace names the operator",
+    );
+    // The operator reached the brokers with that identity: the cluster is Ready with its members.
+    const gbc = await env.kube.get(
+      `/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokerclusters/${cluster}`,
+    );
+    assert.equal(gbc?.status?.members?.length, 3, JSON.stringify(gbc?.status ?? {}));
+  });
+
   it("a client publishes through eu's Service endpoints and another subscribes through us's", {
     timeout: 3 * minute,
   }, async () => {
@@ -614,7 +644,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
         }
         if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
         // cert-manager's Secrets carry no label of ours, and the CA issuers must go too.
-        for (const name of ["ca", "peer-tls", "client-tls", "operator-tls", "users"])
+        for (const name of ["ca", "server-ca", "peer-tls", "client-tls", "users"])
           if (await env.kube.get(corePath(ns, "secrets", `${cluster}-${name}`)))
             left.push(`secret/${cluster}-${name}`);
         for (const kind of ["issuers", "certificates"])

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   type Informer,
   KubeConfig,
@@ -26,6 +26,7 @@ import { WorkQueue } from "./controller/work-queue.js";
 import { startHttpServer } from "./http/server.js";
 import { ApiServerClient, describeApiError } from "./kube/client.js";
 import { fieldManager, labelKeys, names, ports } from "./model/names.js";
+import { IdentityKeeper } from "./pki/identity-keeper.js";
 
 // Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
 
@@ -68,11 +69,13 @@ export async function run(o: RuntimeOptions): Promise<void> {
     metricsPort: o.metricsPort,
   });
 
-  const transports = new TransportCache(kube, log);
+  const identities = new IdentityKeeper();
+  const transports = new TransportCache(kube, identities, log);
   const clusterController = new ClusterController({
     kube,
     log,
     metrics,
+    operatorCa: () => identities.trustBundle(),
     admin: async (c) => {
       const t = await transports.get(c);
       return t ? new ClusterServiceAdmin(t, endpointOf(c)) : undefined;
@@ -219,12 +222,17 @@ export function nodeEndpointOf(c: GeoBrokerCluster, node: { id: string; region: 
   return `https://${node.id}.${names.peerService(c.metadata.name, node.region)}.${c.metadata.namespace}.svc:${ports.client}`;
 }
 
-/** One HTTP/2 transport per cluster and certificate version, built from the operator's client Secret. */
+/**
+ * One HTTP/2 transport per cluster, server CA version and operator identity: the operator's own
+ * certificate (pki/identity-keeper.ts), the broker verified against the client port's server CA
+ * (`ca.crt` of the server certificate's Secret).
+ */
 class TransportCache {
   private readonly cache = new Map<string, { version: string; transport: Transport }>();
 
   constructor(
     private readonly kube: ApiServerClient,
+    private readonly identities: IdentityKeeper,
     private readonly log: Logger,
   ) {}
 
@@ -240,12 +248,32 @@ class TransportCache {
     const key = `${c.metadata.namespace}/${c.metadata.name}`;
     const hit = this.cache.get(key);
     if (hit && hit.version === tls.version) return hit.transport;
-    const transport = adminTransport(endpointOf(c), tls.pem);
+    // A connection opened before the brokers had this identity's CA (a new operator process: the
+    // client-ca ConfigMap takes a kubelet sync to arrive) stays unauthenticated for its whole life,
+    // as TLS verified the certificate once: drop the transport, so the next reconcile dials again.
+    const forgetIfRefused: Interceptor = (next) => async (req) => {
+      try {
+        return await next(req);
+      } catch (err) {
+        if (
+          ConnectError.from(err).code === Code.Unauthenticated &&
+          this.cache.get(key)?.transport === transport
+        )
+          this.cache.delete(key);
+        throw err;
+      }
+    };
+    const transport: Transport = adminTransport(endpointOf(c), tls.pem, [forgetIfRefused]);
     this.cache.set(key, { version: tls.version, transport });
-    this.log.debug("admin transport ready", { cluster: key, certificateVersion: tls.version });
+    this.log.debug("admin transport ready", {
+      cluster: key,
+      serverCaVersion: tls.serverCaVersion,
+      identityExpires: tls.identityExpires.toISOString(),
+    });
     return transport;
   }
 
+  /** The client port's server CA and the operator's own identity, with a version of both. */
   private async operatorTls(c: GeoBrokerCluster) {
     const secret = await this.kube.get<{
       metadata: { resourceVersion?: string };
@@ -254,14 +282,17 @@ class TransportCache {
       apiVersion: "v1",
       kind: "Secret",
       namespace: c.metadata.namespace,
-      name: names.operatorSecret(c.metadata.name),
+      name: names.clientSecret(c.metadata.name),
     });
-    const d = secret?.data;
-    if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"]) return undefined;
-    const pem = (k: string) => Buffer.from(d[k]!, "base64").toString("utf8");
+    const serverCa = secret?.data?.["ca.crt"];
+    if (!serverCa) return undefined;
+    const identity = await this.identities.identity();
+    const serverCaVersion = secret?.metadata.resourceVersion ?? "";
     return {
-      version: secret?.metadata.resourceVersion ?? "",
-      pem: { ca: pem("ca.crt"), cert: pem("tls.crt"), key: pem("tls.key") },
+      version: `${serverCaVersion}/${identity.cert}`,
+      serverCaVersion,
+      identityExpires: identity.notAfter,
+      pem: { ca: Buffer.from(serverCa, "base64").toString("utf8"), cert: identity.cert, key: identity.key },
     };
   }
 }

@@ -9,6 +9,7 @@ import { parseAcl } from "../../broker/src/security/authorization.js";
 import { readUsersFile } from "../../broker/src/security/users-file.js";
 import { brokerConfig, configHash, specPeers } from "../src/model/broker-config.js";
 import { maxUnavailable, usersSecret } from "../src/model/builders.js";
+import { statefulSet } from "../src/model/statefulset.js";
 import { tlsObjects } from "../src/model/tls.js";
 import { makeCluster, regions3 } from "./world.js";
 
@@ -41,15 +42,55 @@ describe("builders", () => {
         "Issuer/demo-selfsigned",
         "Certificate/demo-ca",
         "Issuer/demo-ca",
+        "Certificate/demo-server-ca",
+        "Issuer/demo-server-ca",
         "Certificate/demo-peer",
         "Certificate/demo-client",
-        "Certificate/demo-operator",
       ],
     );
-    const peer = selfSigned.find((o) => o.metadata.name === "demo-peer")!.spec as { usages: string[] };
+    const spec = (name: string) =>
+      selfSigned.find((o) => o.kind === "Certificate" && o.metadata.name === name)!.spec as {
+        usages: string[];
+        issuerRef: { name: string };
+        commonName: string;
+      };
+    const peer = spec("demo-peer");
     assert.ok(
       peer.usages.includes("client auth") && peer.usages.includes("server auth"),
       "peer certificates serve mTLS both ways",
+    );
+    // One CA per purpose: peers from the peer CA, the client port's server certificate from the
+    // server CA, and no Issuer at all for the operator's identity (it signs its own).
+    assert.equal(peer.issuerRef.name, "demo-ca");
+    assert.equal(peer.commonName, "demo-peer");
+    assert.equal(spec("demo-client").issuerRef.name, "demo-server-ca");
+    assert.ok(!spec("demo-client").usages.includes("client auth"), "the server certificate is no client");
+    assert.ok(
+      !selfSigned.some((o) => (o.spec as { commonName?: string }).commonName === "geobroker-operator"),
+      "no Certificate names the operator",
+    );
+  });
+
+  it("points the brokers' client CA at the operator's identity only, and names the shared peer certificate", () => {
+    const c = makeCluster({ regions: regions3(1) });
+    const config = brokerConfig(c, specPeers(c)) as unknown as {
+      tls: { client: Record<string, string>; peer: Record<string, unknown> };
+    };
+    assert.equal(config.tls.client.ca, "/etc/geobroker/tls/client-ca/ca.crt");
+    assert.equal(config.tls.client.serverCa, "/etc/geobroker/tls/client/ca.crt");
+    assert.deepEqual(config.tls.peer.sharedIdentities, ["demo-peer"]);
+    const sts = statefulSet(c, {
+      region: c.spec.regions[0]!,
+      replicas: 1,
+      config: brokerConfig(c, specPeers(c)),
+    });
+    const pod = (
+      sts.spec as { template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } } }
+    ).template.spec;
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === "tls-client-ca")?.configMap,
+      { name: "demo-client-ca" },
+      "mounted from the ConfigMap: certificates only, no CA key in the namespace",
     );
   });
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { stringify } from "yaml";
+import { parseAcl } from "../../broker/src/security/authorization.js";
 import { CrdValidator, loadCrd } from "./crd-schema.js";
 
 // Issue #19: the CRD's topicPattern had no maxLength while the broker refuses patterns over 249
@@ -41,5 +43,49 @@ describe("GeoBrokerUser limits match the broker's", () => {
   it("reserved names are refused", () => {
     for (const name of ["geobroker-operator", "system-masters", "geobroker-node-eu-0"])
       assert.match(problems(u(name, [])), /this user name is reserved/, name);
+  });
+
+  it("accepts a topic pattern only if the broker's ACL does (a pattern it refuses froze every node's ACL)", () => {
+    const brokerAccepts = (pattern: string) => {
+      try {
+        parseAcl(
+          stringify({
+            roles: [{ name: "r", rules: [{ actions: ["publish"], topics: [pattern] }] }],
+            users: [],
+          }),
+        );
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const patterns = [
+      "*",
+      "orders",
+      "orders.*",
+      ...[247, 248, 249, 250, 251].flatMap((n) => [
+        "a".repeat(n),
+        `${"a".repeat(n - 2)}.*`,
+        `${"a".repeat(n - 1)}*`,
+      ]),
+    ];
+    for (const pattern of patterns) {
+      const crdAccepts =
+        user.validate(u("alice", [{ topicPattern: pattern, permissions: ["publish"] }])).length === 0;
+      if (crdAccepts)
+        assert.ok(
+          brokerAccepts(pattern),
+          `the CRD accepts a ${pattern.length}-character pattern the broker refuses`,
+        );
+    }
+    assert.ok(brokerAccepts("a".repeat(249)) && brokerAccepts(`${"a".repeat(247)}.*`));
+    assert.deepEqual(
+      user.validate(u("alice", [{ topicPattern: "a".repeat(249), permissions: ["publish"] }])),
+      [],
+    );
+    assert.deepEqual(
+      user.validate(u("alice", [{ topicPattern: `${"a".repeat(247)}.*`, permissions: ["publish"] }])),
+      [],
+    );
   });
 });

@@ -308,12 +308,15 @@ describe("planner: teardown leaves nothing behind", () => {
       "Certificate/demo-client",
       "Certificate/demo-operator",
       "Certificate/demo-ca",
+      "Certificate/demo-server-ca",
       "Issuer/demo-ca",
+      "Issuer/demo-server-ca",
       "Issuer/demo-selfsigned",
       "Secret/demo-peer-tls",
       "Secret/demo-client-tls",
       "Secret/demo-operator-tls",
       "Secret/demo-ca",
+      "Secret/demo-server-ca",
     ]) {
       assert.ok(deleted.includes(name), `${name} not in ${deleted.join(", ")}`);
     }

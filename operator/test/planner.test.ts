@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { messages } from "../src/api/validate.js";
 import { finalizer } from "../src/model/names.js";
 import { plan, quorumRisk } from "../src/plan/planner.js";
-import { cond, makeCluster, now, regions3, World } from "./world.js";
+import { cond, makeCluster, now, regions3, World, worldOperatorCa } from "./world.js";
 
 function created(spec: Parameters<typeof makeCluster>[0]): World {
   const w = new World(makeCluster(spec));
@@ -41,14 +41,23 @@ describe("planner: create", () => {
       "PodDisruptionBudget/demo",
       "Issuer/demo-selfsigned",
       "Issuer/demo-ca",
+      "Issuer/demo-server-ca",
       "Certificate/demo-ca",
+      "Certificate/demo-server-ca",
       "Certificate/demo-peer",
       "Certificate/demo-client",
-      "Certificate/demo-operator",
+      "ConfigMap/demo-client-ca",
       "Secret/demo-users",
     ]) {
       assert.ok(kinds.includes(expected), `missing ${expected} in ${kinds.join(", ")}`);
     }
+    assert.ok(!kinds.includes("Certificate/demo-operator"), "the operator's identity is no Certificate");
+    const clientCa = p.apply.find((o) => o.metadata.name === "demo-client-ca")!;
+    assert.deepEqual(
+      clientCa.data,
+      { "ca.crt": worldOperatorCa },
+      "the brokers trust the operator's CA only",
+    );
     for (const o of p.apply) {
       assert.equal(
         o.metadata.ownerReferences?.[0]?.uid,

@@ -18,6 +18,10 @@ import { type Plan, plan } from "../src/plan/planner.js";
 // whole scenarios: StatefulSets start pods at once, the broker answers admin calls like the proto
 // says (AddNode -> learner, PromoteNode -> voter, DrainNode -> draining then drained, RemoveNode).
 
+/** The operator identity's CA certificate the world's operator holds (pki/identity-keeper.ts). */
+export const worldOperatorCa =
+  "-----BEGIN CERTIFICATE-----\nd29ybGQgb3BlcmF0b3IgQ0E=\n-----END CERTIFICATE-----\n";
+
 export const now = "2025-01-01T00:00:00Z";
 
 export function makeCluster(
@@ -100,6 +104,7 @@ export class World {
             }
           : { reachable: false, error: "connection refused" },
       users: [],
+      operatorCa: worldOperatorCa,
     };
   }
 
@@ -125,7 +130,8 @@ export class World {
   }
 
   private applyObject(o: KubeObject): void {
-    if (o.kind === "ConfigMap") {
+    // The broker config's ConfigMap (not the client CA's).
+    if (o.kind === "ConfigMap" && (o.data as Record<string, string>)["broker.yaml"] !== undefined) {
       this.configText = (o.data as Record<string, string>)["broker.yaml"];
       this.formed = o.metadata.annotations?.["geobroker.io/formed"] === "true";
       const volumes = o.metadata.annotations?.["geobroker.io/member-volumes"];

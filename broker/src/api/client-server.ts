@@ -158,6 +158,8 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
   const authFailure = rateLimited((fields: Record<string, unknown>) => audit("auth.failure", fields));
   const limitHit = rateLimited((fields: Record<string, unknown>) => audit("limit.exceeded", fields));
   const throttle = o.authThrottle instanceof AuthThrottle ? o.authThrottle : new AuthThrottle(o.authThrottle);
+  // The peer CA, trusted next to the client CA when it differs (forwarding nodes present node certificates).
+  const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
   const gate = createAuthGate({
     authenticator: o.authenticator,
     throttle,
@@ -174,6 +176,7 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
       : o.nodeAddress
         ? { nodeAddress: o.nodeAddress }
         : {}),
+    ...(extraCa ? { clientIssuers: () => clientCaFingerprints() } : {}),
     maxStreamsPerPrincipal: o.connections?.maxStreamsPerPrincipal ?? 1000,
     streamingPaths: new Set(streamingPaths(services)),
     onFailure: (method, address, err) => {
@@ -241,7 +244,6 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
     if (req.url.startsWith(healthPathPrefix)) health(req, res);
     else gate.handle(req, res, req.url.startsWith(publishPathPrefix) ? publishing : authenticated);
   };
-  const extraCa = o.tls?.peerCa && o.tls.peerCa !== o.tls.ca ? o.tls.peerCa : undefined;
   const tlsFiles = o.tls
     ? new TlsFiles(
         { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ...(extraCa ? { extraCa } : {}) },
@@ -252,15 +254,18 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
         },
       )
     : undefined;
-  // The peer CA's certificates (reloaded with the files): a forwarding node's certificate chains to one.
-  let fingerprintsOf: { pem: Buffer; set: ReadonlySet<string> } | undefined;
-  function peerCaFingerprints(): ReadonlySet<string> {
+  // The peer CA's certificates (reloaded with the files): a forwarding node's certificate chains to
+  // one. The client CA's: a client's certificate chains to one (a peer-CA certificate is no client).
+  const peerCaFingerprints = fingerprintsOfFile(() => {
     const m = tlsFiles?.current();
-    const pem = extraCa ? m?.extraCa : m?.ca;
-    if (!pem) return new Set();
-    if (fingerprintsOf?.pem !== pem) fingerprintsOf = { pem, set: certificateFingerprints(pem) };
-    return fingerprintsOf.set;
-  }
+    return extraCa ? m?.extraCa : m?.ca;
+  });
+  // `ca` holds both bundles (file-watch.ts): the client CA's are those not in the peer CA's.
+  const trustedFingerprints = fingerprintsOfFile(() => tlsFiles?.current()?.ca);
+  const clientCaFingerprints = () => {
+    const peer = peerCaFingerprints();
+    return new Set([...trustedFingerprints()].filter((f) => !peer.has(f)));
+  };
   const settings = { ...http2Settings, maxConcurrentStreams: o.connections?.maxConcurrentStreams ?? 100 };
   const server =
     o.tls && tlsFiles
@@ -316,5 +321,16 @@ export async function startClientServer(o: ClientServerOptions): Promise<ClientS
           for (const s of sessions) s.destroy();
         }, 2000).unref();
       }),
+  };
+}
+
+/** The fingerprints of the certificates in a (reloadable) PEM bundle, recomputed when it changes. */
+function fingerprintsOfFile(pemOf: () => Buffer | undefined): () => ReadonlySet<string> {
+  let cached: { pem: Buffer; set: ReadonlySet<string> } | undefined;
+  return () => {
+    const pem = pemOf();
+    if (!pem) return new Set();
+    if (cached?.pem !== pem) cached = { pem, set: certificateFingerprints(pem) };
+    return cached.set;
   };
 }

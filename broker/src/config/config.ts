@@ -4,10 +4,10 @@ import type { WriteFormat } from "../engine/write-format.js";
 import type {
   AuthConfig,
   AuthLimits,
+  ClientTlsFiles,
   ConnectionLimits,
   PeerTlsFiles,
   Quotas,
-  TlsFiles,
 } from "../security/security-config.js";
 
 // The security sections' types live with the code that reads them (security/security-config.ts).
@@ -15,6 +15,7 @@ export type {
   AuthConfig,
   AuthLimits,
   AuthMode,
+  ClientTlsFiles,
   ConnectionLimits,
   JwtConfig,
   PeerTlsFiles,
@@ -98,7 +99,7 @@ export interface NodeConfig {
   seeds?: string[];
   /** production refuses `auth.modes: [none]`, plaintext ports and a missing ACL file. */
   production: boolean;
-  tls: { client?: TlsFiles & { requireClientCert: boolean }; peer?: PeerTlsFiles };
+  tls: { client?: ClientTlsFiles; peer?: PeerTlsFiles };
   auth: AuthConfig;
   autoCreateTopics: boolean;
   topicDefaults: { partitions: number; replicationFactor: number; retention: RetentionSpec };

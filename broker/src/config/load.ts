@@ -160,6 +160,11 @@ export function validateConfig(c: Json): NodeConfig {
       `tls.${side}: needs cert, key and ca file paths`,
     );
   }
+  if (isObject(tls.client) && tls.client.serverCa !== undefined)
+    need(
+      str(tls.client.serverCa),
+      "tls.client.serverCa: a file path (the CA of the client ports' server certificates)",
+    );
   const defaults = (c.topicDefaults ?? {}) as Json;
   need(posInt(defaults.partitions), "topicDefaults.partitions: a positive integer");
   need(posInt(defaults.replicationFactor), "topicDefaults.replicationFactor: a positive integer");

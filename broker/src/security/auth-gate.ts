@@ -2,7 +2,12 @@ import type http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { forwardedForHeader } from "../engine/engine.js";
 import { resourceExhausted } from "../engine/errors.js";
-import { type ForwardingNodes, forwardedPrincipal, forwardingNodeProblem } from "./auth-interceptors.js";
+import {
+  chainsTo,
+  type ForwardingNodes,
+  forwardedPrincipal,
+  forwardingNodeProblem,
+} from "./auth-interceptors.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import type { Authenticator, Principal } from "./authenticator.js";
 import { verifiedPeerCertificate } from "./client-cert.js";
@@ -30,6 +35,13 @@ export interface AuthGateOptions {
    * (security/node-addresses.ts). Absent too: nobody's internal headers are believed.
    */
   nodeAddress?: (remoteAddress: string | undefined) => boolean;
+  /**
+   * Fingerprints of the client CA's certificates (`tls.client.ca`), when the client port also trusts
+   * the peer CA: a certificate is a client's identity only if it chains to one of them. A peer-CA
+   * certificate (which a node, or whoever can have the peer issuer sign, holds) may forward calls,
+   * never be a caller itself, whatever its name. Absent: one CA for both, every verified certificate.
+   */
+  clientIssuers?: () => ReadonlySet<string>;
   /** Open streaming calls one principal may hold on this node (server, client and bidi streams). */
   maxStreamsPerPrincipal: number;
   /** Paths of streaming methods: counted against maxStreamsPerPrincipal while open. */
@@ -76,12 +88,16 @@ export function createAuthGate(o: AuthGateOptions): AuthGate {
     }
     const headers = requestHeaders(req);
     const peerCertificate = verifiedPeerCertificate(req);
+    const clientCertificate =
+      peerCertificate && (!o.clientIssuers || chainsTo(peerCertificate, o.clientIssuers()))
+        ? peerCertificate
+        : undefined;
     try {
       const principal = headers.has(forwardedForHeader)
         ? forwardedPrincipal(headers, peerCertificate, o.forwardingNodes)
         : await o.authenticator.authenticate(headers, {
             address,
-            ...(peerCertificate ? { peerCertificate } : {}),
+            ...(clientCertificate ? { peerCertificate: clientCertificate } : {}),
           });
       o.throttle.succeeded(address);
       return principal;

@@ -36,15 +36,21 @@ export function forwardingNodeProblem(
     return "this node accepts no forwarded identities (that needs tls.peer and auth mode certificate)";
   const problem = peerIdentityProblem(cert, nodes.allowedIdentities);
   if (problem || !nodes.issuers) return problem;
-  const issuers = nodes.issuers();
+  return chainsTo(cert, nodes.issuers())
+    ? undefined
+    : "the certificate does not chain to the peer CA (tls.peer.ca)";
+}
+
+/** Whether a verified certificate (getPeerCertificate(true)) or one of its issuers has one of these fingerprints. */
+export function chainsTo(cert: PeerCertificate | undefined, issuers: ReadonlySet<string>): boolean {
   let c = cert as DetailedPeerCertificate | undefined;
   for (let depth = 0; c && depth < 10; depth++) {
-    if (c.fingerprint256 && issuers.has(c.fingerprint256)) return undefined;
+    if (c.fingerprint256 && issuers.has(c.fingerprint256)) return true;
     const next = c.issuerCertificate;
     if (!next || next === c || next.fingerprint256 === c.fingerprint256) break;
     c = next;
   }
-  return "the certificate does not chain to the peer CA (tls.peer.ca)";
+  return false;
 }
 
 /**

@@ -31,19 +31,25 @@ export function identityMatches(pattern: string, identity: string): boolean {
 
 /**
  * The default allowed identities: every initial node id (the local cluster and hand-made certificates
- * use CN=<node id>), `<clusterId>-peer` (the operator issues one peer certificate per cluster under
- * that CN) and `*.<clusterId>` (a DNS SAN per node under the cluster's name).
+ * use CN=<node id>) and `*.<clusterId>` (a DNS SAN per node under the cluster's name, which also
+ * covers nodes added later). A shared certificate (`<clusterId>-peer`) is not among them: it binds to
+ * no node id, so it is accepted only where `tls.peer.sharedIdentities` names it (peer-binding.ts).
  */
 export function defaultPeerIdentities(config: ClusterNames): string[] {
-  return [...config.peers.map((p) => p.id), `${config.clusterId}-peer`, `*.${config.clusterId}`];
+  return [...config.peers.map((p) => p.id), `*.${config.clusterId}`];
 }
 
-/** `tls.peer` with allowedIdentities filled in from the defaults when the configuration has none. */
+/**
+ * `tls.peer` with its identity lists filled in: allowedIdentities from the defaults when the
+ * configuration has none, plus every shared identity (a shared certificate is a node's, unbound).
+ */
 export function peerTlsWithIdentities(
   config: ClusterNames & { tls: { peer?: PeerTlsFiles } },
-): PeerTlsFiles & { allowedIdentities: string[] } {
+): PeerTlsFiles & { allowedIdentities: string[]; sharedIdentities: string[] } {
   const peer = config.tls.peer!;
-  return { ...peer, allowedIdentities: peer.allowedIdentities ?? defaultPeerIdentities(config) };
+  const shared = peer.sharedIdentities ?? [];
+  const allowed = peer.allowedIdentities ?? defaultPeerIdentities(config);
+  return { ...peer, allowedIdentities: [...new Set([...allowed, ...shared])], sharedIdentities: shared };
 }
 
 /** Why a (chain-verified) peer certificate is not a cluster node, or undefined when it is one. */

@@ -10,13 +10,31 @@ export interface TlsFiles {
   ca: string;
 }
 
+/** The client port's TLS files. */
+export interface ClientTlsFiles extends TlsFiles {
+  /** `ca` verifies client certificates; with it, every client must present one. */
+  requireClientCert: boolean;
+  /**
+   * The CA the client ports' server certificates chain to, when it is not `ca` (the operator keeps
+   * server and client certificates under separate CAs): what a node verifies another node's client
+   * port against when it forwards a call. Default: `ca`.
+   */
+  serverCa?: string;
+}
+
 /** The peer port's mTLS files and which certificate identities count as cluster nodes. */
 export interface PeerTlsFiles extends TlsFiles {
   /**
    * Identity patterns (CN or SAN; `*` matches any run of characters) a peer's certificate must
-   * carry besides chaining to `ca`. Default: every node id in `peers`, `<clusterId>-peer`, `*.<clusterId>`.
+   * carry besides chaining to `ca`. Default: every node id in `peers` and `*.<clusterId>`.
    */
   allowedIdentities?: string[];
+  /**
+   * Identity patterns of a certificate that several nodes share (the operator's `<clusterId>-peer`).
+   * Such a connection is bound to no node id: its Raft messages may name any sender. Default: none,
+   * so every peer connection is bound to its certificate's CN (docs/security.md, "Peer port").
+   */
+  sharedIdentities?: string[];
 }
 
 /** How callers prove who they are on the client port (docs/security.md). */
@@ -211,6 +229,13 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
     need(
       Array.isArray(ids) && ids.length > 0 && ids.every(str),
       "tls.peer.allowedIdentities: a non-empty list of identity patterns (node ids, DNS names, `*` wildcards)",
+    );
+  }
+  if (isObject(peer) && peer.sharedIdentities !== undefined) {
+    const ids = peer.sharedIdentities;
+    need(
+      Array.isArray(ids) && ids.every(str) && !ids.includes("*"),
+      "tls.peer.sharedIdentities: a list of the identities of certificates all nodes share (e.g. <clusterId>-peer); not `*`, which would unbind every node certificate",
     );
   }
 

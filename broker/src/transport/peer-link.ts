@@ -50,7 +50,8 @@ export interface LinkOwner {
   readonly control: ControlCodec;
   readonly advertisedAddress: string | undefined;
   readonly tlsMaterial: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
-  readonly checkPeerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** Whether the server reached for node `expected` presented that node's certificate. */
+  checkPeerIdentity(expected: NodeId, cert: PeerCertificate): Error | undefined;
   delayTo(id: NodeId): number;
   reportUnreachable(id: NodeId): void;
   snapshotStatus(groupId: number, to: NodeId, ok: boolean): void;
@@ -197,6 +198,7 @@ export class PeerLink {
       ":path": controlPath,
       "content-type": "application/grpc+proto",
       te: "trailers",
+      [nodeIdHeader]: this.owner.nodeId,
     });
     return new Promise((resolve, reject) => {
       const reader = new FrameReader();
@@ -277,7 +279,8 @@ export class PeerLink {
           ? {
               ...tls,
               servername: undefined,
-              checkServerIdentity: this.owner.checkPeerIdentity,
+              checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                this.owner.checkPeerIdentity(this.id, cert),
               settings: http2Settings,
             }
           : { settings: http2Settings },

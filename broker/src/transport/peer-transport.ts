@@ -4,6 +4,7 @@ import type { PeerTlsFiles } from "../config/config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { TlsFiles as WatchedTlsFiles } from "../security/file-watch.js";
+import { serverBindingProblem } from "../security/peer-binding.js";
 import { peerIdentityProblem } from "../security/peer-identity.js";
 import type { ControlCodec } from "./control-codec.js";
 import { decodeBatch } from "./convert.js";
@@ -18,6 +19,7 @@ import {
   peerAddressHeader,
   streamPath,
 } from "./peer-link.js";
+import { PeerSenders } from "./peer-senders.js";
 import { installSnapshotPath, SnapshotAssembler } from "./snapshot-stream.js";
 
 /**
@@ -55,8 +57,10 @@ export interface PeerTransportOptions {
   advertisedAddress?: string;
   /**
    * mTLS: both sides verify the other's chain against `ca` and, when `allowedIdentities` is set, that
-   * the certificate names an allowed node identity (security/peer-identity.ts). Files are reloaded
-   * when they change; new connections use the new certificate.
+   * the certificate names an allowed node identity (security/peer-identity.ts) and which node it is
+   * (security/peer-binding.ts): a connection is bound to its certificate's node, unless the
+   * certificate is one of `sharedIdentities`. Files are reloaded when they change; new connections
+   * use the new certificate.
    */
   tls?: PeerTlsFiles;
   /** Simulated one-way delay for batches to a peer (WAN tests); 0 for none. */
@@ -85,12 +89,15 @@ export class PeerTransport {
   };
   private readonly tlsFiles: WatchedTlsFiles | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Binds each connection to its certificate's node and refuses what claims another sender. */
+  readonly senders: PeerSenders;
   receivedBatches = 0;
 
   constructor(private readonly o: PeerTransportOptions) {
     this.nodeId = o.nodeId;
     this.control = o.control;
     this.logger = o.logger;
+    this.senders = new PeerSenders(o.tls, o.logger);
     this.tlsFiles = o.tls
       ? new WatchedTlsFiles(o.tls, {
           onReload: (paths) => o.logger?.info("peer TLS files reloaded", { audit: true, paths }),
@@ -109,14 +116,18 @@ export class PeerTransport {
   }
 
   /**
-   * tls.connect's `checkServerIdentity`: the server must name an allowed node identity. It replaces
-   * the host name check, as nodes are known by identity, not by the address dialled (proxies, NAT).
+   * tls.connect's `checkServerIdentity` for a link to node `expected`: the server must name an
+   * allowed node identity, and be that node (or hold the shared certificate). It replaces the host
+   * name check, as nodes are known by identity, not by the address dialled (proxies, NAT).
    */
-  readonly checkPeerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+  checkPeerIdentity(expected: NodeId, cert: PeerCertificate): Error | undefined {
     const allowed = this.o.tls?.allowedIdentities;
-    const problem = allowed ? peerIdentityProblem(cert, allowed) : undefined;
+    if (!allowed) return undefined;
+    const problem =
+      peerIdentityProblem(cert, allowed) ??
+      serverBindingProblem(cert, expected, this.o.tls?.sharedIdentities ?? []);
     return problem ? new Error(problem) : undefined;
-  };
+  }
 
   onMessages(handler: (messages: Message[]) => void): void {
     this.handler = handler;
@@ -160,7 +171,7 @@ export class PeerTransport {
         return;
       }
       if (headers[":path"] === controlPath) {
-        this.receiveControl(stream);
+        this.receiveControl(stream, headers[nodeIdHeader]);
         return;
       }
       if (headers[":path"] !== streamPath) {
@@ -170,8 +181,27 @@ export class PeerTransport {
         );
         return;
       }
-      // A node that joined after this one started: learn where to answer it.
+      // A node that joined after this one started: learn where to answer it. A connection bound to
+      // another node may neither speak for this one nor redirect its replies.
       const from = headers[nodeIdHeader];
+      const refused =
+        typeof from === "string" ? this.senders.refusal(stream, from, "raft stream") : undefined;
+      if (refused) {
+        stream.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": "7",
+            "grpc-message": encodeURIComponent(refused),
+          },
+          { endStream: true },
+        );
+        // Reset the client's half too: left open, the dialler kept writing into a stream nobody
+        // reads (and, with a Control call pending on the session, node spun in nghttp2).
+        stream.on("error", () => {});
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       const address = headers[peerAddressHeader];
       if (typeof from === "string" && typeof address === "string" && !this.knows(from))
         this.setPeer(from, address);
@@ -192,9 +222,9 @@ export class PeerTransport {
         }
         for (const payload of payloads) {
           try {
-            const { messages } = decodeBatch(payload);
+            const messages = this.senders.keepOwn(stream, decodeBatch(payload).messages);
             this.receivedBatches++;
-            this.handler(messages);
+            if (messages.length > 0) this.handler(messages);
           } catch (err) {
             this.o.logger?.warn("dropping a malformed peer frame", { err: (err as Error).message });
           }
@@ -216,12 +246,7 @@ export class PeerTransport {
     if (tls) this.tlsFiles!.attach(server as http2.Http2SecureServer);
     server.on("session", (s) => {
       widenWindow(s);
-      const allowed = this.o.tls?.allowedIdentities;
-      const socket = s.socket as unknown as { getPeerCertificate?: () => PeerCertificate };
-      const problem =
-        allowed && socket.getPeerCertificate
-          ? peerIdentityProblem(socket.getPeerCertificate(), allowed)
-          : undefined;
+      const problem = this.senders.admit(s);
       if (problem) {
         // The chain was verified by the TLS layer; the certificate just names no node of ours.
         this.o.logger?.warn("refusing a peer connection", { audit: true, reason: problem });
@@ -241,7 +266,7 @@ export class PeerTransport {
     return typeof address === "object" && address ? address.port : this.o.listen.port;
   }
 
-  private receiveControl(stream: http2.ServerHttp2Stream): void {
+  private receiveControl(stream: http2.ServerHttp2Stream, claimed: string | string[] | undefined): void {
     const reader = streamReader(stream, smallFrameBytes);
     let request: Uint8Array | undefined;
     stream.on("data", (chunk: Buffer) => {
@@ -268,6 +293,10 @@ export class PeerTransport {
         stream.end(body ? frame(body) : undefined);
       };
       if (!request) return reply("3", undefined, "empty internal request");
+      // Older builds name no sender: the connection's certificate is then who asks.
+      const refused =
+        typeof claimed === "string" ? this.senders.refusal(stream, claimed, "control request") : undefined;
+      if (refused) return reply("7", undefined, refused);
       // An older build sends JSON and reads JSON back, a failure as grpc-status 9 and its text.
       const legacy = this.o.control.isLegacy(request);
       let input: Uint8Array;
@@ -302,7 +331,7 @@ export class PeerTransport {
       try {
         for (const payload of reader.push(chunk)) {
           const m = assembler.push(payload);
-          if (m) this.handler([m]);
+          if (m && this.senders.keepOwn(stream, [m]).length > 0) this.handler([m]);
         }
       } catch (err) {
         status = "3";

@@ -10,13 +10,15 @@ import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
 import { forwardedForHeader } from "../../src/engine/engine.js";
 import { eventually } from "../support/eventually.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
-import { authority, leaf, makePki, type Pem, type Pki } from "./tls-fixtures.js";
+import { authority, leaf, makePki, type Pem, type Pki, serverExt } from "./tls-fixtures.js";
 
 // The Kubernetes operator's case: a caller authenticated ONLY by its client certificate (no
 // authorization header) calls nodes that do not lead the group its call needs. The node forwards the
 // call to the leader's client port with its peer certificate and the caller's name in
 // x-geobroker-forwarded-for; the leader authorizes the caller by that name. The peer CA differs from
-// the client CA, so the client port must trust both.
+// the client CA, so the client port must trust both. As the operator lays it out, the client ports'
+// server certificates come from a third CA (tls.client.serverCa), which a forwarding node verifies
+// the leader against.
 
 const clusterId = "fwdtest";
 const nodeExt = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
@@ -26,10 +28,13 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
   let pki: Pki;
   let cluster: ProcessCluster;
   let operator: Pem;
+  let serverCa: Pem;
 
   before(async () => {
     pki = makePki();
     authority(pki.dir, "peer-ca", "geobroker peer CA");
+    serverCa = authority(pki.dir, "server-ca", "geobroker server CA");
+    const server = leaf(pki.dir, "server-ca", "client-port", "fwdtest", serverExt);
     // One peer certificate for the cluster, named as the operator issues it: CN=<clusterId>-peer.
     const peer = leaf(pki.dir, "peer-ca", "peer", `${clusterId}-peer`, nodeExt);
     operator = leaf(pki.dir, "ca", "operator", "geobroker-operator", clientExt);
@@ -43,12 +48,19 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
         clusterId,
         tls: {
           client: {
-            cert: pki.server.certFile,
-            key: pki.server.keyFile,
+            cert: server.certFile,
+            key: server.keyFile,
             ca: pki.ca.certFile,
+            serverCa: serverCa.certFile,
             requireClientCert: false,
           },
-          peer: { cert: peer.certFile, key: peer.keyFile, ca: join(pki.dir, "peer-ca.crt") },
+          // A shared certificate is accepted only where configured (peer-binding.ts), as the operator does.
+          peer: {
+            cert: peer.certFile,
+            key: peer.keyFile,
+            ca: join(pki.dir, "peer-ca.crt"),
+            sharedIdentities: [`${clusterId}-peer`],
+          },
         },
         auth: { modes: ["certificate"], aclFile },
       },
@@ -63,8 +75,8 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
     const transport = createGrpcTransport({
       baseUrl: `https://127.0.0.1:${n.clientPort}`,
       nodeOptions: identity
-        ? { ca: pki.ca.cert, cert: identity.cert, key: identity.key }
-        : { ca: pki.ca.cert },
+        ? { ca: serverCa.cert, cert: identity.cert, key: identity.key }
+        : { ca: serverCa.cert },
     });
     return {
       topics: createClient(TopicService, transport),
@@ -136,5 +148,26 @@ describe("certificate-authenticated calls through nodes that do not lead (3 proc
         assert.match(e.rawMessage, /x-geobroker-forwarded-for is only accepted from cluster nodes/);
       }
     }
+  });
+
+  test("a peer-CA certificate is no client: named geobroker-operator, it still gets no identity", async () => {
+    // Whoever can have the peer issuer sign (a namespace's cert-manager user) must not mint the
+    // operator's admin identity: the client port trusts the peer CA for forwarding nodes only.
+    const forged = leaf(pki.dir, "peer-ca", "forged-operator", "geobroker-operator", clientExt);
+    for (const n of cluster.nodes) {
+      try {
+        await clientsOf(n, forged).topics.createTopic(
+          { topic: { name: "forged.admin" } },
+          { timeoutMs: 10_000 },
+        );
+        assert.fail(`${n.id} accepted a peer-CA certificate as the operator`);
+      } catch (err) {
+        const e = ConnectError.from(err);
+        assert.equal(e.code, Code.Unauthenticated, e.message);
+      }
+    }
+    // The same name from the client CA is the operator (admin): the ACL is not what refused.
+    const listed = await clientsOf(cluster.nodes[0]!, operator).topics.listTopics({}, { timeoutMs: 10_000 });
+    assert.ok(listed.topics.some((t) => t.name === "fwd.orders"));
   });
 });

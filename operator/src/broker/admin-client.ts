@@ -1,5 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import { type CallOptions, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import {
+  type CallOptions,
+  Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ClusterService, MemberRole, NodeSchema, NodeState } from "../../../gen/geobroker/v1/cluster_pb.js";
 import { TopicService } from "../../../gen/geobroker/v1/topic_pb.js";
@@ -32,9 +39,10 @@ export interface AdminTls {
 
 export const adminCallTimeoutMs = 10_000;
 
-export function adminTransport(baseUrl: string, tls?: AdminTls): Transport {
+export function adminTransport(baseUrl: string, tls?: AdminTls, interceptors: Interceptor[] = []): Transport {
   return createGrpcTransport({
     baseUrl,
+    interceptors,
     ...(tls ? { nodeOptions: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
     defaultTimeoutMs: adminCallTimeoutMs,
     // Reconciles come every few seconds while a step runs, rarely otherwise: do not hold idle sessions.

@@ -58,6 +58,11 @@ export interface ClusterControllerDeps {
    * removal is confirmed through (the cached session may sit on the removed node itself).
    */
   adminAt?(cluster: GeoBrokerCluster, node: BrokerNode): Promise<BrokerAdmin | undefined>;
+  /**
+   * The CA certificates (PEM) of the operator's own identity (pki/identity-keeper.ts), written to
+   * each cluster's client-ca ConfigMap. Absent: that ConfigMap is not managed (tests of other parts).
+   */
+  operatorCa?: () => Promise<string>;
   log: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
@@ -117,9 +122,10 @@ export class ClusterController {
         ? await admin.observe()
         : {
             reachable: false,
-            error: `waiting for the operator's client certificate (Secret ${names.operatorSecret(name)})`,
+            error: `waiting for the client port's server CA (Secret ${names.clientSecret(name)}, issued by cert-manager)`,
           };
     }
+    const operatorCa = await this.deps.operatorCa?.();
     const initialPeers = initialPeersOf(configMap);
     const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
     const memberVolumes = memberVolumesOf(configMap);
@@ -135,6 +141,7 @@ export class ClusterController {
         broker,
         users,
         brokerServices: brokerServices.map((s) => s.metadata.name),
+        ...(operatorCa !== undefined ? { operatorCa } : {}),
       },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });

@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { GeoBrokerCluster } from "../api/types.js";
+import { clientCaFileName } from "./client-ca.js";
 import { externalConfig } from "./external.js";
 import { dataDir, names, peerHost, ports, tlsDir, usersDir } from "./names.js";
+import { sharedPeerIdentity } from "./tls.js";
 
 // The broker's config file, shared by every pod of a cluster through one ConfigMap. Values that
 // differ per pod (node id, region, advertised host) come from environment variables set in the
@@ -56,14 +58,24 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
     dataDir,
     peers: initialPeers,
     seeds: specPeers(cluster).map((p) => p.peerAddress),
+    // Three CAs (model/tls.ts): client certificates are the operator's own (client-ca ConfigMap),
+    // the client port's server certificate has its CA (what a forwarding node verifies), peers theirs.
     tls: {
       client: {
         cert: `${tlsDir}/client/tls.crt`,
         key: `${tlsDir}/client/tls.key`,
-        ca: `${tlsDir}/client/ca.crt`,
+        ca: `${tlsDir}/client-ca/${clientCaFileName}`,
+        serverCa: `${tlsDir}/client/ca.crt`,
         requireClientCert: false,
       },
-      peer: { cert: `${tlsDir}/peer/tls.crt`, key: `${tlsDir}/peer/tls.key`, ca: `${tlsDir}/peer/ca.crt` },
+      peer: {
+        cert: `${tlsDir}/peer/tls.crt`,
+        key: `${tlsDir}/peer/tls.key`,
+        ca: `${tlsDir}/peer/ca.crt`,
+        // One peer certificate for every node (a StatefulSet's pods share their volumes), bound to no
+        // node id: until per-node certificates, the brokers must be told it is shared.
+        sharedIdentities: [sharedPeerIdentity(cluster.metadata.name)],
+      },
     },
     auth:
       spec.auth.mode === "none"

@@ -55,12 +55,16 @@ export const names = {
   caCertificate: (cluster: string) => `${cluster}-ca`,
   caIssuer: (cluster: string) => `${cluster}-ca`,
   caSecret: (cluster: string) => `${cluster}-ca`,
+  /** The CA of the client port's server certificates (the peer CA is `<cluster>-ca`). */
+  serverCaCertificate: (cluster: string) => `${cluster}-server-ca`,
+  serverCaIssuer: (cluster: string) => `${cluster}-server-ca`,
+  serverCaSecret: (cluster: string) => `${cluster}-server-ca`,
+  /** The client-certificate CA the brokers trust (certificates only, no key): the operator's identity. */
+  clientCaConfigMap: (cluster: string) => `${cluster}-client-ca`,
   peerCertificate: (cluster: string) => `${cluster}-peer`,
   peerSecret: (cluster: string) => `${cluster}-peer-tls`,
   clientCertificate: (cluster: string) => `${cluster}-client`,
   clientSecret: (cluster: string) => `${cluster}-client-tls`,
-  operatorCertificate: (cluster: string) => `${cluster}-operator`,
-  operatorSecret: (cluster: string) => `${cluster}-operator-tls`,
   /** Pod name = broker node id: stable across restarts, so the broker keeps its identity. */
   pod: (cluster: string, region: string, ordinal: number) => `${cluster}-${region}-${ordinal}`,
   /** The volumeClaimTemplate is named "data"; the StatefulSet controller names claims like this. */

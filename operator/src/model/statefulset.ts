@@ -134,6 +134,7 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "users", mountPath: usersDir, readOnly: true },
           { name: "tmp", mountPath: "/tmp" },
           ...tlsSecrets.map((t) => ({ name: t.name, mountPath: t.path, readOnly: true })),
+          { name: "tls-client-ca", mountPath: `${tlsDir}/client-ca`, readOnly: true },
         ],
       },
     ],
@@ -142,6 +143,7 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
       { name: "users", secret: { secretName: names.usersSecret(c), optional: true } },
       { name: "tmp", emptyDir: {} },
       ...tlsSecrets.map((t) => ({ name: t.name, secret: { secretName: t.secret } })),
+      { name: "tls-client-ca", configMap: { name: names.clientCaConfigMap(c) } },
     ],
   };
   if (region.nodeSelector) podSpec.nodeSelector = region.nodeSelector;

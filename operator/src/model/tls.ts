@@ -8,18 +8,24 @@ import { meta } from "./object-meta.js";
 const certManager = "cert-manager.io/v1";
 
 /**
- * Issuers and certificates. Without `spec.tls.issuerRef` the operator makes a private CA per
- * cluster: a self-signed Issuer signs the CA certificate, a CA Issuer signs the rest. `regions`
- * includes regions being removed: their nodes keep valid certificates until they are gone.
+ * Issuers and certificates. Without `spec.tls.issuerRef` the operator makes two private CAs per
+ * cluster, one per purpose, each signed by a self-signed Issuer: the peer CA (`<cluster>-ca`, its
+ * name from before the split, so existing peer certificates stay valid) signs the peer certificate,
+ * the server CA (`<cluster>-server-ca`) the client port's server certificate. Client certificates
+ * come from neither: the operator signs its own identity (pki/operator-identity.ts), and the brokers
+ * trust only that for clients (model/client-ca.ts); a certificate from the peer CA is a node, never
+ * a client. `regions` includes regions being removed: their nodes keep valid certificates until they
+ * are gone. Decision 0052 and docs/security.md "Who can mint what".
  */
 export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeObject[] {
   const c = cluster.metadata.name;
   const ns = cluster.metadata.namespace;
   const objects: KubeObject[] = [];
-  let issuerRef: { name: string; kind: string; group: string };
+  let peerIssuer: IssuerRef;
+  let serverIssuer: IssuerRef;
   if (cluster.spec.tls.issuerRef) {
     const r = cluster.spec.tls.issuerRef;
-    issuerRef = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
+    peerIssuer = serverIssuer = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
   } else {
     objects.push({
       apiVersion: certManager,
@@ -27,26 +33,47 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
       metadata: meta(cluster, names.selfSignedIssuer(c)),
       spec: { selfSigned: {} },
     });
-    objects.push({
-      apiVersion: certManager,
-      kind: "Certificate",
-      metadata: meta(cluster, names.caCertificate(c)),
-      spec: {
-        isCA: true,
-        commonName: `${c}.${ns} geobroker CA`,
-        secretName: names.caSecret(c),
-        duration: "87600h",
-        privateKey: { algorithm: "ECDSA", size: 256 },
-        issuerRef: { name: names.selfSignedIssuer(c), kind: "Issuer", group: "cert-manager.io" },
-      },
-    });
-    objects.push({
-      apiVersion: certManager,
-      kind: "Issuer",
-      metadata: meta(cluster, names.caIssuer(c)),
-      spec: { ca: { secretName: names.caSecret(c) } },
-    });
-    issuerRef = { name: names.caIssuer(c), kind: "Issuer", group: "cert-manager.io" };
+    const authority = (
+      certificate: string,
+      secret: string,
+      issuer: string,
+      commonName: string,
+    ): IssuerRef => {
+      objects.push(
+        {
+          apiVersion: certManager,
+          kind: "Certificate",
+          metadata: meta(cluster, certificate),
+          spec: {
+            isCA: true,
+            commonName,
+            secretName: secret,
+            duration: "87600h",
+            privateKey: { algorithm: "ECDSA", size: 256 },
+            issuerRef: { name: names.selfSignedIssuer(c), kind: "Issuer", group: "cert-manager.io" },
+          },
+        },
+        {
+          apiVersion: certManager,
+          kind: "Issuer",
+          metadata: meta(cluster, issuer),
+          spec: { ca: { secretName: secret } },
+        },
+      );
+      return { name: issuer, kind: "Issuer", group: "cert-manager.io" };
+    };
+    peerIssuer = authority(
+      names.caCertificate(c),
+      names.caSecret(c),
+      names.caIssuer(c),
+      `${c}.${ns} geobroker CA`,
+    );
+    serverIssuer = authority(
+      names.serverCaCertificate(c),
+      names.serverCaSecret(c),
+      names.serverCaIssuer(c),
+      `${c}.${ns} geobroker server CA`,
+    );
   }
   const svc = (n: string) => [n, `${n}.${ns}`, `${n}.${ns}.svc`];
   const certificate = (
@@ -55,6 +82,7 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
     usages: string[],
     names: string[],
     commonName: string,
+    issuerRef: IssuerRef,
   ) => {
     // cert-manager takes IP addresses apart from DNS names (an external NodePort host may be one).
     const ipAddresses = names.filter((n) => isIP(n) !== 0);
@@ -84,7 +112,8 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
         `*.${names.peerService(c, r)}.${ns}.svc`,
         `*.${names.peerService(c, r)}.${ns}.svc.cluster.local`,
       ]),
-      `${c}-peer`,
+      sharedPeerIdentity(c),
+      peerIssuer,
     ),
     certificate(
       names.clientCertificate(c),
@@ -100,18 +129,29 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
         ...externalNames(cluster),
       ],
       c,
-    ),
-    // The operator's admin calls authenticate with this client certificate (mTLS).
-    certificate(
-      names.operatorCertificate(c),
-      names.operatorSecret(c),
-      ["client auth", "digital signature", "key encipherment"],
-      [],
-      operatorIdentity,
+      serverIssuer,
     ),
   );
   return objects;
 }
 
-/** The common name of the operator's client certificate: its identity on the brokers' client port. */
+/**
+ * The common name of the operator's client certificate: its identity on the brokers' client port
+ * (admin in the ACL). Signed by the operator itself (pki/operator-identity.ts), never by an Issuer.
+ */
 export const operatorIdentity = "geobroker-operator";
+
+interface IssuerRef {
+  name: string;
+  kind: string;
+  group: string;
+}
+
+/**
+ * The CN of the one peer certificate all of a cluster's nodes share (a StatefulSet's pods share their
+ * volumes); the brokers accept it, unbound to a node id, because their config names it
+ * (tls.peer.sharedIdentities, model/broker-config.ts).
+ */
+export function sharedPeerIdentity(cluster: string): string {
+  return `${cluster}-peer`;
+}

@@ -86,4 +86,9 @@ export interface Observed {
   users: UserEntry[];
   /** Names of the per-broker external Services that exist (label geobroker.io/external-node). */
   brokerServices?: string[];
+  /**
+   * The CA certificates (PEM) of the operator's own admin identity, which the brokers must trust for
+   * client certificates (model/client-ca.ts). Undefined: the `<cluster>-client-ca` ConfigMap is left as it is.
+   */
+  operatorCa?: string;
 }

@@ -14,6 +14,7 @@ import {
   tlsObjects,
   usersSecret,
 } from "../model/builders.js";
+import { clientCaConfigMap } from "../model/client-ca.js";
 import { brokerServices } from "../model/external.js";
 import type { KubeObject, ObjectRef } from "../model/kube-object.js";
 import { finalizer, names } from "../model/names.js";
@@ -74,6 +75,7 @@ export function plan(input: PlanInput): Plan {
     ...tlsObjects(cluster, certRegions),
   ];
   if (cluster.spec.auth.mode === "basic") apply.push(usersSecret(cluster, observed.users));
+  if (observed.operatorCa !== undefined) apply.push(clientCaConfigMap(cluster, observed.operatorCa));
   const totalDesired = cluster.spec.regions.reduce((n, r) => n + r.replicas, 0);
   apply.push(podDisruptionBudget(cluster, totalDesired));
   for (const region of cluster.spec.regions) {

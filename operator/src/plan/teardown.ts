@@ -73,5 +73,18 @@ export function tlsRefs(cluster: GeoBrokerCluster): ObjectRef[] {
     namespace: ns,
     name: (o.spec as { secretName: string }).secretName,
   }));
-  return [...certificates.map(ref), ...objects.filter((o) => o.kind === "Issuer").map(ref), ...secrets];
+  // Clusters made before decision 0052 also have the operator's cert-manager identity; delete is a
+  // no-op where it never existed.
+  const c = cluster.metadata.name;
+  const retired = [
+    { apiVersion: "cert-manager.io/v1", kind: "Certificate", namespace: ns, name: `${c}-operator` },
+    { apiVersion: "v1", kind: "Secret", namespace: ns, name: `${c}-operator-tls` },
+  ];
+  return [
+    ...certificates.map(ref),
+    retired[0]!,
+    ...objects.filter((o) => o.kind === "Issuer").map(ref),
+    ...secrets,
+    retired[1]!,
+  ];
 }

@@ -31,12 +31,13 @@ export class Forwarder {
   private readonly tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
 
   /**
-   * `tls`: the client port's files (the target's server certificate is verified against its CA).
+   * `tls`: the client port's files (the target's server certificate is verified against `serverCa`,
+   * else its CA).
    * `peer`: the node's peer certificate, presented as this node's client certificate when set (else
    * the client port's certificate, as before peer TLS existed).
    */
   constructor(
-    tls: TlsFiles | undefined,
+    tls: (TlsFiles & { serverCa?: string }) | undefined,
     peer?: TlsFiles,
     /** For idle-stream eviction and the simulated WAN (a virtual clock in tests). */
     private readonly clock: Clock = systemClock,
@@ -49,7 +50,11 @@ export class Forwarder {
     const identity = peer ?? tls;
     this.tlsOptions =
       tls && identity
-        ? { ca: readFileSync(tls.ca), cert: readFileSync(identity.cert), key: readFileSync(identity.key) }
+        ? {
+            ca: readFileSync(tls.serverCa ?? tls.ca),
+            cert: readFileSync(identity.cert),
+            key: readFileSync(identity.key),
+          }
         : undefined;
   }
 
