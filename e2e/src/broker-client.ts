@@ -70,25 +70,32 @@ export async function regionClient(
 /**
  * The ClusterService of one broker as a client outside Kubernetes sees it: `address:port` (its
  * external listener), TLS verified for `servername` (the broker's advertised outside host, which
- * must be in its certificate), authenticated by the operator's client certificate (an admin).
+ * must be in its certificate) against the server CA (`ca.crt` of `serverCaSecret`), signed in as a
+ * password user (GetClusterInfo needs only authentication).
  */
-export async function outsideAdmin(
+export async function outsideClient(
   kube: Kube,
   namespace: string,
   to: { address: string; port: number; servername: string },
-  operatorSecret: string,
+  serverCaSecret: string,
+  user: { name: string; password: string },
 ): Promise<{ cluster: Client<typeof ClusterService>; close(): void }> {
-  const secret = await kube.get(corePath(namespace, "secrets", operatorSecret));
-  const d = secret?.data as Record<string, string> | undefined;
-  if (!d?.["tls.crt"] || !d["tls.key"] || !d["ca.crt"])
-    throw new Error(`secret ${operatorSecret} is not complete yet`);
-  const pem = (k: string) => Buffer.from(d[k]!, "base64");
+  const secret = await kube.get(corePath(namespace, "secrets", serverCaSecret));
+  const ca = secret?.data?.["ca.crt"] as string | undefined;
+  if (!ca) throw new Error(`secret ${serverCaSecret} has no ca.crt yet`);
+  const auth: Interceptor = (next) => (req) => {
+    req.header.set(
+      "authorization",
+      `basic ${Buffer.from(`${user.name}:${user.password}`).toString("base64")}`,
+    );
+    return next(req);
+  };
   const baseUrl = `https://${to.address}:${to.port}`;
   const sessionManager = new Http2SessionManager(
     baseUrl,
     {},
-    { ca: pem("ca.crt"), cert: pem("tls.crt"), key: pem("tls.key"), servername: to.servername },
+    { ca: Buffer.from(ca, "base64"), servername: to.servername },
   );
-  const transport = createGrpcTransport({ baseUrl, sessionManager });
+  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
   return { cluster: createClient(ClusterService, transport), close: () => sessionManager.abort() };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../broker/test/support/eventually.js";
-import { outsideAdmin, regionClient } from "../src/broker-client.js";
+import { outsideClient, regionClient } from "../src/broker-client.js";
 import { type Environment, startEnvironment } from "../src/environment.js";
 import { corePath, type KubeObject } from "../src/kube-rest.js";
 import { checkDelivered, MessageNumbers, startLoad } from "../src/load.js";
@@ -378,11 +378,12 @@ describe("geobroker on a real Kubernetes control plane", () => {
       "the external listener lists the members at their outside addresses, with their zones",
       2 * minute,
       async () => {
-        const admin = await outsideAdmin(
+        const admin = await outsideClient(
           env.kube,
           ns,
           { address: pod.status.podIP, port: 9002, servername: "demo-eu-0.eu.example.test" },
-          `${cluster}-operator-tls`,
+          `${cluster}-client-tls`,
+          user,
         );
         try {
           const r = await admin.cluster.getClusterInfo({}, { timeoutMs: 10_000 });
