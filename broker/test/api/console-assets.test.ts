@@ -5,13 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type ClientServer, startClientServer } from "../../src/api/client-server.js";
+import type { ClientServer } from "../../src/api/client-server.js";
 import { consoleAssets, resolveConsoleRequest } from "../../src/api/console-assets.js";
 import { resolveConfig } from "../../src/config/load.js";
-import { defaultInputLimits } from "../../src/engine/limits.js";
-import { NodeMetrics } from "../../src/observability/metrics.js";
-import { BasicAuthenticator } from "../../src/security/authenticator.js";
-import { MemoryEngine } from "../support/memory-engine.js";
+import { testClientServer } from "../support/test-client-server.js";
 
 // The web console's pages on the client port (docs/console.md): only files of the built folder, only
 // GET/HEAD, the page's own routes answered with index.html, and nothing else of the port loosened.
@@ -98,16 +95,7 @@ function get(port: number, path: string, method = "GET") {
 }
 
 async function server(console?: ReturnType<typeof consoleAssets>): Promise<ClientServer> {
-  return startClientServer({
-    host: "127.0.0.1",
-    port: 0,
-    engine: new MemoryEngine(),
-    limits: defaultInputLimits,
-    authenticator: new BasicAuthenticator([]),
-    health: { live: () => true, ready: () => ({ ready: true, reason: "" }) },
-    observer: new NodeMetrics({ node: "test-0" }),
-    ...(console ? { console } : {}),
-  });
+  return testClientServer(console ? { console } : {});
 }
 
 test("a client port with the console serves its files without credentials, the API still needs them", async () => {

@@ -3,11 +3,8 @@ import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect } from "node:tls";
-import { type ClientServer, startClientServer } from "../../src/api/client-server.js";
-import { defaultInputLimits } from "../../src/engine/limits.js";
-import { NodeMetrics } from "../../src/observability/metrics.js";
-import { BasicAuthenticator } from "../../src/security/authenticator.js";
-import { MemoryEngine } from "../support/memory-engine.js";
+import type { ClientServer } from "../../src/api/client-server.js";
+import { testClientServer } from "../support/test-client-server.js";
 import { makePki, type Pki } from "./tls-fixtures.js";
 
 // The client port serves a rotated certificate to new connections without a restart (cert-manager
@@ -48,14 +45,7 @@ before(async () => {
   const first = pki.issue("node-v1", "node-v1", serverExt);
   copyFileSync(first.certFile, join(pki.dir, "tls.crt"));
   copyFileSync(first.keyFile, join(pki.dir, "tls.key"));
-  server = await startClientServer({
-    host: "127.0.0.1",
-    port: 0,
-    engine: new MemoryEngine(),
-    limits: defaultInputLimits,
-    authenticator: new BasicAuthenticator([]),
-    health: { live: () => true, ready: () => ({ ready: true, reason: "" }) },
-    observer: new NodeMetrics({ node: "test-0" }),
+  server = await testClientServer({
     tls: {
       cert: join(pki.dir, "tls.crt"),
       key: join(pki.dir, "tls.key"),
