@@ -24,11 +24,18 @@ after(async () => {
   await cluster?.stop();
 });
 
+// Each probe round comes from its own loopback address: the "no" answers are failed
+// authentications, and a round repeated while the answer converges would otherwise lock out
+// 127.0.0.1 (auth.maxFailures 20 in 60 s per address), and the admin calls with it.
+let probeRound = 0;
+const probeAddress = () => ({ localAddress: `127.0.1.${(probeRound++ % 250) + 1}` });
+
 /** Whether `user` authenticates at each node ("yes"/"no"), as one line such as "eu-0=yes us-0=yes ap-0=yes". */
 async function decisions(user: typeof alice): Promise<string> {
   const out: string[] = [];
+  const from = probeAddress();
   for (const n of cluster.nodes) {
-    const c = v1Clients(n.clientPort);
+    const c = v1Clients(n.clientPort, from);
     let known = "yes";
     try {
       await c.topics.listTopics({}, { headers: { authorization: basicHeader(user.name, user.password) } });
