@@ -1,3 +1,5 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+
 /** One `geobroker` subcommand. Each lives in its own module and registers in commands.ts. */
 export interface Command {
   name: string;
@@ -22,4 +24,22 @@ export function pendingCommand(name: string, summary: string, pendingIssue: numb
       return 0;
     },
   };
+}
+
+/**
+ * A command's flags, or undefined after printing the parse error and the usage to stderr (the
+ * caller exits 2). One place so every command refuses an unknown or malformed flag alike.
+ */
+export function parseFlags<T extends ParseArgsConfig["options"]>(
+  name: string,
+  usage: string,
+  args: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T }>>["values"] | undefined {
+  try {
+    return parseArgs({ args, options }).values;
+  } catch (err) {
+    console.error(`geobroker ${name}: ${(err as Error).message}\n\n${usage}`);
+    return undefined;
+  }
 }

@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { projectRoot } from "../util/project-root.js";
-import type { Command } from "./command.js";
+import { type Command, parseFlags } from "./command.js";
 import { connectionFrom, connectionOptions, connectionUsage } from "./connection-flags.js";
 import { startConsoleServer } from "./console-server.js";
 import { resolveTarget } from "./target.js";
@@ -26,20 +25,12 @@ export const consoleCommand: Command = {
   summary: "serve the web console on this machine for any cluster",
   usage,
   async run(args) {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          ...connectionOptions,
-          server: { type: "string" },
-          listen: { type: "string", default: "127.0.0.1:8090" },
-        },
-      }));
-    } catch (err) {
-      console.error(`geobroker console: ${(err as Error).message}\n\n${usage}`);
-      return 2;
-    }
+    const values = parseFlags("console", usage, args, {
+      ...connectionOptions,
+      server: { type: "string" },
+      listen: { type: "string", default: "127.0.0.1:8090" },
+    });
+    if (!values) return 2;
     const listen = /^(.+):(\d{1,5})$/.exec(String(values.listen));
     if (!listen) {
       console.error("geobroker console: --listen host:port");

@@ -1,10 +1,9 @@
 import { rmSync } from "node:fs";
 import { join, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { checkPorts, LocalCluster } from "../local/launcher.js";
 import { prepareLocalCluster } from "../local/layout.js";
 import { projectRoot } from "../util/project-root.js";
-import type { Command } from "./command.js";
+import { type Command, parseFlags } from "./command.js";
 
 const usage = `geobroker local: a multi-region cluster on this machine (what \`npm start\` runs)
 
@@ -23,25 +22,17 @@ export const localCommand: Command = {
   summary: "run a local multi-region cluster on loopback (what `npm start` runs)",
   usage,
   async run(args) {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          regions: { type: "string", default: "eu,us,ap" },
-          "nodes-per-region": { type: "string", default: "1" },
-          "base-port": { type: "string", default: "7000" },
-          "data-dir": { type: "string", default: join(projectRoot(), ".geobroker", "local") },
-          "wan-delay": { type: "string", default: "" },
-          "no-tls": { type: "boolean", default: false },
-          "cors-origin": { type: "string", default: "" },
-          reset: { type: "boolean", default: false },
-        },
-      }));
-    } catch (err) {
-      console.error(`geobroker local: ${(err as Error).message}\n\n${usage}`);
-      return 2;
-    }
+    const values = parseFlags("local", usage, args, {
+      regions: { type: "string", default: "eu,us,ap" },
+      "nodes-per-region": { type: "string", default: "1" },
+      "base-port": { type: "string", default: "7000" },
+      "data-dir": { type: "string", default: join(projectRoot(), ".geobroker", "local") },
+      "wan-delay": { type: "string", default: "" },
+      "no-tls": { type: "boolean", default: false },
+      "cors-origin": { type: "string", default: "" },
+      reset: { type: "boolean", default: false },
+    });
+    if (!values) return 2;
     const regions = String(values.regions)
       .split(",")
       .map((r) => r.trim())

@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import { ConfigError, fromEnv, nested, readConfigFile, resolveConfig } from "../config/load.js";
 import { createLogger } from "../observability/logger.js";
 import { startBrokerProcess } from "../server/broker-process.js";
-import type { Command } from "./command.js";
+import { type Command, parseFlags } from "./command.js";
 
 const usage = `geobroker serve: run one broker node
 
@@ -16,23 +15,15 @@ export const serveCommand: Command = {
   summary: "run one broker node",
   usage,
   async run(args) {
-    let values: Record<string, string | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          config: { type: "string" },
-          "node-id": { type: "string" },
-          region: { type: "string" },
-          zone: { type: "string" },
-          "data-dir": { type: "string" },
-          "log-level": { type: "string" },
-        },
-      }));
-    } catch (err) {
-      console.error(`geobroker serve: ${(err as Error).message}\n\n${usage}`);
-      return 2;
-    }
+    const values = parseFlags("serve", usage, args, {
+      config: { type: "string" },
+      "node-id": { type: "string" },
+      region: { type: "string" },
+      zone: { type: "string" },
+      "data-dir": { type: "string" },
+      "log-level": { type: "string" },
+    });
+    if (!values) return 2;
     let config: ReturnType<typeof resolveConfig>;
     try {
       const flags = [
