@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type AdminNode, ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
 import type { GroupView, NodeView } from "../../src/cluster/peers/internal-requests.js";
-import { applyMetadataCommand, initialMetadataState } from "../../src/cluster/state/metadata-state.js";
+import { applyMetadataCommand } from "../../src/cluster/state/metadata-state.js";
 import { systemClock } from "../../src/util/clock.js";
+import { metadataStateOf } from "../support/metadata-nodes.js";
 
 // GetClusterInfo says which members lost their state and wait to be re-admitted (GroupMember.stale).
 // Such a member cannot vote, so its group survives one failure fewer: the chaos suite found a
@@ -14,15 +15,7 @@ import { systemClock } from "../../src/util/clock.js";
 const ids = ["eu-0", "us-0", "ap-0"];
 
 function adminWith(view: (id: string) => GroupView) {
-  const state = initialMetadataState(
-    ids.map((id) => ({
-      id,
-      region: id.slice(0, 2),
-      zone: "",
-      peerAddress: `${id}:9100`,
-      clientAddress: `${id}:9000`,
-    })),
-  );
+  const state = metadataStateOf(ids);
   // eu-0 and ap-0 are the incarnations that formed the cluster; us-0 lost its disk and came back.
   for (const [nodeId, incarnation, original] of [
     ["eu-0", "a0", true],
