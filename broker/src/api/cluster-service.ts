@@ -73,6 +73,7 @@ export function clusterService(
             role: m.learner ? MemberRole.LEARNER : MemberRole.VOTER,
             matchIndex: BigInt(m.match),
             lagEntries: BigInt(m.lag),
+            stale: m.stale,
           })),
         })),
         servedBy: servedBy(identity),

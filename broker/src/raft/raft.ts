@@ -230,6 +230,8 @@ export class Raft {
       );
       return;
     }
+    // Said once per outage: a pre-candidate that hears nothing campaigns again every election timeout.
+    const again = kind === "prevote" && this.#role === "precandidate";
     let voteType: MessageType;
     let term: number;
     if (kind === "prevote") {
@@ -241,6 +243,10 @@ export class Raft {
       voteType = MessageType.Vote;
       term = this.#term;
     }
+    if (!again)
+      this.settings.logger?.(
+        `${this.id} starts ${kind === "prevote" ? "a pre-vote" : "an election"} in group ${this.groupId} for term ${term} (log ${this.log.lastIndex()}@${this.log.lastTerm()}, voters ${this.tracker.voters.join(",")})`,
+      );
     this.tracker.recordVote(this.id, true);
     if (this.tracker.voteResult() === "won") {
       if (kind === "prevote") this.campaign("election");
@@ -275,6 +281,15 @@ export class Raft {
         this.settings.logger?.(`${this.id} votes for ${m.from} in group ${this.groupId} at term ${m.term}`);
       }
     } else {
+      this.settings.logger?.(
+        `${this.id} refuses its ${m.type === MessageType.Vote ? "vote" : "pre-vote"} to ${m.from} in group ${this.groupId} for term ${m.term}: ${
+          !canVote
+            ? `it voted for ${this.#vote || "nobody"} at term ${this.#term}, follows "${this.#lead}"`
+            : !this.membership.admitted()
+              ? "this incarnation is not admitted"
+              : `its log ${m.index}@${m.logTerm} is behind ${this.log.lastIndex()}@${this.log.lastTerm()}`
+        }`,
+      );
       this.outbox.send({ type: responseType, to: m.from, reject: true });
     }
   }

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { DurableConsumer } from "./consumer.js";
 import { diskOutcomes, diskProblems } from "./disk-faults.js";
+import { describeStuckGroup, waitWhole } from "./group-health.js";
 import { checkText, describe, resultLine } from "./history/check.js";
 import { HistoryLog } from "./history-log.js";
 import { buildLossyfs, LossyDisks } from "./lossy-disk.js";
@@ -120,6 +121,8 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     config: { partitions: { dedupWindowMs, dedupMaxIds: 100_000, retentionCheckMs: 1000 } },
   });
   const outcomes: Outcome[] = [];
+  /** Faults before which the cluster did not become whole within 60 s (a re-admission that stalled). */
+  const notWholeBefore: string[] = [];
   let pubs: Publishers | undefined;
   let subs: Subscribers | undefined;
   let consumer: DurableConsumer | undefined;
@@ -153,6 +156,16 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
     const started = performance.now();
     for (const f of faults) {
       if (performance.now() - started > seconds * 1000 && outcomes.length >= firstKinds.length) break;
+      // The next fault only once the last one is repaired: every group led, every replica a voter
+      // that can vote (a wiped node re-admitted), so that each fault is one failure, not two.
+      const wholeAt = performance.now();
+      const missing = await waitWhole(cluster, topic, 60_000);
+      const waited = performance.now() - wholeAt;
+      if (missing.length) notWholeBefore.push(`${f.kind} #${outcomes.length + 1}: ${missing.join("; ")}`);
+      if (waited > 1000 || missing.length)
+        console.log(
+          `  (${Math.round(waited)} ms until the cluster was whole${missing.length ? `; never: ${missing.join("; ")}` : ""})`,
+        );
       const o = await inject(cluster, pubs, f, history);
       outcomes.push(o);
       console.log(
@@ -231,6 +244,11 @@ test("chaos: seeded faults while publishing; no acknowledged message lost, order
       diskProblems,
       [],
       "a node with a full or failing disk refuses writes, saying why, and recovers",
+    );
+    assert.deepEqual(
+      notWholeBefore,
+      [],
+      "the cluster was whole again (re-admitted, promoted) before each fault",
     );
     for (const o of outcomes) {
       assert.ok(
@@ -345,6 +363,12 @@ async function inject(
           affected.map((p) => waitNewLeader(cluster, topic, p, leaders[p]!, observers, at, 20_000)),
         ),
       ]);
+  const stuck = [
+    ...affected.filter((_, i) => electedMs[i] === undefined),
+    ...resumeMs.flatMap((t, p) => (t === undefined && !affected.includes(p) ? [p] : [])),
+  ];
+  for (const p of stuck)
+    for (const line of await describeStuckGroup(cluster, topic, p, observers)) console.log(`  ! ${line}`);
   await sleep(Math.max(0, holdMs - (performance.now() - at)));
   history.record({
     type: "nemesis",

@@ -24,8 +24,12 @@ export function lossyfsUnavailable(): string | undefined {
 
 /** Builds lossyfs when its sources are newer than the binary (idempotent). */
 export function buildLossyfs(): void {
-  const r = spawnSync("bash", [join(projectRoot(), "scripts", "install-lossyfs.sh")], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`install-lossyfs.sh failed: ${r.stderr || r.stdout}`);
+  // Its progress lines on our stdout: on a fresh clone the first build fetches go-fuse and takes a while.
+  const r = spawnSync("bash", [join(projectRoot(), "scripts", "install-lossyfs.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  if (r.status !== 0) throw new Error(`install-lossyfs.sh failed: ${r.stderr}`);
 }
 
 interface Mount {

@@ -5,6 +5,7 @@ import type { ProcessCluster, ProcessNode } from "../support/process-cluster.js"
 import { churn } from "./churn.js";
 import { damage } from "./disk-damage.js";
 import { diskFault } from "./disk-faults.js";
+import { waitRegistered } from "./group-health.js";
 import type { LossyDisks } from "./lossy-disk.js";
 import { faketimeLib, unavailable } from "./requirements.js";
 import {
@@ -163,6 +164,9 @@ export function plan(
             mkdirSync(node.dataDir, { recursive: true });
           }
           await restart(node);
+          // Healed once the groups can see it is a new incarnation (then waitWhole sees it re-admitted).
+          if (!cluster.retired.includes(node) && !(await waitRegistered(node, 30_000)))
+            throw new Error(`${node.id}, wiped, did not register its new incarnation within 30 s`);
         },
         holdMs: hold,
       };

@@ -2,23 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminNode, ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
-import { applyMetadataCommand, initialMetadataState } from "../../src/cluster/state/metadata-state.js";
+import { applyMetadataCommand } from "../../src/cluster/state/metadata-state.js";
 import { systemClock } from "../../src/util/clock.js";
+import { metadataStateOf } from "../support/metadata-nodes.js";
 
 // ClusterService.CancelDrain (used by the operator when a scale-down is reverted), against the
 // real metadata state machine; the rest of the node is not needed for a state change.
 
 /** `pending`: what the metadata leader committed that this replica applies only at a read index. */
 function admin(pending: Parameters<typeof applyMetadataCommand>[1][] = []) {
-  const state = initialMetadataState(
-    ["eu-0", "us-0", "ap-0"].map((id) => ({
-      id,
-      region: id.slice(0, 2),
-      zone: "",
-      peerAddress: `${id}:9100`,
-      clientAddress: `${id}:9000`,
-    })),
-  );
+  const state = metadataStateOf(["eu-0", "us-0", "ap-0"]);
   const node = {
     nodeId: "eu-0",
     clock: systemClock,

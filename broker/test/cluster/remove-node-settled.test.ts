@@ -3,13 +3,10 @@ import { describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ChangeSignal } from "../../src/cluster/groups/waiters.js";
 import { type AdminNode, ClusterAdmin } from "../../src/cluster/membership/cluster-admin.js";
-import {
-  applyMetadataCommand,
-  initialMetadataState,
-  type MetadataCommand,
-} from "../../src/cluster/state/metadata-state.js";
+import { applyMetadataCommand, type MetadataCommand } from "../../src/cluster/state/metadata-state.js";
 import type { ConfChange } from "../../src/raft/types.js";
 import { systemClock } from "../../src/util/clock.js";
+import { metadataStateOf } from "../support/metadata-nodes.js";
 
 // ClusterService.RemoveNode answers success only once the node serving the call no longer lists
 // the removed node (issue 21: the operator saw "removed" and then read the node back). The node
@@ -18,15 +15,7 @@ import { systemClock } from "../../src/util/clock.js";
 
 function laggingFollower() {
   const ids = ["eu-0", "eu-1", "us-0", "ap-0"];
-  const state = initialMetadataState(
-    ids.map((id) => ({
-      id,
-      region: id.slice(0, 2),
-      zone: "",
-      peerAddress: `${id}:9100`,
-      clientAddress: `${id}:9000`,
-    })),
-  );
+  const state = metadataStateOf(ids);
   state.nodes["eu-1"]!.state = "drained";
   const conf = { voters: [...ids], learners: [] as string[] };
   const changes = new ChangeSignal(systemClock);

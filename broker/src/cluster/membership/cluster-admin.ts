@@ -45,7 +45,8 @@ export interface GroupInfo {
   leader: string;
   term: number;
   commit: number;
-  members: { nodeId: string; learner: boolean; match: number; lag: number }[];
+  /** `stale`: lost its state since the group admitted it, so it cannot vote (readmission.ts). */
+  members: { nodeId: string; learner: boolean; match: number; lag: number; stale: boolean }[];
 }
 
 export interface ClusterInfo {
@@ -369,13 +370,18 @@ export class ClusterAdmin {
       .filter((g) => g.groupId === metadataGroupId || findPartition(state, g.groupId))
       .sort((a, b) => a.groupId - b.groupId)
       .map((g) => {
+        const stale = (id: string) => isStale(g.conf, id, registrationOf(state.nodes[id]));
         const members =
           g.members.length > 0
-            ? g.members.map((m) => ({ ...m, lag: Math.max(0, g.lastIndex - m.match) }))
+            ? g.members.map((m) => ({
+                ...m,
+                lag: Math.max(0, g.lastIndex - m.match),
+                stale: stale(m.nodeId),
+              }))
             : [
                 ...g.conf.voters.map((nodeId) => ({ nodeId, learner: false, match: 0, lag: 0 })),
                 ...g.conf.learners.map((nodeId) => ({ nodeId, learner: true, match: 0, lag: 0 })),
-              ];
+              ].map((m) => ({ ...m, stale: stale(m.nodeId) }));
         return {
           groupId: g.groupId,
           ...describe(g.groupId),

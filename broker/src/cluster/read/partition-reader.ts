@@ -2,7 +2,7 @@ import type { DeliveredMessage, ReplicaStatus, StartSpec } from "../../engine/en
 import { unavailable } from "../../engine/errors.js";
 import type { PartitionLogPort } from "../../engine/ports.js";
 import type { GroupId } from "../../raft/types.js";
-import { type Clock, nowMs, timeoutSignal } from "../../util/clock.js";
+import { type Clock, every, nowMs, timeoutSignal } from "../../util/clock.js";
 import type { GroupRunner } from "../groups/group-runner.js";
 import type { LogFeed } from "../groups/log-feed.js";
 
@@ -18,6 +18,21 @@ const readBatchBytes = 1024 * 1024;
 const readIndexTimeoutMs = 5_000;
 /** How long a publish through a node waits for that node's replica before saying it lags. */
 export const ownWriteWaitMs = 5_000;
+
+/**
+ * How long a follower replica has not heard from its leader, when that is longer than `staleAfterMs`
+ * (undefined: it leads, heard within the bound, or never heard yet: a node just started, which its
+ * leader will reach in a moment).
+ */
+export function cutOffFor(
+  runner: Pick<GroupRunner, "isLeader" | "heardFromLeaderAt">,
+  clock: Clock,
+  staleAfterMs: number,
+): number | undefined {
+  if (runner.isLeader || runner.heardFromLeaderAt === 0) return undefined;
+  const age = nowMs(clock) - runner.heardFromLeaderAt;
+  return age > staleAfterMs ? age : undefined;
+}
 
 /** A partition replica on this node. */
 export interface LocalReplica {
@@ -142,12 +157,29 @@ export class PartitionReader {
     offset: number,
     signal: AbortSignal,
   ): Promise<void> {
-    const waited = timeoutSignal(this.deps.clock, ownWriteWaitMs, signal);
-    await replica.feed.waitFor(offset, waited.signal).finally(waited.cancel);
+    const { clock, staleAfterMs } = this.deps;
+    const waited = timeoutSignal(clock, ownWriteWaitMs, signal);
+    // A replica that stopped hearing from its leader (this node is cut off, or the leader is gone)
+    // cannot catch up until it hears again: say so once it is stale instead of after the whole
+    // wait, so that the client tries another node at once (the chaos suite's cut-off followers
+    // held publishes for up to a second more, issue 20). What the client is told is the same.
+    const cutOff = new AbortController();
+    const stopWatching = every(clock, Math.max(10, staleAfterMs / 4), () => {
+      if (cutOffFor(replica.runner, clock, staleAfterMs) !== undefined) cutOff.abort();
+    });
+    await replica.feed.waitFor(offset, AbortSignal.any([waited.signal, cutOff.signal])).finally(() => {
+      waited.cancel();
+      stopWatching();
+    });
     if (offset < replica.feed.next || signal.aborted) return;
+    const silentMs = cutOffFor(replica.runner, clock, staleAfterMs);
     throw unavailable(
       `published durably as ${id} (committed by the partition's leader), but this node's replica has ` +
-        `not applied it within ${ownWriteWaitMs} ms, so a read here would not see it yet. Do not resend ` +
+        `not applied it ${
+          silentMs === undefined
+            ? `within ${ownWriteWaitMs} ms`
+            : `(it has not heard from the partition's leader for ${Math.round(silentMs)} ms)`
+        }, so a read here would not see it yet. Do not resend ` +
         `without a message_id (a resend with the same message_id is stored once); read through another node, or retry later`,
     );
   }
