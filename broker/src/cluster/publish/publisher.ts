@@ -102,6 +102,9 @@ export class Publisher {
           messageId: message.messageId,
           partition,
         }),
+      // A message id makes a resend safe (the partition stores it once); without one, tell the
+      // client at once that the outcome is unknown rather than hold it until its deadline.
+      message.messageId ? "resend" : "fail",
     );
     const offset = Number(res.offset);
     // Read-your-writes: a publisher that subscribes here next sees its own message.
