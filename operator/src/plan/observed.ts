@@ -1,3 +1,4 @@
+import type { PeerTrust } from "../model/client-ca.js";
 import type { PeerEntry } from "../model/broker-config.js";
 import type { UserEntry } from "../model/builders.js";
 
@@ -91,4 +92,9 @@ export interface Observed {
    * client certificates (model/client-ca.ts). Undefined: the `<cluster>-client-ca` ConfigMap is left as it is.
    */
   operatorCa?: string;
+  /**
+   * The cluster's peer CA and the enrollment endpoint's CA (certificates, PEM), for the
+   * `<cluster>-peer-ca` ConfigMap (model/client-ca.ts). Undefined: that ConfigMap is left as it is.
+   */
+  peerTrust?: PeerTrust;
 }
