@@ -24,9 +24,9 @@ import { TopicController } from "./controller/topic-controller.js";
 import { UserController } from "./controller/user-controller.js";
 import { WorkQueue } from "./controller/work-queue.js";
 import { startHttpServer } from "./http/server.js";
-import { ApiServerClient, describeApiError } from "./kube/client.js";
+import { ApiServerClient, describeApiError, type KubeClient } from "./kube/client.js";
 import { enrollmentUrl, fieldManager, labelKeys, names, ports } from "./model/names.js";
-import { startEnrollmentServer } from "./pki/enrollment-server.js";
+import { type EnrollmentDeps, startEnrollmentServer } from "./pki/enrollment-server.js";
 import { IdentityKeeper } from "./pki/identity-keeper.js";
 import { enrollmentAudience, type PodFacts, type TokenReviewStatus } from "./pki/peer-signing.js";
 import { PkiStore } from "./pki/pki-store.js";
@@ -88,22 +88,7 @@ export async function run(o: RuntimeOptions): Promise<void> {
   // Every replica serves enrollment (the CAs are shared), leader or not: a failover does not stop it.
   const enrollment = await startEnrollmentServer(
     { port: o.enrollmentPort, tls: await pki.enrollmentTls() },
-    {
-      log,
-      reviewToken: async (token) =>
-        (
-          await kube.create<{ status?: TokenReviewStatus }>({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenReview",
-            metadata: { name: "" },
-            spec: { token, audiences: [enrollmentAudience] },
-          })
-        )?.status,
-      pod: (namespace, name) => kube.get<PodFacts>({ apiVersion: "v1", kind: "Pod", namespace, name }),
-      cluster: (namespace, name) =>
-        kube.get<GeoBrokerCluster>({ apiVersion, kind: "GeoBrokerCluster", namespace, name }),
-      peerCa: (c) => pki.peerCa(c),
-    },
+    enrollmentDeps(kube, pki, log),
   );
   const clusterKey = (c: GeoBrokerCluster) => ({
     namespace: c.metadata.namespace,
@@ -257,6 +242,26 @@ export async function run(o: RuntimeOptions): Promise<void> {
     },
   });
   lock.start();
+}
+
+/** What the enrollment endpoint reads from the API server (RBAC: tokenreviews create, pods get). */
+export function enrollmentDeps(kube: KubeClient, pki: PkiStore, log: Logger): EnrollmentDeps {
+  return {
+    log,
+    reviewToken: async (token) =>
+      (
+        await kube.create<{ status?: TokenReviewStatus }>({
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenReview",
+          metadata: { name: "" },
+          spec: { token, audiences: [enrollmentAudience] },
+        })
+      )?.status,
+    pod: (namespace, name) => kube.get<PodFacts>({ apiVersion: "v1", kind: "Pod", namespace, name }),
+    cluster: (namespace, name) =>
+      kube.get<GeoBrokerCluster>({ apiVersion, kind: "GeoBrokerCluster", namespace, name }),
+    peerCa: (c) => pki.peerCa(c),
+  };
 }
 
 export function endpointOf(c: GeoBrokerCluster): string {
