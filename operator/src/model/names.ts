@@ -12,6 +12,8 @@ export const usersDir = "/etc/geobroker/users";
 export const peerIssuedDir = "/var/run/geobroker/peer";
 /** The pod's projected service-account token for the operator's enrollment endpoint. */
 export const enrollmentTokenDir = "/var/run/secrets/geobroker";
+/** The audience of the token a broker proves itself with to the enrollment endpoint. */
+export const enrollmentAudience = "geobroker-operator";
 /** The operator's enrollment endpoint (its Service and port, in the operator's namespace). */
 export const enrollmentDefaults = { service: "geobroker-operator", port: 8443, namespace: "geobroker-system" } as const;
 export function enrollmentUrl(o: { service: string; namespace: string; port: number }): string {

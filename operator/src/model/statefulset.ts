@@ -8,6 +8,7 @@ import {
   configDir,
   configFileName,
   dataDir,
+  enrollmentAudience,
   enrollmentTokenDir,
   names,
   peerIssuedDir,
@@ -154,7 +155,7 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
         name: "enrollment-token",
         projected: {
           sources: [
-            { serviceAccountToken: { audience: "geobroker-operator", expirationSeconds: 600, path: "token" } },
+            { serviceAccountToken: { audience: enrollmentAudience, expirationSeconds: 600, path: "token" } },
           ],
         },
       },

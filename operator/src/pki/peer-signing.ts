@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import type { GeoBrokerCluster } from "../api/types.js";
-import { labelKeys, names } from "../model/names.js";
+import { enrollmentAudience, labelKeys, names } from "../model/names.js";
 
 // Who may have which peer certificate: the pure decision of the enrollment endpoint
 // (pki/enrollment-server.ts). A broker proves who it is with its pod's projected service-account
@@ -13,7 +13,7 @@ import { labelKeys, names } from "../model/names.js";
 // StatefulSet, the cluster's service account), because the review's cache may lag a deletion.
 // Decision 0065.
 
-export const enrollmentAudience = "geobroker-operator";
+export { enrollmentAudience };
 export const podNameKey = "authentication.kubernetes.io/pod-name";
 export const podUidKey = "authentication.kubernetes.io/pod-uid";
 
