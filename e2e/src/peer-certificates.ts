@@ -32,7 +32,11 @@ export function peerCertificateOf(host: string, port: number): Promise<X509Certi
   });
 }
 
-export async function peerCertificatesOf(pods: KubeObject[], peerCa: string, port = 9100): Promise<PeerCertificateSeen[]> {
+export async function peerCertificatesOf(
+  pods: KubeObject[],
+  peerCa: string,
+  port = 9100,
+): Promise<PeerCertificateSeen[]> {
   const ca = new X509Certificate(peerCa);
   return Promise.all(
     pods.map(async (pod) => {

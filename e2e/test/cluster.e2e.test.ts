@@ -312,7 +312,8 @@ describe("geobroker on a real Kubernetes control plane", () => {
       assert.match(s.dnsNames, new RegExp(`DNS:${s.pod}\\.`));
     }
     assert.equal(new Set(seen.map((s) => s.subject)).size, seen.length, "no certificate is shared");
-    const brokerYaml = (await env.kube.get(corePath(ns, "configmaps", `${cluster}-config`)))?.data?.["broker.yaml"] ?? "";
+    const brokerYaml =
+      (await env.kube.get(corePath(ns, "configmaps", `${cluster}-config`)))?.data?.["broker.yaml"] ?? "";
     assert.ok(!brokerYaml.includes("sharedIdentities"), "the brokers accept no shared peer certificate");
     const serverCa = await caOf(`${cluster}-client-tls`);
     assert.ok(peerCa.includes("BEGIN CERTIFICATE") && serverCa.includes("BEGIN CERTIFICATE"));
@@ -623,7 +624,9 @@ describe("geobroker on a real Kubernetes control plane", () => {
     watching = false;
     await watcher;
     const gap = refusedAt.length ? (refusedAt.at(-1)! - refusedAt[0]! + 500) / 1000 : 0;
-    env.log(`operator failover: client CA unchanged; status polls showing the operator refused: ${refusedAt.length} (gap ${gap}s)`);
+    env.log(
+      `operator failover: client CA unchanged; status polls showing the operator refused: ${refusedAt.length} (gap ${gap}s)`,
+    );
     assert.equal(refusedAt.length, 0, "the new leader's identity is trusted from its first call");
     assert.notEqual(next.split("_")[0], leaderPod, `another replica leads now (${next})`);
     assert.equal((await podsOf("eu")).length, 1, "eu is back to one pod");

@@ -102,9 +102,16 @@ export async function run(o: RuntimeOptions): Promise<void> {
     metrics,
     operatorCa: () => identities.trustBundle(),
     peerPki: {
-      trust: async (c) => ({ ca: (await pki.peerCa(clusterKey(c))).cert, enrollmentCa: (await pki.enrollmentTls()).ca }),
+      trust: async (c) => ({
+        ca: (await pki.peerCa(clusterKey(c))).cert,
+        enrollmentCa: (await pki.enrollmentTls()).ca,
+      }),
       forget: (c) => pki.deletePeerCa(clusterKey(c)),
-      enrollmentUrl: enrollmentUrl({ service: o.enrollmentService, namespace: o.pkiNamespace, port: o.enrollmentPort }),
+      enrollmentUrl: enrollmentUrl({
+        service: o.enrollmentService,
+        namespace: o.pkiNamespace,
+        port: o.enrollmentPort,
+      }),
     },
     admin: async (c) => {
       const t = await transports.get(c);

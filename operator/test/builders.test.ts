@@ -69,7 +69,11 @@ describe("builders", () => {
     };
     assert.equal(config.tls.client.ca, "/etc/geobroker/tls/client-ca/ca.crt");
     assert.equal(config.tls.client.serverCa, "/etc/geobroker/tls/client/ca.crt");
-    assert.equal(config.tls.peer.sharedIdentities, undefined, "no shared certificate: every connection is bound");
+    assert.equal(
+      config.tls.peer.sharedIdentities,
+      undefined,
+      "no shared certificate: every connection is bound",
+    );
     assert.deepEqual(config.tls.peer, {
       cert: "/var/run/geobroker/peer/tls.crt",
       key: "/var/run/geobroker/peer/tls.key",
@@ -97,11 +101,16 @@ describe("builders", () => {
     const volumes = pod.volumes as unknown as Record<string, unknown>[];
     const volume = (name: string) => volumes.find((v) => v.name === name);
     assert.deepEqual(volume("tls-peer-ca"), { name: "tls-peer-ca", configMap: { name: "demo-peer-ca" } });
-    assert.deepEqual(volume("tls-peer"), { name: "tls-peer", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } });
+    assert.deepEqual(volume("tls-peer"), {
+      name: "tls-peer",
+      emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
+    });
     assert.deepEqual(volume("enrollment-token"), {
       name: "enrollment-token",
       projected: {
-        sources: [{ serviceAccountToken: { audience: "geobroker-operator", expirationSeconds: 600, path: "token" } }],
+        sources: [
+          { serviceAccountToken: { audience: "geobroker-operator", expirationSeconds: 600, path: "token" } },
+        ],
       },
     });
     assert.ok(!volumes.some((v) => JSON.stringify(v).includes("demo-peer-tls")), "no shared peer Secret");

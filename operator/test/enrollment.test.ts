@@ -6,7 +6,8 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { enrollOnce } from "../../broker/src/security/peer-enrollment.js";
+import { silentLogger as silentBrokerLogger } from "../../broker/src/observability/logger.js";
+import { enrollOnce, renewAt, startPeerEnrollment } from "../../broker/src/security/peer-enrollment.js";
 import { silentLogger } from "../src/controller/logger.js";
 import {
   defaultEnrollmentLimits,
@@ -34,7 +35,11 @@ describe("enrollment endpoint", () => {
   let peerCa: string;
   const dir = mkdtempSync(join(tmpdir(), "gb-enroll-"));
   const kube = new FakeKube();
-  const pki = new PkiStore(kube, { namespace: "geobroker-system", secretName: "pki", enrollmentService: "localhost" });
+  const pki = new PkiStore(kube, {
+    namespace: "geobroker-system",
+    secretName: "pki",
+    enrollmentService: "localhost",
+  });
 
   before(async () => {
     const deps: EnrollmentDeps = {
@@ -48,7 +53,7 @@ describe("enrollment endpoint", () => {
     enrollmentCa = tls.ca;
     server = await startEnrollmentServer({ port: 0, host: "127.0.0.1", tls }, deps, {
       ...defaultEnrollmentLimits,
-      perAddressBurst: 12,
+      perAddressBurst: 14,
       perAddressPerSecond: 0.001,
     });
     const port = (server.address() as { port: number }).port;
@@ -73,7 +78,9 @@ describe("enrollment endpoint", () => {
       const req = request(url, { method: "POST", ca: enrollmentCa, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }),
+        );
       });
       req.on("error", reject);
       req.end(body);
@@ -85,15 +92,42 @@ describe("enrollment endpoint", () => {
     assert.equal(cert.subject, "CN=demo-eu-0");
     assert.ok(cert.verify(new X509Certificate(peerCa).publicKey), "signed by the cluster's peer CA");
     assert.match(cert.subjectAltName ?? "", /DNS:demo-eu-0\.demo-eu-peers\.msg\.svc/);
-    assert.ok(cert.checkPrivateKey((await import("node:crypto")).createPrivateKey(readFileSync(join(dir, "demo-eu-0.key")))));
+    assert.ok(
+      cert.checkPrivateKey(
+        (await import("node:crypto")).createPrivateKey(readFileSync(join(dir, "demo-eu-0.key"))),
+      ),
+    );
     const days = (v.notAfter.getTime() - Date.now()) / 86_400_000;
     assert.ok(days > 6.9 && days <= 7, `7 days (${days})`);
   });
 
   it("refuses another pod's name, a foreign audience and an unknown token with their codes", async () => {
-    await assert.rejects(enrollOnce(target("demo-us-0", "token-eu-0")), /permission_denied: pod msg\/demo-eu-0 may only ask for CN=demo-eu-0, not CN=demo-us-0/);
-    await assert.rejects(enrollOnce(target("demo-eu-0", "token-other-audience")), /unauthenticated: the token is not for audience geobroker-operator/);
-    await assert.rejects(enrollOnce(target("demo-eu-0", "forged")), /unauthenticated: the service-account token was not accepted/);
+    await assert.rejects(
+      enrollOnce(target("demo-us-0", "token-eu-0")),
+      /permission_denied: pod msg\/demo-eu-0 may only ask for CN=demo-eu-0, not CN=demo-us-0/,
+    );
+    await assert.rejects(
+      enrollOnce(target("demo-eu-0", "token-other-audience")),
+      /unauthenticated: the token is not for audience geobroker-operator/,
+    );
+    await assert.rejects(
+      enrollOnce(target("demo-eu-0", "forged")),
+      /unauthenticated: the service-account token was not accepted/,
+    );
+  });
+
+  it("a starting broker retries until the operator signs, then renews at two thirds of the lifetime", async () => {
+    // The token is refused at first (a pod whose token the kubelet has not written yet, say).
+    const t = target("demo-eu-0", "not-yet");
+    setTimeout(() => writeFileSync(t.enroll.tokenFile, "token-eu-0"), 300);
+    const started = Date.now();
+    const enrollment = await startPeerEnrollment(t, silentBrokerLogger());
+    enrollment.stop();
+    assert.ok(Date.now() - started >= 900, "it waited for the retry (1 s)");
+    assert.equal(new X509Certificate(readFileSync(t.certFile)).subject, "CN=demo-eu-0");
+    const notBefore = new Date("2026-01-01T00:00:00Z");
+    const notAfter = new Date("2026-01-07T12:00:00Z");
+    assert.equal(new Date(renewAt({ notBefore, notAfter })).toISOString(), "2026-01-05T08:00:00.000Z");
   });
 
   it("bounds the body and the CSR, and needs a bearer token", async () => {
@@ -105,14 +139,17 @@ describe("enrollment endpoint", () => {
     const csr = await raw(JSON.stringify({ csr: "x".repeat(5000) }), { authorization: "Bearer token-eu-0" });
     assert.deepEqual([csr.status, csr.body.code], [400, "invalid_argument"], csr.body.message);
     assert.match(csr.body.message ?? "", /at most 4096 characters/);
-    const notCsr = await raw(JSON.stringify({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----" }), { authorization: "Bearer token-eu-0" });
+    const notCsr = await raw(
+      JSON.stringify({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----" }),
+      { authorization: "Bearer token-eu-0" },
+    );
     assert.deepEqual([notCsr.status, notCsr.body.code], [400, "invalid_argument"], notCsr.body.message);
     const none = await raw("{}", {});
     assert.deepEqual([none.status, none.body.code], [401, "unauthenticated"], none.body.message);
   });
 
   it("limits requests per client address", async () => {
-    // The bucket holds 12 and refills at one per 1,000 s: what the tests above took plus these.
+    // The bucket holds 14 and refills at one per 1,000 s: what the tests above took plus these.
     const answers: number[] = [];
     for (let i = 0; i < 12; i++) answers.push((await raw("{}", {})).status);
     assert.ok(answers.includes(401), `some still checked: ${answers}`);

@@ -42,7 +42,11 @@ export class FakeKube implements KubeClient {
     this.created.push(`${o.kind}/${o.metadata.name}`);
     const answer = this.answers.get(o.kind);
     if (answer) return answer(o) as T;
-    if (this.objects.has(this.key({ kind: o.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name })))
+    if (
+      this.objects.has(
+        this.key({ kind: o.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name }),
+      )
+    )
       return undefined;
     this.put(o);
     return o as T;

@@ -86,7 +86,11 @@ describe("operator identity", () => {
     // Before decision 0066 each process made a one-off CA: a new leader's identity was refused until
     // every broker had read the new client-ca ConfigMap (about a minute on a real kubelet).
     const kube = new FakeKube();
-    const options = { namespace: "geobroker-system", secretName: "geobroker-operator-pki", enrollmentService: "geobroker-operator" };
+    const options = {
+      namespace: "geobroker-system",
+      secretName: "geobroker-operator-pki",
+      enrollmentService: "geobroker-operator",
+    };
     const replicas = [new PkiStore(kube, options), new PkiStore(kube, options)];
     // Both look at once: one creates the Secret, the other must read the winner's rather than its own.
     const keepers = replicas.map((p) => new IdentityKeeper(() => p.identityCa()));
@@ -94,7 +98,11 @@ describe("operator identity", () => {
     const [bundleOne, bundleTwo] = await Promise.all(keepers.map((k) => k.trustBundle()));
     assert.equal(bundleOne, bundleTwo, "the brokers' client CA does not change with the leader");
     assert.notEqual(one!.cert, two!.cert, "each replica has its own leaf and key");
-    assert.equal(await accepted(bundleOne!, two!, one!), true, "the first replica's bundle trusts the second's identity");
+    assert.equal(
+      await accepted(bundleOne!, two!, one!),
+      true,
+      "the first replica's bundle trusts the second's identity",
+    );
     const restarted = new IdentityKeeper(() => new PkiStore(kube, options).identityCa());
     assert.equal(await restarted.trustBundle(), bundleOne, "a restarted process keeps the CA");
     const secrets = [...kube.objects.keys()].filter((k) => k.startsWith("Secret/"));

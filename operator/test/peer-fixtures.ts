@@ -1,11 +1,21 @@
 import type { GeoBrokerCluster } from "../src/api/types.js";
-import { enrollmentAudience, type PodFacts, podNameKey, podUidKey, type TokenReviewStatus } from "../src/pki/peer-signing.js";
+import {
+  enrollmentAudience,
+  type PodFacts,
+  podNameKey,
+  podUidKey,
+  type TokenReviewStatus,
+} from "../src/pki/peer-signing.js";
 import { makeCluster, regions3 } from "./world.js";
 
 // A broker pod of cluster demo (namespace msg), its TokenReview and its cluster, as the enrollment
 // endpoint sees them: what the API server of e2e answers for a pod-bound projected token.
 
-export function review(pod = "demo-eu-0", uid = "uid-eu-0", o: Partial<TokenReviewStatus> = {}): TokenReviewStatus {
+export function review(
+  pod = "demo-eu-0",
+  uid = "uid-eu-0",
+  o: Partial<TokenReviewStatus> = {},
+): TokenReviewStatus {
   return {
     authenticated: true,
     audiences: [enrollmentAudience],
@@ -17,7 +27,10 @@ export function review(pod = "demo-eu-0", uid = "uid-eu-0", o: Partial<TokenRevi
   };
 }
 
-export function brokerPodFacts(name = "demo-eu-0", o: { uid?: string; sa?: string; deleting?: boolean } = {}): PodFacts {
+export function brokerPodFacts(
+  name = "demo-eu-0",
+  o: { uid?: string; sa?: string; deleting?: boolean } = {},
+): PodFacts {
   const region = name.split("-")[1]!;
   return {
     metadata: {
@@ -37,4 +50,3 @@ export function uidCluster(): GeoBrokerCluster {
   c.metadata.uid = "cluster-uid-1";
   return c;
 }
-

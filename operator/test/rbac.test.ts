@@ -9,8 +9,8 @@ import { UserController } from "../src/controller/user-controller.js";
 import type { EventInput } from "../src/kube/client.js";
 import type { KubeObject, ObjectRef } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
-import type { ObservedBroker } from "../src/plan/observed.js";
 import { PkiStore } from "../src/pki/pki-store.js";
+import type { ObservedBroker } from "../src/plan/observed.js";
 import { enrollmentDeps, watched } from "../src/runtime.js";
 import { brokerPod, FakeKube, zoneNode } from "./fake-kube.js";
 import { fakeLeaseApi, startedLock } from "./fake-lease.js";
@@ -251,7 +251,11 @@ describe("RBAC: the chart grants exactly what the code calls", { timeout: 16 * 6
 
     // 8. The operator's keys in its namespace, and the enrollment endpoint's reads.
     const pkiKube = new RecordingKube();
-    const pki = new PkiStore(pkiKube, { namespace: "geobroker-system", secretName: "pki", enrollmentService: "geobroker-operator" });
+    const pki = new PkiStore(pkiKube, {
+      namespace: "geobroker-system",
+      secretName: "pki",
+      enrollmentService: "geobroker-operator",
+    });
     await pki.identityCa();
     await pki.peerCa({ namespace: "msg", name: "demo", uid: "u1" });
     await pki.deletePeerCa({ namespace: "msg", name: "demo", uid: "u1" });

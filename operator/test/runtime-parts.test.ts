@@ -192,7 +192,10 @@ describe("operator flags", () => {
       enrollmentService: "gb",
       enrollmentPort: 9443,
     });
-    assert.throws(() => parseFlags(["--enrollment-port", "0"]), /--enrollment-port must be a port number, got 0/);
+    assert.throws(
+      () => parseFlags(["--enrollment-port", "0"]),
+      /--enrollment-port must be a port number, got 0/,
+    );
     assert.throws(
       () => parseFlags(["--metrics-port", "http"]),
       /--metrics-port must be a port number, got http/,

@@ -3,9 +3,9 @@ import "reflect-metadata";
 import { webcrypto, X509Certificate } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import * as x509 from "@peculiar/x509";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
+import * as x509 from "@peculiar/x509";
 import type { Logger } from "../observability/logger.js";
 
 // A node's own peer certificate, from the operator (tls.peer.enroll): before the peer port opens the
@@ -38,11 +38,19 @@ const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const maxAnswerBytes = 64 * 1024;
 
 function pkcs8Pem(der: ArrayBuffer): string {
-  const body = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
+  const body = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .trimEnd();
   return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
 }
 
-function post(url: string, ca: string, token: string, body: string): Promise<{ status: number; text: string }> {
+function post(
+  url: string,
+  ca: string,
+  token: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -60,7 +68,9 @@ function post(url: string, ca: string, token: string, body: string): Promise<{ s
           if (size > maxAnswerBytes) req.destroy(new Error(`the answer is over ${maxAnswerBytes} bytes`));
           else chunks.push(c);
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
         res.on("error", reject);
       },
     );
@@ -79,7 +89,10 @@ function writeWhole(path: string, content: string, mode: number) {
 
 /** One enrollment: a new key, a request, the files written. Returns the certificate's validity. */
 export async function enrollOnce(t: EnrollTarget): Promise<{ notBefore: Date; notAfter: Date }> {
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    "sign",
+    "verify",
+  ])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `CN=${t.nodeId}`,
     keys,
@@ -105,7 +118,10 @@ export async function enrollOnce(t: EnrollTarget): Promise<{ notBefore: Date; no
     );
   const cert = new X509Certificate(answer.certificate);
   const mine = Buffer.from(await webcrypto.subtle.exportKey("spki", keys.publicKey));
-  if (!cert.publicKey.export({ type: "spki", format: "der" }).equals(mine) || cert.subject !== `CN=${t.nodeId}`)
+  if (
+    !cert.publicKey.export({ type: "spki", format: "der" }).equals(mine) ||
+    cert.subject !== `CN=${t.nodeId}`
+  )
     throw new ConnectError(
       `the operator answered with a certificate for ${cert.subject} and another key; expected CN=${t.nodeId}`,
       Code.Internal,

@@ -1,7 +1,7 @@
 import type { CertificateIdentity } from "./client-cert.js";
 import type { JwtAlgorithm } from "./jwt.js";
-import type { PeerEnrollConfig } from "./peer-enrollment.js";
 import { jwtAlgorithms } from "./jwt.js";
+import type { PeerEnrollConfig } from "./peer-enrollment.js";
 
 // The security sections of a node's configuration (config/config.ts re-exports them).
 

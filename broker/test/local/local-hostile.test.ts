@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { projectRoot } from "../../src/util/project-root.js";
-import { eventually } from "../support/eventually.js";
 import { connectRaw, envelope, gzipBomb, rawCall, residentBytes } from "../security/hostile-client.js";
+import { eventually } from "../support/eventually.js";
 
 // Issue #19's "Done when", against what `npm start` runs (`geobroker local`: three regions, one
 // process per node, TLS on every port, its generated CA and admin user), not a hand-made test node:
@@ -27,7 +27,14 @@ describe("npm start (geobroker local) against issue #19's attacks", { timeout: 1
     const base = 20_000 + 10 * Math.floor(Math.random() * 3000);
     local = spawn(
       process.execPath,
-      [join(projectRoot(), "dist/broker/src/cli/main.js"), "local", "--data-dir", dir, "--base-port", String(base)],
+      [
+        join(projectRoot(), "dist/broker/src/cli/main.js"),
+        "local",
+        "--data-dir",
+        dir,
+        "--base-port",
+        String(base),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
@@ -37,7 +44,8 @@ describe("npm start (geobroker local) against issue #19's attacks", { timeout: 1
       "the local cluster's nodes ready",
       120_000,
       async () => {
-        if (local.exitCode !== null) throw new Error(`geobroker local exited ${local.exitCode}: ${out.slice(-2000)}`);
+        if (local.exitCode !== null)
+          throw new Error(`geobroker local exited ${local.exitCode}: ${out.slice(-2000)}`);
         const file = join(dir, "cluster.json");
         if (!existsSync(file)) throw new Error("no cluster.json yet");
         const c = JSON.parse(readFileSync(file, "utf8")) as typeof cluster;
@@ -83,9 +91,15 @@ describe("npm start (geobroker local) against issue #19's attacks", { timeout: 1
         body: envelope(bomb, true),
         timeoutMs: 20_000,
       });
-      assert.equal(a.grpcStatus, Code.ResourceExhausted, `answer: ${a.grpcStatus} ${a.grpcMessage} (HTTP ${a.httpStatus})`);
+      assert.equal(
+        a.grpcStatus,
+        Code.ResourceExhausted,
+        `answer: ${a.grpcStatus} ${a.grpcMessage} (HTTP ${a.httpStatus})`,
+      );
       const grown = residentBytes(pid) - before;
-      console.log(`eu-0 (pid ${pid}): ${(before / mib).toFixed(1)} MB before, grew ${(grown / mib).toFixed(1)} MB; bomb ${bomb.length} bytes`);
+      console.log(
+        `eu-0 (pid ${pid}): ${(before / mib).toFixed(1)} MB before, grew ${(grown / mib).toFixed(1)} MB; bomb ${bomb.length} bytes`,
+      );
       assert.ok(grown < 50 * mib, `eu-0's resident memory grew ${(grown / mib).toFixed(1)} MB`);
       const ok = await rawCall(s, { path: "/grpc.health.v1.Health/Check", body: envelope(Buffer.alloc(0)) });
       assert.equal(ok.grpcStatus, 0, `eu-0 still answers health checks: ${ok.grpcMessage}`);

@@ -6,8 +6,8 @@ import {
 } from "../api/types.js";
 import type { BrokerAdmin } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
-import { describeRef } from "../model/kube-object.js";
 import type { PeerTrust } from "../model/client-ca.js";
+import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
 import { nodePoolStatus, withNodePools } from "../plan/node-pools.js";
@@ -137,7 +137,9 @@ export class ClusterController {
     }
     const operatorCa = await this.deps.operatorCa?.();
     const peerTrust =
-      cluster.metadata.deletionTimestamp || !this.deps.peerPki ? undefined : await this.deps.peerPki.trust(cluster);
+      cluster.metadata.deletionTimestamp || !this.deps.peerPki
+        ? undefined
+        : await this.deps.peerPki.trust(cluster);
     const initialPeers = initialPeersOf(configMap);
     const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
     const memberVolumes = memberVolumesOf(configMap);

@@ -15,7 +15,11 @@ export const enrollmentTokenDir = "/var/run/secrets/geobroker";
 /** The audience of the token a broker proves itself with to the enrollment endpoint. */
 export const enrollmentAudience = "geobroker-operator";
 /** The operator's enrollment endpoint (its Service and port, in the operator's namespace). */
-export const enrollmentDefaults = { service: "geobroker-operator", port: 8443, namespace: "geobroker-system" } as const;
+export const enrollmentDefaults = {
+  service: "geobroker-operator",
+  port: 8443,
+  namespace: "geobroker-system",
+} as const;
 export function enrollmentUrl(o: { service: string; namespace: string; port: number }): string {
   return `https://${o.service}.${o.namespace}.svc:${o.port}/v1/peer-certificates`;
 }

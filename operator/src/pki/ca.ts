@@ -67,7 +67,10 @@ export async function createCa(commonName: string, now: Date, lifetimeMs: number
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: ca.toString("pem"), key: pkcs8Pem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)) };
+  return {
+    cert: ca.toString("pem"),
+    key: pkcs8Pem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)),
+  };
 }
 
 export interface LeafRequest {
@@ -105,7 +108,11 @@ export async function signLeaf(ca: CaPem, req: LeafRequest): Promise<Issued> {
       new x509.ExtendedKeyUsageExtension(usages),
       await x509.AuthorityKeyIdentifierExtension.create(await caCert.publicKey.export()),
       ...(req.dnsNames?.length
-        ? [new x509.SubjectAlternativeNameExtension(req.dnsNames.map((value) => ({ type: "dns" as const, value })))]
+        ? [
+            new x509.SubjectAlternativeNameExtension(
+              req.dnsNames.map((value) => ({ type: "dns" as const, value })),
+            ),
+          ]
         : []),
     ],
   });

@@ -1,12 +1,18 @@
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
 import { Code } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { GeoBrokerCluster } from "../api/types.js";
 import type { Logger } from "../controller/logger.js";
 import { type CaPem, signLeaf } from "./ca.js";
 import { parseCsr } from "./csr.js";
-import { type PodFacts, type Refusal, signingDecision, type TokenReviewStatus, tokenIdentity } from "./peer-signing.js";
+import {
+  type PodFacts,
+  type Refusal,
+  signingDecision,
+  type TokenReviewStatus,
+  tokenIdentity,
+} from "./peer-signing.js";
 import type { ClusterKey } from "./pki-store.js";
 
 // The operator's enrollment endpoint: `POST /v1/peer-certificates` with the broker pod's projected
@@ -106,7 +112,9 @@ export function enrollmentHandler(deps: EnrollmentDeps, limits: EnrollmentLimits
 
   const answer = (res: ServerResponse, status: number, body: unknown) => {
     if (res.headersSent) return;
-    res.writeHead(status, { "content-type": "application/json", connection: "close" }).end(JSON.stringify(body));
+    res
+      .writeHead(status, { "content-type": "application/json", connection: "close" })
+      .end(JSON.stringify(body));
   };
 
   const enroll = async (req: IncomingMessage): Promise<Record<string, string>> => {
@@ -115,7 +123,11 @@ export function enrollmentHandler(deps: EnrollmentDeps, limits: EnrollmentLimits
     if (auth.length > limits.maxTokenChars + 7)
       throw fail(Code.ResourceExhausted, `the token is over ${limits.maxTokenChars} characters`);
     const m = /^Bearer ([A-Za-z0-9._-]+)$/i.exec(auth);
-    if (!m) throw fail(Code.Unauthenticated, "authorization: Bearer <the pod's projected service-account token> is required");
+    if (!m)
+      throw fail(
+        Code.Unauthenticated,
+        "authorization: Bearer <the pod's projected service-account token> is required",
+      );
     const body = await readBody(req, limits.maxBodyBytes);
     let parsed: { csr?: unknown };
     try {
@@ -152,7 +164,12 @@ export function enrollmentHandler(deps: EnrollmentDeps, limits: EnrollmentLimits
   return (req: IncomingMessage, res: ServerResponse): void => {
     const address = req.socket.remoteAddress ?? "unknown";
     const refuse = (f: Refusal, logIt: boolean) => {
-      if (logIt) deps.log.warn("refused a peer certificate request", { address, code: codeToString(f.code), reason: f.message });
+      if (logIt)
+        deps.log.warn("refused a peer certificate request", {
+          address,
+          code: codeToString(f.code),
+          reason: f.message,
+        });
       answer(res, codeToHttpStatus(f.code), { code: codeToString(f.code), message: f.message });
       // Whatever the client still sends is not read.
       req.resume();
@@ -167,7 +184,14 @@ export function enrollmentHandler(deps: EnrollmentDeps, limits: EnrollmentLimits
       return;
     }
     if (inFlight >= limits.maxInFlight) {
-      refuse({ ok: false, code: Code.Unavailable, message: "the operator is checking other requests; retry shortly" }, false);
+      refuse(
+        {
+          ok: false,
+          code: Code.Unavailable,
+          message: "the operator is checking other requests; retry shortly",
+        },
+        false,
+      );
       return;
     }
     inFlight++;
@@ -177,7 +201,10 @@ export function enrollmentHandler(deps: EnrollmentDeps, limits: EnrollmentLimits
         if (err instanceof Failure) refuse(err.refusal, true);
         else {
           deps.log.error("peer certificate request failed", { address, error: String(err) });
-          refuse({ ok: false, code: Code.Unavailable, message: "the operator could not check the request; retry" }, false);
+          refuse(
+            { ok: false, code: Code.Unavailable, message: "the operator could not check the request; retry" },
+            false,
+          );
         }
       })
       .finally(() => inFlight--);

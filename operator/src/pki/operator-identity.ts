@@ -22,7 +22,11 @@ export interface OperatorIdentity {
 }
 
 /** A new identity under `ca`, valid from `now` (a minute earlier, for clock skew) for `lifetimeMs`. */
-export async function createOperatorIdentity(ca: CaPem, now: Date, lifetimeMs: number): Promise<OperatorIdentity> {
+export async function createOperatorIdentity(
+  ca: CaPem,
+  now: Date,
+  lifetimeMs: number,
+): Promise<OperatorIdentity> {
   const leaf = await signLeaf(ca, { commonName: operatorIdentity, usages: ["clientAuth"], now, lifetimeMs });
   return { ...leaf, ca: ca.cert };
 }

@@ -62,7 +62,10 @@ export function tokenIdentity(review: TokenReviewStatus | undefined): TokenIdent
   const podName = review.user?.extra?.[podNameKey]?.[0];
   const podUid = review.user?.extra?.[podUidKey]?.[0];
   if (!podName || !podUid)
-    return refuse(Code.PermissionDenied, "the token is not bound to a pod (use a projected service-account token)");
+    return refuse(
+      Code.PermissionDenied,
+      "the token is not bound to a pod (use a projected service-account token)",
+    );
   return { ok: true, namespace: m[1]!, serviceAccount: m[2]!, podName, podUid };
 }
 
@@ -105,14 +108,22 @@ export function signingDecision({ who, commonName, pod, cluster }: SigningInput)
     );
   if (!pod) return refuse(Code.PermissionDenied, `pod ${who.namespace}/${who.podName} no longer exists`);
   if (pod.metadata.uid !== who.podUid)
-    return refuse(Code.PermissionDenied, `pod ${who.namespace}/${who.podName} was replaced (uid ${pod.metadata.uid})`);
+    return refuse(
+      Code.PermissionDenied,
+      `pod ${who.namespace}/${who.podName} was replaced (uid ${pod.metadata.uid})`,
+    );
   if (pod.metadata.deletionTimestamp)
     return refuse(Code.PermissionDenied, `pod ${who.namespace}/${who.podName} is terminating`);
   const labels = pod.metadata.labels ?? {};
   const clusterName = labels[labelKeys.cluster];
   const region = labels[labelKeys.region];
   const owner = pod.metadata.ownerReferences?.find((o) => o.controller);
-  if (!clusterName || !region || owner?.kind !== "StatefulSet" || owner.name !== names.statefulSet(clusterName, region))
+  if (
+    !clusterName ||
+    !region ||
+    owner?.kind !== "StatefulSet" ||
+    owner.name !== names.statefulSet(clusterName, region)
+  )
     return refuse(
       Code.PermissionDenied,
       `pod ${who.namespace}/${who.podName} is not a geobroker broker (no cluster and region labels, or not run by the region's StatefulSet)`,

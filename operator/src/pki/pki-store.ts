@@ -65,10 +65,18 @@ export class PkiStore {
 
   /** The peer CA of one cluster (made on first use). */
   async peerCa(cluster: ClusterKey): Promise<CaPem> {
-    const d = await this.secret(peerCaSecretName(cluster), async () => {
-      const ca = await createCa(`${cluster.name}.${cluster.namespace} geobroker peer CA`, this.now(), tenYears);
-      return { "ca.crt": ca.cert, "ca.key": ca.key };
-    }, { "geobroker.io/cluster": cluster.name, "geobroker.io/cluster-namespace": cluster.namespace });
+    const d = await this.secret(
+      peerCaSecretName(cluster),
+      async () => {
+        const ca = await createCa(
+          `${cluster.name}.${cluster.namespace} geobroker peer CA`,
+          this.now(),
+          tenYears,
+        );
+        return { "ca.crt": ca.cert, "ca.key": ca.key };
+      },
+      { "geobroker.io/cluster": cluster.name, "geobroker.io/cluster-namespace": cluster.namespace },
+    );
     return { cert: d["ca.crt"]!, key: d["ca.key"]! };
   }
 
@@ -129,7 +137,10 @@ export class PkiStore {
     const decode = (s: KubeObject | undefined) =>
       s?.data
         ? Object.fromEntries(
-            Object.entries(s.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+            Object.entries(s.data as Record<string, string>).map(([k, v]) => [
+              k,
+              Buffer.from(v, "base64").toString(),
+            ]),
           )
         : undefined;
     const existing = decode(await this.kube.get<KubeObject>(ref));
@@ -138,7 +149,11 @@ export class PkiStore {
     const created = await this.kube.create<KubeObject>({
       apiVersion: "v1",
       kind: "Secret",
-      metadata: { name, namespace: this.o.namespace, labels: { "app.kubernetes.io/managed-by": "geobroker-operator", ...labels } },
+      metadata: {
+        name,
+        namespace: this.o.namespace,
+        labels: { "app.kubernetes.io/managed-by": "geobroker-operator", ...labels },
+      },
       type: "Opaque",
       data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
     } as KubeObject);

@@ -1,6 +1,6 @@
-import type { PeerTrust } from "../model/client-ca.js";
 import type { PeerEntry } from "../model/broker-config.js";
 import type { UserEntry } from "../model/builders.js";
+import type { PeerTrust } from "../model/client-ca.js";
 
 // What the controller read from the API server and the broker before planning. Everything the
 // planner decides is a function of this, so a restarted operator resumes where the cluster is.

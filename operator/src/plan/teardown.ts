@@ -78,13 +78,17 @@ export function tlsRefs(cluster: GeoBrokerCluster): ObjectRef[] {
   const c = cluster.metadata.name;
   // Clusters made before decision 0065 also have the cert-manager peer CA and shared peer certificate.
   const certManager = "cert-manager.io/v1";
-  const retiredCertificates = [`${c}-operator`, names.peerCertificate(c), names.caCertificate(c)].map((name) => ({
-    apiVersion: certManager,
-    kind: "Certificate",
-    namespace: ns,
-    name,
-  }));
-  const retiredIssuers = [{ apiVersion: certManager, kind: "Issuer", namespace: ns, name: names.caIssuer(c) }];
+  const retiredCertificates = [`${c}-operator`, names.peerCertificate(c), names.caCertificate(c)].map(
+    (name) => ({
+      apiVersion: certManager,
+      kind: "Certificate",
+      namespace: ns,
+      name,
+    }),
+  );
+  const retiredIssuers = [
+    { apiVersion: certManager, kind: "Issuer", namespace: ns, name: names.caIssuer(c) },
+  ];
   const retiredSecrets = [`${c}-operator-tls`, names.peerSecret(c), names.caSecret(c)].map((name) => ({
     apiVersion: "v1",
     kind: "Secret",
