@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../broker/test/support/eventually.js";
 import { outsideClient, regionClient } from "../src/broker-client.js";
+import { cluster, clusterResource, ns, type RegionSize } from "../src/demo-cluster.js";
 import { type Environment, startEnvironment } from "../src/environment.js";
 import { corePath, type KubeObject } from "../src/kube-rest.js";
 import { checkDelivered, MessageNumbers, startLoad } from "../src/load.js";
@@ -11,57 +12,12 @@ import { peerCertificatesOf } from "../src/peer-certificates.js";
 // three-region cluster, clients use it, and the cluster is scaled, hurt, grown and deleted.
 // Scenarios run in order and share one cluster, each picking up where the last one left it.
 
-const ns = "messaging";
-const cluster = "demo";
 const user = { name: "e2e-client", password: "e2e-client-password-1" };
 const topic = "orders";
 /** Every number published to `topic`, over all scenarios, once. */
 const numbers = new MessageNumbers();
 const gbcPath = `/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokerclusters/${cluster}`;
 const minute = 60_000;
-
-interface RegionSize {
-  name: string;
-  replicas: number;
-}
-
-function clusterResource(
-  sizes: RegionSize[],
-  o: { logLevel?: string; annotations?: Record<string, string> } = {},
-): KubeObject {
-  return {
-    apiVersion: "geobroker.io/v1alpha1",
-    kind: "GeoBrokerCluster",
-    metadata: { name: cluster, namespace: ns, ...(o.annotations ? { annotations: o.annotations } : {}) },
-    spec: {
-      image: "ghcr.io/geobroker/geobroker:0.1.0",
-      regions: sizes.map((r) => ({
-        name: r.name,
-        replicas: r.replicas,
-        nodeSelector: { "topology.kubernetes.io/region": r.name },
-        ...(externalListeners[r.name] ? { external: externalListeners[r.name] } : {}),
-      })),
-      storage: { size: "1Gi", reclaimPolicy: "Delete" },
-      replication: { factor: 3 },
-      retention: { maxAgeMs: 86_400_000 },
-      logLevel: o.logLevel ?? "info",
-    },
-  };
-}
-
-/** Clients outside Kubernetes: one LoadBalancer per eu broker, one NodePort per us broker. */
-const externalListeners: Record<string, Record<string, unknown>> = {
-  eu: {
-    type: "LoadBalancer",
-    hosts: ["eu.example.test"],
-    brokers: { host: "{node}.eu.example.test", port: 443 },
-  },
-  us: {
-    type: "NodePort",
-    hosts: ["us.example.test"],
-    brokers: { host: "us.example.test", nodePortBase: 31000 },
-  },
-};
 
 let env: Environment;
 
@@ -661,6 +617,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
   });
 
   it("deleting the cluster removes everything it made", { timeout: 5 * minute }, async () => {
+    const uid = (await gbc()).metadata.uid as string;
     await env.kubectl("delete", "geobrokercluster", "-n", ns, cluster, "--wait=false");
     const selector = encodeURIComponent(`geobroker.io/cluster=${cluster}`);
     const kinds = [
@@ -682,6 +639,9 @@ describe("geobroker on a real Kubernetes control plane", () => {
             left.push(`${kind.split("/").pop()}/${item.metadata.name}`);
         }
         if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
+        // The peer CA's key, in the operator's namespace (no owner reference reaches it).
+        if (await env.kube.get(corePath("geobroker-system", "secrets", `geobroker-peer-ca-${uid}`)))
+          left.push(`secret/geobroker-system/geobroker-peer-ca-${uid}`);
         // cert-manager's Secrets carry no label of ours, and the CA issuers must go too.
         for (const name of ["ca", "server-ca", "peer-tls", "client-tls", "users"])
           if (await env.kube.get(corePath(ns, "secrets", `${cluster}-${name}`)))
