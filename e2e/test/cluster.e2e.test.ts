@@ -2,65 +2,22 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../broker/test/support/eventually.js";
 import { outsideClient, regionClient } from "../src/broker-client.js";
+import { cluster, clusterResource, ns, type RegionSize } from "../src/demo-cluster.js";
 import { type Environment, startEnvironment } from "../src/environment.js";
 import { corePath, type KubeObject } from "../src/kube-rest.js";
 import { checkDelivered, MessageNumbers, startLoad } from "../src/load.js";
+import { peerCertificatesOf } from "../src/peer-certificates.js";
 
 // The whole system on a real control plane: the chart installs the operator, the operator runs a
 // three-region cluster, clients use it, and the cluster is scaled, hurt, grown and deleted.
 // Scenarios run in order and share one cluster, each picking up where the last one left it.
 
-const ns = "messaging";
-const cluster = "demo";
 const user = { name: "e2e-client", password: "e2e-client-password-1" };
 const topic = "orders";
 /** Every number published to `topic`, over all scenarios, once. */
 const numbers = new MessageNumbers();
 const gbcPath = `/apis/geobroker.io/v1alpha1/namespaces/${ns}/geobrokerclusters/${cluster}`;
 const minute = 60_000;
-
-interface RegionSize {
-  name: string;
-  replicas: number;
-}
-
-function clusterResource(
-  sizes: RegionSize[],
-  o: { logLevel?: string; annotations?: Record<string, string> } = {},
-): KubeObject {
-  return {
-    apiVersion: "geobroker.io/v1alpha1",
-    kind: "GeoBrokerCluster",
-    metadata: { name: cluster, namespace: ns, ...(o.annotations ? { annotations: o.annotations } : {}) },
-    spec: {
-      image: "ghcr.io/geobroker/geobroker:0.1.0",
-      regions: sizes.map((r) => ({
-        name: r.name,
-        replicas: r.replicas,
-        nodeSelector: { "topology.kubernetes.io/region": r.name },
-        ...(externalListeners[r.name] ? { external: externalListeners[r.name] } : {}),
-      })),
-      storage: { size: "1Gi", reclaimPolicy: "Delete" },
-      replication: { factor: 3 },
-      retention: { maxAgeMs: 86_400_000 },
-      logLevel: o.logLevel ?? "info",
-    },
-  };
-}
-
-/** Clients outside Kubernetes: one LoadBalancer per eu broker, one NodePort per us broker. */
-const externalListeners: Record<string, Record<string, unknown>> = {
-  eu: {
-    type: "LoadBalancer",
-    hosts: ["eu.example.test"],
-    brokers: { host: "{node}.eu.example.test", port: 443 },
-  },
-  us: {
-    type: "NodePort",
-    hosts: ["us.example.test"],
-    brokers: { host: "us.example.test", nodePortBase: 31000 },
-  },
-};
 
 let env: Environment;
 
@@ -292,14 +249,28 @@ describe("geobroker on a real Kubernetes control plane", () => {
     });
   });
 
-  it("trust is split per purpose: peer CA, server CA, and the operator's own identity under no Issuer", {
+  it("trust is split per purpose, and each broker's peer certificate is its own node id from the operator's peer CA", {
     timeout: 2 * minute,
   }, async () => {
     const caOf = async (secret: string) => {
       const data = (await env.kube.get(corePath(ns, "secrets", secret)))?.data ?? {};
       return Buffer.from(data["ca.crt"] ?? "", "base64").toString();
     };
-    const peerCa = await caOf(`${cluster}-peer-tls`);
+    // The peer CA is the operator's (its key in geobroker-system), published without key.
+    const peerCaMap = (await env.kube.get(corePath(ns, "configmaps", `${cluster}-peer-ca`)))?.data ?? {};
+    const peerCa = peerCaMap["ca.crt"] ?? "";
+    assert.ok(!JSON.stringify(peerCaMap).includes("PRIVATE KEY"), "no key in the cluster's namespace");
+    const seen = await peerCertificatesOf(await podsOf(), peerCa);
+    env.log(`peer certificates: ${JSON.stringify(seen.map((s) => [s.pod, s.subject, s.signedByPeerCa]))}`);
+    for (const s of seen) {
+      assert.equal(s.subject, `CN=${s.pod}`, `${s.pod} presents its own node id`);
+      assert.ok(s.signedByPeerCa, `${s.pod}'s certificate chains to the cluster's peer CA`);
+      assert.match(s.dnsNames, new RegExp(`DNS:${s.pod}\\.`));
+    }
+    assert.equal(new Set(seen.map((s) => s.subject)).size, seen.length, "no certificate is shared");
+    const brokerYaml =
+      (await env.kube.get(corePath(ns, "configmaps", `${cluster}-config`)))?.data?.["broker.yaml"] ?? "";
+    assert.ok(!brokerYaml.includes("sharedIdentities"), "the brokers accept no shared peer certificate");
     const serverCa = await caOf(`${cluster}-client-tls`);
     assert.ok(peerCa.includes("BEGIN CERTIFICATE") && serverCa.includes("BEGIN CERTIFICATE"));
     assert.notEqual(peerCa, serverCa, "the peer and the client port's server certificates have separate CAs");
@@ -583,13 +554,36 @@ describe("geobroker on a real Kubernetes control plane", () => {
           "/apis/coordination.k8s.io/v1/namespaces/geobroker-system/leases/geobroker-operator",
         )
       )?.spec?.holderIdentity as string | undefined;
+    const clientCa = async () =>
+      (await env.kube.get(corePath(ns, "configmaps", `${cluster}-client-ca`)))?.data?.["ca.crt"] as string;
+    const trustedBefore = await clientCa();
     const holder = (await leaseOf()) ?? "";
     const leaderPod = holder.split("_")[0] ?? "";
     assert.match(leaderPod, /^geobroker-operator-/, `the Lease names a pod: ${holder}`);
+    // Watch the status for the brokers refusing the operator (an identity they do not trust yet).
+    const refusedAt: number[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        if (/unauthenticated/i.test(JSON.stringify((await gbc().catch(() => undefined))?.status ?? {})))
+          refusedAt.push(Date.now());
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
     await env.kubectl("delete", "pod", "-n", "geobroker-system", leaderPod, "--grace-period=0", "--force");
     env.log(`deleted the operator leader ${leaderPod} mid scale-down`);
+    // The new leader signs under the same identity CA (decision 0066): the brokers' client CA never
+    // changes, so its first admin call is trusted. Before, it wrote a new CA and waited on the kubelet.
     await clusterReady(3, 8 * minute);
+    assert.equal(await clientCa(), trustedBefore, "the brokers' client CA is unchanged by the failover");
     const next = (await leaseOf()) ?? "";
+    watching = false;
+    await watcher;
+    const gap = refusedAt.length ? (refusedAt.at(-1)! - refusedAt[0]! + 500) / 1000 : 0;
+    env.log(
+      `operator failover: client CA unchanged; status polls showing the operator refused: ${refusedAt.length} (gap ${gap}s)`,
+    );
+    assert.equal(refusedAt.length, 0, "the new leader's identity is trusted from its first call");
     assert.notEqual(next.split("_")[0], leaderPod, `another replica leads now (${next})`);
     assert.equal((await podsOf("eu")).length, 1, "eu is back to one pod");
     await env.kubectl("delete", "geobrokernodepool", "-n", ns, `${cluster}-eu`);
@@ -623,6 +617,7 @@ describe("geobroker on a real Kubernetes control plane", () => {
   });
 
   it("deleting the cluster removes everything it made", { timeout: 5 * minute }, async () => {
+    const uid = (await gbc()).metadata.uid as string;
     await env.kubectl("delete", "geobrokercluster", "-n", ns, cluster, "--wait=false");
     const selector = encodeURIComponent(`geobroker.io/cluster=${cluster}`);
     const kinds = [
@@ -644,6 +639,9 @@ describe("geobroker on a real Kubernetes control plane", () => {
             left.push(`${kind.split("/").pop()}/${item.metadata.name}`);
         }
         if (await env.kube.get(gbcPath)) left.push("geobrokercluster");
+        // The peer CA's key, in the operator's namespace (no owner reference reaches it).
+        if (await env.kube.get(corePath("geobroker-system", "secrets", `geobroker-peer-ca-${uid}`)))
+          left.push(`secret/geobroker-system/geobroker-peer-ca-${uid}`);
         // cert-manager's Secrets carry no label of ours, and the CA issuers must go too.
         for (const name of ["ca", "server-ca", "peer-tls", "client-tls", "users"])
           if (await env.kube.get(corePath(ns, "secrets", `${cluster}-${name}`)))

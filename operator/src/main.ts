@@ -16,6 +16,10 @@ Options:
   --lease-namespace <ns>     namespace of the Lease (default: $POD_NAMESPACE, else "default")
   --metrics-port <port>      port of /metrics, /healthz and /readyz (default: 8080)
   --log-level <level>        error, warn, info or debug (default: info)
+  --pki-namespace <ns>       where the operator keeps its CA keys (default: $POD_NAMESPACE, else "default")
+  --pki-secret <name>        the Secret there with the identity CA (default: geobroker-operator-pki)
+  --enrollment-service <n>   the Service in front of the peer-certificate endpoint (default: geobroker-operator)
+  --enrollment-port <port>   the peer-certificate endpoint's HTTPS port (default: 8443)
   --version                  print the version and exit
   --help                     print this help and exit`;
 
@@ -36,6 +40,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     leaseNamespace: env.POD_NAMESPACE || "default",
     metricsPort: 8080,
     logLevel: "info",
+    pkiNamespace: env.POD_NAMESPACE || "default",
+    pkiSecret: "geobroker-operator-pki",
+    enrollmentService: "geobroker-operator",
+    enrollmentPort: 8443,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -66,14 +74,25 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case "--lease-namespace":
         flags.leaseNamespace = value();
         break;
-      case "--metrics-port": {
+      case "--metrics-port":
+      case "--enrollment-port": {
         const v = value();
         const port = Number(v);
         if (!Number.isInteger(port) || port < 1 || port > 65535)
-          throw new Error(`--metrics-port must be a port number, got ${v}`);
-        flags.metricsPort = port;
+          throw new Error(`${name} must be a port number, got ${v}`);
+        if (name === "--metrics-port") flags.metricsPort = port;
+        else flags.enrollmentPort = port;
         break;
       }
+      case "--pki-namespace":
+        flags.pkiNamespace = value();
+        break;
+      case "--pki-secret":
+        flags.pkiSecret = value();
+        break;
+      case "--enrollment-service":
+        flags.enrollmentService = value();
+        break;
       case "--log-level": {
         const v = value();
         if (!["error", "warn", "info", "debug"].includes(v))

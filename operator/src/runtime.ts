@@ -24,9 +24,12 @@ import { TopicController } from "./controller/topic-controller.js";
 import { UserController } from "./controller/user-controller.js";
 import { WorkQueue } from "./controller/work-queue.js";
 import { startHttpServer } from "./http/server.js";
-import { ApiServerClient, describeApiError } from "./kube/client.js";
-import { fieldManager, labelKeys, names, ports } from "./model/names.js";
+import { ApiServerClient, describeApiError, type KubeClient } from "./kube/client.js";
+import { enrollmentUrl, fieldManager, labelKeys, names, ports } from "./model/names.js";
+import { type EnrollmentDeps, startEnrollmentServer } from "./pki/enrollment-server.js";
 import { IdentityKeeper } from "./pki/identity-keeper.js";
+import { enrollmentAudience, type PodFacts, type TokenReviewStatus } from "./pki/peer-signing.js";
+import { PkiStore } from "./pki/pki-store.js";
 
 // Wiring: informers feed work queues, queues call controllers, a Lease decides who runs them.
 
@@ -48,6 +51,13 @@ export interface RuntimeOptions {
   leaseNamespace: string;
   metricsPort: number;
   logLevel: Level;
+  /** The operator's own namespace: its Secrets (CA keys) and its enrollment Service live there. */
+  pkiNamespace: string;
+  /** The Secret there with the identity CA and the enrollment endpoint's certificate. */
+  pkiSecret: string;
+  /** The Service in front of the enrollment endpoint, and its port. */
+  enrollmentService: string;
+  enrollmentPort: number;
 }
 
 export async function run(o: RuntimeOptions): Promise<void> {
@@ -69,13 +79,40 @@ export async function run(o: RuntimeOptions): Promise<void> {
     metricsPort: o.metricsPort,
   });
 
-  const identities = new IdentityKeeper();
+  const pki = new PkiStore(kube, {
+    namespace: o.pkiNamespace,
+    secretName: o.pkiSecret,
+    enrollmentService: o.enrollmentService,
+  });
+  const identities = new IdentityKeeper(() => pki.identityCa());
+  // Every replica serves enrollment (the CAs are shared), leader or not: a failover does not stop it.
+  const enrollment = await startEnrollmentServer(
+    { port: o.enrollmentPort, tls: await pki.enrollmentTls() },
+    enrollmentDeps(kube, pki, log),
+  );
+  const clusterKey = (c: GeoBrokerCluster) => ({
+    namespace: c.metadata.namespace,
+    name: c.metadata.name,
+    uid: c.metadata.uid ?? "",
+  });
   const transports = new TransportCache(kube, identities, log);
   const clusterController = new ClusterController({
     kube,
     log,
     metrics,
     operatorCa: () => identities.trustBundle(),
+    peerPki: {
+      trust: async (c) => ({
+        ca: (await pki.peerCa(clusterKey(c))).cert,
+        enrollmentCa: (await pki.enrollmentTls()).ca,
+      }),
+      forget: (c) => pki.deletePeerCa(clusterKey(c)),
+      enrollmentUrl: enrollmentUrl({
+        service: o.enrollmentService,
+        namespace: o.pkiNamespace,
+        port: o.enrollmentPort,
+      }),
+    },
     admin: async (c) => {
       const t = await transports.get(c);
       return t ? new ClusterServiceAdmin(t, endpointOf(c)) : undefined;
@@ -180,6 +217,7 @@ export async function run(o: RuntimeOptions): Promise<void> {
     for (const q of [clusters, topics, users]) q.stop();
     void Promise.all(informers.map((i) => i.stop())).finally(() => {
       server.close();
+      enrollment.close();
       process.exit(code);
     });
   };
@@ -211,6 +249,26 @@ export async function run(o: RuntimeOptions): Promise<void> {
     },
   });
   lock.start();
+}
+
+/** What the enrollment endpoint reads from the API server (RBAC: tokenreviews create, pods get). */
+export function enrollmentDeps(kube: KubeClient, pki: PkiStore, log: Logger): EnrollmentDeps {
+  return {
+    log,
+    reviewToken: async (token) =>
+      (
+        await kube.create<{ status?: TokenReviewStatus }>({
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenReview",
+          metadata: { name: "" },
+          spec: { token, audiences: [enrollmentAudience] },
+        })
+      )?.status,
+    pod: (namespace, name) => kube.get<PodFacts>({ apiVersion: "v1", kind: "Pod", namespace, name }),
+    cluster: (namespace, name) =>
+      kube.get<GeoBrokerCluster>({ apiVersion, kind: "GeoBrokerCluster", namespace, name }),
+    peerCa: (c) => pki.peerCa(c),
+  };
 }
 
 export function endpointOf(c: GeoBrokerCluster): string {

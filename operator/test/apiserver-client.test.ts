@@ -87,7 +87,7 @@ describe("ApiServerClient", () => {
       ["services", "demo-us-peers"],
       ["configmaps", "demo-config"],
       ["poddisruptionbudgets", "demo"],
-      ["certificates", "demo-peer"],
+      ["certificates", "demo-client"],
       ["secrets", "demo-users"],
     ] as const) {
       assert.ok(api.get(plural, "msg", name), `${plural}/${name} was not applied`);

@@ -40,13 +40,11 @@ describe("builders", () => {
       selfSigned.map((o) => `${o.kind}/${o.metadata.name}`),
       [
         "Issuer/demo-selfsigned",
-        "Certificate/demo-ca",
-        "Issuer/demo-ca",
         "Certificate/demo-server-ca",
         "Issuer/demo-server-ca",
-        "Certificate/demo-peer",
         "Certificate/demo-client",
       ],
+      "no peer CA or peer Certificate: the operator signs each node's itself (decision 0065)",
     );
     const spec = (name: string) =>
       selfSigned.find((o) => o.kind === "Certificate" && o.metadata.name === name)!.spec as {
@@ -54,15 +52,8 @@ describe("builders", () => {
         issuerRef: { name: string };
         commonName: string;
       };
-    const peer = spec("demo-peer");
-    assert.ok(
-      peer.usages.includes("client auth") && peer.usages.includes("server auth"),
-      "peer certificates serve mTLS both ways",
-    );
-    // One CA per purpose: peers from the peer CA, the client port's server certificate from the
-    // server CA, and no Issuer at all for the operator's identity (it signs its own).
-    assert.equal(peer.issuerRef.name, "demo-ca");
-    assert.equal(peer.commonName, "demo-peer");
+    // The client port's server certificate from the server CA, and no Issuer at all for the
+    // operator's identity or the peers (the operator signs them).
     assert.equal(spec("demo-client").issuerRef.name, "demo-server-ca");
     assert.ok(!spec("demo-client").usages.includes("client auth"), "the server certificate is no client");
     assert.ok(
@@ -71,14 +62,29 @@ describe("builders", () => {
     );
   });
 
-  it("points the brokers' client CA at the operator's identity only, and names the shared peer certificate", () => {
+  it("points the brokers' client CA at the operator's identity only, and has each node enroll its own peer certificate", () => {
     const c = makeCluster({ regions: regions3(1) });
     const config = brokerConfig(c, specPeers(c)) as unknown as {
       tls: { client: Record<string, string>; peer: Record<string, unknown> };
     };
     assert.equal(config.tls.client.ca, "/etc/geobroker/tls/client-ca/ca.crt");
     assert.equal(config.tls.client.serverCa, "/etc/geobroker/tls/client/ca.crt");
-    assert.deepEqual(config.tls.peer.sharedIdentities, ["demo-peer"]);
+    assert.equal(
+      config.tls.peer.sharedIdentities,
+      undefined,
+      "no shared certificate: every connection is bound",
+    );
+    assert.deepEqual(config.tls.peer, {
+      cert: "/var/run/geobroker/peer/tls.crt",
+      key: "/var/run/geobroker/peer/tls.key",
+      ca: "/etc/geobroker/tls/peer-ca/ca.crt",
+      allowedIdentities: ["demo-*"],
+      enroll: {
+        url: "https://geobroker-operator.geobroker-system.svc:8443/v1/peer-certificates",
+        tokenFile: "/var/run/secrets/geobroker/token",
+        ca: "/etc/geobroker/tls/peer-ca/enrollment-ca.crt",
+      },
+    });
     const sts = statefulSet(c, {
       region: c.spec.regions[0]!,
       replicas: 1,
@@ -92,6 +98,22 @@ describe("builders", () => {
       { name: "demo-client-ca" },
       "mounted from the ConfigMap: certificates only, no CA key in the namespace",
     );
+    const volumes = pod.volumes as unknown as Record<string, unknown>[];
+    const volume = (name: string) => volumes.find((v) => v.name === name);
+    assert.deepEqual(volume("tls-peer-ca"), { name: "tls-peer-ca", configMap: { name: "demo-peer-ca" } });
+    assert.deepEqual(volume("tls-peer"), {
+      name: "tls-peer",
+      emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
+    });
+    assert.deepEqual(volume("enrollment-token"), {
+      name: "enrollment-token",
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: "geobroker-operator", expirationSeconds: 600, path: "token" } },
+        ],
+      },
+    });
+    assert.ok(!volumes.some((v) => JSON.stringify(v).includes("demo-peer-tls")), "no shared peer Secret");
   });
 
   it("writes a config whose hash ignores the seed list but not real settings, with spec.config merged last", () => {

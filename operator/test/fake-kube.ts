@@ -35,6 +35,22 @@ export class FakeKube implements KubeClient {
   async get<T>(r: ObjectRef) {
     return this.objects.get(this.key(r)) as T | undefined;
   }
+  created: string[] = [];
+  /** Answers for created kinds that are not stored (a TokenReview): kind -> answer. */
+  answers = new Map<string, (o: KubeObject) => KubeObject>();
+  async create<T>(o: KubeObject) {
+    this.created.push(`${o.kind}/${o.metadata.name}`);
+    const answer = this.answers.get(o.kind);
+    if (answer) return answer(o) as T;
+    if (
+      this.objects.has(
+        this.key({ kind: o.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name }),
+      )
+    )
+      return undefined;
+    this.put(o);
+    return o as T;
+  }
   async list<T>(_a: string, kind: string, ns: string, selector?: string) {
     // Comma-separated terms, each `key=value` or `key` (the label exists), as the API server reads them.
     const terms = (selector ?? "")

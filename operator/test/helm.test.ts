@@ -22,8 +22,13 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
       "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
+      // The lease's, and the operator's own Secrets (CA keys) in its namespace.
+      "Role",
       "Role",
       "RoleBinding",
+      "RoleBinding",
+      // Metrics, and the peer-certificate enrollment endpoint.
+      "Service",
       "Service",
       "ServiceAccount",
     ]);
@@ -54,6 +59,9 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
     assert.deepEqual(c.args, [
       "--metrics-port=8080",
       "--log-level=info",
+      "--pki-namespace=ops",
+      "--enrollment-service=gb-geobroker-operator",
+      "--enrollment-port=8443",
       "--leader-elect",
       "--lease-namespace=ops",
     ]);
@@ -78,7 +86,14 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
     };
     const c = deploy.spec.template.spec.containers[0]!;
     assert.equal(c.image, "ghcr.io/geobroker/geobroker-operator:1.2.3");
-    assert.deepEqual(c.args, ["--metrics-port=8080", "--log-level=debug", "--namespace=team-a,team-b"]);
+    assert.deepEqual(c.args, [
+      "--metrics-port=8080",
+      "--log-level=debug",
+      "--pki-namespace=ops",
+      "--enrollment-service=gb-geobroker-operator",
+      "--enrollment-port=8443",
+      "--namespace=team-a,team-b",
+    ]);
     // Namespaced mode: one RoleBinding per watched namespace, no lease Role; the only cluster-wide
     // binding is the node reads' (nodes are cluster-scoped; a RoleBinding cannot grant them).
     assert.deepEqual(
@@ -92,11 +107,12 @@ describe("helm chart", { timeout: 16 * 60_000 }, () => {
         .filter((d) => d.kind === "RoleBinding")
         .map((d) => d.metadata.namespace)
         .sort(),
-      ["team-a", "team-b"],
+      ["ops", "team-a", "team-b"],
     );
-    assert.equal(
-      docs.some((d) => d.kind === "Role"),
-      false,
+    // No lease Role; the operator's own Secrets (its CA keys) are in its namespace whatever it watches.
+    assert.deepEqual(
+      docs.filter((d) => d.kind === "Role").map((d) => `${d.metadata.namespace}/${d.metadata.name}`),
+      ["ops/gb-geobroker-operator-pki"],
     );
   });
 

@@ -3,12 +3,16 @@ import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { describe, it } from "node:test";
 import tls from "node:tls";
+import { createCa } from "../src/pki/ca.js";
 import { IdentityKeeper, type IdentityTimes } from "../src/pki/identity-keeper.js";
 import { createOperatorIdentity, type OperatorIdentity } from "../src/pki/operator-identity.js";
+import { PkiStore } from "../src/pki/pki-store.js";
+import { FakeKube } from "./fake-kube.js";
 
-// The operator's self-signed admin identity: a client certificate CN=geobroker-operator under a
-// one-off CA, what the brokers trust for clients; and its renewal, which publishes the successor's CA
-// before presenting the successor.
+// The operator's self-signed admin identity: a client certificate CN=geobroker-operator under the
+// operator's identity CA, what the brokers trust for clients. The CA lives in a Secret of the
+// operator's namespace, so every replica (a failover, a restart) presents an identity the brokers
+// already trust (decision 0066).
 
 const day = 24 * 3600_000;
 
@@ -53,14 +57,15 @@ async function accepted(
 }
 
 describe("operator identity", () => {
-  it("is CN=geobroker-operator for client auth, under a CA that signs nothing else", async () => {
+  it("is CN=geobroker-operator for client auth, under the identity CA", async () => {
     const now = new Date("2026-06-01T00:00:00Z");
-    const id = await createOperatorIdentity(now, 30 * day);
+    const ca = await createCa("test identity CA", now, 3650 * day);
+    const id = await createOperatorIdentity(ca, now, 30 * day);
     const cert = new X509Certificate(id.cert);
-    const ca = new X509Certificate(id.ca);
+    const caCert = new X509Certificate(id.ca);
     assert.equal(cert.subject, "CN=geobroker-operator");
-    assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), "signed by its own CA");
-    assert.equal(ca.ca, true);
+    assert.ok(cert.checkIssued(caCert) && cert.verify(caCert.publicKey), "signed by the CA");
+    assert.equal(caCert.ca, true);
     assert.equal(cert.ca, false);
     assert.deepEqual(cert.keyUsage, ["1.3.6.1.5.5.7.3.2"], "client auth only");
     assert.equal(new Date(cert.validTo).getTime(), now.getTime() + 30 * day);
@@ -70,30 +75,57 @@ describe("operator identity", () => {
 
   it("is accepted by a TLS server trusting its CA; a same-named certificate under another CA is not", async () => {
     const now = new Date();
-    const [mine, other] = await Promise.all([
-      createOperatorIdentity(now, day),
-      createOperatorIdentity(now, day),
-    ]);
+    const [a, b] = await Promise.all([createCa("a", now, day), createCa("b", now, day)]);
+    const mine = await createOperatorIdentity(a, now, day);
+    const other = await createOperatorIdentity(b, now, day);
     assert.equal(await accepted(mine.ca, mine, mine), true);
-    assert.equal(await accepted(mine.ca, other, mine), false, "each identity's CA trusts only that identity");
+    assert.equal(await accepted(mine.ca, other, mine), false, "another CA's geobroker-operator is refused");
+  });
+
+  it("two replicas (or a restarted one) sharing the operator's Secret are trusted by one bundle", async () => {
+    // Before decision 0066 each process made a one-off CA: a new leader's identity was refused until
+    // every broker had read the new client-ca ConfigMap (about a minute on a real kubelet).
+    const kube = new FakeKube();
+    const options = {
+      namespace: "geobroker-system",
+      secretName: "geobroker-operator-pki",
+      enrollmentService: "geobroker-operator",
+    };
+    const replicas = [new PkiStore(kube, options), new PkiStore(kube, options)];
+    // Both look at once: one creates the Secret, the other must read the winner's rather than its own.
+    const keepers = replicas.map((p) => new IdentityKeeper(() => p.identityCa()));
+    const [one, two] = await Promise.all(keepers.map((k) => k.identity()));
+    const [bundleOne, bundleTwo] = await Promise.all(keepers.map((k) => k.trustBundle()));
+    assert.equal(bundleOne, bundleTwo, "the brokers' client CA does not change with the leader");
+    assert.notEqual(one!.cert, two!.cert, "each replica has its own leaf and key");
+    assert.equal(
+      await accepted(bundleOne!, two!, one!),
+      true,
+      "the first replica's bundle trusts the second's identity",
+    );
+    const restarted = new IdentityKeeper(() => new PkiStore(kube, options).identityCa());
+    assert.equal(await restarted.trustBundle(), bundleOne, "a restarted process keeps the CA");
+    const secrets = [...kube.objects.keys()].filter((k) => k.startsWith("Secret/"));
+    assert.deepEqual(secrets, ["Secret/geobroker-system/geobroker-operator-pki"], "one Secret, the winner's");
   });
 });
 
 describe("identity keeper", () => {
-  const times: IdentityTimes = { lifetimeMs: 30 * day, renewBeforeMs: 10 * day, handOverMs: 600_000 };
+  const times: IdentityTimes = { lifetimeMs: 30 * day, renewBeforeMs: 10 * day };
 
   function keeper() {
     let t = new Date("2026-01-01T00:00:00Z").getTime();
     let made = 0;
     const k = new IdentityKeeper(
+      async () => ({ cert: "ca\n", key: "ca-key" }),
       () => new Date(t),
       times,
-      async (now, lifetimeMs) => {
+      async (ca, now, lifetimeMs) => {
         made++;
         return {
           cert: `cert-${made}`,
           key: `key-${made}`,
-          ca: `ca-${made}\n`,
+          ca: ca.cert,
           notBefore: now,
           notAfter: new Date(now.getTime() + lifetimeMs),
         };
@@ -102,25 +134,20 @@ describe("identity keeper", () => {
     return { k, advance: (ms: number) => (t += ms), made: () => made };
   }
 
-  it("publishes the successor's CA before it presents the successor", async () => {
+  it("signs a new leaf when a third of its lifetime is left; the trusted CA stays", async () => {
     const { k, advance } = keeper();
     assert.equal((await k.identity()).cert, "cert-1");
-    assert.equal(await k.trustBundle(), "ca-1\n");
-    advance(20 * day); // 10 days left: renew
-    assert.equal(await k.trustBundle(), "ca-1\nca-2\n", "both trusted while the brokers pick up the new CA");
-    assert.equal((await k.identity()).cert, "cert-1", "still the old one until the hand-over");
-    advance(600_000);
+    advance(19 * day);
+    assert.equal((await k.identity()).cert, "cert-1");
+    advance(day); // 10 days left: renew
     assert.equal((await k.identity()).cert, "cert-2");
-    assert.equal(await k.trustBundle(), "ca-2\n");
+    assert.equal(await k.trustBundle(), "ca\n");
   });
 
-  it("makes one identity for concurrent callers, and a fresh one once expired", async () => {
-    const { k, advance, made } = keeper();
+  it("makes one identity for concurrent callers", async () => {
+    const { k, made } = keeper();
     const [a, b] = await Promise.all([k.identity(), k.identity()]);
     assert.equal(a, b);
     assert.equal(made(), 1);
-    advance(31 * day);
-    assert.equal((await k.identity()).cert, "cert-2");
-    assert.equal(made(), 2);
   });
 });

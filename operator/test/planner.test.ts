@@ -40,11 +40,8 @@ describe("planner: create", () => {
       "StatefulSet/demo-ap",
       "PodDisruptionBudget/demo",
       "Issuer/demo-selfsigned",
-      "Issuer/demo-ca",
       "Issuer/demo-server-ca",
-      "Certificate/demo-ca",
       "Certificate/demo-server-ca",
-      "Certificate/demo-peer",
       "Certificate/demo-client",
       "ConfigMap/demo-client-ca",
       "Secret/demo-users",
@@ -278,10 +275,10 @@ describe("planner: regions", () => {
     assert.equal(p.status.regions?.length, 3);
   });
 
-  it("keeps removed regions' names in the peer certificate until they are gone", () => {
+  it("keeps removed regions' names in the server certificate until they are gone", () => {
     const w = created({ regions: [...regions3(1), { name: "sa", replicas: 1 }] });
     setRegions(w, regions3(1));
-    const cert = w.plan().apply.find((o) => o.kind === "Certificate" && o.metadata.name === "demo-peer")!;
+    const cert = w.plan().apply.find((o) => o.kind === "Certificate" && o.metadata.name === "demo-client")!;
     assert.ok((cert.spec as { dnsNames: string[] }).dnsNames.includes("*.demo-sa-peers.msg.svc"));
   });
 });

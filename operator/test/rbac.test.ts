@@ -9,8 +9,9 @@ import { UserController } from "../src/controller/user-controller.js";
 import type { EventInput } from "../src/kube/client.js";
 import type { KubeObject, ObjectRef } from "../src/model/kube-object.js";
 import { finalizer } from "../src/model/names.js";
+import { PkiStore } from "../src/pki/pki-store.js";
 import type { ObservedBroker } from "../src/plan/observed.js";
-import { watched } from "../src/runtime.js";
+import { enrollmentDeps, watched } from "../src/runtime.js";
 import { brokerPod, FakeKube, zoneNode } from "./fake-kube.js";
 import { fakeLeaseApi, startedLock } from "./fake-lease.js";
 import { type Rule, template } from "./helm-chart.js";
@@ -39,6 +40,7 @@ const resources: Record<string, { group: string; plural: string }> = {
   Certificate: { group: "cert-manager.io", plural: "certificates" },
   Lease: { group: "coordination.k8s.io", plural: "leases" },
   Node: { group: "", plural: "nodes" },
+  TokenReview: { group: "authentication.k8s.io", plural: "tokenreviews" },
 };
 
 const used = new Set<string>();
@@ -70,6 +72,10 @@ class RecordingKube extends FakeKube {
   override async patch(r: ObjectRef, body: Record<string, unknown>) {
     use(r.kind, "patch");
     await super.patch(r, body);
+  }
+  override async create<T>(o: KubeObject) {
+    use(o.kind, "create");
+    return super.create<T>(o);
   }
   override async get<T>(r: ObjectRef) {
     use(r.kind, "get");
@@ -242,6 +248,21 @@ describe("RBAC: the chart grants exactly what the code calls", { timeout: 16 * 6
     const lock = startedLock(api, 15, 20);
     await new Promise((r) => setTimeout(r, 150));
     lock.stop();
+
+    // 8. The operator's keys in its namespace, and the enrollment endpoint's reads.
+    const pkiKube = new RecordingKube();
+    const pki = new PkiStore(pkiKube, {
+      namespace: "geobroker-system",
+      secretName: "pki",
+      enrollmentService: "geobroker-operator",
+    });
+    await pki.identityCa();
+    await pki.peerCa({ namespace: "msg", name: "demo", uid: "u1" });
+    await pki.deletePeerCa({ namespace: "msg", name: "demo", uid: "u1" });
+    const deps = enrollmentDeps(pkiKube, pki, silentLogger);
+    await deps.reviewToken("token");
+    await deps.pod("msg", "demo-eu-0");
+    await deps.cluster("msg", "demo");
 
     const docs = template();
     const granted = new Set<string>();

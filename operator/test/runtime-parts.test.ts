@@ -174,6 +174,9 @@ describe("operator flags", () => {
         "--metrics-port=9090",
         "--log-level",
         "debug",
+        "--enrollment-port=9443",
+        "--enrollment-service",
+        "gb",
       ],
       { POD_NAMESPACE: "ops" },
     );
@@ -184,7 +187,15 @@ describe("operator flags", () => {
       leaseNamespace: "ops",
       metricsPort: 9090,
       logLevel: "debug",
+      pkiNamespace: "ops",
+      pkiSecret: "geobroker-operator-pki",
+      enrollmentService: "gb",
+      enrollmentPort: 9443,
     });
+    assert.throws(
+      () => parseFlags(["--enrollment-port", "0"]),
+      /--enrollment-port must be a port number, got 0/,
+    );
     assert.throws(
       () => parseFlags(["--metrics-port", "http"]),
       /--metrics-port must be a port number, got http/,

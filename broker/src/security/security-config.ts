@@ -1,6 +1,7 @@
 import type { CertificateIdentity } from "./client-cert.js";
 import type { JwtAlgorithm } from "./jwt.js";
 import { jwtAlgorithms } from "./jwt.js";
+import type { PeerEnrollConfig } from "./peer-enrollment.js";
 
 // The security sections of a node's configuration (config/config.ts re-exports them).
 
@@ -35,6 +36,12 @@ export interface PeerTlsFiles extends TlsFiles {
    * so every peer connection is bound to its certificate's CN (docs/security.md, "Peer port").
    */
   sharedIdentities?: string[];
+  /**
+   * Get `cert` and `key` from the operator instead of reading them (Kubernetes): the node asks for
+   * CN=<node id> with its pod's service-account token before the peer port opens, and renews at two
+   * thirds of the lifetime (security/peer-enrollment.ts). `cert` and `key` must be writable.
+   */
+  enroll?: PeerEnrollConfig;
 }
 
 /** How callers prove who they are on the client port (docs/security.md). */
@@ -236,6 +243,14 @@ export function checkSecurityConfig(c: Json): SecurityCheck {
     need(
       Array.isArray(ids) && ids.every(str) && !ids.includes("*"),
       "tls.peer.sharedIdentities: a list of the identities of certificates all nodes share (e.g. <clusterId>-peer); not `*`, which would unbind every node certificate",
+    );
+  }
+
+  if (isObject(peer) && peer.enroll !== undefined) {
+    const e = peer.enroll;
+    need(
+      isObject(e) && str(e.url) && /^https:\/\//.test(e.url as string) && str(e.tokenFile) && str(e.ca),
+      "tls.peer.enroll: {url: https://<operator>/v1/peer-certificates, tokenFile: <projected token>, ca: <the endpoint's CA file>}",
     );
   }
 

@@ -22,6 +22,7 @@ import { RaftNode } from "../raft/raft-node.js";
 import { createAudit } from "../security/audit.js";
 import { drainAuthorizer, metricsTokenFrom } from "../security/http-admin-auth.js";
 import { NodeAddressBook } from "../security/node-addresses.js";
+import { type PeerEnrollment, startPeerEnrollment } from "../security/peer-enrollment.js";
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
 import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/durability-mark.js";
@@ -53,6 +54,14 @@ export async function startBrokerProcess(
   hooks: TestHooks = {},
 ): Promise<BrokerProcess> {
   const metrics = new NodeMetrics({ node: config.nodeId, region: config.region });
+  // On Kubernetes the peer certificate comes from the operator: before anything reads the files.
+  const peerTls = config.tls.peer;
+  const enrollment: PeerEnrollment | undefined = peerTls?.enroll
+    ? await startPeerEnrollment(
+        { nodeId: config.nodeId, enroll: peerTls.enroll, keyFile: peerTls.key, certFile: peerTls.cert },
+        logger,
+      )
+    : undefined;
   if (config.storage.writeFormat) setWriteFormat(config.storage.writeFormat);
   mkdirSync(config.dataDir, { recursive: true });
   const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
@@ -254,6 +263,7 @@ export async function startBrokerProcess(
     peerPort,
     httpPort: typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.ports.http,
     async stop() {
+      enrollment?.stop();
       storage.stop();
       clearInterval(gauges);
       clearInterval(securitySync);

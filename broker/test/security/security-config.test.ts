@@ -141,3 +141,24 @@ test("tls.peer.allowedIdentities must be a list of patterns", () => {
     /tls\.peer\.allowedIdentities: a non-empty list/,
   );
 });
+
+test("tls.peer.enroll: an https URL, the token file and the endpoint's CA (the operator's peer certificates)", () => {
+  const enroll = {
+    url: "https://geobroker-operator.ops.svc:8443/v1/peer-certificates",
+    tokenFile: "t",
+    ca: "e.crt",
+  };
+  const c = resolveConfig([
+    { ...base, auth: { modes: ["none"] }, tls: { ...tls, peer: { ...tls.peer, enroll } } },
+  ]);
+  assert.deepEqual(c.tls.peer?.enroll, enroll);
+  for (const bad of [
+    { ...enroll, url: "http://operator/v1/peer-certificates" },
+    { url: enroll.url, ca: "e.crt" },
+    "yes",
+  ])
+    assert.match(
+      problems({ ...base, auth: { modes: ["none"] }, tls: { ...tls, peer: { ...tls.peer, enroll: bad } } }),
+      /tls\.peer\.enroll: \{url: https:\/\/<operator>\/v1\/peer-certificates, tokenFile/,
+    );
+});

@@ -6,6 +6,7 @@ import {
 } from "../api/types.js";
 import type { BrokerAdmin } from "../broker/admin-client.js";
 import { describeApiError, type KubeClient } from "../kube/client.js";
+import type { PeerTrust } from "../model/client-ca.js";
 import { describeRef } from "../model/kube-object.js";
 import { annotationKeys, finalizer, labelKeys, names } from "../model/names.js";
 import { passwordSecretName, userEntry } from "../model/users.js";
@@ -63,6 +64,15 @@ export interface ClusterControllerDeps {
    * each cluster's client-ca ConfigMap. Absent: that ConfigMap is not managed (tests of other parts).
    */
   operatorCa?: () => Promise<string>;
+  /**
+   * The cluster's peer CA and the enrollment endpoint's CA (pki/pki-store.ts), for the cluster's
+   * peer-ca ConfigMap; `forgetPeerCa` deletes the CA once the cluster is gone. Absent: not managed.
+   */
+  peerPki?: {
+    trust(cluster: GeoBrokerCluster): Promise<PeerTrust>;
+    forget(cluster: GeoBrokerCluster): Promise<void>;
+    enrollmentUrl: string;
+  };
   log: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
@@ -126,6 +136,10 @@ export class ClusterController {
           };
     }
     const operatorCa = await this.deps.operatorCa?.();
+    const peerTrust =
+      cluster.metadata.deletionTimestamp || !this.deps.peerPki
+        ? undefined
+        : await this.deps.peerPki.trust(cluster);
     const initialPeers = initialPeersOf(configMap);
     const formed = configMap?.metadata?.annotations?.[annotationKeys.formed] === "true";
     const memberVolumes = memberVolumesOf(configMap);
@@ -142,8 +156,10 @@ export class ClusterController {
         users,
         brokerServices: brokerServices.map((s) => s.metadata.name),
         ...(operatorCa !== undefined ? { operatorCa } : {}),
+        ...(peerTrust !== undefined ? { peerTrust } : {}),
       },
       now: (this.deps.now?.() ?? new Date()).toISOString(),
+      ...(this.deps.peerPki ? { enrollmentUrl: this.deps.peerPki.enrollmentUrl } : {}),
     });
     await this.execute(cluster, p, admin);
     if (!cluster.metadata.deletionTimestamp) await this.poolStatuses(cluster, pools, p.status);
@@ -213,6 +229,8 @@ export class ClusterController {
     }
     await this.emit(involved, events);
     if (p.finalizer === "remove") {
+      // The peer CA's key lives in the operator's namespace: no owner reference collects it.
+      await this.deps.peerPki?.forget(cluster);
       const rest = (cluster.metadata.finalizers ?? []).filter((f) => f !== finalizer);
       await kube.setFinalizers(ref, rest, cluster.metadata.resourceVersion);
       log.info("teardown complete", { cluster: ref.name });

@@ -40,6 +40,11 @@ export interface KubeClient {
   /** Merge patch of the object's spec or metadata (growing a volume claim). */
   patch(ref: ObjectRef, body: Record<string, unknown>): Promise<void>;
   get<T = KubeObject>(ref: ObjectRef): Promise<T | undefined>;
+  /**
+   * Creates (POST): the answer, or undefined when an object of that name exists already (409). The
+   * operator's own Secrets are made this way, so that two replicas never both win; a TokenReview too.
+   */
+  create<T = KubeObject>(object: KubeObject): Promise<T | undefined>;
   list<T = KubeObject>(
     apiVersion: string,
     kind: string,
@@ -137,6 +142,15 @@ export class ApiServerClient implements KubeClient {
       return (await this.objects.read(header(ref))) as T;
     } catch (err) {
       if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async create<T>(object: KubeObject): Promise<T | undefined> {
+    try {
+      return (await this.objects.create(object as KubernetesObject, undefined, undefined, fieldManager)) as T;
+    } catch (err) {
+      if (isConflict(err)) return undefined;
       throw err;
     }
   }

@@ -1,10 +1,20 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { GeoBrokerCluster } from "../api/types.js";
-import { clientCaFileName } from "./client-ca.js";
+import { clientCaFileName, enrollmentCaFileName, peerCaFileName } from "./client-ca.js";
 import { externalConfig } from "./external.js";
-import { dataDir, names, peerHost, ports, tlsDir, usersDir } from "./names.js";
-import { sharedPeerIdentity } from "./tls.js";
+import {
+  dataDir,
+  enrollmentDefaults,
+  enrollmentTokenDir,
+  enrollmentUrl,
+  names,
+  peerHost,
+  peerIssuedDir,
+  ports,
+  tlsDir,
+  usersDir,
+} from "./names.js";
 
 // The broker's config file, shared by every pod of a cluster through one ConfigMap. Values that
 // differ per pod (node id, region, advertised host) come from environment variables set in the
@@ -47,7 +57,12 @@ export interface BrokerConfig {
  * `initialPeers` is frozen at creation (read back from the existing ConfigMap): changing it later
  * would describe a different cluster to a restarting node. `seeds` follows the spec.
  */
-export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[]): BrokerConfig {
+export function brokerConfig(
+  cluster: GeoBrokerCluster,
+  initialPeers: PeerEntry[],
+  /** The operator's enrollment endpoint (runtime flags; the chart's defaults otherwise). */
+  enrollment: string = enrollmentUrl(enrollmentDefaults),
+): BrokerConfig {
   const { spec } = cluster;
   const base: BrokerConfig = {
     clusterId: cluster.metadata.name,
@@ -68,13 +83,20 @@ export function brokerConfig(cluster: GeoBrokerCluster, initialPeers: PeerEntry[
         serverCa: `${tlsDir}/client/ca.crt`,
         requireClientCert: false,
       },
+      // Each node's own certificate, CN = its pod name (= node id), which binds its peer connections
+      // to it (decision 0053): the broker asks the operator for it with its pod's token (0065).
+      // The peer CA is the cluster's own, its key in the operator's namespace: every pod of the
+      // cluster is `<cluster>-<region>-<n>`, and no other cluster's nodes chain to this CA.
       peer: {
-        cert: `${tlsDir}/peer/tls.crt`,
-        key: `${tlsDir}/peer/tls.key`,
-        ca: `${tlsDir}/peer/ca.crt`,
-        // One peer certificate for every node (a StatefulSet's pods share their volumes), bound to no
-        // node id: until per-node certificates, the brokers must be told it is shared.
-        sharedIdentities: [sharedPeerIdentity(cluster.metadata.name)],
+        cert: `${peerIssuedDir}/tls.crt`,
+        key: `${peerIssuedDir}/tls.key`,
+        ca: `${tlsDir}/peer-ca/${peerCaFileName}`,
+        allowedIdentities: [`${cluster.metadata.name}-*`],
+        enroll: {
+          url: enrollment,
+          tokenFile: `${enrollmentTokenDir}/token`,
+          ca: `${tlsDir}/peer-ca/${enrollmentCaFileName}`,
+        },
       },
     },
     auth:

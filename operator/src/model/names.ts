@@ -8,6 +8,21 @@ export const configDir = "/etc/geobroker/config";
 export const configFileName = "broker.yaml";
 export const tlsDir = "/etc/geobroker/tls";
 export const usersDir = "/etc/geobroker/users";
+/** The node's own peer key and certificate (an in-memory emptyDir), written by the broker itself. */
+export const peerIssuedDir = "/var/run/geobroker/peer";
+/** The pod's projected service-account token for the operator's enrollment endpoint. */
+export const enrollmentTokenDir = "/var/run/secrets/geobroker";
+/** The audience of the token a broker proves itself with to the enrollment endpoint. */
+export const enrollmentAudience = "geobroker-operator";
+/** The operator's enrollment endpoint (its Service and port, in the operator's namespace). */
+export const enrollmentDefaults = {
+  service: "geobroker-operator",
+  port: 8443,
+  namespace: "geobroker-system",
+} as const;
+export function enrollmentUrl(o: { service: string; namespace: string; port: number }): string {
+  return `https://${o.service}.${o.namespace}.svc:${o.port}/v1/peer-certificates`;
+}
 export const fieldManager = "geobroker-operator";
 export const finalizer = "geobroker.io/teardown";
 
@@ -61,6 +76,8 @@ export const names = {
   serverCaSecret: (cluster: string) => `${cluster}-server-ca`,
   /** The client-certificate CA the brokers trust (certificates only, no key): the operator's identity. */
   clientCaConfigMap: (cluster: string) => `${cluster}-client-ca`,
+  /** The peer CA and the enrollment endpoint's CA (certificates only): the operator signs peers itself. */
+  peerCaConfigMap: (cluster: string) => `${cluster}-peer-ca`,
   peerCertificate: (cluster: string) => `${cluster}-peer`,
   peerSecret: (cluster: string) => `${cluster}-peer-tls`,
   clientCertificate: (cluster: string) => `${cluster}-client`,

@@ -8,7 +8,10 @@ import {
   configDir,
   configFileName,
   dataDir,
+  enrollmentAudience,
+  enrollmentTokenDir,
   names,
+  peerIssuedDir,
   ports,
   selectorLabels,
   tlsDir,
@@ -44,10 +47,7 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
   const { region } = input;
   const labels = regionLabels(c, region.name);
   const storage = regionStorage(cluster.spec, region);
-  const tlsSecrets = [
-    { name: "tls-peer", secret: names.peerSecret(c), path: `${tlsDir}/peer` },
-    { name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` },
-  ];
+  const tlsSecrets = [{ name: "tls-client", secret: names.clientSecret(c), path: `${tlsDir}/client` }];
   const podSpec: Record<string, unknown> = {
     terminationGracePeriodSeconds: 60,
     securityContext: {
@@ -135,6 +135,9 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
           { name: "tmp", mountPath: "/tmp" },
           ...tlsSecrets.map((t) => ({ name: t.name, mountPath: t.path, readOnly: true })),
           { name: "tls-client-ca", mountPath: `${tlsDir}/client-ca`, readOnly: true },
+          { name: "tls-peer-ca", mountPath: `${tlsDir}/peer-ca`, readOnly: true },
+          { name: "tls-peer", mountPath: peerIssuedDir },
+          { name: "enrollment-token", mountPath: enrollmentTokenDir, readOnly: true },
         ],
       },
     ],
@@ -144,6 +147,18 @@ export function statefulSet(cluster: GeoBrokerCluster, input: StatefulSetInput):
       { name: "tmp", emptyDir: {} },
       ...tlsSecrets.map((t) => ({ name: t.name, secret: { secretName: t.secret } })),
       { name: "tls-client-ca", configMap: { name: names.clientCaConfigMap(c) } },
+      { name: "tls-peer-ca", configMap: { name: names.peerCaConfigMap(c) } },
+      // The node's peer key never touches a disk: the broker writes it here (security/peer-enrollment.ts).
+      { name: "tls-peer", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+      // What the broker proves itself with to the operator: bound to this pod, for the operator only.
+      {
+        name: "enrollment-token",
+        projected: {
+          sources: [
+            { serviceAccountToken: { audience: enrollmentAudience, expirationSeconds: 600, path: "token" } },
+          ],
+        },
+      },
     ],
   };
   if (region.nodeSelector) podSpec.nodeSelector = region.nodeSelector;

@@ -8,24 +8,23 @@ import { meta } from "./object-meta.js";
 const certManager = "cert-manager.io/v1";
 
 /**
- * Issuers and certificates. Without `spec.tls.issuerRef` the operator makes two private CAs per
- * cluster, one per purpose, each signed by a self-signed Issuer: the peer CA (`<cluster>-ca`, its
- * name from before the split, so existing peer certificates stay valid) signs the peer certificate,
- * the server CA (`<cluster>-server-ca`) the client port's server certificate. Client certificates
- * come from neither: the operator signs its own identity (pki/operator-identity.ts), and the brokers
- * trust only that for clients (model/client-ca.ts); a certificate from the peer CA is a node, never
- * a client. `regions` includes regions being removed: their nodes keep valid certificates until they
- * are gone. Decision 0052 and docs/security.md "Who can mint what".
+ * Issuers and certificates: the client port's server certificate only. Without `spec.tls.issuerRef`
+ * the operator makes a private server CA (`<cluster>-server-ca`, signed by a self-signed Issuer).
+ * Peer and client certificates come from no Issuer: the operator signs them itself, each node's peer
+ * certificate under the cluster's peer CA (pki/enrollment-server.ts) and its own identity
+ * (pki/operator-identity.ts), with CA keys kept in its own namespace, so no Certificate in the
+ * cluster's namespace can mint a node or the operator. `regions` includes regions being removed:
+ * their nodes keep valid certificates until they are gone. Decisions 0052, 0065 and docs/security.md
+ * "Who can mint what".
  */
 export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeObject[] {
   const c = cluster.metadata.name;
   const ns = cluster.metadata.namespace;
   const objects: KubeObject[] = [];
-  let peerIssuer: IssuerRef;
   let serverIssuer: IssuerRef;
   if (cluster.spec.tls.issuerRef) {
     const r = cluster.spec.tls.issuerRef;
-    peerIssuer = serverIssuer = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
+    serverIssuer = { name: r.name, kind: r.kind, group: r.group ?? "cert-manager.io" };
   } else {
     objects.push({
       apiVersion: certManager,
@@ -62,12 +61,6 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
       );
       return { name: issuer, kind: "Issuer", group: "cert-manager.io" };
     };
-    peerIssuer = authority(
-      names.caCertificate(c),
-      names.caSecret(c),
-      names.caIssuer(c),
-      `${c}.${ns} geobroker CA`,
-    );
     serverIssuer = authority(
       names.serverCaCertificate(c),
       names.serverCaSecret(c),
@@ -105,17 +98,6 @@ export function tlsObjects(cluster: GeoBrokerCluster, regions: string[]): KubeOb
   };
   objects.push(
     certificate(
-      names.peerCertificate(c),
-      names.peerSecret(c),
-      ["server auth", "client auth", "digital signature", "key encipherment"],
-      regions.flatMap((r) => [
-        `*.${names.peerService(c, r)}.${ns}.svc`,
-        `*.${names.peerService(c, r)}.${ns}.svc.cluster.local`,
-      ]),
-      sharedPeerIdentity(c),
-      peerIssuer,
-    ),
-    certificate(
       names.clientCertificate(c),
       names.clientSecret(c),
       ["server auth", "digital signature", "key encipherment"],
@@ -145,13 +127,4 @@ interface IssuerRef {
   name: string;
   kind: string;
   group: string;
-}
-
-/**
- * The CN of the one peer certificate all of a cluster's nodes share (a StatefulSet's pods share their
- * volumes); the brokers accept it, unbound to a node id, because their config names it
- * (tls.peer.sharedIdentities, model/broker-config.ts).
- */
-export function sharedPeerIdentity(cluster: string): string {
-  return `${cluster}-peer`;
 }

@@ -1,5 +1,6 @@
 import type { PeerEntry } from "../model/broker-config.js";
 import type { UserEntry } from "../model/builders.js";
+import type { PeerTrust } from "../model/client-ca.js";
 
 // What the controller read from the API server and the broker before planning. Everything the
 // planner decides is a function of this, so a restarted operator resumes where the cluster is.
@@ -91,4 +92,9 @@ export interface Observed {
    * client certificates (model/client-ca.ts). Undefined: the `<cluster>-client-ca` ConfigMap is left as it is.
    */
   operatorCa?: string;
+  /**
+   * The cluster's peer CA and the enrollment endpoint's CA (certificates, PEM), for the
+   * `<cluster>-peer-ca` ConfigMap (model/client-ca.ts). Undefined: that ConfigMap is left as it is.
+   */
+  peerTrust?: PeerTrust;
 }

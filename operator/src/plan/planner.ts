@@ -14,7 +14,7 @@ import {
   tlsObjects,
   usersSecret,
 } from "../model/builders.js";
-import { clientCaConfigMap } from "../model/client-ca.js";
+import { clientCaConfigMap, peerCaConfigMap } from "../model/client-ca.js";
 import { brokerServices } from "../model/external.js";
 import type { KubeObject, ObjectRef } from "../model/kube-object.js";
 import { finalizer, names } from "../model/names.js";
@@ -55,7 +55,7 @@ export function plan(input: PlanInput): Plan {
   const initialPeers =
     observed.initialPeers ?? (bootstrap ? specPeers(cluster) : existingPeers(cluster, observed));
   const formed = observed.formed === true || (observed.broker.reachable && observed.broker.nodes.length > 0);
-  const config = brokerConfig(cluster, initialPeers);
+  const config = brokerConfig(cluster, initialPeers, ...(input.enrollmentUrl ? [input.enrollmentUrl] : []));
   const removed = removedRegions(cluster, observed);
   const volumes = volumeRecord(cluster.metadata.name, observed);
   const decision = decide({
@@ -76,6 +76,7 @@ export function plan(input: PlanInput): Plan {
   ];
   if (cluster.spec.auth.mode === "basic") apply.push(usersSecret(cluster, observed.users));
   if (observed.operatorCa !== undefined) apply.push(clientCaConfigMap(cluster, observed.operatorCa));
+  if (observed.peerTrust !== undefined) apply.push(peerCaConfigMap(cluster, observed.peerTrust));
   const totalDesired = cluster.spec.regions.reduce((n, r) => n + r.replicas, 0);
   apply.push(podDisruptionBudget(cluster, totalDesired));
   for (const region of cluster.spec.regions) {

@@ -76,15 +76,31 @@ export function tlsRefs(cluster: GeoBrokerCluster): ObjectRef[] {
   // Clusters made before decision 0052 also have the operator's cert-manager identity; delete is a
   // no-op where it never existed.
   const c = cluster.metadata.name;
-  const retired = [
-    { apiVersion: "cert-manager.io/v1", kind: "Certificate", namespace: ns, name: `${c}-operator` },
-    { apiVersion: "v1", kind: "Secret", namespace: ns, name: `${c}-operator-tls` },
+  // Clusters made before decision 0065 also have the cert-manager peer CA and shared peer certificate.
+  const certManager = "cert-manager.io/v1";
+  const retiredCertificates = [`${c}-operator`, names.peerCertificate(c), names.caCertificate(c)].map(
+    (name) => ({
+      apiVersion: certManager,
+      kind: "Certificate",
+      namespace: ns,
+      name,
+    }),
+  );
+  const retiredIssuers = [
+    { apiVersion: certManager, kind: "Issuer", namespace: ns, name: names.caIssuer(c) },
   ];
+  const retiredSecrets = [`${c}-operator-tls`, names.peerSecret(c), names.caSecret(c)].map((name) => ({
+    apiVersion: "v1",
+    kind: "Secret",
+    namespace: ns,
+    name,
+  }));
   return [
     ...certificates.map(ref),
-    retired[0]!,
+    ...retiredCertificates,
     ...objects.filter((o) => o.kind === "Issuer").map(ref),
+    ...retiredIssuers,
     ...secrets,
-    retired[1]!,
+    ...retiredSecrets,
   ];
 }

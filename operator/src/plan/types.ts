@@ -53,6 +53,8 @@ export interface PlanInput {
   observed: Observed;
   /** RFC 3339, for condition transition times. */
   now: string;
+  /** The operator's enrollment endpoint the brokers get their peer certificates from (runtime flags). */
+  enrollmentUrl?: string;
 }
 
 export interface Step {
