@@ -172,6 +172,11 @@ export class PartitionStore implements PartitionLogPort, MetadataStorePort {
     });
   }
 
+  /** True while an apply batch of the group is written with its counters visible already. */
+  rowsPending(groupId: GroupId): boolean {
+    return this.writing.has(groupId);
+  }
+
   /** Resolves once the group's apply write in flight, if any, has settled (ok or not). */
   private async rowsWritten(groupId: GroupId): Promise<void> {
     const written = this.writing.get(groupId);
