@@ -178,7 +178,10 @@ export class ClusterNode implements BrokerEngine {
     });
     this.registry.addMetadata(metadataGroupId, this.metadataHome.runner);
     this.onMetadataChange(this.metadataHome.sm.state);
-    this.topics = new TopicAdmin(this.ctx, this.metadataHome);
+    // this.peers is made below; GetTopic asks it only once the node serves calls.
+    this.topics = new TopicAdmin(this.ctx, this.metadataHome, (groups) =>
+      this.peers.leadersElsewhere(groups),
+    );
     this.publisher = new Publisher(this.ctx, this.reader, this.topics);
     this.readRouter = new ReadRouter(this.ctx, this.reader);
     this.deps.transport.onMessages((messages) => this.registry.receive(messages));

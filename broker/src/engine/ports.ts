@@ -21,13 +21,16 @@ export interface DedupChanges {
 export interface PartitionLogPort {
   /**
    * Writes applied messages, the dedup window's changes and the applied Raft index in one batch (not
-   * synced: the Raft log is the durable copy).
+   * synced: the Raft log is the durable copy). `onVisible` runs as soon as every read of this store
+   * answers with the new state (the counters moved; a read of rows waits for the write), before the
+   * write completes: the apply acknowledges there (docs/decisions/0070).
    */
   appendApplied(
     groupId: GroupId,
     messages: StoredMessage[],
     appliedIndex: number,
     dedup?: DedupChanges,
+    onVisible?: () => void,
   ): Promise<void>;
   read(groupId: GroupId, fromOffset: number, maxMessages: number, maxBytes: number): Promise<StoredMessage[]>;
   firstOffset(groupId: GroupId): number;

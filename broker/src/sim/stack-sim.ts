@@ -457,7 +457,18 @@ export class StackSimulation {
 
   private caughtUp(): boolean {
     for (const groupId of this.groupIds()) {
-      const leader = this.nodes.find((n) => n.runner(groupId)?.isLeader);
+      // The leader by its core, of the highest term: a runner's role is what its last Ready said, so
+      // a node whose Ready loop is still busy (a long apply: retention clearing rows chunk by chunk)
+      // may think it leads after it stepped down, and comparing with it would pass too early.
+      let leader: StackNode | undefined;
+      let term = -1;
+      for (const n of this.nodes) {
+        const core = n.liveCores().find(([g]) => g === groupId)?.[1];
+        if (core?.role === "leader" && core.term > term) {
+          leader = n;
+          term = core.term;
+        }
+      }
       if (!leader) return false;
       const applied = leader.runner(groupId)!.core.status().applied;
       for (const id of this.members(groupId)) {

@@ -69,8 +69,13 @@ export class Replica {
     readonly sm: PartitionStateMachine,
   ) {}
 
-  static async open(disk: CrashDb, settings: PartitionSettingsView = defaultSettings): Promise<Replica> {
-    const db = disk.open();
+  /** `wrap` stands between the store and the disk (a test holding or failing writes). */
+  static async open(
+    disk: CrashDb,
+    settings: PartitionSettingsView = defaultSettings,
+    wrap: (db: Db) => Db = (db) => db,
+  ): Promise<Replica> {
+    const db = wrap(disk.open());
     const store = await PartitionStore.open(db);
     const results = new Map<number, BatchedResult>();
     // Only `proposer` and resolve() are used at apply; recording results lets tests compare what

@@ -31,6 +31,9 @@ import {
 // formation, proposals and leadership or membership changes for groups it leads), and how it asks
 // another node, or a group's leader wherever it is.
 
+/** How long GetTopic waits for other nodes to name leaders it does not know (a slow node is left out). */
+const leaderLookupMs = 1000;
+
 export class PeerRequests {
   constructor(
     private readonly ctx: NodeContext,
@@ -74,6 +77,32 @@ export class PeerRequests {
       view.rejoining = !admitted(this.metadataGroup.runner.core.confState().incarnations?.[ctx.self], mine);
     }
     return view;
+  }
+
+  /**
+   * The leaders other nodes see of groups this node does not run (GetTopic on a node with no replica
+   * of a partition): each node holding a replica is asked for its view once, all at once, for at most
+   * `timeoutMs`. A leader's word about itself wins over a follower's. Groups nobody answered for are
+   * missing from the result: their leader is unknown here.
+   */
+  async leadersElsewhere(
+    groups: { groupId: GroupId; replicas: NodeId[] }[],
+    timeoutMs = leaderLookupMs,
+  ): Promise<Map<GroupId, NodeId>> {
+    const wanted = new Set(groups.map((g) => g.groupId));
+    const asked = new Set(groups.flatMap((g) => g.replicas).filter((id) => id !== this.ctx.self));
+    const found = new Map<GroupId, NodeId>();
+    await Promise.all(
+      [...asked].map(async (id) => {
+        const reply = await this.internal(id, { type: "view" }, timeoutMs).catch(() => undefined);
+        if (reply?.type !== "view") return;
+        for (const g of reply.view.groups) {
+          if (!wanted.has(g.groupId) || !g.leader) continue;
+          if (g.leader === id || !found.has(g.groupId)) found.set(g.groupId, g.leader);
+        }
+      }),
+    );
+    return found;
   }
 
   /** Sends an internal request to another node, or handles it here when `to` is this node. */

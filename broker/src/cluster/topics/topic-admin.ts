@@ -7,25 +7,37 @@ import type {
   TopicState,
 } from "../../engine/engine.js";
 import { metadataError, notFound, unavailable } from "../../engine/errors.js";
+import type { GroupId, NodeId } from "../../raft/types.js";
 import { forwardUntilReached } from "../forwarding/forward-retry.js";
 import { Forwarder } from "../forwarding/forwarder.js";
 import type { MetadataGroup } from "../groups/metadata-group.js";
 import { leaderWaitMs, maxForwardHops, type NodeContext, proposalTimeoutMs } from "../node-context.js";
-import type { MetadataCommand, MetadataResult, TopicRecord } from "../state/metadata-state.js";
+import type {
+  MetadataCommand,
+  MetadataResult,
+  PartitionPlacement,
+  TopicRecord,
+} from "../state/metadata-state.js";
 import { checkTopicQuota } from "../state/quotas.js";
 
 // Topics as the client API manages them: every change is a metadata command, proposed here when this
 // node leads the metadata group, else forwarded to the leader's client port; answers wait until this
 // node has applied the change, so the caller's next call here sees it.
 
+/** Leaders of groups this node does not run, as the nodes holding their replicas see them. */
+export type LeadersElsewhere = (
+  groups: { groupId: GroupId; replicas: NodeId[] }[],
+) => Promise<Map<GroupId, NodeId>>;
+
 export class TopicAdmin {
   constructor(
     private readonly ctx: NodeContext,
     private readonly metadataGroup: MetadataGroup,
+    private readonly leadersElsewhere: LeadersElsewhere = async () => new Map(),
   ) {}
 
   async createTopic(spec: Partial<TopicSpec> & { name: string }, call: CallContext): Promise<TopicState> {
-    return this.topicState(await this.createTopicRecord(spec, call, false));
+    return (await this.topicStates([await this.createTopicRecord(spec, call, false)]))[0]!;
   }
 
   /** Creates a topic (`ifAbsent`: one that exists already is success, for a publish's auto-create). */
@@ -103,14 +115,15 @@ export class TopicAdmin {
   async getTopic(name: string): Promise<TopicState> {
     const t = this.ctx.metadata().topics[name];
     if (!t) throw notFound(`topic ${name} does not exist`);
-    return this.topicState(t);
+    return (await this.topicStates([t]))[0]!;
   }
 
   async listTopics(prefix: string): Promise<TopicState[]> {
-    return Object.values(this.ctx.metadata().topics)
-      .filter((t) => t.spec.name.startsWith(prefix))
-      .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
-      .map((t) => this.topicState(t));
+    return this.topicStates(
+      Object.values(this.ctx.metadata().topics)
+        .filter((t) => t.spec.name.startsWith(prefix))
+        .sort((a, b) => a.spec.name.localeCompare(b.spec.name)),
+    );
   }
 
   async updateTopic(
@@ -172,12 +185,23 @@ export class TopicAdmin {
     }
   }
 
-  private topicState(t: TopicRecord): TopicState {
+  /**
+   * Topics as this node sees them. A partition with no replica here has no group here, so its leader
+   * comes from the nodes that hold its replicas (one round of questions for all such partitions);
+   * empty when none of them answered in time: unknown. Offsets and sizes are a replica's: 0 here.
+   */
+  private async topicStates(ts: TopicRecord[]): Promise<TopicState[]> {
+    const elsewhere = ts.flatMap((t) => t.partitions).filter((p) => !this.ctx.groups.partition(p.groupId));
+    const remote = elsewhere.length > 0 ? await this.leadersElsewhere(elsewhere) : new Map<GroupId, NodeId>();
+    return ts.map((t) => this.topicState(t, remote));
+  }
+
+  private topicState(t: TopicRecord, remote: ReadonlyMap<GroupId, NodeId>): TopicState {
     const { ctx } = this;
     const nodes = ctx.metadata().nodes;
-    const partitionStates: PartitionState[] = t.partitions.map((p) => {
+    const partitionStates: PartitionState[] = t.partitions.map((p: PartitionPlacement) => {
       const handle = ctx.groups.partition(p.groupId);
-      const leader = handle?.runner.leader ?? "";
+      const leader = (handle ? handle.runner.leader : remote.get(p.groupId)) ?? "";
       return {
         partition: p.partition,
         groupId: p.groupId,
