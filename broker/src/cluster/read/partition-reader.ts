@@ -18,6 +18,14 @@ const readBatchBytes = 1024 * 1024;
 const readIndexTimeoutMs = 5_000;
 /** How long a publish through a node waits for that node's replica before saying it lags. */
 export const ownWriteWaitMs = 5_000;
+/**
+ * A publish's wait for this node's replica ends early once the replica has not heard from its leader
+ * for this many staleness bounds (election timeouts). One was too few: on a loaded machine (load 15,
+ * 2 cores) a healthy follower went 530 ms without a heartbeat at a 500 ms timeout, and a publish
+ * through it failed although its replica caught up a moment later (multi-process.test.ts). After two,
+ * the follower has campaigned and found no leader: it is cut off.
+ */
+export const ownWriteCutOffBounds = 2;
 
 /**
  * How long a follower replica has not heard from its leader, when that is longer than `staleAfterMs`
@@ -157,22 +165,23 @@ export class PartitionReader {
     offset: number,
     signal: AbortSignal,
   ): Promise<void> {
-    const { clock, staleAfterMs } = this.deps;
+    const { clock } = this.deps;
+    const cutOffAfterMs = ownWriteCutOffBounds * this.deps.staleAfterMs;
     const waited = timeoutSignal(clock, ownWriteWaitMs, signal);
     // A replica that stopped hearing from its leader (this node is cut off, or the leader is gone)
     // cannot catch up until it hears again: say so once it is stale instead of after the whole
     // wait, so that the client tries another node at once (the chaos suite's cut-off followers
     // held publishes for up to a second more, issue 20). What the client is told is the same.
     const cutOff = new AbortController();
-    const stopWatching = every(clock, Math.max(10, staleAfterMs / 4), () => {
-      if (cutOffFor(replica.runner, clock, staleAfterMs) !== undefined) cutOff.abort();
+    const stopWatching = every(clock, Math.max(10, cutOffAfterMs / 8), () => {
+      if (cutOffFor(replica.runner, clock, cutOffAfterMs) !== undefined) cutOff.abort();
     });
     await replica.feed.waitFor(offset, AbortSignal.any([waited.signal, cutOff.signal])).finally(() => {
       waited.cancel();
       stopWatching();
     });
     if (offset < replica.feed.next || signal.aborted) return;
-    const silentMs = cutOffFor(replica.runner, clock, staleAfterMs);
+    const silentMs = cutOffFor(replica.runner, clock, cutOffAfterMs);
     throw unavailable(
       `published durably as ${id} (committed by the partition's leader), but this node's replica has ` +
         `not applied it ${
