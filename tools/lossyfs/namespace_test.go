@@ -51,6 +51,14 @@ func fsyncDir(t *testing.T, d string) {
 	dirSynced(ino)
 }
 
+// durable creates a file and makes its bytes and its name durable.
+func durable(t *testing.T, p, content string) {
+	t.Helper()
+	create(t, p, content)
+	fsyncFile(t, p)
+	fsyncDir(t, filepath.Dir(p))
+}
+
 func dropAll(t *testing.T, dir string) int {
 	t.Helper()
 	entries, _, _, err := drop(dir)
@@ -105,9 +113,7 @@ func TestAnUnsyncedCreateIsLostEvenWhenTheFileWasFsynced(t *testing.T) {
 func TestADirectoryFsyncMakesItsEntriesDurable(t *testing.T) {
 	dir := backing(t)
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	create(t, a, "synced")
-	fsyncFile(t, a)
-	fsyncDir(t, dir)
+	durable(t, a, "synced")
 	create(t, b, "late")
 	dropAll(t, dir)
 	wantContent(t, a, "synced")
@@ -119,9 +125,7 @@ func TestARenameOverATargetGoesBackUntilTheDirectoryIsFsynced(t *testing.T) {
 	for _, synced := range []bool{false, true} {
 		dir := backing(t)
 		cur, tmp := filepath.Join(dir, "CURRENT"), filepath.Join(dir, "CURRENT.tmp")
-		create(t, cur, "MANIFEST-1\n")
-		fsyncFile(t, cur)
-		fsyncDir(t, dir)
+		durable(t, cur, "MANIFEST-1\n")
 		create(t, tmp, "MANIFEST-2\n")
 		fsyncFile(t, tmp)
 		ok(t, nsRename(tmp, cur, 0, nil))
@@ -140,9 +144,7 @@ func TestAnUnlinkedFileComesBackWithItsSyncedBytes(t *testing.T) {
 	for _, synced := range []bool{false, true} {
 		dir := backing(t)
 		p := filepath.Join(dir, "000007.log")
-		create(t, p, "synced-data")
-		fsyncFile(t, p)
-		fsyncDir(t, dir)
+		durable(t, p, "synced-data")
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -189,11 +191,8 @@ func TestACrossDirectoryRenameNeedsBothDirectoriesFsynced(t *testing.T) {
 func TestUndoRunsNewestFirst(t *testing.T) {
 	dir := backing(t)
 	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
-	create(t, a, "A")
-	fsyncFile(t, a)
-	create(t, c, "C")
-	fsyncFile(t, c)
-	fsyncDir(t, dir)
+	durable(t, a, "A")
+	durable(t, c, "C")
 	// a -> b, c -> a (over nothing), exchange a and b, remove b, make a directory d and remove it.
 	ok(t, nsRename(a, b, 0, nil))
 	ok(t, nsRename(c, a, unix.RENAME_NOREPLACE, nil))

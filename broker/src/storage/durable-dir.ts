@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 
 // A new directory's name is an entry in its parent, and a power loss keeps that entry only if the
@@ -14,6 +15,16 @@ export function syncDir(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** syncDir off the event loop, for a path that writes while the node serves. */
+export async function syncDirAsync(path: string): Promise<void> {
+  const d = await open(path, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
   }
 }
 

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { openDb } from "../../src/storage/db.js";
+import { DurabilityWitness, decodeMark } from "../../src/storage/durability-mark.js";
 import { buildLossyfs, LossyDisks, lossyfsUnavailable } from "../chaos/lossy-disk.js";
 import type { ProcessNode } from "../support/process-cluster.js";
 
@@ -46,4 +47,23 @@ test("a synced write made right after the database was created survives a power 
   } finally {
     await db.close();
   }
+});
+
+// The witness is worth something after a power loss only if its mark survives one.
+test("the durability mark the witness wrote survives a power loss", { skip: unavailable }, async () => {
+  buildLossyfs();
+  const node = { id: "n2", dataDir: join(root, "n2") } as ProcessNode;
+  await disks.mount(node);
+  const markFile = join(node.dataDir, "durable-mark");
+  const witness = new DurabilityWitness(markFile, 0);
+  witness.confirm(7);
+  await witness.flush();
+  const dropped = await disks.command(node, "drop");
+  let mark: number | string;
+  try {
+    mark = decodeMark(readFileSync(markFile), markFile);
+  } catch (err) {
+    mark = (err as Error).message;
+  }
+  assert.equal(mark, 7, `after ${dropped}`);
 });
