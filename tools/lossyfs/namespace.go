@@ -40,6 +40,7 @@ type nsOp struct {
 	from  string      // a rename's old backing path
 	saved string      // graveyard path of a removed or replaced entry ("" if none)
 	mode  os.FileMode // a removed directory's mode
+	gone  uint64      // a removed directory's own inode number
 	// dirs are the backing inode numbers of the directories whose fsync is still owed.
 	dirs map[uint64]bool
 	// forget drops go-fuse's cached children under the names an undo changes (nil in tests).
@@ -144,7 +145,8 @@ func nsRmdir(path string, forget func()) syscall.Errno {
 	if err := syscall.Rmdir(path); err != nil {
 		return errnoOf(err)
 	}
-	return ns.add(&nsOp{kind: opRmdir, path: path, mode: fi.Mode().Perm(), forget: forget}, filepath.Dir(path))
+	op := &nsOp{kind: opRmdir, path: path, mode: fi.Mode().Perm(), gone: fi.Sys().(*syscall.Stat_t).Ino, forget: forget}
+	return ns.add(op, filepath.Dir(path))
 }
 
 // nsRename renames from to to (flags as renameat2: 0, RENAME_NOREPLACE or RENAME_EXCHANGE). A
@@ -199,21 +201,30 @@ func nsRename(from, to string, flags uint32, forget func()) syscall.Errno {
 }
 
 // dirSynced is called after an fsync of a directory: what it owed that directory is durable, and an
-// operation owing no directory any more is no longer undone (its graveyard entry really goes).
+// operation owing no directory any more is no longer undone (its graveyard entry really goes). A
+// durable rmdir makes durable what was removed from that directory before it: a directory that is
+// gone for good cannot get its entries back (nor could an undo put them anywhere but into a new
+// directory of the same name: the wipe of a data directory, then a power loss, did that).
 func dirSynced(ino uint64) {
-	kept := ns.ops[:0]
-	for _, op := range ns.ops {
-		delete(op.dirs, ino)
-		if len(op.dirs) > 0 {
-			kept = append(kept, op)
-			continue
+	for todo := []uint64{ino}; len(todo) > 0; {
+		ino, todo = todo[0], todo[1:]
+		kept := ns.ops[:0]
+		for _, op := range ns.ops {
+			delete(op.dirs, ino)
+			if len(op.dirs) > 0 {
+				kept = append(kept, op)
+				continue
+			}
+			if op.saved != "" {
+				_ = os.RemoveAll(op.saved)
+			}
+			if op.kind == opRmdir {
+				todo = append(todo, op.gone)
+			}
 		}
-		if op.saved != "" {
-			_ = os.RemoveAll(op.saved)
-		}
+		clear(ns.ops[len(kept):])
+		ns.ops = kept
 	}
-	clear(ns.ops[len(kept):])
-	ns.ops = kept
 }
 
 func (op *nsOp) undo() error {

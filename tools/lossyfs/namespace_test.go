@@ -233,3 +233,25 @@ func TestRenameAndUnlinkRefuseAsTheKernelWould(t *testing.T) {
 		t.Fatalf("journal holds %d operations, want 1 (the create)", nsPending())
 	}
 }
+
+// The chaos suite's wipe (rm -rf of rocksdb/), a new database in its place, then a power loss: the
+// old files must not come back into the new directory (seed 1029179697 showed a log with a hole).
+func TestARemovedDirectoryDoesNotGetItsEntriesBackOnceItsRemovalIsDurable(t *testing.T) {
+	dir := backing(t)
+	db := filepath.Join(dir, "rocksdb")
+	if err := os.Mkdir(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(db, "000004.log")
+	durable(t, old, "old wal")
+	ok(t, nsUnlink(old, nil)) // owes rocksdb/, which is never fsynced again
+	ok(t, nsRmdir(db, nil))   // owes the data directory
+	ok(t, func() syscall.Errno { _ = os.Mkdir(db, 0o755); return nsCreated(db, nil) }())
+	fsyncDir(t, dir) // the new database's directory made durably
+	dropAll(t, dir)
+	names, err := os.ReadDir(db)
+	if err != nil || len(names) != 0 {
+		t.Fatalf("the new rocksdb/ after drop: %v %v, want it empty", names, err)
+	}
+	wantEmptyGraveyard(t, dir)
+}
