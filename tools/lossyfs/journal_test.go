@@ -48,7 +48,7 @@ func TestDropRestoresOverwritesAndCutsAppends(t *testing.T) {
 	if err := f.Truncate(3); err != nil {
 		t.Fatal(err)
 	}
-	files, _, err := drop(dir)
+	_, files, _, err := drop(dir)
 	if err != nil || files != 1 {
 		t.Fatalf("drop: files=%d err=%v", files, err)
 	}
@@ -68,7 +68,7 @@ func TestAFsyncedFileIsLeftAlone(t *testing.T) {
 	j.mu.Lock()
 	j.files[ino] = &fileState{syncedSize: size} // as Fsync records it
 	j.mu.Unlock()
-	files, bytes, err := drop(dir)
+	_, files, bytes, err := drop(dir)
 	if err != nil || files != 0 || bytes != 0 {
 		t.Fatalf("drop of a synced file: files=%d bytes=%d err=%v", files, bytes, err)
 	}

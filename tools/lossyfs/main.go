@@ -1,15 +1,16 @@
 // lossyfs: a FUSE file system for the chaos suite's disk nemeses (docs/fault-injection.md). It passes
 // every operation through to a backing directory and keeps, per file, what it needs to undo the
 // writes since that file's last fsync: on "drop" (a power loss) it puts every file back as it was at
-// its last fsync, as a page cache lost with the machine would. Like Jepsen's LazyFS it models the
-// loss of unsynced file data; namespace operations (create, rename, unlink, mkdir) are passed
-// through at once and count as durable. On command it also fails writes with ENOSPC (a full disk)
-// or writes and fsyncs with EIO (a failing disk).
+// its last fsync, as a page cache lost with the machine would. Beyond Jepsen's LazyFS it also loses
+// directory entries: every create, mkdir, link, unlink, rmdir and rename not yet made durable by an
+// fsync of its directory is undone at drop, newest first (namespace.go). On command it also fails
+// writes with ENOSPC (a full disk) or writes and fsyncs with EIO (a failing disk).
 //
 // Usage: lossyfs -backing DIR -mount DIR -control SOCKET
 // The control socket takes one command per line and answers one line:
 //
-//	drop          undo every write not yet fsynced (call it while the writer is stopped)
+//	drop          undo every write not yet fsynced and every namespace operation whose directory was
+//	              not fsynced since (call it while the writer is stopped)
 //	enospc on|off writes, creates and allocations fail with ENOSPC
 //	eio on|off    writes and fsyncs fail with EIO
 //	status        what is buffered for undo and which faults are on
@@ -18,6 +19,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -79,17 +81,6 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, errno
 	}
 	return &file{LoopbackFile: fh.(*fs.LoopbackFile)}, fl | fuse.FOPEN_DIRECT_IO, 0
-}
-
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if enospc.Load() {
-		return nil, nil, 0, syscall.ENOSPC
-	}
-	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
-	if errno != 0 {
-		return nil, nil, 0, errno
-	}
-	return ch, &file{LoopbackFile: fh.(*fs.LoopbackFile)}, fl | fuse.FOPEN_DIRECT_IO, 0
 }
 
 // Setattr without a file handle (truncate by path) records what the truncation removes.
@@ -247,11 +238,13 @@ func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint3
 	return f.LoopbackFile.Allocate(ctx, off, size, mode)
 }
 
-// drop puts every journaled file back to its last fsync: the replaced bytes back (newest first),
-// then the size cut back to the synced size.
-func drop(backing string) (files, bytes int, err error) {
+// drop first undoes the namespace operations not yet durable (names back as they were, removed
+// files back from the graveyard), then puts every journaled file back to its last fsync: the
+// replaced bytes back (newest first), then the size cut back to the synced size.
+func drop(backing string) (entries, files, bytes int, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	entries, nsErr := dropNamespace()
 	err = filepath.Walk(backing, func(p string, info os.FileInfo, err error) error {
 		if err != nil || !info.Mode().IsRegular() {
 			return nil //nolint:nilerr // a file removed meanwhile has nothing to undo
@@ -283,7 +276,7 @@ func drop(backing string) (files, bytes int, err error) {
 		return fd.Sync()
 	})
 	j.files = map[uint64]*fileState{}
-	return files, bytes, err
+	return entries, files, bytes, errors.Join(nsErr, err)
 }
 
 func status() string {
@@ -295,17 +288,17 @@ func status() string {
 			undoBytes += len(u.old)
 		}
 	}
-	return fmt.Sprintf("ok files=%d undo_bytes=%d enospc=%t eio=%t", len(j.files), undoBytes, enospc.Load(), eio.Load())
+	return fmt.Sprintf("ok files=%d undo_bytes=%d entries=%d enospc=%t eio=%t", len(j.files), undoBytes, nsPending(), enospc.Load(), eio.Load())
 }
 
 func command(backing, line string) string {
 	switch line {
 	case "drop":
-		files, bytes, err := drop(backing)
+		entries, files, bytes, err := drop(backing)
 		if err != nil {
 			return "error " + err.Error()
 		}
-		return fmt.Sprintf("ok dropped files=%d bytes=%d", files, bytes)
+		return fmt.Sprintf("ok dropped entries=%d files=%d bytes=%d", entries, files, bytes)
 	case "enospc on", "enospc off":
 		enospc.Store(line == "enospc on")
 		return status()
@@ -345,6 +338,9 @@ func main() {
 	var st syscall.Stat_t
 	if err := syscall.Stat(*backing, &st); err != nil {
 		log.Fatalf("backing %s: %v", *backing, err)
+	}
+	if err := setupGraveyard(*backing); err != nil {
+		log.Fatalf("graveyard for %s: %v", *backing, err)
 	}
 	root := &fs.LoopbackRoot{Path: *backing, Dev: uint64(st.Dev), NewNode: newNode}
 	root.RootNode = newNode(root, nil, "", &st)

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { ClusterService } from "../../../gen/geobroker/v1/cluster_pb.js";
@@ -26,6 +25,7 @@ import { type PeerEnrollment, startPeerEnrollment } from "../security/peer-enrol
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
 import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/durability-mark.js";
+import { mkdirDurable } from "../storage/durable-dir.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
@@ -63,7 +63,7 @@ export async function startBrokerProcess(
       )
     : undefined;
   if (config.storage.writeFormat) setWriteFormat(config.storage.writeFormat);
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirDurable(config.dataDir);
   const db: Db = await openDb(join(config.dataDir, "rocksdb"), config.storage);
   // Outside rocksdb/, so that whatever damages the database leaves the witness of what it synced.
   const markFile = join(config.dataDir, "durable-mark");

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { mkdirDurable } from "./durable-dir.js";
 
 // The one place that knows which RocksDB binding is used (docs/decisions/0001-rocksdb-binding.md).
 
@@ -56,6 +57,8 @@ export async function openDb(
   options: DbOptions = { memtableBudgetBytes: 64 * 1024 * 1024 },
 ): Promise<Db> {
   const rocksdb = require("rocksdb") as (location: string) => LevelDown;
+  // Made here, durably: RocksDB's own createIfMissing would not fsync the parent (durable-dir.ts).
+  mkdirDurable(path);
   const db = rocksdb(path);
   await call((cb) =>
     db.open(
