@@ -58,7 +58,10 @@ test("a password check on ScryptWorkers finishes while libuv's pool is busy; nod
     const held = holdPool();
     try {
       const onWorkers = verifyPassword("pw-1", stored, workers.derive);
-      assert.ok(await settlesWithin(onWorkers, 20_000), "the check on ScryptWorkers must not wait for the pool");
+      assert.ok(
+        await settlesWithin(onWorkers, 20_000),
+        "the check on ScryptWorkers must not wait for the pool",
+      );
       assert.equal(await onWorkers, true);
     } finally {
       await held.release();
