@@ -7,7 +7,6 @@ import { BrokerError } from "../engine/errors.js";
 import type { Db } from "./db.js";
 import { syncDirAsync } from "./durable-dir.js";
 import { durableMarkKey } from "./keys.js";
-import type { RaftLogStore } from "./raft-log-store.js";
 
 // A witness, outside RocksDB, of how many synced batches the Raft log store has made
 // (proto/geobroker/storage/v1/durability.proto). RocksDB (as the binding opens it: no paranoid
@@ -63,11 +62,17 @@ export async function checkDurability(db: Db, markFile: string): Promise<void> {
     );
 }
 
+/** Where a group's loaded Raft log stops, and where the entries on disk after the hole start. */
+export interface LogHole {
+  loadedTo: number;
+  nextOnDisk: number;
+}
+
 /**
  * Refuses a log store that loaded a log with a hole (RaftLogStore.holes): RocksDB skipped a corrupt
  * WAL block and kept what followed it, so the log is silently cut at the hole.
  */
-export function checkLogHoles(store: RaftLogStore): void {
+export function checkLogHoles(store: { holes: ReadonlyMap<number, LogHole> }): void {
   const [group, hole] = [...store.holes][0] ?? [];
   if (group === undefined || !hole) return;
   throw new BrokerError(

@@ -5,7 +5,7 @@ import type { PersistUpdate } from "../raft/ready-loop.js";
 import type { ConfState, Entry, GroupId, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "./codec.js";
 import { type BatchOp, type Db, scan } from "./db.js";
-import { encodeMark, loadDbMark } from "./durability-mark.js";
+import { encodeMark, type LogHole, loadDbMark } from "./durability-mark.js";
 import { durableMarkKey, groupKey, groupOf, indexedKey, indexOf, Prefix, prefixRange } from "./keys.js";
 
 /**
@@ -75,7 +75,7 @@ export class RaftLogStore implements LogStorePort {
    * No write path leaves one (snapshots and conflicting appends delete the tail in the same synced
    * batch, compaction and drops clear from the bottom up): RocksDB skipped a corrupt WAL block.
    */
-  readonly holes = new Map<GroupId, { loadedTo: number; nextOnDisk: number }>();
+  readonly holes = new Map<GroupId, LogHole>();
 
   private constructor(
     private readonly db: Db,
