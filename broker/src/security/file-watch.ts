@@ -35,6 +35,8 @@ export class WatchedFiles<T> {
   private readonly watchers: FSWatcher[] = [];
   private readonly poll: NodeJS.Timeout;
   private debounce: NodeJS.Timeout | undefined;
+  /** A changed stamp seen once, loaded when the next check sees it unchanged. */
+  private settling: string | undefined;
   private closed = false;
 
   constructor(
@@ -61,12 +63,38 @@ export class WatchedFiles<T> {
     return this.value;
   }
 
-  /** Re-checks the files now (also what the watchers and the poll do). */
+  /**
+   * Re-checks the files (what the watchers and the poll do). Changed files are loaded once their
+   * stat has stayed the same for `settleMs`: a file written in place (truncate, then write, as
+   * `writeFileSync`, an editor or `cat > file` do) is otherwise seen mid-write by the poll, empty or
+   * cut short, and a cut-short ACL or users file can parse as a valid, smaller one (live-auth.test.ts
+   * saw an empty ACL taken in, denying a user the full file granted). An empty file is never taken
+   * in: the last good material stays, and onError says so.
+   */
   check(): void {
     if (this.closed) return;
     const stamp = this.stamp();
-    if (stamp === this.fingerprint) return;
+    if (stamp === this.fingerprint) {
+      this.settling = undefined;
+      return;
+    }
+    if (stamp !== this.settling) {
+      this.settling = stamp;
+      this.recheckIn(settleMs);
+      return;
+    }
+    this.settling = undefined;
     this.fingerprint = stamp;
+    const empty = this.paths.filter((p) => sizeOf(p) === 0);
+    if (empty.length > 0) {
+      this.o.onError?.(
+        new Error(
+          `${empty.join(", ")} is empty (a write in progress, or an emptied file): keeping the last good one`,
+        ),
+        this.paths,
+      );
+      return;
+    }
     try {
       this.value = this.load();
       this.o.onReload?.(this.paths);
@@ -84,8 +112,12 @@ export class WatchedFiles<T> {
 
   // Writers often produce several events per update (truncate, write, rename): settle first.
   private changed(): void {
+    this.recheckIn(settleMs);
+  }
+
+  private recheckIn(ms: number): void {
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.check(), 50);
+    this.debounce = setTimeout(() => this.check(), ms);
     this.debounce.unref();
   }
 
@@ -100,6 +132,17 @@ export class WatchedFiles<T> {
         }
       })
       .join("|");
+  }
+}
+
+/** How long a changed file's stat must stay the same before it is loaded. */
+const settleMs = 50;
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
   }
 }
 

@@ -185,4 +185,40 @@ describe("hot reload of security files", () => {
       watched.close();
     }
   });
+  test("a file written in place is loaded once it has settled: never empty, never cut short", async () => {
+    // live-auth.test.ts, on a loaded clean clone: the stat poll read the ACL file between
+    // writeFileSync's truncate and its write, took the empty file in as an ACL granting nothing, and
+    // the next (broken) edit then "kept the last good ACL": the empty one.
+    const dir = mkdtempSync(join(tmpdir(), "geobroker-inplace-"));
+    const path = join(dir, "value.txt");
+    writeFileSync(path, "one");
+    const loads: string[] = [];
+    const errors: string[] = [];
+    const watched = new WatchedFiles(
+      [path],
+      () => {
+        const text = readFileSync(path, "utf8");
+        loads.push(text);
+        return text;
+      },
+      { pollMs: 60_000, useFsWatch: false, onError: (e) => errors.push(e.message) },
+    );
+    const settled = () => new Promise((r) => setTimeout(r, 150));
+    try {
+      writeFileSync(path, ""); // the truncate, seen by a poll
+      watched.check();
+      await settled();
+      assert.equal(watched.current(), "one", "an empty file is not taken in");
+      assert.match(errors.join(" "), /is empty .*keeping the last good one/);
+
+      writeFileSync(path, "tw"); // half written when a poll looks...
+      watched.check();
+      writeFileSync(path, "two!"); // ...and done a moment later
+      await settled();
+      assert.equal(watched.current(), "two!");
+      assert.deepEqual(loads, ["one", "two!"], "the half-written content was never loaded");
+    } finally {
+      watched.close();
+    }
+  });
 });
