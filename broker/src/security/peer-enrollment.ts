@@ -1,12 +1,13 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
 import { webcrypto, X509Certificate } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import * as x509 from "@peculiar/x509";
 import type { Logger } from "../observability/logger.js";
+import { writeFileDurably } from "../storage/durable-dir.js";
 
 // A node's own peer certificate, from the operator (tls.peer.enroll): before the peer port opens the
 // node makes a key pair in memory, sends a certificate request for CN=<node id> with its pod's
@@ -80,13 +81,6 @@ function post(
   });
 }
 
-/** Writes a file whole (temporary name, then rename), so a watcher never reads half of it. */
-function writeWhole(path: string, content: string, mode: number) {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
-}
-
 /** One enrollment: a new key, a request, the files written. Returns the certificate's validity. */
 export async function enrollOnce(t: EnrollTarget): Promise<{ notBefore: Date; notAfter: Date }> {
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
@@ -127,8 +121,13 @@ export async function enrollOnce(t: EnrollTarget): Promise<{ notBefore: Date; no
       Code.Internal,
     );
   // Key first: the watcher keeps the previous pair until the new certificate matches its key.
-  writeWhole(t.keyFile, pkcs8Pem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)), 0o600);
-  writeWhole(t.certFile, answer.certificate, 0o644);
+  // Whole files (temporary name, then rename), so the watcher never reads half of one.
+  await writeFileDurably(
+    t.keyFile,
+    pkcs8Pem(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)),
+    0o600,
+  );
+  await writeFileDurably(t.certFile, answer.certificate, 0o644);
   return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
 }
 

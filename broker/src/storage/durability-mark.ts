@@ -1,11 +1,10 @@
-import { open, readFile, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { DurabilityMarkSchema } from "../../../gen/geobroker/storage/v1/durability_pb.js";
 import { BrokerError } from "../engine/errors.js";
 import type { Db } from "./db.js";
-import { syncDirAsync } from "./durable-dir.js";
+import { writeFileDurably } from "./durable-dir.js";
 import { durableMarkKey } from "./keys.js";
 
 // A witness, outside RocksDB, of how many synced batches the Raft log store has made
@@ -126,7 +125,7 @@ export class DurabilityWitness {
       const count = this.confirmed;
       if (count === this.written) return;
       try {
-        await writeDurably(this.path, encodeMark(count));
+        await writeFileDurably(this.path, encodeMark(count));
         this.written = count;
       } catch (err) {
         this.onFailure(err as Error);
@@ -139,17 +138,4 @@ export class DurabilityWitness {
     clearInterval(this.timer);
     await this.flush();
   }
-}
-
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const f = await open(tmp, "w");
-  try {
-    await f.writeFile(bytes);
-    await f.sync();
-  } finally {
-    await f.close();
-  }
-  await rename(tmp, path);
-  await syncDirAsync(dirname(path));
 }

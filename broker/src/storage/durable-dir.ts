@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 
 // A new directory's name is an entry in its parent, and a power loss keeps that entry only if the
@@ -39,4 +39,26 @@ export function mkdirDurable(path: string): void {
     syncDir(dirname(d));
     if (d === first || dirname(d) === d) return;
   }
+}
+
+/**
+ * Replaces a file whole and durably: written to `<path>.tmp` (created with `mode`), fsynced, renamed
+ * into place and its directory fsynced. A reader (a file watcher, the next start) sees the old
+ * content or the new, never part of it, and after a power loss the new name survives.
+ */
+export async function writeFileDurably(
+  path: string,
+  bytes: Uint8Array | string,
+  mode = 0o644,
+): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const f = await open(tmp, "w", mode);
+  try {
+    await f.writeFile(bytes);
+    await f.sync();
+  } finally {
+    await f.close();
+  }
+  await rename(tmp, path);
+  await syncDirAsync(dirname(path));
 }
