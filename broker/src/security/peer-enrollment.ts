@@ -7,7 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import * as x509 from "@peculiar/x509";
 import type { Logger } from "../observability/logger.js";
-import { writeFileDurably } from "../storage/durable-dir.js";
+import { writeFileDurably } from "../util/durable-dir.js";
 
 // A node's own peer certificate, from the operator (tls.peer.enroll): before the peer port opens the
 // node makes a key pair in memory, sends a certificate request for CN=<node id> with its pod's

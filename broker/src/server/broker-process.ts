@@ -25,10 +25,10 @@ import { type PeerEnrollment, startPeerEnrollment } from "../security/peer-enrol
 import { peerTlsWithIdentities } from "../security/peer-identity.js";
 import { type Db, openDb } from "../storage/db.js";
 import { checkDurability, checkLogHoles, DurabilityWitness } from "../storage/durability-mark.js";
-import { mkdirDurable } from "../storage/durable-dir.js";
 import { PartitionStore } from "../storage/partition-store.js";
 import { RaftLogStore } from "../storage/raft-log-store.js";
 import { PeerTransport } from "../transport/peer-transport.js";
+import { mkdirDurable } from "../util/durable-dir.js";
 import { projectRoot } from "../util/project-root.js";
 import { buildNodeSecurity } from "./node-security.js";
 import { ReplicatedSecurity } from "./replicated-security.js";

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { mkdirDurable } from "./durable-dir.js";
+import { mkdirDurable } from "../util/durable-dir.js";
 
 // The one place that knows which RocksDB binding is used (docs/decisions/0001-rocksdb-binding.md).
 

@@ -3,8 +3,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { DurabilityMarkSchema } from "../../../gen/geobroker/storage/v1/durability_pb.js";
 import { BrokerError } from "../engine/errors.js";
+import { writeFileDurably } from "../util/durable-dir.js";
 import type { Db } from "./db.js";
-import { writeFileDurably } from "./durable-dir.js";
 import { durableMarkKey } from "./keys.js";
 
 // A witness, outside RocksDB, of how many synced batches the Raft log store has made
